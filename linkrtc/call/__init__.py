@@ -1,0 +1,1 @@
+"""linkrtc.call"""

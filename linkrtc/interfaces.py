@@ -1,0 +1,315 @@
+"""
+The interfaces between LinkRTC's layers, and its extension points.
+
+A layer talks to another only through these. Shapes of messages, units and
+sources are given in each docstring.
+"""
+
+from zope.interface import Attribute, Interface
+
+# --------------------------------------------------------------------------
+# SIP stack (linkrtc.sip): the user-agent core hands calls up through these.
+# --------------------------------------------------------------------------
+
+
+class ISIPServerLeg(Interface):
+    """
+    The SIP side of one incoming call: a server INVITE transaction and,
+    once a 2xx is sent, its dialog (RFC 3261 §13.3, §12.1.1).
+
+    Implemented by L{linkrtc.sip.invite.InviteServerLeg}; the call engine
+    drives it. All methods return at once; none raise for network errors
+    (those come back through L{ISIPLegListener.legTerminated}).
+    """
+
+    request = Attribute("The initial INVITE, a L{linkrtc.sip.message.Request}.")
+    callId = Attribute("The Call-ID of the INVITE, C{str}.")
+    localTag = Attribute("Our To tag (C{str}), chosen when the leg is made.")
+
+    def setListener(listener):
+        """
+        Name who hears this leg's events.
+
+        @param listener: an L{ISIPLegListener} provider.
+        """
+
+    def sendProvisional(status, reason=None, body=None, contentType=None, headers=()):
+        """
+        Send a 1xx (101-199) on the INVITE transaction. 100 Trying is sent
+        by the leg itself when it is made.
+
+        @param status: C{int} 101..199 (180 Ringing, 183 Session Progress).
+        @param body: C{bytes} or C{None} (SDP for early media).
+        @param headers: extra C{(name, value)} pairs.
+        """
+
+    def sendFinal(status, reason=None, body=None, contentType=None, headers=()):
+        """
+        Send the final response. A 2xx makes the dialog; the leg then
+        retransmits it until the ACK arrives (§13.3.1.4) and calls
+        L{ISIPLegListener.legAckTimeout} if it never does (64*T1 seconds).
+        A 3xx-6xx ends the leg once its transaction completes.
+        """
+
+    def sendBye():
+        """
+        End the confirmed dialog with BYE (§15.1.1).
+
+        @return: a L{Deferred} firing with the final response
+            (L{linkrtc.sip.message.Response}) or failing with
+            L{linkrtc.error.TransactionTimeout}.
+        """
+
+    def sendRequest(method, body=None, contentType=None, headers=()):
+        """
+        Send an in-dialog request (INFO, re-INVITE, UPDATE...).
+
+        @return: a L{Deferred} firing with the final response.
+        """
+
+
+class ISIPLegListener(Interface):
+    """What a call hears from its L{ISIPServerLeg}."""
+
+    def legCancelled(request):
+        """
+        CANCEL matched the INVITE (§9.2). The leg already answered the
+        CANCEL with 200; the listener must send the INVITE its final
+        response (487 Request Terminated).
+        """
+
+    def legAcknowledged(ack):
+        """The ACK for our 2xx arrived (its body may carry SDP for an offerless INVITE)."""
+
+    def legAckTimeout():
+        """No ACK for our 2xx within 64*T1 seconds (§13.3.1.4): the caller should BYE."""
+
+    def legRequestReceived(request, respond):
+        """
+        An in-dialog request arrived (BYE, re-INVITE, INFO, UPDATE, ...).
+
+        @param respond: C{respond(status, reason=None, body=None,
+            contentType=None, headers=())} sends the final response. BYE
+            must be answered 200 (§15.1.2).
+        """
+
+    def legTerminated(reason):
+        """
+        The leg is gone for a reason other than the above (transport
+        failure, transaction timeout). C{reason} is a short C{str}.
+        """
+
+
+class IInviteHandler(Interface):
+    """Who the user-agent core gives each new (dialog-creating) INVITE to: the call manager."""
+
+    def inviteReceived(leg):
+        """
+        A new INVITE arrived. The core has already sent 100 Trying.
+
+        @param leg: an L{ISIPServerLeg}; the handler calls
+            C{leg.setListener} before returning.
+        """
+
+
+# --------------------------------------------------------------------------
+# Call engine (linkrtc.call): the state machine's extension points.
+# --------------------------------------------------------------------------
+
+
+class IState(Interface):
+    """A state of the call state machine with three ordered operator queues (VOCAL)."""
+
+    name = Attribute("The state's name, C{str}.")
+    entryOperators = Attribute("C{list} of L{IOperator}, run when the state is entered.")
+    operators = Attribute("C{list} of L{IOperator}, run for each event in order.")
+    exitOperators = Attribute("C{list} of L{IOperator}, run when the state is left.")
+
+
+class IOperator(Interface):
+    """
+    One step of call handling (VOCAL's Operator, seed 004).
+    """
+
+    name = Attribute("Unique name, C{str}, for logs and configuration.")
+
+    def process(call, event):
+        """
+        Look at C{event} for C{call}.
+
+        @return: the next state (an L{IState} or its name) to move the call
+            there, or C{None} to let the next operator look. Entry and exit
+            operators' results are ignored.
+        """
+
+
+class IOperatorFactory(Interface):
+    """
+    A plugin that builds operators; found with
+    C{twisted.plugin.getPlugins(IOperatorFactory, linkrtc.plugins)}.
+    """
+
+    operatorName = Attribute("Name used in configuration and C{--operator}, C{str}.")
+    operatorHelp = Attribute("One paragraph for C{--help-operators}.")
+    argStringFormat = Attribute("What the optional C{NAME:ARG} argument means.")
+    placements = Attribute(
+        "Sequence of C{(stateName, queue)} pairs, C{queue} one of "
+        "C{'entry'}, C{'event'}, C{'exit'}: where the operator goes."
+    )
+
+    def buildOperator(argString):
+        """
+        @param argString: the text after C{NAME:} or C{None}.
+        @return: a new L{IOperator} provider.
+        """
+
+
+# --------------------------------------------------------------------------
+# Clients (linkrtc.signalling) and the application (linkrtc.api).
+# --------------------------------------------------------------------------
+
+
+class IClientConnection(Interface):
+    """One connected WebRTC client (a WebSocket connection)."""
+
+    clientName = Attribute("The registered name (C{str}) or C{None} before C{register}.")
+
+    def sendMessage(message):
+        """Send one JSON message, given as a C{dict} with a C{"type"} key."""
+
+
+class IClientDirectory(Interface):
+    """Who is connected under which name."""
+
+    def connectionsFor(name):
+        """@return: a C{list} of L{IClientConnection} registered as C{name} (maybe empty)."""
+
+
+class IClientMessageHandler(Interface):
+    """Who gets the clients' call messages once they are validated: the call manager."""
+
+    def clientMessageReceived(connection, message):
+        """
+        A validated message other than C{register}.
+
+        @param connection: the L{IClientConnection} it came on.
+        @param message: the decoded C{dict}; its fields were checked by the
+            signalling layer against docs/signalling.rst.
+        """
+
+    def clientLost(connection):
+        """A registered connection closed; its calls end (480 before answer, BYE after)."""
+
+
+class IApplication(Interface):
+    """
+    The user's application server as the call engine sees it: the webhook
+    (L{linkrtc.api.webhook.WebhookApplication}) or the embedded default
+    (route to the client named by the Request-URI user).
+    """
+
+    def incoming(info):
+        """
+        Ask who takes a new incoming call (seed 000 step 1.3).
+
+        @param info: C{dict} of the webhook's C{incoming} event (C{call},
+            C{from}, C{to}, C{caller}, C{callee}, C{headers}).
+        @return: a L{Deferred} firing with a decision C{dict}:
+            C{{"action": "route", "client": NAME}} or
+            C{{"action": "reject", "status": INT}}. It never fails: a
+            timeout or error is turned into C{reject} with status 503.
+        """
+
+    def notify(event):
+        """
+        Tell the application something (C{state}, C{dtmf}, C{cdr} events);
+        fire and forget, failures are logged.
+
+        @param event: C{dict} with an C{"event"} key.
+        """
+
+
+# --------------------------------------------------------------------------
+# Media (linkrtc.media): the one seam between the call engine and media.
+# --------------------------------------------------------------------------
+
+
+class IMediaFactory(Interface):
+    """
+    Makes the media side of calls: C{--media passthrough} (the SIP offer
+    goes to the client as is, seed 000 §3) or C{--media bridge} (LinkRTC
+    terminates RTP and WebRTC and joins them).
+    """
+
+    name = Attribute("C{'passthrough'} or C{'bridge'}.")
+
+    def newSession(callId, listener):
+        """
+        @param callId: the call's id, C{str}, for logs.
+        @param listener: an L{IMediaListener} told of media events.
+        @return: a new L{IMediaSession}.
+        """
+
+
+class IMediaSession(Interface):
+    """
+    One call's media. SDP is C{str} on the client (WebRTC) side and C{bytes}
+    on the SIP side. Every method returns a L{Deferred}; a failure with
+    L{linkrtc.error.MediaError} means the SDP is unacceptable (488 / client
+    C{error}).
+    """
+
+    def clientOffer(sipOffer):
+        """
+        The call is about to ring a client.
+
+        @param sipOffer: the INVITE's SDP (C{bytes}) or C{None} for an
+            offerless INVITE.
+        @return: L{Deferred} firing with the SDP offer for the client's
+            C{incoming} message (C{str}), or C{None} when the client must
+            make the offer itself (offerless INVITE in passthrough).
+        """
+
+    def sipAnswer(clientSdp):
+        """
+        The client accepted with C{clientSdp} (C{str}: its answer, or its
+        offer for an offerless INVITE).
+
+        @return: L{Deferred} firing with the SDP (C{bytes}) for the 200 OK.
+        """
+
+    def sipAckBody(sdp):
+        """
+        The ACK of an offerless INVITE carried the SIP side's answer.
+
+        @return: L{Deferred} firing with the SDP (C{str}) to send the client
+            as C{{"type": "answer"}}, or C{None} if nothing is to be sent.
+        """
+
+    def sipReoffer(sdp):
+        """
+        A re-INVITE (hold, unhold, new address) carried C{sdp} (C{bytes}).
+
+        @return: L{Deferred} firing with C{(answerSdp, hold)}: the SDP
+            (C{bytes}) for the 200 OK and C{True}/C{False} whether the far
+            end put the call on hold.
+        """
+
+    def sendDigits(digits):
+        """Send DTMF C{digits} (C{str} of 0-9*#A-D) to the SIP side (RFC 4733)."""
+
+    def stats():
+        """@return: C{dict} of media figures for the CDR (packets, lost, jitter per leg)."""
+
+    def close():
+        """Release ports, tasks and peer connections. @return: L{Deferred}."""
+
+
+class IMediaListener(Interface):
+    """What the call hears from its media session."""
+
+    def mediaDigits(digits):
+        """DTMF arrived from the SIP side (once per key press), C{str}."""
+
+    def mediaTimeout():
+        """No RTP from the SIP side for the media timeout (seconds, configurable)."""

@@ -1,0 +1,1 @@
+"""linkrtc.signalling.test"""

@@ -1,0 +1,133 @@
+# -*- test-case-name: linkrtc.test.test_tap -*-
+"""
+C{twistd linkrtc}: command-line options and the service they make.
+
+Run C{twistd -n linkrtc} to start on the embedded defaults (SIP on UDP and
+TCP 127.0.0.1:5060, HTTP and the WebSocket on 127.0.0.1:8080).
+"""
+
+import sys
+
+from twisted.python import usage
+
+from linkrtc.config import ConfigError, LinkRTCConfig, applyChanges, loadTOML
+
+
+class Options(usage.Options):
+    """The options of C{twistd linkrtc}; docs/configuration.rst lists them."""
+
+    synopsis = "[options]"
+    longdesc = (
+        "LinkRTC: a telephony switch between SIP and WebRTC. With no options it "
+        "listens for SIP on udp and tcp 127.0.0.1:5060 and for HTTP/WebSocket on "
+        "127.0.0.1:8080."
+    )
+
+    optParameters = [
+        ["http", None, None, "HTTP endpoint (WebSocket at /ws) [default: tcp:8080:interface=127.0.0.1]"],
+        ["public-address", None, None, "Host written into Via, Contact and SDP (when behind NAT)."],
+        ["config", "c", None, "TOML configuration file (optional)."],
+        ["media", None, None, "Media mode: passthrough or bridge [default: passthrough]."],
+        ["webhook", None, None, "URL of the application's webhook (default: route to the client named by the Request-URI user)."],
+        ["webhook-secret", None, None, "Key for the X-LinkRTC-Signature HMAC-SHA256 header."],
+        ["webhook-timeout", None, None, "Seconds before the webhook counts as failed (503 to the caller) [default: 5]."],
+        ["ring-timeout", None, None, "Seconds a call may ring before 480 [default: 60]."],
+        ["media-timeout", None, None, "Seconds without RTP in a confirmed call before BYE [default: 30]."],
+        ["cdr", None, None, "Append each call's CDR as a JSON line to this file."],
+        ["rtp-ports", None, None, "UDP port range for RTP, LOW-HIGH [default: 20000-29999]."],
+    ]
+
+    def __init__(self):
+        super().__init__()
+        self["sip"] = []
+        self["operator"] = []
+        self["ice-server"] = []
+        self["ice-address"] = []
+
+    def opt_sip(self, endpoint):
+        """SIP endpoint; repeatable: udp:PORT[:interface=ADDR], tcp:..., tls:/ssl:... [default: udp and tcp 127.0.0.1:5060]"""
+        self["sip"].append(endpoint)
+
+    def opt_operator(self, spec):
+        """Add an operator plugin, NAME[:ARG]; repeatable (see --help-operators)."""
+        self["operator"].append(spec)
+
+    def opt_ice_server(self, url):
+        """STUN or TURN URL for the WebRTC leg; repeatable."""
+        self["ice-server"].append(url)
+
+    def opt_ice_address(self, address):
+        """A host address ICE may offer; repeatable (default: all but loopback)."""
+        self["ice-address"].append(address)
+
+    def opt_help_operators(self):
+        """List the operator plugins that --operator can add, and exit."""
+        from linkrtc.call.registry import helpOperators
+
+        sys.stdout.write(helpOperators())
+        sys.exit(0)
+
+    def postOptions(self):
+        """
+        Build C{self.config}, a L{LinkRTCConfig}: defaults, then the
+        C{--config} file, then the command line.
+
+        @raise usage.UsageError: for any invalid value.
+        """
+        try:
+            config = LinkRTCConfig()
+            if self["config"]:
+                config = loadTOML(self["config"], config)
+            changes = {}
+            for key in ("http", "public-address", "media", "webhook", "webhook-secret",
+                        "webhook-timeout", "ring-timeout", "media-timeout", "cdr", "rtp-ports"):
+                if self[key] is not None:
+                    changes[key] = self[key]
+            for key in ("sip", "operator", "ice-server", "ice-address"):
+                if self[key]:
+                    changes[key] = self[key]
+            config = applyChanges(config, changes)
+        except ConfigError as e:
+            raise usage.UsageError(str(e))
+        from linkrtc.sip.endpoints import checkEndpoint
+
+        for description in config.sip:
+            try:
+                checkEndpoint(description)
+            except ValueError as e:
+                raise usage.UsageError(f"--sip {description}: {e}")
+        self.config = config
+
+
+def installReactor():
+    """
+    Make sure the running reactor is Twisted's asyncio reactor (aiortc needs
+    asyncio): install it when none was chosen, refuse any other.
+
+    @raise SystemExit: when another reactor is installed.
+    """
+    if "twisted.internet.reactor" not in sys.modules:
+        from twisted.internet import asyncioreactor
+
+        asyncioreactor.install()
+    from twisted.internet import reactor
+    from twisted.internet.asyncioreactor import AsyncioSelectorReactor
+
+    if not isinstance(reactor, AsyncioSelectorReactor):
+        raise SystemExit(
+            f"linkrtc needs the asyncio reactor (aiortc runs on asyncio), not "
+            f"{type(reactor).__module__}: use --reactor=asyncio or no --reactor at all"
+        )
+    return reactor
+
+
+def makeService(options):
+    """
+    Build LinkRTC's service tree from parsed L{Options}.
+
+    @return: an L{IService} (a C{MultiService}).
+    """
+    reactor = installReactor()
+    from linkrtc.service import makeLinkRTCService
+
+    return makeLinkRTCService(options.config, reactor)
