@@ -89,12 +89,14 @@ class Options(usage.Options):
             config = applyChanges(config, changes)
         except ConfigError as e:
             raise usage.UsageError(str(e))
-        from linkrtc.sip.endpoints import checkEndpoint
+        from twisted.internet.testing import MemoryReactor
+
+        from linkrtc.sip.endpoints import sipServerFromString
 
         for description in config.sip:
             try:
-                checkEndpoint(description)
-            except ValueError as e:
+                sipServerFromString(MemoryReactor(), description)
+            except Exception as e:
                 raise usage.UsageError(f"--sip {description}: {e}")
         self.config = config
 

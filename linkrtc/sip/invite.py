@@ -1,0 +1,447 @@
+# -*- test-case-name: linkrtc.sip.test.test_invite -*-
+"""
+The SIP side of an incoming call: L{InviteServerLeg} (RFC 3261 §13.3,
+§12.1.1, §15; RFC 6026 §8.1).
+
+The leg owns the INVITE server transaction, sends the provisional and final
+responses, makes the dialog with its 2xx and retransmits that 2xx itself
+until the ACK comes (the transaction layer does not, RFC 6026), then handles
+the requests inside the dialog and ends it with BYE.
+"""
+
+import random
+
+from twisted.internet import defer
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from linkrtc.error import InvalidStateError, TransactionTimeout, TransportError
+from linkrtc.interfaces import ISIPServerLeg
+from linkrtc.sip.dialog import Dialog, newTag
+
+log = Logger()
+
+
+class _Retransmission:
+    """
+    Sends a 2xx to INVITE again at T1, 2*T1, ... capped at T2 until
+    L{stop} (RFC 3261 §13.3.1.4), and calls C{onTimeout} after 64*T1
+    seconds. On a reliable transport only the timeout runs.
+    """
+
+    def __init__(self, clock, T1, T2, send, onTimeout, reliable):
+        self._clock = clock
+        self._T2 = T2
+        self._send = send
+        self._interval = T1
+        self._timer = None
+        if not reliable:
+            self._timer = clock.callLater(T1, self._retransmit)
+        self._deadline = clock.callLater(64 * T1, self._timeout, onTimeout)
+
+    def _retransmit(self):
+        self._send()
+        self._interval = min(self._interval * 2, self._T2)
+        self._timer = self._clock.callLater(self._interval, self._retransmit)
+
+    def _timeout(self, onTimeout):
+        self._deadline = None
+        self.stop()
+        onTimeout()
+
+    def stop(self):
+        """Stop retransmitting and cancel the timeout."""
+        for call in (self._timer, self._deadline):
+            if call is not None and call.active():
+                call.cancel()
+        self._timer = self._deadline = None
+
+
+@implementer(ISIPServerLeg)
+class InviteServerLeg:
+    """
+    One incoming INVITE and the dialog its 2xx makes.
+
+    @ivar request: the initial INVITE (L{Request}).
+    @ivar transaction: its server transaction.
+    @ivar callId: C{str}.
+    @ivar localTag: our To tag, C{str}.
+    @ivar remoteTag: the caller's From tag (C{""} for an RFC 2543 caller).
+    @ivar dialog: the L{Dialog} once a 2xx is sent, else C{None}.
+    @ivar state: C{"proceeding"} (no final yet), C{"accepted"} (2xx sent,
+        no ACK yet), C{"confirmed"} (ACK received), C{"terminating"} (our
+        BYE is out) or C{"terminated"}.
+    @ivar finalSent: C{True} once the INVITE has a final response.
+    """
+
+    def __init__(self, userAgent, request, transaction, clock, localTag=None):
+        """
+        @param userAgent: the L{linkrtc.sip.useragent.UserAgent}.
+        @param request: the INVITE.
+        @param transaction: its server transaction (with C{respond} and
+            C{source}).
+        @param clock: an C{IReactorTime} for the 2xx retransmissions.
+        @param localTag: our To tag; a random one by default.
+        """
+        self.userAgent = userAgent
+        self.request = request
+        self.transaction = transaction
+        self.clock = clock
+        self.callId = request.callId
+        self.localTag = localTag or newTag()
+        self.remoteTag = request.fromAddr.tag or ""
+        self.listener = None
+        self.dialog = None
+        self.state = "proceeding"
+        self.finalSent = False
+        self._secure = getattr(request.uri, "scheme", None) == "sips"
+        self._retransmissions = {}
+        self._reinviteIn = None
+        self._reinviteRespond = None
+        self._reinviteTransaction = None
+        self._reinviteOut = False
+        self._lastAck = None
+        self._destination = None
+
+    def __repr__(self):
+        return "<InviteServerLeg %s;%s %s>" % (self.callId, self.localTag, self.state)
+
+    @property
+    def source(self):
+        """The transport address the INVITE came from, or C{None}."""
+        return getattr(self.transaction, "source", None)
+
+    def setListener(self, listener):
+        """See L{ISIPServerLeg.setListener}."""
+        self.listener = listener
+
+    # -- responses to the INVITE --------------------------------------------
+
+    def _dialogResponse(self, request, status, reason, body, contentType, headers):
+        """A response that makes or keeps a dialog: our tag, Record-Route, Contact."""
+        ua = self.userAgent
+        response = ua.makeResponse(
+            request, status, reason, self.localTag, body, contentType, headers
+        )
+        if not response.headers.getAll("Record-Route"):
+            for value in request.headers.getAll("Record-Route"):
+                response.headers.add("Record-Route", value)
+        if "Contact" not in response.headers:
+            response.headers.set("Contact", str(self._contact()))
+        return response
+
+    def _contact(self):
+        return self.userAgent.localContact(self.source, self._secure)
+
+    def sendProvisional(self, status, reason=None, body=None, contentType=None, headers=()):
+        """
+        See L{ISIPServerLeg.sendProvisional}.
+
+        @raise ValueError: if C{status} is not 101..199.
+        @raise InvalidStateError: after the final response.
+        """
+        if not 101 <= status <= 199:
+            raise ValueError("provisional status must be 101..199, not %r" % (status,))
+        if self.finalSent:
+            raise InvalidStateError("the INVITE already has its final response")
+        response = self._dialogResponse(self.request, status, reason, body, contentType, headers)
+        self.transaction.respond(response)
+
+    def sendFinal(self, status, reason=None, body=None, contentType=None, headers=()):
+        """
+        See L{ISIPServerLeg.sendFinal}.
+
+        @raise ValueError: if C{status} is not 200..699.
+        @raise InvalidStateError: if a final response was already sent.
+        """
+        if not 200 <= status <= 699:
+            raise ValueError("final status must be 200..699, not %r" % (status,))
+        if self.finalSent:
+            raise InvalidStateError("the INVITE already has its final response")
+        self.finalSent = True
+        if status >= 300:
+            response = self.userAgent.makeResponse(
+                self.request, status, reason, self.localTag, body, contentType, headers
+            )
+            self.state = "terminated"
+            self.userAgent.legEnded(self)
+            self.transaction.respond(response)
+            return
+        response = self._dialogResponse(self.request, status, reason, body, contentType, headers)
+        self.dialog = Dialog.fromServerRequest(self.request, self.localTag, self._contact())
+        self.state = "accepted"
+        self.userAgent.registerDialog(self.dialog, self)
+        self.transaction.respond(response)
+        self._startRetransmission(self.transaction, response, self.request.cseq.number)
+
+    def _startRetransmission(self, transaction, response, number):
+        ua = self.userAgent
+        self._retransmissions[number] = _Retransmission(
+            self.clock,
+            ua.T1,
+            ua.T2,
+            lambda: ua.retransmitResponse(transaction, response),
+            lambda: self._ackTimedOut(number),
+            ua.isReliable(getattr(transaction, "source", None)),
+        )
+
+    def _stopRetransmissions(self):
+        for retransmission in self._retransmissions.values():
+            retransmission.stop()
+        self._retransmissions.clear()
+
+    def _ackTimedOut(self, number):
+        self._retransmissions.pop(number, None)
+        log.info("no ACK for 2xx (Call-ID {callId}, CSeq {cseq})", callId=self.callId, cseq=number)
+        if self.listener is not None and self.state not in ("terminating", "terminated"):
+            self.listener.legAckTimeout()
+
+    # -- what the user agent core passes in ----------------------------------
+
+    def ackReceived(self, ack):
+        """
+        An ACK with our dialog's id (§13.3.1.4). The first ACK for each 2xx
+        stops its retransmissions and reaches the listener; repeats are
+        dropped.
+        """
+        retransmission = self._retransmissions.pop(ack.cseq.number, None)
+        if retransmission is None:
+            log.debug("ACK repeated or unexpected, dropped (Call-ID {callId})", callId=self.callId)
+            return
+        retransmission.stop()
+        if self.state == "accepted":
+            self.state = "confirmed"
+        if self.listener is not None:
+            self.listener.legAcknowledged(ack)
+
+    def cancelReceived(self, cancel):
+        """
+        CANCEL matched our INVITE; the core already answered it 200. Before
+        the final response the listener is told (it sends 487); with no
+        listener the leg sends 487 itself.
+        """
+        if self.finalSent:
+            if (
+                self._reinviteRespond is not None
+                and cancel.method == "CANCEL"
+                and cancel.cseq.number == self._reinviteIn.cseq.number
+            ):
+                # A CANCEL of a pending re-INVITE: 487 to it (§9.2); the
+                # listener's later answer is dropped.
+                self._reinviteRespond.cancel()
+            return
+        if self.listener is not None:
+            self.listener.legCancelled(cancel)
+        else:
+            self.sendFinal(487)
+
+    def earlyRequestReceived(self, request, transaction):
+        """
+        A request with our tag before the dialog is confirmed. BYE is
+        answered 200 and treated like CANCEL (RFC 3261 §15.1.2: the INVITE
+        then gets 487); the rest get 481 (we hold no early dialog state).
+        """
+        ua = self.userAgent
+        if request.method == "BYE":
+            ua.respond(transaction, request, 200)
+            self.cancelReceived(request)
+        else:
+            ua.respond(transaction, request, 481)
+
+    def requestReceived(self, request, transaction):
+        """
+        A request inside the confirmed dialog (its CSeq already checked):
+        BYE, re-INVITE, INFO, UPDATE... go to the listener with a
+        C{respond} function.
+        """
+        ua = self.userAgent
+        method = request.method
+        if self.state == "terminated":
+            ua.respond(transaction, request, 481)
+            return
+        if method == "BYE" and self.state == "terminating":
+            # Our BYE crossed theirs: answer, the dialog ends with ours.
+            ua.respond(transaction, request, 200)
+            return
+        if method == "INVITE":
+            if self._reinviteIn is not None:
+                ua.respond(
+                    transaction,
+                    request,
+                    500,
+                    headers=[("Retry-After", str(random.randint(0, 10)))],
+                )
+                return
+            if self._reinviteOut:
+                ua.respond(transaction, request, 491)
+                return
+            self._reinviteIn = request
+        if method == "BYE":
+            self._stopRetransmissions()
+        respond = self._responder(request, transaction)
+        if method == "INVITE":
+            self._reinviteRespond = respond
+            self._reinviteTransaction = transaction
+            self.userAgent.watchTransaction(transaction, self)
+        if self.listener is None:
+            respond(200 if method == "BYE" else 500)
+            return
+        self.listener.legRequestReceived(request, respond)
+
+    def _responder(self, request, transaction):
+        """The C{respond} function given with an in-dialog request."""
+        done = []
+
+        def respond(status, reason=None, body=None, contentType=None, headers=()):
+            if done and done[0] == "cancelled":
+                log.info("{method} was cancelled; {status} not sent", method=request.method,
+                         status=status)
+                return
+            if done:
+                raise InvalidStateError("%s already answered" % (request.method,))
+            if status >= 200:
+                done.append(status)
+            self._respondInDialog(request, transaction, status, reason, body, contentType,
+                                  headers)
+
+        def cancel():
+            if not done:
+                self._respondInDialog(request, transaction, 487, None, None, None, ())
+                done.append("cancelled")
+
+        respond.cancel = cancel
+        return respond
+
+    def _respondInDialog(self, request, transaction, status, reason, body, contentType, headers):
+        method = request.method
+        refresh = method in ("INVITE", "UPDATE") and 200 <= status < 300
+        if refresh:
+            response = self._dialogResponse(request, status, reason, body, contentType, headers)
+            if self.dialog is not None:
+                self.dialog.refreshTarget(request)
+        else:
+            response = self.userAgent.makeResponse(
+                request, status, reason, None, body, contentType, headers
+            )
+        transaction.respond(response)
+        if status < 200:
+            return
+        if method == "INVITE":
+            self._reinviteIn = None
+            self._reinviteRespond = self._reinviteTransaction = None
+            self.userAgent.unwatchTransaction(transaction)
+            if status < 300:
+                self._startRetransmission(transaction, response, request.cseq.number)
+        elif method == "BYE":
+            self._end()
+
+    def strayResponse(self, response):
+        """
+        A response matching no transaction in this dialog: a repeated 2xx
+        to our re-INVITE, whose ACK is sent again (§13.2.2.4).
+        """
+        if self._lastAck is None or not 200 <= response.status < 300:
+            return
+        number, ack, destination = self._lastAck
+        if response.cseq.method == "INVITE" and response.cseq.number == number:
+            self.userAgent.sendAck(ack, destination)
+
+    # -- requests we send ------------------------------------------------------
+
+    def sendBye(self):
+        """See L{ISIPServerLeg.sendBye}; the dialog is forgotten when it completes."""
+        if self.dialog is None or self.state in ("terminating", "terminated"):
+            return defer.fail(InvalidStateError("no confirmed dialog to end (%s)" % self.state))
+        self._stopRetransmissions()
+        self.state = "terminating"
+        try:
+            bye = self.dialog.createRequest("BYE")
+            destination = self._destinationFor(bye)
+        except Exception as e:
+            log.failure("cannot build BYE for {callId}", callId=self.callId)
+            self._end()
+            return defer.fail(TransportError("no route for BYE: %s" % (e,)))
+        d = self.userAgent.sendRequest(bye, destination)
+
+        def ended(result):
+            self._end()
+            return result
+
+        return d.addBoth(ended)
+
+    def sendRequest(self, method, body=None, contentType=None, headers=()):
+        """
+        See L{ISIPServerLeg.sendRequest}. A re-INVITE's 2xx is ACKed here.
+        A 481 or 408 (or a timeout) ends the dialog (§12.2.1.2) and the
+        listener hears C{legTerminated}.
+
+        @raise ValueError: for ACK or CANCEL.
+        """
+        if method in ("ACK", "CANCEL"):
+            raise ValueError("%s is not sent with sendRequest" % (method,))
+        if method == "BYE":
+            return self.sendBye()
+        if self.dialog is None or self.state in ("terminating", "terminated"):
+            return defer.fail(InvalidStateError("no confirmed dialog (%s)" % self.state))
+        if method == "INVITE":
+            if self._reinviteOut or self._reinviteIn is not None:
+                return defer.fail(InvalidStateError("a re-INVITE is already in progress"))
+            self._reinviteOut = True
+        try:
+            request = self.dialog.createRequest(method, body, contentType, headers)
+            destination = self._destinationFor(request)
+        except Exception as e:
+            log.failure("cannot build {method} for {callId}", method=method, callId=self.callId)
+            if method == "INVITE":
+                self._reinviteOut = False
+            return defer.fail(TransportError("no route for %s: %s" % (method, e)))
+        d = self.userAgent.sendRequest(request, destination)
+
+        def answered(response):
+            if method == "INVITE":
+                self._reinviteOut = False
+                if 200 <= response.status < 300 and self.dialog is not None:
+                    self.dialog.refreshTarget(response)
+                    ack = self.dialog.createRequest("ACK", cseq=request.cseq.number)
+                    self._lastAck = (request.cseq.number, ack, destination)
+                    self.userAgent.sendAck(ack, destination)
+            if response.status in (408, 481):
+                self._terminate("%d to %s" % (response.status, method))
+            elif 200 <= response.status < 300 and method == "UPDATE" and self.dialog:
+                self.dialog.refreshTarget(response)
+            return response
+
+        def failed(failure):
+            if method == "INVITE":
+                self._reinviteOut = False
+            if failure.check(TransactionTimeout):
+                self._terminate("%s timed out" % (method,))
+            return failure
+
+        return d.addCallbacks(answered, failed)
+
+    def _destinationFor(self, request):
+        ua = self.userAgent
+        return ua.destinationFor(self.dialog.nextHop(request))
+
+    # -- the end ---------------------------------------------------------------
+
+    def _end(self):
+        """Forget the dialog and leg: no timers, no table entries remain."""
+        self._stopRetransmissions()
+        self.state = "terminated"
+        if self._reinviteTransaction is not None:
+            self.userAgent.unwatchTransaction(self._reinviteTransaction)
+            self._reinviteTransaction = None
+        self.userAgent.legEnded(self)
+
+    def transportFailed(self, reason):
+        """A response on our INVITE transaction could not be sent (§17.2.4)."""
+        self._terminate("transport failed: %s" % (getattr(reason, "value", reason),))
+
+    def _terminate(self, reason):
+        if self.state == "terminated":
+            return
+        self._end()
+        if self.listener is not None:
+            self.listener.legTerminated(reason)

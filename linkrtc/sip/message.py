@@ -1,0 +1,684 @@
+# -*- test-case-name: linkrtc.sip.test.test_message -*-
+"""
+SIP requests, responses and their headers (RFC 3261 §7, §8.2.6, §20).
+
+Headers are kept as text, exactly as received (folded lines are joined
+with one space). The parsed views (L{Message.vias}, L{Message.fromAddr},
+...) are computed on first access and cached until the headers change; they
+are views: to change a message, set the header (for example
+C{msg.headers.set("Via", ...)}, or L{Message.setVias}).
+"""
+
+from collections import namedtuple
+
+from linkrtc.error import SIPParseError
+from linkrtc.sip.uri import (
+    NameAddr,
+    SIPURI,
+    Via,
+    parseNameAddr,
+    parseNameAddrList,
+    parseURI,
+    parseVia,
+    splitCommas,
+)
+
+__all__ = [
+    "CSeq",
+    "Headers",
+    "Message",
+    "Request",
+    "Response",
+    "REASONS",
+    "canonicalName",
+    "isRequest",
+]
+
+CSeq = namedtuple("CSeq", ["number", "method"])
+CSeq.__doc__ = "A CSeq value (RFC 3261 §20.16): C{number} (C{int}), C{method} (C{str})."
+
+#: Largest CSeq number (RFC 3261 §8.1.1.5: a 32-bit unsigned integer).
+MAX_CSEQ = 2**32 - 1
+
+_CANONICAL = [
+    "Accept", "Accept-Contact", "Accept-Encoding", "Accept-Language", "Accept-Resource-Priority",
+    "Alert-Info", "Allow", "Allow-Events", "Authentication-Info", "Authorization", "Call-ID",
+    "Call-Info", "Contact", "Content-Disposition", "Content-Encoding", "Content-Language",
+    "Content-Length", "Content-Type", "CSeq", "Date", "Error-Info", "Event", "Expires",
+    "History-Info", "Identity", "Identity-Info", "In-Reply-To", "Join", "Max-Forwards",
+    "MIME-Version", "Min-Expires", "Min-SE", "Organization", "P-Asserted-Identity",
+    "P-Preferred-Identity", "Path", "Priority", "Privacy", "Proxy-Authenticate",
+    "Proxy-Authorization", "Proxy-Require", "RAck", "Reason", "Record-Route", "Refer-To",
+    "Referred-By", "Reject-Contact", "Replaces", "Reply-To", "Request-Disposition", "Require",
+    "Resource-Priority", "Retry-After", "Route", "RSeq", "Security-Client", "Security-Server",
+    "Security-Verify", "Server", "Service-Route", "Session-Expires", "SIP-ETag", "SIP-If-Match",
+    "Subject", "Subscription-State", "Supported", "Timestamp", "To", "Unsupported",
+    "User-Agent", "Via", "Warning", "WWW-Authenticate",
+]
+
+#: Compact forms (RFC 3261 §7.3.3 and later RFCs), lower-case.
+COMPACT = {
+    "a": "Accept-Contact", "b": "Referred-By", "c": "Content-Type", "d": "Request-Disposition",
+    "e": "Content-Encoding", "f": "From", "i": "Call-ID", "j": "Reject-Contact", "k": "Supported",
+    "l": "Content-Length", "m": "Contact", "n": "Identity-Info", "o": "Event", "r": "Refer-To",
+    "s": "Subject", "t": "To", "u": "Allow-Events", "v": "Via", "x": "Session-Expires",
+    "y": "Identity",
+}
+
+# lower-case spelling -> canonical name
+_BY_LOWER = {name.lower(): name for name in _CANONICAL}
+_BY_LOWER["from"] = "From"
+_BY_LOWER.update(COMPACT)
+# exact spellings seen on the wire -> (key, canonical name); filled lazily.
+_EXACT = {}
+
+#: Headers whose values are comma-separated lists (RFC 3261 §7.3.1).
+LIST_HEADERS = frozenset(
+    x.lower() for x in [
+        "Via", "Route", "Record-Route", "Contact", "Allow", "Supported", "Require",
+        "Proxy-Require", "Unsupported", "Accept", "Accept-Encoding", "Accept-Language",
+        "Content-Encoding", "Content-Language", "Allow-Events", "Path", "Service-Route",
+        "Alert-Info", "Call-Info", "Error-Info", "In-Reply-To", "Warning", "Reason",
+        "P-Asserted-Identity", "P-Preferred-Identity", "Privacy", "Security-Client",
+        "Security-Server", "Security-Verify", "History-Info", "Accept-Contact",
+        "Reject-Contact", "Request-Disposition", "Accept-Resource-Priority",
+        "Resource-Priority",
+    ]
+)
+
+
+def canonicalName(name):
+    """
+    The canonical spelling of a header name: compact forms expanded, known
+    names in their RFC spelling, unknown names as given (stripped).
+
+    @return: C{(key, name)}: C{key} is the lower-case canonical name used
+        for matching.
+    """
+    try:
+        return _EXACT[name]
+    except KeyError:
+        pass
+    stripped = name.strip(" \t")
+    lower = stripped.lower()
+    canon = _BY_LOWER.get(lower, stripped)
+    result = (canon.lower(), canon)
+    if len(_EXACT) < 4096:
+        _EXACT[name] = result
+    return result
+
+
+def _entry(key, name, value):
+    value = str(value)
+    return (key, name, value, name + ": " + value)
+
+
+class Headers:
+    """
+    An ordered, case-insensitive multimap of header fields (RFC 3261 §7.3).
+
+    Names are canonical (C{'v'} and C{'VIA'} both become C{'Via'}); values
+    are C{str} as written. One entry is one header line: C{items()} gives
+    the lines in wire order, C{getAll()} splits comma lists.
+    """
+
+    __slots__ = ("_items", "_gen")
+
+    def __init__(self, items=()):
+        """
+        @param items: iterable of C{(name, value)}, or a mapping.
+        """
+        self._items = []
+        self._gen = 0
+        if hasattr(items, "items"):
+            items = items.items()
+        for name, value in items:
+            self.add(name, value)
+
+    @classmethod
+    def _fromParsed(cls, entries):
+        """Wrap a list of C{(key, name, value, line)} made by the parser."""
+        self = cls.__new__(cls)
+        self._items = entries
+        self._gen = 0
+        return self
+
+    def get(self, name, default=None):
+        """The first value of C{name}, or C{default}."""
+        key = canonicalName(name)[0]
+        for k, _, v, _ in self._items:
+            if k == key:
+                return v
+        return default
+
+    def getAll(self, name):
+        """
+        Every value of C{name} in order; for list headers (Via, Contact,
+        Route, Allow, ...) a line holding several comma-separated values
+        gives each of them.
+
+        @rtype: C{list} of C{str}
+        """
+        key = canonicalName(name)[0]
+        if key in LIST_HEADERS:
+            out = []
+            for k, _, v, _ in self._items:
+                if k == key:
+                    if v.strip() == "*":
+                        out.append("*")
+                    else:
+                        out.extend(x for x in splitCommas(v) if x)
+            return out
+        return [v for k, _, v, _ in self._items if k == key]
+
+    def getLines(self, name):
+        """Every header line of C{name}, unsplit. @rtype: C{list} of C{str}"""
+        key = canonicalName(name)[0]
+        return [v for k, _, v, _ in self._items if k == key]
+
+    def count(self, name):
+        """How many lines of C{name} there are."""
+        key = canonicalName(name)[0]
+        return sum(1 for k, _, _, _ in self._items if k == key)
+
+    def set(self, name, value):
+        """
+        Replace every C{name} line by one (at the place of the first), or
+        by several if C{value} is a list.
+        """
+        key, canon = canonicalName(name)
+        values = value if isinstance(value, (list, tuple)) else [value]
+        new = []
+        placed = False
+        for item in self._items:
+            if item[0] == key:
+                if not placed:
+                    new.extend(_entry(key, canon, v) for v in values)
+                    placed = True
+            else:
+                new.append(item)
+        if not placed:
+            new.extend(_entry(key, canon, v) for v in values)
+        self._items = new
+        self._gen += 1
+
+    def add(self, name, value):
+        """Append a C{name} line."""
+        key, canon = canonicalName(name)
+        self._items.append(_entry(key, canon, value))
+        self._gen += 1
+
+    def addFirst(self, name, value):
+        """Insert a C{name} line before all others (e.g. a new top Via)."""
+        key, canon = canonicalName(name)
+        self._items.insert(0, _entry(key, canon, value))
+        self._gen += 1
+
+    def remove(self, name):
+        """Remove every C{name} line (no error if there is none)."""
+        key = canonicalName(name)[0]
+        self._items = [item for item in self._items if item[0] != key]
+        self._gen += 1
+
+    def __contains__(self, name):
+        key = canonicalName(name)[0]
+        for item in self._items:
+            if item[0] == key:
+                return True
+        return False
+
+    def __len__(self):
+        return len(self._items)
+
+    def __iter__(self):
+        return iter(self.items())
+
+    def items(self):
+        """C{list} of C{(name, value)} in wire order."""
+        return [(n, v) for _, n, v, _ in self._items]
+
+    def copy(self):
+        new = Headers.__new__(Headers)
+        new._items = list(self._items)
+        new._gen = 0
+        return new
+
+    def __eq__(self, other):
+        if not isinstance(other, Headers):
+            return NotImplemented
+        return [(k, v) for k, _, v, _ in self._items] == [(k, v) for k, _, v, _ in other._items]
+
+    def __repr__(self):
+        return "Headers(%r)" % (self.items(),)
+
+
+REASONS = {
+    100: "Trying", 180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued",
+    183: "Session Progress", 199: "Early Dialog Terminated", 200: "OK", 202: "Accepted",
+    204: "No Notification", 300: "Multiple Choices", 301: "Moved Permanently",
+    302: "Moved Temporarily", 305: "Use Proxy", 380: "Alternative Service",
+    400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden",
+    404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
+    407: "Proxy Authentication Required", 408: "Request Timeout", 410: "Gone",
+    412: "Conditional Request Failed", 413: "Request Entity Too Large",
+    414: "Request-URI Too Long", 415: "Unsupported Media Type",
+    416: "Unsupported URI Scheme", 417: "Unknown Resource-Priority", 420: "Bad Extension",
+    421: "Extension Required", 422: "Session Interval Too Small", 423: "Interval Too Brief",
+    428: "Use Identity Header", 429: "Provide Referrer Identity", 433: "Anonymity Disallowed",
+    436: "Bad Identity-Info", 437: "Unsupported Certificate", 438: "Invalid Identity Header",
+    439: "First Hop Lacks Outbound Support", 440: "Max-Breadth Exceeded",
+    469: "Bad Info Package", 470: "Consent Needed",
+    480: "Temporarily Unavailable", 481: "Call/Transaction Does Not Exist",
+    482: "Loop Detected", 483: "Too Many Hops", 484: "Address Incomplete", 485: "Ambiguous",
+    486: "Busy Here", 487: "Request Terminated", 488: "Not Acceptable Here",
+    489: "Bad Event", 491: "Request Pending", 493: "Undecipherable",
+    494: "Security Agreement Required", 500: "Server Internal Error", 501: "Not Implemented",
+    502: "Bad Gateway", 503: "Service Unavailable", 504: "Server Time-out",
+    505: "Version Not Supported", 513: "Message Too Large", 580: "Precondition Failure",
+    600: "Busy Everywhere", 603: "Decline", 604: "Does Not Exist Anywhere",
+    606: "Not Acceptable", 607: "Unwanted",
+}
+
+
+def defaultReason(status):
+    """The standard reason phrase for C{status} (RFC 3261 §21)."""
+    try:
+        return REASONS[status]
+    except KeyError:
+        return REASONS.get(status // 100 * 100, "Unknown")
+
+
+def _bad(what):
+    return SIPParseError("Bad Request (%s)" % (what,), 400)
+
+
+_TOKEN_CHARS = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.!%*_+`'~"
+)
+
+
+def isToken(text):
+    """C{True} if C{text} is a non-empty RFC 3261 token."""
+    return bool(text) and _TOKEN_CHARS.issuperset(text)
+
+
+def parseCSeq(value):
+    """
+    Parse a CSeq value (RFC 3261 §20.16).
+
+    @rtype: L{CSeq}
+    @raise SIPParseError: not C{number method}, or number above 2**32-1.
+    """
+    parts = value.split()
+    if len(parts) != 2:
+        raise _bad("Bad CSeq")
+    number, method = parts
+    if not number.isdigit() or not number.isascii():
+        raise _bad("Bad CSeq number")
+    if len(number) > 10 or int(number) > MAX_CSEQ:
+        raise _bad("CSeq number too large")
+    if not isToken(method):
+        raise _bad("Bad CSeq method")
+    return CSeq(int(number), method)
+
+
+def parseMaxForwards(value):
+    """
+    Parse Max-Forwards (RFC 3261 §20.22): 0-255.
+
+    @raise SIPParseError: not a number or above 255.
+    """
+    value = value.strip()
+    if not value.isdigit() or not value.isascii():
+        raise _bad("Bad Max-Forwards")
+    value = value.lstrip("0") or "0"
+    if len(value) > 3 or int(value) > 255:
+        raise _bad("Max-Forwards too large")
+    number = int(value)
+    if number > 255:
+        raise _bad("Max-Forwards too large")
+    return number
+
+
+class Message:
+    """
+    Common part of L{Request} and L{Response}.
+
+    @ivar headers: L{Headers}.
+    @ivar body: C{bytes}.
+    @ivar version: C{'SIP/2.0'}.
+    """
+
+    version = "SIP/2.0"
+
+    def __init__(self, headers=None, body=b""):
+        if headers is None:
+            headers = Headers()
+        elif not isinstance(headers, Headers):
+            headers = Headers(headers)
+        self._headers = headers
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        self.body = body
+        self._cache = {}
+        self._cacheGen = headers._gen
+
+    @property
+    def headers(self):
+        return self._headers
+
+    @headers.setter
+    def headers(self, value):
+        if not isinstance(value, Headers):
+            value = Headers(value)
+        self._headers = value
+        self._cache = {}
+        self._cacheGen = value._gen
+
+    def _cached(self, key):
+        headers = self._headers
+        if headers._gen != self._cacheGen:
+            self._cache = {}
+            self._cacheGen = headers._gen
+            return _MISSING
+        return self._cache.get(key, _MISSING)
+
+    def _single(self, key, name):
+        values = [v for k, _, v, _ in self._headers._items if k == key]
+        if not values:
+            raise _bad("Missing " + name)
+        if len(values) > 1:
+            raise _bad("More than one " + name)
+        return values[0]
+
+    @property
+    def vias(self):
+        """
+        Every Via value, top first.
+
+        @rtype: C{list} of L{Via}
+        @raise SIPParseError: a malformed Via.
+        """
+        result = self._cached("vias")
+        if result is _MISSING:
+            result = []
+            for k, _, v, _ in self._headers._items:
+                if k == "via":
+                    result.extend(parseVia(v))
+            self._cache["vias"] = result
+        return result
+
+    @property
+    def topVia(self):
+        """The first Via (L{Via}), or C{None} if there is none."""
+        result = self._cached("topVia")
+        if result is _MISSING:
+            result = None
+            for k, _, v, _ in self._headers._items:
+                if k == "via":
+                    result = parseVia(v)[0]
+                    break
+            self._cache["topVia"] = result
+        return result
+
+    def setVias(self, vias):
+        """Replace every Via line by one line per L{Via} of C{vias}, in order."""
+        self._headers.set("Via", [str(v) for v in vias])
+
+    @property
+    def callId(self):
+        """
+        The Call-ID (C{str}).
+
+        @raise SIPParseError: missing, repeated or empty.
+        """
+        result = self._cached("callId")
+        if result is _MISSING:
+            result = self._single("call-id", "Call-ID").strip()
+            if not result or " " in result or "\t" in result:
+                raise _bad("Bad Call-ID")
+            self._cache["callId"] = result
+        return result
+
+    @property
+    def cseq(self):
+        """
+        The CSeq (L{CSeq}).
+
+        @raise SIPParseError: missing, repeated or malformed.
+        """
+        result = self._cached("cseq")
+        if result is _MISSING:
+            result = parseCSeq(self._single("cseq", "CSeq"))
+            self._cache["cseq"] = result
+        return result
+
+    @property
+    def fromAddr(self):
+        """
+        The From value (L{NameAddr}).
+
+        @raise SIPParseError: missing, repeated or malformed.
+        """
+        result = self._cached("from")
+        if result is _MISSING:
+            result = parseNameAddr(self._single("from", "From"))
+            self._cache["from"] = result
+        return result
+
+    @property
+    def toAddr(self):
+        """
+        The To value (L{NameAddr}).
+
+        @raise SIPParseError: missing, repeated or malformed.
+        """
+        result = self._cached("to")
+        if result is _MISSING:
+            result = parseNameAddr(self._single("to", "To"))
+            self._cache["to"] = result
+        return result
+
+    @property
+    def contacts(self):
+        """
+        Every Contact value (C{list} of L{NameAddr}, possibly empty;
+        C{[WILDCARD]} for C{Contact: *}).
+
+        @raise SIPParseError: malformed.
+        """
+        result = self._cached("contacts")
+        if result is _MISSING:
+            result = []
+            for k, _, v, _ in self._headers._items:
+                if k == "contact":
+                    result.extend(parseNameAddrList(v))
+            self._cache["contacts"] = result
+        return result
+
+    def _nameAddrs(self, key):
+        result = self._cached(key)
+        if result is _MISSING:
+            result = []
+            for k, _, v, _ in self._headers._items:
+                if k == key:
+                    result.extend(parseNameAddrList(v))
+            self._cache[key] = result
+        return result
+
+    @property
+    def routes(self):
+        """Every Route value (C{list} of L{NameAddr})."""
+        return self._nameAddrs("route")
+
+    @property
+    def recordRoutes(self):
+        """Every Record-Route value (C{list} of L{NameAddr})."""
+        return self._nameAddrs("record-route")
+
+    @property
+    def maxForwards(self):
+        """
+        Max-Forwards (C{int} 0-255) or C{None} if absent.
+
+        @raise SIPParseError: malformed, out of range or repeated.
+        """
+        result = self._cached("maxForwards")
+        if result is _MISSING:
+            values = [v for k, _, v, _ in self._headers._items if k == "max-forwards"]
+            if not values:
+                result = None
+            elif len(values) > 1:
+                raise _bad("More than one Max-Forwards")
+            else:
+                result = parseMaxForwards(values[0])
+            self._cache["maxForwards"] = result
+        return result
+
+    @property
+    def contentType(self):
+        """The media type of the body, lower-case, without parameters, or C{None}."""
+        value = self._headers.get("Content-Type")
+        if value is None:
+            return None
+        return value.split(";", 1)[0].strip().lower() or None
+
+    def _startLine(self):
+        raise NotImplementedError()
+
+    def toBytes(self):
+        """
+        Serialise (RFC 3261 §7): the start line, every header line as
+        stored (names canonical), and a Content-Length equal to the body's
+        length (replacing any, at its place, else last).
+
+        @rtype: C{bytes}
+        """
+        body = self.body
+        lines = [e[3] if e[0] != "content-length" else None for e in self._headers._items]
+        clLine = "Content-Length: %d" % (len(body),)
+        if None in lines:
+            lines[lines.index(None)] = clLine
+            if None in lines:
+                lines = [line for line in lines if line is not None]
+        else:
+            lines.append(clLine)
+        return ("%s\r\n%s\r\n\r\n" % (self._startLine(), "\r\n".join(lines))).encode(
+            "utf-8", "surrogateescape") + body
+
+    __bytes__ = toBytes
+
+    def __eq__(self, other):
+        if type(self) is not type(other):
+            return NotImplemented
+        return (self._startKey() == other._startKey() and self.body == other.body
+                and self._semanticHeaders() == other._semanticHeaders())
+
+    def _semanticHeaders(self):
+        return [(k, v) for k, _, v, _ in self._headers._items if k != "content-length"]
+
+    __hash__ = None
+
+
+_MISSING = object()
+
+
+class Request(Message):
+    """
+    A SIP request (RFC 3261 §7.1).
+
+    @ivar method: C{str}, case-sensitive (RFC 3261 §7.1).
+    @ivar uri: the Request-URI (L{SIPURI}, L{TelURI} or L{AbsoluteURI}); a
+        C{str} given to the constructor is parsed.
+    """
+
+    def __init__(self, method, uri, headers=None, body=b""):
+        Message.__init__(self, headers, body)
+        self.method = method
+        self.uri = uri
+
+    @property
+    def uri(self):
+        uri = self._uri
+        if uri is None:
+            uri = self._uri = parseURI(self._uriText)
+        return uri
+
+    @uri.setter
+    def uri(self, value):
+        if isinstance(value, str):
+            value = parseURI(value)
+        self._uri = value
+        self._uriText = None
+
+    def _startLine(self):
+        uri = self._uri
+        return "%s %s SIP/2.0" % (self.method, self._uriText if uri is None else uri)
+
+    def _startKey(self):
+        return (self.method, self.uri)
+
+    def __repr__(self):
+        return "<Request %s %s>" % (self.method, self.uri)
+
+    def createResponse(self, status, reason=None, toTag=None):
+        """
+        Make a response to this request (RFC 3261 §8.2.6.2): every Via in
+        order, From, To (with C{;tag=toTag} added if C{toTag} is given and
+        To has none), Call-ID, CSeq, and Timestamp for a 100.
+
+        @param status: C{int} 100-699.
+        @param reason: C{str} or C{None} for the standard phrase.
+        @param toTag: C{str} or C{None}.
+        @rtype: L{Response}
+        """
+        entries = []
+        for item in self._headers._items:
+            k = item[0]
+            if k == "via" or k == "from" or k == "call-id" or k == "cseq":
+                entries.append(item)
+            elif k == "to":
+                if toTag is not None and self.toAddr.tag is None:
+                    item = _entry(k, item[1], "%s;tag=%s" % (item[2], toTag))
+                entries.append(item)
+            elif k == "timestamp" and status == 100:
+                entries.append(item)
+        return Response(status, reason, Headers._fromParsed(entries))
+
+
+class Response(Message):
+    """
+    A SIP response (RFC 3261 §7.2).
+
+    @ivar status: C{int}.
+    @ivar reason: C{str}; the standard phrase if C{None} was given.
+    """
+
+    def __init__(self, status, reason=None, headers=None, body=b""):
+        Message.__init__(self, headers, body)
+        self.status = status
+        self.reason = defaultReason(status) if reason is None else reason
+
+    def _startLine(self):
+        return "SIP/2.0 %d %s" % (self.status, self.reason)
+
+    def _startKey(self):
+        return (self.status, self.reason)
+
+    def __repr__(self):
+        return "<Response %d %s>" % (self.status, self.reason)
+
+
+def isRequest(msg):
+    """C{True} if C{msg} is a L{Request}."""
+    return isinstance(msg, Request)
+
+
+def isResponse(msg):
+    """C{True} if C{msg} is a L{Response}."""
+    return isinstance(msg, Response)
+
+
+# re-exported for convenience
+__all__ += ["NameAddr", "SIPURI", "Via", "defaultReason", "isResponse", "isToken",
+            "parseCSeq", "parseMaxForwards"]

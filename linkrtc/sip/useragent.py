@@ -1,0 +1,712 @@
+# -*- test-case-name: linkrtc.sip.test.test_useragent -*-
+"""
+The SIP user-agent core: LinkRTC's transaction user (RFC 3261 §8.2, §12).
+
+L{UserAgent} sits on the transaction layer. It checks every new request in
+the order of RFC 3261 §8.2 (method, Request-URI, merged requests, Require,
+content, Accept), answers what it can itself (OPTIONS, CANCEL, errors),
+routes requests inside a dialog to the dialog's leg, and turns each new
+INVITE into an L{InviteServerLeg} handed to the
+L{linkrtc.interfaces.IInviteHandler}.
+
+Wiring::
+
+    transport = SIPTransportLayer(reactor, publicAddress)
+    ua = UserAgent(None, transport, inviteHandler, reactor)
+    layer = TransactionLayer(transport, reactor, ua)
+    ua.setTransactionLayer(layer)     # the layer needs its TU first
+    transport.receiver = layer        # inbound: transport -> layer -> ua
+    transport.listen("udp:5060")
+"""
+
+import re
+
+from twisted.internet import defer
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from linkrtc import _version
+from linkrtc.error import SIPParseError, TransactionTimeout, TransportError
+from linkrtc.sip.dialog import DialogTable, newTag
+from linkrtc.sip.transaction import ITransactionUser
+from linkrtc.sip.uri import SIPURI, NameAddr, TelURI
+
+log = Logger()
+
+#: Methods we handle (the Allow header).
+DEFAULT_ALLOW = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "UPDATE")
+
+#: Methods we know but do not serve: 405 rather than 501 (RFC 3261 §8.2.1).
+#: REGISTER is here because LinkRTC has no registrar (DECISIONS.md).
+KNOWN_UNSUPPORTED = (
+    "REGISTER",
+    "SUBSCRIBE",
+    "NOTIFY",
+    "PUBLISH",
+    "MESSAGE",
+    "REFER",
+    "PRACK",
+)
+
+#: Content types we understand in request bodies (RFC 3261 §8.2.3).
+DEFAULT_ACCEPT = ("application/sdp", "application/dtmf-relay", "application/dtmf")
+
+#: Request-URI schemes we serve (RFC 3261 §8.2.2.1; others get 416).
+URI_SCHEMES = ("sip", "sips", "tel")
+
+#: Option tags we support (Require/Supported, RFC 3261 §8.2.2.3).
+DEFAULT_SUPPORTED = ()
+
+#: Methods that a request without a To tag may not carry: they only make
+#: sense inside a dialog (RFC 3261 §12.2.2, §15.1.2; RFC 3311 §5.2).
+_DIALOG_ONLY = ("BYE", "INFO", "UPDATE")
+
+_BOUNDARY = re.compile(r';\s*boundary\s*=\s*("([^"]*)"|[^;\s]+)', re.IGNORECASE)
+
+
+def _uriScheme(uri):
+    """@return: the lower-case scheme of a Request-URI object, C{str}."""
+    if isinstance(uri, TelURI):
+        return "tel"
+    return (getattr(uri, "scheme", "") or "").lower()
+
+
+def _tokens(headers, name):
+    """@return: the comma-separated tokens of every C{name} header, stripped, non-empty."""
+    result = []
+    for value in headers.getAll(name):
+        for token in value.split(","):
+            token = token.strip()
+            if token:
+                result.append(token)
+    return result
+
+
+def _mediaType(value):
+    """@return: the lower-case C{type/subtype} of a Content-Type or Accept entry."""
+    return value.split(";", 1)[0].strip().lower()
+
+
+def multipartTypes(contentType, body):
+    """
+    The media types of the parts of a multipart body (RFC 2046 §5.1), one
+    level deep.
+
+    @param contentType: the full Content-Type header value, C{str}.
+    @param body: C{bytes}.
+    @return: C{list} of lower-case media types (C{str}); parts without a
+        Content-Type count as C{text/plain}. Empty if there is no boundary.
+    """
+    match = _BOUNDARY.search(contentType or "")
+    if match is None:
+        return []
+    boundary = (match.group(2) if match.group(2) is not None else match.group(1)).encode(
+        "utf-8", "replace"
+    )
+    types = []
+    delimiter = b"--" + boundary
+    pieces = body.split(delimiter)
+    for piece in pieces[1:]:
+        if piece.startswith(b"--"):
+            break
+        piece = piece.lstrip(b"\r\n")
+        head = re.split(rb"\r?\n\r?\n", piece, maxsplit=1)[0]
+        partType = "text/plain"
+        for line in re.split(rb"\r?\n", head):
+            name, sep, value = line.partition(b":")
+            if sep and name.strip().lower() in (b"content-type", b"c"):
+                partType = _mediaType(value.decode("utf-8", "replace"))
+        types.append(partType)
+    return types
+
+
+class _ClientTransactionListener:
+    """
+    Turns the transaction layer's client transaction callbacks into a
+    L{Deferred} that fires with the final response.
+
+    @ivar deferred: fires with the final L{Response}, or fails with
+        L{TransactionTimeout} or L{TransportError}.
+    @ivar provisional: called with each 1xx, or C{None}.
+    """
+
+    def __init__(self, provisional=None):
+        self.deferred = defer.Deferred()
+        self.provisional = provisional
+
+    def responseReceived(self, response, transaction=None):
+        if response.status < 200:
+            if self.provisional is not None:
+                self.provisional(response)
+            return
+        if not self.deferred.called:
+            self.deferred.callback(response)
+
+    def transactionTimedOut(self, transaction=None):
+        if not self.deferred.called:
+            self.deferred.errback(TransactionTimeout("no final response"))
+
+    def transportFailed(self, transaction=None, reason=None):
+        if not self.deferred.called:
+            self.deferred.errback(TransportError(str(reason)))
+
+
+@implementer(ITransactionUser)
+class UserAgent:
+    """
+    The transaction user of LinkRTC's SIP stack (RFC 3261 §8.2 UAS core).
+
+    @ivar dialogs: the L{DialogTable} of confirmed dialogs; the value of
+        each is its L{InviteServerLeg}.
+    @ivar legs: C{set} of live L{InviteServerLeg}s (before and after 2xx).
+    """
+
+    def __init__(
+        self,
+        transactionLayer,
+        transportLayer,
+        inviteHandler,
+        clock,
+        userAgentName=None,
+        allow=DEFAULT_ALLOW,
+        accept=DEFAULT_ACCEPT,
+        supported=DEFAULT_SUPPORTED,
+        T1=None,
+        T2=None,
+        mergeWindow=None,
+    ):
+        """
+        @param transactionLayer: the L{linkrtc.sip.transaction.TransactionLayer}
+            (or C{None}, set later with L{setTransactionLayer}: the layer
+            needs its TU when it is made).
+        @param transportLayer: the L{linkrtc.sip.transport.SIPTransportLayer};
+            gives our address for Contact and sends ACKs for 2xx.
+        @param inviteHandler: an L{linkrtc.interfaces.IInviteHandler}.
+        @param clock: an C{IReactorTime}.
+        @param userAgentName: the Server/User-Agent header value
+            (default C{"LinkRTC/<version>"}).
+        @param allow: methods we serve (the Allow header).
+        @param accept: body media types we understand (the Accept header).
+        @param supported: option tags we support.
+        @param T1: RFC 3261 T1 in seconds (default: the transaction
+            layer's, else 0.5).
+        @param T2: RFC 3261 T2 in seconds (default: the transaction
+            layer's, else 4.0).
+        @param mergeWindow: seconds a request is remembered for merged
+            request detection (§8.2.2.2); default 64*T1.
+        """
+        self.transactionLayer = None
+        self.transportLayer = transportLayer
+        self.inviteHandler = inviteHandler
+        self.clock = clock
+        self.userAgentName = userAgentName or "LinkRTC/%s" % (_version.__version__,)
+        self.allow = tuple(allow)
+        self.accept = tuple(a.lower() for a in accept)
+        self.supported = tuple(supported)
+        self._T1 = T1
+        self._T2 = T2
+        self._mergeWindow = mergeWindow
+        self.dialogs = DialogTable()
+        self.legs = set()
+        self._legsByKey = {}
+        self._legsByTransaction = {}
+        self._recent = {}
+        if transactionLayer is not None:
+            self.setTransactionLayer(transactionLayer)
+
+    # -- wiring and helpers used by the legs -------------------------------
+
+    def setTransactionLayer(self, transactionLayer):
+        """Name the transaction layer this TU sends through."""
+        self.transactionLayer = transactionLayer
+
+    @property
+    def T1(self):
+        """RFC 3261 T1, seconds."""
+        if self._T1 is not None:
+            return self._T1
+        return self._timer("T1", 0.5)
+
+    @property
+    def T2(self):
+        """RFC 3261 T2, seconds."""
+        if self._T2 is not None:
+            return self._T2
+        return self._timer("T2", 4.0)
+
+    def _timer(self, name, default):
+        timers = getattr(self.transactionLayer, "timers", None)
+        value = getattr(timers, name, None)
+        return default if value is None else value
+
+    def isReliable(self, address):
+        """
+        @param address: a transport L{Address} (or C{None}).
+        @return: C{True} if messages to C{address} need no retransmission.
+        """
+        if address is None:
+            return False
+        isReliable = getattr(self.transportLayer, "isReliable", None)
+        if isReliable is not None:
+            return bool(isReliable(address))
+        return getattr(address, "transport", "UDP").upper() != "UDP"
+
+    def localContact(self, source=None, secure=False):
+        """
+        Our Contact for a dialog (RFC 3261 §12.1.1): the transport layer's
+        public or listening address for the transport C{source} came on
+        (C{;transport=tcp|tls} for streams; C{sips:} for a secure dialog).
+
+        @param source: the transport L{Address} of the peer, or C{None} (UDP).
+        @param secure: C{True} for a SIPS dialog.
+        @return: a L{NameAddr}.
+        """
+        transport = (getattr(source, "transport", None) or "UDP").upper()
+        uri = self.transportLayer.localContactURI(transport)
+        if secure:
+            params = {k: v for k, v in (uri.params or {}).items() if k != "transport"}
+            uri = SIPURI(scheme="sips", user=uri.user, host=uri.host, port=uri.port,
+                         params=params)
+        return NameAddr(uri)
+
+    def destinationFor(self, uri):
+        """
+        Where to send a request whose next hop is C{uri} (RFC 3263
+        simplified: no DNS SRV; C{maddr}, C{transport} and the port are
+        honoured; a name is left to the transport layer).
+
+        @param uri: a L{SIPURI}.
+        @return: a L{linkrtc.sip.transport.Address}.
+        """
+        from linkrtc.sip.transport import Address
+
+        params = getattr(uri, "params", None) or {}
+        secure = getattr(uri, "scheme", "sip") == "sips"
+        transport = (params.get("transport") or ("tls" if secure else "udp")).upper()
+        host = params.get("maddr") or uri.host
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        port = uri.port or (5061 if transport == "TLS" else 5060)
+        return Address(transport, host, port)
+
+    def makeResponse(
+        self, request, status, reason=None, toTag=None, body=None, contentType=None, headers=()
+    ):
+        """
+        Build a response to C{request} (RFC 3261 §8.2.6) with our Server
+        header.
+
+        @param toTag: the To tag to add if the request's To has none.
+        @param headers: extra C{(name, value)} pairs.
+        @return: a L{Response}.
+        """
+        response = request.createResponse(status, reason, toTag=toTag)
+        response.headers.set("Server", self.userAgentName)
+        for name, value in headers:
+            response.headers.add(name, value)
+        if body:
+            response.body = bytes(body)
+            response.headers.set("Content-Type", contentType or "application/sdp")
+        return response
+
+    def respond(self, transaction, request, status, reason=None, headers=(), body=None,
+                contentType=None, toTag=None):
+        """
+        Answer C{request} on its server transaction. A request outside a
+        dialog with no To tag gets a fresh tag on anything but 100
+        (§8.2.6.2).
+
+        @return: the L{Response} sent, or C{None} if there is no transaction.
+        """
+        if toTag is None and status != 100:
+            try:
+                hasTag = bool(request.toAddr.tag)
+            except SIPParseError:
+                hasTag = True
+            if not hasTag:
+                toTag = newTag()
+        response = self.makeResponse(request, status, reason, toTag, body, contentType, headers)
+        if transaction is None:
+            log.warn(
+                "no server transaction to send {status} for {method}",
+                status=status,
+                method=request.method,
+            )
+            return None
+        transaction.respond(response)
+        return response
+
+    def retransmitResponse(self, transaction, response):
+        """
+        Send a 2xx to INVITE again (RFC 6026 §8.1: the TU retransmits it;
+        the transaction in its Accepted state passes it to the transport;
+        once the transaction is gone, straight to the transport).
+        """
+        try:
+            if getattr(transaction, "state", None) == "terminated":
+                d = self.transportLayer.sendResponse(response, transaction.source)
+            else:
+                d = transaction.respond(response)
+        except Exception:
+            log.failure("2xx retransmission failed")
+            return
+        if isinstance(d, defer.Deferred):
+            d.addErrback(lambda f: log.info("2xx retransmission failed: {f}", f=f.value))
+
+    def _addVia(self, request, destination, branch=None):
+        """
+        Put our Via on top of C{request} (RFC 3261 §8.1.1.7), from the
+        transport layer's address for C{destination}'s transport.
+        """
+        from linkrtc.sip.transaction import newBranch
+
+        transport = getattr(destination, "transport", "UDP")
+        via = self.transportLayer.localVia(transport, branch or newBranch())
+        request.headers.addFirst("Via", str(via))
+
+    def sendRequest(self, request, destination, provisional=None):
+        """
+        Send a request on a new client transaction, with our Via on top
+        and our User-Agent.
+
+        @param destination: an L{Address} (the next hop, see
+            L{destinationFor}).
+        @param provisional: called with each 1xx response, or C{None}.
+        @return: a L{Deferred} firing with the final L{Response} or failing
+            with L{TransactionTimeout} / L{TransportError}.
+        """
+        listener = _ClientTransactionListener(provisional)
+        if not request.headers.get("User-Agent"):
+            request.headers.set("User-Agent", self.userAgentName)
+        try:
+            self._addVia(request, destination)
+            self.transactionLayer.sendRequest(request, destination, listener)
+        except Exception as e:
+            log.failure("sending {method} failed", method=request.method)
+            if not listener.deferred.called:
+                listener.deferred.errback(TransportError(str(e)))
+        return listener.deferred
+
+    def sendAck(self, ack, destination):
+        """
+        Send an ACK for a 2xx (RFC 3261 §13.2.2.4): no transaction, straight
+        to the transport, with a Via of its own (new branch) the first time.
+        Failures are logged.
+        """
+        try:
+            if not ack.headers.get("Via"):
+                self._addVia(ack, destination)
+            if not ack.headers.get("User-Agent"):
+                ack.headers.set("User-Agent", self.userAgentName)
+            d = self.transportLayer.sendRequest(ack, destination)
+        except Exception:
+            log.failure("sending ACK failed")
+            return
+        if isinstance(d, defer.Deferred):
+            d.addErrback(lambda f: log.info("ACK not sent: {f}", f=f.value))
+
+    # -- leg bookkeeping -----------------------------------------------------
+
+    def _legKey(self, callId, localTag, remoteTag):
+        return (callId, localTag, remoteTag or "")
+
+    def registerDialog(self, dialog, leg):
+        """Record a confirmed dialog and the leg that owns it."""
+        self.dialogs.add(dialog, leg)
+
+    def unregisterDialog(self, dialog):
+        """Forget a dialog (after BYE, or when the leg ends)."""
+        self.dialogs.remove(dialog.id)
+
+    def watchTransaction(self, transaction, leg):
+        """Let a CANCEL of C{transaction} (a re-INVITE) reach C{leg}."""
+        self._legsByTransaction[id(transaction)] = leg
+
+    def unwatchTransaction(self, transaction):
+        """Undo L{watchTransaction}."""
+        self._legsByTransaction.pop(id(transaction), None)
+
+    def legEnded(self, leg):
+        """
+        Forget a leg and its dialog: no references to it remain here.
+        """
+        self.legs.discard(leg)
+        self._legsByTransaction.pop(id(leg.transaction), None)
+        self._legsByKey.pop(
+            self._legKey(leg.callId, leg.localTag, leg.remoteTag), None
+        )
+        if leg.dialog is not None:
+            self.unregisterDialog(leg.dialog)
+
+    # -- the TU interface of the transaction layer -------------------------
+
+    def requestReceived(self, request, serverTransaction):
+        """
+        A request matching no transaction (RFC 3261 §8.2): check it, answer
+        it or pass it up. Never raises.
+
+        @param request: a L{Request}.
+        @param serverTransaction: its new server transaction, or C{None}
+            for an ACK matching no transaction (the ACK for a 2xx).
+        """
+        try:
+            self._requestReceived(request, serverTransaction)
+        except SIPParseError as e:
+            log.info("bad request {method}: {reason}", method=request.method, reason=e.reason)
+            if request.method != "ACK" and serverTransaction is not None:
+                try:
+                    self.respond(serverTransaction, request, e.status or 400, e.reason)
+                except Exception:
+                    log.failure("could not answer a bad request")
+        except Exception:
+            log.failure("error handling {method}", method=getattr(request, "method", "?"))
+            if getattr(request, "method", "ACK") != "ACK" and serverTransaction is not None:
+                try:
+                    self.respond(serverTransaction, request, 500)
+                except Exception:
+                    log.failure("could not answer 500")
+
+    def transportFailed(self, serverTransaction, reason):
+        """
+        A response could not be sent (RFC 3261 §17.2.4): the leg of that
+        INVITE (if any) ends and its listener hears C{legTerminated}.
+        """
+        leg = self._legForTransaction(serverTransaction)
+        if leg is not None:
+            leg.transportFailed(reason)
+
+    def transactionTimedOut(self, serverTransaction):
+        """Timer H: no ACK for a 3xx-6xx; the leg has already ended."""
+        log.debug("no ACK for a final response ({tx})", tx=serverTransaction)
+
+    def responseReceived(self, response):
+        """
+        A response matching no client transaction: a 2xx retransmission to
+        an INVITE whose transaction has ended (RFC 6026). Passed to the
+        dialog's leg (which sends the ACK again); others are dropped.
+        """
+        try:
+            dialogId = DialogTable.idForResponse(response)
+        except SIPParseError:
+            return
+        leg = self.dialogs.get(dialogId)
+        if leg is not None:
+            leg.strayResponse(response)
+        else:
+            log.debug("stray response {status} dropped", status=response.status)
+
+    def _requestReceived(self, request, tx):
+        method = request.method
+        if method == "ACK":
+            self._ackReceived(request)
+            return
+
+        # §8.2.1 Method inspection.
+        if method not in self.allow:
+            status = 405 if method in KNOWN_UNSUPPORTED else 501
+            self.respond(tx, request, status, headers=[("Allow", ", ".join(self.allow))])
+            return
+
+        # §8.2.2.1 Request-URI.
+        if _uriScheme(request.uri) not in URI_SCHEMES:
+            self.respond(tx, request, 416)
+            return
+
+        toTag = request.toAddr.tag
+
+        # §8.2.2.2 Merged requests.
+        if not toTag and method != "CANCEL" and self._isMerged(request):
+            self.respond(tx, request, 482)
+            return
+
+        # §8.2.2.3 Require.
+        if method != "CANCEL":
+            unsupported = [
+                tag
+                for tag in _tokens(request.headers, "Require")
+                if tag.lower() not in [s.lower() for s in self.supported]
+            ]
+            if unsupported:
+                self.respond(
+                    tx, request, 420, headers=[("Unsupported", ", ".join(unsupported))]
+                )
+                return
+
+        if method == "CANCEL":
+            self._cancelReceived(request, tx)
+            return
+
+        # §8.2.3 Content processing.
+        status, headers = self._checkContent(request)
+        if status is not None:
+            self.respond(tx, request, status, headers=headers)
+            return
+
+        # §8.2.6 / §20.1: we answer INVITE and UPDATE with SDP.
+        if method in ("INVITE", "UPDATE") and not self._acceptsSDP(request):
+            self.respond(tx, request, 406, headers=[("Accept", ", ".join(self.accept))])
+            return
+
+        if toTag:
+            self._inDialogRequest(request, tx)
+            return
+
+        if method == "OPTIONS":
+            self.respond(tx, request, 200, headers=self.capabilities())
+        elif method == "INVITE":
+            self._newInvite(request, tx)
+        elif method in _DIALOG_ONLY:
+            self.respond(tx, request, 481)
+        else:
+            self.respond(tx, request, 405, headers=[("Allow", ", ".join(self.allow))])
+
+    def capabilities(self):
+        """
+        @return: the C{(name, value)} headers that describe us (OPTIONS
+            answer, RFC 3261 §11.2): Allow, Accept, Accept-Encoding,
+            Accept-Language and Supported.
+        """
+        headers = [
+            ("Allow", ", ".join(self.allow)),
+            ("Accept", ", ".join(self.accept)),
+            ("Accept-Encoding", "identity"),
+            ("Accept-Language", "en"),
+        ]
+        headers.append(("Supported", ", ".join(self.supported)))
+        return headers
+
+    def _isMerged(self, request):
+        """
+        RFC 3261 §8.2.2.2: a request without To tag whose From tag, Call-ID
+        and CSeq match a request we saw recently on another branch is a
+        merged request (it forked and came back by two paths).
+
+        @return: C{True} if the request must be answered 482.
+        """
+        fromTag = request.fromAddr.tag
+        if not fromTag:
+            return False
+        via = request.topVia
+        branch = via.branch if via is not None else None
+        sentBy = (via.host, via.port) if via is not None else None
+        cseq = request.cseq
+        key = (fromTag, request.callId, cseq.number, cseq.method)
+        now = self.clock.seconds()
+        window = self._mergeWindow if self._mergeWindow is not None else 64 * self.T1
+        # Forget what is older than the window; entries are in time order.
+        recent = self._recent
+        while recent:
+            oldest = next(iter(recent))
+            if recent[oldest][1] + window > now:
+                break
+            del recent[oldest]
+        seen = recent.get(key)
+        if seen is not None:
+            return seen[0] != (branch, sentBy)
+        recent[key] = ((branch, sentBy), now)
+        return False
+
+    def stop(self):
+        """Forget the merged-request memory (shutdown and tests)."""
+        self._recent.clear()
+
+    def _checkContent(self, request):
+        """
+        RFC 3261 §8.2.3: a body we cannot read gets 415 with Accept (or
+        Accept-Encoding for an unknown Content-Encoding).
+
+        @return: C{(status, headers)} or C{(None, None)} if acceptable.
+        """
+        for encoding in _tokens(request.headers, "Content-Encoding"):
+            if encoding.lower() != "identity":
+                return 415, [("Accept-Encoding", "identity")]
+        if not request.body:
+            return None, None
+        raw = request.headers.get("Content-Type")
+        if raw is None:
+            # RFC 3261 §7.4.1 requires it; be liberal and read it as SDP.
+            return None, None
+        mediaType = _mediaType(raw)
+        if mediaType in self.accept:
+            return None, None
+        if mediaType.startswith("multipart/") and mediaType != "multipart/signed":
+            if any(t in self.accept for t in multipartTypes(raw, request.body)):
+                return None, None
+        return 415, [("Accept", ", ".join(self.accept))]
+
+    def _acceptsSDP(self, request):
+        """
+        @return: C{False} if the request's Accept header lists media types
+            and none of them covers application/sdp (RFC 3261 §20.1). An
+            absent or empty Accept is read as "application/sdp".
+        """
+        entries = [_mediaType(e) for e in _tokens(request.headers, "Accept")]
+        if not entries:
+            return True
+        return any(e in ("application/sdp", "application/*", "*/*") for e in entries)
+
+    # -- dispatch ------------------------------------------------------------
+
+    def _ackReceived(self, ack):
+        """An ACK outside any transaction: the ACK for a 2xx (§13.3.1.4)."""
+        try:
+            dialogId = DialogTable.idForRequest(ack)
+        except SIPParseError:
+            return
+        leg = self.dialogs.get(dialogId) or self._legsByKey.get(tuple(dialogId))
+        if leg is None:
+            log.debug("ACK matching no dialog dropped (Call-ID {callId})", callId=ack.callId)
+            return
+        leg.ackReceived(ack)
+
+    def _cancelReceived(self, cancel, tx):
+        """RFC 3261 §9.2: 200 to the CANCEL, then the leg is told."""
+        find = getattr(self.transactionLayer, "findInviteForCancel", None)
+        inviteTx = find(cancel) if find is not None else None
+        if inviteTx is None:
+            self.respond(tx, cancel, 481)
+            return
+        leg = self._legForTransaction(inviteTx)
+        toTag = leg.localTag if leg is not None else None
+        self.respond(tx, cancel, 200, toTag=toTag)
+        if leg is not None:
+            leg.cancelReceived(cancel)
+
+    def _legForTransaction(self, transaction):
+        return self._legsByTransaction.get(id(transaction))
+
+    def _inDialogRequest(self, request, tx):
+        """RFC 3261 §12.2.2: a request with a To tag."""
+        dialogId = DialogTable.idForRequest(request)
+        leg = self.dialogs.get(dialogId)
+        if leg is None:
+            leg = self._legsByKey.get(tuple(dialogId))
+            if leg is not None and leg.dialog is None:
+                leg.earlyRequestReceived(request, tx)
+                return
+            self.respond(tx, request, 481)
+            return
+        dialog = self.dialogs.getDialog(dialogId)
+        if not dialog.checkRemoteCSeq(request):
+            self.respond(tx, request, 500, "Out of Order CSeq")
+            return
+        if request.method == "OPTIONS":
+            self.respond(tx, request, 200, headers=self.capabilities())
+            return
+        leg.requestReceived(request, tx)
+
+    def _newInvite(self, request, tx):
+        """A dialog-creating INVITE: 100 Trying, a new leg, the handler."""
+        from linkrtc.sip.invite import InviteServerLeg
+
+        self.respond(tx, request, 100)
+        leg = InviteServerLeg(self, request, tx, self.clock)
+        self.legs.add(leg)
+        self._legsByTransaction[id(tx)] = leg
+        self._legsByKey[self._legKey(leg.callId, leg.localTag, leg.remoteTag)] = leg
+        try:
+            self.inviteHandler.inviteReceived(leg)
+        except Exception:
+            log.failure("invite handler failed")
+            if not leg.finalSent:
+                leg.sendFinal(500)
