@@ -171,7 +171,11 @@ class InviteServerLeg:
         self.dialog = Dialog.fromServerRequest(self.request, self.localTag, self._contact())
         self.state = "accepted"
         self.userAgent.registerDialog(self.dialog, self)
-        self.transaction.respond(response)
+        try:
+            self.transaction.respond(response)
+        except Exception:
+            self._end()
+            raise
         self._startRetransmission(self.transaction, response, self.request.cseq.number)
 
     def _startRetransmission(self, transaction, response, number):

@@ -13,8 +13,8 @@ from collections import namedtuple
 
 from linkrtc.error import SIPParseError
 from linkrtc.sip.uri import (
-    NameAddr,
     SIPURI,
+    NameAddr,
     Via,
     parseNameAddr,
     parseNameAddrList,

@@ -51,9 +51,9 @@ def _unfold(lines):
     """Join continuation lines (RFC 3261 §7.3.1) with one space."""
     out = [lines[0]]
     for line in lines[1:]:
-        if line[:1] in (" ", "\t") and line:
-            if len(out) == 1:
-                raise _bad("Continuation line after start line")
+        if line[:1] in (" ", "\t"):
+            # (after the start line, this spoils the start line: a 400 that still
+            # recovers the headers)
             out[-1] = out[-1] + " " + line.lstrip(" \t")
         else:
             out.append(line)
@@ -118,7 +118,7 @@ def _splitHeaderLines(lines, entries, tracked=None):
                 if fault is None:
                     if not line:
                         fault = _bad("Empty header line")
-                    elif not sep:
+                    elif not sep or not name.strip(" \t"):
                         fault = _bad("Malformed header line")
                     else:
                         fault = _bad("Bad header name")
@@ -198,7 +198,11 @@ def parseMessage(data):
         data = data.lstrip(b"\r\n")
     if not data:
         raise _bad("Empty message")
-    lines, bodyStart = _splitHead(data)
+    try:
+        lines, bodyStart = _splitHead(data)
+    except SIPParseError as e:
+        e.isRequest = data[:4].upper() != b"SIP/"
+        raise
     start = lines[0]
     entries = []
     if len(lines) > MAX_HEADERS + 1:
@@ -235,7 +239,7 @@ def parseMessage(data):
                 startFault = _bad("Bad status code")
             else:
                 status = int(code)
-                if status < 100:
+                if status < 100 or status > 699:
                     startFault = _bad("Bad status code")
     vias = []
     froms = []
@@ -354,7 +358,9 @@ class StreamFramer:
         @raise SIPFramingError: the stream cannot be framed any more (bad,
             missing, negative or conflicting Content-Length; a message, a
             line or a header count over the limits). The connection must
-            be closed; later calls raise the same error.
+            be closed; later calls raise the same error. Its C{messages}
+            attribute holds the whole messages (C{list} of C{bytes}) framed
+            before the fault in this call, which may still be handled.
         """
         if self._broken is not None:
             raise self._broken
@@ -374,6 +380,7 @@ class StreamFramer:
                 self._bodyEnd = None
                 self._scanned = self._lineStart = self._lines = 0
         except SIPFramingError as e:
+            e.messages = out
             self._broken = e
             del buf[:]
             raise

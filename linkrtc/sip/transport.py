@@ -693,12 +693,16 @@ class SIPTransportLayer:
         @param via: a L{linkrtc.sip.uri.Via}.
         @param source: the L{Address} the request came from.
         @return: an L{Address}.
+        The transport is always the one the request arrived on.
+
         @raise ValueError: for a Via naming an unknown transport and a
             source without one.
         """
-        transport = via.transport.upper()
+        # The response goes back over the transport the request came on, even
+        # when the Via names another (RFC 4475 §3.1.1.10: treat it as UDP).
+        transport = source.transport
         if transport not in TRANSPORTS:
-            transport = source.transport
+            transport = via.transport.upper()
         port = via.port or DEFAULT_PORTS[transport]
         received = via.received
         if transport in RELIABLE_TRANSPORTS:

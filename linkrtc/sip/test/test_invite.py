@@ -497,3 +497,16 @@ class RouteFailureTests(UserAgentMixin, SynchronousTestCase):
         self.assertEqual(rtx.statuses[-1], 487)
         self.assertEqual(self.ua._legsByTransaction, {id(tx): leg})
         self.assertEqual(leg.state, "confirmed")
+
+    def test_acceptRefused(self):
+        """If the transaction refuses the 2xx, the error is raised and nothing is left."""
+        tx, leg = self.invite()
+
+        def refuse(response):
+            raise InvalidStateError("completed")
+
+        tx.respond = refuse
+        self.assertRaises(InvalidStateError, leg.sendFinal, 200)
+        self.assertEqual(len(self.ua.dialogs), 0)
+        self.assertEqual(self.ua.legs, set())
+        self.assertEqual(self.clock.getDelayedCalls(), [])

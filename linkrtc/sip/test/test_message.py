@@ -18,7 +18,7 @@ from linkrtc.sip.message import (
     parseMaxForwards,
 )
 from linkrtc.sip.parser import parseMessage
-from linkrtc.sip.uri import WILDCARD, SIPURI, Via, parseURI
+from linkrtc.sip.uri import SIPURI, WILDCARD, Via, parseURI
 
 
 def makeInvite(**extra):

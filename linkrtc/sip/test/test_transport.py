@@ -533,12 +533,24 @@ class ResponseDestinationTests(SynchronousTestCase):
 
     def test_reliable(self):
         """Reliable: C{received} and the sent-by port (5061 default for TLS)."""
-        self.assertEqual(self.dest("SIP/2.0/TCP pc.example.com:5070;received=198.51.100.7"),
+        tcp = Address("TCP", "198.51.100.7", 40000)
+        tls = Address("TLS", "198.51.100.7", 40000)
+        self.assertEqual(self.dest("SIP/2.0/TCP pc.example.com:5070;received=198.51.100.7", tcp),
                          Address("TCP", "198.51.100.7", 5070))
-        self.assertEqual(self.dest("SIP/2.0/TLS pc.example.com;received=198.51.100.7"),
+        self.assertEqual(self.dest("SIP/2.0/TLS pc.example.com;received=198.51.100.7", tls),
                          Address("TLS", "198.51.100.7", 5061))
-        self.assertEqual(self.dest("SIP/2.0/TCP pc.example.com;maddr=239.1.1.1"),
+        self.assertEqual(self.dest("SIP/2.0/TCP pc.example.com;maddr=239.1.1.1", tcp),
                          Address("TCP", "pc.example.com", 5060))
+
+    def test_transportOfArrival(self):
+        """
+        A request that came over UDP is answered over UDP whatever its Via
+        says (RFC 4475 §3.1.1.10).
+        """
+        self.assertEqual(self.dest("SIP/2.0/TCP pc.example.com:5070;received=198.51.100.7"),
+                         Address("UDP", "198.51.100.7", 5070))
+        self.assertEqual(self.dest("SIP/2.0/TLS pc.example.com;received=198.51.100.7"),
+                         Address("UDP", "198.51.100.7", 5060))
 
 
 class UDPSendTests(TransportTestMixin, SynchronousTestCase):

@@ -7,10 +7,10 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from linkrtc.error import SIPParseError
 from linkrtc.sip.uri import (
+    SIPURI,
     WILDCARD,
     AbsoluteURI,
     NameAddr,
-    SIPURI,
     TelURI,
     Via,
     parseNameAddr,
