@@ -1,0 +1,134 @@
+# -*- test-case-name: linkrtc.call.test.test_calls -*-
+"""
+The call manager: makes a L{Call} for each new INVITE, routes client
+messages to the right call, and holds the calls by id.
+
+L{buildCallManager} is what C{linkrtc.service} calls.
+"""
+
+from twisted.internet import defer
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from linkrtc.call.call import Call, CallServices
+from linkrtc.call.cdr import CDRWriter
+from linkrtc.call.events import ShutdownEvent
+from linkrtc.interfaces import IClientMessageHandler, IInviteHandler
+
+log = Logger()
+
+#: The client message types about an existing call.
+CALL_MESSAGES = ("ringing", "accept", "reject", "hangup", "dtmf", "hold", "unhold")
+
+
+@implementer(IInviteHandler, IClientMessageHandler)
+class CallManager:
+    """
+    Holds the live calls and routes events to them.
+
+    @ivar calls: C{dict} of call id to L{Call} (live calls only; a call
+        leaves it when it is released).
+    @ivar machine: the L{linkrtc.call.machine.CallStateMachine}.
+    @ivar services: the L{CallServices} given to every call.
+    """
+
+    def __init__(self, machine, services):
+        self.machine = machine
+        self.services = services
+        self.calls = {}
+
+    # -- IInviteHandler ------------------------------------------------------
+
+    def inviteReceived(self, leg):
+        """
+        Make a call for C{leg} (in C{pending}) and start it.
+
+        @return: the new L{Call}.
+        """
+        call = Call(leg, self.machine, self.services, onRelease=self._released)
+        self.calls[call.id] = call
+        leg.setListener(call)
+        log.info("call {call_id}: INVITE from {from_uri} to {to_uri} (Call-ID {sip_call_id})",
+                 call_id=call.id, from_uri=call.fromURI, to_uri=call.toURI,
+                 sip_call_id=getattr(leg, "callId", None))
+        call.start()
+        return call
+
+    def _released(self, call):
+        self.calls.pop(call.id, None)
+
+    # -- IClientMessageHandler ---------------------------------------------------
+
+    def clientMessageReceived(self, connection, message):
+        """
+        Route a validated client message to its call. An unknown call id, or
+        a call this connection is not attached to, gets C{error} 404 (so one
+        client cannot act on, or learn of, another's call).
+        """
+        kind = message.get("type")
+        callId = message.get("call")
+        if kind not in CALL_MESSAGES:
+            self._error(connection, 400, f"message type {kind!r} not handled here", callId)
+            return
+        call = self.calls.get(callId) if isinstance(callId, str) else None
+        if call is None or not call.involves(connection):
+            self._error(connection, 404, "unknown call", callId)
+            return
+        call.clientMessage(connection, message)
+
+    def clientLost(self, connection):
+        """End or detach every call C{connection} is attached to."""
+        for call in list(self.calls.values()):
+            if call.involves(connection):
+                call.clientLost(connection)
+
+    def _error(self, connection, code, text, callId):
+        try:
+            connection.sendMessage({"type": "error", "code": code, "message": text,
+                                    "call": callId})
+        except Exception:
+            log.failure("error reply to a client failed")
+
+    # -- lookups and shutdown ------------------------------------------------------
+
+    def getCall(self, callId):
+        """@return: the live L{Call} with id C{callId}, or C{None}."""
+        return self.calls.get(callId)
+
+    def closeAll(self):
+        """
+        End every live call (503 before answer, BYE after).
+
+        @return: a L{Deferred} firing once every call is released.
+        """
+        waits = []
+        for call in list(self.calls.values()):
+            waits.append(call.whenReleased())
+            call.dispatch(ShutdownEvent())
+        return defer.DeferredList(waits, consumeErrors=True)
+
+
+def buildCallManager(reactor, directory, application, mediaFactory, ringTimeout=60.0,
+                     operators=(), cdrPath=None):
+    """
+    Build the call engine.
+
+    @param reactor: an C{IReactorTime} (the reactor, or a C{task.Clock}).
+    @param directory: the L{linkrtc.interfaces.IClientDirectory}.
+    @param application: the L{linkrtc.interfaces.IApplication}.
+    @param mediaFactory: the L{linkrtc.interfaces.IMediaFactory}
+        (L{linkrtc.call.passthrough.PassthroughMediaFactory} or the bridge).
+    @param ringTimeout: seconds a call may ring before 480 (C{float}).
+    @param operators: C{"NAME[:ARG]"} operator plugin specs to add.
+    @param cdrPath: file to append CDR JSON lines to, or C{None}.
+    @return: a L{CallManager} (the L{IInviteHandler} for the SIP user agent
+        and the L{IClientMessageHandler} for signalling).
+    @raise linkrtc.error.OperatorConfigError: for a bad operator spec
+        (unknown name or state): at start-up.
+    """
+    from linkrtc.call.registry import buildMachine
+
+    machine = buildMachine(operators)
+    services = CallServices(reactor, directory, application, mediaFactory,
+                            CDRWriter(cdrPath), ringTimeout=float(ringTimeout))
+    return CallManager(machine, services)

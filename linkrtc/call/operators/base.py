@@ -1,0 +1,39 @@
+# -*- test-case-name: linkrtc.call.test.test_operators -*-
+"""
+A base class for operators (optional: any L{IOperator} provider will do).
+"""
+
+from zope.interface import implementer
+
+from linkrtc.interfaces import IOperator
+
+
+@implementer(IOperator)
+class Operator:
+    """
+    One step of call handling.
+
+    Subclasses set:
+      - C{name}: unique name (C{str}), used in logs and traces;
+      - C{handles}: a tuple of event classes the operator looks at; the
+        machine skips it for other events (empty: every event);
+      - C{transitions}: the names of the states C{process} may return
+        (checked when the machine is built, and when it returns one);
+        C{None} (the default) turns both checks off, so declare it.
+
+    and override L{process}.
+    """
+
+    name = "Operator"
+    handles = ()
+    transitions = None
+
+    def process(self, call, event):
+        """
+        @return: the next state's name, the current state's name to say
+            "handled, stay", or C{None} to let the next operator look.
+        """
+        return None
+
+    def __repr__(self):
+        return f"<{self.name}>"

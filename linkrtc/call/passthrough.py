@@ -1,0 +1,116 @@
+# -*- test-case-name: linkrtc.call.test.test_passthrough -*-
+"""
+C{--media passthrough} (seed 000 §3): LinkRTC relays SDP and no media. The
+SIP offer goes to the client as is, the client's answer goes back in the
+200 OK, and the two ends exchange RTP directly.
+
+An offerless INVITE works too: the client's offer goes in the 200 OK and the
+SIP side's answer, from the ACK, goes to the client.
+"""
+
+from twisted.internet import defer
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from linkrtc.error import MediaError
+from linkrtc.interfaces import IMediaFactory, IMediaSession
+
+log = Logger()
+
+
+def _text(sdp, what):
+    if isinstance(sdp, bytes):
+        try:
+            sdp = sdp.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MediaError(f"{what} is not UTF-8")
+    if not isinstance(sdp, str) or not sdp.lstrip().startswith("v=0"):
+        raise MediaError(f"{what} is not SDP (no v=0 line)")
+    return sdp
+
+
+def isHold(sdp):
+    """
+    @param sdp: an SDP offer (C{str}).
+    @return: C{True} if it puts the call on hold: every audio stream (or the
+        session) is C{sendonly} or C{inactive}, or its connection address is
+        0.0.0.0 (RFC 3264 §8.4, RFC 2543 style).
+    """
+    lines = [line.strip() for line in sdp.splitlines()]
+    if any(line.startswith("c=") and line.split()[-1] == "0.0.0.0" for line in lines):
+        return True
+    return any(line in ("a=sendonly", "a=inactive") for line in lines)
+
+
+@implementer(IMediaSession)
+class PassthroughSession:
+    """
+    One call's passthrough media: it only checks and converts SDP.
+
+    @ivar callId: the call's id.
+    @ivar listener: the L{linkrtc.interfaces.IMediaListener} (never called:
+        LinkRTC sees no RTP in passthrough).
+    @ivar answer: the last SDP sent to SIP (C{bytes}) or C{None}.
+    """
+
+    def __init__(self, callId, listener):
+        self.callId = callId
+        self.listener = listener
+        self.answer = None
+        self.closed = False
+
+    def clientOffer(self, sipOffer):
+        if sipOffer is None:
+            return defer.succeed(None)
+        return defer.maybeDeferred(_text, sipOffer, "the SIP offer")
+
+    def sipAnswer(self, clientSdp):
+        try:
+            sdp = _text(clientSdp, "the client's SDP").encode("utf-8")
+        except MediaError:
+            return defer.fail()
+        self.answer = sdp
+        return defer.succeed(sdp)
+
+    def sipAckBody(self, sdp):
+        return defer.maybeDeferred(_text, sdp, "the ACK's SDP")
+
+    def sipReoffer(self, sdp):
+        """
+        Passthrough cannot ask the client for a new answer: the last answer
+        is sent again (unchanged, so its C{o=} version stays valid, RFC 3264
+        §8), and the offer's direction says whether this is hold.
+        """
+        try:
+            offer = _text(sdp, "the re-INVITE's SDP")
+        except MediaError:
+            return defer.fail()
+        if self.answer is None:
+            return defer.fail(MediaError("no previous answer"))
+        return defer.succeed((self.answer, isHold(offer)))
+
+    def sendDigits(self, digits):
+        """
+        Passthrough has no RTP to put RFC 4733 events in: the client sends
+        them on its own media (C{RTCDTMFSender}). Logged and dropped.
+        """
+        log.info("call {call_id}: DTMF {digits} not sent (passthrough: the client sends it)",
+                 call_id=self.callId, digits=digits)
+        return defer.succeed(None)
+
+    def stats(self):
+        return {"mode": "passthrough"}
+
+    def close(self):
+        self.closed = True
+        return defer.succeed(None)
+
+
+@implementer(IMediaFactory)
+class PassthroughMediaFactory:
+    """Makes L{PassthroughSession}s (C{--media passthrough})."""
+
+    name = "passthrough"
+
+    def newSession(self, callId, listener):
+        return PassthroughSession(callId, listener)

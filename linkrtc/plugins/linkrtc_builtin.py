@@ -1,0 +1,118 @@
+# -*- test-case-name: linkrtc.call.test.test_registry -*-
+"""
+LinkRTC's stock operators, registered as operator plugins the same way a
+user's are (found by C{getPlugins(IOperatorFactory, linkrtc.plugins)}).
+
+Cheap to import: the operator classes are imported only when built. The
+order of L{stockFactories} is the order of the operators inside each queue.
+Stock operators are always on; C{--operator} is for the others.
+"""
+
+from importlib import import_module
+
+from twisted.plugin import IPlugin
+from zope.interface import implementer
+
+from linkrtc.interfaces import IOperatorFactory
+
+_LIVE_BEFORE_ANSWER = ("pending", "calling", "ringing", "answering")
+_LIVE = _LIVE_BEFORE_ANSWER + ("confirmed",)
+
+
+@implementer(IPlugin, IOperatorFactory)
+class StockOperatorFactory:
+    """
+    A factory for one stock operator class.
+
+    @ivar stock: C{True}: the operator is part of the default topology.
+    """
+
+    stock = True
+    argStringFormat = "No argument."
+
+    def __init__(self, operatorName, module, placements, operatorHelp):
+        self.operatorName = operatorName
+        self._module = module
+        self.placements = tuple((state, queue) for state, queue in placements)
+        self.operatorHelp = operatorHelp
+
+    def buildOperator(self, argString):
+        module = import_module(f"linkrtc.call.operators.{self._module}")
+        return getattr(module, self.operatorName)()
+
+
+def _f(name, module, placements, text):
+    return StockOperatorFactory(name, module, placements, text)
+
+
+def _in(queue, *states):
+    return [(state, queue) for state in states]
+
+
+#: Every stock operator factory, in queue order.
+stockFactories = [
+    # -- entry operators --
+    _f("OpSendRinging", "ring", _in("entry", "ringing"), "Send 180 Ringing to SIP once."),
+    _f("OpSIPHangup", "end", _in("entry", "dropped"),
+       "Send the final response (before answer) or BYE (after) that the ending asks for."),
+    _f("OpNotifyClients", "notify", _in("entry", "ringing", "confirmed", "dropped"),
+       "Send the attached client connections a 'state' message."),
+    _f("OpNotifyApplication", "notify",
+       _in("entry", "calling", "ringing", "confirmed", "dropped"),
+       "Send the application a 'state' event."),
+    _f("OpStartRingTimer", "timers", _in("entry", "calling"),
+       "Start the ring timer (--ring-timeout seconds)."),
+    _f("OpOfferClient", "ring", _in("entry", "calling"),
+       "Ask the media session for the client's offer."),
+    _f("OpStopRingTimer", "timers", _in("entry", "answering"), "Stop the ring timer."),
+    _f("OpReleaseCall", "end", _in("entry", "dropped"),
+       "Free timers and media, write the CDR, tell the application."),
+    # -- event operators --
+    _f("OpRing", "ring", _in("event", "pending"),
+       "On the INVITE, ask the application who takes the call."),
+    _f("OpRoute", "ring", _in("event", "pending"),
+       "On the application's decision: reject (403 or its status), 480 if the client "
+       "is not connected, else calling."),
+    _f("OpSendIncoming", "ring", _in("event", "calling"),
+       "Send 'incoming' to the client's connections; 480 if none takes it."),
+    _f("OpSendOk", "answer", _in("event", "answering"),
+       "Send 200 OK with the SIP answer; confirmed."),
+    _f("OpAck", "answer", _in("event", "confirmed"),
+       "Take the ACK (its SDP for an offerless INVITE)."),
+    _f("OpSendAnswer", "answer", _in("event", "confirmed"),
+       "Send the client the SIP side's answer from the ACK."),
+    _f("OpAckTimeout", "end", _in("event", "confirmed"),
+       "No ACK for the 200 OK: BYE, dropped, cause 408."),
+    _f("OpEndCall", "end", _in("event", "confirmed"), "BYE from SIP: 200, dropped."),
+    _f("OpReinvite", "answer", _in("event", "confirmed"),
+       "re-INVITE/UPDATE: hand the SDP to the media session."),
+    _f("OpReofferDone", "answer", _in("event", "confirmed"),
+       "Answer the re-INVITE; announce hold/unhold."),
+    _f("OpClientRinging", "ring", _in("event", "calling", "ringing"),
+       "Client 'ringing': go to ringing."),
+    _f("OpAnswerCall", "answer", _in("event", "calling", "ringing"),
+       "First client 'accept' wins; the others are told 'answered elsewhere'."),
+    _f("OpRejectCall", "ring", _in("event", "calling", "ringing", "answering"),
+       "Client 'reject' (busy 486, decline 603) or 'hangup' before answer."),
+    _f("OpClientHangup", "end", _in("event", "confirmed"), "Client 'hangup': BYE, dropped."),
+    _f("OpClientDtmf", "answer", _in("event", "confirmed"),
+       "Client 'dtmf': send the digits on the media."),
+    _f("OpClientHold", "answer", _in("event", "confirmed"), "Client 'hold'/'unhold'."),
+    _f("OpMediaDigits", "answer", _in("event", "confirmed"),
+       "DTMF from SIP: tell the client and the application."),
+    _f("OpMediaTimeout", "end", _in("event", "confirmed"), "No RTP: BYE, cause 408."),
+    _f("OpCancel", "ring", _in("event", *_LIVE_BEFORE_ANSWER), "CANCEL: 487, dropped."),
+    _f("OpRingTimeout", "timers", _in("event", "calling", "ringing"),
+       "Ring timer fired: 480, dropped."),
+    _f("OpClientGone", "end", _in("event", "calling", "ringing", "answering", "confirmed"),
+       "A client connection closed: 480 before answer, BYE after."),
+    _f("OpLegTerminated", "end", _in("event", *_LIVE), "The SIP leg is gone: dropped."),
+    _f("OpShutdown", "end", _in("event", *_LIVE), "LinkRTC stops: 503 or BYE."),
+    _f("OpInDialogRequest", "answer", _in("event", "confirmed"),
+       "Other in-dialog requests: INFO (DTMF relay) and OPTIONS 200, others 501."),
+]
+
+# Module-level providers are what getPlugins finds.
+for _factory in stockFactories:
+    globals()[_factory.operatorName] = _factory
+del _factory
