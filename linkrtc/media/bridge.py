@@ -1,0 +1,399 @@
+# -*- test-case-name: linkrtc.media.test.test_bridge -*-
+"""
+C{--media bridge}: LinkRTC terminates the SIP side's plain RTP and the
+browser's ICE/DTLS-SRTP, and joins them.
+
+For each call a L{BridgeSession} owns one RTP/RTCP port pair (from
+C{rtpPorts}), one aiortc C{RTCPeerConnection} with one audio transceiver,
+and either a L{PacketRelay} (PCMU on both legs: no decoding) or a
+L{Transcoder} (different codecs). The call engine sees only
+L{IMediaFactory} / L{IMediaSession}.
+"""
+
+import random
+import socket
+
+from twisted.internet import defer
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from linkrtc.error import MediaError
+from linkrtc.interfaces import IMediaFactory, IMediaSession
+from linkrtc.media import sdp as sdpmod
+from linkrtc.media.relay import PacketRelay, WebRTCTap, checkSeam
+from linkrtc.media.rtp import PortAllocator, RTCPSink, RTPSession
+from linkrtc.media.transcode import FeedTrack, Transcoder
+from linkrtc.media.webrtc import WebRTCLeg, loopOf
+
+log = Logger()
+
+_WILDCARDS = (None, "", "0.0.0.0", "::")
+
+
+def localAddressFor(remote, family=socket.AF_INET):
+    """
+    @return: the local address the kernel would send from towards
+        C{remote} (a UDP connect sends nothing), or the loopback address
+        if there is no route.
+    """
+    target = remote or ("192.0.2.1" if family == socket.AF_INET else "2001:db8::1")
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        s.connect((target, 9))
+        return s.getsockname()[0]
+    except OSError:
+        return "127.0.0.1" if family == socket.AF_INET else "::1"
+    finally:
+        s.close()
+
+
+@implementer(IMediaFactory)
+class BridgeMediaFactory:
+    """
+    Makes bridged media sessions.
+
+    @param reactor: the running reactor; it must be the asyncio reactor
+        (aiortc runs on its loop). Also the clock for timers.
+    @param rtpPorts: C{(low, high)} inclusive UDP port range for the SIP
+        side's RTP (even port) and RTCP (port + 1).
+    @param publicAddress: IP literal written into the SIP side's SDP (o=, c=)
+        instead of the local address, for LinkRTC behind 1:1 NAT.
+    @param iceServers: STUN/TURN servers for the WebRTC leg: URLs
+        (C{"stun:stun.example.net:3478"}) or C{dict}s with C{urls},
+        C{username}, C{credential}. Empty: host candidates only (aiortc's
+        Google STUN default is never used).
+    @param iceAddresses: host addresses ICE gathers on (e.g.
+        C{["127.0.0.1"]}); C{None} or empty: aioice's choice (every
+        interface but loopback).
+    @param mediaTimeout: seconds without RTP from the SIP side, once the
+        call is answered, before L{IMediaListener.mediaTimeout}; 0 disables.
+    @param rtpInterface: the address RTP sockets bind to; C{None} binds all
+        addresses of the SIP offer's family.
+    """
+
+    name = "bridge"
+
+    def __init__(self, reactor, rtpPorts=(20000, 29999), publicAddress=None, iceServers=(),
+                 iceAddresses=None, mediaTimeout=30.0, rtpInterface=None):
+        self.reactor = reactor
+        self.allocator = PortAllocator(reactor, *rtpPorts)
+        self.publicAddress = publicAddress
+        self.iceServers = tuple(iceServers or ())
+        self.iceAddresses = tuple(iceAddresses or ())
+        self.mediaTimeout = mediaTimeout
+        self.rtpInterface = rtpInterface
+        self.sessions = set()
+        self.relayProblem = checkSeam()
+        if self.relayProblem:
+            log.warn("packet relay disabled, transcoding everything: {p}", p=self.relayProblem)
+        self._trigger = None
+
+    def newSession(self, callId, listener):
+        session = BridgeSession(self, callId, listener)
+        self.sessions.add(session)
+        if self._trigger is None:
+            self._trigger = self.reactor.addSystemEventTrigger(
+                "before", "shutdown", self._shutdown)
+        return session
+
+    def _forget(self, session):
+        self.sessions.discard(session)
+        if not self.sessions and self._trigger is not None:
+            self.reactor.removeSystemEventTrigger(self._trigger)
+            self._trigger = None
+
+    def _shutdown(self):
+        self._trigger = None
+        return self.closeAll()
+
+    def closeAll(self):
+        """Close every session (open peer connections would block shutdown). @return: L{Deferred}."""
+        return defer.DeferredList([s.close() for s in list(self.sessions)], consumeErrors=True)
+
+
+def _mediaError(failure, what):
+    if failure.check(MediaError):
+        return failure
+    log.failure("media failure while {what}", failure, what=what)
+    raise MediaError("media failure while %s: %s" % (what, failure.getErrorMessage()))
+
+
+@implementer(IMediaSession)
+class BridgeSession:
+    """
+    One call's bridged media. Created by L{BridgeMediaFactory.newSession}.
+
+    @ivar mode: C{None}, C{"relay"} or C{"transcode"}.
+    """
+
+    def __init__(self, factory, callId, listener):
+        self.factory = factory
+        self.callId = callId
+        self.listener = listener
+        self._reactor = factory.reactor
+        self._loop = None
+        self.mode = None
+        self.closed = False
+        self._sessionId = random.getrandbits(31)
+        self._version = 0
+        self._offer = None
+        self._audioIndex = 0
+        self._sipCodec = None
+        self._sipEvent = None
+        self._direction = "sendrecv"
+        self._offerless = False
+        self._ourOffer = None
+        self.rtp = None
+        self._ports = None
+        self._rtpPort = None
+        self._family = socket.AF_INET
+        self.leg = None
+        self.track = None
+        self.tap = None
+        self._pipe = None
+        self._webrtcCodec = None
+        self._closing = None
+        self._answered = None
+
+    # -- SIP side helpers -------------------------------------------------
+
+    def _bind(self, family):
+        self._family = family
+        self.rtp = RTPSession(self._reactor, onDigit=self._digit, onTimeout=self._timeout,
+                              mediaTimeout=self.factory.mediaTimeout)
+        interface = self.factory.rtpInterface
+        if interface in _WILDCARDS:
+            interface = "::" if family == socket.AF_INET6 else ""
+        self._ports = self.factory.allocator.listen(self.rtp, RTCPSink(), interface=interface)
+        self._rtpPort = self._ports[0].getHost().port
+
+    def _ourAddress(self):
+        if self.factory.publicAddress:
+            return self.factory.publicAddress
+        if self.factory.rtpInterface not in _WILDCARDS:
+            return self.factory.rtpInterface
+        remote = self.rtp.remote[0] if self.rtp and self.rtp.remote else None
+        return localAddressFor(remote, self._family)
+
+    def _applyOffer(self, desc):
+        """Take a SIP offer (initial or re-INVITE): codec, address, direction."""
+        index, m = desc.audio()
+        codec, event = sdpmod.chooseCodec(m)
+        self._offer = desc
+        self._audioIndex = index
+        return m, codec, event
+
+    def _applyRemote(self, m):
+        host = m.address[1]
+        held = host in ("0.0.0.0", "::")
+        self.rtp.setRemote(None if held else (host, m.port))
+        self.rtp.sending = not held and m.direction in ("sendrecv", "recvonly")
+        self._direction = sdpmod.answerDirection(m.direction)
+
+    def _sipAnswerSdp(self):
+        codecs = [self._sipCodec] + ([self._sipEvent] if self._sipEvent else [])
+        rejected = [m for i, m in enumerate(self._offer.media) if i != self._audioIndex]
+        body = sdpmod.buildSDP(self._ourAddress(), self._rtpPort, codecs, self._sessionId,
+                               self._version, self._direction, rejected=rejected,
+                               audioIndex=self._audioIndex)
+        self._version += 1
+        return body
+
+    def _digit(self, digit):
+        try:
+            self.listener.mediaDigits(digit)
+        except Exception:
+            log.failure("listener.mediaDigits failed")
+
+    def _timeout(self):
+        log.info("call {callId}: no RTP for {t} s", callId=self.callId, t=self.rtp.mediaTimeout)
+        try:
+            self.listener.mediaTimeout()
+        except Exception:
+            log.failure("listener.mediaTimeout failed")
+
+    # -- IMediaSession ----------------------------------------------------
+
+    def clientOffer(self, sipOffer):
+        try:
+            if self.leg is not None or self.closed:
+                raise MediaError("clientOffer called twice or after close")
+            self._loop = loopOf(self._reactor)
+            if sipOffer is not None:
+                m, codec, event = self._applyOffer(sdpmod.parseSDP(sipOffer))
+                family = socket.AF_INET6 if m.address[0] == "IP6" else socket.AF_INET
+                self._bind(family)
+                self._sipCodec, self._sipEvent = codec, event
+                self.rtp.setCodecs(codec, event)
+                self._applyRemote(m)
+                names = ["PCMU", "OPUS"] if codec.name == "PCMU" else ["OPUS", "PCMU"]
+            else:
+                self._offerless = True
+                names = ["PCMU", "OPUS"]
+            self.track = FeedTrack()
+            self.leg = WebRTCLeg(self._reactor, self.track, names, self.factory.iceServers,
+                                 self.factory.iceAddresses)
+        except MediaError as e:
+            self._releaseSync()
+            return defer.fail(e)
+        except Exception as e:
+            log.failure("call {callId}: media set-up failed", callId=self.callId)
+            self._releaseSync()
+            return defer.fail(MediaError("media set-up failed: %s" % (e,)))
+        d = self.leg.createOffer()
+        d.addErrback(_mediaError, "making the WebRTC offer")
+        return d
+
+    def sipAnswer(self, clientSdp):
+        """
+        Also usable for early media: the same body may go in a 183 and the
+        200 OK; a second call with the same C{clientSdp} returns it again.
+        """
+        if self.leg is None or self.closed:
+            return defer.fail(MediaError("sipAnswer without clientOffer"))
+        if self._answered is not None:
+            if self._answered[0] == clientSdp:
+                return defer.succeed(self._answered[1])
+            return defer.fail(MediaError("the client already answered"))
+        d = self.leg.setRemoteAnswer(clientSdp)
+        d.addCallback(self._clientAnswered)
+        d.addErrback(_mediaError, "applying the client's SDP")
+
+        def remember(body):
+            self._answered = (clientSdp, body)
+            return body
+
+        d.addCallback(remember)
+        return d
+
+    def _clientAnswered(self, _):
+        negotiated = self.leg.negotiatedCodec()
+        if negotiated is None:
+            raise MediaError("client SDP shares no codec with us (Opus, PCMU)")
+        self._webrtcCodec = negotiated
+        name, pt = negotiated
+        self.tap = WebRTCTap(self._reactor, self.leg, pt, 48000 if name == "OPUS" else 8000)
+        if self._offerless:
+            self._bind(socket.AF_INET)
+            first = "PCMU" if name == "PCMU" else None
+            self._ourOffer = sdpmod.ourCodecs(first=first)
+            body = sdpmod.buildSDP(self._ourAddress(), self._rtpPort, self._ourOffer,
+                                   self._sessionId, self._version)
+            self._version += 1
+            return body
+        self._startMedia()
+        self.rtp.startTimeout()
+        return self._sipAnswerSdp()
+
+    def sipAckBody(self, sdp):
+        if not self._offerless or self._ourOffer is None or self.closed:
+            return defer.succeed(None)
+        try:
+            desc = sdpmod.parseSDP(sdp)
+            index, m = desc.audio()
+            offered = {c.name for c in self._ourOffer}
+            codec, event = sdpmod.chooseCodec(m, supported=tuple(offered))
+            self._offer = desc
+            self._audioIndex = index
+            self._sipCodec, self._sipEvent = codec, event
+            self.rtp.setCodecs(codec, event)
+            self._applyRemote(m)
+            self._startMedia()
+            if m.direction in ("sendrecv", "sendonly"):
+                self.rtp.startTimeout()
+        except MediaError as e:
+            return defer.fail(e)
+        return defer.succeed(None)
+
+    def sipReoffer(self, sdp):
+        if self.rtp is None or self.closed:
+            return defer.fail(MediaError("re-INVITE before the call has media"))
+        try:
+            m, codec, event = self._applyOffer(sdpmod.parseSDP(sdp))
+            changed = codec != self._sipCodec
+            self._sipCodec, self._sipEvent = codec, event
+            self.rtp.setCodecs(codec, event)
+            self._applyRemote(m)
+            if changed and self.mode is not None:
+                self._stopMedia()
+                self._startMedia()
+            if m.direction in ("sendrecv", "sendonly") and not m.isHold:
+                self.rtp.startTimeout()
+            else:
+                self.rtp.pauseTimeout()
+            return defer.succeed((self._sipAnswerSdp(), m.isHold))
+        except MediaError as e:
+            return defer.fail(e)
+
+    def sendDigits(self, digits):
+        if self.rtp is not None and not self.closed:
+            self.rtp.sendDigits(digits)
+
+    def stats(self):
+        figures = {"mode": self.mode}
+        if self.rtp is not None:
+            sip = self.rtp.stats()
+            sip["codec"] = self._sipCodec.name if self._sipCodec else None
+            figures["sip"] = sip
+        if self.tap is not None:
+            webrtc = self.tap.stats()
+            webrtc["codec"] = self._webrtcCodec[0] if self._webrtcCodec else None
+            figures["webrtc"] = webrtc
+        return figures
+
+    # -- media pipelines --------------------------------------------------
+
+    def _startMedia(self):
+        name = self._webrtcCodec[0]
+        if name == "PCMU" and self._sipCodec.name == "PCMU" and not self.factory.relayProblem:
+            self.mode = "relay"
+            self.track.park()
+            self._pipe = PacketRelay(self._reactor, self.rtp, self.tap)
+        else:
+            self.mode = "transcode"
+            self._pipe = Transcoder(self._loop, self.rtp, self.leg.transceiver.receiver.track,
+                                    self.track, self._sipCodec.name)
+        log.info("call {callId}: media {mode} (SIP {sip}, WebRTC {webrtc})", callId=self.callId,
+                 mode=self.mode, sip=self._sipCodec.name, webrtc=name)
+        self._pipe.start()
+
+    def _stopMedia(self):
+        if self._pipe is not None:
+            self._pipe.stop()
+            self._pipe = None
+        self.mode = None
+
+    # -- shutdown ---------------------------------------------------------
+
+    def _releaseSync(self):
+        """Release what needs no waiting; @return: C{list} of L{Deferred}s for the rest."""
+        waits = []
+        self._stopMedia()
+        if self.rtp is not None:
+            self.rtp.stop()
+        if self._ports is not None:
+            for port in self._ports:
+                waits.append(defer.maybeDeferred(port.stopListening))
+            self.factory.allocator.release(self._rtpPort)
+            self._ports = None
+        if self.tap is not None:
+            self.tap.detach()
+        if self.track is not None:
+            self.track.stop()
+        if self.leg is not None:
+            waits.append(self.leg.close())
+        return waits
+
+    def close(self):
+        if self._closing is None:
+            self.closed = True
+            d = defer.DeferredList(self._releaseSync(), consumeErrors=True)
+            d.addCallback(lambda _: self.factory._forget(self))
+            self._closing = d
+        result = defer.Deferred()
+        self._closing.addBoth(lambda r: (result.callback(None), r)[1])
+        return result
+
+    def __repr__(self):
+        return "<BridgeSession %s %s port=%s>" % (self.callId, self.mode, self._rtpPort)
+

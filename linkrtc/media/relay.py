@@ -1,0 +1,208 @@
+# -*- test-case-name: linkrtc.media.test.test_bridge -*-
+"""
+The packet relay: G.711 payloads move between SIP RTP and the browser's
+SRTP without decoding, when both legs negotiated the same codec.
+
+The seam, per MEDIA-RELAY.md (aiortc 1.16; stable since 0.9):
+ - receive: C{RTCDtlsTransport._handle_rtp_data(data, arrival_time_ms)}
+   gets every RTP packet after SRTP unprotect; L{WebRTCTap} replaces it
+   on the instance (counting always; relaying in relay mode, handing to
+   aiortc's receiver otherwise);
+ - send: C{RTCDtlsTransport._send_rtp(data)} protects and sends, driven
+   eagerly (L{linkrtc.media.webrtc.drive}) with the SSRC aiortc
+   announced (C{RTCRtpSender._ssrc});
+ - SRTP authentication failures: C{RTCDtlsTransport._rx_srtp} is wrapped
+   once the transport is connected, to count them (aiortc drops them).
+
+L{checkSeam} verifies those names at start-up.
+"""
+
+import inspect
+
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+
+from linkrtc.media.rtp import ReceiveStats, StreamRewriter, buildHeader, parseRTP
+from linkrtc.media.webrtc import drive
+
+log = Logger()
+
+#: 20 ms of PCMU silence (mu-law 0xFF is zero).
+PCMU_SILENCE = b"\xff" * 160
+
+
+def checkSeam():
+    """
+    @return: C{None} if the aiortc names the relay needs exist, else a
+        C{str} naming what is missing (the bridge then transcodes).
+    """
+    from aiortc.rtcdtlstransport import RTCDtlsTransport
+
+    for name in ("_handle_rtp_data", "_send_rtp"):
+        if not inspect.iscoroutinefunction(getattr(RTCDtlsTransport, name, None)):
+            return "aiortc RTCDtlsTransport.%s is missing" % (name,)
+    return None
+
+
+class _CountingSRTP:
+    """Stands in for aiortc's receive SRTP session and counts failed unprotects."""
+
+    def __init__(self, session, tap):
+        self._session = session
+        self._tap = tap
+
+    def unprotect(self, data):
+        try:
+            return self._session.unprotect(data)
+        except Exception:
+            self._tap.srtpFailures += 1
+            raise
+
+    def unprotect_rtcp(self, data):
+        try:
+            return self._session.unprotect_rtcp(data)
+        except Exception:
+            self._tap.srtpFailures += 1
+            raise
+
+
+class WebRTCTap:
+    """
+    Taps one peer connection's DTLS transport.
+
+    @ivar recvStats: L{ReceiveStats} of the browser's audio.
+    @ivar out: the L{StreamRewriter} of what we send the browser ourselves.
+    @ivar onPacket: C{None} (aiortc's receiver handles packets) or a
+        callable taking C{(marker, pt, seq, ts, ssrc, payload)} (relay mode).
+    """
+
+    def __init__(self, clock, leg, audioPT, clockRate):
+        self.dtls = leg.dtls
+        self.audioPT = audioPT
+        self.recvStats = ReceiveStats(rate=clockRate)
+        self.out = StreamRewriter(clock, ssrc=leg.transceiver.sender._ssrc, rate=clockRate)
+        self._clock = clock
+        self.onPacket = None
+        self.srtpFailures = 0
+        self.packetsSent = 0
+        self.bytesSent = 0
+        self._originalReceive = self.dtls._handle_rtp_data
+        self._originalSend = self.dtls._send_rtp
+        self.dtls._handle_rtp_data = self._received
+        self.dtls._send_rtp = self._sending
+        self.dtls.on("statechange", self._stateChanged)
+        self._stateChanged()
+
+    @property
+    def connected(self):
+        return self.dtls.state == "connected"
+
+    def _stateChanged(self):
+        srtp = getattr(self.dtls, "_rx_srtp", None)
+        if self.connected and srtp is not None and not isinstance(srtp, _CountingSRTP):
+            self.dtls._rx_srtp = _CountingSRTP(srtp, self)
+
+    async def _received(self, data, arrival_time_ms):
+        parsed = parseRTP(data)
+        if parsed is None:
+            return
+        marker, pt, seq, ts, ssrc, payload = parsed
+        if pt == self.audioPT:
+            self.recvStats.update(ssrc, seq, ts, self._clock.seconds(), len(payload))
+        if self.onPacket is not None:
+            try:
+                self.onPacket(marker, pt, seq, ts, ssrc, payload)
+            except Exception:
+                log.failure("relaying a WebRTC packet failed")
+            return
+        await self._originalReceive(data, arrival_time_ms)
+
+    async def _sending(self, data):
+        if len(data) > 1 and not 192 <= data[1] <= 223:  # RTP, not RTCP (RFC 5761 §4)
+            self.packetsSent += 1
+            self.bytesSent += len(data) - 12
+        await self._originalSend(data)
+
+    def send(self, marker, pt, seq, ts, payload):
+        """Send one RTP packet to the browser (SRTP-protected by aiortc)."""
+        if not self.connected:
+            return
+        drive(self.dtls._send_rtp(buildHeader(marker, pt, seq, ts, self.out.ssrc) + payload))
+
+    def stats(self):
+        figures = self.recvStats.asDict()
+        figures.update(packetsSent=self.packetsSent, bytesSent=self.bytesSent,
+                       srtpFailures=self.srtpFailures)
+        return figures
+
+    def detach(self):
+        """Give the transport back its own methods."""
+        self.onPacket = None
+        for name in ("_handle_rtp_data", "_send_rtp"):
+            self.dtls.__dict__.pop(name, None)
+        srtp = getattr(self.dtls, "_rx_srtp", None)
+        if isinstance(srtp, _CountingSRTP):
+            self.dtls._rx_srtp = srtp._session
+        try:
+            self.dtls.remove_listener("statechange", self._stateChanged)
+        except Exception:
+            pass
+
+
+class PacketRelay:
+    """
+    Relay mode: same codec on both legs (PCMU). SIP -> browser packets get
+    the browser stream's SSRC, payload type and rewritten numbers; browser
+    -> SIP likewise through the RTP session's own rewriter. Until the first
+    SIP audio packet, 20 ms PCMU silence packets go to the browser.
+
+    @param clock: the reactor (L{IReactorTime}) for the silence timer.
+    @param rtp: the L{linkrtc.media.rtp.RTPSession}.
+    @param tap: the L{WebRTCTap}.
+    """
+
+    def __init__(self, clock, rtp, tap):
+        self._clock = clock
+        self._rtp = rtp
+        self._tap = tap
+        self._silence = None
+        self.sipPackets = 0
+        self.webrtcPackets = 0
+
+    def start(self):
+        self._rtp.onAudio = self._fromSIP
+        self._tap.onPacket = self._fromWebRTC
+        if self.sipPackets == 0:
+            self._silence = LoopingCall(self._sendSilence)
+            self._silence.clock = self._clock
+            self._silence.start(0.02, now=True)
+
+    def _sendSilence(self):
+        if self._tap.connected:
+            seq, ts = self._tap.out.local(160)
+            self._tap.send(0, self._tap.audioPT, seq, ts, PCMU_SILENCE)
+
+    def _stopSilence(self):
+        if self._silence is not None and self._silence.running:
+            self._silence.stop()
+        self._silence = None
+
+    def _fromSIP(self, marker, pt, seq, ts, ssrc, payload):
+        if self._silence is not None:
+            self._stopSilence()
+        self.sipPackets += 1
+        outSeq, outTs, rebased = self._tap.out.relay(ssrc, seq, ts)
+        self._tap.send(marker or rebased, self._tap.audioPT, outSeq, outTs, payload)
+
+    def _fromWebRTC(self, marker, pt, seq, ts, ssrc, payload):
+        if pt != self._tap.audioPT:
+            return
+        self.webrtcPackets += 1
+        self._rtp.relayAudio(marker, ssrc, seq, ts, payload)
+
+    def stop(self):
+        self._stopSilence()
+        if self._rtp.onAudio == self._fromSIP:
+            self._rtp.onAudio = None
+        if self._tap.onPacket == self._fromWebRTC:
+            self._tap.onPacket = None

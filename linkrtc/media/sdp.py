@@ -1,0 +1,345 @@
+# -*- test-case-name: linkrtc.media.test.test_sdp -*-
+"""
+SDP for the SIP side of the media bridge (RFC 4566 syntax, RFC 3264
+offer/answer, RFC 3551 static payload types, RFC 4733 telephone-event).
+
+Pure functions and plain objects: no sockets, no aiortc. Everything that
+cannot be understood raises L{linkrtc.error.MediaError}, which the call
+engine turns into 488 Not Acceptable Here.
+"""
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from linkrtc.error import MediaError
+
+#: The SIP-side audio codecs the bridge speaks, in its own order of preference.
+SIP_CODECS = ("PCMU", "PCMA", "G722")
+
+#: RFC 3551 §6 static payload types for the codecs above: pt -> (name, clockRate).
+STATIC_PAYLOAD_TYPES = {0: ("PCMU", 8000), 8: ("PCMA", 8000), 9: ("G722", 8000)}
+STATIC_BY_NAME = {name: pt for pt, (name, rate) in STATIC_PAYLOAD_TYPES.items()}
+
+#: Dynamic payload type we use for telephone-event when we make the offer.
+TELEPHONE_EVENT_PT = 101
+
+DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
+_ANSWER_DIRECTION = {
+    "sendrecv": "sendrecv",
+    "sendonly": "recvonly",
+    "recvonly": "sendonly",
+    "inactive": "inactive",
+}
+
+
+@dataclass(frozen=True)
+class Codec:
+    """
+    One negotiated RTP payload format.
+
+    @ivar name: encoding name, upper case (C{"PCMU"}, C{"TELEPHONE-EVENT"}).
+    @ivar clockRate: RTP clock rate in Hz (8000 for G.722 too, RFC 3551 §4.5.2).
+    @ivar payloadType: the payload type number (0-127).
+    @ivar channels: number of channels.
+    """
+
+    name: str
+    clockRate: int
+    payloadType: int
+    channels: int = 1
+
+
+@dataclass
+class MediaDescription:
+    """
+    One C{m=} section.
+
+    @ivar media: C{"audio"}, C{"video"}, ...
+    @ivar port: transport port (0 = rejected/disabled stream).
+    @ivar proto: C{"RTP/AVP"}, C{"UDP/TLS/RTP/SAVPF"}, ...
+    @ivar formats: the format tokens of the m= line, as C{str}.
+    @ivar address: C{(addrType, address)} from the media-level c= line or
+        the session-level one, C{None} if neither.
+    @ivar rtpmap: C{{pt: (NAME, clockRate, channels)}} with NAME upper case.
+    @ivar fmtp: C{{pt: str}}.
+    @ivar direction: one of L{DIRECTIONS} (session-level value inherited).
+    @ivar ptime: packet time in milliseconds or C{None}.
+    """
+
+    media: str
+    port: int
+    proto: str
+    formats: list
+    address: tuple = None
+    rtpmap: dict = field(default_factory=dict)
+    fmtp: dict = field(default_factory=dict)
+    direction: str = "sendrecv"
+    ptime: int = None
+
+    def codecs(self):
+        """
+        @return: C{list} of L{Codec} for the numeric formats of this
+            section, in the m= line's order; formats without rtpmap are
+            resolved from RFC 3551's static table, unknown ones skipped.
+        """
+        result = []
+        for fmt in self.formats:
+            try:
+                pt = int(fmt)
+            except ValueError:
+                continue
+            if pt in self.rtpmap:
+                name, rate, channels = self.rtpmap[pt]
+                result.append(Codec(name, rate, pt, channels))
+            elif pt in STATIC_PAYLOAD_TYPES:
+                name, rate = STATIC_PAYLOAD_TYPES[pt]
+                result.append(Codec(name, rate, pt))
+        return result
+
+    @property
+    def isHold(self):
+        """C{True} if the far end will not send to us: sendonly/inactive or c=0.0.0.0 (RFC 2543)."""
+        if self.direction in ("sendonly", "inactive"):
+            return True
+        return self.address is not None and self.address[1] in ("0.0.0.0", "::")
+
+
+@dataclass
+class SessionDescription:
+    """
+    A parsed SDP.
+
+    @ivar origin: the o= line's fields (C{list} of C{str}).
+    @ivar media: C{list} of L{MediaDescription}.
+    """
+
+    origin: list
+    media: list
+
+    def audio(self):
+        """
+        @return: C{(index, MediaDescription)} of the first usable RTP/AVP(F)
+            audio stream.
+        @raise MediaError: if there is none.
+        """
+        for i, m in enumerate(self.media):
+            if m.media == "audio" and m.port != 0 and m.proto.upper() in ("RTP/AVP", "RTP/AVPF"):
+                if m.address is None:
+                    raise MediaError("SDP audio stream has no connection address")
+                return i, m
+        raise MediaError("SDP has no usable RTP/AVP audio stream")
+
+
+def _fail(reason):
+    raise MediaError("Unparseable SDP: " + reason)
+
+
+def _parseConnection(value):
+    parts = value.split()
+    if len(parts) != 3 or parts[0] != "IN" or parts[1] not in ("IP4", "IP6"):
+        _fail("bad c= line %r" % (value,))
+    address = parts[2].split("/")[0]
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        # A host name is allowed by RFC 4566 but we do not resolve in media.
+        _fail("c= address is not an IP address: %r" % (address,))
+    if (ip.version == 4) != (parts[1] == "IP4"):
+        _fail("c= address type does not match %r" % (value,))
+    return (parts[1], str(ip))
+
+
+def parseSDP(data):
+    """
+    Parse a session description.
+
+    @param data: C{bytes} (UTF-8, as SIP carries it) or C{str}.
+    @return: a L{SessionDescription}.
+    @raise MediaError: on any syntax fault: missing v=0, a line that is not
+        C{x=value}, a malformed m=, c=, rtpmap or port, or no m= line.
+    """
+    if data is None:
+        _fail("empty")
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError:
+            _fail("not UTF-8")
+    lines = [line for line in data.replace("\r\n", "\n").split("\n") if line.strip()]
+    if not lines or lines[0].strip() != "v=0":
+        _fail("does not start with v=0")
+    origin = []
+    sessionAddress = None
+    sessionDirection = "sendrecv"
+    media = []
+    current = None
+    for line in lines[1:]:
+        line = line.rstrip()
+        if len(line) < 2 or line[1] != "=" or not line[0].isalpha():
+            _fail("bad line %r" % (line[:40],))
+        kind, value = line[0], line[2:]
+        if kind == "o":
+            origin = value.split()
+        elif kind == "m":
+            parts = value.split()
+            if len(parts) < 4:
+                _fail("bad m= line %r" % (value,))
+            try:
+                port = int(parts[1].split("/")[0])
+            except ValueError:
+                _fail("bad m= port %r" % (parts[1],))
+            if not 0 <= port <= 65535:
+                _fail("m= port out of range")
+            current = MediaDescription(parts[0].lower(), port, parts[2], parts[3:])
+            current.direction = None
+            media.append(current)
+        elif kind == "c":
+            address = _parseConnection(value)
+            if current is None:
+                sessionAddress = address
+            else:
+                current.address = address
+        elif kind == "a":
+            name, _, arg = value.partition(":")
+            if name in DIRECTIONS:
+                if current is None:
+                    sessionDirection = name
+                else:
+                    current.direction = name
+            elif current is None:
+                continue
+            elif name == "rtpmap":
+                ptText, _, spec = arg.partition(" ")
+                bits = spec.strip().split("/")
+                try:
+                    pt = int(ptText)
+                    rate = int(bits[1])
+                    channels = int(bits[2]) if len(bits) > 2 else 1
+                except (ValueError, IndexError):
+                    _fail("bad rtpmap %r" % (arg,))
+                if not 0 <= pt <= 127:
+                    _fail("rtpmap payload type out of range")
+                current.rtpmap[pt] = (bits[0].upper(), rate, channels)
+            elif name == "fmtp":
+                ptText, _, params = arg.partition(" ")
+                try:
+                    current.fmtp[int(ptText)] = params.strip()
+                except ValueError:
+                    continue
+            elif name == "ptime":
+                try:
+                    current.ptime = int(float(arg))
+                except ValueError:
+                    continue
+    if not media:
+        _fail("no m= line")
+    for m in media:
+        if m.address is None:
+            m.address = sessionAddress
+        if m.direction is None:
+            m.direction = sessionDirection
+    return SessionDescription(origin, media)
+
+
+def chooseCodec(mediaDescription, supported=SIP_CODECS):
+    """
+    Pick the audio codec and telephone-event format to answer with.
+
+    The offerer's order wins (RFC 3264 §6.1); its payload type numbers are
+    kept.
+
+    @param mediaDescription: the offered L{MediaDescription}.
+    @param supported: the codec names we accept.
+    @return: C{(codec, telephoneEvent)}: a L{Codec} and a L{Codec} or C{None}.
+    @raise MediaError: if no offered codec is one we support.
+    """
+    audio = None
+    event = None
+    for codec in mediaDescription.codecs():
+        if audio is None and codec.name in supported and codec.clockRate == 8000:
+            audio = codec
+        elif event is None and codec.name == "TELEPHONE-EVENT" and codec.clockRate == 8000:
+            event = codec
+    if audio is None:
+        raise MediaError("SDP shares no codec with us (we support %s)" % ", ".join(supported))
+    return audio, event
+
+
+def answerDirection(offered):
+    """
+    @param offered: the offer's direction attribute.
+    @return: our answer's direction (RFC 3264 §6.1): sendonly -> recvonly,
+        recvonly -> sendonly, inactive -> inactive, else sendrecv.
+    """
+    return _ANSWER_DIRECTION.get(offered, "sendrecv")
+
+
+def addressType(address):
+    """@return: C{"IP6"} for an IPv6 literal, else C{"IP4"}."""
+    return "IP6" if ":" in address else "IP4"
+
+
+def _codecLines(codecs):
+    lines = []
+    for c in codecs:
+        if c.name == "TELEPHONE-EVENT":
+            lines.append("a=rtpmap:%d telephone-event/%d" % (c.payloadType, c.clockRate))
+            lines.append("a=fmtp:%d 0-16" % (c.payloadType,))
+        else:
+            lines.append("a=rtpmap:%d %s/%d" % (c.payloadType, c.name, c.clockRate))
+    return lines
+
+
+def buildSDP(address, port, codecs, sessionId, version=0, direction="sendrecv",
+             ptime=20, rejected=(), audioIndex=0):
+    """
+    Make the SIP side's SDP (offer or answer).
+
+    @param address: the IP literal for o= and c= (IPv4 or IPv6).
+    @param port: our RTP port (RTCP is port + 1, RFC 3550 §11).
+    @param codecs: C{list} of L{Codec} for the m= line (telephone-event included).
+    @param sessionId: C{int} for the o= line, stable for the session.
+    @param version: o= version, incremented on each new SDP (RFC 3264 §8).
+    @param direction: the direction attribute.
+    @param ptime: packet time in milliseconds.
+    @param rejected: L{MediaDescription}s of the offer that we reject, in
+        order with the audio stream at C{audioIndex} (RFC 3264 §6: the answer
+        has as many m= lines as the offer).
+    @return: C{bytes} with CRLF line ends.
+    """
+    addrType = addressType(address)
+    lines = [
+        "v=0",
+        "o=linkrtc %d %d IN %s %s" % (sessionId, version, addrType, address),
+        "s=LinkRTC",
+        "c=IN %s %s" % (addrType, address),
+        "t=0 0",
+    ]
+    audio = ["m=audio %d RTP/AVP %s" % (port, " ".join(str(c.payloadType) for c in codecs))]
+    audio += _codecLines(codecs)
+    audio += ["a=ptime:%d" % (ptime,), "a=" + direction]
+    rejected = list(rejected)
+    sections = []
+    for i in range(len(rejected) + 1):
+        if i == audioIndex:
+            sections.append(audio)
+        else:
+            m = rejected[i if i < audioIndex else i - 1]
+            sections.append(["m=%s 0 %s %s" % (m.media, m.proto, " ".join(m.formats))])
+    for section in sections:
+        lines += section
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
+
+
+def ourCodecs(eventPayloadType=TELEPHONE_EVENT_PT, first=None):
+    """
+    @param first: a codec name to put first (to favour the relay path).
+    @return: the L{Codec} list we offer on the SIP side.
+    """
+    names = list(SIP_CODECS)
+    if first in names:
+        names.remove(first)
+        names.insert(0, first)
+    codecs = [Codec(n, 8000, STATIC_BY_NAME[n]) for n in names]
+    codecs.append(Codec("TELEPHONE-EVENT", 8000, eventPayloadType))
+    return codecs

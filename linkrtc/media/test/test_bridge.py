@@ -1,0 +1,286 @@
+"""
+Tests for L{linkrtc.media.bridge} with real aiortc peers on 127.0.0.1:
+an in-process aiortc "browser" and a Python RTP phone. They need the
+asyncio reactor (C{trial --reactor=asyncio}) and skip otherwise.
+
+Audio is checked with a different tone each way (phone 440 Hz, browser
+880 Hz) by the dominant FFT frequency, within 20 Hz.
+"""
+
+import random
+
+from twisted.internet import defer
+from twisted.internet.task import deferLater
+from twisted.trial.unittest import SkipTest, TestCase
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
+
+from linkrtc.error import MediaError
+from linkrtc.interfaces import IMediaFactory, IMediaListener, IMediaSession
+from linkrtc.media.bridge import BridgeMediaFactory
+from linkrtc.media.rtp import buildHeader
+from linkrtc.media.sdp import parseSDP
+from linkrtc.media.test.peers import Browser, Phone, dominantFrequency, resources, sipOffer
+from linkrtc.media.webrtc import loopOf
+
+#: What the audio tests measured, for the report (dominant Hz per direction).
+MEASURED = {}
+
+
+@implementer(IMediaListener)
+class Listener:
+    def __init__(self):
+        self.digits = []
+        self.timeouts = 0
+
+    def mediaDigits(self, digits):
+        self.digits.append(digits)
+
+    def mediaTimeout(self):
+        self.timeouts += 1
+
+
+def lastSeconds(chunks, rate, seconds):
+    import numpy
+
+    samples = numpy.concatenate(chunks) if chunks else numpy.zeros(0)
+    return samples[-int(rate * seconds):]
+
+
+class BridgeTestsMixin:
+    timeout = 20
+
+    def setUp(self):
+        from twisted.internet import reactor
+
+        if loopOf(reactor) is None or not hasattr(reactor, "_asyncioEventloop"):
+            raise SkipTest("needs --reactor=asyncio")
+        self.reactor = reactor
+        self.loop = loopOf(reactor)
+        base = random.randrange(30000, 58000, 2)
+        self.listener = Listener()
+        self.factory = BridgeMediaFactory(reactor, rtpPorts=(base, base + 99),
+                                          iceAddresses=["127.0.0.1"], mediaTimeout=30.0,
+                                          rtpInterface="127.0.0.1")
+        self.before = resources(self.factory, self.loop)
+        self.cleanups = []
+
+    def sleep(self, seconds):
+        return deferLater(self.reactor, seconds, lambda: None)
+
+    async def settle(self):
+        """Wait (bounded) until resources are back to what they were before the test."""
+        now = None
+        for _ in range(40):
+            now = resources(self.factory, self.loop)
+            if now == self.before:
+                return now
+            await self.sleep(0.05)
+        return now
+
+    async def tearDownAsync(self):
+        for cleanup in reversed(self.cleanups):
+            try:
+                await defer.maybeDeferred(cleanup)
+            except Exception:
+                pass
+
+    def tearDown(self):
+        return defer.ensureDeferred(self.tearDownAsync())
+
+
+class BridgeAudioTests(BridgeTestsMixin, TestCase):
+    """Calls with audio both ways."""
+
+    async def call(self, sipCodecs, phoneCodec, expectMode, seconds=1.6):
+        phone = Phone(self.reactor, phoneCodec, freq=440)
+        self.cleanups.append(phone.stop)
+        phonePort = phone.listen()
+        session = self.factory.newSession("call-" + phoneCodec, self.listener)
+        self.cleanups.append(session.close)
+        verifyObject(IMediaSession, session)
+
+        offer = await session.clientOffer(sipOffer(phonePort, sipCodecs))
+        self.assertIn("127.0.0.1", offer)
+        self.assertNotIn("stun.l.google.com", offer)
+        browser = Browser(freq=880)
+        self.cleanups.append(browser.close)
+        answer = await browser.answer(offer)
+        sipAnswer = await session.sipAnswer(answer)
+        self.assertIsInstance(sipAnswer, bytes)
+        index, m = parseSDP(sipAnswer).audio()
+        self.assertEqual(m.address, ("IP4", "127.0.0.1"))
+        self.assertEqual(session.mode, expectMode)
+        phone.start(("127.0.0.1", m.port))
+        await self.sleep(seconds)
+        return session, phone, browser, m
+
+    async def finish(self, session, phone, browser):
+        stats = session.stats()
+        await defer.maybeDeferred(phone.stop)
+        await browser.close()
+        await session.close()
+        after = await self.settle()
+        self.assertEqual(after, self.before)
+        return stats
+
+    def checkTones(self, name, phone, browser):
+        toBrowser = dominantFrequency(lastSeconds(browser.heard, browser.rate, 0.8), browser.rate)
+        toPhone = dominantFrequency(lastSeconds(phone.heard, phone.rate, 0.8), phone.rate)
+        MEASURED[name] = (toBrowser, toPhone)
+        print("\n%s: SIP->WebRTC %.1f Hz (440 sent), WebRTC->SIP %.1f Hz (880 sent)"
+              % (name, toBrowser, toPhone))
+        self.assertTrue(abs(toBrowser - 440) <= 20, toBrowser)
+        self.assertTrue(abs(toPhone - 880) <= 20, toPhone)
+
+    async def _relay(self):
+        session, phone, browser, m = await self.call("0 101", "PCMU", "relay")
+        # DTMF from SIP: one key press, end packet three times.
+        for i, (flags, duration) in enumerate([(10, 160), (10, 320), (0x8A, 400),
+                                               (0x8A, 400), (0x8A, 400)]):
+            phone.sendRaw(buildHeader(i == 0, 101, 5000 + i, 777777, 0xC0FFEE)
+                          + bytes([5, flags]) + duration.to_bytes(2, "big"))
+        # DTMF to SIP, and SRTP that fails authentication.
+        session.sendDigits("1")
+        browser.sendGarbageSRTP(5)
+        await self.sleep(0.4)
+        self.checkTones("relay PCMU", phone, browser)
+        self.assertEqual(self.listener.digits, ["5"])
+        events = [p for p in phone.received if p[1] == 101]
+        self.assertEqual(len(events), 7)
+        self.assertEqual({p[5][0] for p in events}, {1})
+        self.assertEqual(len({p[3] for p in events}), 1)
+        stats = await self.finish(session, phone, browser)
+        self.assertEqual(stats["mode"], "relay")
+        self.assertGreater(stats["sip"]["packetsReceived"], 50)
+        self.assertGreater(stats["webrtc"]["packetsReceived"], 50)
+        self.assertGreater(stats["sip"]["packetsSent"], 50)
+        self.assertGreater(stats["webrtc"]["packetsSent"], 50)
+        self.assertGreaterEqual(stats["webrtc"]["srtpFailures"], 5)
+        self.assertEqual(stats["sip"]["codec"], "PCMU")
+
+    def test_relayPCMU(self):
+        """
+        PCMU on both legs: packets are relayed without decoding, tones pass
+        both ways, DTMF goes both ways, bad SRTP is counted, all released.
+        """
+        return defer.ensureDeferred(self._relay())
+
+    async def _transcode(self, sipCodecs, codec):
+        session, phone, browser, m = await self.call(sipCodecs, codec, "transcode")
+        self.assertEqual(m.codecs()[0].name, codec)
+        self.checkTones("transcode %s/Opus" % (codec,), phone, browser)
+        stats = await self.finish(session, phone, browser)
+        self.assertEqual(stats["webrtc"]["codec"], "OPUS")
+        self.assertGreater(stats["sip"]["packetsReceived"], 50)
+
+    def test_transcodePCMA(self):
+        """PCMA on SIP, Opus in the browser: decoded and encoded, tones pass both ways."""
+        return defer.ensureDeferred(self._transcode("8 101", "PCMA"))
+
+    def test_transcodeG722(self):
+        """G.722 on SIP, Opus in the browser."""
+        return defer.ensureDeferred(self._transcode("9 101", "G722"))
+
+
+class BridgeSignallingTests(BridgeTestsMixin, TestCase):
+    """Offer/answer paths, bad input, isolation and clean-up."""
+
+    def test_interfaces(self):
+        verifyObject(IMediaFactory, self.factory)
+        self.assertEqual(self.factory.name, "bridge")
+
+    async def _badOffers(self):
+        good = self.factory.newSession("good", self.listener)
+        self.cleanups.append(good.close)
+        phone = Phone(self.reactor)
+        self.cleanups.append(phone.stop)
+        offer = await good.clientOffer(sipOffer(phone.listen()))
+        for bad in [b"garbage", b"v=0\r\nm=audio x RTP/AVP 0\r\n",
+                    sipOffer(4000, codecs="18 3"), sipOffer(4000).replace(b"RTP/AVP", b"RTP/SAVP")]:
+            session = self.factory.newSession("bad", self.listener)
+            with self.assertRaises(MediaError):
+                await session.clientOffer(bad)
+            await session.close()
+        # The good call is untouched: it still answers.
+        browser = Browser()
+        self.cleanups.append(browser.close)
+        answer = await good.sipAnswer(await browser.answer(offer))
+        self.assertIn(b"m=audio", answer)
+        self.assertEqual(len(self.factory.sessions), 1)
+        with self.assertRaises(MediaError):
+            await self.factory.newSession("x", self.listener).sipAnswer("v=0")
+        await self.factory.closeAll()
+        await browser.close()
+        await defer.maybeDeferred(phone.stop)
+        self.assertEqual(await self.settle(), self.before)
+
+    def test_badOffers(self):
+        """
+        Unparseable SDP, no common codec, SRTP-only: MediaError; another
+        call is not affected; every resource is released.
+        """
+        return defer.ensureDeferred(self._badOffers())
+
+    async def _offerless(self):
+        self.factory.mediaTimeout = 0.5
+        session = self.factory.newSession("offerless", self.listener)
+        self.cleanups.append(session.close)
+        offer = await session.clientOffer(None)
+        browser = Browser()
+        self.cleanups.append(browser.close)
+        self.factory.publicAddress = "203.0.113.1"
+        clientAnswer = await browser.answer(offer)
+        sipOfferBody = await session.sipAnswer(clientAnswer)
+        self.assertEqual(await session.sipAnswer(clientAnswer), sipOfferBody)
+        index, m = parseSDP(sipOfferBody).audio()
+        self.assertEqual(m.address, ("IP4", "203.0.113.1"))
+        names = [c.name for c in m.codecs()]
+        self.assertEqual(names, ["PCMU", "PCMA", "G722", "TELEPHONE-EVENT"])
+        phone = Phone(self.reactor)
+        self.cleanups.append(phone.stop)
+        result = await session.sipAckBody(sipOffer(phone.listen(), "0 101"))
+        self.assertIsNone(result)
+        self.assertEqual(session.mode, "relay")
+        await self.sleep(0.8)
+        # The phone never sent: one media timeout.
+        self.assertEqual(self.listener.timeouts, 1)
+        # A re-INVITE putting the call on hold, then back.
+        answer, hold = await session.sipReoffer(sipOffer(phone.port.getHost().port, "0 101",
+                                                         extra="a=sendonly"))
+        self.assertTrue(hold)
+        self.assertIn(b"a=recvonly", answer)
+        self.assertIn(b"m=audio %d " % (m.port,), answer)
+        answer, hold = await session.sipReoffer(sipOffer(phone.port.getHost().port, "8 101"))
+        self.assertFalse(hold)
+        self.assertIn(b"a=sendrecv", answer)
+        self.assertEqual(session.mode, "transcode")
+        await session.close()
+        await browser.close()
+        await defer.maybeDeferred(phone.stop)
+        self.assertEqual(await self.settle(), self.before)
+
+    def test_offerless(self):
+        """
+        An offerless INVITE: the client still gets an offer, the 200 OK
+        carries our SIP offer with all codecs, the ACK's answer starts the
+        media; a silent phone times out; re-INVITEs hold and change codec.
+        """
+        return defer.ensureDeferred(self._offerless())
+
+    async def _shutdownTrigger(self):
+        session = self.factory.newSession("s", self.listener)
+        self.assertIsNotNone(self.factory._trigger)
+        await session.clientOffer(sipOffer(9000))
+        await session.close()
+        self.assertIsNone(self.factory._trigger)
+        other = self.factory.newSession("t", self.listener)
+        await other.clientOffer(sipOffer(9000))
+        await self.factory._shutdown()
+        self.assertTrue(other.closed)
+        self.assertEqual(await self.settle(), self.before)
+
+    def test_shutdownTrigger(self):
+        """A 'before shutdown' trigger closes open sessions; it goes away with the last one."""
+        return defer.ensureDeferred(self._shutdownTrigger())
+

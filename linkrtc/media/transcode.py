@@ -1,0 +1,181 @@
+# -*- test-case-name: linkrtc.media.test.test_bridge -*-
+"""
+The decode/encode path, used when the two legs negotiated different
+codecs (Opus in the browser, G.711 or G.722 on SIP): SIP RTP is decoded
+with aiortc's codecs and fed to the peer connection's sending track;
+the browser's decoded frames are encoded to the SIP codec and sent as
+RTP.
+
+L{FeedTrack} is also the sending track in relay mode, where it sends
+nothing ("parked"): aiortc's sender then stays idle.
+"""
+
+import asyncio
+import collections
+import fractions
+import time
+
+import numpy
+from aiortc.codecs import get_decoder, get_encoder
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from av import AudioFrame
+from twisted.logger import Logger
+
+log = Logger()
+
+#: SIP codec name -> (aiortc MIME type, static payload type, decoded sample rate in Hz).
+SIP_CODEC_PARAMETERS = {
+    "PCMU": ("audio/PCMU", 0, 8000),
+    "PCMA": ("audio/PCMA", 8, 8000),
+    "G722": ("audio/G722", 9, 16000),
+}
+
+
+def codecParameters(name):
+    """@return: aiortc C{RTCRtpCodecParameters} for SIP codec C{name}."""
+    mime, pt, _ = SIP_CODEC_PARAMETERS[name]
+    return RTCRtpCodecParameters(mimeType=mime, clockRate=8000, channels=1, payloadType=pt)
+
+
+def silenceFrame(rate, samples):
+    """@return: an s16 mono C{AudioFrame} of C{samples} zero samples at C{rate} Hz."""
+    frame = AudioFrame.from_ndarray(numpy.zeros((1, samples), dtype=numpy.int16),
+                                    format="s16", layout="mono")
+    frame.sample_rate = rate
+    return frame
+
+
+class FeedTrack(MediaStreamTrack):
+    """
+    An audio track fed with decoded SIP audio; it paces itself at real
+    time and sends 20 ms of silence whenever nothing is queued, so the
+    browser hears (silence) from the first moment.
+
+    @param rate: sample rate of the frames fed, in Hz.
+    @param maxQueued: frames kept at most (older ones are dropped: latency
+        never builds up beyond C{maxQueued} * 20 ms).
+    """
+
+    kind = "audio"
+
+    def __init__(self, rate=8000, maxQueued=8):
+        super().__init__()
+        self.rate = rate
+        self._queue = collections.deque(maxlen=maxQueued)
+        self._start = None
+        self._pts = 0
+        self._parked = False
+        self._waiter = None
+        self.framesSent = 0
+
+    def setRate(self, rate):
+        """Frames fed from now on are at C{rate} Hz (a re-INVITE changed the codec)."""
+        if rate != self.rate:
+            self._queue.clear()
+            self.rate = rate
+            self._start = None
+
+    def feed(self, frame):
+        """Queue one decoded C{AudioFrame} (s16 mono at L{rate})."""
+        self._queue.append(frame)
+
+    def park(self):
+        """Stop producing frames (relay mode): C{recv} waits until L{unpark} or L{stop}."""
+        self._parked = True
+
+    def unpark(self):
+        self._parked = False
+        self._start = None
+        self._wake()
+
+    def _wake(self):
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+        self._waiter = None
+
+    def stop(self):
+        super().stop()
+        self._wake()
+
+    async def recv(self):
+        while self._parked and self.readyState == "live":
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.time()
+            self._pts = 0
+        else:
+            wait = self._start + self._pts / self.rate - time.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        frame = self._queue.popleft() if self._queue else silenceFrame(self.rate, self.rate // 50)
+        frame.pts = self._pts
+        frame.sample_rate = self.rate
+        frame.time_base = fractions.Fraction(1, self.rate)
+        self._pts += frame.samples
+        self.framesSent += 1
+        return frame
+
+
+class Transcoder:
+    """
+    Decode SIP RTP into a L{FeedTrack}; encode the browser's audio (from
+    the receiver's track) into SIP RTP.
+
+    @param loop: the asyncio loop.
+    @param rtp: the L{linkrtc.media.rtp.RTPSession}.
+    @param remoteTrack: the peer connection's received audio track.
+    @param feedTrack: the L{FeedTrack} the peer connection sends.
+    @param codecName: the SIP codec (C{"PCMU"}, C{"PCMA"}, C{"G722"}).
+    """
+
+    def __init__(self, loop, rtp, remoteTrack, feedTrack, codecName):
+        self._loop = loop
+        self._rtp = rtp
+        self._remote = remoteTrack
+        self._feed = feedTrack
+        params = codecParameters(codecName)
+        self._decoder = get_decoder(params)
+        self._encoder = get_encoder(params)
+        self._feed.setRate(SIP_CODEC_PARAMETERS[codecName][2])
+        self._task = None
+        self.framesEncoded = 0
+
+    def start(self):
+        self._rtp.onAudio = self._fromSIP
+        self._feed.unpark()
+        self._task = self._loop.create_task(self._pump())
+
+    def _fromSIP(self, marker, pt, seq, ts, ssrc, payload):
+        try:
+            frames = self._decoder.decode(JitterFrame(data=payload, timestamp=ts))
+        except Exception:
+            log.debug("undecodable SIP audio dropped")
+            return
+        for frame in frames:
+            self._feed.feed(frame)
+
+    async def _pump(self):
+        try:
+            while True:
+                frame = await self._remote.recv()
+                payloads, _ = self._encoder.encode(frame)
+                for payload in payloads:
+                    self.framesEncoded += 1
+                    self._rtp.sendAudio(payload, len(payload))
+        except (MediaStreamError, asyncio.CancelledError):
+            pass
+        except Exception:
+            log.failure("WebRTC -> SIP transcoding stopped")
+
+    def stop(self):
+        """Stop both directions; the feed track goes back to silence."""
+        if self._rtp.onAudio == self._fromSIP:
+            self._rtp.onAudio = None
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None

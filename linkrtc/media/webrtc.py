@@ -1,0 +1,219 @@
+# -*- test-case-name: linkrtc.media.test.test_bridge -*-
+"""
+The WebRTC leg: a thin wrapper around aiortc's C{RTCPeerConnection}.
+
+This module holds the one adapter between Twisted and asyncio (L{aio},
+L{drive}); every other module calls aiortc coroutines through it. Twisted
+must run on the asyncio reactor (C{--reactor=asyncio}).
+
+Traps handled here (see FIELD-NOTES.md):
+ - aiortc uses Google's STUN server unless C{iceServers} is given: we
+   always pass the configured list, possibly empty;
+ - aioice leaves 127.0.0.1 out of host candidates: the C{iceAddresses}
+   setting names the addresses to gather on, applied per connection;
+ - signalling is non-trickle: C{setLocalDescription} returns after
+   gathering, so the SDP carries every candidate.
+"""
+
+import asyncio
+
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from twisted.internet.defer import Deferred, succeed
+from twisted.logger import Logger
+
+from linkrtc.error import MediaError
+
+log = Logger()
+
+#: WebRTC-side codecs, by name, in aiortc's MIME spelling.
+WEBRTC_CODECS = {"OPUS": "audio/opus", "PCMU": "audio/PCMU"}
+
+
+def loopOf(reactor):
+    """@return: the asyncio loop under C{reactor} (the running loop otherwise)."""
+    loop = getattr(reactor, "_asyncioEventloop", None)
+    if loop is None:
+        loop = asyncio.get_event_loop()
+    return loop
+
+
+def aio(coro, loop=None):
+    """
+    Run an asyncio coroutine (aiortc's) and get a L{Deferred} for its result.
+
+    Never C{await} aiortc coroutines directly from Twisted-driven code:
+    they await asyncio futures, which a Deferred-driven coroutine cannot.
+    """
+    return Deferred.fromFuture(asyncio.ensure_future(coro, loop=loop))
+
+
+def drive(coro):
+    """
+    Run a coroutine eagerly from synchronous code (a datagram callback)
+    without making a Task: aiortc's C{_send_rtp} never suspends, so one
+    C{send(None)} normally finishes it. If it does suspend, it is resumed
+    when the awaited future completes. Errors are logged, never raised.
+    """
+
+    def step(_=None):
+        try:
+            future = coro.send(None)
+        except StopIteration:
+            return
+        except ConnectionError:
+            return
+        except Exception:
+            log.failure("RTP send failed")
+            return
+        if future is not None and hasattr(future, "add_done_callback"):
+            future._asyncio_future_blocking = False
+            future.add_done_callback(step)
+        else:
+            asyncio.get_event_loop().call_soon(step)
+
+    step()
+
+
+def iceServerObjects(iceServers):
+    """
+    @param iceServers: sequence of URLs (C{"stun:host:3478"}) or C{dict}s
+        with C{urls}, C{username}, C{credential} (TURN).
+    @return: C{list} of L{RTCIceServer}.
+    """
+    result = []
+    for server in iceServers or ():
+        if isinstance(server, str):
+            result.append(RTCIceServer(urls=server))
+        else:
+            result.append(RTCIceServer(urls=server["urls"], username=server.get("username"),
+                                       credential=server.get("credential")))
+    return result
+
+
+def restrictHostAddresses(transceiver, addresses):
+    """
+    Make this connection's ICE agent gather host candidates on C{addresses}
+    only (e.g. C{["127.0.0.1"]}), instead of aioice's list, which never
+    includes loopback. Per connection: other calls are not affected.
+    """
+    if not addresses:
+        return
+    connection = transceiver.sender.transport.transport.iceGatherer._connection
+    original = connection.get_component_candidates
+    fixed = list(addresses)
+
+    def gatherOn(component, addresses=None, timeout=5):
+        return original(component=component, addresses=fixed, timeout=timeout)
+
+    connection.get_component_candidates = gatherOn
+
+
+def codecCapabilities(names):
+    """
+    @param names: WebRTC codec names in order of preference (C{"PCMU"}, C{"OPUS"}).
+    @return: aiortc codec capabilities for C{setCodecPreferences}.
+    """
+    available = RTCRtpSender.getCapabilities("audio").codecs
+    result = []
+    for name in names:
+        mime = WEBRTC_CODECS[name].lower()
+        result += [c for c in available if c.mimeType.lower() == mime]
+    return result
+
+
+async def closePeerConnection(pc):
+    """
+    Close C{pc} and everything it runs. aioice may start its consent
+    task after C{close()} when ICE had just completed (its connect() had
+    not resumed yet); that task is cancelled here too.
+    """
+    await pc.close()
+    for transceiver in pc.getTransceivers():
+        ice = transceiver.sender.transport.transport
+        started = getattr(ice, "_RTCIceTransport__start", None)
+        if started is not None and not started.is_set():
+            try:
+                await asyncio.wait_for(started.wait(), 2.0)
+            except asyncio.TimeoutError:
+                log.warn("ICE connect() did not end after close")
+        task = getattr(getattr(ice, "_connection", None), "_query_consent_task", None)
+        if task is not None and not task.done():
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+
+class WebRTCLeg:
+    """
+    One call's peer connection with a single sendrecv audio transceiver.
+
+    @ivar pc: the C{RTCPeerConnection}.
+    @ivar transceiver: its audio transceiver.
+    """
+
+    def __init__(self, reactor, track, codecNames, iceServers=(), iceAddresses=None):
+        self._loop = loopOf(reactor)
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=iceServerObjects(iceServers)))
+        self.transceiver = self.pc.addTransceiver(track, direction="sendrecv")
+        self.transceiver.setCodecPreferences(codecCapabilities(codecNames))
+        restrictHostAddresses(self.transceiver, iceAddresses)
+        self.closed = False
+
+    @property
+    def dtls(self):
+        """The C{RTCDtlsTransport} carrying the audio."""
+        return self.transceiver.sender.transport
+
+    def _aio(self, coro):
+        return aio(coro, loop=self._loop)
+
+    def createOffer(self):
+        """@return: L{Deferred} firing with our offer SDP (C{str}), candidates included."""
+
+        async def offer():
+            await self.pc.setLocalDescription(await self.pc.createOffer())
+            return self.pc.localDescription.sdp
+
+        return self._aio(offer())
+
+    def setRemoteAnswer(self, sdp):
+        """
+        Apply the client's answer.
+
+        @return: L{Deferred}; fails with L{MediaError} if aiortc rejects it.
+        """
+
+        async def apply():
+            try:
+                await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+            except Exception as e:  # aiortc raises ValueError / InvalidStateError / ...
+                raise MediaError("client SDP not acceptable: %s" % (e,)) from e
+
+        return self._aio(apply())
+
+    def negotiatedCodec(self):
+        """
+        @return: C{(NAME, payloadType)} of the codec aiortc sends with
+            (upper-case name), or C{None} before negotiation.
+        """
+        codecs = getattr(self.transceiver, "_codecs", None) or []
+        for codec in codecs:
+            name = codec.mimeType.split("/")[1].upper()
+            if name in WEBRTC_CODECS:
+                return name, codec.payloadType
+        return None
+
+    def close(self):
+        """@return: L{Deferred} firing when the connection, its sockets and tasks are gone."""
+        if self.closed:
+            return succeed(None)
+        self.closed = True
+        return self._aio(closePeerConnection(self.pc))
