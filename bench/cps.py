@@ -1,0 +1,154 @@
+"""
+Calls per second: SIPp places calls at rising rates against
+``twistd -n linkrtc`` (passthrough media, a Python WebSocket client
+auto-answering), and, in the same run, against SIPp's own UAS
+(``sipp -sn uas``) and a bare Twisted UDP responder (the ceilings).
+
+For each target it prints the highest rate with 0 failed calls and the
+target's CPU time per call (milliseconds, from /proc), and writes the
+figures to bench/results/cps.json.
+
+    python bench/cps.py [--rates 100,200,400,800] [--seconds 5]
+
+Everything runs on 127.0.0.1 and stops by itself. On a 2-core machine
+SIPp and the auto-answering client share the cores with LinkRTC; the
+report says when SIPp itself was the limit (it could not reach the rate).
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+
+from linkrtc.test.e2e.harness import (  # noqa: E402
+    SCENARIOS,
+    LinkRTCProcess,
+    WSClient,
+    freePort,
+)
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpuSeconds(pid):
+    """@return: user+system CPU seconds of process C{pid}."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def runSIPp(target, rate, seconds, scenario, service=None):
+    """
+    Run SIPp at C{rate} calls/s for C{seconds}.
+
+    @return: C{dict} with successful, failed, achieved rate.
+    """
+    calls = int(rate * seconds)
+    args = ["sipp", f"127.0.0.1:{target}", "-i", "127.0.0.1", "-p", str(freePort()),
+            "-r", str(rate), "-m", str(calls), "-nostdin", "-l", str(max(rate * 4, 100)),
+            "-timeout", f"{seconds + 30}s", "-max_recv_loops", "10000",
+            "-buff_size", str(4 * 1024 * 1024), "-trace_stat", "-fd", "1"]
+    if scenario == "uac":
+        args += ["-sn", "uac", "-d", "0"]
+    else:
+        args += ["-sf", os.path.join(SCENARIOS, scenario), "-d", "0", "-mi", "127.0.0.1",
+                 "-mp", str(freePort())]
+    if service:
+        args += ["-s", service]
+    start = time.monotonic()
+    out = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60)
+    elapsed = time.monotonic() - start
+    text = out.stdout + out.stderr
+    ok = re.findall(r"Successful call\s*\|\s*\d+\s*\|\s*(\d+)", text)
+    bad = re.findall(r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)", text)
+    successful = int(ok[-1]) if ok else 0
+    failed = int(bad[-1]) if bad else calls - successful
+    return {"rate": rate, "calls": calls, "successful": successful, "failed": failed,
+            "seconds": elapsed, "achieved": successful / elapsed if elapsed else 0}
+
+
+def sweep(name, target, pid, rates, seconds, scenario, service=None):
+    """@return: the per-rate results and the best rate with no failure."""
+    rows, best = [], None
+    for rate in rates:
+        before = cpuSeconds(pid)
+        row = runSIPp(target, rate, seconds, scenario, service)
+        row["cpu_ms_per_call"] = 1000 * (cpuSeconds(pid) - before) / max(row["successful"], 1)
+        rows.append(row)
+        print(f"  {name:10s} rate {rate:5d}/s: {row['successful']:6d} ok {row['failed']:5d} failed "
+              f"achieved {row['achieved']:7.1f}/s  cpu {row['cpu_ms_per_call']:.3f} ms/call",
+              flush=True)
+        if row["failed"] or row["successful"] < row["calls"]:
+            break
+        best = row
+    return {"rows": rows, "best": best}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rates", default="50,100,200,400,800,1600")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    options = parser.parse_args()
+    rates = [int(r) for r in options.rates.split(",")]
+    results = {"rates": rates, "seconds": options.seconds, "cores": os.cpu_count()}
+
+    # 1. LinkRTC, passthrough, a client auto-answering.
+    linkrtc = LinkRTCProcess().start()
+    client = WSClient(linkrtc, "bench", "--action", "answer", "--lifetime", "3600")
+    try:
+        client.waitFor("registered")
+        print("LinkRTC (passthrough, WebSocket client auto-answering):", flush=True)
+        results["linkrtc"] = sweep("linkrtc", linkrtc.sipPort, linkrtc.process.pid, rates,
+                                   options.seconds, "uac_call.xml", "bench")
+        results["linkrtc"]["client_cpu_s"] = cpuSeconds(client.process.pid)
+    finally:
+        client.stop()
+        linkrtc.stop()
+
+    # 2. SIPp's own UAS.
+    port = freePort()
+    uas = subprocess.Popen(["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(port), "-nostdin",
+                            "-buff_size", str(4 * 1024 * 1024)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        print("SIPp UAS (ceiling):", flush=True)
+        results["sipp_uas"] = sweep("sipp-uas", port, uas.pid, rates, options.seconds, "uac")
+    finally:
+        uas.kill()
+        uas.wait()
+
+    # 3. A bare Twisted UDP responder.
+    port = freePort()
+    bare = subprocess.Popen([sys.executable, os.path.join(HERE, "bare_responder.py"), str(port)])
+    try:
+        time.sleep(0.5)
+        print("bare Twisted UDP responder (ceiling):", flush=True)
+        results["bare_twisted"] = sweep("bare", port, bare.pid, rates, options.seconds, "uac")
+    finally:
+        bare.kill()
+        bare.wait()
+
+    print("\nSummary: highest rate with 0 failed calls, CPU per call of the target")
+    for key in ("linkrtc", "sipp_uas", "bare_twisted"):
+        best = results[key]["best"]
+        if best:
+            print(f"  {key:13s} {best['rate']:6d} calls/s  {best['cpu_ms_per_call']:.3f} ms CPU/call "
+                  f"(achieved {best['achieved']:.0f}/s)")
+        else:
+            print(f"  {key:13s} failed at the lowest rate")
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    with open(os.path.join(HERE, "results", "cps.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    print("written to bench/results/cps.json")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+# -*- test-case-name: linkrtc.test.test_service -*-
+"""
+The one place that builds LinkRTC's layers and wires them together.
+
+L{makeLinkRTCService} is used by C{twistd linkrtc} (L{linkrtc.tap}) and by
+.tac files (etc/linkrtc.tac).
+"""
+
+from twisted.application.internet import StreamServerEndpointService
+from twisted.application.service import MultiService, Service
+from twisted.internet import defer
+from twisted.internet.endpoints import serverFromString
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+from twisted.web.server import Site
+from twisted.web.static import Data
+
+from linkrtc._version import __version__
+
+log = Logger()
+
+
+class SIPService(Service):
+    """
+    Listens for SIP on the configured endpoints while running.
+
+    @ivar transport: the L{linkrtc.sip.transport.SIPTransportLayer}.
+    """
+
+    name = "sip"
+
+    def __init__(self, transport, endpoints):
+        self.transport = transport
+        self.endpoints = tuple(endpoints)
+
+    @defer.inlineCallbacks
+    def startService(self):
+        Service.startService(self)
+        for description in self.endpoints:
+            yield self.transport.listen(description)
+            log.info("SIP listening on {endpoint}", endpoint=description)
+
+    def stopService(self):
+        Service.stopService(self)
+        return defer.maybeDeferred(self.transport.stopListening)
+
+
+class Shutdown(Service):
+    """Closes every call and media session before the reactor stops."""
+
+    name = "shutdown"
+
+    def __init__(self, closers):
+        self.closers = closers
+
+    def stopService(self):
+        Service.stopService(self)
+        return defer.DeferredList([defer.maybeDeferred(c) for c in self.closers])
+
+
+def makeMediaFactory(config, reactor):
+    """@return: the L{linkrtc.interfaces.IMediaFactory} for C{config.media}."""
+    if config.media == "bridge":
+        from linkrtc.media.bridge import BridgeMediaFactory
+
+        return BridgeMediaFactory(
+            reactor, rtpPorts=config.rtpPorts, publicAddress=config.publicAddress,
+            iceServers=config.iceServers, iceAddresses=config.iceAddresses or None,
+            mediaTimeout=config.mediaTimeout,
+        )
+    from linkrtc.call.passthrough import PassthroughMediaFactory
+
+    return PassthroughMediaFactory()
+
+
+def makeLinkRTCService(config, reactor=None):
+    """
+    Build LinkRTC.
+
+    @param config: a L{linkrtc.config.LinkRTCConfig}.
+    @param reactor: the reactor (asyncio); the global one if C{None}.
+    @return: a C{MultiService} with children C{sip}, C{http} and C{shutdown}.
+    """
+    if reactor is None:
+        from twisted.internet import reactor
+    from linkrtc.api.webhook import DefaultApplication, WebhookApplication
+    from linkrtc.call.manager import buildCallManager
+    from linkrtc.signalling.directory import ClientDirectory
+    from linkrtc.signalling.protocol import SignallingFactory, makeWebSocketResource
+    from linkrtc.sip.transaction import TransactionLayer
+    from linkrtc.sip.transport import SIPTransportLayer
+    from linkrtc.sip.useragent import UserAgent
+
+    top = MultiService()
+
+    directory = ClientDirectory(clock=reactor)
+    if config.webhook:
+        application = WebhookApplication(
+            config.webhook, clock=reactor, timeout=config.webhookTimeout,
+            secret=config.webhookSecret,
+        )
+    else:
+        application = DefaultApplication(directory)
+    mediaFactory = makeMediaFactory(config, reactor)
+    manager = buildCallManager(
+        reactor, directory, application, mediaFactory, ringTimeout=config.ringTimeout,
+        operators=config.operators, cdrPath=config.cdr,
+    )
+
+    transport = SIPTransportLayer(reactor, publicAddress=config.publicAddress)
+    transactions = TransactionLayer(transport, reactor, None)
+    useragent = UserAgent(transactions, transport, manager, reactor)
+    transactions.tu = useragent
+    transport.receiver = transactions
+    SIPService(transport, config.sip).setServiceParent(top)
+
+    tokens = config.clientTokens or None
+    signalling = SignallingFactory(directory, manager, tokens=tokens, clock=reactor)
+    root = Resource()
+    root.putChild(b"", Data(f"LinkRTC {__version__}\n".encode(), "text/plain"))
+    root.putChild(b"ws", makeWebSocketResource(signalling))
+    http = StreamServerEndpointService(serverFromString(reactor, config.http), Site(root))
+    http.setName("http")
+    http.setServiceParent(top)
+
+    Shutdown([manager.closeAll]).setServiceParent(top)
+    return top

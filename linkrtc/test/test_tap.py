@@ -1,0 +1,98 @@
+"""Tests for L{linkrtc.tap}: the options of C{twistd linkrtc}."""
+
+import sys
+from io import StringIO
+
+from twisted.application.service import IService, IServiceCollection
+from twisted.python import usage
+from twisted.trial.unittest import SynchronousTestCase
+
+from linkrtc.tap import Options, installReactor, makeService
+
+
+class OptionsTests(SynchronousTestCase):
+    def test_defaults(self):
+        """No options: the embedded defaults."""
+        options = Options()
+        options.parseOptions([])
+        self.assertEqual(
+            options.config.sip,
+            ("udp:5060:interface=127.0.0.1", "tcp:5060:interface=127.0.0.1"),
+        )
+        self.assertEqual(options.config.http, "tcp:8080:interface=127.0.0.1")
+
+    def test_repeatableSip(self):
+        """--sip is repeatable and replaces the defaults."""
+        options = Options()
+        options.parseOptions(["--sip", "udp:5070", "--sip", "tcp:5071:interface=127.0.0.1"])
+        self.assertEqual(options.config.sip, ("udp:5070", "tcp:5071:interface=127.0.0.1"))
+
+    def test_allOptions(self):
+        """Every documented option reaches the configuration."""
+        options = Options()
+        options.parseOptions([
+            "--http", "tcp:8081", "--public-address", "203.0.113.7", "--media", "bridge",
+            "--webhook", "http://127.0.0.1:9/hook", "--webhook-secret", "k",
+            "--webhook-timeout", "2.5", "--ring-timeout", "20", "--media-timeout", "10",
+            "--cdr", "/tmp/cdr.jsonl", "--rtp-ports", "30000-30010",
+            "--operator", "x.y:arg", "--ice-server", "stun:127.0.0.1:3478",
+            "--ice-address", "127.0.0.1",
+        ])
+        c = options.config
+        self.assertEqual(
+            (c.http, c.publicAddress, c.media, c.webhook, c.webhookSecret, c.webhookTimeout,
+             c.ringTimeout, c.mediaTimeout, c.cdr, c.rtpPorts, c.operators, c.iceServers,
+             c.iceAddresses),
+            ("tcp:8081", "203.0.113.7", "bridge", "http://127.0.0.1:9/hook", "k", 2.5, 20.0,
+             10.0, "/tmp/cdr.jsonl", (30000, 30010), ("x.y:arg",), ("stun:127.0.0.1:3478",),
+             ("127.0.0.1",)),
+        )
+
+    def test_badValues(self):
+        """Bad values are usage errors naming the option."""
+        for args, word in [(["--media", "mix"], "media"), (["--ring-timeout", "x"], "ring-timeout"),
+                           (["--sip", "foo:1"], "foo:1"), (["--sip", "udp:notaport"], "udp")]:
+            e = self.assertRaises(usage.UsageError, Options().parseOptions, args)
+            self.assertIn(word, str(e))
+
+    def test_configFile(self):
+        """--config reads TOML; the command line wins over it."""
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write('ring-timeout = 5\nmedia-timeout = 7\n')
+        options = Options()
+        options.parseOptions(["--config", path, "--ring-timeout", "9"])
+        self.assertEqual((options.config.ringTimeout, options.config.mediaTimeout), (9.0, 7.0))
+
+    def test_help(self):
+        """--help lists the options."""
+        options = Options()
+        out = StringIO()
+        self.patch(sys, "stdout", out)
+        self.assertRaises(SystemExit, options.parseOptions, ["--help"])
+        for name in ("--sip", "--http", "--public-address", "--config", "--media",
+                     "--webhook", "--cdr", "--rtp-ports", "--operator", "--help-operators"):
+            self.assertIn(name, out.getvalue())
+
+    def test_helpOperators(self):
+        """--help-operators lists the operator plugins, including the stock ones."""
+        out = StringIO()
+        self.patch(sys, "stdout", out)
+        self.assertRaises(SystemExit, Options().parseOptions, ["--help-operators"])
+        self.assertIn("OpRing", out.getvalue())
+
+
+class ServiceTests(SynchronousTestCase):
+    def test_makeService(self):
+        """makeService builds a service collection on the asyncio reactor."""
+        options = Options()
+        options.parseOptions([])
+        service = makeService(options)
+        self.assertTrue(IService.providedBy(service))
+        self.assertTrue(IServiceCollection.providedBy(service))
+
+    def test_reactor(self):
+        """The reactor is Twisted's asyncio reactor."""
+        from twisted.internet.asyncioreactor import AsyncioSelectorReactor
+
+        self.assertIsInstance(installReactor(), AsyncioSelectorReactor)
