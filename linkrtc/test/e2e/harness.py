@@ -22,6 +22,7 @@ import linkrtc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(linkrtc.__file__)))
 SCENARIOS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenarios")
+HERE_MESSAGES = os.path.join(ROOT, "linkrtc", "sip", "test", "messages")
 
 
 def inCI():
