@@ -6,14 +6,15 @@ L{makeLinkRTCService} is used by C{twistd linkrtc} (L{linkrtc.tap}) and by
 .tac files (etc/linkrtc.tac).
 """
 
+import os
+
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService, Service
 from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
-from twisted.web.resource import Resource
 from twisted.web.server import Site
-from twisted.web.static import Data
+from twisted.web.static import Data, File
 
 from linkrtc._version import __version__
 
@@ -56,6 +57,24 @@ class Shutdown(Service):
     def stopService(self):
         Service.stopService(self)
         return defer.DeferredList([defer.maybeDeferred(c) for c in self.closers])
+
+
+STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+
+
+def makeRootResource():
+    """
+    @return: the HTTP root: the demo softphone (C{/}), the browser SDK
+        (C{/linkrtc.js}) and the other files of C{linkrtc/static/}; the
+        caller mounts C{/ws} and the APIs on it.
+    """
+    root = File(STATIC, defaultType="application/octet-stream")
+    root.indexNames = ["index.html"]
+    root.contentTypes = dict(root.contentTypes, **{".js": "text/javascript; charset=utf-8",
+                                                    ".html": "text/html; charset=utf-8",
+                                                    ".css": "text/css; charset=utf-8"})
+    root.putChild(b"version", Data(f"LinkRTC {__version__}\n".encode(), "text/plain"))
+    return root
 
 
 def makeMediaFactory(config, reactor):
@@ -116,8 +135,7 @@ def makeLinkRTCService(config, reactor=None):
 
     tokens = config.clientTokens or None
     signalling = SignallingFactory(directory, manager, tokens=tokens, clock=reactor)
-    root = Resource()
-    root.putChild(b"", Data(f"LinkRTC {__version__}\n".encode(), "text/plain"))
+    root = makeRootResource()
     root.putChild(b"ws", makeWebSocketResource(signalling))
     http = StreamServerEndpointService(serverFromString(reactor, config.http), Site(root))
     http.setName("http")
