@@ -59,6 +59,32 @@ class Shutdown(Service):
         return defer.DeferredList([defer.maybeDeferred(c) for c in self.closers])
 
 
+class SIPLadder:
+    """
+    Sends every SIP message of a call to the clients of that call that
+    registered with C{"trace": true} (the demo page's ladder, as
+    C{{"type": "trace", "proto": "sip", ...}}). Costs nothing while no
+    client traces.
+    """
+
+    def __init__(self, manager, directory):
+        self.manager = manager
+        self.directory = directory
+
+    def __call__(self, direction, message, data, address):
+        if not self.directory.traceConnections():
+            return
+        try:
+            sipCallId = message.callId
+        except Exception:
+            return
+        for call in list(self.manager.calls.values()):
+            if getattr(call.leg, "callId", None) == sipCallId:
+                names = {c.clientName for c in call.connections} | {call.clientName}
+                names.discard(None)
+                self.directory.trace(call.id, direction, "sip", data, names)
+
+
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 
 
@@ -131,6 +157,7 @@ def makeLinkRTCService(config, reactor=None):
     useragent = UserAgent(transactions, transport, manager, reactor)
     transactions.tu = useragent
     transport.receiver = transactions
+    transport.observers.append(SIPLadder(manager, directory))
     SIPService(transport, config.sip).setServiceParent(top)
 
     tokens = config.clientTokens or None

@@ -433,6 +433,10 @@ class SIPTransportLayer:
         self._reactor = reactor
         self._publicHost, self._publicPort = _parsePublicAddress(publicAddress)
         self.receiver = receiver
+        #: Callables C{observer(direction, message, data, address)} told of
+        #: every message parsed in (C{"in"}) or sent (C{"out"}); for the
+        #: demo page's ladder. C{data} is the raw C{bytes}.
+        self.observers = []
         self.idleTimeout = idleTimeout
         self.bufferSize = bufferSize
         self.connectTimeout = connectTimeout
@@ -633,6 +637,8 @@ class SIPTransportLayer:
         except Exception as e:
             log.failure("Cannot serialise request to {destination}", destination=destination)
             return fail(TransportError(f"cannot serialise request: {e}"))
+        if self.observers:
+            self._observe("out", request, data, destination)
         return self._send(destination, data)
 
     def sendResponse(self, response, source):
@@ -660,6 +666,8 @@ class SIPTransportLayer:
         except Exception as e:
             log.warn("Cannot send response to {source}: {error}", source=source, error=e)
             return fail(TransportError(f"cannot send response: {e}"))
+        if self.observers:
+            self._observe("out", response, data, source)
         transport = via.transport.upper() if via.transport.upper() in TRANSPORTS else None
         transport = transport or source.transport
         if transport in RELIABLE_TRANSPORTS:
@@ -878,7 +886,16 @@ class SIPTransportLayer:
         except Exception:
             log.failure("Parser failed on a message from {source}", source=source)
             return
+        if self.observers:
+            self._observe("in", message, data, source)
         self.messageReceived(message, source)
+
+    def _observe(self, direction, message, data, address):
+        for observer in list(self.observers):
+            try:
+                observer(direction, message, data, address)
+            except Exception:
+                log.failure("SIP message observer failed")
 
     def messageReceived(self, message, source):
         """

@@ -928,3 +928,25 @@ class LoopbackUDPTests(TestCase):
         d.addCallback(check)
         return d
 
+
+
+class ObserverTests(TransportTestMixin, SynchronousTestCase):
+    """Message observers see every message parsed in and sent out."""
+
+    def test_inAndOut(self):
+        """A received request and the response sent are both observed, with their bytes."""
+        seen = []
+        self.layer.observers.append(lambda *args: seen.append(args))
+        self.datagram(invite(), ("192.0.2.1", 5066))
+        request, source = self.receiver.requests[-1]
+        self.layer.sendResponse(request.createResponse(180, toTag="t1"), source)
+        self.assertEqual([(d, type(m).__name__) for d, m, _, _ in seen],
+                         [("in", "Request"), ("out", "Response")])
+        self.assertTrue(seen[1][2].startswith(b"SIP/2.0 180"))
+
+    def test_observerFails(self):
+        """An observer that raises does not stop the message."""
+        self.layer.observers.append(lambda *args: 1 / 0)
+        self.datagram(invite(), ("192.0.2.1", 5066))
+        self.assertEqual(len(self.receiver.requests), 1)
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
