@@ -85,7 +85,13 @@ def sweep(name, target, pid, rates, seconds, scenario, service=None):
         print(f"  {name:10s} rate {rate:5d}/s: {row['successful']:6d} ok {row['failed']:5d} failed "
               f"achieved {row['achieved']:7.1f}/s  cpu {row['cpu_ms_per_call']:.3f} ms/call",
               flush=True)
-        if row["failed"] or row["successful"] < row["calls"]:
+        # A rate counts only when every call succeeded and SIPp kept up with it.
+        row["reached"] = (not row["failed"] and row["successful"] == row["calls"]
+                          and row["achieved"] >= 0.9 * rate)
+        if not row["reached"]:
+            if not row["failed"] and row["successful"] == row["calls"]:
+                print(f"  {name:10s} rate {rate}/s: no failures, but the load generator "
+                      f"only reached {row['achieved']:.0f}/s (SIPp or the client saturated)")
             break
         best = row
     return {"rows": rows, "best": best}

@@ -43,6 +43,13 @@ class LinkRTCConfig:
     @ivar clientTokens: C{{client name: token}}; empty means no token needed.
     @ivar iceServers: STUN/TURN URLs for the WebRTC leg (none by default).
     @ivar iceAddresses: host addresses ICE may offer, or empty for all but loopback.
+    @ivar logLevel: the lowest level logged: debug, info, warn, error, critical.
+    @ivar trunks: C{tuple} of L{Trunk} (TOML C{[[trunk]]} tables); the first
+        is the default for outbound calls.
+    @ivar maxRingSeconds: seconds an outbound call waits for the answer
+        (from the INVITE, and again from the first 180/183), seed 001.
+    @ivar maxAnswerSeconds: seconds an answered outbound call may last
+        before LinkRTC hangs up, or C{None} for no limit (seed 001).
     """
 
     sip: tuple = ("udp:5060:interface=127.0.0.1", "tcp:5060:interface=127.0.0.1")
@@ -60,6 +67,10 @@ class LinkRTCConfig:
     clientTokens: dict = field(default_factory=dict)
     iceServers: tuple = ()
     iceAddresses: tuple = ()
+    logLevel: str = "info"
+    trunks: tuple = ()
+    maxRingSeconds: float = 60.0
+    maxAnswerSeconds: float | None = None
 
     def replace(self, **changes):
         """@return: a copy with C{changes} applied."""
@@ -88,6 +99,11 @@ KEYS = {
     "ice-servers": "iceServers",
     "ice-address": "iceAddresses",
     "ice-addresses": "iceAddresses",
+    "log-level": "logLevel",
+    "trunk": "trunks",
+    "trunks": "trunks",
+    "max-ring-seconds": "maxRingSeconds",
+    "max-answer-seconds": "maxAnswerSeconds",
 }
 
 
@@ -131,8 +147,12 @@ def normalise(key, value):
     if key not in KEYS:
         raise ConfigError(f"unknown configuration key {key!r}")
     name = KEYS[key]
-    if name in ("webhookTimeout", "ringTimeout", "mediaTimeout"):
+    if name in ("webhookTimeout", "ringTimeout", "mediaTimeout", "maxRingSeconds"):
         value = _positive(key, value)
+    elif name == "maxAnswerSeconds":
+        value = None if value in (None, 0, "0", "") else _positive(key, value)
+    elif name == "trunks":
+        value = parseTrunks(value)
     elif name == "rtpPorts":
         value = parseRTPPorts(value)
     elif name == "media":
@@ -144,6 +164,11 @@ def normalise(key, value):
         if not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{key}: expected a list of strings")
         value = tuple(value)
+    elif name == "logLevel":
+        from linkrtc.logging import LEVELS
+
+        if value not in LEVELS:
+            raise ConfigError(f"log-level: expected one of {', '.join(LEVELS)}, got {value!r}")
     elif name == "clientTokens":
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a table of name = token")
@@ -151,6 +176,238 @@ def normalise(key, value):
     elif value is not None and not isinstance(value, str):
         raise ConfigError(f"{key}: expected a string, got {value!r}")
     return name, value
+
+
+TRANSPORTS = ("UDP", "TCP", "TLS")
+
+_DEFAULT_PORTS = {"UDP": 5060, "TCP": 5060, "TLS": 5061}
+
+
+@dataclass(frozen=True)
+class Trunk:
+    """
+    A SIP trunk: the registrar or proxy LinkRTC sends outbound calls to
+    (and may register with), as configured in a TOML C{[[trunk]]} table or a
+    .tac file. docs/trunks.rst describes every field.
+
+    @ivar name: C{str}, unique; the webhook names it in C{route}.
+    @ivar proxy: the registrar/outbound proxy URI, C{str}
+        (C{sip:pbx.example.com:5060}); every request goes there.
+    @ivar transport: C{"UDP"}, C{"TCP"} or C{"TLS"} (a C{transport}
+        parameter of C{proxy} wins).
+    @ivar username: the digest user (and AOR user), or C{None}.
+    @ivar password: C{str}, or C{None} when C{ha1} is given (or no auth).
+    @ivar ha1: the hex H(username:realm:password), instead of C{password}.
+    @ivar realm: the realm the credentials answer, or C{None} for any.
+    @ivar register: C{True} to keep a registration up.
+    @ivar expires: seconds asked for in REGISTER.
+    @ivar registrar: the registrar URI if it differs from C{proxy}, or C{None}.
+    @ivar domain: C{host[:port]} for the Request-URI of numbers, From and
+        the AOR; default the proxy's host and port.
+    @ivar callerId: the From user: a template with C{{client}} and
+        C{{username}}; default C{{username}} (or C{{client}} without one).
+    @ivar callerName: the From display name template, or C{None} for none.
+    @ivar codecs: encoding names the trunk allows (others are taken out
+        of the offer); empty allows all.
+    @ivar offerless: C{True} to send INVITEs without SDP (late offer).
+    @ivar route: C{{DID: client name}} for calls arriving through the trunk
+        without a webhook.
+    @ivar defaultClient: the client for DIDs not in C{route}, or C{None}.
+    """
+
+    name: str
+    proxy: str
+    transport: str = "UDP"
+    username: str | None = None
+    password: str | None = None
+    ha1: str | None = None
+    realm: str | None = None
+    register: bool = False
+    expires: int = 3600
+    registrar: str | None = None
+    domain: str | None = None
+    callerId: str | None = None
+    callerName: str | None = None
+    codecs: tuple = ()
+    offerless: bool = False
+    route: dict = field(default_factory=dict)
+    defaultClient: str | None = None
+
+    def proxyURI(self):
+        """@return: the proxy as a L{linkrtc.sip.uri.SIPURI}."""
+        return _sipURI(self.proxy, f"trunk {self.name}: proxy")
+
+    def registrarURI(self):
+        """@return: the registrar L{linkrtc.sip.uri.SIPURI} (the proxy by default)."""
+        return _sipURI(self.registrar or self.proxy, f"trunk {self.name}: registrar")
+
+    def domainHostPort(self):
+        """@return: C{(host, port or None)} for Request-URIs, From and the AOR."""
+        if self.domain:
+            uri = _sipURI(self.domain, f"trunk {self.name}: domain")
+        else:
+            uri = self.proxyURI()
+        return uri.host, uri.port
+
+    def aor(self):
+        """@return: the address-of-record (C{sip:username@domain}) as a C{str}."""
+        from linkrtc.sip.uri import SIPURI
+
+        host, port = self.domainHostPort()
+        return str(SIPURI("sip", user=self.username or None, host=host, port=port))
+
+    def destination(self):
+        """@return: the L{linkrtc.sip.transport.Address} requests are sent to."""
+        from linkrtc.sip.transport import Address
+
+        uri = self.proxyURI()
+        params = uri.params or {}
+        transport = (params.get("transport") or "").upper()
+        if not transport:
+            transport = "TLS" if uri.scheme == "sips" else self.transport
+        host = params.get("maddr") or uri.host
+        return Address(transport, host, uri.port or _DEFAULT_PORTS[transport])
+
+    def callerIdFor(self, client, override=None):
+        """
+        @param client: the calling client's name (C{str} or C{None}).
+        @param override: a caller-ID the application chose, or C{None}.
+        @return: the From user part, C{str}.
+        """
+        if override:
+            return str(override)
+        template = self.callerId or ("{username}" if self.username else "{client}")
+        return template.format(client=client or "anonymous", username=self.username or "")
+
+    def callerNameFor(self, client):
+        """@return: the From display name, or C{None}."""
+        if not self.callerName:
+            return None
+        return self.callerName.format(client=client or "", username=self.username or "")
+
+
+def _sipURI(text, what):
+    from linkrtc.error import SIPParseError
+    from linkrtc.sip.uri import SIPURI, parseURI
+
+    text = text.strip()
+    if not text.lower().startswith(("sip:", "sips:")):
+        text = "sip:" + text
+    try:
+        uri = parseURI(text)
+    except SIPParseError as e:
+        raise ConfigError(f"{what}: bad SIP URI {text!r}: {e.reason}")
+    if not isinstance(uri, SIPURI):
+        raise ConfigError(f"{what}: not a SIP URI: {text!r}")
+    return uri
+
+
+#: TOML key of a trunk table -> Trunk field.
+TRUNK_KEYS = {
+    "name": "name",
+    "proxy": "proxy",
+    "transport": "transport",
+    "username": "username",
+    "password": "password",
+    "ha1": "ha1",
+    "realm": "realm",
+    "register": "register",
+    "expires": "expires",
+    "registrar": "registrar",
+    "domain": "domain",
+    "caller-id": "callerId",
+    "caller-name": "callerName",
+    "codecs": "codecs",
+    "offerless": "offerless",
+    "route": "route",
+    "default-client": "defaultClient",
+}
+
+
+def parseTrunk(value, index=0):
+    """
+    Check one trunk table (or a L{Trunk}).
+
+    @param value: C{dict} of TOML keys (dashes or underscores) or a L{Trunk}.
+    @return: a L{Trunk}.
+    @raise ConfigError: naming the trunk and the key.
+    """
+    if isinstance(value, Trunk):
+        data = {f.name: getattr(value, f.name) for f in dataclasses.fields(Trunk)}
+    elif isinstance(value, dict):
+        data = {}
+        for key, v in value.items():
+            k = key.replace("_", "-")
+            if k not in TRUNK_KEYS:
+                raise ConfigError(f"trunk #{index + 1}: unknown key {key!r}")
+            data[TRUNK_KEYS[k]] = v
+    else:
+        raise ConfigError(f"trunk #{index + 1}: expected a table")
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"trunk #{index + 1}: 'name' is required")
+    where = f"trunk {name}"
+    if not isinstance(data.get("proxy"), str) or not data["proxy"]:
+        raise ConfigError(f"{where}: 'proxy' is required (sip:HOST[:PORT])")
+    for key in ("username", "password", "ha1", "realm", "registrar", "domain", "callerId",
+                "callerName", "defaultClient"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise ConfigError(f"{where}: {key} must be a string")
+    transport = str(data.get("transport", "UDP")).upper()
+    if transport not in TRANSPORTS:
+        raise ConfigError(f"{where}: transport must be udp, tcp or tls, not {transport!r}")
+    data["transport"] = transport
+    if data.get("password") is not None and data.get("ha1") is not None:
+        raise ConfigError(f"{where}: give password or ha1, not both")
+    if data.get("ha1") is not None and len(data["ha1"]) not in (32, 64):
+        raise ConfigError(f"{where}: ha1 must be 32 (MD5) or 64 (SHA-256) hex digits")
+    for key in ("register", "offerless"):
+        if key in data and not isinstance(data[key], bool):
+            raise ConfigError(f"{where}: {key} must be true or false")
+    if data.get("register") and not data.get("username"):
+        raise ConfigError(f"{where}: register = true needs a username")
+    expires = data.get("expires", 3600)
+    if isinstance(expires, bool) or not isinstance(expires, int) or expires <= 0:
+        raise ConfigError(f"{where}: expires must be a positive number of seconds")
+    codecs = data.get("codecs", ())
+    if isinstance(codecs, str):
+        codecs = tuple(c.strip() for c in codecs.split(",") if c.strip())
+    if not all(isinstance(c, str) for c in codecs):
+        raise ConfigError(f"{where}: codecs must be a list of names")
+    data["codecs"] = tuple(codecs)
+    route = data.get("route", {})
+    if not isinstance(route, dict) or not all(isinstance(v, str) for v in route.values()):
+        raise ConfigError(f"{where}: route must be a table of DID = client name")
+    data["route"] = {str(k): v for k, v in route.items()}
+    trunk = Trunk(**data)
+    trunk.proxyURI()
+    trunk.registrarURI()
+    trunk.domainHostPort()
+    try:
+        trunk.callerIdFor("x")
+        trunk.callerNameFor("x")
+    except (KeyError, IndexError, ValueError) as e:
+        raise ConfigError(f"{where}: bad caller-id/caller-name template: {e}")
+    return trunk
+
+
+def parseTrunks(value):
+    """
+    @param value: a list of trunk tables (TOML C{[[trunk]]}) or L{Trunk}s,
+        or one table.
+    @return: a C{tuple} of L{Trunk}.
+    @raise ConfigError: for a bad trunk or two trunks with one name.
+    """
+    if isinstance(value, (dict, Trunk)):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError("trunk: expected [[trunk]] tables")
+    trunks = tuple(parseTrunk(v, i) for i, v in enumerate(value))
+    names = [t.name for t in trunks]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError(f"trunk: two trunks are named {name!r}")
+    return trunks
 
 
 def loadTOML(path, base=None):

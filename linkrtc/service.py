@@ -137,6 +137,9 @@ def makeLinkRTCService(config, reactor=None):
     from linkrtc.sip.useragent import UserAgent
 
     top = MultiService()
+    from linkrtc.logging import LogLevelService, levelNamed
+
+    LogLevelService(levelNamed(config.logLevel)).setServiceParent(top)
 
     directory = ClientDirectory(clock=reactor)
     if config.webhook:
@@ -145,7 +148,7 @@ def makeLinkRTCService(config, reactor=None):
             secret=config.webhookSecret,
         )
     else:
-        application = DefaultApplication(directory)
+        application = DefaultApplication(directory, config.trunks)
     mediaFactory = makeMediaFactory(config, reactor)
     manager = buildCallManager(
         reactor, directory, application, mediaFactory, ringTimeout=config.ringTimeout,
@@ -160,10 +163,21 @@ def makeLinkRTCService(config, reactor=None):
     transport.observers.append(SIPLadder(manager, directory))
     SIPService(transport, config.sip).setServiceParent(top)
 
+    from linkrtc.call.outbound import OutboundDialer
+    from linkrtc.trunks import TrunkService, statusResource
+
+    trunkService = TrunkService(config.trunks, transactions, transport, reactor)
+    trunkService.setServiceParent(top)
+    manager.dialer = OutboundDialer(
+        useragent, config.trunks, reactor, mediaName=mediaFactory.name,
+        maxRingSeconds=config.maxRingSeconds, maxAnswerSeconds=config.maxAnswerSeconds,
+    )
+
     tokens = config.clientTokens or None
     signalling = SignallingFactory(directory, manager, tokens=tokens, clock=reactor)
     root = makeRootResource()
     root.putChild(b"ws", makeWebSocketResource(signalling))
+    root.putChild(b"status", statusResource(trunkService))
     http = StreamServerEndpointService(serverFromString(reactor, config.http), Site(root))
     http.setName("http")
     http.setServiceParent(top)

@@ -35,6 +35,9 @@ class Options(usage.Options):
         ["media-timeout", None, None, "Seconds without RTP in a confirmed call before BYE [default: 30]."],
         ["cdr", None, None, "Append each call's CDR as a JSON line to this file."],
         ["rtp-ports", None, None, "UDP port range for RTP, LOW-HIGH [default: 20000-29999]."],
+        ["max-ring-seconds", None, None, "Seconds an outbound call waits for the answer (again from the first 180/183) [default: 60]."],
+        ["max-answer-seconds", None, None, "Seconds an answered outbound call may last before LinkRTC hangs up [default: no limit]."],
+        ["log-level", None, None, "Lowest level logged: debug, info, warn, error [default: info]."],
     ]
 
     def __init__(self):
@@ -80,7 +83,8 @@ class Options(usage.Options):
                 config = loadTOML(self["config"], config)
             changes = {}
             for key in ("http", "public-address", "media", "webhook", "webhook-secret",
-                        "webhook-timeout", "ring-timeout", "media-timeout", "cdr", "rtp-ports"):
+                        "webhook-timeout", "ring-timeout", "media-timeout", "cdr", "rtp-ports",
+                        "log-level", "max-ring-seconds", "max-answer-seconds"):
                 if self[key] is not None:
                     changes[key] = self[key]
             for key in ("sip", "operator", "ice-server", "ice-address"):

@@ -18,7 +18,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from linkrtc import __version__
-from linkrtc.interfaces import IApplication
+from linkrtc.interfaces import IApplication, IOutgoingApplication
 from linkrtc.signalling.messages import isValidClientName
 
 __all__ = [
@@ -121,7 +121,42 @@ def _decision(body):
     raise WebhookError(f"unknown action {str(action)[:40]!r}")
 
 
-@implementer(IApplication)
+#: Optional fields of an C{outgoing} route decision passed on as they are.
+_OUTGOING_FIELDS = ("to", "caller_id", "max_ring_seconds", "max_answer_seconds")
+
+
+def _outgoingDecision(body):
+    """
+    Turn a 2xx reply to C{outgoing} into a decision dict:
+    C{{"action": "route", "trunk": NAME or None, ...}} or C{reject}.
+
+    @raise WebhookError: not JSON, not an object, or a bad action or field.
+    """
+    try:
+        reply = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise WebhookError("reply is not valid JSON") from None
+    if not isinstance(reply, dict):
+        raise WebhookError("reply is not a JSON object")
+    action = reply.get("action")
+    if action == "route":
+        trunk = reply.get("trunk")
+        if trunk is not None and (not isinstance(trunk, str) or not trunk):
+            raise WebhookError(f"route with a bad trunk name {str(trunk)[:80]!r}")
+        decision = {"action": "route", "trunk": trunk}
+        for key in _OUTGOING_FIELDS:
+            if reply.get(key) is not None:
+                decision[key] = reply[key]
+        return decision
+    if action == "reject":
+        status = reply.get("status", 403)
+        if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 699:
+            raise WebhookError(f"reject with a bad status {str(status)[:20]!r}")
+        return {"action": "reject", "status": status}
+    raise WebhookError(f"unknown action {str(action)[:40]!r}")
+
+
+@implementer(IApplication, IOutgoingApplication)
 class WebhookApplication:
     """
     Ask and tell the application over HTTP.
@@ -244,7 +279,7 @@ class WebhookApplication:
                 raise WebhookError(f"HTTP status {code}")
             else:
                 decision = {"action": "reject", "status": mapErrorStatus(code)}
-            log.info("webhook: call {call} -> {decision}", call=callId, decision=decision)
+            log.debug("webhook: call {call} -> {decision}", call=callId, decision=decision)
             return decision
 
         def failed(failure):
@@ -261,6 +296,44 @@ class WebhookApplication:
         d.addCallback(answered)
         d.addErrback(failed)
         d.addErrback(unexpected)
+        return d
+
+    def outgoing(self, info):
+        """
+        POST C{{"event": "outgoing", ...info}} and return the decision for
+        a client's outbound call.
+
+        @param info: C{dict} with C{call}, C{client}, C{to}, C{ref}.
+        @return: L{Deferred} firing with C{{"action": "route", "trunk":
+            NAME or None, ...}} or C{{"action": "reject", "status": INT}};
+            never fails (as for L{incoming}: a failure rejects with
+            C{self.failureStatus}, an HTTP error status is mapped by
+            L{mapErrorStatus}).
+        """
+        event = {"event": "outgoing"}
+        event.update((k, v) for k, v in info.items() if k != "event")
+        callId = info.get("call")
+        d = self._post(event)
+
+        def answered(result):
+            code, body = result
+            if 200 <= code < 300:
+                decision = _outgoingDecision(body)
+            elif 300 <= code < 400 or 500 <= code < 600:
+                raise WebhookError(f"HTTP status {code}")
+            else:
+                decision = {"action": "reject", "status": mapErrorStatus(code)}
+            log.info("webhook: outgoing call {call} -> {decision}", call=callId,
+                     decision=decision)
+            return decision
+
+        def failed(failure):
+            log.warn("webhook outgoing for call {call} failed: {why}; rejecting with {status}",
+                     call=callId, why=failure.getErrorMessage(), status=self.failureStatus)
+            return {"action": "reject", "status": self.failureStatus}
+
+        d.addCallback(answered)
+        d.addErrback(failed)
         return d
 
     def notify(self, event):
@@ -309,34 +382,69 @@ class WebhookApplication:
         return done
 
 
-@implementer(IApplication)
+def _userOf(uri):
+    """@return: the user part of a C{sip:user@host} text, or C{None}."""
+    if not isinstance(uri, str) or "@" not in uri:
+        return None
+    return uri.split(":", 1)[-1].split("@", 1)[0] or None
+
+
+@implementer(IApplication, IOutgoingApplication)
 class DefaultApplication:
     """
     The embedded application used without C{--webhook}: an INVITE goes to
-    the client registered under its Request-URI's user part.
+    the client registered under its Request-URI's user part, or, for a
+    DID of a trunk, to the client its C{route} table (or C{default_client})
+    names; a client's outbound call goes through the first trunk.
 
     @param directory: an L{IClientDirectory}.
+    @param trunks: the L{linkrtc.config.Trunk}s (for their C{route} tables).
     """
 
-    def __init__(self, directory):
+    def __init__(self, directory, trunks=()):
         self.directory = directory
+        self.trunks = tuple(trunks)
+
+    def trunkClient(self, info):
+        """
+        The client a trunk's tables name for an incoming call: the callee
+        (Request-URI user, the DID) in a trunk's C{route}; or, when the
+        Request-URI is a trunk's registered contact (its username), the To
+        user in that C{route}, else the trunk's C{default_client}.
+
+        @return: a client name, or C{None} when no trunk claims the call.
+        """
+        callee = info.get("callee")
+        for trunk in self.trunks:
+            if callee is not None and callee in trunk.route:
+                return trunk.route[callee]
+        toUser = _userOf(info.get("to"))
+        for trunk in self.trunks:
+            if trunk.username and callee == trunk.username:
+                return trunk.route.get(toUser) or trunk.defaultClient
+        return None
 
     def incoming(self, info):
         """
-        @return: L{Deferred} firing with C{route} to C{info["callee"]} if a
-            connection is registered under it, else C{reject} 480
-            (Temporarily Unavailable); 404 if there is no usable callee.
+        @return: L{Deferred} firing with C{route} to C{info["callee"]} (or
+            the client a trunk's tables name) if a connection is registered
+            under it, else C{reject} 480 (Temporarily Unavailable); 404 if
+            there is no usable callee.
         """
-        callee = info.get("callee")
+        callee = self.trunkClient(info) or info.get("callee")
         if not isValidClientName(callee):
             decision = {"action": "reject", "status": 404}
         elif self.directory.connectionsFor(callee):
             decision = {"action": "route", "client": callee}
         else:
             decision = {"action": "reject", "status": 480}
-        log.info("default routing: call {call} for {callee} -> {decision}",
+        log.debug("default routing: call {call} for {callee} -> {decision}",
                  call=info.get("call"), callee=callee, decision=decision)
         return succeed(decision)
+
+    def outgoing(self, info):
+        """@return: L{Deferred} firing with C{route} through the default (first) trunk."""
+        return succeed({"action": "route", "trunk": None})
 
     def notify(self, event):
         """Log C{event} at debug level."""

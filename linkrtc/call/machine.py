@@ -197,7 +197,7 @@ class CallStateMachine:
         self._runQueue(call, old.exitOperators, event, old.name, "exit")
         call.state = nextState
         call.recordTransition(Transition(old.name, nextState.name, event, operatorName, call.now()))
-        log.info(
+        log.debug(
             "call {call_id}: {from_state} -> {to_state} on {event_kind} ({operator})",
             call_id=call.id, from_state=old.name, to_state=nextState.name,
             event_kind=event.describe(), operator=operatorName, linkrtc_transition=True,

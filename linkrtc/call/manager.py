@@ -36,6 +36,9 @@ class CallManager:
         self.machine = machine
         self.services = services
         self.calls = {}
+        #: The L{linkrtc.call.outbound.OutboundDialer} for clients' C{call}
+        #: messages, or C{None} (they then get C{error} 503).
+        self.dialer = None
 
     # -- IInviteHandler ------------------------------------------------------
 
@@ -48,7 +51,7 @@ class CallManager:
         call = Call(leg, self.machine, self.services, onRelease=self._released)
         self.calls[call.id] = call
         leg.setListener(call)
-        log.info("call {call_id}: INVITE from {from_uri} to {to_uri} (Call-ID {sip_call_id})",
+        log.debug("call {call_id}: INVITE from {from_uri} to {to_uri} (Call-ID {sip_call_id})",
                  call_id=call.id, from_uri=call.fromURI, to_uri=call.toURI,
                  sip_call_id=getattr(leg, "callId", None))
         call.start()
@@ -67,6 +70,9 @@ class CallManager:
         """
         kind = message.get("type")
         callId = message.get("call")
+        if kind == "call":
+            self.placeCall(connection, message)
+            return
         if kind not in CALL_MESSAGES:
             self._error(connection, 400, f"message type {kind!r} not handled here", callId)
             return
@@ -75,6 +81,37 @@ class CallManager:
             self._error(connection, 404, "unknown call", callId)
             return
         call.clientMessage(connection, message)
+
+    def placeCall(self, connection, message):
+        """
+        A client's C{call} (docs/signalling.rst): C{calling} with the new
+        call's id at once, then the outbound topology runs. Without a
+        dialer (no trunk) or in a media mode that cannot place calls the
+        client gets C{error} (503 / 501) instead.
+
+        @return: the new L{linkrtc.call.outbound.OutboundCall} or C{None}.
+        """
+        refused = (503, "outbound calls are not configured") if self.dialer is None \
+            else self.dialer.refuse(message)
+        if refused is not None:
+            reply = {"type": "error", "code": refused[0], "message": refused[1]}
+            if message.get("ref") is not None:
+                reply["ref"] = message["ref"]
+            try:
+                connection.sendMessage(reply)
+            except Exception:
+                log.failure("error reply to a client failed")
+            return None
+        call = self.dialer.placeCall(connection, message, self.services, onRelease=self._released)
+        self.calls[call.id] = call
+        log.info("call {call_id}: outbound from {client} to {to}", call_id=call.id,
+                 client=call.clientName, to=call.target)
+        reply = {"type": "calling", "call": call.id}
+        if call.ref is not None:
+            reply["ref"] = call.ref
+        call.sendClient(connection, reply)
+        call.start()
+        return call
 
     def clientLost(self, connection):
         """End or detach every call C{connection} is attached to."""
