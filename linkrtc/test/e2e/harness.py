@@ -165,21 +165,31 @@ class LinkRTCProcess:
         return self
 
     def stop(self, timeout=15.0):
-        """Stop with SIGTERM (SIGKILL after C{timeout} seconds). @return: the exit code."""
-        if self.process is None or self.process.poll() is not None:
-            return self.process.returncode if self.process else None
-        self.process.send_signal(signal.SIGTERM)
+        """
+        Stop with SIGTERM (SIGKILL after C{timeout} seconds) and remove the
+        log (kept when C{LINKRTC_KEEP_LOGS} is set). @return: the exit code.
+        """
         try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
-            raise AssertionError("linkrtc did not stop on SIGTERM")
+            if self.process is None or self.process.poll() is not None:
+                return self.process.returncode if self.process else None
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                return self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+                raise AssertionError("linkrtc did not stop on SIGTERM")
+        finally:
+            if not os.environ.get("LINKRTC_KEEP_LOGS") and os.path.exists(self.log):
+                os.unlink(self.log)
 
     def logText(self):
-        """@return: the log so far, C{str}."""
-        with open(self.log, encoding="utf-8", errors="replace") as f:
-            return f.read()
+        """@return: the log so far, C{str} (empty once removed)."""
+        try:
+            with open(self.log, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
 
 
 def runSIPp(*args, timeout=60.0):

@@ -1,0 +1,811 @@
+/*
+ * linkrtc.js: the LinkRTC browser SDK (an ES module, no dependencies).
+ *
+ * LinkRTC serves it at /linkrtc.js. It speaks the WebSocket protocol of
+ * docs/signalling.rst and handles the microphone, the RTCPeerConnection and
+ * the remote audio. docs/client.rst is its reference.
+ *
+ *   import LinkRTC from "/linkrtc.js";          // or: import { Device } from "/linkrtc.js";
+ *   const device = new LinkRTC.Device("wss://gw.example.com/ws", { client: "alice" });
+ *   device.on("incoming", (call) => call.accept());
+ *   device.register();
+ *
+ * Signalling is non-trickle: every SDP is sent once ICE gathering is complete.
+ */
+
+export const version = "0.1.0";
+
+const DIGITS = /^[0-9*#A-D]{1,32}$/;
+
+/** Words for a call's cause (a SIP status or the server's words). */
+const CAUSES = {
+  180: "ringing",
+  200: "call ended normally",
+  400: "the request was malformed",
+  401: "a token is required",
+  403: "refused",
+  404: "no such number or call",
+  408: "no answer in time, or the media stopped",
+  409: "the call cannot do that in its present state",
+  410: "the number is gone",
+  480: "nobody is reachable under that name",
+  481: "the call no longer exists",
+  484: "the number is incomplete",
+  486: "busy",
+  487: "cancelled by the caller",
+  488: "the audio could not be set up (media failure)",
+  500: "internal error in LinkRTC",
+  502: "the far end could not be reached (bad gateway)",
+  503: "the service is unavailable or unreachable",
+  504: "the far end did not answer in time",
+  603: "declined",
+};
+
+/**
+ * Describe a cause in words a person understands.
+ * @param {number|string|null} cause  a SIP status, or words from the server.
+ * @returns {string}
+ */
+export function describeCause(cause) {
+  if (cause === null || cause === undefined || cause === "") return "";
+  if (typeof cause === "string" && !/^\d{3}$/.test(cause)) return cause;
+  const code = Number(cause);
+  if (CAUSES[code]) return CAUSES[code];
+  if (code >= 200 && code < 300) return "call ended normally";
+  if (code >= 300 && code < 400) return `redirected (${code})`;
+  if (code >= 400 && code < 500) return `the call failed (${code})`;
+  if (code >= 500 && code < 600) return `server failure (${code})`;
+  if (code >= 600) return `refused everywhere (${code})`;
+  return String(cause);
+}
+
+/** An error from LinkRTC (an `error` message) or from the SDK itself. */
+export class LinkRTCError extends Error {
+  /**
+   * @param {number} code  SIP-like code (400, 401, 403, 404, 409, 500), or 0 for local faults.
+   * @param {string} message
+   * @param {object} [extra]  {field, call, cause}
+   */
+  constructor(code, message, extra = {}) {
+    super(message);
+    this.name = "LinkRTCError";
+    this.code = code;
+    this.field = extra.field;
+    this.call = extra.call;
+    this.cause = extra.cause;
+  }
+
+  /** The error in words for people. */
+  get description() {
+    const base = CAUSES[this.code];
+    return base ? `${base}: ${this.message}` : this.message;
+  }
+}
+
+/** A small event emitter: on(event, fn), off(event, fn), once(event, fn). */
+export class Emitter {
+  constructor() {
+    this._handlers = new Map();
+  }
+
+  on(event, fn) {
+    if (!this._handlers.has(event)) this._handlers.set(event, []);
+    this._handlers.get(event).push(fn);
+    return this;
+  }
+
+  off(event, fn) {
+    const list = this._handlers.get(event);
+    if (!list) return this;
+    if (fn === undefined) {
+      this._handlers.delete(event);
+    } else {
+      const i = list.indexOf(fn);
+      if (i >= 0) list.splice(i, 1);
+    }
+    return this;
+  }
+
+  once(event, fn) {
+    const wrapper = (...args) => {
+      this.off(event, wrapper);
+      fn(...args);
+    };
+    return this.on(event, wrapper);
+  }
+
+  emit(event, ...args) {
+    const list = this._handlers.get(event);
+    if (!list) return false;
+    for (const fn of list.slice()) {
+      try {
+        fn(...args);
+      } catch (e) {
+        // A listener's fault must not break the SDK.
+        setTimeout(() => { throw e; });
+      }
+    }
+    return list.length > 0;
+  }
+}
+
+function waitForIceGathering(pc, timeoutMs) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = (complete) => {
+      clearTimeout(timer);
+      pc.removeEventListener("icegatheringstatechange", check);
+      resolve(complete);
+    };
+    const check = () => {
+      if (pc.iceGatheringState === "complete") done(true);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    pc.addEventListener("icegatheringstatechange", check);
+  });
+}
+
+/**
+ * One call. Made by the Device (`incoming` event, or `device.connect()`).
+ *
+ * Properties: id, direction ("incoming"|"outgoing"), from, to, state
+ * ("pending", "ringing", "connecting", "open", "closed"), onHold, cause,
+ * peerConnection, localStream, remoteStream.
+ *
+ * Events: ringing, accept, disconnect({cause, reason, local}), reject,
+ * dtmf(digits), hold(onHold: boolean), unhold, mute(muted), state(state,
+ * cause), answer(sdp), trace(line), error(LinkRTCError), warning(text).
+ */
+export class Call extends Emitter {
+  constructor(device, { id = null, direction, from = null, to = null, offer = null, ref = null }) {
+    super();
+    this.device = device;
+    this.id = id;
+    this.direction = direction;
+    this.from = from;
+    this.to = to;
+    this.ref = ref;
+    this.offer = offer;
+    this.state = "pending";
+    this.serverState = null;
+    this.onHold = false;
+    this.cause = null;
+    this.peerConnection = null;
+    this.localStream = null;
+    this.remoteStream = null;
+    this._muted = false;
+    this._ownsStream = false;
+    this._dropTimer = null;
+    this._pendingAnswer = null;
+  }
+
+  /** @returns {boolean} true while the call has not ended. */
+  get active() {
+    return this.state !== "closed";
+  }
+
+  /** Answer an incoming call: microphone, SDP answer, `accept`. @returns {Promise<void>} */
+  async accept() {
+    if (this.direction !== "incoming") throw new LinkRTCError(0, "only incoming calls can be accepted");
+    if (this.state !== "pending" && this.state !== "ringing") {
+      throw new LinkRTCError(409, `the call is ${this.state}`, { call: this.id });
+    }
+    this.state = "connecting";
+    try {
+      const pc = await this._setupMedia();
+      let sdp;
+      if (this.offer) {
+        await pc.setRemoteDescription({ type: "offer", sdp: this.offer });
+        this._attachMicrophone(pc);
+        await pc.setLocalDescription(await pc.createAnswer());
+      } else {
+        // Offerless INVITE: our offer goes in `accept`; the answer comes as `answer`.
+        this._attachMicrophone(pc);
+        await pc.setLocalDescription(await pc.createOffer({ offerToReceiveAudio: true }));
+      }
+      sdp = await this._gatheredSdp(pc);
+      if (!this.active) return;
+      this.device._send({ type: "accept", call: this.id, sdp });
+    } catch (e) {
+      if (!this.active) return; // ended meanwhile (cancelled by the caller)
+      const error = e instanceof LinkRTCError ? e : new LinkRTCError(0, e.message || String(e), { call: this.id });
+      this._fail(error);
+      throw error;
+    }
+  }
+
+  /**
+   * Refuse an incoming call.
+   * @param {"decline"|"busy"} [reason="decline"]  603 or 486 to the caller.
+   */
+  reject(reason = "decline") {
+    if (!this.active) return;
+    this.device._send({ type: "reject", call: this.id, reason });
+    this.emit("reject", reason);
+    this._expectDrop();
+  }
+
+  /** End the call (refuses it before answer, BYE after). Alias: disconnect(). */
+  hangup() {
+    if (!this.active) return;
+    if (this.id !== null) {
+      this.device._send({ type: "hangup", call: this.id });
+      this._stopMedia();
+      this._expectDrop();
+    } else {
+      // Outbound call whose id has not come yet: end it when `calling` arrives.
+      this._hangupWhenKnown = true;
+      this._stopMedia();
+      this._expectDrop();
+    }
+  }
+
+  disconnect() {
+    this.hangup();
+  }
+
+  /**
+   * Send DTMF to the SIP side.
+   * @param {string} digits  1-32 of 0-9 * # A-D.
+   */
+  sendDigits(digits) {
+    const text = String(digits).toUpperCase();
+    if (!DIGITS.test(text)) throw new LinkRTCError(400, "digits must be 1-32 of 0-9 * # A-D", { field: "digits" });
+    if (!this.active || this.id === null) throw new LinkRTCError(409, "the call is not connected", { call: this.id });
+    this.device._send({ type: "dtmf", call: this.id, digits: text });
+  }
+
+  /** Put the call on hold (a re-INVITE to the SIP side). */
+  hold() {
+    if (!this.active || this.id === null) return;
+    this.device._send({ type: "hold", call: this.id });
+  }
+
+  /** Take the call off hold. */
+  unhold() {
+    if (!this.active || this.id === null) return;
+    this.device._send({ type: "unhold", call: this.id });
+  }
+
+  /**
+   * Mute or unmute the microphone (nothing is signalled: silence is sent).
+   * @param {boolean} [shouldMute=true]
+   */
+  mute(shouldMute = true) {
+    this._muted = !!shouldMute;
+    if (this.localStream) {
+      for (const track of this.localStream.getAudioTracks()) track.enabled = !this._muted;
+    }
+    this.emit("mute", this._muted, this);
+  }
+
+  /** @returns {boolean} */
+  isMuted() {
+    return this._muted;
+  }
+
+  /** The RTCPeerConnection's stats, or null before media. @returns {Promise<RTCStatsReport|null>} */
+  async getStats() {
+    return this.peerConnection ? this.peerConnection.getStats() : null;
+  }
+
+  // -- inside the SDK -------------------------------------------------------------
+
+  async _setupMedia() {
+    const device = this.device;
+    const opts = device.options;
+    if (opts.mediaStream) {
+      this.localStream = opts.mediaStream;
+    } else {
+      if (!globalThis.navigator || !navigator.mediaDevices) {
+        throw new LinkRTCError(0, "this browser has no microphone access (navigator.mediaDevices)");
+      }
+      try {
+        this.localStream = await navigator.mediaDevices.getUserMedia({ audio: device.audioConstraints(), video: false });
+      } catch (e) {
+        throw new LinkRTCError(0, `microphone unavailable: ${e.message || e.name}`);
+      }
+      this._ownsStream = true;
+    }
+    for (const track of this.localStream.getAudioTracks()) track.enabled = !this._muted;
+    const pc = new RTCPeerConnection({ iceServers: opts.iceServers || [] });
+    this.peerConnection = pc;
+    pc.addEventListener("track", (event) => {
+      const stream = event.streams && event.streams[0] ? event.streams[0] : new MediaStream([event.track]);
+      this.remoteStream = stream;
+      device._playRemote(this, stream);
+    });
+    pc.addEventListener("iceconnectionstatechange", () => {
+      this.emit("iceconnectionstatechange", pc.iceConnectionState);
+      if (pc.iceConnectionState === "failed") {
+        this.emit("warning", "the media connection (ICE) failed: no audio can flow");
+      }
+    });
+    return pc;
+  }
+
+  _attachMicrophone(pc) {
+    for (const track of this.localStream.getAudioTracks()) {
+      pc.addTrack(track, this.localStream);
+    }
+  }
+
+  async _gatheredSdp(pc) {
+    const complete = await waitForIceGathering(pc, this.device.options.gatheringTimeout);
+    if (!complete) this.emit("warning", "ICE gathering did not complete in time; sending the candidates found so far");
+    return pc.localDescription.sdp;
+  }
+
+  _stopMedia() {
+    if (this.peerConnection) {
+      try {
+        this.peerConnection.close();
+      } catch (e) {
+        // already closed
+      }
+    }
+    if (this.localStream && this._ownsStream) {
+      for (const track of this.localStream.getTracks()) track.stop();
+    }
+    this.device._stopRemote(this);
+  }
+
+  _expectDrop() {
+    // The server answers with `state` dropped; if it cannot (connection
+    // lost), end the call here after a while.
+    if (this._dropTimer) return;
+    this._dropTimer = setTimeout(() => this._closed(this.cause ?? "ended", true), 5000);
+  }
+
+  _fail(error) {
+    this.emit("error", error);
+    if (this.id !== null && this.device.connected) {
+      this.device._send({ type: "hangup", call: this.id });
+    }
+    this._closed(error.message, true);
+  }
+
+  _closed(cause, local) {
+    if (this.state === "closed") return;
+    clearTimeout(this._dropTimer);
+    this.state = "closed";
+    this.cause = cause;
+    this._stopMedia();
+    this.device._forget(this);
+    this.emit("disconnect", { cause, reason: describeCause(cause), local: !!local, call: this });
+  }
+
+  async _handle(message) {
+    switch (message.type) {
+      case "state":
+        this._state(message.state, message.cause);
+        break;
+      case "answer":
+        await this._answer(message.sdp);
+        break;
+      case "dtmf":
+        this.emit("dtmf", message.digits, this);
+        break;
+      case "trace":
+        this.emit("trace", message);
+        break;
+      case "error":
+        this._error(message);
+        break;
+      default:
+        break;
+    }
+  }
+
+  _state(state, cause) {
+    this.serverState = state;
+    if (state === "confirmed" && this.state !== "closed") this.state = "open";
+    if (state === "ringing" && this.state === "pending") this.state = "ringing";
+    this.emit("state", state, cause);
+    switch (state) {
+      case "calling":
+        break;
+      case "ringing":
+        this.emit("ringing", this);
+        break;
+      case "confirmed":
+        this.emit("accept", this);
+        break;
+      case "hold":
+        this.onHold = true;
+        this.emit("hold", true, this);
+        break;
+      case "unhold":
+        this.onHold = false;
+        this.emit("unhold", this);
+        this.emit("hold", false, this);
+        break;
+      case "dropped":
+        this._closed(cause, false);
+        break;
+      default:
+        break;
+    }
+  }
+
+  async _answer(sdp) {
+    const pc = this.peerConnection;
+    if (!pc || !sdp) return;
+    if (pc.signalingState !== "have-local-offer") {
+      this.emit("warning", "an answer SDP came while no offer was pending; ignored");
+      return;
+    }
+    try {
+      await pc.setRemoteDescription({ type: "answer", sdp });
+      this.emit("answer", sdp);
+    } catch (e) {
+      this._fail(new LinkRTCError(488, `the far end's SDP answer was not usable: ${e.message}`, { call: this.id }));
+    }
+  }
+
+  _error(message) {
+    const error = new LinkRTCError(message.code, message.message, { field: message.field, call: message.call });
+    this.emit("error", error);
+    // An error about the call's own setup ends it; 409 on hold etc. does not.
+    if (message.field === "sdp" || (this.id === null && this.direction === "outgoing")) {
+      this._closed(message.code, false);
+    }
+  }
+}
+
+/**
+ * The connection to LinkRTC for one client name.
+ *
+ * new Device(url, options): url is the WebSocket URL (ws://HOST:PORT/ws).
+ * Options: client (name, required), token, trace (false), iceServers ([]),
+ * audio (MediaTrackConstraints merged over the defaults
+ * echoCancellation/noiseSuppression/autoGainControl false), audioElement
+ * (an HTMLAudioElement or a CSS selector; default: one it creates),
+ * mediaStream (use this stream instead of getUserMedia), autoRinging (true),
+ * reconnect (true), backoff ({initial: 500, max: 30000} milliseconds),
+ * gatheringTimeout (10000 ms), WebSocket (constructor, for tests).
+ *
+ * Events: registered(client), unregistered({reason, willReconnect}),
+ * reconnecting({attempt, delay}), incoming(call), error(LinkRTCError),
+ * trace(line), message(raw message).
+ */
+export class Device extends Emitter {
+  constructor(url, options = {}) {
+    super();
+    if (!url) throw new LinkRTCError(0, "a WebSocket URL is required");
+    this.url = url;
+    this.options = {
+      client: null,
+      token: undefined,
+      trace: false,
+      iceServers: [],
+      audio: {},
+      audioElement: null,
+      mediaStream: null,
+      autoRinging: true,
+      reconnect: true,
+      backoff: { initial: 500, max: 30000 },
+      gatheringTimeout: 10000,
+      WebSocket: globalThis.WebSocket,
+      ...options,
+    };
+    this.state = "unregistered"; // "connecting", "registered", "reconnecting", "destroyed"
+    this.calls = new Map(); // id -> Call
+    this._pending = []; // outgoing calls waiting for `calling`
+    this._ws = null;
+    this._wanted = false;
+    this._attempt = 0;
+    this._retryTimer = null;
+    this._registerWaiters = [];
+    this._refCounter = 0;
+    this._tag = Math.random().toString(36).slice(2, 8);
+    this._audioElements = new Map();
+  }
+
+  /** @returns {boolean} true while the WebSocket is open. */
+  get connected() {
+    return !!this._ws && this._ws.readyState === 1;
+  }
+
+  /** @returns {string|null} the registered client name. */
+  get identity() {
+    return this.state === "registered" ? this.options.client : null;
+  }
+
+  /** The getUserMedia audio constraints. */
+  audioConstraints() {
+    return { echoCancellation: false, noiseSuppression: false, autoGainControl: false, ...this.options.audio };
+  }
+
+  /**
+   * Connect and register; keeps reconnecting (with back-off) until
+   * unregister(). @returns {Promise<string>} the name, once registered.
+   */
+  register(client) {
+    if (client) this.options.client = client;
+    if (!this.options.client) return Promise.reject(new LinkRTCError(400, "a client name is required", { field: "client" }));
+    this._wanted = true;
+    const promise = new Promise((resolve, reject) => this._registerWaiters.push({ resolve, reject }));
+    if (this.connected) {
+      this._sendRegister();
+    } else if (!this._ws) {
+      this._open();
+    }
+    return promise;
+  }
+
+  /** Close the connection (ending its calls) and stop reconnecting. */
+  unregister() {
+    this._wanted = false;
+    clearTimeout(this._retryTimer);
+    this._retryTimer = null;
+    const ws = this._ws;
+    if (ws) {
+      this._ws = null;
+      ws.onclose = null;
+      try {
+        ws.close(1000, "unregister");
+      } catch (e) {
+        // closing anyway
+      }
+      this._connectionLost("unregistered", false);
+    } else if (this.state !== "unregistered") {
+      this.state = "unregistered";
+      this.emit("unregistered", { reason: "unregistered", willReconnect: false });
+    }
+  }
+
+  /** unregister() and drop every listener. */
+  destroy() {
+    this.unregister();
+    this.state = "destroyed";
+    this._handlers.clear();
+  }
+
+  /**
+   * Place an outbound call.
+   * @param {{to: string, ref?: string}} params  a number or a SIP URI.
+   * @returns {Promise<Call>} once the offer is sent (events follow on the Call).
+   */
+  async connect(params = {}) {
+    const to = params.to;
+    if (!to || /\s/.test(to)) throw new LinkRTCError(400, "'to' must be a number or a SIP URI without spaces", { field: "to" });
+    if (this.state !== "registered") throw new LinkRTCError(403, "not registered");
+    const ref = params.ref || `${this._tag}-${++this._refCounter}`;
+    const call = new Call(this, { direction: "outgoing", from: this.options.client, to, ref });
+    this._pending.push(call);
+    try {
+      const pc = await call._setupMedia();
+      call._attachMicrophone(pc);
+      await pc.setLocalDescription(await pc.createOffer());
+      const sdp = await call._gatheredSdp(pc);
+      if (!call.active) return call;
+      call.state = "connecting";
+      this._send({ type: "call", to, sdp, ref });
+    } catch (e) {
+      this._pending = this._pending.filter((c) => c !== call);
+      call._fail(e instanceof LinkRTCError ? e : new LinkRTCError(0, e.message));
+      throw e;
+    }
+    return call;
+  }
+
+  // -- the WebSocket ---------------------------------------------------------------
+
+  _open() {
+    const WS = this.options.WebSocket;
+    if (!WS) throw new LinkRTCError(0, "no WebSocket in this environment");
+    this.state = this._attempt ? "reconnecting" : "connecting";
+    let ws;
+    try {
+      ws = new WS(this.url);
+    } catch (e) {
+      this.emit("error", new LinkRTCError(0, `cannot open ${this.url}: ${e.message}`));
+      this._scheduleReconnect();
+      return;
+    }
+    this._ws = ws;
+    ws.onopen = () => {
+      if (ws !== this._ws) return;
+      this._sendRegister();
+    };
+    ws.onmessage = (event) => {
+      if (ws !== this._ws) return;
+      let message;
+      try {
+        message = JSON.parse(event.data);
+      } catch (e) {
+        return;
+      }
+      if (message && typeof message === "object") this._dispatch(message);
+    };
+    ws.onerror = () => {
+      // onclose follows; it reports and reconnects.
+    };
+    ws.onclose = (event) => {
+      if (ws !== this._ws) return;
+      this._ws = null;
+      const why = event && event.code && event.code !== 1000 && event.code !== 1005
+        ? `the connection to LinkRTC was lost (code ${event.code})`
+        : "the connection to LinkRTC was lost";
+      this._connectionLost(why, this._wanted && this.options.reconnect);
+      if (this._wanted && this.options.reconnect) this._scheduleReconnect();
+    };
+  }
+
+  _sendRegister() {
+    const message = { type: "register", client: this.options.client, trace: !!this.options.trace };
+    if (this.options.token !== undefined && this.options.token !== null && this.options.token !== "") {
+      message.token = this.options.token;
+    }
+    this._send(message);
+  }
+
+  _connectionLost(reason, willReconnect) {
+    // LinkRTC ends every call of a closed connection (480 / BYE).
+    const wasRegistered = this.state === "registered";
+    for (const call of [...this.calls.values(), ...this._pending]) {
+      call._closed("connection to LinkRTC lost", true);
+    }
+    this._pending = [];
+    this.state = willReconnect ? "reconnecting" : "unregistered";
+    if (wasRegistered || !willReconnect || this._attempt === 0) {
+      this.emit("unregistered", { reason, willReconnect });
+    }
+    if (!willReconnect) this._rejectWaiters(new LinkRTCError(0, reason));
+  }
+
+  _scheduleReconnect() {
+    clearTimeout(this._retryTimer);
+    const { initial = 500, max = 30000 } = this.options.backoff || {};
+    const base = Math.min(max, initial * 2 ** Math.min(this._attempt, 16));
+    const delay = Math.round(base * (0.75 + Math.random() * 0.5));
+    this._attempt += 1;
+    this.emit("reconnecting", { attempt: this._attempt, delay });
+    this._retryTimer = setTimeout(() => {
+      this._retryTimer = null;
+      if (this._wanted && !this._ws) this._open();
+    }, delay);
+  }
+
+  _rejectWaiters(error) {
+    const waiters = this._registerWaiters;
+    this._registerWaiters = [];
+    for (const w of waiters) w.reject(error);
+  }
+
+  _send(message) {
+    if (!this.connected) {
+      this.emit("error", new LinkRTCError(0, `not connected to LinkRTC; ${message.type} not sent`, { call: message.call }));
+      return false;
+    }
+    this._ws.send(JSON.stringify(message));
+    return true;
+  }
+
+  _dispatch(message) {
+    this.emit("message", message);
+    const call = typeof message.call === "string" ? this.calls.get(message.call) : undefined;
+    switch (message.type) {
+      case "registered": {
+        this.state = "registered";
+        this._attempt = 0;
+        const waiters = this._registerWaiters;
+        this._registerWaiters = [];
+        for (const w of waiters) w.resolve(message.client);
+        this.emit("registered", message.client);
+        break;
+      }
+      case "incoming":
+        this._incoming(message);
+        break;
+      case "calling":
+        this._calling(message);
+        break;
+      case "trace":
+        this.emit("trace", message);
+        if (call) call._handle(message);
+        break;
+      case "error":
+        this._error(message, call);
+        break;
+      default:
+        if (call) call._handle(message);
+        break;
+    }
+  }
+
+  _incoming(message) {
+    if (this.calls.has(message.call)) return;
+    const call = new Call(this, {
+      id: message.call, direction: "incoming", from: message.from, to: message.to, offer: message.sdp || null,
+    });
+    this.calls.set(call.id, call);
+    this.emit("incoming", call);
+    if (this.options.autoRinging && call.active) {
+      this._send({ type: "ringing", call: call.id });
+    }
+  }
+
+  _calling(message) {
+    let index = this._pending.findIndex((c) => c.ref === message.ref);
+    if (index < 0 && message.ref === undefined) index = 0;
+    if (index < 0 || index >= this._pending.length) return;
+    const [call] = this._pending.splice(index, 1);
+    call.id = message.call;
+    this.calls.set(call.id, call);
+    if (call._hangupWhenKnown) {
+      this._send({ type: "hangup", call: call.id });
+    }
+    call.emit("calling", call);
+  }
+
+  _error(message, call) {
+    const error = new LinkRTCError(message.code, message.message, { field: message.field, call: message.call });
+    if (["client", "token"].includes(message.field) && this.state !== "registered") {
+      // A refused register: stop retrying with the same credentials.
+      this._wanted = false;
+      this._rejectWaiters(error);
+    }
+    if (call) {
+      call._handle(message);
+    } else if (!message.call && ["to", "sdp", "ref"].includes(message.field) && this._pending.length) {
+      // A refused `call` (it has no id yet): the oldest waiting outbound call.
+      const pending = this._pending.shift();
+      pending._error(message);
+    }
+    this.emit("error", error);
+  }
+
+  _forget(call) {
+    if (call.id !== null && this.calls.get(call.id) === call) this.calls.delete(call.id);
+    this._pending = this._pending.filter((c) => c !== call);
+  }
+
+  // -- remote audio ------------------------------------------------------------------
+
+  _audioElementFor(call) {
+    let element = this.options.audioElement;
+    if (typeof element === "string") element = document.querySelector(element);
+    if (element) return element;
+    if (!globalThis.document) return null;
+    element = this._audioElements.get(call);
+    if (!element) {
+      element = document.createElement("audio");
+      element.autoplay = true;
+      element.dataset.linkrtcCall = call.id || "";
+      element.style.display = "none";
+      document.body.appendChild(element);
+      this._audioElements.set(call, element);
+    }
+    return element;
+  }
+
+  _playRemote(call, stream) {
+    const element = this._audioElementFor(call);
+    if (!element) return;
+    element.autoplay = true;
+    element.srcObject = stream;
+    const played = element.play && element.play();
+    if (played && played.catch) {
+      played.catch((e) => call.emit("warning", `the browser would not play the audio yet (${e.name}); click the page`));
+    }
+  }
+
+  _stopRemote(call) {
+    const own = this._audioElements.get(call);
+    if (own) {
+      own.srcObject = null;
+      own.remove();
+      this._audioElements.delete(call);
+      return;
+    }
+    let element = this.options.audioElement;
+    if (typeof element === "string" && globalThis.document) element = document.querySelector(element);
+    if (element && call.remoteStream && element.srcObject === call.remoteStream) element.srcObject = null;
+  }
+}
+
+const LinkRTC = { Device, Call, Emitter, LinkRTCError, describeCause, version };
+if (globalThis.window && !globalThis.LinkRTC) globalThis.LinkRTC = LinkRTC;
+export default LinkRTC;

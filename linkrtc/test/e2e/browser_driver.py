@@ -1,0 +1,409 @@
+"""
+Drive the demo softphone in real headless Chromium (Playwright) against a
+running C{twistd -n linkrtc}, and print what happened as one JSON line.
+
+Run inside a network namespace that has only loopback (C{test_browser}
+does C{unshare --net}); the script brings C{lo} up itself:
+
+    unshare --net python browser_driver.py --scenario call --out DIR
+
+Scenarios:
+  - C{login}: the page logs in as alice and shows C{registered}; LinkRTC is
+    stopped (the page shows the lost connection) and started again on the
+    same ports (the page re-registers without a reload).
+  - C{call}: LinkRTC in C{--media bridge}; baresip calls alice; the page
+    answers; audio both ways (880 Hz from the page, 440 Hz from baresip);
+    the page sends a DTMF digit and hangs up. A second tab, logged in as
+    bob, must see nothing of it.
+
+Every process it starts is bounded (C{-t}, timeouts) and killed at the end.
+"""
+
+import argparse
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import wave
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(HERE))))
+
+from linkrtc.test.e2e.harness import LinkRTCProcess, freePort  # noqa: E402
+
+PAGE_TONE = 880.0  # Hz, what the browser's fake microphone plays
+PHONE_TONE = 440.0  # Hz, what baresip plays
+DIGIT = "5"
+
+CHROMIUM_FLAGS = [
+    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+    "--allow-loopback-in-peer-connection", "--no-sandbox", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--headless",
+    "--disable-gpu",
+]
+
+
+# The dominant frequency of the call's remote audio, by the page's WebAudio FFT.
+REMOTE_FREQUENCY = """async () => {
+  const record = window.softphone.current;
+  if (!record || !record.call.remoteStream) return null;
+  const ctx = new AudioContext();
+  await ctx.resume();
+  const analyser = ctx.createAnalyser();
+  analyser.fftSize = 16384;
+  ctx.createMediaStreamSource(record.call.remoteStream).connect(analyser);
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const data = new Float32Array(analyser.frequencyBinCount);
+  analyser.getFloatFrequencyData(data);
+  const binHz = ctx.sampleRate / analyser.fftSize;
+  let best = Math.ceil(50 / binHz);
+  for (let i = best; i < data.length; i++) if (data[i] > data[best]) best = i;
+  const result = {dominant: best * binHz, db: data[best], state: ctx.state};
+  await ctx.close();
+  return result;
+}"""
+
+
+def writeTone(path, frequency, seconds, rate, amplitude=0.5):
+    """Write a mono S16LE sine WAV with numpy and wave."""
+    import numpy
+
+    t = numpy.arange(int(seconds * rate)) / rate
+    samples = (numpy.sin(2 * numpy.pi * frequency * t) * amplitude * 32767).astype("<i2")
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples.tobytes())
+
+
+def analyse(path):
+    """
+    @return: C{dict} with C{seconds}, C{rms} (0..1) and C{dominant} (Hz, by
+        FFT) of a WAV file's loudest 2 s window.
+    """
+    import numpy
+
+    with wave.open(path, "rb") as w:
+        rate, channels, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
+        data = w.readframes(w.getnframes())
+    dtype = {1: "u1", 2: "<i2", 4: "<i4"}[width]
+    samples = numpy.frombuffer(data, dtype=dtype).astype(float)
+    if width == 1:
+        samples -= 128
+    samples /= float(2 ** (8 * width - 1))
+    if channels > 1:
+        samples = samples.reshape(-1, channels).mean(axis=1)
+    result = {"seconds": len(samples) / rate if rate else 0, "rate": rate, "rms": 0.0,
+              "dominant": None}
+    if len(samples) < rate // 4:
+        return result
+    window = min(len(samples), 2 * rate)
+    best = max(range(0, len(samples) - window + 1, max(1, rate // 4)),
+               key=lambda i: numpy.sqrt(numpy.mean(samples[i:i + window] ** 2)))
+    chunk = samples[best:best + window]
+    spectrum = numpy.abs(numpy.fft.rfft(chunk * numpy.hanning(len(chunk))))
+    freqs = numpy.fft.rfftfreq(len(chunk), 1.0 / rate)
+    spectrum[freqs < 50] = 0
+    result["rms"] = float(numpy.sqrt(numpy.mean(samples ** 2)))
+    result["dominant"] = float(freqs[int(numpy.argmax(spectrum))])
+    return result
+
+
+def digitsHeard(log):
+    """
+    @return: the DTMF digits baresip logged receiving (RFC 4733), in
+        order: C{received event: '5' (end=1)} (baresip 1.0 with C{-v}) or
+        C{received DTMF: '5'}.
+    """
+    digits = re.findall(r"received event: '(.)' \(end=1\)", log)
+    return "".join(digits or re.findall(r"received DTMF: '(.)'", log))
+
+
+def baresipConfig(directory, sipPort, tone, recordings):
+    """Write baresip's config and accounts (FIELD-NOTES §3) into C{directory}."""
+    os.makedirs(directory, exist_ok=True)
+    os.makedirs(recordings, exist_ok=True)
+    with open(os.path.join(directory, "config"), "w") as f:
+        f.write(
+            f"sip_listen 127.0.0.1:{sipPort}\n"
+            "net_interface 127.0.0.1\n"
+            f"audio_source aufile,{tone}\n"
+            "audio_player alsa,null\n"
+            "audio_alert alsa,null\n"
+            "ausrc_srate 8000\nauplay_srate 8000\nausrc_channels 1\nauplay_channels 1\n"
+            "module_path /usr/lib/baresip/modules\n"
+            "module g711.so\nmodule alsa.so\nmodule aufile.so\nmodule sndfile.so\n"
+            "module stdio.so\n"
+            "module_tmp account.so\n"
+            "module_app menu.so\n"
+            f"snd_path {recordings}\n"
+        )
+    with open(os.path.join(directory, "accounts"), "w") as f:
+        f.write("<sip:bob@127.0.0.1>;regint=0;audio_codecs=pcmu;answermode=manual\n")
+
+
+class Run:
+    """Holds every process and the result, and cleans up."""
+
+    def __init__(self, out):
+        self.out = out
+        self.result = {"steps": [], "errors": []}
+        self.linkrtc = None
+        self.baresip = None
+        self.browser = None
+        self.playwright = None
+
+    def step(self, name, **details):
+        self.result["steps"].append(dict(name=name, t=round(time.monotonic() - self.t0, 2),
+                                         **details))
+
+    def startLinkRTC(self, media, sipPort=None, httpPort=None):
+        self.cdr = os.path.join(self.out, "cdr.jsonl")
+        options = ["--media", media, "--cdr", self.cdr, "--ring-timeout", "20"]
+        if media == "bridge":
+            options += ["--ice-address", "127.0.0.1"]
+        process = LinkRTCProcess(*options, sipPort=sipPort, httpPort=httpPort)
+        self.linkrtc = process
+        process.start(timeout=20)
+        self.step("linkrtc started", http=process.httpPort, sip=process.sipPort)
+        return process
+
+    def launch(self, tone):
+        from playwright.sync_api import sync_playwright
+
+        self.playwright = sync_playwright().start()
+        self.browser = self.playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True, timeout=30000,
+            args=CHROMIUM_FLAGS + [f"--use-file-for-fake-audio-capture={tone}"],
+        )
+        self.context = self.browser.new_context(viewport={"width": 1280, "height": 860})
+        self.console = []
+        self.step("chromium launched", version=self.browser.version)
+
+    def page(self, name):
+        page = self.context.new_page()
+        page.on("console", lambda m: self.console.append(f"{name} {m.type}: {m.text}"))
+        page.on("pageerror", lambda e: self.console.append(f"{name} pageerror: {e}"))
+        response = page.goto(f"http://127.0.0.1:{self.linkrtc.httpPort}/", timeout=15000)
+        if response is None or response.status != 200 or not page.query_selector("#login"):
+            raise AssertionError(
+                f"LinkRTC does not serve the softphone at / (HTTP "
+                f"{response.status if response else None}): linkrtc/static is not mounted")
+        page.fill("#name", name)
+        page.click("#login")
+        page.wait_for_selector('#status[data-state="registered"]', timeout=10000)
+        self.step(f"{name} registered", status=page.text_content("#status"))
+        self.pages = getattr(self, "pages", {})
+        self.pages[name] = page
+        return page
+
+    def snapshot(self):
+        """After a failure: what each page showed (and a screenshot)."""
+        shown = {}
+        for name, page in getattr(self, "pages", {}).items():
+            try:
+                page.screenshot(path=os.path.join(self.out, f"failure-{name}.png"), full_page=True)
+                shown[name] = {selector: page.inner_text(selector)[-2000:] for selector in
+                               ("#status", "#banner", "#callInfo", "#calllog", "#ladder",
+                                "#health", "#diagnosis")}
+                shown[name]["panel"] = page.get_attribute("#callPanel", "data-state")
+            except Exception as e:
+                shown[name] = f"unavailable: {e}"
+        self.result["pagesAtFailure"] = shown
+
+    def cleanup(self):
+        for closer in (lambda: self.browser and self.browser.close(),
+                       lambda: self.playwright and self.playwright.stop()):
+            try:
+                closer()
+            except Exception as e:
+                self.result["errors"].append(f"cleanup: {e}")
+        if self.baresip is not None and self.baresip.poll() is None:
+            self.baresip.send_signal(signal.SIGTERM)
+            try:
+                self.baresip.wait(3)
+            except subprocess.TimeoutExpired:
+                self.baresip.kill()
+                self.baresip.wait(3)
+        if getattr(self, "recordings", None):
+            shutil.rmtree(self.recordings, ignore_errors=True)
+        if self.linkrtc is not None:
+            try:
+                self.linkrtc.stop(timeout=10)
+            except AssertionError as e:
+                self.result["errors"].append(str(e))
+            shutil.copy(self.linkrtc.log, os.path.join(self.out, "linkrtc.log"))
+
+
+def servesStatic(run):
+    """Check LinkRTC serves C{/} and C{/linkrtc.js}; record the headers."""
+    import urllib.error
+    import urllib.request
+
+    found = {}
+    for path in ("/", "/linkrtc.js", "/app.js", "/style.css"):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{run.linkrtc.httpPort}{path}",
+                                        timeout=5) as r:
+                body = r.read()
+                found[path] = {"status": r.status, "type": r.headers.get("Content-Type"),
+                               "length": len(body), "html": b"<html" in body[:200].lower()}
+        except urllib.error.HTTPError as e:
+            found[path] = {"status": e.code}
+    run.result["static"] = found
+
+
+def scenarioLogin(run, args):
+    tone = os.path.join(run.out, "page880.wav")
+    writeTone(tone, PAGE_TONE, 10, 48000)
+    linkrtc = run.startLinkRTC(args.media)
+    servesStatic(run)
+    run.launch(tone)
+    page = run.page("alice")
+    sipPort, httpPort = linkrtc.sipPort, linkrtc.httpPort
+    linkrtc.stop()
+    shutil.copy(linkrtc.log, os.path.join(run.out, "linkrtc-first.log"))
+    page.wait_for_selector('#status[data-state="reconnecting"]', timeout=10000)
+    run.result["lost"] = {"status": page.text_content("#status"),
+                          "banner": page.text_content("#banner")}
+    run.step("connection lost shown", **run.result["lost"])
+    run.startLinkRTC(args.media, sipPort=sipPort, httpPort=httpPort)
+    page.wait_for_selector('#status[data-state="registered"]', timeout=20000)
+    run.result["reconnected"] = {"status": page.text_content("#status"),
+                                 "banner": page.text_content("#banner")}
+    run.step("re-registered without reload")
+    run.result["ok"] = True
+
+
+def scenarioCall(run, args):
+    pageTone = os.path.join(run.out, "page880.wav")
+    phoneTone = os.path.join(run.out, "phone440.wav")
+    writeTone(pageTone, PAGE_TONE, 20, 48000)
+    writeTone(phoneTone, PHONE_TONE, 60, 8000)  # longer than the call: baresip hangs up at EOF
+    linkrtc = run.startLinkRTC(args.media)
+    servesStatic(run)
+    run.launch(pageTone)
+    alice = run.page("alice")
+    bob = run.page("bob")
+
+    # baresip's sndfile truncates long file names (about 128 octets): record
+    # in a short directory and copy the files to the output afterwards.
+    recordings = tempfile.mkdtemp(prefix="bsrec-", dir="/tmp")
+    run.recordings = recordings
+    config = os.path.join(run.out, "baresip")
+    baresipConfig(config, freePort(both=True), phoneTone, recordings)
+    baresipLog = open(os.path.join(run.out, "baresip.log"), "w")
+    run.baresip = subprocess.Popen(
+        ["baresip", "-v", "-s", "-f", config, "-t", str(int(args.baresip_seconds)),
+         "-e", f"/dial sip:alice@127.0.0.1:{linkrtc.sipPort}"],
+        stdin=subprocess.DEVNULL, stdout=baresipLog, stderr=subprocess.STDOUT, cwd=run.out,
+    )
+    run.step("baresip dialling")
+
+    alice.wait_for_selector("#answer:not([disabled])", timeout=15000)
+    run.result["incoming"] = alice.text_content("#callInfo")
+    run.step("incoming shown", info=run.result["incoming"])
+    alice.click("#answer")
+    alice.wait_for_selector('#callPanel[data-state="open"]', timeout=20000)
+    run.step("confirmed")
+    time.sleep(args.talk)
+    stats1 = alice.evaluate("window.softphone.stats()")
+    run.result["pageHeard"] = alice.evaluate(REMOTE_FREQUENCY)
+    alice.click(f'#dialpad button[data-digit="{DIGIT}"]')
+    run.step("dtmf sent", digit=DIGIT)
+    time.sleep(1.5)
+    stats2 = alice.evaluate("window.softphone.stats()")
+    run.result["stats"] = [stats1, stats2]
+    shot = os.path.join(run.out, "softphone.png")
+    alice.screenshot(path=shot, full_page=True)
+    run.result["screenshot"] = shot
+    run.step("screenshot", path=shot)
+    run.result["ladderRows"] = alice.locator("#ladder .row").count()
+    run.result["ladderText"] = alice.inner_text("#ladder")[-3000:]
+    alice.click("#hangup")
+    alice.wait_for_selector('#calllog li[data-state="dropped"]', timeout=10000)
+    run.result["calllog"] = alice.inner_text("#calllog")
+    run.result["callPanel"] = alice.inner_text("#callInfo")
+    run.step("hung up", log=run.result["calllog"])
+    run.result["bobCalllog"] = bob.inner_text("#calllog")
+    run.result["bobLadderRows"] = bob.locator("#ladder .row").count()
+
+    # Let baresip see the BYE and close its recording, then stop it.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and run.baresip.poll() is None:
+        with open(baresipLog.name, errors="replace") as f:
+            if "terminated" in f.read().lower():
+                break
+        time.sleep(0.2)
+    time.sleep(0.5)
+    if run.baresip.poll() is None:
+        run.baresip.send_signal(signal.SIGTERM)
+        try:
+            run.baresip.wait(5)
+        except subprocess.TimeoutExpired:
+            run.baresip.kill()
+            run.baresip.wait(3)
+    baresipLog.close()
+    with open(baresipLog.name, errors="replace") as f:
+        text = f.read()
+    run.result["baresipLog"] = text[-6000:]
+    run.result["phoneDigits"] = digitsHeard(text)
+    run.result["phoneSawBye"] = "terminated" in text.lower()
+    kept = os.path.join(run.out, "bsrec")
+    shutil.copytree(recordings, kept, dirs_exist_ok=True)
+    decoded = sorted(glob.glob(os.path.join(kept, "*-dec.wav")))
+    encoded = sorted(glob.glob(os.path.join(kept, "*-enc.wav")))
+    run.result["phoneHeard"] = analyse(decoded[-1]) if decoded else None
+    run.result["phoneSent"] = analyse(encoded[-1]) if encoded else None
+    run.result["ok"] = True
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--scenario", choices=["login", "call"], default="call")
+    parser.add_argument("--media", default=None)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--talk", type=float, default=4.0, help="seconds of audio before DTMF")
+    parser.add_argument("--baresip-seconds", type=float, default=45.0)
+    parser.add_argument("--deadline", type=float, default=70.0,
+                        help="seconds before the scenario is abandoned (then cleaned up)")
+    args = parser.parse_args()
+    if args.media is None:
+        args.media = "bridge" if args.scenario == "call" else "passthrough"
+    os.makedirs(args.out, exist_ok=True)
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+
+    def overtime(signum, frame):
+        raise TimeoutError(f"the scenario ran over {args.deadline} s")
+
+    signal.signal(signal.SIGALRM, overtime)
+    signal.alarm(int(args.deadline))
+    run = Run(args.out)
+    run.t0 = time.monotonic()
+    run.result["scenario"] = args.scenario
+    try:
+        {"login": scenarioLogin, "call": scenarioCall}[args.scenario](run, args)
+    except Exception as e:
+        run.result["ok"] = False
+        run.result["errors"].append("".join(traceback.format_exception(e))[-4000:])
+        run.snapshot()
+    finally:
+        signal.alarm(0)
+        run.cleanup()
+        run.result["console"] = getattr(run, "console", [])[-80:]
+        if run.linkrtc is not None:
+            with open(os.path.join(args.out, "linkrtc.log"), errors="replace") as f:
+                run.result["linkrtcLog"] = f.read()[-8000:]
+    print(json.dumps(run.result))
+
+
+if __name__ == "__main__":
+    main()

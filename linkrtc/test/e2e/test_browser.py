@@ -1,0 +1,183 @@
+"""
+The demo softphone and C{linkrtc.js} in real headless Chromium (Debian's
+C{/usr/bin/chromium} driven by Playwright for Python), against a running
+C{twistd -n linkrtc}, inside a network namespace that has only loopback.
+
+The browser side runs in C{browser_driver.py} (under C{unshare --net});
+these tests check what it reports. The call test: LinkRTC in
+C{--media bridge}; baresip calls alice; the page answers; the page's
+880 Hz reaches baresip and baresip's 440 Hz reaches the page (FFT on both
+sides, so an echo cannot pass); a DTMF key on the page reaches baresip;
+the page hangs up; a second tab (bob) sees nothing of the call.
+
+Set C{LINKRTC_UPDATE_SCREENSHOT=1} to copy the in-call screenshot to
+C{docs/images/softphone.png}; it is always kept in the test's temp dir.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import urllib.request
+
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
+
+from linkrtc.test.e2e.harness import (
+    ROOT,
+    LinkRTCProcess,
+    inCI,
+    requireNamespaces,
+    requirePeer,
+)
+
+DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "browser_driver.py")
+CHROMIUM = "/usr/bin/chromium"
+
+
+def requireChromium():
+    """Debian's Chromium and Playwright for Python; skip (dev) or fail (CI) without them."""
+    missing = []
+    if not os.access(CHROMIUM, os.X_OK):
+        missing.append(f"{CHROMIUM} is not installed")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("playwright (pip install playwright; never `playwright install`)")
+    if missing:
+        message = "; ".join(missing)
+        if inCI():
+            raise AssertionError(message + " (CI must install it)")
+        raise SkipTest(message)
+
+
+def runDriver(testCase, scenario, timeout=85.0):
+    """
+    Run C{browser_driver.py --scenario SCENARIO} in a new network namespace.
+
+    @param timeout: seconds; the driver's process group is killed after it.
+    @return: the driver's result (C{dict}) and its output directory.
+    """
+    out = os.path.abspath(testCase.mktemp())
+    os.makedirs(out)
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    process = subprocess.Popen(
+        ["unshare", "--net", sys.executable, DRIVER, "--scenario", scenario, "--out", out],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate(timeout=10)
+        testCase.fail(f"the browser driver ran over {timeout} s:\n{stderr[-3000:]}")
+    lines = stdout.strip().splitlines()
+    testCase.assertTrue(lines, f"no result from the driver (exit {process.returncode}):\n"
+                               f"{stderr[-4000:]}")
+    result = json.loads(lines[-1])
+    if not result.get("ok"):
+        testCase.fail(
+            "the browser scenario failed:\n" + "\n".join(result.get("errors", []))
+            + "\nsteps: " + json.dumps(result.get("steps"))
+            + "\npages: " + json.dumps(result.get("pagesAtFailure"))[-4000:]
+            + "\nconsole: " + "\n".join(result.get("console", []))[-2000:]
+            + "\nlinkrtc log:\n" + result.get("linkrtcLog", "")[-4000:]
+        )
+    return result, out
+
+
+class StaticFilesTests(SynchronousTestCase):
+    """LinkRTC serves the demo page at / and the SDK at /linkrtc.js."""
+
+    def test_served(self):
+        linkrtc = LinkRTCProcess().start()
+        self.addCleanup(linkrtc.stop)
+        base = f"http://127.0.0.1:{linkrtc.httpPort}"
+        with urllib.request.urlopen(base + "/", timeout=10) as r:
+            page = r.read().decode()
+            self.assertTrue(r.headers["Content-Type"].startswith("text/html"))
+        for marker in ('id="dialpad"', 'id="ladder"', 'src="app.js"'):
+            self.assertIn(marker, page)
+        for path, kind in (("/linkrtc.js", "text/javascript"), ("/app.js", "text/javascript"),
+                           ("/style.css", "text/css")):
+            with urllib.request.urlopen(base + path, timeout=10) as r:
+                self.assertEqual(r.headers["Content-Type"].split(";")[0], kind, path)
+                self.assertGreater(len(r.read()), 1000, path)
+
+
+class BrowserTests(SynchronousTestCase):
+    def setUp(self):
+        requireChromium()
+        requireNamespaces()
+
+    def assertNear(self, value, expected, tolerance, message):
+        """Assert C{value} is within C{tolerance} of C{expected} (Hz)."""
+        self.assertIsNotNone(value, message)
+        self.assertTrue(abs(value - expected) <= tolerance,
+                        f"{value} Hz is not {expected} +/- {tolerance} Hz\n{message}")
+
+    def test_loginAndReconnect(self):
+        """
+        The page logs in and shows registered; when LinkRTC goes away the
+        page says so, and when it comes back the page registers again
+        without a reload.
+        """
+        result, _ = runDriver(self, "login", timeout=60)
+        [registered] = [s for s in result["steps"] if s["name"] == "alice registered"]
+        self.assertEqual(registered["status"], "Registered as alice")
+        self.assertIn("lost", result["lost"]["banner"].lower())
+        self.assertIn("Registered as alice", result["reconnected"]["status"])
+
+    def test_callFromBaresip(self):
+        """
+        baresip calls alice through LinkRTC (bridge); the page answers;
+        audio both ways, DTMF to baresip, hang-up from the page.
+        """
+        requirePeer("baresip")
+        result, out = runDriver(self, "call")
+        report = json.dumps({k: result.get(k) for k in (
+            "stats", "pageHeard", "phoneHeard", "phoneDigits", "calllog", "steps")})
+
+        # The page's tone (880 Hz) reached baresip.
+        heard = result["phoneHeard"]
+        self.assertIsNotNone(heard, "baresip recorded nothing\n" + report)
+        self.assertGreater(heard["seconds"], 3, report)
+        self.assertGreater(heard["rms"], 0.01, report)
+        self.assertNear(heard["dominant"], 880.0, 20, report)
+
+        # baresip's tone (440 Hz) reached the page: RTP stats and an FFT.
+        first, second = result["stats"]
+        self.assertEqual(second["ice"], "connected", report)
+        self.assertGreater(first["inbound"]["packetsReceived"], 100, report)
+        self.assertGreater(second["inbound"]["packetsReceived"],
+                           first["inbound"]["packetsReceived"], report)
+        self.assertGreater(second["inbound"]["totalAudioEnergy"], 0.01, report)
+        self.assertGreater(second["outbound"]["packetsSent"], 100, report)
+        self.assertIn("127.0.0.1", second["pair"], report)
+        self.assertNear(result["pageHeard"]["dominant"], 440.0, 20, report)
+
+        # The page's DTMF key reached baresip (RFC 4733).
+        self.assertEqual(result["phoneDigits"], "5", report)
+
+        # The page hung up: BYE at baresip, the call log says how it ended.
+        self.assertTrue(result["phoneSawBye"], result["baresipLog"][-2000:])
+        self.assertIn("confirmed → dropped", result["calllog"])
+        self.assertIn("call ended normally (200)", result["calllog"])
+        with open(os.path.join(out, "cdr.jsonl")) as f:
+            [cdr] = [json.loads(line) for line in f if line.strip()]
+        self.assertEqual((cdr["cause"], cdr["dropped_by"], cdr["call_dir"]), (200, "usr", "in"))
+
+        # The ladder showed the call's signalling; bob's tab saw nothing.
+        self.assertGreaterEqual(result["ladderRows"], 5)
+        self.assertIn("accept", result["ladderText"])
+        self.assertEqual(result["bobCalllog"].strip(), "")
+        self.assertEqual(result["bobLadderRows"], 0)
+
+        self.assertTrue(os.path.exists(result["screenshot"]))
+        if os.environ.get("LINKRTC_UPDATE_SCREENSHOT"):
+            images = os.path.join(ROOT, "docs", "images")
+            os.makedirs(images, exist_ok=True)
+            shutil.copy(result["screenshot"], os.path.join(images, "softphone.png"))
+
