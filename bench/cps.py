@@ -21,6 +21,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -63,7 +64,9 @@ def runSIPp(target, rate, seconds, scenario, service=None):
     if service:
         args += ["-s", service]
     start = time.monotonic()
-    out = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60)
+    with tempfile.TemporaryDirectory(prefix="linkrtc-cps-") as scratch:
+        out = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60,
+                             cwd=scratch)
     elapsed = time.monotonic() - start
     text = out.stdout + out.stderr
     ok = re.findall(r"Successful call\s*\|\s*\d+\s*\|\s*(\d+)", text)
