@@ -313,3 +313,79 @@ class IMediaListener(Interface):
 
     def mediaTimeout():
         """No RTP from the SIP side for the media timeout (seconds, configurable)."""
+
+
+# --------------------------------------------------------------------------
+# Outbound calls (linkrtc.sip.outbound, linkrtc.call.outbound).
+# --------------------------------------------------------------------------
+
+
+class ISIPClientLeg(Interface):
+    """
+    The SIP side of one outgoing call: an INVITE we send (RFC 3261 §13.2)
+    and, once a 2xx arrives, its dialog (§12.1.2). Implemented by
+    L{linkrtc.sip.outbound.InviteClientLeg}. It answers 401/407 with the
+    credentials it holds (once per nonce), follows 3xx once per target,
+    ACKs every 2xx itself (RFC 6026) and CANCELs on L{cancel}.
+    """
+
+    request = Attribute("The last INVITE sent (L{linkrtc.sip.message.Request}) or C{None}.")
+    callId = Attribute("The Call-ID, C{str}.")
+    localTag = Attribute("Our From tag, C{str}.")
+    dialog = Attribute("The L{linkrtc.sip.dialog.Dialog} once a 2xx arrived, else C{None}.")
+
+    def setListener(listener):
+        """@param listener: an L{ISIPClientLegListener}."""
+
+    def start():
+        """Send the INVITE."""
+
+    def cancel():
+        """
+        Give up before the final response: CANCEL (§9.1) once a provisional
+        response has arrived; a 2xx that still comes is ACKed and BYEd. The
+        listener hears nothing more.
+        """
+
+    def sendBye():
+        """End the confirmed dialog. @return: L{Deferred} with the final response."""
+
+    def sendRequest(method, body=None, contentType=None, headers=()):
+        """Send a non-INVITE request in the dialog. @return: L{Deferred} with the response."""
+
+
+class ISIPClientLegListener(Interface):
+    """What an outgoing call hears from its L{ISIPClientLeg}."""
+
+    def legProgress(response):
+        """A provisional response 101-199 (C{response.body} may hold early-media SDP)."""
+
+    def legAnswered(response):
+        """A 2xx made the dialog; the leg has sent the ACK already."""
+
+    def legFailed(status, reason, response):
+        """
+        The INVITE failed: C{status} (C{int}: the final status, 408 for no
+        answer at all, 503 for a transport failure), C{reason} (C{str}),
+        C{response} (the final L{Response} or C{None}).
+        """
+
+    def legRequestReceived(request, respond):
+        """An in-dialog request (BYE, re-INVITE, INFO...); see L{ISIPLegListener}."""
+
+    def legTerminated(reason):
+        """The confirmed dialog is gone for another reason (timeout, 481). C{reason}: C{str}."""
+
+
+class IOutgoingApplication(Interface):
+    """An L{IApplication} that also decides outbound calls (the webhook's C{outgoing})."""
+
+    def outgoing(info):
+        """
+        Ask where a client's outbound call goes.
+
+        @param info: C{dict}: C{call}, C{client}, C{to}, C{ref}.
+        @return: a L{Deferred} firing with C{{"action": "route", "trunk":
+            NAME or None, ...}} or C{{"action": "reject", "status": INT}};
+            never fails (a failure becomes C{reject} 503).
+        """
