@@ -236,11 +236,12 @@ class Run:
         if getattr(self, "recordings", None):
             shutil.rmtree(self.recordings, ignore_errors=True)
         if self.linkrtc is not None:
+            with open(os.path.join(self.out, "linkrtc.log"), "w") as f:
+                f.write(self.linkrtc.logText())
             try:
                 self.linkrtc.stop(timeout=10)
             except AssertionError as e:
                 self.result["errors"].append(str(e))
-            shutil.copy(self.linkrtc.log, os.path.join(self.out, "linkrtc.log"))
 
 
 def servesStatic(run):
