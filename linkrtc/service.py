@@ -163,10 +163,21 @@ def makeLinkRTCService(config, reactor=None):
     transport.observers.append(SIPLadder(manager, directory))
     SIPService(transport, config.sip).setServiceParent(top)
 
+    from linkrtc.call.outbound import OutboundDialer
+    from linkrtc.trunks import TrunkService, statusResource
+
+    trunkService = TrunkService(config.trunks, transactions, transport, reactor)
+    trunkService.setServiceParent(top)
+    manager.dialer = OutboundDialer(
+        useragent, config.trunks, reactor, mediaName=mediaFactory.name,
+        maxRingSeconds=config.maxRingSeconds, maxAnswerSeconds=config.maxAnswerSeconds,
+    )
+
     tokens = config.clientTokens or None
     signalling = SignallingFactory(directory, manager, tokens=tokens, clock=reactor)
     root = makeRootResource()
     root.putChild(b"ws", makeWebSocketResource(signalling))
+    root.putChild(b"status", statusResource(trunkService))
     http = StreamServerEndpointService(serverFromString(reactor, config.http), Site(root))
     http.setName("http")
     http.setServiceParent(top)

@@ -116,3 +116,69 @@ stockFactories = [
 for _factory in stockFactories:
     globals()[_factory.operatorName] = _factory
 del _factory
+
+
+# -- outgoing calls (linkrtc.call.outbound): their own topology -----------------------
+
+_OUT_LIVE_BEFORE_ANSWER = ("routing", "calling", "ringing")
+_OUT_LIVE = _OUT_LIVE_BEFORE_ANSWER + ("confirmed",)
+
+#: The stock operators of the outbound topology, in queue order; the
+#: confirmed call and the end reuse incoming calls' operators.
+outboundFactories = [
+    # -- entry operators --
+    _f("OpSIPHangup", "end", _in("entry", "dropped"),
+       "Outbound: CANCEL (before the answer) or BYE (after) as the ending asks."),
+    _f("OpNotifyClients", "notify", _in("entry", "ringing", "confirmed", "dropped"),
+       "Outbound: send the caller's connection a 'state' message."),
+    _f("OpNotifyApplication", "notify",
+       _in("entry", "calling", "ringing", "confirmed", "dropped"),
+       "Outbound: send the application a 'state' event."),
+    _f("OpSendInvite", "outbound", _in("entry", "calling"),
+       "Outbound: start the ring timer (max_ring_seconds) and send the INVITE."),
+    _f("OpRestartRingTimer", "outbound", _in("entry", "ringing"),
+       "Outbound: the far end rings; max_ring_seconds counts again from now."),
+    _f("OpStartAnswerTimer", "outbound", _in("entry", "confirmed"),
+       "Outbound: stop the ring timer, start max_answer_seconds."),
+    _f("OpReleaseCall", "end", _in("entry", "dropped"),
+       "Outbound: free timers and media, write the CDR, tell the application."),
+    # -- event operators --
+    _f("OpAskOutgoing", "outbound", _in("event", "routing"),
+       "Outbound: on the client's 'call', ask the application ('outgoing')."),
+    _f("OpRouteOutgoing", "outbound", _in("event", "routing"),
+       "Outbound: on the decision, reject or pick the trunk and make the SIP leg."),
+    _f("OpOutgoingProgress", "outbound", _in("event", "calling", "ringing"),
+       "Outbound: 18x: early-media SDP to the client as 'answer'; ringing."),
+    _f("OpOutgoingAnswered", "outbound", _in("event", "calling", "ringing"),
+       "Outbound: 2xx: its SDP to the client as 'answer'; confirmed."),
+    _f("OpOutgoingFailed", "outbound", _in("event", "calling", "ringing"),
+       "Outbound: the INVITE failed: dropped with its SIP status."),
+    _f("OpOutgoingRingTimeout", "outbound", _in("event", "calling", "ringing"),
+       "Outbound: max_ring_seconds passed: CANCEL, cause 480."),
+    _f("OpOutgoingHangup", "outbound", _in("event", *_OUT_LIVE_BEFORE_ANSWER),
+       "Outbound: the caller hangs up before the answer: CANCEL, cause 487."),
+    _f("OpAnswerTimeout", "outbound", _in("event", "confirmed"),
+       "Outbound: max_answer_seconds passed: BYE, cause 200."),
+    _f("OpEndCall", "end", _in("event", "confirmed"), "Outbound: BYE from SIP: 200, dropped."),
+    _f("OpReinvite", "answer", _in("event", "confirmed"),
+       "Outbound: re-INVITE/UPDATE: answered with our last SDP."),
+    _f("OpReofferDone", "answer", _in("event", "confirmed"),
+       "Outbound: answer the re-INVITE; announce hold/unhold."),
+    _f("OpClientHangup", "end", _in("event", "confirmed"), "Outbound: client 'hangup': BYE."),
+    _f("OpClientDtmf", "answer", _in("event", "confirmed"), "Outbound: client 'dtmf'."),
+    _f("OpClientHold", "answer", _in("event", "confirmed"), "Outbound: client 'hold'/'unhold'."),
+    _f("OpMediaDigits", "answer", _in("event", "confirmed"), "Outbound: DTMF from SIP."),
+    _f("OpMediaTimeout", "end", _in("event", "confirmed"), "Outbound: no RTP: BYE, cause 408."),
+    _f("OpClientGone", "end", _in("event", *_OUT_LIVE),
+       "Outbound: the caller's connection closed: CANCEL or BYE, cause 480."),
+    _f("OpLegTerminated", "end", _in("event", "confirmed"),
+       "Outbound: the SIP dialog is gone: dropped."),
+    _f("OpShutdown", "end", _in("event", *_OUT_LIVE), "Outbound: LinkRTC stops: CANCEL or BYE."),
+    _f("OpInDialogRequest", "answer", _in("event", "confirmed"),
+       "Outbound: other in-dialog requests: INFO and OPTIONS 200, others 501."),
+]
+
+# The outbound-only operators are plugins too (the shared ones are already).
+for _factory in outboundFactories:
+    globals().setdefault(_factory.operatorName, _factory)
+del _factory

@@ -57,3 +57,86 @@ class ConfigTests(SynchronousTestCase):
         self.assertEqual(parseRTPPorts("20000-20010"), (20000, 20010))
         self.assertEqual(parseRTPPorts([20000, 20010]), (20000, 20010))
         self.assertRaises(ConfigError, parseRTPPorts, "80-90")
+
+
+class TrunkConfigTests(SynchronousTestCase):
+    """C{[[trunk]]} tables, C{max-ring-seconds} and C{max-answer-seconds}."""
+
+    def load(self, text):
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write(text)
+        return loadTOML(path)
+
+    def test_trunks(self):
+        """Every key of a trunk table is read; the first trunk comes first."""
+        config = self.load(
+            'max-ring-seconds = 45\nmax_answer_seconds = 3600\n'
+            '[[trunk]]\nname = "pbx"\nproxy = "sip:pbx.example.com:5070;transport=tcp"\n'
+            'username = "1001"\npassword = "s3cret"\nrealm = "pbx"\nregister = true\n'
+            'expires = 600\ncaller_id = "+4930{client}"\ncaller-name = "{client}"\n'
+            'codecs = ["PCMU", "PCMA"]\nofferless = true\ndefault_client = "alice"\n'
+            '[trunk.route]\n"+4930123" = "bob"\n'
+            '[[trunk]]\nname = "itsp"\nproxy = "itsp.example.net"\nusername = "x"\n'
+            'ha1 = "0123456789abcdef0123456789abcdef"\ntransport = "tls"\n'
+        )
+        self.assertEqual((config.maxRingSeconds, config.maxAnswerSeconds), (45.0, 3600.0))
+        pbx, itsp = config.trunks
+        self.assertEqual((pbx.name, pbx.username, pbx.password, pbx.realm), (
+            "pbx", "1001", "s3cret", "pbx"))
+        self.assertTrue(pbx.register and pbx.offerless)
+        self.assertEqual(pbx.expires, 600)
+        self.assertEqual(pbx.codecs, ("PCMU", "PCMA"))
+        self.assertEqual(pbx.route, {"+4930123": "bob"})
+        self.assertEqual(pbx.defaultClient, "alice")
+        self.assertEqual(str(pbx.destination()), "TCP:pbx.example.com:5070")
+        self.assertEqual(pbx.aor(), "sip:1001@pbx.example.com:5070")
+        self.assertEqual(pbx.callerIdFor("alice"), "+4930alice")
+        self.assertEqual(pbx.callerIdFor("alice", "+1555"), "+1555")
+        self.assertEqual(pbx.callerNameFor("alice"), "alice")
+        self.assertEqual(str(itsp.destination()), "TLS:itsp.example.net:5061")
+        self.assertEqual(itsp.callerIdFor("alice"), "x")
+        self.assertFalse(itsp.register)
+
+    def test_defaults(self):
+        """No trunks, 60 s to ring, no talk limit by default."""
+        config = LinkRTCConfig()
+        self.assertEqual((config.trunks, config.maxRingSeconds, config.maxAnswerSeconds),
+                         ((), 60.0, None))
+
+    def test_bad(self):
+        """Mistakes name the trunk and the key."""
+        for text, words in [
+            ('[[trunk]]\nproxy = "sip:x"\n', "'name' is required"),
+            ('[[trunk]]\nname = "a"\n', "'proxy' is required"),
+            ('[[trunk]]\nname = "a"\nproxy = "sip:x"\ncolour = 1\n', "unknown key"),
+            ('[[trunk]]\nname = "a"\nproxy = "sip:x"\ntransport = "sctp"\n', "transport"),
+            ('[[trunk]]\nname = "a"\nproxy = "sip:x"\nregister = true\n', "needs a username"),
+            ('[[trunk]]\nname = "a"\nproxy = "sip:x"\npassword = "p"\nha1 = "%s"\n' % ("0" * 32),
+             "not both"),
+            ('[[trunk]]\nname = "a"\nproxy = "sip:x"\n[[trunk]]\nname = "a"\nproxy = "sip:y"\n',
+             "two trunks"),
+            ('[[trunk]]\nname = "a"\nproxy = "sip:x"\ncaller_id = "{nope}"\n', "template"),
+            ('[[trunk]]\nname = "a"\nproxy = "sip:[bad"\n', "bad SIP URI"),
+            ('max-ring-seconds = 0\n', "max-ring-seconds"),
+        ]:
+            e = self.assertRaises(ConfigError, self.load, text)
+            self.assertIn(words, str(e), text)
+
+    def test_tacTrunk(self):
+        """A .tac may give Trunk objects; applyChanges checks them."""
+        from linkrtc.config import Trunk
+
+        config = applyChanges(LinkRTCConfig(), {"trunks": [Trunk("t", "sip:192.0.2.1")]})
+        self.assertEqual(config.trunks[0].name, "t")
+        self.assertRaises(ConfigError, applyChanges, LinkRTCConfig(),
+                          {"trunks": [Trunk("t", "sip:192.0.2.1", transport="x")]})
+
+    def test_commandLine(self):
+        """--max-ring-seconds and --max-answer-seconds."""
+        from linkrtc.tap import Options
+
+        options = Options()
+        options.parseOptions(["--max-ring-seconds", "20", "--max-answer-seconds", "120"])
+        self.assertEqual((options.config.maxRingSeconds, options.config.maxAnswerSeconds),
+                         (20.0, 120.0))

@@ -9,7 +9,14 @@ message received is printed as a JSON line on stdout, so the test can read
 what the client saw. It exits after ``--calls`` calls ended (``dropped``) or
 after ``--lifetime`` seconds.
 
+With ``--dial NUMBER`` it places one outbound call instead once
+registered: ``call`` with a fake SDP offer (passthrough media), then
+``hangup`` ``--hangup-after`` seconds after ``confirmed`` (or
+``--cancel-after`` seconds after ``calling``, before any answer), and
+exits once the call is ``dropped``.
+
     python wsclient.py ws://127.0.0.1:8080/ws bob --action answer --calls 1
+    python wsclient.py ws://127.0.0.1:8080/ws alice --dial 5551234 --hangup-after 1
 """
 
 import argparse
@@ -18,6 +25,13 @@ import json
 import sys
 
 from autobahn.asyncio.websocket import WebSocketClientFactory, WebSocketClientProtocol
+
+OFFER_SDP = (
+    "v=0\r\no=- 2 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    "m=audio 40002 RTP/AVP 111 0 8 101\r\na=rtpmap:111 opus/48000/2\r\n"
+    "a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
+    "a=sendrecv\r\n"
+)
 
 ANSWER_SDP = (
     "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
@@ -42,6 +56,9 @@ class Client(WebSocketClientProtocol):
         print(json.dumps(message), flush=True)
         kind = message.get("type")
         o = self.options
+        if o.dial:
+            self.dialMessage(kind, message)
+            return
         if kind == "incoming":
             call = message["call"]
             if o.action == "answer":
@@ -59,6 +76,24 @@ class Client(WebSocketClientProtocol):
                 self.sendClose()
         elif kind == "state" and message.get("state") == "confirmed" and o.digits:
             self.send({"type": "dtmf", "call": message["call"], "digits": o.digits})
+
+    def dialMessage(self, kind, message):
+        """--dial mode: place the call once registered, hang up as told, exit when dropped."""
+        o = self.options
+        loop = asyncio.get_event_loop()
+        if kind == "registered":
+            self.send({"type": "call", "to": o.dial, "sdp": OFFER_SDP, "ref": "e2e-dial"})
+        elif kind == "calling" and o.cancel_after is not None:
+            loop.call_later(o.cancel_after, self.send,
+                            {"type": "hangup", "call": message["call"]})
+        elif kind == "state" and message.get("state") == "confirmed":
+            if o.digits:
+                self.send({"type": "dtmf", "call": message["call"], "digits": o.digits})
+            if o.hangup_after is not None:
+                loop.call_later(o.hangup_after, self.send,
+                                {"type": "hangup", "call": message["call"]})
+        elif (kind == "state" and message.get("state") == "dropped") or kind == "error":
+            self.sendClose()
 
     def accept(self, call, offer):
         self.send({"type": "accept", "call": call, "sdp": ANSWER_SDP.format(port=40000)})
@@ -80,6 +115,9 @@ def main():
     parser.add_argument("--answer-after", type=float, default=0.0, help="seconds")
     parser.add_argument("--hangup-after", type=float, default=None, help="seconds")
     parser.add_argument("--digits", default=None)
+    parser.add_argument("--dial", default=None, help="place one outbound call to this number")
+    parser.add_argument("--cancel-after", type=float, default=None,
+                        help="--dial: seconds after 'calling' to hang up before the answer")
     parser.add_argument("--calls", type=int, default=0, help="exit after this many calls ended")
     parser.add_argument("--lifetime", type=float, default=60.0, help="seconds")
     options = parser.parse_args()

@@ -1,0 +1,200 @@
+# -*- test-case-name: linkrtc.call.test.test_outbound -*-
+"""
+Operators of outgoing calls (client -> SIP trunk), placed in the outbound
+topology of L{linkrtc.call.outbound} by
+L{linkrtc.plugins.linkrtc_builtin.outboundFactories}. The confirmed call
+and its ending reuse the stock operators (BYE either way, DTMF, hold,
+in-dialog requests, CDR).
+"""
+
+from twisted.logger import Logger
+
+from linkrtc.call.call import SIP_NONE
+from linkrtc.call.events import ApplicationDecisionEvent, ClientMessageEvent, TimerEvent
+from linkrtc.call.operators.base import Operator
+from linkrtc.call.outbound import (
+    ANSWER_TIMER,
+    RING_TIMER,
+    ROUTING,
+    OutgoingCallEvent,
+    SIPFailureEvent,
+    SIPResponseEvent,
+)
+from linkrtc.call.states import CALLING, CONFIRMED, DROPPED, RINGING
+
+log = Logger()
+
+
+class OpAskOutgoing(Operator):
+    """C{routing}, on the client's C{call}: ask the application (C{outgoing})."""
+
+    name = "OpAskOutgoing"
+    handles = (OutgoingCallEvent,)
+    transitions = (ROUTING,)
+
+    def process(self, call, event):
+        call.askApplication()
+        return ROUTING
+
+
+class OpRouteOutgoing(Operator):
+    """
+    C{routing}, on the application's decision: C{reject} ends the call with
+    its status; C{route} picks the trunk (the first by default) and makes
+    the SIP leg; the call goes to C{calling}.
+    """
+
+    name = "OpRouteOutgoing"
+    handles = (ApplicationDecisionEvent,)
+    transitions = (CALLING, DROPPED)
+
+    def process(self, call, event):
+        decision = event.decision if isinstance(event.decision, dict) else {}
+        action = decision.get("action")
+        if action == "reject":
+            status = decision.get("status", 403)
+            if not isinstance(status, int) or isinstance(status, bool) or not 400 <= status <= 699:
+                status = 403
+            return call.end(status, decision.get("reason") or "refused by the application",
+                            "sys", sip=SIP_NONE)
+        if action != "route":
+            return call.end(500, "bad decision from the application", "sys", sip=SIP_NONE)
+        refused = call.dialer.route(call, decision)
+        if refused is not None:
+            status, reason = refused
+            return call.end(status, reason, "sys", sip=SIP_NONE)
+        return CALLING
+
+
+class OpSendInvite(Operator):
+    """C{calling} entry: start the ring timer (C{max_ring_seconds}) and send the INVITE."""
+
+    name = "OpSendInvite"
+
+    def process(self, call, event):
+        if call.leg is None or call.ending is not None:
+            return
+        call.startTimer(RING_TIMER, call.maxRingSeconds)
+        call.leg.start()
+
+
+class OpOutgoingProgress(Operator):
+    """
+    C{calling}/C{ringing}, on a 101-199: its SDP (early media) goes to the
+    client as C{answer}, once; the call is C{ringing}.
+    """
+
+    name = "OpOutgoingProgress"
+    handles = (SIPResponseEvent,)
+    transitions = (RINGING,)
+
+    def process(self, call, event):
+        if not 100 < event.status < 200:
+            return None
+        body = getattr(event.response, "body", b"") or b""
+        if body:
+            call.sendAnswer(body)
+        return RINGING
+
+
+class OpRestartRingTimer(Operator):
+    """C{ringing} entry: the far end rings; C{max_ring_seconds} counts from now (seed 001)."""
+
+    name = "OpRestartRingTimer"
+
+    def process(self, call, event):
+        call.startTimer(RING_TIMER, call.maxRingSeconds)
+
+
+class OpOutgoingAnswered(Operator):
+    """
+    C{calling}/C{ringing}, on the 2xx (already ACKed by the leg): its SDP
+    goes to the client as C{answer} unless the early one was the same;
+    the call is C{confirmed}.
+    """
+
+    name = "OpOutgoingAnswered"
+    handles = (SIPResponseEvent,)
+    transitions = (CONFIRMED, DROPPED)
+
+    def process(self, call, event):
+        if not 200 <= event.status < 300:
+            return None
+        body = getattr(event.response, "body", b"") or b""
+        if body:
+            call.sendAnswer(body)
+        elif call.answerSdp is None:
+            call.finalStatus = event.status
+            return call.end(488, "the 200 OK carried no SDP answer", "sys")
+        call.finalStatus = event.status
+        call.answerTime = call.now()
+        return CONFIRMED
+
+
+class OpOutgoingFailed(Operator):
+    """
+    C{calling}/C{ringing}, when the INVITE failed (486, 404, 480, 503, an
+    unanswered challenge, no response...): C{dropped} with that status as
+    the cause.
+    """
+
+    name = "OpOutgoingFailed"
+    handles = (SIPFailureEvent,)
+    transitions = (DROPPED,)
+
+    def process(self, call, event):
+        call.finalStatus = event.status
+        return call.end(event.status, event.reason or "failed", "sys", sip=SIP_NONE)
+
+
+class OpOutgoingRingTimeout(Operator):
+    """C{calling}/C{ringing}, when C{max_ring_seconds} passed: CANCEL, cause 480 (no answer)."""
+
+    name = "OpOutgoingRingTimeout"
+    handles = (TimerEvent,)
+    transitions = (DROPPED,)
+
+    def process(self, call, event):
+        if event.name != RING_TIMER:
+            return None
+        return call.end(480, "no answer within max_ring_seconds", "sys")
+
+
+class OpOutgoingHangup(Operator):
+    """
+    C{routing}/C{calling}/C{ringing}, on the caller's C{hangup}: CANCEL
+    (once a provisional response came, RFC 3261 §9.1), cause 487.
+    """
+
+    name = "OpOutgoingHangup"
+    handles = (ClientMessageEvent,)
+    transitions = (DROPPED,)
+
+    def process(self, call, event):
+        if event.type != "hangup" or event.connection is not call.originator:
+            return None
+        return call.end(487, "cancelled by the caller", "usr")
+
+
+class OpStartAnswerTimer(Operator):
+    """C{confirmed} entry: stop the ring timer; start C{max_answer_seconds} if set."""
+
+    name = "OpStartAnswerTimer"
+
+    def process(self, call, event):
+        call.cancelTimer(RING_TIMER)
+        if call.maxAnswerSeconds:
+            call.startTimer(ANSWER_TIMER, call.maxAnswerSeconds)
+
+
+class OpAnswerTimeout(Operator):
+    """C{confirmed}, when C{max_answer_seconds} passed: BYE, cause 200 (seed 001)."""
+
+    name = "OpAnswerTimeout"
+    handles = (TimerEvent,)
+    transitions = (DROPPED,)
+
+    def process(self, call, event):
+        if event.name != ANSWER_TIMER:
+            return None
+        return call.end(200, "max_answer_seconds reached", "sys")

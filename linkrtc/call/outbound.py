@@ -1,0 +1,555 @@
+# -*- test-case-name: linkrtc.call.test.test_outbound -*-
+"""
+Outgoing calls (client -> SIP trunk): their own small topology, the call
+object and the dialer that turns a client's C{call} message into an
+INVITE through a trunk.
+
+Topology (published names in brackets; the final state is shared in
+spirit with incoming calls: the same entry operators release the call)::
+
+    routing (-) --decision--> calling [calling] --180/183--> ringing [ringing]
+        |                        |                               |
+        +--reject/hangup-->  dropped [dropped] <--4xx-6xx/timeout/hangup
+                                 ^                               |
+                                 +------ BYE ---- confirmed [confirmed] <--2xx
+
+C{max_ring_seconds} (seed 001) bounds the wait for the answer: it runs
+from the INVITE and starts again when the far end rings (180/183).
+C{max_answer_seconds} bounds the talk time once confirmed (BYE, cause
+200). Both come from the configuration and may be given per call by the
+webhook's C{outgoing} decision.
+
+Media: passthrough only. The client's offer goes into the INVITE as it is
+(codecs the trunk does not allow are taken out), and the SIP answer SDP
+(from a 18x for early media, else the 2xx) goes to the client as
+C{{"type": "answer"}}. A trunk with C{offerless = true} sends an INVITE
+without SDP: the 2xx then holds the far end's offer, sent to the client as
+C{answer}, and the ACK carries the client's offer.
+"""
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet import defer
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from linkrtc.call.call import Call
+from linkrtc.call.events import ApplicationDecisionEvent, CallEvent
+from linkrtc.call.machine import CallStateMachine
+from linkrtc.call.state import State
+from linkrtc.call.states import CALLING, CONFIRMED, DROPPED, RINGING
+from linkrtc.error import MediaError
+from linkrtc.interfaces import ISIPClientLegListener
+
+log = Logger()
+
+#: The internal state of an outgoing call while the application decides.
+ROUTING = "routing"
+
+#: The states of an outgoing call, in the order of a successful one.
+OUTBOUND_STATE_NAMES = (ROUTING, CALLING, RINGING, CONFIRMED, DROPPED)
+
+#: The timers of an outgoing call.
+RING_TIMER = "ring"
+ANSWER_TIMER = "answer"
+
+_NUMBER = re.compile(r"[0-9A-Za-z+*#._~-]{1,64}\Z")
+
+#: Static RTP payload types (RFC 3551) by encoding name, for m-lines
+#: without C{a=rtpmap}.
+_STATIC_PT = {"0": "PCMU", "3": "GSM", "4": "G723", "8": "PCMA", "9": "G722", "18": "G729"}
+
+
+def outboundStates():
+    """@return: a new C{list} of the outbound L{State}s, with empty queues."""
+    return [
+        State(ROUTING, published=None),
+        State(CALLING, published=CALLING),
+        State(RINGING, published=RINGING),
+        State(CONFIRMED, published=CONFIRMED),
+        State(DROPPED, published=DROPPED, final=True),
+    ]
+
+
+def buildOutboundMachine(factories=None):
+    """
+    The outbound topology with its stock operators
+    (L{linkrtc.plugins.linkrtc_builtin.outboundFactories}).
+
+    @return: a validated L{CallStateMachine} starting in C{routing}.
+    @raise linkrtc.error.OperatorConfigError: for a bad placement.
+    """
+    from linkrtc.call.registry import _place
+    from linkrtc.plugins import linkrtc_builtin
+
+    if factories is None:
+        factories = linkrtc_builtin.outboundFactories
+    states = {state.name: state for state in outboundStates()}
+    for factory in factories:
+        _place(states, factory, None)
+    return CallStateMachine(states.values(), ROUTING)
+
+
+# -- events ----------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class OutgoingCallEvent(CallEvent):
+    """
+    The client's C{call} message that made the call; first event of every
+    outgoing call.
+
+    @ivar message: the validated C{dict} (C{to}, C{sdp}, C{ref}).
+    """
+
+    message: dict
+    kind = "outgoing"
+
+    def describe(self):
+        return "client:call"
+
+
+@dataclass(eq=False)
+class SIPResponseEvent(CallEvent):
+    """
+    A provisional (101-199) or 2xx response to our INVITE.
+
+    @ivar response: the L{linkrtc.sip.message.Response}.
+    """
+
+    response: Any
+    kind = "sip-response"
+
+    @property
+    def status(self):
+        """The response's status, C{int}."""
+        return self.response.status
+
+    def describe(self):
+        return f"sip:{self.status}"
+
+
+@dataclass(eq=False)
+class SIPFailureEvent(CallEvent):
+    """
+    Our INVITE failed (3xx not followed, 4xx-6xx, no answer, transport).
+
+    @ivar status: C{int} SIP status (408 for no response, 503 transport).
+    @ivar reason: C{str}.
+    @ivar response: the final response or C{None}.
+    """
+
+    status: int = 500
+    reason: str = ""
+    response: Any = None
+    kind = "sip-failure"
+
+    def describe(self):
+        return f"sip:failed:{self.status}"
+
+
+# -- SDP --------------------------------------------------------------------------
+
+
+def filterCodecs(sdp, allowed):
+    """
+    Keep only the C{allowed} codecs in the audio and video m-lines of an
+    offer (their C{a=rtpmap}, C{a=fmtp}, C{a=rtcp-fb} lines go too).
+
+    @param sdp: C{str}.
+    @param allowed: encoding names (C{"PCMU"}, C{"opus"},
+        C{"telephone-event"} ...), any case; empty keeps everything.
+    @return: the filtered SDP, C{str}, with CRLF line ends.
+    @raise MediaError: an audio m-line keeps no codec at all.
+    """
+    if not allowed:
+        return sdp
+    allowed = {a.lower() for a in allowed}
+    lines = sdp.replace("\r\n", "\n").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    sections = [[]]
+    for line in lines:
+        if line.startswith("m="):
+            sections.append([])
+        sections[-1].append(line)
+    out = list(sections[0])
+    for section in sections[1:]:
+        parts = section[0][2:].split()
+        if len(parts) < 4 or parts[0] not in ("audio", "video") or not all(
+                p.isdigit() for p in parts[3:]):
+            out.extend(section)
+            continue
+        names = {pt: _STATIC_PT.get(pt, "") for pt in parts[3:]}
+        for line in section[1:]:
+            if line.startswith("a=rtpmap:"):
+                pt, _, rest = line[len("a=rtpmap:"):].partition(" ")
+                names[pt] = rest.split("/", 1)[0]
+        keep = [pt for pt in parts[3:] if names.get(pt, "").lower() in allowed]
+        if not keep:
+            if parts[0] == "audio":
+                raise MediaError("the offer has no codec the trunk allows (%s)"
+                                 % (", ".join(sorted(allowed)),))
+            out.append(" ".join(["m=" + parts[0], "0"] + parts[2:3] + parts[3:4]))
+            continue
+        dropped = set(parts[3:]) - set(keep)
+        out.append(" ".join(["m=" + parts[0]] + parts[1:3] + keep))
+        for line in section[1:]:
+            m = re.match(r"a=(rtpmap|fmtp|rtcp-fb):(\S+)", line)
+            if m and m.group(2) in dropped:
+                continue
+            out.append(line)
+    return "\r\n".join(out) + "\r\n"
+
+
+# -- the call -----------------------------------------------------------------------
+
+
+class _NoLeg:
+    """The placeholder leg of an outgoing call before its INVITE exists."""
+
+    request = None
+    callId = None
+
+
+@implementer(ISIPClientLegListener)
+class OutboundCall(Call):
+    """
+    One outgoing call (client -> SIP).
+
+    Besides L{Call}'s attributes:
+
+    @ivar originator: the L{linkrtc.interfaces.IClientConnection} that
+        sent C{call} (also C{answerer}: it hears and acts on the call).
+    @ivar target: the C{to} of the message, C{str}.
+    @ivar ref: the client's C{ref}, C{str} or C{None}.
+    @ivar clientSdp: the client's offer, C{str}.
+    @ivar dialer: the L{OutboundDialer}.
+    @ivar trunk: the L{linkrtc.config.Trunk} chosen, or C{None}.
+    @ivar leg: the L{linkrtc.interfaces.ISIPClientLeg} once made, else a
+        placeholder with C{request} C{None}.
+    @ivar answerSdp: the SDP last sent to the client as C{answer}, or C{None}.
+    @ivar maxRingSeconds: seconds (C{float}).
+    @ivar maxAnswerSeconds: seconds (C{float}) or C{None} (no limit).
+    """
+
+    direction = "out"
+
+    def __init__(self, connection, message, machine, services, dialer, onRelease=None,
+                 callId=None):
+        super().__init__(_NoLeg(), machine, services, onRelease=onRelease,
+                         callId=callId or "o" + uuid.uuid4().hex)
+        self.leg = None
+        self.originator = connection
+        self.connections = [connection]
+        self.offered = [connection]
+        self.answerer = connection
+        self.clientName = getattr(connection, "clientName", None)
+        self.message = message
+        self.target = message.get("to")
+        self.ref = message.get("ref")
+        self.clientSdp = message.get("sdp")
+        self.dialer = dialer
+        self.trunk = None
+        self.answerSdp = None
+        self.sipFrom = None
+        self.sipTo = None
+        self.maxRingSeconds = dialer.maxRingSeconds
+        self.maxAnswerSeconds = dialer.maxAnswerSeconds
+
+    def __repr__(self):
+        return f"<OutboundCall {self.id} {self.state.name if self.state else None}>"
+
+    @property
+    def offerless(self):
+        return False
+
+    @property
+    def fromURI(self):
+        return self.sipFrom or (f"client:{self.clientName}" if self.clientName else None)
+
+    @property
+    def toURI(self):
+        return self.sipTo or self.target
+
+    def outgoingInfo(self):
+        """
+        @return: the C{outgoing} event for the application: C{call},
+            C{client}, C{to}, C{ref}, C{trunks} (the names configured).
+        """
+        return {
+            "event": "outgoing",
+            "call": self.id,
+            "client": self.clientName,
+            "to": self.target,
+            "ref": self.ref,
+            "trunks": [t.name for t in self.dialer.trunks],
+        }
+
+    def start(self):
+        """Enter C{routing} with the client's message (the first event)."""
+        event = OutgoingCallEvent(self.message)
+        self.history.append(event)
+        self._busy = True
+        try:
+            self.machine.start(self, event)
+        except Exception:
+            self._failed(event)
+        finally:
+            self._busy = False
+        self._drain()
+
+    def askApplication(self):
+        """
+        Ask the application where the call goes (C{outgoing}); an
+        application without C{outgoing} routes to the default trunk. The
+        decision comes back as an L{ApplicationDecisionEvent}.
+        """
+        outgoing = getattr(self.services.application, "outgoing", None)
+        if outgoing is None:
+            d = defer.succeed({"action": "route", "trunk": None})
+        else:
+            try:
+                d = defer.maybeDeferred(outgoing, self.outgoingInfo())
+            except Exception:
+                d = defer.fail(Failure())
+
+        def failed(f):
+            log.failure("call {call_id}: application failed", f, call_id=self.id)
+            return {"action": "reject", "status": 503}
+
+        d.addErrback(failed)
+        d.addCallback(lambda decision: self.dispatch(ApplicationDecisionEvent(decision)))
+        d.addErrback(lambda f: log.failure("call {call_id}: decision", f, call_id=self.id))
+
+    def sendFinal(self, status, reason=None, body=None, contentType=None):
+        """
+        Give up the INVITE (the outbound meaning of "final response"): the
+        leg CANCELs it (RFC 3261 §9.1). Once only.
+
+        @return: C{True} if done now.
+        """
+        if self.finalStatus is not None:
+            return False
+        self.finalStatus = status
+        if self.leg is not None:
+            try:
+                self.leg.cancel()
+            except Exception:
+                log.failure("call {call_id}: CANCEL failed", call_id=self.id)
+        return True
+
+    def buildCDR(self, mediaStats=None):
+        cdr = super().buildCDR(mediaStats)
+        cdr["call_dir"] = "out"
+        cdr["trunk"] = self.trunk.name if self.trunk is not None else None
+        cdr["ref"] = self.ref
+        return cdr
+
+    def sendAnswer(self, sdp):
+        """
+        Send the SIP side's SDP to the client as C{answer} unless it was
+        sent already.
+
+        @param sdp: C{bytes} from a response body.
+        @return: C{True} if sent.
+        """
+        try:
+            text = sdp.decode("utf-8")
+        except UnicodeDecodeError:
+            log.warn("call {call_id}: answer SDP is not UTF-8; dropped", call_id=self.id)
+            return False
+        if not text.lstrip().startswith("v=0") or text == self.answerSdp:
+            return False
+        self.answerSdp = text
+        return self.sendClient(self.originator, {"type": "answer", "sdp": text})
+
+    # -- ISIPClientLegListener ---------------------------------------------------------
+
+    def legProgress(self, response):
+        self.dispatch(SIPResponseEvent(response))
+
+    def legAnswered(self, response):
+        self.dispatch(SIPResponseEvent(response))
+
+    def legFailed(self, status, reason, response):
+        self.dispatch(SIPFailureEvent(status, reason, response))
+
+
+# -- the dialer ---------------------------------------------------------------------
+
+
+def _seconds(value, what, allowNone=False):
+    if value is None and allowNone:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"{what} must be a positive number of seconds, not {value!r}")
+    return float(value)
+
+
+class OutboundDialer:
+    """
+    Places the clients' outbound calls through the configured trunks.
+
+    @ivar trunks: C{tuple} of L{linkrtc.config.Trunk} (the first is the
+        default).
+    @ivar machine: the outbound L{CallStateMachine}.
+    @ivar maxRingSeconds: default seconds to wait for the answer.
+    @ivar maxAnswerSeconds: default talk time limit, seconds, or C{None}.
+    """
+
+    def __init__(self, userAgent, trunks, clock, mediaName="passthrough", maxRingSeconds=60.0,
+                 maxAnswerSeconds=None, machine=None, legFactory=None):
+        """
+        @param userAgent: the L{linkrtc.sip.useragent.UserAgent}.
+        @param trunks: iterable of L{linkrtc.config.Trunk}.
+        @param clock: an C{IReactorTime}.
+        @param mediaName: the media factory's C{name}; only passthrough
+            places calls.
+        @param legFactory: makes the leg, C{(**kwargs) -> ISIPClientLeg}
+            (default L{linkrtc.sip.outbound.InviteClientLeg}); for tests.
+        """
+        self.userAgent = userAgent
+        self.trunks = tuple(trunks)
+        self.clock = clock
+        self.mediaName = mediaName
+        self.maxRingSeconds = float(maxRingSeconds)
+        self.maxAnswerSeconds = None if not maxAnswerSeconds else float(maxAnswerSeconds)
+        self.machine = machine if machine is not None else buildOutboundMachine()
+        if legFactory is None:
+            from linkrtc.sip.outbound import InviteClientLeg
+
+            legFactory = InviteClientLeg
+        self.legFactory = legFactory
+
+    def findTrunk(self, name=None):
+        """@return: the trunk named C{name} (the first one for C{None}), or C{None}."""
+        if name is None:
+            return self.trunks[0] if self.trunks else None
+        for trunk in self.trunks:
+            if trunk.name == name:
+                return trunk
+        return None
+
+    def refuse(self, message):
+        """
+        @return: C{(code, text)} if a C{call} message cannot be placed at
+            all (no trunk, or a media mode without outbound support), else
+            C{None}.
+        """
+        if self.mediaName != "passthrough":
+            return 501, f"outbound calls are not implemented with --media {self.mediaName}"
+        if not self.trunks:
+            return 503, "no trunk is configured for outbound calls"
+        return None
+
+    def route(self, call, decision):
+        """
+        Apply the application's C{route} decision to C{call}: pick the
+        trunk, the per-call limits, and make the SIP leg (not started).
+
+        @return: C{None} on success, else C{(status, reason)} to end the
+            call with.
+        """
+        trunk = self.findTrunk(decision.get("trunk"))
+        if trunk is None:
+            return 404, f"unknown trunk {decision.get('trunk')!r}"
+        try:
+            if "max_ring_seconds" in decision:
+                call.maxRingSeconds = _seconds(decision["max_ring_seconds"], "max_ring_seconds")
+            if "max_answer_seconds" in decision:
+                call.maxAnswerSeconds = _seconds(decision["max_answer_seconds"],
+                                                 "max_answer_seconds", allowNone=True)
+        except ValueError as e:
+            return 500, f"bad decision from the application: {e}"
+        target = decision.get("to") or call.target
+        callerId = decision.get("caller_id")
+        try:
+            leg = self.makeLeg(call, trunk, target, callerId)
+        except MediaError as e:
+            return 488, str(e)
+        except ValueError as e:
+            return 484, f"cannot call {target!r}: {e}"
+        call.trunk = trunk
+        call.leg = leg
+        leg.setListener(call)
+        return None
+
+    def requestURI(self, trunk, target):
+        """
+        @param target: a number (digits, C{+}, C{*}, C{#}, letters) or a
+            C{sip:}/C{sips:}/C{tel:} URI.
+        @return: the Request-URI (L{SIPURI}): a number goes to the trunk's
+            domain.
+        @raise ValueError: for an unusable target.
+        """
+        from linkrtc.error import SIPParseError
+        from linkrtc.sip.uri import SIPURI, TelURI, parseURI
+
+        if ":" in target and target.split(":", 1)[0].lower() in ("sip", "sips", "tel"):
+            try:
+                uri = parseURI(target)
+            except SIPParseError as e:
+                raise ValueError(e.reason) from None
+            if isinstance(uri, TelURI):
+                target = uri.number
+            elif isinstance(uri, SIPURI):
+                return uri
+            else:
+                raise ValueError("not a SIP or tel URI")
+        if not _NUMBER.match(target):
+            raise ValueError("not a number: use digits, + * #, letters, or a SIP URI")
+        host, port = trunk.domainHostPort()
+        return SIPURI("sip", user=target, host=host, port=port)
+
+    def makeLeg(self, call, trunk, target, callerId=None):
+        """
+        Build the (unstarted) SIP leg for C{call} through C{trunk}.
+
+        @raise ValueError: unusable target or trunk settings.
+        @raise MediaError: the offer keeps no allowed codec.
+        """
+        from linkrtc.sip.auth import DigestCredentials
+        from linkrtc.sip.uri import SIPURI, NameAddr
+
+        requestURI = self.requestURI(trunk, target)
+        proxyURI = trunk.proxyURI()
+        proxy = trunk.destination()
+        routes = ()
+        if getattr(requestURI, "host", None) != proxyURI.host or requestURI.port != proxyURI.port:
+            route = proxyURI.copy()
+            route.params["lr"] = None
+            routes = (f"<{route}>",)
+        host, port = trunk.domainHostPort()
+        user = trunk.callerIdFor(call.clientName, callerId)
+        display = trunk.callerNameFor(call.clientName)
+        fromAddr = NameAddr(SIPURI("sip", user=user, host=host, port=port), display=display)
+        offer = filterCodecs(call.clientSdp, trunk.codecs).encode("utf-8")
+        credentials = None
+        if trunk.username and (trunk.password is not None or trunk.ha1 is not None):
+            credentials = DigestCredentials(trunk.username, password=trunk.password,
+                                            ha1=trunk.ha1, realm=trunk.realm)
+        call.sipFrom = str(fromAddr.uri)
+        call.sipTo = str(requestURI)
+        # Passthrough answers a re-INVITE with the SDP we sent last.
+        if hasattr(call.media, "answer"):
+            call.media.answer = offer
+        return self.legFactory(
+            userAgent=self.userAgent, clock=self.clock, requestURI=requestURI,
+            fromAddr=fromAddr, proxy=proxy, routes=routes,
+            body=None if trunk.offerless else offer,
+            ackBody=offer if trunk.offerless else None,
+            credentials=credentials,
+        )
+
+    def placeCall(self, connection, message, services, onRelease=None):
+        """
+        Make the L{OutboundCall} for a client's C{call} message (not started).
+
+        @return: the call.
+        """
+        return OutboundCall(connection, message, self.machine, services, self, onRelease)

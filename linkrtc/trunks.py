@@ -1,0 +1,116 @@
+# -*- test-case-name: linkrtc.test.test_trunks -*-
+"""
+The configured SIP trunks at run time: their registrations (for trunks
+with C{register = true}, L{linkrtc.sip.registration.Registration}) and the
+HTTP status endpoint C{/status/trunks} (JSON).
+"""
+
+import json
+
+from twisted.application.service import Service
+from twisted.internet import defer
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+
+log = Logger()
+
+
+def makeRegistration(trunk, transactionLayer, transportLayer, clock, **kwargs):
+    """
+    @param trunk: a L{linkrtc.config.Trunk} with C{register} true.
+    @return: its L{linkrtc.sip.registration.Registration} (not started).
+    """
+    from linkrtc.sip.auth import DigestCredentials
+    from linkrtc.sip.registration import Registration
+
+    credentials = None
+    if trunk.password is not None or trunk.ha1 is not None:
+        credentials = DigestCredentials(trunk.username, password=trunk.password, ha1=trunk.ha1,
+                                        realm=trunk.realm)
+    outboundProxy = trunk.proxyURI() if trunk.registrar else None
+    return Registration(
+        transactionLayer, transportLayer, clock, trunk.registrarURI(), trunk.aor(), credentials,
+        expires=trunk.expires, transport=trunk.destination().transport,
+        outboundProxy=outboundProxy, name=trunk.name, **kwargs)
+
+
+class TrunkService(Service):
+    """
+    Keeps the trunks' registrations up while running.
+
+    @ivar trunks: the L{linkrtc.config.Trunk}s.
+    @ivar registrations: C{{trunk name: Registration}} for trunks that register.
+    """
+
+    name = "trunks"
+
+    def __init__(self, trunks, transactionLayer, transportLayer, clock, **kwargs):
+        self.trunks = tuple(trunks)
+        self.clock = clock
+        self.registrations = {
+            t.name: makeRegistration(t, transactionLayer, transportLayer, clock, **kwargs)
+            for t in self.trunks if t.register
+        }
+        self._starting = None
+
+    def startService(self):
+        Service.startService(self)
+        # After the SIP service has opened its sockets.
+        self._starting = self.clock.callLater(0, self._start)
+
+    def _start(self):
+        self._starting = None
+        for registration in self.registrations.values():
+            log.info("trunk {trunk}: registering with {registrar}", trunk=registration.name,
+                     registrar=str(registration.registrar))
+            registration.start()
+
+    def stopService(self):
+        Service.stopService(self)
+        if self._starting is not None and self._starting.active():
+            self._starting.cancel()
+        self._starting = None
+        return defer.DeferredList([r.stop() for r in self.registrations.values()])
+
+    def status(self):
+        """
+        @return: C{list} of C{dict}, one per trunk: C{trunk}, C{proxy},
+            C{register} (C{bool}) and, for registering trunks, C{state},
+            C{expires_in}, C{last_error}, C{retry_in} (see
+            L{linkrtc.sip.registration.Registration.status}); others have
+            C{state} C{"not registering"}.
+        """
+        result = []
+        for trunk in self.trunks:
+            entry = {"trunk": trunk.name, "proxy": trunk.proxy, "register": trunk.register}
+            registration = self.registrations.get(trunk.name)
+            if registration is None:
+                entry.update(state="not registering", expires_in=None, last_error=None,
+                             retry_in=None)
+            else:
+                entry.update(registration.status())
+                entry["trunk"] = trunk.name
+            result.append(entry)
+        return result
+
+
+class TrunkStatusResource(Resource):
+    """C{GET /status/trunks}: C{{"trunks": [...]}} from L{TrunkService.status}."""
+
+    isLeaf = True
+
+    def __init__(self, trunkService):
+        super().__init__()
+        self.trunkService = trunkService
+
+    def render_GET(self, request):
+        request.setHeader(b"Content-Type", b"application/json")
+        request.setHeader(b"Cache-Control", b"no-store")
+        return json.dumps({"trunks": self.trunkService.status()}).encode("utf-8")
+
+
+def statusResource(trunkService):
+    """@return: the C{/status} L{Resource} with its C{trunks} child."""
+    status = Resource()
+    status.putChild(b"trunks", TrunkStatusResource(trunkService))
+    return status
