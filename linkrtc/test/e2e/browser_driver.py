@@ -270,8 +270,9 @@ def scenarioLogin(run, args):
     run.launch(tone)
     page = run.page("alice")
     sipPort, httpPort = linkrtc.sipPort, linkrtc.httpPort
+    with open(os.path.join(run.out, "linkrtc-first.log"), "w") as f:
+        f.write(linkrtc.logText())
     linkrtc.stop()
-    shutil.copy(linkrtc.log, os.path.join(run.out, "linkrtc-first.log"))
     page.wait_for_selector('#status[data-state="reconnecting"]', timeout=10000)
     run.result["lost"] = {"status": page.text_content("#status"),
                           "banner": page.text_content("#banner")}

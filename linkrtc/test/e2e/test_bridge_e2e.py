@@ -1,0 +1,141 @@
+"""
+The media bridge end to end (C{--media bridge}): a real SIP phone
+(baresip, or SIPp's C{rtp_stream}) calls a WebRTC client (aiortc,
+C{rtcclient.py}) through a running C{twistd -n linkrtc}, inside a network
+namespace that has only loopback (C{bridge_driver.py} under
+C{unshare --net}).
+
+Each direction carries its own tone (440 Hz from the phone, 880 Hz from
+the client), and each side's recording is checked by FFT, so an echo or a
+loop-back cannot pass. baresip's DTMF digit must reach the client exactly
+once. One call is hung up by the client, one by baresip; the first uses
+PCMU on both legs (LinkRTC relays packets), the second Opus towards the
+client (LinkRTC transcodes).
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from linkrtc.test.e2e.harness import ROOT, requireNamespaces, requirePeer
+
+DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bridge_driver.py")
+
+#: Hz either way a measured tone may be off.
+TOLERANCE = 20.0
+
+
+def runDriver(testCase, scenario, timeout=60.0):
+    """
+    Run C{bridge_driver.py --scenario SCENARIO} in a new network namespace.
+
+    @param timeout: seconds; the driver's process group is killed after it.
+    @return: the driver's result (C{dict}).
+    """
+    out = os.path.abspath(testCase.mktemp())
+    os.makedirs(out)
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    process = subprocess.Popen(
+        ["unshare", "--net", sys.executable, DRIVER, "--scenario", scenario, "--out", out],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate(timeout=10)
+        testCase.fail(f"the bridge driver ran over {timeout} s:\n{stderr[-3000:]}")
+    lines = stdout.strip().splitlines()
+    testCase.assertTrue(lines, f"no result from the driver (exit {process.returncode}):\n"
+                               f"{stderr[-4000:]}")
+    result = json.loads(lines[-1])
+    if not result.get("ok"):
+        testCase.fail(
+            f"the {scenario} scenario failed (files in {out}):\n"
+            + "\n".join(result.get("errors", []))
+            + "\nsteps: " + json.dumps(result.get("steps"))
+            + "\nclient: " + json.dumps(result.get("clientMessages"))[-3000:]
+            + "\nlinkrtc log:\n" + result.get("linkrtcLog", "")[-4000:]
+        )
+    return result
+
+
+def summary(result):
+    """@return: the figures worth showing when an assertion fails (C{str})."""
+    keys = ("phoneHeard", "clientHeard", "clientDigits", "phoneSentDigits", "clientStates",
+            "mediaModes", "cdrs", "phoneEnded", "sippExit", "steps", "clientErrors")
+    return json.dumps({k: result.get(k) for k in keys})
+
+
+class BridgeTestsMixin:
+    def assertTone(self, heard, expected, report, minSeconds=2.0):
+        """What a side recorded is mainly C{expected} Hz, loud enough, long enough."""
+        self.assertIsNotNone(heard, "nothing recorded\n" + report)
+        self.assertGreaterEqual(heard["seconds"], minSeconds, report)
+        self.assertGreater(heard["rms"], 0.02, report)
+        self.assertIsNotNone(heard["dominant"], report)
+        self.assertLessEqual(abs(heard["dominant"] - expected), TOLERANCE,
+                             f"{heard['dominant']} Hz is not {expected} Hz\n{report}")
+        # A tone, not noise: the peak stands well above anything 40 Hz away.
+        self.assertGreater(heard["peakRatio"], 5.0, report)
+
+    def assertCleanCall(self, result, report, mode):
+        self.assertEqual(result["clientStates"], ["ringing", "confirmed", "dropped"], report)
+        self.assertEqual(result["mediaModes"], [mode], report)
+        self.assertEqual(result["clientErrors"], [], report)
+        self.assertEqual(result["linkrtcTracebacks"], 0, result.get("linkrtcLog", "")[-4000:])
+        [cdr] = result["cdrs"]
+        self.assertEqual((cdr["cause"], cdr["call_dir"]), (200, "in"), report)
+
+
+class BaresipBridgeTests(BridgeTestsMixin, SynchronousTestCase):
+    """baresip calls the aiortc client through LinkRTC."""
+
+    def setUp(self):
+        requirePeer("baresip")
+        requireNamespaces()
+
+    def check(self, result, mode):
+        report = summary(result)
+        self.assertTone(result["phoneHeard"], 880.0, report)
+        self.assertTone(result["clientHeard"], 440.0, report)
+        self.assertEqual(result["phoneSentDigits"], ["5"], report)
+        self.assertEqual(result["clientDigits"], ["5"], report)
+        self.assertTrue(result["phoneEnded"], result.get("baresipLog", "")[-2000:])
+        self.assertCleanCall(result, report, mode)
+
+    def test_clientHangsUp(self):
+        """
+        PCMU both ways (relay): tones both ways, one DTMF digit, the client's
+        C{hangup} ends baresip's call with a BYE.
+        """
+        self.check(runDriver(self, "client-hangup"), "relay")
+
+    def test_phoneHangsUp(self):
+        """
+        Opus to the client (transcoding): tones both ways, one DTMF digit,
+        baresip's hang-up reaches the client as C{dropped}.
+        """
+        self.check(runDriver(self, "phone-hangup"), "transcode")
+
+
+class SIPpBridgeTests(BridgeTestsMixin, SynchronousTestCase):
+    """SIPp streams a tone with C{rtp_stream}; the client hears it."""
+
+    def setUp(self):
+        requirePeer("sipp")
+        requireNamespaces()
+
+    def test_rtpStream(self):
+        """SIPp's 440 Hz mu-law stream reaches the aiortc client as 440 Hz."""
+        result = runDriver(self, "sipp")
+        report = summary(result) + "\nsipp:\n" + result.get("sippLog", "")[-2000:]
+        self.assertEqual(result["sippExit"], 0, report)
+        self.assertTone(result["clientHeard"], 440.0, report)
+        self.assertEqual(result["clientDigits"], [], report)
+        self.assertCleanCall(result, report, "relay")
