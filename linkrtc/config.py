@@ -44,6 +44,7 @@ class LinkRTCConfig:
     @ivar iceServers: STUN/TURN URLs for the WebRTC leg (none by default).
     @ivar iceAddresses: host addresses ICE may offer, or empty for all but loopback.
     @ivar logLevel: the lowest level logged: debug, info, warn, error, critical.
+    @ivar eventLoop: the asyncio loop under the reactor: C{"asyncio"} or C{"uvloop"}.
     @ivar trunks: C{tuple} of L{Trunk} (TOML C{[[trunk]]} tables); the first
         is the default for outbound calls.
     @ivar maxRingSeconds: seconds an outbound call waits for the answer
@@ -68,6 +69,7 @@ class LinkRTCConfig:
     iceServers: tuple = ()
     iceAddresses: tuple = ()
     logLevel: str = "info"
+    eventLoop: str = "asyncio"
     trunks: tuple = ()
     maxRingSeconds: float = 60.0
     maxAnswerSeconds: float | None = None
@@ -100,6 +102,7 @@ KEYS = {
     "ice-address": "iceAddresses",
     "ice-addresses": "iceAddresses",
     "log-level": "logLevel",
+    "event-loop": "eventLoop",
     "trunk": "trunks",
     "trunks": "trunks",
     "max-ring-seconds": "maxRingSeconds",
@@ -164,6 +167,9 @@ def normalise(key, value):
         if not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{key}: expected a list of strings")
         value = tuple(value)
+    elif name == "eventLoop":
+        if value not in ("asyncio", "uvloop"):
+            raise ConfigError(f"event-loop: expected asyncio or uvloop, got {value!r}")
     elif name == "logLevel":
         from linkrtc.logging import LEVELS
 

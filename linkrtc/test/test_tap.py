@@ -96,3 +96,26 @@ class ServiceTests(SynchronousTestCase):
         from twisted.internet.asyncioreactor import AsyncioSelectorReactor
 
         self.assertIsInstance(installReactor(), AsyncioSelectorReactor)
+
+
+class EventLoopTests(SynchronousTestCase):
+    def test_option(self):
+        """--event-loop takes asyncio or uvloop, nothing else."""
+        options = Options()
+        options.parseOptions(["--event-loop", "uvloop"])
+        self.assertEqual(options.config.eventLoop, "uvloop")
+        self.assertRaises(usage.UsageError, Options().parseOptions, ["--event-loop", "trio"])
+
+    def test_uvloopRuns(self):
+        """twistd linkrtc --event-loop uvloop starts and answers SIP (uvloop under the reactor)."""
+        from linkrtc.test.e2e.harness import LinkRTCProcess
+
+        try:
+            import uvloop  # noqa: F401
+        except ImportError:
+            raise self.skipTest("uvloop is not installed")
+        process = LinkRTCProcess("--event-loop", "uvloop").start()
+        try:
+            self.assertIn("uvloop", process.logText())
+        finally:
+            process.stop()

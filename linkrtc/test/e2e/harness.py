@@ -128,6 +128,9 @@ class LinkRTCProcess:
     @ivar sipPort: its SIP port (UDP and TCP on 127.0.0.1).
     @ivar httpPort: its HTTP/WebSocket port.
     @ivar log: path of its log file.
+
+    C{LINKRTC_E2E_OPTIONS} in the environment adds options to every run
+    (for example C{--event-loop uvloop} to run the suite on uvloop).
     """
 
     def __init__(self, *options, sipPort=None, httpPort=None, env=None):
@@ -147,7 +150,7 @@ class LinkRTCProcess:
             "--sip", f"udp:{self.sipPort}:interface=127.0.0.1",
             "--sip", f"tcp:{self.sipPort}:interface=127.0.0.1",
             "--http", f"tcp:{self.httpPort}:interface=127.0.0.1",
-        ] + self.options
+        ] + self.options + os.environ.get("LINKRTC_E2E_OPTIONS", "").split()
 
     def start(self, timeout=20.0):
         """Start and wait until SIP answers. @param timeout: seconds."""
