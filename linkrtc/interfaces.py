@@ -389,3 +389,41 @@ class IOutgoingApplication(Interface):
             NAME or None, ...}} or C{{"action": "reject", "status": INT}};
             never fails (a failure becomes C{reject} 503).
         """
+
+
+class IOutboundMediaSession(IMediaSession):
+    """
+    An L{IMediaSession} that can also place calls (client -> SIP): the
+    client makes the offer. Both media factories' sessions provide it.
+    """
+
+    def sipOffer(clientOffer, codecs=None):
+        """
+        The client's C{call} carried C{clientOffer} (C{str}).
+
+        @param codecs: encoding names the trunk allows (C{["PCMU",
+            "telephone-event"]}), any case; C{None} or empty: all.
+        @return: L{Deferred} firing with the SDP offer (C{bytes}) for the
+            INVITE; fails with L{linkrtc.error.MediaError} when the client's
+            offer is unusable or no allowed codec is left (488).
+        """
+
+    def clientAnswer(sipAnswer):
+        """
+        The SIP side answered (the SDP of a 18x or of the 2xx, C{bytes}).
+        Media starts. Calling it again with the same SDP returns the same
+        answer (a 2xx repeating the 183's SDP).
+
+        @return: L{Deferred} firing with the SDP (C{str}) for the client's
+            C{answer} message; fails with L{linkrtc.error.MediaError}.
+        """
+
+    def hold(onHold):
+        """
+        The client put the call on hold (C{True}) or took it off (C{False}).
+        Bridge mode stops (or resumes) the audio it sends the SIP side (no
+        re-INVITE is sent); passthrough does nothing (the client's own media
+        does it).
+
+        @return: L{Deferred} firing with C{None}.
+        """

@@ -19,12 +19,17 @@ C{max_answer_seconds} bounds the talk time once confirmed (BYE, cause
 200). Both come from the configuration and may be given per call by the
 webhook's C{outgoing} decision.
 
-Media: passthrough only. The client's offer goes into the INVITE as it is
-(codecs the trunk does not allow are taken out), and the SIP answer SDP
-(from a 18x for early media, else the 2xx) goes to the client as
-C{{"type": "answer"}}. A trunk with C{offerless = true} sends an INVITE
-without SDP: the 2xx then holds the far end's offer, sent to the client as
-C{answer}, and the ACK carries the client's offer.
+Media goes through the call's L{IOutboundMediaSession}, the same code
+path for both media modes: C{sipOffer(clientSdp, trunk.codecs)} makes the
+INVITE's offer (passthrough: the client's offer as it is, minus the codecs
+the trunk does not allow; bridge: LinkRTC's RTP offer, once aiortc has
+answered the client), and C{clientAnswer(sdp)} turns the SIP answer SDP
+(from a 18x for early media, else the 2xx) into the client's
+C{{"type": "answer"}}. Either may finish later (bridge): the call waits
+in C{routing} for the offer, and in C{calling}/C{ringing} for the answer
+to a 2xx. A trunk with C{offerless = true} (passthrough only) sends an
+INVITE without SDP: the 2xx then holds the far end's offer, sent to the
+client as C{answer}, and the ACK carries the client's offer.
 """
 
 import re
@@ -43,7 +48,7 @@ from linkrtc.call.machine import CallStateMachine
 from linkrtc.call.state import State
 from linkrtc.call.states import CALLING, CONFIRMED, DROPPED, RINGING
 from linkrtc.error import MediaError
-from linkrtc.interfaces import ISIPClientLegListener
+from linkrtc.interfaces import IOutboundMediaSession, ISIPClientLegListener
 
 log = Logger()
 
@@ -58,6 +63,12 @@ RING_TIMER = "ring"
 ANSWER_TIMER = "answer"
 
 _NUMBER = re.compile(r"[0-9A-Za-z+*#._~-]{1,64}\Z")
+
+#: What L{OutboundDialer.route} returns while the media session makes the offer.
+PENDING = "pending"
+
+#: The media modes that can place calls.
+OUTBOUND_MEDIA = ("passthrough", "bridge")
 
 #: Static RTP payload types (RFC 3551) by encoding name, for m-lines
 #: without C{a=rtpmap}.
@@ -206,6 +217,27 @@ def filterCodecs(sdp, allowed):
     return "\r\n".join(out) + "\r\n"
 
 
+def resultNow(deferred):
+    """
+    @return: C{(True, result)} if C{deferred} has fired (C{result} may be a
+        L{Failure}, which is then handled), else C{(False, None)}; the
+        result then stays in C{deferred} for later callbacks.
+    """
+    box = []
+
+    def grab(result):
+        if not box:
+            box.append(result)
+        return result
+
+    deferred.addBoth(grab)
+    if not box:
+        return False, None
+    result = box[0]
+    deferred.addErrback(lambda f: None)
+    return True, result
+
+
 # -- the call -----------------------------------------------------------------------
 
 
@@ -256,6 +288,9 @@ class OutboundCall(Call):
         self.dialer = dialer
         self.trunk = None
         self.answerSdp = None
+        self.confirmPending = False
+        self.routeTarget = None
+        self.routeCallerId = None
         self.sipFrom = None
         self.sipTo = None
         self.maxRingSeconds = dialer.maxRingSeconds
@@ -355,18 +390,50 @@ class OutboundCall(Call):
         Send the SIP side's SDP to the client as C{answer} unless it was
         sent already.
 
-        @param sdp: C{bytes} from a response body.
+        @param sdp: C{str} (from L{IOutboundMediaSession.clientAnswer}) or
+            C{bytes}.
         @return: C{True} if sent.
         """
         try:
-            text = sdp.decode("utf-8")
+            text = sdp.decode("utf-8") if isinstance(sdp, bytes) else sdp
         except UnicodeDecodeError:
             log.warn("call {call_id}: answer SDP is not UTF-8; dropped", call_id=self.id)
+            return False
+        if not isinstance(text, str):
             return False
         if not text.lstrip().startswith("v=0") or text == self.answerSdp:
             return False
         self.answerSdp = text
         return self.sendClient(self.originator, {"type": "answer", "sdp": text})
+
+    def answerFromSIP(self, body):
+        """
+        Hand the SIP side's answer SDP (a 18x's or the 2xx's body) to the
+        media session.
+
+        @return: C{(True, result)} when it answered at once (C{result}: the
+            client's SDP C{str}, or a L{Failure}); else C{(False, None)}, and
+            the result comes later as a L{MediaResultEvent} C{clientAnswer}.
+        """
+        d = defer.maybeDeferred(self.media.clientAnswer, body)
+        fired, result = resultNow(d)
+        if not fired:
+            self.whenDone(d, "clientAnswer")
+        return fired, result
+
+    def takeAnswer(self, result):
+        """
+        Send the client the media session's answer (C{str}); a L{Failure}
+        is logged.
+
+        @return: C{True} if the client has an answer (now or from before).
+        """
+        if isinstance(result, Failure):
+            log.warn("call {call_id}: SIP answer not usable: {why}", call_id=self.id,
+                     why=result.getErrorMessage())
+            return self.answerSdp is not None
+        self.sendAnswer(result)
+        return self.answerSdp is not None
 
     # -- ISIPClientLegListener ---------------------------------------------------------
 
@@ -408,8 +475,8 @@ class OutboundDialer:
         @param userAgent: the L{linkrtc.sip.useragent.UserAgent}.
         @param trunks: iterable of L{linkrtc.config.Trunk}.
         @param clock: an C{IReactorTime}.
-        @param mediaName: the media factory's C{name}; only passthrough
-            places calls.
+        @param mediaName: the media factory's C{name}; passthrough and
+            bridge place calls (L{OUTBOUND_MEDIA}).
         @param legFactory: makes the leg, C{(**kwargs) -> ISIPClientLeg}
             (default L{linkrtc.sip.outbound.InviteClientLeg}); for tests.
         """
@@ -441,7 +508,7 @@ class OutboundDialer:
             all (no trunk, or a media mode without outbound support), else
             C{None}.
         """
-        if self.mediaName != "passthrough":
+        if self.mediaName not in OUTBOUND_MEDIA:
             return 501, f"outbound calls are not implemented with --media {self.mediaName}"
         if not self.trunks:
             return 503, "no trunk is configured for outbound calls"
@@ -450,10 +517,13 @@ class OutboundDialer:
     def route(self, call, decision):
         """
         Apply the application's C{route} decision to C{call}: pick the
-        trunk, the per-call limits, and make the SIP leg (not started).
+        trunk, the per-call limits, ask the media session for the offer
+        (L{IOutboundMediaSession.sipOffer}) and, once it is there, make the
+        SIP leg (not started; see L{offerReady}).
 
-        @return: C{None} on success, else C{(status, reason)} to end the
-            call with.
+        @return: C{None} on success, L{PENDING} while the media session
+            makes the offer (a L{MediaResultEvent} C{sipOffer} follows),
+            else C{(status, reason)} to end the call with.
         """
         trunk = self.findTrunk(decision.get("trunk"))
         if trunk is None:
@@ -467,14 +537,50 @@ class OutboundDialer:
         except ValueError as e:
             return 500, f"bad decision from the application: {e}"
         target = decision.get("to") or call.target
-        callerId = decision.get("caller_id")
         try:
-            leg = self.makeLeg(call, trunk, target, callerId)
+            self.requestURI(trunk, target)
+        except ValueError as e:
+            return 484, f"cannot call {target!r}: {e}"
+        if trunk.offerless and self.mediaName != "passthrough":
+            return 501, (f"trunk {trunk.name!r} is offerless: that needs --media passthrough"
+                         f" (not {self.mediaName})")
+        if not IOutboundMediaSession.providedBy(call.media):
+            return 501, f"outbound calls are not implemented with --media {self.mediaName}"
+        call.trunk = trunk
+        call.routeTarget = target
+        call.routeCallerId = decision.get("caller_id")
+        try:
+            d = defer.maybeDeferred(call.media.sipOffer, call.clientSdp, trunk.codecs)
+        except Exception:
+            d = defer.fail(Failure())
+        fired, result = resultNow(d)
+        if not fired:
+            call.whenDone(d, "sipOffer")
+            return PENDING
+        if isinstance(result, Failure):
+            return self.offerFailed(call, result)
+        return self.offerReady(call, result)
+
+    def offerFailed(self, call, failure):
+        """@return: C{(status, reason)} for a failed L{IOutboundMediaSession.sipOffer}."""
+        if failure.check(MediaError):
+            return 488, failure.getErrorMessage()
+        log.failure("call {call_id}: making the offer failed", failure, call_id=call.id)
+        return 500, f"making the offer failed: {failure.getErrorMessage()}"
+
+    def offerReady(self, call, offer):
+        """
+        The media session made the INVITE's offer (C{bytes}): make the SIP
+        leg of C{call} through the trunk L{route} chose.
+
+        @return: C{None} on success, else C{(status, reason)}.
+        """
+        try:
+            leg = self.makeLeg(call, call.trunk, call.routeTarget, call.routeCallerId, offer)
         except MediaError as e:
             return 488, str(e)
         except ValueError as e:
-            return 484, f"cannot call {target!r}: {e}"
-        call.trunk = trunk
+            return 484, f"cannot call {call.routeTarget!r}: {e}"
         call.leg = leg
         leg.setListener(call)
         return None
@@ -506,10 +612,12 @@ class OutboundDialer:
         host, port = trunk.domainHostPort()
         return SIPURI("sip", user=target, host=host, port=port)
 
-    def makeLeg(self, call, trunk, target, callerId=None):
+    def makeLeg(self, call, trunk, target, callerId=None, offer=None):
         """
         Build the (unstarted) SIP leg for C{call} through C{trunk}.
 
+        @param offer: the INVITE's SDP (C{bytes}); C{None}: the client's
+            offer with the trunk's codecs only.
         @raise ValueError: unusable target or trunk settings.
         @raise MediaError: the offer keeps no allowed codec.
         """
@@ -528,16 +636,14 @@ class OutboundDialer:
         user = trunk.callerIdFor(call.clientName, callerId)
         display = trunk.callerNameFor(call.clientName)
         fromAddr = NameAddr(SIPURI("sip", user=user, host=host, port=port), display=display)
-        offer = filterCodecs(call.clientSdp, trunk.codecs).encode("utf-8")
+        if offer is None:
+            offer = filterCodecs(call.clientSdp, trunk.codecs).encode("utf-8")
         credentials = None
         if trunk.username and (trunk.password is not None or trunk.ha1 is not None):
             credentials = DigestCredentials(trunk.username, password=trunk.password,
                                             ha1=trunk.ha1, realm=trunk.realm)
         call.sipFrom = str(fromAddr.uri)
         call.sipTo = str(requestURI)
-        # Passthrough answers a re-INVITE with the SDP we sent last.
-        if hasattr(call.media, "answer"):
-            call.media.answer = offer
         return self.legFactory(
             userAgent=self.userAgent, clock=self.clock, requestURI=requestURI,
             fromAddr=fromAddr, proxy=proxy, routes=routes,

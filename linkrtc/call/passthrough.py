@@ -6,6 +6,10 @@ SIP offer goes to the client as is, the client's answer goes back in the
 
 An offerless INVITE works too: the client's offer goes in the 200 OK and the
 SIP side's answer, from the ACK, goes to the client.
+
+Outbound calls (L{IOutboundMediaSession}): the client's offer goes into the
+INVITE (minus the codecs the trunk does not allow) and the SIP answer goes
+to the client as it is.
 """
 
 from twisted.internet import defer
@@ -13,7 +17,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from linkrtc.error import MediaError
-from linkrtc.interfaces import IMediaFactory, IMediaSession
+from linkrtc.interfaces import IMediaFactory, IOutboundMediaSession
 
 log = Logger()
 
@@ -42,7 +46,7 @@ def isHold(sdp):
     return any(line in ("a=sendonly", "a=inactive") for line in lines)
 
 
-@implementer(IMediaSession)
+@implementer(IOutboundMediaSession)
 class PassthroughSession:
     """
     One call's passthrough media: it only checks and converts SDP.
@@ -88,6 +92,29 @@ class PassthroughSession:
         if self.answer is None:
             return defer.fail(MediaError("no previous answer"))
         return defer.succeed((self.answer, isHold(offer)))
+
+    def sipOffer(self, clientOffer, codecs=None):
+        """
+        The client's offer, minus the codecs not in C{codecs}
+        (L{linkrtc.call.outbound.filterCodecs}), as C{bytes}; it is also
+        what a re-INVITE is answered with.
+        """
+        from linkrtc.call.outbound import filterCodecs
+
+        try:
+            offer = filterCodecs(_text(clientOffer, "the client's offer"), codecs or ())
+        except MediaError:
+            return defer.fail()
+        self.answer = offer.encode("utf-8")
+        return defer.succeed(self.answer)
+
+    def clientAnswer(self, sipAnswer):
+        """The SIP answer, decoded (C{str}); the same every time for the same SDP."""
+        return defer.maybeDeferred(_text, sipAnswer, "the SIP answer")
+
+    def hold(self, onHold):
+        """Nothing to do: the client's own media goes quiet."""
+        return defer.succeed(None)
 
     def sendDigits(self, digits):
         """

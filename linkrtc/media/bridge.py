@@ -7,7 +7,12 @@ For each call a L{BridgeSession} owns one RTP/RTCP port pair (from
 C{rtpPorts}), one aiortc C{RTCPeerConnection} with one audio transceiver,
 and either a L{PacketRelay} (PCMU on both legs: no decoding) or a
 L{Transcoder} (different codecs). The call engine sees only
-L{IMediaFactory} / L{IMediaSession}.
+L{IMediaFactory} / L{IOutboundMediaSession}.
+
+Incoming calls: C{clientOffer} (SIP offer -> WebRTC offer), C{sipAnswer}.
+Outgoing calls: C{sipOffer} (aiortc answers the client's offer; LinkRTC
+makes its own RTP offer for the INVITE), C{clientAnswer} (the SIP answer
+starts the media; the client gets aiortc's answer).
 """
 
 import random
@@ -18,7 +23,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from linkrtc.error import MediaError
-from linkrtc.interfaces import IMediaFactory, IMediaSession
+from linkrtc.interfaces import IMediaFactory, IOutboundMediaSession
 from linkrtc.media import sdp as sdpmod
 from linkrtc.media.relay import PacketRelay, WebRTCTap, checkSeam
 from linkrtc.media.rtp import PortAllocator, RTCPSink, RTPSession
@@ -118,7 +123,7 @@ def _mediaError(failure, what):
     raise MediaError("media failure while %s: %s" % (what, failure.getErrorMessage()))
 
 
-@implementer(IMediaSession)
+@implementer(IOutboundMediaSession)
 class BridgeSession:
     """
     One call's bridged media. Created by L{BridgeMediaFactory.newSession}.
@@ -154,6 +159,11 @@ class BridgeSession:
         self._webrtcCodec = None
         self._closing = None
         self._answered = None
+        self._outbound = False
+        self._webrtcAnswer = None
+        self._sipAnswered = None
+        self._clientHeld = False
+        self._farSending = True
 
     # -- SIP side helpers -------------------------------------------------
 
@@ -187,7 +197,8 @@ class BridgeSession:
         host = m.address[1]
         held = host in ("0.0.0.0", "::")
         self.rtp.setRemote(None if held else (host, m.port))
-        self.rtp.sending = not held and m.direction in ("sendrecv", "recvonly")
+        self._farSending = not held and m.direction in ("sendrecv", "recvonly")
+        self.rtp.sending = self._farSending and not self._clientHeld
         self._direction = sdpmod.answerDirection(m.direction)
 
     def _sipAnswerSdp(self):
@@ -216,7 +227,7 @@ class BridgeSession:
 
     def clientOffer(self, sipOffer):
         try:
-            if self.leg is not None or self.closed:
+            if self.leg is not None or self.closed or self._outbound:
                 raise MediaError("clientOffer called twice or after close")
             self._loop = loopOf(self._reactor)
             if sipOffer is not None:
@@ -249,7 +260,7 @@ class BridgeSession:
         Also usable for early media: the same body may go in a 183 and the
         200 OK; a second call with the same C{clientSdp} returns it again.
         """
-        if self.leg is None or self.closed:
+        if self.leg is None or self.closed or self._outbound:
             return defer.fail(MediaError("sipAnswer without clientOffer"))
         if self._answered is not None:
             if self._answered[0] == clientSdp:
@@ -324,6 +335,113 @@ class BridgeSession:
             return defer.succeed((self._sipAnswerSdp(), m.isHold))
         except MediaError as e:
             return defer.fail(e)
+
+    # -- outbound calls (the client offers) ---------------------------------
+
+    def sipOffer(self, clientOffer, codecs=None):
+        """
+        aiortc answers the client's offer (PCMU first when the SIP offer
+        has PCMU, to favour the relay; else Opus), then LinkRTC offers RTP
+        to SIP: PCMU, PCMA, G722 and telephone-event/8000 on PT 101, minus
+        what C{codecs} leaves out, with the codec the WebRTC leg uses first
+        if it is there. The WebRTC answer waits for L{clientAnswer}.
+        """
+        try:
+            if self.leg is not None or self.closed:
+                raise MediaError("sipOffer called twice, after clientOffer or after close")
+            if not isinstance(clientOffer, str) or not clientOffer.lstrip().startswith("v=0"):
+                raise MediaError("the client's offer is not SDP (no v=0 line)")
+            allowed = {c.upper() for c in codecs} if codecs else None
+            sipCodecs = [c for c in sdpmod.ourCodecs() if allowed is None or c.name in allowed]
+            if not any(c.name != "TELEPHONE-EVENT" for c in sipCodecs):
+                raise MediaError("the trunk allows none of our SIP codecs (%s)"
+                                 % (", ".join(sdpmod.SIP_CODECS),))
+            self._loop = loopOf(self._reactor)
+            self._outbound = True
+            names = ["PCMU", "OPUS"] if any(c.name == "PCMU" for c in sipCodecs) \
+                else ["OPUS", "PCMU"]
+            self.track = FeedTrack()
+            self.leg = WebRTCLeg(self._reactor, self.track, names, self.factory.iceServers,
+                                 self.factory.iceAddresses)
+        except MediaError as e:
+            self._releaseSync()
+            return defer.fail(e)
+        except Exception as e:
+            log.failure("call {callId}: media set-up failed", callId=self.callId)
+            self._releaseSync()
+            return defer.fail(MediaError("media set-up failed: %s" % (e,)))
+        d = self.leg.answerOffer(clientOffer)
+        d.addCallback(self._clientOffered, sipCodecs)
+        d.addErrback(_mediaError, "answering the client's offer")
+        return d
+
+    def _clientOffered(self, answer, sipCodecs):
+        if self.closed:
+            raise MediaError("the call ended while its offer was made")
+        negotiated = self.leg.negotiatedCodec()
+        if negotiated is None:
+            raise MediaError("client offer shares no codec with us (Opus, PCMU)")
+        self._webrtcCodec = negotiated
+        self._webrtcAnswer = answer
+        name, pt = negotiated
+        self.tap = WebRTCTap(self._reactor, self.leg, pt, 48000 if name == "OPUS" else 8000)
+        sipCodecs = sorted(sipCodecs, key=lambda c: c.name != name)
+        self._ourOffer = sipCodecs
+        self._bind(socket.AF_INET)
+        body = sdpmod.buildSDP(self._ourAddress(), self._rtpPort, sipCodecs, self._sessionId,
+                               self._version)
+        self._version += 1
+        return body
+
+    def clientAnswer(self, sipAnswer):
+        """
+        Parses the SIP answer (one of our codecs, its address), starts the
+        relay or the transcoder and the media timeout, and returns the
+        WebRTC answer made by L{sipOffer}. The same SDP again (a 200 OK
+        repeating the 183's) changes nothing; a different one is followed
+        like a re-INVITE (address, codec).
+        """
+        if not self._outbound or self._webrtcAnswer is None or self.closed:
+            return defer.fail(MediaError("clientAnswer without sipOffer"))
+        if self._sipAnswered == sipAnswer:
+            return defer.succeed(self._webrtcAnswer)
+        try:
+            desc = sdpmod.parseSDP(sipAnswer)
+            index, m = desc.audio()
+            offered = tuple(c.name for c in self._ourOffer if c.name != "TELEPHONE-EVENT")
+            codec, event = sdpmod.chooseCodec(m, supported=offered)
+            changed = self._sipCodec is not None and codec != self._sipCodec
+            self._offer = desc
+            self._audioIndex = index
+            self._sipCodec, self._sipEvent = codec, event
+            self.rtp.setCodecs(codec, event)
+            self._applyRemote(m)
+            if self.mode is None:
+                self._startMedia()
+            elif changed:
+                self._stopMedia()
+                self._startMedia()
+            if m.direction in ("sendrecv", "sendonly") and not m.isHold:
+                self.rtp.startTimeout()
+            else:
+                self.rtp.pauseTimeout()
+        except MediaError as e:
+            return defer.fail(e)
+        except Exception as e:
+            log.failure("call {callId}: starting the media failed", callId=self.callId)
+            return defer.fail(MediaError("starting the media failed: %s" % (e,)))
+        self._sipAnswered = sipAnswer
+        return defer.succeed(self._webrtcAnswer)
+
+    def hold(self, onHold):
+        """
+        The client's hold: no audio goes to SIP until unhold (no re-INVITE
+        is sent: the SIP side keeps sending, so the media timeout runs on).
+        """
+        self._clientHeld = bool(onHold)
+        if self.rtp is not None and not self.closed:
+            self.rtp.sending = self._farSending and not self._clientHeld
+        return defer.succeed(None)
 
     def sendDigits(self, digits):
         if self.rtp is not None and not self.closed:

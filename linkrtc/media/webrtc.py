@@ -199,6 +199,25 @@ class WebRTCLeg:
 
         return self._aio(apply())
 
+    def answerOffer(self, sdp):
+        """
+        Answer the client's offer (outbound calls: the client offers).
+
+        @return: L{Deferred} firing with our answer SDP (C{str}),
+            candidates included; fails with L{MediaError} if aiortc rejects
+            the offer.
+        """
+
+        async def answer():
+            try:
+                await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+                await self.pc.setLocalDescription(await self.pc.createAnswer())
+            except Exception as e:  # aiortc raises ValueError / InvalidStateError / ...
+                raise MediaError("client offer not acceptable: %s" % (e,)) from e
+            return self.pc.localDescription.sdp
+
+        return self._aio(answer())
+
     def negotiatedCodec(self):
         """
         @return: C{(NAME, payloadType)} of the codec aiortc sends with

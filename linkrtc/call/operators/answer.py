@@ -15,6 +15,7 @@ from linkrtc.call.events import (
 )
 from linkrtc.call.operators.base import Operator
 from linkrtc.call.states import ANSWERING, CONFIRMED, DROPPED
+from linkrtc.interfaces import IOutboundMediaSession
 
 log = Logger()
 
@@ -258,8 +259,10 @@ class OpClientHold(Operator):
     """
     C{confirmed}: the client's C{hold}/C{unhold}. The call stays
     C{confirmed}; the client and the application get C{state}
-    C{hold}/C{unhold}. In passthrough the client's own media does the
-    muting.
+    C{hold}/C{unhold}. A media session with C{hold}
+    (L{linkrtc.interfaces.IOutboundMediaSession}) is told: bridge mode
+    stops sending audio to SIP; in passthrough the client's own media does
+    the muting.
     """
 
     name = "OpClientHold"
@@ -272,5 +275,9 @@ class OpClientHold(Operator):
         hold = event.type == "hold"
         if hold != call.held:
             call.held = hold
+            if IOutboundMediaSession.providedBy(call.media):
+                d = defer.maybeDeferred(call.media.hold, hold)
+                d.addErrback(lambda f: log.failure("call {call_id}: media hold failed", f,
+                                                   call_id=call.id))
             _tellHold(call, hold)
         return CONFIRMED

@@ -10,10 +10,16 @@ in-dialog requests, CDR).
 from twisted.logger import Logger
 
 from linkrtc.call.call import SIP_NONE
-from linkrtc.call.events import ApplicationDecisionEvent, ClientMessageEvent, TimerEvent
+from linkrtc.call.events import (
+    ApplicationDecisionEvent,
+    ClientMessageEvent,
+    MediaResultEvent,
+    TimerEvent,
+)
 from linkrtc.call.operators.base import Operator
 from linkrtc.call.outbound import (
     ANSWER_TIMER,
+    PENDING,
     RING_TIMER,
     ROUTING,
     OutgoingCallEvent,
@@ -40,15 +46,20 @@ class OpAskOutgoing(Operator):
 class OpRouteOutgoing(Operator):
     """
     C{routing}, on the application's decision: C{reject} ends the call with
-    its status; C{route} picks the trunk (the first by default) and makes
-    the SIP leg; the call goes to C{calling}.
+    its status; C{route} picks the trunk (the first by default), asks the
+    media session for the INVITE's offer and makes the SIP leg; the call
+    goes to C{calling}. When the offer takes time (bridge: aiortc answers
+    the client first), the call stays in C{routing} until the media
+    session's C{sipOffer} result; a media failure drops it with 488.
     """
 
     name = "OpRouteOutgoing"
-    handles = (ApplicationDecisionEvent,)
-    transitions = (CALLING, DROPPED)
+    handles = (ApplicationDecisionEvent, MediaResultEvent)
+    transitions = (ROUTING, CALLING, DROPPED)
 
     def process(self, call, event):
+        if isinstance(event, MediaResultEvent):
+            return self.offerMade(call, event)
         decision = event.decision if isinstance(event.decision, dict) else {}
         action = decision.get("action")
         if action == "reject":
@@ -60,6 +71,20 @@ class OpRouteOutgoing(Operator):
         if action != "route":
             return call.end(500, "bad decision from the application", "sys", sip=SIP_NONE)
         refused = call.dialer.route(call, decision)
+        if refused == PENDING:
+            return ROUTING
+        if refused is not None:
+            status, reason = refused
+            return call.end(status, reason, "sys", sip=SIP_NONE)
+        return CALLING
+
+    def offerMade(self, call, event):
+        if event.operation != "sipOffer":
+            return None
+        if not event.succeeded:
+            refused = call.dialer.offerFailed(call, event.failure)
+        else:
+            refused = call.dialer.offerReady(call, event.result)
         if refused is not None:
             status, reason = refused
             return call.end(status, reason, "sys", sip=SIP_NONE)
@@ -80,8 +105,10 @@ class OpSendInvite(Operator):
 
 class OpOutgoingProgress(Operator):
     """
-    C{calling}/C{ringing}, on a 101-199: its SDP (early media) goes to the
-    client as C{answer}, once; the call is C{ringing}.
+    C{calling}/C{ringing}, on a 101-199: its SDP (early media) goes
+    through the media session (C{clientAnswer}) to the client as
+    C{answer}, once; the call is C{ringing}. An unusable early SDP is
+    logged and ignored (the 2xx's counts).
     """
 
     name = "OpOutgoingProgress"
@@ -93,7 +120,9 @@ class OpOutgoingProgress(Operator):
             return None
         body = getattr(event.response, "body", b"") or b""
         if body:
-            call.sendAnswer(body)
+            fired, result = call.answerFromSIP(body)
+            if fired:
+                call.takeAnswer(result)
         return RINGING
 
 
@@ -109,24 +138,45 @@ class OpRestartRingTimer(Operator):
 class OpOutgoingAnswered(Operator):
     """
     C{calling}/C{ringing}, on the 2xx (already ACKed by the leg): its SDP
-    goes to the client as C{answer} unless the early one was the same;
-    the call is C{confirmed}.
+    goes through the media session (C{clientAnswer}) to the client as
+    C{answer} unless the early one was the same; the call is
+    C{confirmed}. If the media session answers later, the call waits in
+    its state for that C{clientAnswer} result. Without any usable answer
+    the call ends (BYE, 488). A late early-media result is sent too.
     """
 
     name = "OpOutgoingAnswered"
-    handles = (SIPResponseEvent,)
+    handles = (SIPResponseEvent, MediaResultEvent)
     transitions = (CONFIRMED, DROPPED)
 
     def process(self, call, event):
+        if isinstance(event, MediaResultEvent):
+            return self.answerMade(call, event)
         if not 200 <= event.status < 300:
             return None
+        call.finalStatus = event.status
         body = getattr(event.response, "body", b"") or b""
         if body:
-            call.sendAnswer(body)
+            fired, result = call.answerFromSIP(body)
+            if not fired:
+                call.confirmPending = True
+                return call.state.name
+            if not call.takeAnswer(result):
+                return call.end(488, "the 200 OK carried no usable SDP answer", "sys")
         elif call.answerSdp is None:
-            call.finalStatus = event.status
             return call.end(488, "the 200 OK carried no SDP answer", "sys")
-        call.finalStatus = event.status
+        call.answerTime = call.now()
+        return CONFIRMED
+
+    def answerMade(self, call, event):
+        if event.operation != "clientAnswer":
+            return None
+        answered = call.takeAnswer(event.result if event.succeeded else event.failure)
+        if not call.confirmPending:
+            return call.state.name
+        call.confirmPending = False
+        if not answered:
+            return call.end(488, "the 200 OK carried no usable SDP answer", "sys")
         call.answerTime = call.now()
         return CONFIRMED
 

@@ -20,8 +20,13 @@ from linkrtc.call.outbound import (
 from linkrtc.call.passthrough import PassthroughMediaFactory
 from linkrtc.config import parseTrunks
 from linkrtc.error import MediaError
-from linkrtc.interfaces import ISIPClientLeg, ISIPClientLegListener
-from linkrtc.testing import CallHarness, FakeApplication
+from linkrtc.interfaces import (
+    IMediaFactory,
+    IOutboundMediaSession,
+    ISIPClientLeg,
+    ISIPClientLegListener,
+)
+from linkrtc.testing import CallHarness, FakeApplication, FakeMediaFactory
 
 OFFER = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
          "m=audio 4000 RTP/AVP 111 0 101\r\na=rtpmap:111 opus/48000/2\r\n"
@@ -250,11 +255,28 @@ class CallingTests(OutboundMixin, SynchronousTestCase):
         self.assertEqual(self.alice.ofType("error")[-1]["code"], 503)
         self.assertEqual(self.alice.ofType("error")[-1]["ref"], "r1")
 
-    def test_bridgeRefused(self):
-        """In bridge media mode a 'call' gets error 501 (not implemented)."""
-        self.dialer.mediaName = "bridge"
+    def test_otherMediaRefused(self):
+        """In a media mode without outbound support a 'call' gets error 501."""
+        self.dialer.mediaName = "sfu"
         self.assertIsNone(self.dial())
         self.assertEqual(self.alice.ofType("error")[-1]["code"], 501)
+
+    def test_bridgeOfferlessRefused(self):
+        """Bridge mode and an offerless trunk: dropped 501, nothing sent."""
+        self.dialer.mediaName = "bridge"
+        call = self.dial()
+        self.h.application.decide(call, {"action": "route", "trunk": "other"})
+        self.assertEqual(self.legs, [])
+        self.assertEqual(self.alice.ofType("state")[-1]["cause"], 501)
+        self.assertReleased(call)
+
+    def test_mediaWithoutOutbound(self):
+        """A media session that cannot make offers: dropped 501."""
+        self.h.manager.services.mediaFactory = FakeMediaFactory()
+        call = self.dial()
+        self.h.application.decide(call, {"action": "route"})
+        self.assertEqual(self.legs, [])
+        self.assertEqual(self.alice.ofType("state")[-1]["cause"], 501)
 
     def test_otherConnectionCannotAct(self):
         """Another connection's hangup for the call gets 404."""
@@ -447,3 +469,156 @@ class FilterCodecsTests(SynchronousTestCase):
     def test_none(self):
         """No allowed audio codec: MediaError."""
         self.assertRaises(MediaError, filterCodecs, OFFER, ["G729"])
+
+
+@implementer(IOutboundMediaSession)
+class SlowMediaSession:
+    """An outbound media session whose results the test fires (like bridge mode)."""
+
+    def __init__(self):
+        self.offers = []
+        self.answers = []
+        self.holds = []
+        self.closed = False
+
+    def clientOffer(self, sipOffer):
+        return defer.succeed(None)
+
+    def sipAnswer(self, clientSdp):
+        return defer.succeed(b"")
+
+    def sipAckBody(self, sdp):
+        return defer.succeed(None)
+
+    def sipReoffer(self, sdp):
+        return defer.succeed((b"v=0\r\n", False))
+
+    def sipOffer(self, clientOffer, codecs=None):
+        d = defer.Deferred()
+        self.offers.append((clientOffer, codecs, d))
+        return d
+
+    def clientAnswer(self, sipAnswer):
+        d = defer.Deferred()
+        self.answers.append((sipAnswer, d))
+        return d
+
+    def hold(self, onHold):
+        self.holds.append(onHold)
+        return defer.succeed(None)
+
+    def sendDigits(self, digits):
+        pass
+
+    def stats(self):
+        return {"mode": "slow"}
+
+    def close(self):
+        self.closed = True
+        return defer.succeed(None)
+
+
+@implementer(IMediaFactory)
+class SlowMediaFactory:
+    name = "bridge"
+
+    def __init__(self):
+        self.sessions = []
+
+    def newSession(self, callId, listener):
+        session = SlowMediaSession()
+        self.sessions.append(session)
+        return session
+
+
+class AsynchronousMediaTests(OutboundMixin, SynchronousTestCase):
+    """Bridge-like media: the offer and the answers come later."""
+
+    def setUp(self):
+        super().setUp()
+        self.media = SlowMediaFactory()
+        self.h.manager.services.mediaFactory = self.media
+        self.dialer.mediaName = "bridge"
+
+    def test_interfaces(self):
+        verifyObject(IOutboundMediaSession, SlowMediaSession())
+
+    def test_offerLater(self):
+        """
+        The call waits in routing for the media's offer (the trunk's codecs
+        are passed on), then the INVITE carries it; 183 and 200 answers go
+        through clientAnswer; the 200 confirms once its answer is made.
+        """
+        call = self.dial()
+        self.h.application.decide(call, {"action": "route"})
+        [session] = self.media.sessions
+        [(offer, codecs, d)] = session.offers
+        self.assertEqual((offer, tuple(codecs)), (OFFER, ("PCMU", "telephone-event")))
+        self.assertEqual(call.state.name, "routing")
+        self.assertEqual(self.legs, [])
+        d.callback(b"v=0\r\nm=audio 20000 RTP/AVP 0\r\n")
+        [leg] = self.legs
+        self.assertEqual(leg.kwargs["body"], b"v=0\r\nm=audio 20000 RTP/AVP 0\r\n")
+        self.assertEqual(leg.actions, ["start"])
+        self.assertEqual(call.state.name, "calling")
+        leg.progress(183, ANSWER)
+        self.assertEqual(self.states(), ["ringing"])
+        session.answers[0][1].callback("v=0\r\nwebrtc-answer\r\n")
+        self.assertEqual([m["sdp"] for m in self.alice.ofType("answer")],
+                         ["v=0\r\nwebrtc-answer\r\n"])
+        leg.answer()
+        self.assertEqual(call.state.name, "ringing")
+        self.assertEqual(session.answers[1][0], ANSWER)
+        session.answers[1][1].callback("v=0\r\nwebrtc-answer\r\n")
+        self.assertEqual(len(self.alice.ofType("answer")), 1)
+        self.assertEqual(self.states(), ["ringing", "confirmed"])
+        self.h.clientSays(self.alice, "hangup", call)
+        self.assertEqual(leg.actions, ["start", "bye"])
+        self.assertTrue(session.closed)
+        self.assertReleased(call)
+
+    def test_offerFails(self):
+        """A media failure making the offer: dropped 488, no INVITE."""
+        call = self.dial()
+        self.h.application.decide(call, {"action": "route"})
+        self.media.sessions[0].offers[0][2].errback(MediaError("no codec"))
+        self.assertEqual(self.legs, [])
+        self.assertEqual(self.alice.ofType("state")[-1]["cause"], 488)
+        self.assertReleased(call)
+
+    def test_hangupWhileOffering(self):
+        """The client hangs up while the offer is made: dropped 487; the late offer is ignored."""
+        call = self.dial()
+        self.h.application.decide(call, {"action": "route"})
+        self.h.clientSays(self.alice, "hangup", call)
+        self.assertEqual(self.alice.ofType("state")[-1]["cause"], 487)
+        self.media.sessions[0].offers[0][2].callback(b"v=0\r\n")
+        self.assertEqual(self.legs, [])
+
+    def test_clientHold(self):
+        """The client's hold/unhold reaches the media session; 'state' hold/unhold."""
+        call = self.dial()
+        self.h.application.decide(call, {"action": "route"})
+        session = self.media.sessions[0]
+        session.offers[0][2].callback(b"v=0\r\n")
+        leg = self.legs[0]
+        leg.answer()
+        session.answers[0][1].callback("v=0\r\nwebrtc-answer\r\n")
+        self.h.clientSays(self.alice, "hold", call)
+        self.h.clientSays(self.alice, "hold", call)
+        self.h.clientSays(self.alice, "unhold", call)
+        self.assertEqual(session.holds, [True, False])
+        self.assertEqual(self.states()[-2:], ["hold", "unhold"])
+
+    def test_answerFails(self):
+        """The media cannot use the 200's SDP and there was no early answer: BYE, 488."""
+        call = self.dial()
+        self.h.application.decide(call, {"action": "route"})
+        session = self.media.sessions[0]
+        session.offers[0][2].callback(b"v=0\r\n")
+        leg = self.legs[0]
+        leg.answer()
+        session.answers[0][1].errback(MediaError("no codec"))
+        self.assertEqual(leg.actions, ["start", "bye"])
+        self.assertEqual(self.alice.ofType("state")[-1]["cause"], 488)
+        self.assertReleased(call)

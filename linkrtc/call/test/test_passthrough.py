@@ -5,7 +5,7 @@ from zope.interface.verify import verifyObject
 
 from linkrtc.call.passthrough import PassthroughMediaFactory, isHold
 from linkrtc.error import MediaError
-from linkrtc.interfaces import IMediaFactory, IMediaSession
+from linkrtc.interfaces import IMediaFactory, IMediaSession, IOutboundMediaSession
 from linkrtc.testing import CLIENT_ANSWER, SIP_OFFER
 
 
@@ -18,7 +18,25 @@ class PassthroughTests(SynchronousTestCase):
         """The factory and its sessions provide their interfaces; the name is passthrough."""
         verifyObject(IMediaFactory, self.factory)
         verifyObject(IMediaSession, self.session)
+        verifyObject(IOutboundMediaSession, self.session)
         self.assertEqual(self.factory.name, "passthrough")
+
+    def test_outbound(self):
+        """
+        Outbound: the client's offer goes to SIP as bytes (minus codecs the
+        trunk leaves out) and is what a re-INVITE gets; the SIP answer goes
+        to the client as text; hold does nothing.
+        """
+        offer = SIP_OFFER.decode()
+        self.assertEqual(self.successResultOf(self.session.sipOffer(offer)), SIP_OFFER)
+        self.assertEqual(self.session.answer, SIP_OFFER)
+        filtered = self.successResultOf(self.session.sipOffer(offer, ["PCMU"]))
+        self.assertNotIn(b"telephone-event", filtered)
+        self.assertEqual(self.successResultOf(self.session.clientAnswer(SIP_OFFER)), offer)
+        self.assertIsNone(self.successResultOf(self.session.hold(True)))
+        self.failureResultOf(self.session.sipOffer(offer, ["G729"]), MediaError)
+        self.failureResultOf(self.session.sipOffer("garbage"), MediaError)
+        self.failureResultOf(self.session.clientAnswer(b"\xff"), MediaError)
 
     def test_offerAsIs(self):
         """The SIP offer goes to the client as is (text)."""

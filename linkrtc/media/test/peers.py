@@ -98,6 +98,24 @@ class Browser:
 
         return aio(go())
 
+    def offer(self):
+        """@return: L{Deferred} with an offer SDP (C{str}) for an outbound call."""
+
+        async def go():
+            await self.pc.setLocalDescription(await self.pc.createOffer())
+            return self.pc.localDescription.sdp
+
+        return aio(go())
+
+    def accept(self, answerSdp):
+        """Apply LinkRTC's answer to our offer and start listening. @return: L{Deferred}."""
+
+        async def go():
+            await self.pc.setRemoteDescription(RTCSessionDescription(answerSdp, "answer"))
+            self._task = asyncio.ensure_future(self._listen(self.transceiver.receiver.track))
+
+        return aio(go())
+
     async def _listen(self, track):
         try:
             while True:

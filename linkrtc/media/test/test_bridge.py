@@ -16,7 +16,12 @@ from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from linkrtc.error import MediaError
-from linkrtc.interfaces import IMediaFactory, IMediaListener, IMediaSession
+from linkrtc.interfaces import (
+    IMediaFactory,
+    IMediaListener,
+    IMediaSession,
+    IOutboundMediaSession,
+)
 from linkrtc.media.bridge import BridgeMediaFactory
 from linkrtc.media.rtp import buildHeader
 from linkrtc.media.sdp import parseSDP
@@ -284,3 +289,103 @@ class BridgeSignallingTests(BridgeTestsMixin, TestCase):
         """A 'before shutdown' trigger closes open sessions; it goes away with the last one."""
         return defer.ensureDeferred(self._shutdownTrigger())
 
+
+
+def phoneAnswer(port, offer, codec):
+    """@return: a SIP phone's answer (C{bytes}) to LinkRTC's C{offer} choosing C{codec}."""
+    index, m = parseSDP(offer).audio()
+    chosen = [c for c in m.codecs() if c.name == codec][0]
+    return sipOffer(port, "%d 101" % (chosen.payloadType,))
+
+
+class BridgeOutboundTests(BridgeTestsMixin, TestCase):
+    """The client offers (outbound calls): sipOffer, clientAnswer, hold."""
+
+    async def _outbound(self, phoneCodec, expectMode, trunkCodecs=None):
+        phone = Phone(self.reactor, phoneCodec, freq=440)
+        self.cleanups.append(phone.stop)
+        phonePort = phone.listen()
+        session = self.factory.newSession("out-" + phoneCodec, self.listener)
+        self.cleanups.append(session.close)
+        verifyObject(IOutboundMediaSession, session)
+        browser = Browser(freq=880)
+        self.cleanups.append(browser.close)
+        offer = await session.sipOffer(await browser.offer(), trunkCodecs)
+        self.assertIsInstance(offer, bytes)
+        index, m = parseSDP(offer).audio()
+        self.assertEqual(m.address, ("IP4", "127.0.0.1"))
+        names = [c.name for c in m.codecs()]
+        self.assertEqual(names[-1], "TELEPHONE-EVENT")
+        answerBody = phoneAnswer(phonePort, offer, phoneCodec)
+        webrtcAnswer = await session.clientAnswer(answerBody)
+        self.assertIn("127.0.0.1", webrtcAnswer)
+        # The 200 OK repeating the 183's SDP: the same answer, nothing restarted.
+        self.assertEqual(await session.clientAnswer(answerBody), webrtcAnswer)
+        self.assertEqual(session.mode, expectMode)
+        await browser.accept(webrtcAnswer)
+        phone.start(("127.0.0.1", m.port))
+        await self.sleep(1.6)
+        toBrowser = dominantFrequency(lastSeconds(browser.heard, browser.rate, 0.8),
+                                      browser.rate)
+        toPhone = dominantFrequency(lastSeconds(phone.heard, phone.rate, 0.8), phone.rate)
+        MEASURED["outbound " + expectMode] = (toBrowser, toPhone)
+        print("\noutbound %s: SIP->WebRTC %.1f Hz (440 sent), WebRTC->SIP %.1f Hz (880 sent)"
+              % (expectMode, toBrowser, toPhone))
+        self.assertTrue(abs(toBrowser - 440) <= 20, toBrowser)
+        self.assertTrue(abs(toPhone - 880) <= 20, toPhone)
+        # Client hold: nothing more goes to the phone; unhold resumes.
+        await session.hold(True)
+        await self.sleep(0.1)
+        count = len(phone.received)
+        await self.sleep(0.3)
+        self.assertEqual(len(phone.received), count)
+        await session.hold(False)
+        await self.sleep(0.3)
+        self.assertGreater(len(phone.received), count)
+        stats = session.stats()
+        self.assertEqual(stats["sip"]["codec"], phoneCodec)
+        await defer.maybeDeferred(phone.stop)
+        await browser.close()
+        await session.close()
+        self.assertEqual(await self.settle(), self.before)
+        return names
+
+    def test_relay(self):
+        """The client offers PCMU: LinkRTC offers PCMU first, the phone takes it: relay."""
+        return defer.ensureDeferred(self._outbound("PCMU", "relay"))
+
+    def test_transcode(self):
+        """A trunk allowing only PCMA and telephone-event: the offer has just those; transcoding."""
+
+        async def go():
+            names = await self._outbound("PCMA", "transcode", ["pcma", "telephone-event"])
+            self.assertEqual(names, ["PCMA", "TELEPHONE-EVENT"])
+
+        return defer.ensureDeferred(go())
+
+    async def _outboundErrors(self):
+        session = self.factory.newSession("x", self.listener)
+        with self.assertRaises(MediaError):
+            await session.sipOffer("v=0\r\n", ["G729"])
+        with self.assertRaises(MediaError):
+            await session.clientAnswer(b"v=0\r\n")
+        session = self.factory.newSession("y", self.listener)
+        with self.assertRaises(MediaError):
+            await session.sipOffer("garbage")
+        browser = Browser()
+        self.cleanups.append(browser.close)
+        session = self.factory.newSession("z", self.listener)
+        self.cleanups.append(session.close)
+        offer = await session.sipOffer(await browser.offer())
+        with self.assertRaises(MediaError):
+            await session.clientAnswer(sipOffer(4000, codecs="18"))
+        with self.assertRaises(MediaError):
+            await session.clientOffer(sipOffer(4000))
+        self.assertIn(b"m=audio", offer)
+        await self.factory.closeAll()
+        await browser.close()
+        self.assertEqual(await self.settle(), self.before)
+
+    def test_outboundErrors(self):
+        """No allowed codec, non-SDP, an answer without our codecs, mixing directions: MediaError."""
+        return defer.ensureDeferred(self._outboundErrors())

@@ -20,7 +20,13 @@ C{--lifetime} seconds. Each line written to its stdin is a JSON message it
 sends as is, with C{"call"} set to the latest call when missing (for
 example C{{"type":"hangup"}}), so a test can time hang-ups itself.
 
+With C{--dial TO} it calls out instead, once registered: the same peer
+connection makes an offer (non-trickle) sent as
+C{{"type":"call","to":TO,"sdp":OFFER,"ref":"t1"}}; C{calling} names the
+call and the first C{answer} is applied.
+
     python rtcclient.py ws://127.0.0.1:8080/ws alice --tone 880 --codec pcmu
+    python rtcclient.py ws://127.0.0.1:8080/ws alice --dial bob
 """
 
 import argparse
@@ -196,7 +202,8 @@ class Call:
         self.recorder = None
         self.ended = False
 
-    async def answer(self):
+    def makePeer(self):
+        """@return: the C{(pc, transceiver)} with the tone, the recorder and the event lines."""
         o = self.client.options
         pc = self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         transceiver = pc.addTransceiver(ToneTrack(o.tone), direction="sendrecv")
@@ -214,6 +221,25 @@ class Call:
         def onIce():
             emit({"type": "ice", "call": self.callId, "state": pc.iceConnectionState})
 
+        return pc, transceiver
+
+    async def dial(self, to, ref):
+        """Make the offer and send C{call}."""
+        pc, transceiver = self.makePeer()
+        await pc.setLocalDescription(await pc.createOffer())
+        self.client.send({"type": "call", "to": to, "sdp": pc.localDescription.sdp, "ref": ref})
+
+    async def answered(self, sdp):
+        """Apply LinkRTC's C{answer} to our offer (the first one only)."""
+        if self.pc is None or self.pc.remoteDescription is not None:
+            return
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+        codecs = [c.mimeType for c in self.pc.getTransceivers()[0]._codecs]
+        emit({"type": "answered", "call": self.callId, "codecs": codecs})
+
+    async def answer(self):
+        o = self.client.options
+        pc, transceiver = self.makePeer()
         await pc.setRemoteDescription(RTCSessionDescription(sdp=self.offer, type="offer"))
         await pc.setLocalDescription(await pc.createAnswer())
         codecs = [c.mimeType for c in transceiver._codecs]
@@ -268,7 +294,18 @@ class Client(WebSocketClientProtocol):
         message = json.loads(payload)
         emit(message)
         kind = message.get("type")
-        if kind == "incoming":
+        if kind == "registered" and self.options.dial:
+            call = self.dialling = Call(self, None, None)
+            asyncio.ensure_future(self._dial(call))
+        elif kind == "calling" and getattr(self, "dialling", None) is not None:
+            self.dialling.callId = message["call"]
+            self.calls[message["call"]] = self.dialling
+        elif kind == "answer" and message.get("call") in self.calls:
+            asyncio.ensure_future(self._applyAnswer(self.calls[message["call"]], message["sdp"]))
+        elif kind == "error" and getattr(self, "dialling", None) is not None \
+                and not self.calls:
+            asyncio.ensure_future(self._end(self.dialling))
+        elif kind == "incoming":
             call = Call(self, message["call"], message.get("sdp"))
             self.calls[call.callId] = call
             self.send({"type": "ringing", "call": call.callId})
@@ -276,6 +313,19 @@ class Client(WebSocketClientProtocol):
         elif kind == "state" and message.get("state") == "dropped":
             call = self.calls.get(message.get("call"))
             asyncio.ensure_future(self._end(call))
+
+    async def _dial(self, call):
+        try:
+            await call.dial(self.options.dial, "t1")
+        except Exception as e:
+            emit({"type": "client-error", "error": repr(e)})
+
+    async def _applyAnswer(self, call, sdp):
+        try:
+            await call.answered(sdp)
+        except Exception as e:
+            emit({"type": "client-error", "call": call.callId, "error": repr(e)})
+            self.send({"type": "hangup", "call": call.callId})
 
     async def _answer(self, call):
         try:
@@ -308,6 +358,7 @@ def main():
                         help="host address to gather on (repeat) [default: 127.0.0.1]")
     parser.add_argument("--record", default=None, help="WAV file for what the client heard")
     parser.add_argument("--hangup-after", type=float, default=None, help="seconds after accept")
+    parser.add_argument("--dial", default=None, help="call this number or URI once registered")
     parser.add_argument("--calls", type=int, default=1, help="exit after this many calls ended")
     parser.add_argument("--lifetime", type=float, default=60.0, help="seconds")
     options = parser.parse_args()

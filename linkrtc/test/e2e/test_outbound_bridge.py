@@ -1,0 +1,97 @@
+"""
+Outbound calls with the media bridge end to end (C{--media bridge}): an
+aiortc WebRTC client (C{rtcclient.py --dial bob}) calls out through a
+running C{twistd -n linkrtc} whose only trunk is baresip
+(C{sip:127.0.0.1:PORT}, no registration), inside a network namespace that
+has only loopback (C{outbound_driver.py} under C{unshare --net}).
+
+baresip answers by itself and plays 440 Hz; the client sends 880 Hz. Each
+side's recording is checked by FFT (within 20 Hz), so an echo or a
+loop-back cannot pass. The client hangs up; baresip must see the call end.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from linkrtc.test.e2e.harness import ROOT, requireNamespaces, requirePeer
+from linkrtc.test.e2e.test_bridge_e2e import BridgeTestsMixin, summary
+
+DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "outbound_driver.py")
+
+
+def runDriver(testCase, scenario, timeout=55.0):
+    """
+    Run C{outbound_driver.py --scenario SCENARIO} in a new network namespace.
+
+    @param timeout: seconds; the driver's process group is killed after it.
+    @return: the driver's result (C{dict}).
+    """
+    out = os.path.abspath(testCase.mktemp())
+    os.makedirs(out)
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    process = subprocess.Popen(
+        ["unshare", "--net", sys.executable, DRIVER, "--scenario", scenario, "--out", out],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate(timeout=10)
+        testCase.fail(f"the outbound driver ran over {timeout} s:\n{stderr[-3000:]}")
+    lines = stdout.strip().splitlines()
+    testCase.assertTrue(lines, f"no result from the driver (exit {process.returncode}):\n"
+                               f"{stderr[-4000:]}")
+    result = json.loads(lines[-1])
+    if not result.get("ok"):
+        testCase.fail(
+            f"the {scenario} scenario failed (files in {out}):\n"
+            + "\n".join(result.get("errors", []))
+            + "\nsteps: " + json.dumps(result.get("steps"))
+            + "\nclient: " + json.dumps(result.get("clientMessages"))[-3000:]
+            + "\nbaresip:\n" + result.get("baresipLog", "")[-2000:]
+            + "\nlinkrtc log:\n" + result.get("linkrtcLog", "")[-4000:]
+        )
+    return result
+
+
+class OutboundBridgeTests(BridgeTestsMixin, SynchronousTestCase):
+    """The client calls baresip (the trunk) through LinkRTC's bridge."""
+
+    def setUp(self):
+        requirePeer("baresip")
+        requireNamespaces()
+
+    def check(self, scenario, mode):
+        result = runDriver(self, scenario)
+        report = summary(result) + "\nbaresip:\n" + result.get("baresipLog", "")[-2000:]
+        self.assertTone(result["phoneHeard"], 880.0, report)
+        self.assertTone(result["clientHeard"], 440.0, report)
+        self.assertTrue(result["phoneEnded"], report)
+        self.assertEqual(result["clientStates"], ["ringing", "confirmed", "dropped"], report)
+        self.assertEqual(result["clientAnswers"], 1, report)
+        self.assertEqual(result["mediaModes"], [mode], report)
+        self.assertEqual(result["clientErrors"], [], report)
+        self.assertEqual(result["linkrtcTracebacks"], 0, result.get("linkrtcLog", "")[-4000:])
+        [cdr] = result["cdrs"]
+        self.assertEqual((cdr["cause"], cdr["call_dir"], cdr["trunk"], cdr["ref"]),
+                         (200, "out", "baresip", "t1"), report)
+        self.assertEqual(cdr["media"]["mode"], mode, report)
+
+    def test_relay(self):
+        """
+        The client offers PCMU: LinkRTC offers baresip PCMU first and relays
+        packets; 880 Hz reaches baresip, 440 Hz the client; the client's
+        hangup is a BYE baresip sees.
+        """
+        self.check("client-hangup", "relay")
+
+    def test_transcode(self):
+        """The client offers Opus only: LinkRTC transcodes; tones both ways."""
+        self.check("opus", "transcode")
