@@ -93,6 +93,27 @@ def _uriText(addr):
     return str(uri) if uri is not None else None
 
 
+class _URIText:
+    """
+    C{str()} of a URI, remembered while the URI object stays the same (the
+    From and To URIs of a call go into every notification and the CDR).
+    """
+
+    __slots__ = ("_uri", "_text")
+
+    def __init__(self):
+        self._uri = self._text = None
+
+    def of(self, addr):
+        uri = getattr(addr, "uri", addr)
+        if uri is None:
+            return None
+        if uri is not self._uri:
+            self._text = str(uri)
+            self._uri = uri
+        return self._text
+
+
 def _uriUser(uri):
     user = getattr(uri, "user", None)
     if user is None:
@@ -168,6 +189,8 @@ class Call:
         self._releaseWaiters = []
         self._queue = []
         self._busy = False
+        self._fromText = _URIText()
+        self._toText = _URIText()
         self.media = services.mediaFactory.newSession(self.id, self)
 
     def __repr__(self):
@@ -188,12 +211,12 @@ class Call:
     @property
     def fromURI(self):
         """The From URI, C{str}."""
-        return _uriText(self.request.fromAddr)
+        return self._fromText.of(self.request.fromAddr)
 
     @property
     def toURI(self):
         """The To URI, C{str}."""
-        return _uriText(self.request.toAddr)
+        return self._toText.of(self.request.toAddr)
 
     def incomingInfo(self):
         """

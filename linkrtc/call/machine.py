@@ -26,6 +26,7 @@ from zope.interface.verify import verifyObject
 from linkrtc.call.state import QUEUES
 from linkrtc.error import InvalidStateError, OperatorConfigError
 from linkrtc.interfaces import IOperator, IState
+from linkrtc.logging import debugEnabled
 
 log = Logger()
 
@@ -197,11 +198,12 @@ class CallStateMachine:
         self._runQueue(call, old.exitOperators, event, old.name, "exit")
         call.state = nextState
         call.recordTransition(Transition(old.name, nextState.name, event, operatorName, call.now()))
-        log.debug(
-            "call {call_id}: {from_state} -> {to_state} on {event_kind} ({operator})",
-            call_id=call.id, from_state=old.name, to_state=nextState.name,
-            event_kind=event.describe(), operator=operatorName, linkrtc_transition=True,
-        )
+        if debugEnabled():
+            log.debug(
+                "call {call_id}: {from_state} -> {to_state} on {event_kind} ({operator})",
+                call_id=call.id, from_state=old.name, to_state=nextState.name,
+                event_kind=event.describe(), operator=operatorName, linkrtc_transition=True,
+            )
         self._runQueue(call, nextState.entryOperators, event, nextState.name, "entry")
 
     def _runQueue(self, call, operators, event, stateName, queue):

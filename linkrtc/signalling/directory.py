@@ -99,6 +99,14 @@ class ClientDirectory:
         """@return: a sorted C{list} of the names with at least one connection."""
         return sorted(self._byName)
 
+    @property
+    def tracing(self):
+        """
+        C{True} while at least one connection asked for C{trace} messages:
+        a cheap test to make before building a ladder line.
+        """
+        return bool(self._tracing)
+
     def traceConnections(self, names=None):
         """
         @param names: an iterable of client names to restrict to, or
@@ -106,6 +114,8 @@ class ClientDirectory:
         @return: a C{list} of the connections that registered with
             C{"trace": true} (under one of C{names}).
         """
+        if not self._tracing:
+            return []
         if names is None:
             return [c for c in self._nameOf if c in self._tracing]
         wanted = set(names)
@@ -127,6 +137,8 @@ class ClientDirectory:
             replacement).
         @param names: an iterable of client names.
         """
+        if not self._tracing:
+            return
         conns = self.traceConnections(names)
         if not conns:
             return

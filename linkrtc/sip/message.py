@@ -4,8 +4,9 @@ SIP requests, responses and their headers (RFC 3261 §7, §8.2.6, §20).
 
 Headers are kept as text, exactly as received (folded lines are joined
 with one space). The parsed views (L{Message.vias}, L{Message.fromAddr},
-...) are computed on first access and cached until the headers change; they
-are views: to change a message, set the header (for example
+...) are computed on first access (the parser fills most of them while it
+checks the message) and cached until the header they come from changes;
+they are views: to change a message, set the header (for example
 C{msg.headers.set("Via", ...)}, or L{Message.setVias}).
 """
 
@@ -122,7 +123,9 @@ class Headers:
     the lines in wire order, C{getAll()} splits comma lists.
     """
 
-    __slots__ = ("_items", "_gen")
+    # _gen counts changes; _keyGens maps a key to the _gen of its last change,
+    # so that a message drops only the parsed views of the headers that changed.
+    __slots__ = ("_items", "_gen", "_keyGens")
 
     def __init__(self, items=()):
         """
@@ -130,6 +133,7 @@ class Headers:
         """
         self._items = []
         self._gen = 0
+        self._keyGens = {}
         if hasattr(items, "items"):
             items = items.items()
         for name, value in items:
@@ -141,7 +145,13 @@ class Headers:
         self = cls.__new__(cls)
         self._items = entries
         self._gen = 0
+        self._keyGens = {}
         return self
+
+    def _changed(self, key):
+        gen = self._gen + 1
+        self._gen = gen
+        self._keyGens[key] = gen
 
     def get(self, name, default=None):
         """The first value of C{name}, or C{default}."""
@@ -187,38 +197,40 @@ class Headers:
         by several if C{value} is a list.
         """
         key, canon = canonicalName(name)
-        values = value if isinstance(value, (list, tuple)) else [value]
-        new = []
-        placed = False
-        for item in self._items:
-            if item[0] == key:
-                if not placed:
-                    new.extend(_entry(key, canon, v) for v in values)
-                    placed = True
-            else:
-                new.append(item)
-        if not placed:
-            new.extend(_entry(key, canon, v) for v in values)
-        self._items = new
-        self._gen += 1
+        items = self._items
+        if isinstance(value, (list, tuple)):
+            entries = [_entry(key, canon, v) for v in value]
+        else:
+            entries = [_entry(key, canon, value)]
+        keys = [item[0] for item in items]
+        count = keys.count(key)
+        if not count:
+            items.extend(entries)
+        elif count == 1 and len(entries) == 1:
+            items[keys.index(key)] = entries[0]
+        else:
+            first = keys.index(key)
+            rest = [item for item in items[first:] if item[0] != key]
+            items[first:] = entries + rest
+        self._changed(key)
 
     def add(self, name, value):
         """Append a C{name} line."""
         key, canon = canonicalName(name)
         self._items.append(_entry(key, canon, value))
-        self._gen += 1
+        self._changed(key)
 
     def addFirst(self, name, value):
         """Insert a C{name} line before all others (e.g. a new top Via)."""
         key, canon = canonicalName(name)
         self._items.insert(0, _entry(key, canon, value))
-        self._gen += 1
+        self._changed(key)
 
     def remove(self, name):
         """Remove every C{name} line (no error if there is none)."""
         key = canonicalName(name)[0]
         self._items = [item for item in self._items if item[0] != key]
-        self._gen += 1
+        self._changed(key)
 
     def __contains__(self, name):
         key = canonicalName(name)[0]
@@ -241,6 +253,7 @@ class Headers:
         new = Headers.__new__(Headers)
         new._items = list(self._items)
         new._gen = 0
+        new._keyGens = {}
         return new
 
     def __eq__(self, other):
@@ -376,12 +389,21 @@ class Message:
         self._cacheGen = value._gen
 
     def _cached(self, key):
-        headers = self._headers
-        if headers._gen != self._cacheGen:
-            self._cache = {}
-            self._cacheGen = headers._gen
-            return _MISSING
+        if self._headers._gen != self._cacheGen:
+            self._revalidate()
         return self._cache.get(key, _MISSING)
+
+    def _revalidate(self):
+        """The headers changed: drop the parsed views of the header fields that changed."""
+        headers = self._headers
+        since = self._cacheGen
+        keyGens = headers._keyGens
+        cache = self._cache
+        for name in list(cache):
+            key = _CACHE_KEYS.get(name)
+            if key is None or keyGens.get(key, 0) > since:
+                del cache[name]
+        self._cacheGen = headers._gen
 
     def _single(self, key, name):
         values = [v for k, _, v, _ in self._headers._items if k == key]
@@ -421,9 +443,22 @@ class Message:
             self._cache["topVia"] = result
         return result
 
-    def setVias(self, vias):
-        """Replace every Via line by one line per L{Via} of C{vias}, in order."""
+    def setVias(self, vias, reparsed=False):
+        """
+        Replace every Via line by one line per L{Via} of C{vias}, in order.
+
+        @param reparsed: C{True} if parsing the new lines would give C{vias}
+            again (they were parsed from this message and only their
+            parameters were set to tokens): they then stay the parsed view
+            (L{vias}, L{topVia}) instead of being parsed again on next use.
+        """
         self._headers.set("Via", [str(v) for v in vias])
+        if reparsed and vias:
+            if self._headers._gen != self._cacheGen:
+                self._revalidate()
+            vias = list(vias)
+            self._cache["vias"] = vias
+            self._cache["topVia"] = vias[0]
 
     @property
     def callId(self):
@@ -582,6 +617,13 @@ class Message:
 
 _MISSING = object()
 
+#: The header (key) each parsed view of L{Message._cache} is made from.
+_CACHE_KEYS = {
+    "vias": "via", "topVia": "via", "callId": "call-id", "cseq": "cseq", "from": "from",
+    "to": "to", "contacts": "contact", "route": "route", "record-route": "record-route",
+    "maxForwards": "max-forwards",
+}
+
 
 class Request(Message):
     """
@@ -643,7 +685,28 @@ class Request(Message):
                 entries.append(item)
             elif k == "timestamp" and status == 100:
                 entries.append(item)
-        return Response(status, reason, Headers._fromParsed(entries))
+        response = Response(status, reason, Headers._fromParsed(entries))
+        # The response has this request's Via, Call-ID and CSeq lines: reuse
+        # their parsed views (Vias copied, as they are mutable).
+        if self._headers._gen != self._cacheGen:
+            self._revalidate()
+        cache = self._cache
+        if cache:
+            copied = response._cache
+            for name in ("callId", "cseq"):
+                value = cache.get(name, _MISSING)
+                if value is not _MISSING:
+                    copied[name] = value
+            vias = cache.get("vias")
+            if vias is not None:
+                vias = [via.copy() for via in vias]
+                copied["vias"] = vias
+                copied["topVia"] = vias[0] if vias else None
+            else:
+                top = cache.get("topVia", _MISSING)
+                if top is not _MISSING:
+                    copied["topVia"] = None if top is None else top.copy()
+        return response
 
 
 class Response(Message):

@@ -4,8 +4,9 @@ Turning octets into SIP messages (RFC 3261 §7, §18.3, §25; RFC 4475).
 
 L{parseMessage} reads one whole message (a UDP datagram, or one message
 cut out of a stream by L{StreamFramer}). The start line and header lines
-are split at once; Via, From, To, Contact and the Request-URI are checked
-cheaply and fully parsed only when the message's accessors are used.
+are split at once; Via, From, To and Contact are parsed (which checks them)
+and kept for the message's accessors; the Request-URI is checked cheaply and
+parsed when first used.
 """
 
 import re
@@ -132,23 +133,18 @@ def _splitHeaderLines(lines, entries, tracked=None):
     return fault
 
 
-# Cheap checks for the common, simple shapes. Each accepts only text that the full
-# parsers in linkrtc.sip.uri accept too; anything else goes through those parsers.
-_TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
+# A cheap check of the common shape of a Request-URI; it accepts only text that
+# linkrtc.sip.uri.parseURI accepts too (which parses it when first used), anything
+# else is parsed at once. Ports: 0-65535.
 _HOST = r"[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9])?"
+_PORT = r"(?:[0-9]{1,4}|[0-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
 _URIPARAMS = r"(?:;[A-Za-z0-9\-_.!~*'()\[\]/:&+$]+(?:=[A-Za-z0-9\-_.!~*'()\[\]/:&+$]+)?)*"
-_HDRPARAMS = r"(?:;%s(?:=%s)?)*" % (_TOKEN, _TOKEN)
 _SIPURI = (r"sips?:(?:[A-Za-z0-9\-_.!~*'()&=+$,;?/]+(?::[A-Za-z0-9\-_.!~*'()&=+$,]*)?@)?"
-           + _HOST + r"(?::[0-9]{1,4})?" + _URIPARAMS)
-_ADDRSPEC = (r"sips?:(?:[A-Za-z0-9\-_.!~*'()&=+$/]+(?::[A-Za-z0-9\-_.!~*'()&=+$]*)?@)?"
-             + _HOST + r"(?::[0-9]{1,4})?")
+           + _HOST + r"(?::" + _PORT + r")?" + _URIPARAMS)
 _URI_FAST = re.compile(_SIPURI).fullmatch
-_NAMEADDR_FAST = re.compile(
-    r'(?:(?:"[^"\\\x00-\x1f]*"[ \t]*|%s(?:[ \t]+%s)*[ \t]*)?<%s>|%s)%s'
-    % (_TOKEN, _TOKEN, _SIPURI, _ADDRSPEC, _HDRPARAMS)).fullmatch
-_VIA_FAST = re.compile(
-    r"SIP/2\.0/[A-Z]+ %s(?::[0-9]{1,4})?(?:;%s(?:=[A-Za-z0-9\-.!%%*_+`'~:]+)?)*"
-    % (_HOST, _TOKEN)).fullmatch
+_parseVia = _uri.parseVia
+_parseNameAddr = _uri.parseNameAddr
+_parseNameAddrList = _uri.parseNameAddrList
 
 
 def _contentLength(values):
@@ -302,18 +298,24 @@ def parseMessage(data):
             if bodyStart + length > len(data):
                 raise _bad("Content-Length larger than message")
             body = data[bodyStart : bodyStart + length]
-        for v in vias:
-            if _VIA_FAST(v) is None:
-                _uri.parseVia(v)
-        v = froms[0]
-        if _NAMEADDR_FAST(v) is None:
-            cache["from"] = _uri.parseNameAddr(v)
-        v = tos[0]
-        if _NAMEADDR_FAST(v) is None:
-            cache["to"] = _uri.parseNameAddr(v)
-        for v in contacts:
-            if _NAMEADDR_FAST(v) is None:
-                _uri.parseNameAddrList(v)
+        # Parsing these is checking them; keep the results for the accessors.
+        if len(vias) == 1:
+            parsed = _parseVia(vias[0])
+        else:
+            parsed = []
+            for v in vias:
+                parsed.extend(_parseVia(v))
+        cache["vias"] = parsed
+        cache["topVia"] = parsed[0]
+        cache["from"] = _parseNameAddr(froms[0])
+        cache["to"] = _parseNameAddr(tos[0])
+        if len(contacts) == 1:
+            cache["contacts"] = _parseNameAddrList(contacts[0])
+        else:
+            parsed = []
+            for v in contacts:
+                parsed.extend(_parseNameAddrList(v))
+            cache["contacts"] = parsed
     except SIPParseError as e:
         e.headers = [(n, v) for _, n, v, _ in entries]
         e.isRequest = request

@@ -37,6 +37,7 @@ from twisted.python.failure import Failure
 from zope.interface import Interface
 
 from linkrtc.error import InvalidStateError, SIPParseError
+from linkrtc.logging import debugEnabled
 from linkrtc.sip.message import Headers, Request
 from linkrtc.sip.timers import TimerConfig
 
@@ -311,14 +312,15 @@ class _Transaction:
 
     def _setState(self, state):
         old, self.state = self.state, state
-        log.debug(
-            "SIP {kind} transaction {branch} {method}: {oldState} -> {newState}",
-            kind=self.kind,
-            branch=self.branch,
-            method=self.request.method,
-            oldState=old,
-            newState=state,
-        )
+        if debugEnabled():
+            log.debug(
+                "SIP {kind} transaction {branch} {method}: {oldState} -> {newState}",
+                kind=self.kind,
+                branch=self.branch,
+                method=self.request.method,
+                oldState=old,
+                newState=state,
+            )
 
     def _startTimer(self, name, delay, fn, *args):
         """Run C{fn(*args)} after C{delay} seconds, as timer C{name}."""
@@ -334,13 +336,14 @@ class _Transaction:
 
     def _timerFired(self, name, fn, *args):
         self._timers.pop(name, None)
-        log.debug(
-            "SIP {kind} transaction {branch}: Timer {timer} fired in {state}",
-            kind=self.kind,
-            branch=self.branch,
-            timer=name,
-            state=self.state,
-        )
+        if debugEnabled():
+            log.debug(
+                "SIP {kind} transaction {branch}: Timer {timer} fired in {state}",
+                kind=self.kind,
+                branch=self.branch,
+                timer=name,
+                state=self.state,
+            )
         fn(*args)
 
     def _cancelTimer(self, name):
@@ -450,12 +453,13 @@ class ClientTransaction(_Transaction):
     def _responseReceived(self, response):
         handler = self._responseHandlers.get(self.state)
         if handler is None:
-            log.debug(
-                "SIP client transaction {branch}: {status} dropped in {state}",
-                branch=self.branch,
-                status=response.status,
-                state=self.state,
-            )
+            if debugEnabled():
+                log.debug(
+                    "SIP client transaction {branch}: {status} dropped in {state}",
+                    branch=self.branch,
+                    status=response.status,
+                    state=self.state,
+                )
             return
         handler(self, response)
 
@@ -629,6 +633,9 @@ class ServerTransaction(_Transaction):
     def _start(self):
         raise NotImplementedError()
 
+    def _delivered(self):
+        """Called once the TU has been handed the request."""
+
     def respond(self, response):
         """
         Send C{response} (a L{linkrtc.sip.message.Response}) on this
@@ -681,11 +688,15 @@ class InviteServerTransaction(ServerTransaction):
     def _start(self):
         self._setState(PROCEEDING)
         delay = self.timers.tryingDelay
-        if delay is None:
-            return
-        if delay <= 0:
+        if delay is not None and delay <= 0:
             self._sendTrying()
-        else:
+
+    def _delivered(self):
+        # The TU has seen the INVITE: start the Trying timer unless it has
+        # answered already (most do at once; this spares a timer per call).
+        delay = self.timers.tryingDelay
+        if (delay is not None and delay > 0 and self.state == PROCEEDING
+                and self.lastResponse is None):
             self._startTimer("Trying", delay, self._sendTrying)
 
     def _sendTrying(self):
@@ -900,11 +911,12 @@ class TransactionLayer:
         else:
             tx = self._servers.get(key)
         if tx is not None:
-            log.debug(
-                "SIP {method} retransmission for {tx}",
-                method=request.method,
-                tx=tx,
-            )
+            if debugEnabled():
+                log.debug(
+                    "SIP {method} retransmission for {tx}",
+                    method=request.method,
+                    tx=tx,
+                )
             tx._retransmissionReceived(request)
             return
         self._newServerTransaction(request, source, key)
@@ -936,6 +948,7 @@ class TransactionLayer:
         tx._start()
         if tx.state != TERMINATED:
             self._deliverRequest(request, tx)
+            tx._delivered()
 
     def _deliverRequest(self, request, tx):
         _callSafely("TU requestReceived", self.tu.requestReceived, request, tx)
@@ -953,11 +966,12 @@ class TransactionLayer:
             key = (via.branch if via is not None else None, response.cseq.method)
             tx = self._clients.get(key)
             if tx is None:
-                log.debug(
-                    "SIP stray {status} {method} to the TU",
-                    status=response.status,
-                    method=response.cseq.method,
-                )
+                if debugEnabled():
+                    log.debug(
+                        "SIP stray {status} {method} to the TU",
+                        status=response.status,
+                        method=response.cseq.method,
+                    )
                 _callSafely("TU responseReceived", self.tu.responseReceived, response)
                 return
             tx._responseReceived(response)

@@ -81,6 +81,10 @@ _ERROR_COPY = (("via", "Via"), ("from", "From"), ("to", "To"), ("call-id", "Call
                ("cseq", "CSeq"))
 
 
+# What a datagram holding only a keep-alive may start with.
+_BLANK = (b"", b"\r", b"\n", b"\t", b" ")
+
+
 def _stripBrackets(host):
     if host.startswith("[") and host.endswith("]"):
         return host[1:-1]
@@ -93,11 +97,22 @@ def _sameHost(a, b):
         addresses (whatever their spelling) or equal names, ignoring case
         and IPv6 brackets.
     """
+    if a == b:
+        return True
     a, b = _stripBrackets(a), _stripBrackets(b)
     try:
         return ipaddress.ip_address(a) == ipaddress.ip_address(b)
     except ValueError:
         return a.lower() == b.lower()
+
+
+def _isTLSError(reason):
+    """@return: C{True} if C{reason} (a L{Failure} or C{None}) is an OpenSSL error."""
+    try:
+        from OpenSSL.SSL import Error
+    except ImportError:
+        return False
+    return reason is not None and reason.check(Error) is not None
 
 
 def _uriHost(host):
@@ -127,15 +142,22 @@ class Address:
     port: int
 
     def __post_init__(self):
-        transport = str(self.transport).upper()
-        if transport not in TRANSPORTS:
-            raise ValueError(f"Unknown SIP transport {self.transport!r}")
-        object.__setattr__(self, "transport", transport)
-        object.__setattr__(self, "host", _stripBrackets(str(self.host)))
-        port = int(self.port)
+        # (fields already in their final form, the usual case, are left alone)
+        transport = self.transport
+        if type(transport) is not str or transport not in TRANSPORTS:
+            transport = str(transport).upper()
+            if transport not in TRANSPORTS:
+                raise ValueError(f"Unknown SIP transport {self.transport!r}")
+            object.__setattr__(self, "transport", transport)
+        host = self.host
+        if type(host) is not str or host[:1] == "[":
+            object.__setattr__(self, "host", _stripBrackets(str(host)))
+        port = self.port
+        if type(port) is not int:
+            port = int(port)
+            object.__setattr__(self, "port", port)
         if not 0 <= port <= 65535:
             raise ValueError(f"Port out of range: {port}")
-        object.__setattr__(self, "port", port)
 
     @property
     def key(self):
@@ -287,6 +309,10 @@ class SIPStreamProtocol(Protocol):
         try:
             self._dataReceived(data)
         except SIPFramingError as e:
+            # Whole messages framed before the fault in this chunk are handled first.
+            for message in getattr(e, "messages", ()):
+                if self.connected:
+                    self._layer._streamMessageReceived(self, message)
             self._framingFailed(e)
         except Exception:
             log.failure("Unexpected error on {transport} connection from {peer}",
@@ -444,6 +470,8 @@ class SIPTransportLayer:
         self._tlsClientCertificate = tlsClientCertificate
         # (transport, IListeningPort, SIPDatagramProtocol | SIPStreamFactory)
         self._listeners = []
+        # (peer (host, port), local Address) -> Source, for UDP
+        self._udpSources = {}
         # Address.key -> SIPStreamProtocol
         self._connections = {}
         # Address.key -> [Deferred] waiting for a connection being opened
@@ -730,13 +758,13 @@ class SIPTransportLayer:
         return self._connectionTo(destination).addCallback(self._write, data)
 
     def _udpProtocolFor(self, host, local=None):
+        if local is not None:
+            for t, _, handler, addr in self._listeners:
+                if t == "UDP" and (addr is local or addr == local):
+                    return handler
         udp = [(handler, addr) for t, _, handler, addr in self._listeners if t == "UDP"]
         if not udp:
             return None
-        if local is not None:
-            for handler, addr in udp:
-                if addr == local:
-                    return handler
         wantV6 = isIPv6Address(host)
         for handler, addr in udp:
             if isIPv6Address(addr.host) == wantV6:
@@ -858,6 +886,10 @@ class SIPTransportLayer:
         for key, registered in list(self._connections.items()):
             if registered is conn:
                 del self._connections[key]
+        if conn.transportName == "TLS" and _isTLSError(reason):
+            # A refused certificate (ours or theirs) would otherwise go unseen.
+            log.warn("TLS connection {direction} {peer} failed: {error}", peer=conn.peer,
+                     direction="to" if conn.outbound else "from", error=reason.value)
 
     # -- receiving -----------------------------------------------------------
 
@@ -866,8 +898,16 @@ class SIPTransportLayer:
                       connection=conn, local=conn.local)
 
     def _datagramReceived(self, proto, data, addr):
-        source = Source("UDP", addr[0], addr[1], connection=None, local=proto.localAddress)
-        if not data.strip(b"\r\n\t "):
+        # Sources are immutable: one per peer and socket serves all its datagrams.
+        local = proto.localAddress
+        key = (addr, local)
+        source = self._udpSources.get(key)
+        if source is None:
+            source = Source("UDP", addr[0], addr[1], connection=None, local=local)
+            if len(self._udpSources) >= 4096:
+                self._udpSources.clear()
+            self._udpSources[key] = source
+        if data[:1] in _BLANK and not data.strip(b"\r\n\t "):
             return  # keep-alive (CRLF) datagram
         if data[0] < 0x20:
             log.debug("Dropped non-SIP datagram (STUN?) from {source}", source=source)
@@ -971,7 +1011,8 @@ class SIPTransportLayer:
         top = vias[0]
         if not self._annotateTopVia(top, source):
             return
-        request.setVias(vias)
+        # (received and rport values are a port and an IP literal: tokens)
+        request.setVias(vias, reparsed=True)
 
     @staticmethod
     def _annotateTopVia(via, source):

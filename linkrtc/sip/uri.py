@@ -272,6 +272,9 @@ class SIPURI:
         return hash((self.scheme.lower(), self.user, self._hostKey(), self.port))
 
 
+_newSIPURI = object.__new__
+
+
 class TelURI:
     """
     A tel URI (RFC 3966).
@@ -380,25 +383,50 @@ def _parseSimpleParams(text):
     return parts[0], params
 
 
-_SIPURI_FAST = re.compile(
+# The common shape of a SIP URI after the scheme: no escapes, no URI headers, no
+# IPv6; the host is a hostname or IPv4 address that _checkHost accepts. Groups:
+# user, password, host, port (1-5 digits: the caller checks <= 65535), params.
+_SIPURI_REST = (
     r"(?:([A-Za-z0-9\-_.!~*'()&=+$,;?/]+)(?::([A-Za-z0-9\-_.!~*'()&=+$,]*))?@)?"
-    r"([A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9])?)(?::([0-9]{1,4}))?"
+    r"([A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9])?)(?::([0-9]{1,5}))?"
     r"((?:;[A-Za-z0-9\-_.!~*'()\[\]/:&+$]+(?:=[A-Za-z0-9\-_.!~*'()\[\]/:&+$]+)?)*)"
-).fullmatch
+)
+_SIPURI_FAST = re.compile(_SIPURI_REST).fullmatch
+
+
+def _fastSIPURI(scheme, user, password, host, port, paramText):
+    """
+    Build a L{SIPURI} from the groups of L{_SIPURI_REST}.
+
+    @return: the L{SIPURI}, or C{None} for a port above 65535 (the full
+        parser then reports it).
+    """
+    if port is not None:
+        port = int(port)
+        if port > 65535:
+            return None
+    params = {}
+    if paramText:
+        for item in paramText[1:].split(";"):
+            name, sep, value = item.partition("=")
+            params[name.lower()] = value if sep else None
+    uri = _newSIPURI(SIPURI)
+    uri.scheme = scheme
+    uri.user = user
+    uri.password = password
+    uri.host = host
+    uri.port = port
+    uri.params = params
+    uri.headers = {}
+    return uri
 
 
 def _parseSIPURI(scheme, rest):
     m = _SIPURI_FAST(rest)
     if m is not None:
-        # Common shape: no escapes, no URI headers, no IPv6.
-        user, password, host, port, paramText = m.groups()
-        params = {}
-        if paramText:
-            for item in paramText[1:].split(";"):
-                name, sep, value = item.partition("=")
-                params[name.lower()] = value if sep else None
-        return SIPURI(scheme, user, password, host, None if port is None else int(port),
-                      params, {})
+        uri = _fastSIPURI(scheme, *m.groups())
+        if uri is not None:
+            return uri
     user = password = None
     at = rest.find("@")
     if at >= 0:
@@ -453,9 +481,9 @@ def splitCommas(value):
 
     @rtype: C{list} of C{str}
     """
+    if "," not in value:
+        return [value.strip()]
     if '"' not in value and "<" not in value:
-        if "," not in value:
-            return [value.strip()]
         return [v.strip() for v in value.split(",")]
     out = []
     start = 0
@@ -651,6 +679,17 @@ _NAMEADDR_FAST = re.compile(
 ).fullmatch
 
 
+# The commonest shape in one match: an optional display name, a SIP URI of the
+# _SIPURI_REST shape in <>, token header parameters. Groups: quoted display,
+# token display, scheme, the five of _SIPURI_REST, header parameters.
+_NAMEADDR_SIP = re.compile(
+    r'(?:"([^"\\\x00-\x1f]*)"[ \t]*|([A-Za-z0-9\-.!%*_+`\'~]+(?:[ \t]+[A-Za-z0-9\-.!%*_+`\'~]+)*)'
+    r"[ \t]*)?<(sips?):" + _SIPURI_REST
+    + r">((?:;[A-Za-z0-9\-.!%*_+`'~]+(?:=[A-Za-z0-9\-.!%*_+`'~]+)?)*)"
+).fullmatch
+_newNameAddr = object.__new__
+
+
 def parseNameAddr(text):
     """
     Parse one name-addr or addr-spec with its header parameters.
@@ -663,6 +702,21 @@ def parseNameAddr(text):
     @rtype: L{NameAddr}
     @raise SIPParseError: bad syntax.
     """
+    m = _NAMEADDR_SIP(text)
+    if m is not None:
+        quoted, tokens, scheme, user, password, host, port, uriParams, paramText = m.groups()
+        uri = _fastSIPURI(scheme, user, password, host, port, uriParams)
+        if uri is not None:
+            params = {}
+            if paramText:
+                for item in paramText[1:].split(";"):
+                    name, sep, value = item.partition("=")
+                    params[name.lower()] = value if sep else None
+            addr = _newNameAddr(NameAddr)
+            addr.uri = uri
+            addr.display = tokens if quoted is None else quoted
+            addr.params = params
+            return addr
     m = _NAMEADDR_FAST(text)
     if m is not None:
         quoted, tokens, uriText, paramText = m.groups()
@@ -846,13 +900,16 @@ _VIA_RE = re.compile(
     r"(?:[ \t]*:[ \t]*([0-9]+))?[ \t]*"
 )
 _VIA_SIMPLE = re.compile(
-    r"SIP/2\.0/([A-Z]+) ([A-Za-z0-9\-.]+)(?::([0-9]{1,5}))?"
+    r"SIP/2\.0/([A-Z]+) ([A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9])?)(?::([0-9]{1,5}))?"
     r"((?:;[A-Za-z0-9\-.!%*_+`'~]+(?:=[A-Za-z0-9\-.!%*_+`'~:]+)?)*)"
-)
+).fullmatch
+
+
+_newVia = object.__new__
 
 
 def _parseOneVia(text):
-    m = _VIA_SIMPLE.fullmatch(text)
+    m = _VIA_SIMPLE(text)
     if m is not None:
         transport, host, port, rest = m.groups()
         if port is not None:
@@ -864,8 +921,14 @@ def _parseOneVia(text):
             for item in rest[1:].split(";"):
                 name, sep, value = item.partition("=")
                 params[name.lower()] = value if sep else None
-        _checkHost(host, "Via host")
-        return Via(transport, host, port, params, "SIP/2.0")
+        # (the host pattern of _VIA_SIMPLE only takes what _checkHost accepts)
+        via = _newVia(Via)
+        via.transport = transport
+        via.host = host
+        via.port = port
+        via.params = params
+        via.protocol = "SIP/2.0"
+        return via
     m = _VIA_RE.match(text)
     if m is None:
         raise _bad("Bad Via")

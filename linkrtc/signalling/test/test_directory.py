@@ -84,6 +84,20 @@ class ClientDirectoryTests(SynchronousTestCase):
         self.directory.register("alice", a, trace=False)
         self.assertEqual(self.directory.traceConnections(["alice"]), [])
 
+    def test_tracing(self):
+        """C{tracing} says whether any connection traces."""
+        a, b = FakeConnection(), FakeConnection()
+        self.assertFalse(self.directory.tracing)
+        self.directory.register("alice", a)
+        self.assertFalse(self.directory.tracing)
+        self.assertEqual(self.directory.traceConnections(), [])
+        self.directory.register("bob", b, trace=True)
+        self.assertTrue(self.directory.tracing)
+        self.directory.unregister(b)
+        self.assertFalse(self.directory.tracing)
+        self.directory.trace("call1", "in", "sip", b"x", ["alice", "bob"])
+        self.assertEqual((a.sent, b.sent), ([], []))
+
     def test_traceOnlyNamesInvolved(self):
         a, c = FakeConnection(), FakeConnection()
         self.directory.register("alice", a, trace=True)

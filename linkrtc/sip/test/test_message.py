@@ -335,6 +335,80 @@ class RequestTests(SynchronousTestCase):
         self.assertEqual(again.toAddr.tag, "x")
 
 
+class ParsedViewTests(SynchronousTestCase):
+    """
+    The parsed views of a message are kept until the header they come
+    from changes.
+    """
+
+    def test_otherHeaderChanged(self):
+        """Changing one header keeps the views of the others."""
+        req = parseMessage(makeInvite().toBytes())
+        fromAddr, vias = req.fromAddr, req.vias
+        req.headers.set("Subject", "x")
+        req.headers.add("X-Other", "y")
+        self.assertIs(req.fromAddr, fromAddr)
+        self.assertIs(req.vias, vias)
+
+    def test_sameHeaderChanged(self):
+        """Changing (setting, adding, removing) a header drops its views."""
+        req = parseMessage(makeInvite().toBytes())
+        callId, cseq = req.callId, req.cseq
+        req.headers.set("From", "<sip:carol@example.com>;tag=9")
+        self.assertEqual(req.fromAddr.tag, "9")
+        self.assertEqual(str(req.fromAddr.uri), "sip:carol@example.com")
+        req.headers.addFirst("Via", "SIP/2.0/UDP new.example.com;branch=z9hG4bKnew")
+        self.assertEqual(req.topVia.host, "new.example.com")
+        self.assertEqual(len(req.vias), 4)
+        req.headers.remove("Via")
+        self.assertIsNone(req.topVia)
+        self.assertEqual(req.vias, [])
+        self.assertIs(req.callId, callId)
+        self.assertIs(req.cseq, cseq)
+
+    def test_setMany(self):
+        """Setting several values replaces every line of the name, at the first's place."""
+        headers = Headers([("Via", "a"), ("To", "t"), ("Via", "b"), ("From", "f")])
+        headers.set("Via", ["c", "d"])
+        self.assertEqual(headers.items(),
+                         [("Via", "c"), ("Via", "d"), ("To", "t"), ("From", "f")])
+        headers.set("Via", "e")
+        self.assertEqual(headers.items(), [("Via", "e"), ("To", "t"), ("From", "f")])
+        headers.set("Subject", "s")
+        self.assertEqual(headers.items()[-1], ("Subject", "s"))
+
+    def test_createResponseVias(self):
+        """
+        A response's Via view equals what parsing its Via lines gives, and
+        is not shared with the request's.
+        """
+        req = parseMessage(makeInvite().toBytes())
+        req.vias
+        resp = req.createResponse(200, toTag="t")
+        self.assertEqual(resp.vias, parseMessage(resp.toBytes()).vias)
+        self.assertEqual(resp.topVia, req.topVia)
+        self.assertIsNot(resp.topVia, req.topVia)
+        resp.topVia.params["received"] = "192.0.2.9"
+        self.assertIsNone(req.topVia.received)
+        self.assertEqual(resp.callId, req.callId)
+        self.assertEqual(resp.cseq, req.cseq)
+
+    def test_setViasReparsed(self):
+        """
+        C{setVias(vias, reparsed=True)} keeps C{vias} as the view; without
+        it the new lines are parsed again.
+        """
+        req = parseMessage(makeInvite().toBytes())
+        vias = req.vias
+        vias[0].params["received"] = "192.0.2.1"
+        req.setVias(vias, reparsed=True)
+        self.assertIs(req.topVia, vias[0])
+        self.assertEqual(req.vias, parseMessage(req.toBytes()).vias)
+        req.setVias(vias)
+        self.assertIsNot(req.topVia, vias[0])
+        self.assertEqual(req.topVia, vias[0])
+
+
 class ResponseTests(SynchronousTestCase):
     """
     L{Response}.

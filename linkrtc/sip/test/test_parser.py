@@ -289,6 +289,31 @@ class ParseMessageTests(SynchronousTestCase):
                 pass
 
 
+class FiveDigitPortTests(SynchronousTestCase):
+    """
+    Ports of five digits (ephemeral ports) parse the same as short ones;
+    above 65535 they are refused.
+    """
+
+    def test_accepted(self):
+        data = INVITE.replace(b"biloxi.example.com", b"192.0.2.4:65535")
+        data = data.replace(b"pc33.atlanta.example.com", b"192.0.2.5:45999")
+        msg = parseMessage(data)
+        self.assertEqual(msg.uri.port, 65535)
+        self.assertEqual(msg.topVia.port, 45999)
+        self.assertEqual(msg.toAddr.uri.port, 65535)
+        self.assertEqual(msg.fromAddr.uri.host, "atlanta.example.com")
+        self.assertEqual(msg.contacts[0].uri.port, 45999)
+        self.assertEqual(msg.toBytes(), data)
+
+    def test_refused(self):
+        for old, new in [(b"INVITE sip:bob@biloxi.example.com", b"INVITE sip:bob@h:65536"),
+                         (b"UDP pc33.atlanta.example.com", b"UDP h:65536"),
+                         (b"<sip:bob@biloxi.example.com>", b"<sip:bob@h:99999>"),
+                         (b"<sip:alice@pc33.atlanta.example.com>", b"<sip:a@h:65536>")]:
+            self.assertRaises(SIPParseError, parseMessage, replace(INVITE, old, new))
+
+
 class StreamFramerTests(SynchronousTestCase):
     """
     L{StreamFramer} cuts a stream into messages. L{feed} sends the data in

@@ -1003,6 +1003,19 @@ class TryingTests(LayerMixin, SynchronousTestCase):
             self.assertEqual(self.statuses()[0], (0.1, status))
             self.assertNotIn(100, [s for (t, s) in self.statuses()[1:]])
 
+    def test_noTimerIfTUAnsweredAtOnce(self):
+        """
+        A TU that answers while it is handed the INVITE leaves no Trying
+        timer behind (only Timer L of the 2xx runs).
+        """
+        self.timerConfig = TimerConfig()
+        self.setUp()
+        self.tu.onRequest = lambda request, tx: tx.respond(respond(request, 200))
+        self.layer.requestReceived(makeRequest("INVITE"), UDP_PEER)
+        [call] = self.clock.getDelayedCalls()
+        self.assertEqual(call.getTime(), TimerConfig().L)
+        self.assertEqual(self.statuses(), [(0, 200)])
+
     def test_disabled(self):
         """tryingDelay=None: never."""
         self.receive(TimerConfig(tryingDelay=None))

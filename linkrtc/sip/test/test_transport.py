@@ -20,6 +20,7 @@ from linkrtc.sip.message import Request, Response
 from linkrtc.sip.parser import parseMessage
 from linkrtc.sip.transport import (
     Address,
+    SIPStreamFactory,
     SIPStreamProtocol,
     SIPTransportLayer,
     Source,
@@ -733,6 +734,17 @@ class StreamReceiveTests(TransportTestMixin, SynchronousTestCase):
         self.assertEqual(resp.topVia.received, "192.0.2.1")
         self.assertIsNone(self.layer.connectionTo(Address("TCP", "192.0.2.1", 40000)))
 
+    def test_framingErrorAfterMessage(self):
+        """
+        A whole request framed before an unframeable one in the same chunk is
+        still delivered; then the 400 and the close.
+        """
+        bad = invite("TCP").replace(b"Content-Length: 0", b"Content-Length: x")
+        self.feed(self.proto, invite("TCP") + bad)
+        self.assertEqual([r.method for r, _ in self.receiver.requests], ["INVITE"])
+        self.assertTrue(self.tr.value().startswith(b"SIP/2.0 400 "))
+        self.assertFalse(self.tr.connected)
+
     def test_garbageStream(self):
         """Garbage on a stream never raises out of the protocol."""
         self.feed(self.proto, b"\x00\x01garbage\r\n\r\n")
@@ -746,6 +758,33 @@ class StreamReceiveByteByByteTests(StreamReceiveTests):
     def feed(self, proto, data):
         for i in range(len(data)):
             proto.dataReceived(data[i:i + 1])
+
+
+class TLSFailureLogTests(TransportTestMixin, SynchronousTestCase):
+    """A TLS connection lost to an OpenSSL error (a refused certificate) is logged."""
+
+    def lose(self, reason, transportName="TLS"):
+        proto, tr = self.connect(SIPStreamFactory(self.layer, transportName))
+        proto.connectionLost(reason)
+        return [e for e in self.log if "TLS connection" in e.get("log_format", "")]
+
+    def test_certificateRefused(self):
+        """An OpenSSL error on a TLS connection is a warning naming the peer."""
+        from OpenSSL.SSL import Error
+
+        error = Error([("SSL routines", "", "certificate verify failed")])
+        [event] = self.lose(Failure(error))
+        self.assertEqual(event["log_level"].name, "warn")
+        self.assertEqual(event["peer"], Address("TLS", "192.0.2.1", 40000))
+        self.assertIs(event["error"], error)
+
+    def test_cleanClose(self):
+        """A clean close, or a TCP connection, logs no TLS failure."""
+        from OpenSSL.SSL import Error
+        from twisted.internet.error import ConnectionDone
+
+        self.assertEqual(self.lose(Failure(ConnectionDone())), [])
+        self.assertEqual(self.lose(Failure(Error([])), transportName="TCP"), [])
 
 
 class StreamSendTests(TransportTestMixin, SynchronousTestCase):
