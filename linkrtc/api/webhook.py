@@ -19,6 +19,7 @@ from zope.interface import implementer
 
 from linkrtc import __version__
 from linkrtc.interfaces import IApplication, IOutgoingApplication
+from linkrtc.logging import debugEnabled
 from linkrtc.signalling.messages import isValidClientName
 
 __all__ = [
@@ -438,8 +439,9 @@ class DefaultApplication:
             decision = {"action": "route", "client": callee}
         else:
             decision = {"action": "reject", "status": 480}
-        log.debug("default routing: call {call} for {callee} -> {decision}",
-                 call=info.get("call"), callee=callee, decision=decision)
+        if debugEnabled():
+            log.debug("default routing: call {call} for {callee} -> {decision}",
+                      call=info.get("call"), callee=callee, decision=decision)
         return succeed(decision)
 
     def outgoing(self, info):
@@ -448,5 +450,6 @@ class DefaultApplication:
 
     def notify(self, event):
         """Log C{event} at debug level."""
-        log.debug("event {event}", event=event)
+        if debugEnabled():
+            log.debug("event {event}", event=event)
         return succeed(None)

@@ -14,6 +14,7 @@ from linkrtc.call.call import Call, CallServices
 from linkrtc.call.cdr import CDRWriter
 from linkrtc.call.events import ShutdownEvent
 from linkrtc.interfaces import IClientMessageHandler, IInviteHandler
+from linkrtc.logging import debugEnabled
 
 log = Logger()
 
@@ -51,9 +52,10 @@ class CallManager:
         call = Call(leg, self.machine, self.services, onRelease=self._released)
         self.calls[call.id] = call
         leg.setListener(call)
-        log.debug("call {call_id}: INVITE from {from_uri} to {to_uri} (Call-ID {sip_call_id})",
-                 call_id=call.id, from_uri=call.fromURI, to_uri=call.toURI,
-                 sip_call_id=getattr(leg, "callId", None))
+        if debugEnabled():
+            log.debug("call {call_id}: INVITE from {from_uri} to {to_uri} (Call-ID {sip_call_id})",
+                      call_id=call.id, from_uri=call.fromURI, to_uri=call.toURI,
+                      sip_call_id=getattr(leg, "callId", None))
         call.start()
         return call
 

@@ -127,7 +127,7 @@ class SignallingServerProtocol(WebSocketServerProtocol):
             self.sendError(403, "not registered: send {\"type\":\"register\"} first", "type",
                            msg.get("call"))
             return
-        if "call" in msg:
+        if "call" in msg and self.factory.directory.tracing:
             self.factory.directory.trace(msg["call"], "in", "ws", _text(payload),
                                          [conn.clientName])
         result = self.factory.handler.clientMessageReceived(conn, msg)
@@ -217,7 +217,8 @@ class SignallingServerProtocol(WebSocketServerProtocol):
             self.sendMessage(payload, False)
         except Disconnected:
             return False
-        if message.get("type") != "trace" and "call" in message and conn.clientName:
+        if (self.factory.directory.tracing and message.get("type") != "trace"
+                and "call" in message and conn.clientName):
             self.factory.directory.trace(message["call"], "out", "ws", payload.decode("utf-8"),
                                          [conn.clientName])
         return True
