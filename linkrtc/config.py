@@ -51,6 +51,8 @@ class LinkRTCConfig:
         (from the INVITE, and again from the first 180/183), seed 001.
     @ivar maxAnswerSeconds: seconds an answered outbound call may last
         before LinkRTC hangs up, or C{None} for no limit (seed 001).
+    @ivar sipIdleTimeout: seconds without traffic after which a SIP TCP/TLS
+        connection is closed, or C{None} never to close one idle.
     """
 
     sip: tuple = ("udp:5060:interface=127.0.0.1", "tcp:5060:interface=127.0.0.1")
@@ -73,6 +75,7 @@ class LinkRTCConfig:
     trunks: tuple = ()
     maxRingSeconds: float = 60.0
     maxAnswerSeconds: float | None = None
+    sipIdleTimeout: float | None = 60.0
 
     def replace(self, **changes):
         """@return: a copy with C{changes} applied."""
@@ -107,6 +110,7 @@ KEYS = {
     "trunks": "trunks",
     "max-ring-seconds": "maxRingSeconds",
     "max-answer-seconds": "maxAnswerSeconds",
+    "sip-idle-timeout": "sipIdleTimeout",
 }
 
 
@@ -152,7 +156,7 @@ def normalise(key, value):
     name = KEYS[key]
     if name in ("webhookTimeout", "ringTimeout", "mediaTimeout", "maxRingSeconds"):
         value = _positive(key, value)
-    elif name == "maxAnswerSeconds":
+    elif name in ("maxAnswerSeconds", "sipIdleTimeout"):
         value = None if value in (None, 0, "0", "") else _positive(key, value)
     elif name == "trunks":
         value = parseTrunks(value)

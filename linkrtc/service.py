@@ -155,7 +155,8 @@ def makeLinkRTCService(config, reactor=None):
         operators=config.operators, cdrPath=config.cdr,
     )
 
-    transport = SIPTransportLayer(reactor, publicAddress=config.publicAddress)
+    transport = SIPTransportLayer(reactor, publicAddress=config.publicAddress,
+                                  idleTimeout=config.sipIdleTimeout)
     transactions = TransactionLayer(transport, reactor, None)
     useragent = UserAgent(transactions, transport, manager, reactor)
     transactions.tu = useragent

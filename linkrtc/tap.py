@@ -38,6 +38,7 @@ class Options(usage.Options):
         ["max-ring-seconds", None, None, "Seconds an outbound call waits for the answer (again from the first 180/183) [default: 60]."],
         ["max-answer-seconds", None, None, "Seconds an answered outbound call may last before LinkRTC hangs up [default: no limit]."],
         ["log-level", None, None, "Lowest level logged: debug, info, warn, error [default: info]."],
+        ["sip-idle-timeout", None, None, "Seconds before an idle SIP TCP/TLS connection is closed; 0 never [default: 60]."],
         ["event-loop", None, None, "asyncio event loop under the reactor: asyncio or uvloop [default: asyncio]."],
     ]
 
@@ -85,7 +86,8 @@ class Options(usage.Options):
             changes = {}
             for key in ("http", "public-address", "media", "webhook", "webhook-secret",
                         "webhook-timeout", "ring-timeout", "media-timeout", "cdr", "rtp-ports",
-                        "log-level", "max-ring-seconds", "max-answer-seconds", "event-loop"):
+                        "log-level", "max-ring-seconds", "max-answer-seconds", "event-loop",
+                        "sip-idle-timeout"):
                 if self[key] is not None:
                     changes[key] = self[key]
             for key in ("sip", "operator", "ice-server", "ice-address"):

@@ -44,6 +44,16 @@ class ConfigTests(SynchronousTestCase):
             e = self.assertRaises(ConfigError, applyChanges, LinkRTCConfig(), {key: value})
             self.assertIn(key, str(e))
 
+    def test_sipIdleTimeout(self):
+        """sip-idle-timeout: 60 s by default, seconds, 0 for never; not negative or words."""
+        self.assertEqual(LinkRTCConfig().sipIdleTimeout, 60.0)
+        config = applyChanges(LinkRTCConfig(), {"sip-idle-timeout": "2.5"})
+        self.assertEqual(config.sipIdleTimeout, 2.5)
+        self.assertIsNone(applyChanges(config, {"sip_idle_timeout": 0}).sipIdleTimeout)
+        for value in (-1, "soon"):
+            e = self.assertRaises(ConfigError, applyChanges, config, {"sip-idle-timeout": value})
+            self.assertIn("sip-idle-timeout", str(e))
+
     def test_badTOML(self):
         """A file that is not TOML, or is missing, gives a ConfigError."""
         path = self.mktemp()

@@ -55,6 +55,18 @@ class OptionsTests(SynchronousTestCase):
             e = self.assertRaises(usage.UsageError, Options().parseOptions, args)
             self.assertIn(word, str(e))
 
+    def test_sipIdleTimeout(self):
+        """--sip-idle-timeout sets seconds (0: never); a bad value names the option."""
+        options = Options()
+        options.parseOptions(["--sip-idle-timeout", "1.5"])
+        self.assertEqual(options.config.sipIdleTimeout, 1.5)
+        options = Options()
+        options.parseOptions(["--sip-idle-timeout", "0"])
+        self.assertIsNone(options.config.sipIdleTimeout)
+        e = self.assertRaises(usage.UsageError, Options().parseOptions,
+                              ["--sip-idle-timeout", "-3"])
+        self.assertIn("sip-idle-timeout", str(e))
+
     def test_configFile(self):
         """--config reads TOML; the command line wins over it."""
         path = self.mktemp()
@@ -90,6 +102,13 @@ class ServiceTests(SynchronousTestCase):
         service = makeService(options)
         self.assertTrue(IService.providedBy(service))
         self.assertTrue(IServiceCollection.providedBy(service))
+
+    def test_sipIdleTimeoutReachesTransport(self):
+        """The SIP transport layer closes idle connections after --sip-idle-timeout."""
+        options = Options()
+        options.parseOptions(["--sip-idle-timeout", "7"])
+        service = makeService(options)
+        self.assertEqual(service.getServiceNamed("sip").transport.idleTimeout, 7.0)
 
     def test_reactor(self):
         """The reactor is Twisted's asyncio reactor."""
