@@ -71,7 +71,7 @@ class LinkRTCConfig:
     iceServers: tuple = ()
     iceAddresses: tuple = ()
     logLevel: str = "info"
-    eventLoop: str = "asyncio"
+    eventLoop: str = "uvloop"
     trunks: tuple = ()
     maxRingSeconds: float = 60.0
     maxAnswerSeconds: float | None = None

@@ -39,7 +39,7 @@ class Options(usage.Options):
         ["max-answer-seconds", None, None, "Seconds an answered outbound call may last before LinkRTC hangs up [default: no limit]."],
         ["log-level", None, None, "Lowest level logged: debug, info, warn, error [default: info]."],
         ["sip-idle-timeout", None, None, "Seconds before an idle SIP TCP/TLS connection is closed; 0 never [default: 60]."],
-        ["event-loop", None, None, "asyncio event loop under the reactor: asyncio or uvloop [default: asyncio]."],
+        ["event-loop", None, None, "asyncio event loop under the reactor: uvloop, or asyncio for the standard library's [default: uvloop]."],
     ]
 
     def __init__(self):
@@ -108,7 +108,7 @@ class Options(usage.Options):
         self.config = config
 
 
-def installReactor(eventLoop="asyncio"):
+def installReactor(eventLoop="uvloop"):
     """
     Make sure the running reactor is Twisted's asyncio reactor (aiortc needs
     asyncio): install it when none was chosen, refuse any other.
@@ -127,7 +127,8 @@ def installReactor(eventLoop="asyncio"):
             try:
                 import uvloop
             except ImportError:
-                raise SystemExit("--event-loop uvloop needs uvloop: pip install 'linkrtc[uvloop]'")
+                raise SystemExit("--event-loop uvloop needs uvloop (pip install uvloop), "
+                                 "or use --event-loop asyncio")
             loop = uvloop.new_event_loop()
         asyncioreactor.install(loop)
     from twisted.internet import reactor

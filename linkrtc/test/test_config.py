@@ -16,6 +16,7 @@ class ConfigTests(SynchronousTestCase):
         self.assertEqual(config.media, "passthrough")
         self.assertEqual(config.ringTimeout, 60.0)
         self.assertEqual(config.webhookTimeout, 5.0)
+        self.assertEqual(config.eventLoop, "uvloop")
 
     def test_toml(self):
         """A TOML file sets options under their option names, dashes or underscores."""
