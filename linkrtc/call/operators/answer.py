@@ -179,16 +179,21 @@ class OpReofferDone(Operator):
         return CONFIRMED
 
 
-def parseDTMFRelay(body):
+def parseDTMFRelay(body, contentType="application/dtmf-relay"):
     """
-    @param body: an C{application/dtmf-relay} body (C{bytes}),
-        C{Signal=5\\r\\nDuration=160}.
+    @param body: an C{application/dtmf-relay} body (C{bytes}, lines such as
+        C{Signal=5} and C{Duration=160}), or an C{application/dtmf} one (the
+        digit alone).
+    @param contentType: which of the two it is.
     @return: the digit (C{str}) or C{None}.
     """
     try:
         text = body.decode("ascii")
     except (UnicodeDecodeError, AttributeError):
         return None
+    if contentType == "application/dtmf":
+        value = text.strip().upper()
+        return value if len(value) == 1 and value in "0123456789*#ABCD" else None
     for line in text.splitlines():
         key, _, value = line.partition("=")
         if key.strip().lower() == "signal":
@@ -201,7 +206,8 @@ def parseDTMFRelay(body):
 class OpInDialogRequest(Operator):
     """
     C{confirmed}, last: other in-dialog requests. INFO gets 200 (an
-    C{application/dtmf-relay} INFO is passed on as DTMF), OPTIONS 200,
+    C{application/dtmf-relay} or C{application/dtmf} INFO is passed on as
+    DTMF), OPTIONS 200,
     anything else 501 (RFC 3261 §8.2.1).
     """
 
@@ -214,8 +220,9 @@ class OpInDialogRequest(Operator):
             return None
         if event.method == "INFO":
             event.respond(200)
-            if getattr(event.request, "contentType", None) == "application/dtmf-relay":
-                digit = parseDTMFRelay(getattr(event.request, "body", b""))
+            contentType = getattr(event.request, "contentType", None)
+            if contentType in ("application/dtmf-relay", "application/dtmf"):
+                digit = parseDTMFRelay(getattr(event.request, "body", b""), contentType)
                 if digit:
                     call.dispatch(MediaDigitsEvent(digit))
         elif event.method == "OPTIONS":

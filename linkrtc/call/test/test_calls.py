@@ -521,8 +521,12 @@ class ConfirmedTests(HarnessMixin, SynchronousTestCase):
         call.mediaDigits("7")
         [r] = leg.receive("INFO", b"Signal=#\r\nDuration=160\r\n", "application/dtmf-relay")
         self.assertEqual(r.status, 200)
-        self.assertEqual([m["digits"] for m in alice.ofType("dtmf")], ["7", "#"])
-        self.assertEqual([e["digits"] for e in self.app.events("dtmf", call)], ["7", "#"])
+        [r] = leg.receive("INFO", b"9", "application/dtmf")
+        self.assertEqual(r.status, 200)
+        [r] = leg.receive("INFO", b"Signal=x", "application/dtmf-relay")
+        self.assertEqual(r.status, 200)
+        self.assertEqual([m["digits"] for m in alice.ofType("dtmf")], ["7", "#", "9"])
+        self.assertEqual([e["digits"] for e in self.app.events("dtmf", call)], ["7", "#", "9"])
 
     def test_clientHold(self):
         """C{hold}/C{unhold} keep the call confirmed and are told as states."""
