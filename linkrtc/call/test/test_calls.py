@@ -521,10 +521,9 @@ class ConfirmedTests(HarnessMixin, SynchronousTestCase):
         call.mediaDigits("7")
         [r] = leg.receive("INFO", b"Signal=#\r\nDuration=160\r\n", "application/dtmf-relay")
         self.assertEqual(r.status, 200)
-        [r] = leg.receive("INFO", b"9", "application/dtmf")
-        self.assertEqual(r.status, 200)
-        [r] = leg.receive("INFO", b"Signal=x", "application/dtmf-relay")
-        self.assertEqual(r.status, 200)
+        leg.receive("INFO", b"9", "application/dtmf")
+        answers = leg.receive("INFO", b"Signal=x", "application/dtmf-relay")
+        self.assertEqual([r.status for r in answers], [200, 200, 200])
         self.assertEqual([m["digits"] for m in alice.ofType("dtmf")], ["7", "#", "9"])
         self.assertEqual([e["digits"] for e in self.app.events("dtmf", call)], ["7", "#", "9"])
 
