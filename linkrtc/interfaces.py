@@ -351,7 +351,10 @@ class ISIPClientLeg(Interface):
         """End the confirmed dialog. @return: L{Deferred} with the final response."""
 
     def sendRequest(method, body=None, contentType=None, headers=()):
-        """Send a non-INVITE request in the dialog. @return: L{Deferred} with the response."""
+        """
+        Send a request in the dialog (INFO, or a re-INVITE, whose 2xx the
+        leg ACKs itself). @return: L{Deferred} with the final response.
+        """
 
 
 class ISIPClientLegListener(Interface):
@@ -423,7 +426,45 @@ class IOutboundMediaSession(IMediaSession):
         The client put the call on hold (C{True}) or took it off (C{False}).
         Bridge mode stops (or resumes) the audio it sends the SIP side (no
         re-INVITE is sent); passthrough does nothing (the client's own media
-        does it).
+        does it). The call engine uses L{IReofferMediaSession} instead when
+        the session provides it.
 
         @return: L{Deferred} firing with C{None}.
+        """
+
+
+class IReofferMediaSession(IOutboundMediaSession):
+    """
+    An L{IOutboundMediaSession} that can re-offer to the SIP side, so that
+    the client's C{hold}/C{unhold} becomes a re-INVITE (RFC 3264 §8.4).
+    Bridge sessions provide it; passthrough ones do not (there the client's
+    own media holds, and the hold stays signalling only).
+
+    The engine calls L{reoffer}, sends the SDP in a re-INVITE, and hands
+    the 2xx's SDP to L{reofferAnswered}. Nothing changes in the media until
+    then: a failed re-INVITE leaves the call as it was.
+    """
+
+    def reoffer(hold):
+        """
+        Make the SIP side's SDP offer for a re-INVITE: the same ports,
+        address, codec and m= lines as the last SDP, the C{o=} version one
+        higher, C{a=sendonly} to hold (C{a=inactive} if the far end had
+        put us on hold already) or C{a=sendrecv} to take the hold off.
+
+        @param hold: C{True} to hold, C{False} to unhold.
+        @return: L{Deferred} firing with the SDP (C{bytes}); fails with
+            L{linkrtc.error.MediaError} before the call has media.
+        """
+
+    def reofferAnswered(sdp):
+        """
+        The 2xx to the re-INVITE carried C{sdp} (C{bytes}), the answer to
+        the last L{reoffer}: apply it (address, direction). While held, no
+        audio goes to the SIP side and the media timeout is paused.
+
+        @return: L{Deferred} firing with C{True} if the call is on hold
+            afterwards (ours, or the answer does not flow both ways), else
+            C{False}; fails with L{linkrtc.error.MediaError} for an
+            unusable answer (the media stays as it was).
         """

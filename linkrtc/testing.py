@@ -26,6 +26,7 @@ from linkrtc.interfaces import (
     IClientDirectory,
     IMediaFactory,
     IMediaSession,
+    IReofferMediaSession,
     ISIPServerLeg,
 )
 
@@ -125,6 +126,21 @@ class SentResponse:
 
     def __repr__(self):
         return f"<SentResponse {self.status}>"
+
+
+class FakeResponse:
+    """
+    A SIP response as a leg's C{sendRequest} fires with it: C{status},
+    C{reason}, C{body} (C{bytes}).
+    """
+
+    def __init__(self, status, body=b"", reason=None):
+        self.status = status
+        self.body = body
+        self.reason = reason
+
+    def __repr__(self):
+        return f"<FakeResponse {self.status}>"
 
 
 @implementer(ISIPServerLeg)
@@ -358,22 +374,82 @@ class FakeMediaSession:
         return defer.succeed(None)
 
 
+@implementer(IReofferMediaSession)
+class FakeReofferMediaSession(FakeMediaSession):
+    """
+    A L{FakeMediaSession} that can also place calls and re-offer (like
+    bridge mode): the client's hold becomes a re-INVITE.
+
+    @ivar reofferSdp: C{bytes} returned by C{reoffer} (C{sendonly} or
+        C{sendrecv} is added).
+    @ivar answerHeld: what C{reofferAnswered} fires with, or C{None} for
+        "the hold asked for".
+    """
+
+    reofferSdp = b"v=0\r\nm=audio 20000 RTP/AVP 0\r\n"
+    answerHeld = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._lastHold = None
+
+    def sipOffer(self, clientOffer, codecs=None):
+        self.calls.append(("sipOffer", clientOffer))
+        return self._result("sipOffer", clientOffer.encode())
+
+    def clientAnswer(self, sipAnswer):
+        self.calls.append(("clientAnswer", sipAnswer))
+        text = sipAnswer.decode() if isinstance(sipAnswer, bytes) else sipAnswer
+        return self._result("clientAnswer", text)
+
+    # L{FakeMediaSession}'s C{hold} attribute (what C{sipReoffer} says) is
+    # C{farHold} here: C{hold} is L{IOutboundMediaSession.hold}.
+    farHold = False
+
+    def _setFarHold(self, value):
+        self.farHold = value
+
+    def _holdMethod(self, onHold):
+        self.calls.append(("hold", onHold))
+        return defer.succeed(None)
+
+    hold = property(lambda self: self._holdMethod, _setFarHold)
+
+    def sipReoffer(self, sdp):
+        self.calls.append(("sipReoffer", sdp))
+        return self._result("sipReoffer", (b"v=0 reanswer", self.farHold))
+
+    def reoffer(self, hold):
+        self.calls.append(("reoffer", hold))
+        self._lastHold = hold
+        direction = b"a=sendonly\r\n" if hold else b"a=sendrecv\r\n"
+        return self._result("reoffer", self.reofferSdp + direction)
+
+    def reofferAnswered(self, sdp):
+        self.calls.append(("reofferAnswered", sdp))
+        held = self._lastHold if self.answerHeld is None else self.answerHeld
+        return self._result("reofferAnswered", held)
+
+
 @implementer(IMediaFactory)
 class FakeMediaFactory:
     """
-    Makes L{FakeMediaSession}s.
+    Makes L{FakeMediaSession}s (L{FakeReofferMediaSession}s with
+    C{reoffer=True}).
 
     @ivar sessions: C{dict} of call id to session.
     """
 
     name = "fake"
 
-    def __init__(self, manual=False):
+    def __init__(self, manual=False, reoffer=False):
         self.manual = manual
+        self.reoffer = reoffer
         self.sessions = {}
 
     def newSession(self, callId, listener):
-        session = FakeMediaSession(callId, listener, manual=self.manual)
+        kind = FakeReofferMediaSession if self.reoffer else FakeMediaSession
+        session = kind(callId, listener, manual=self.manual)
         self.sessions[callId] = session
         return session
 

@@ -145,6 +145,12 @@ class Call:
     @ivar ringingSent: C{True} once 180 Ringing was sent.
     @ivar acked: C{True} once the ACK for our 2xx arrived.
     @ivar held: C{True} while the call is on hold.
+    @ivar localHold: C{True} while the client's hold holds the SIP side
+        (our re-INVITE, bridge mode).
+    @ivar pendingReinvite: the C{respond} of the SIP side's re-INVITE being
+        answered, or C{None}.
+    @ivar pendingHold: C{True}/C{False} while our re-INVITE for the
+        client's hold/unhold is under way, else C{None}.
     @ivar beginTime, answerTime, endTime: clock seconds (C{float}) or C{None}.
     @ivar ending: the L{Ending}, once the call is ending.
     @ivar cdr: the CDR C{dict}, once written.
@@ -176,6 +182,8 @@ class Call:
         self.acked = False
         self.held = False
         self.pendingReinvite = None
+        self.pendingHold = None
+        self.localHold = False
         self.beginTime = self.now()
         self.answerTime = None
         self.endTime = None

@@ -13,6 +13,8 @@ Incoming calls: C{clientOffer} (SIP offer -> WebRTC offer), C{sipAnswer}.
 Outgoing calls: C{sipOffer} (aiortc answers the client's offer; LinkRTC
 makes its own RTP offer for the INVITE), C{clientAnswer} (the SIP answer
 starts the media; the client gets aiortc's answer).
+Either: the client's hold is a re-INVITE (C{reoffer}, C{reofferAnswered},
+L{IReofferMediaSession}).
 """
 
 import random
@@ -23,7 +25,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from linkrtc.error import MediaError
-from linkrtc.interfaces import IMediaFactory, IOutboundMediaSession
+from linkrtc.interfaces import IMediaFactory, IReofferMediaSession
 from linkrtc.media import sdp as sdpmod
 from linkrtc.media.relay import PacketRelay, WebRTCTap, checkSeam
 from linkrtc.media.rtp import PortAllocator, RTCPSink, RTPSession
@@ -33,6 +35,14 @@ from linkrtc.media.webrtc import WebRTCLeg, loopOf
 log = Logger()
 
 _WILDCARDS = (None, "", "0.0.0.0", "::")
+
+#: Our direction once we hold, from the one before (RFC 3264 §8.4).
+_HOLD_DIRECTION = {
+    "sendrecv": "sendonly",
+    "sendonly": "sendonly",
+    "recvonly": "inactive",
+    "inactive": "inactive",
+}
 
 
 def localAddressFor(remote, family=socket.AF_INET):
@@ -123,7 +133,7 @@ def _mediaError(failure, what):
     raise MediaError("media failure while %s: %s" % (what, failure.getErrorMessage()))
 
 
-@implementer(IOutboundMediaSession)
+@implementer(IReofferMediaSession)
 class BridgeSession:
     """
     One call's bridged media. Created by L{BridgeMediaFactory.newSession}.
@@ -164,6 +174,8 @@ class BridgeSession:
         self._sipAnswered = None
         self._clientHeld = False
         self._farSending = True
+        self._sipHeld = False
+        self._reoffered = None
 
     # -- SIP side helpers -------------------------------------------------
 
@@ -202,10 +214,18 @@ class BridgeSession:
         self._direction = sdpmod.answerDirection(m.direction)
 
     def _sipAnswerSdp(self):
+        direction = self._direction
+        if self._sipHeld:
+            # Our hold (a re-INVITE of ours) lasts through their re-offers.
+            direction = _HOLD_DIRECTION[direction]
+        return self._ourSdp(direction)
+
+    def _ourSdp(self, direction):
+        """The SIP side's SDP: negotiated codec, our port, the last m= lines, next o= version."""
         codecs = [self._sipCodec] + ([self._sipEvent] if self._sipEvent else [])
         rejected = [m for i, m in enumerate(self._offer.media) if i != self._audioIndex]
         body = sdpmod.buildSDP(self._ourAddress(), self._rtpPort, codecs, self._sessionId,
-                               self._version, self._direction, rejected=rejected,
+                               self._version, direction, rejected=rejected,
                                audioIndex=self._audioIndex)
         self._version += 1
         return body
@@ -328,7 +348,7 @@ class BridgeSession:
             if changed and self.mode is not None:
                 self._stopMedia()
                 self._startMedia()
-            if m.direction in ("sendrecv", "sendonly") and not m.isHold:
+            if m.direction in ("sendrecv", "sendonly") and not m.isHold and not self._sipHeld:
                 self.rtp.startTimeout()
             else:
                 self.rtp.pauseTimeout()
@@ -442,6 +462,60 @@ class BridgeSession:
         if self.rtp is not None and not self.closed:
             self.rtp.sending = self._farSending and not self._clientHeld
         return defer.succeed(None)
+
+    # -- the client's hold as a re-INVITE (IReofferMediaSession) ------------
+
+    def reoffer(self, hold):
+        """
+        Our re-INVITE's offer: the negotiated codec (and telephone-event) on
+        the same port and address, the same m= lines, the next o= version;
+        C{sendonly} (C{inactive} if we only received) to hold, C{sendrecv}
+        to unhold (RFC 3264 §8.4). The media changes on the answer.
+        """
+        if self.rtp is None or self._sipCodec is None or self._offer is None or self.closed:
+            return defer.fail(MediaError("re-offer before the call has media"))
+        hold = bool(hold)
+        direction = _HOLD_DIRECTION[self._direction] if hold else "sendrecv"
+        try:
+            body = self._ourSdp(direction)
+        except Exception as e:
+            log.failure("call {callId}: making the re-offer failed", callId=self.callId)
+            return defer.fail(MediaError("making the re-offer failed: %s" % (e,)))
+        self._reoffered = hold
+        return defer.succeed(body)
+
+    def reofferAnswered(self, sdp):
+        """
+        The answer to L{reoffer}: the far end's address and direction are
+        followed; on hold nothing goes to SIP and the media timeout pauses,
+        on unhold both resume. An unusable answer changes nothing.
+        """
+        hold, self._reoffered = self._reoffered, None
+        if hold is None or self.rtp is None or self.closed:
+            return defer.fail(MediaError("an answer without a re-offer"))
+        try:
+            desc = sdpmod.parseSDP(sdp)
+            index, m = desc.audio()
+            codec, event = sdpmod.chooseCodec(m, supported=(self._sipCodec.name,))
+        except MediaError as e:
+            return defer.fail(e)
+        changed = codec != self._sipCodec
+        self._sipCodec, self._sipEvent = codec, event
+        self.rtp.setCodecs(codec, event)
+        self._sipHeld = self._clientHeld = hold
+        self._applyRemote(m)
+        if changed and self.mode is not None:
+            self._stopMedia()
+            self._startMedia()
+        farSends = m.direction in ("sendrecv", "sendonly") and not m.isHold
+        if farSends and not hold:
+            self.rtp.startTimeout()
+        else:
+            self.rtp.pauseTimeout()
+        held = hold or m.direction != "sendrecv" or m.isHold
+        log.info("call {callId}: SIP side {what} (answer {direction})", callId=self.callId,
+                 what="held" if hold else "resumed", direction=m.direction)
+        return defer.succeed(held)
 
     def sendDigits(self, digits):
         if self.rtp is not None and not self.closed:

@@ -164,6 +164,8 @@ class InviteClientLeg:
         self._acks = {}  # remote tag -> (ack, destination)
         self._reinviteRetransmission = None
         self._reinviteCSeq = None
+        self._reinviteOut = False
+        self._lastReinviteAck = None
 
     def __repr__(self):
         return "<InviteClientLeg %s;%s %s>" % (self.callId, self.localTag, self.state)
@@ -494,27 +496,70 @@ class InviteClientLeg:
         return d.addBoth(ended)
 
     def sendRequest(self, method, body=None, contentType=None, headers=()):
-        """See L{ISIPClientLeg.sendRequest}. @raise ValueError: for INVITE, ACK, CANCEL."""
-        if method in ("INVITE", "ACK", "CANCEL"):
+        """
+        See L{ISIPClientLeg.sendRequest}. A re-INVITE carries the trunk's
+        credentials cached so far; its 2xx is ACKed here (§13.2.2.4), also
+        when it comes again; one re-INVITE at a time. A 481 or 408 (or a
+        timeout) ends the dialog (§12.2.1.2).
+
+        @raise ValueError: for ACK, CANCEL.
+        """
+        if method in ("ACK", "CANCEL"):
             raise ValueError("%s is not sent with sendRequest" % (method,))
         if method == "BYE":
             return self.sendBye()
         if self.dialog is None or self.state != "confirmed":
             return defer.fail(InvalidStateError("no confirmed dialog (%s)" % self.state))
-        request = self.dialog.createRequest(method, body, contentType, headers)
-        d = self.userAgent.sendRequest(request, self._destinationFor(self.dialog, request))
+        invite = method == "INVITE"
+        if invite:
+            if self._reinviteOut or self._reinviteCSeq is not None:
+                return defer.fail(InvalidStateError("a re-INVITE is already in progress"))
+            self._reinviteOut = True
+        try:
+            request = self.dialog.createRequest(method, body, contentType, headers)
+            if invite and self.auth is not None:
+                self.auth.authorize(request)
+            destination = self._destinationFor(self.dialog, request)
+        except Exception as e:
+            log.failure("cannot build {method} for {callId}", method=method, callId=self.callId)
+            if invite:
+                self._reinviteOut = False
+            return defer.fail(TransportError("no route for %s: %s" % (method, e)))
+        d = self.userAgent.sendRequest(request, destination)
 
         def answered(response):
+            if invite:
+                self._reinviteOut = False
+                if 200 <= response.status < 300 and self.dialog is not None:
+                    self._ackReinvite(request, response)
             if response.status in (408, 481):
                 self._terminate("%d to %s" % (response.status, method))
             return response
 
         def failed(failure):
+            if invite:
+                self._reinviteOut = False
             if failure.check(TransactionTimeout):
                 self._terminate("%s timed out" % (method,))
             return failure
 
         return d.addCallbacks(answered, failed)
+
+    def _ackReinvite(self, invite, response):
+        """ACK the 2xx to our re-INVITE (with its credentials, §22.1) and remember the ACK."""
+        try:
+            self.dialog.refreshTarget(response)
+            ack = self.dialog.createRequest("ACK", cseq=invite.cseq.number)
+            for name in _AUTH_HEADERS:
+                for value in invite.headers.getAll(name):
+                    ack.headers.add(name, value)
+            destination = self._destinationFor(self.dialog, ack)
+        except Exception:
+            log.failure("SIP outbound {callId}: cannot ACK the re-INVITE's 2xx",
+                        callId=self.callId)
+            return
+        self._lastReinviteAck = (invite.cseq.number, ack, destination)
+        self.userAgent.sendAck(ack, destination)
 
     def requestReceived(self, request, transaction):
         """
@@ -530,6 +575,9 @@ class InviteClientLeg:
             return
         if request.method == "INVITE" and self._reinviteCSeq is not None:
             ua.respond(transaction, request, 500, headers=[("Retry-After", "1")])
+            return
+        if request.method == "INVITE" and self._reinviteOut:
+            ua.respond(transaction, request, 491)  # glare (§14.2)
             return
         if request.method == "INVITE":
             self._reinviteCSeq = request.cseq.number
@@ -593,6 +641,10 @@ class InviteClientLeg:
     def strayResponse(self, response):
         """A 2xx retransmission after the INVITE transaction ended: ACK it again."""
         if 200 <= response.status < 300 and response.cseq.method == "INVITE":
+            last = self._lastReinviteAck
+            if last is not None and response.cseq.number == last[0]:
+                self.userAgent.sendAck(last[1], last[2])
+                return
             self._okReceived(response)
 
     # -- the end -----------------------------------------------------------------------

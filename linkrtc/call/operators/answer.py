@@ -15,7 +15,8 @@ from linkrtc.call.events import (
 )
 from linkrtc.call.operators.base import Operator
 from linkrtc.call.states import ANSWERING, CONFIRMED, DROPPED
-from linkrtc.interfaces import IOutboundMediaSession
+from linkrtc.error import InvalidStateError, TransactionTimeout
+from linkrtc.interfaces import IOutboundMediaSession, IReofferMediaSession
 
 log = Logger()
 
@@ -121,7 +122,9 @@ class OpReinvite(Operator):
     """
     C{confirmed}, on a re-INVITE or UPDATE: its SDP goes to the media
     session (hold, unhold, new address); a second one while the first is
-    pending gets 491 (RFC 3261 §14.2); one without SDP gets our last SDP.
+    pending gets 491 (RFC 3261 §14.2), and so does one while our own
+    re-INVITE (the client's hold) is pending; one without SDP gets our last
+    SDP.
     """
 
     name = "OpReinvite"
@@ -131,7 +134,7 @@ class OpReinvite(Operator):
     def process(self, call, event):
         if event.method not in ("INVITE", "UPDATE") or event.respond is None:
             return None
-        if call.pendingReinvite is not None:
+        if call.pendingReinvite is not None or call.pendingHold is not None:
             event.respond(491)
             return CONFIRMED
         body = getattr(event.request, "body", b"") or b""
@@ -173,6 +176,7 @@ class OpReofferDone(Operator):
         answer, hold = event.result
         call.localSdp = answer
         respond(200, body=answer, contentType=SDP)
+        hold = bool(hold) or call.localHold
         if bool(hold) != call.held:
             call.held = bool(hold)
             _tellHold(call, call.held)
@@ -262,24 +266,48 @@ class OpClientDtmf(Operator):
         return CONFIRMED
 
 
+#: The steps of the client's hold as a re-INVITE (L{OpClientHold}), named
+#: as their L{MediaResultEvent}s.
+HOLD_REOFFER = "holdReoffer"
+HOLD_REINVITE = "holdReinvite"
+HOLD_ANSWERED = "holdAnswered"
+
+
 class OpClientHold(Operator):
     """
     C{confirmed}: the client's C{hold}/C{unhold}. The call stays
     C{confirmed}; the client and the application get C{state}
-    C{hold}/C{unhold}. A media session with C{hold}
-    (L{linkrtc.interfaces.IOutboundMediaSession}) is told: bridge mode
-    stops sending audio to SIP; in passthrough the client's own media does
-    the muting.
+    C{hold}/C{unhold}.
+
+    With a media session that can re-offer
+    (L{linkrtc.interfaces.IReofferMediaSession}: bridge mode) the hold is
+    done the SIP way (RFC 3264 §8.4): the media makes an offer with
+    C{a=sendonly} (C{a=sendrecv} to unhold), it goes in a re-INVITE on the
+    call's leg, and the 2xx's SDP goes back to the media; only then is the
+    C{state} sent. A failure (media, a non-2xx such as 488 or 491, a
+    timeout) sends the client an C{error} with the SIP status (500 for a
+    media failure) and leaves the call as it was; a C{hold}/C{unhold} while
+    a re-INVITE either way is pending gets C{error} 409. The steps come
+    back as L{MediaResultEvent}s named L{HOLD_REOFFER}, L{HOLD_REINVITE}
+    (the SIP response) and L{HOLD_ANSWERED}.
+
+    Other media sessions with C{hold} (L{linkrtc.interfaces.IOutboundMediaSession})
+    are told directly; in passthrough the client's own media does the
+    muting.
     """
 
     name = "OpClientHold"
-    handles = (ClientMessageEvent,)
+    handles = (ClientMessageEvent, MediaResultEvent)
     transitions = (CONFIRMED,)
 
     def process(self, call, event):
+        if isinstance(event, MediaResultEvent):
+            return self.step(call, event)
         if event.type not in ("hold", "unhold") or event.connection is not call.answerer:
             return None
         hold = event.type == "hold"
+        if IReofferMediaSession.providedBy(call.media):
+            return self.reinvite(call, event.connection, hold)
         if hold != call.held:
             call.held = hold
             if IOutboundMediaSession.providedBy(call.media):
@@ -287,4 +315,66 @@ class OpClientHold(Operator):
                 d.addErrback(lambda f: log.failure("call {call_id}: media hold failed", f,
                                                    call_id=call.id))
             _tellHold(call, hold)
+        return CONFIRMED
+
+    def reinvite(self, call, connection, hold):
+        if call.pendingHold is not None or call.pendingReinvite is not None:
+            call.sendError(connection, 409, "a re-INVITE is pending; try again later")
+            return CONFIRMED
+        if hold == call.localHold:
+            return CONFIRMED
+        call.pendingHold = hold
+        call.whenDone(defer.maybeDeferred(call.media.reoffer, hold), HOLD_REOFFER)
+        return CONFIRMED
+
+    def step(self, call, event):
+        operation = event.operation
+        if operation not in (HOLD_REOFFER, HOLD_REINVITE, HOLD_ANSWERED):
+            return None
+        hold = call.pendingHold
+        if hold is None:
+            return CONFIRMED
+        if operation == HOLD_REOFFER:
+            if not event.succeeded:
+                return self.failed(call, 500, "media cannot re-offer: "
+                                   + event.failure.getErrorMessage())
+            call.data[self.name] = event.result
+            d = defer.maybeDeferred(call.leg.sendRequest, "INVITE", event.result, SDP)
+            call.whenDone(d, HOLD_REINVITE)
+        elif operation == HOLD_REINVITE:
+            if not event.succeeded:
+                if event.failure.check(TransactionTimeout):
+                    return self.failed(call, 408, "the re-INVITE timed out")
+                if event.failure.check(InvalidStateError):
+                    return self.failed(call, 409, "a re-INVITE is pending; try again later")
+                return self.failed(call, 500, "the re-INVITE failed: "
+                                   + event.failure.getErrorMessage())
+            response = event.result
+            status = getattr(response, "status", 500)
+            if not 200 <= status < 300:
+                reason = getattr(response, "reason", None) or "refused"
+                return self.failed(call, status, f"the re-INVITE was refused: {status} {reason}")
+            body = getattr(response, "body", b"") or b""
+            if not body:
+                return self.failed(call, 488, "the re-INVITE's 2xx carried no SDP answer")
+            call.whenDone(defer.maybeDeferred(call.media.reofferAnswered, body), HOLD_ANSWERED)
+        else:
+            call.pendingHold = None
+            offer = call.data.pop(self.name, None)
+            if not event.succeeded:
+                return self.failed(call, 488, "the re-INVITE's SDP answer is not acceptable: "
+                                   + event.failure.getErrorMessage())
+            call.localHold = hold
+            if call.localSdp is not None and offer is not None:
+                call.localSdp = offer
+            call.held = bool(event.result)
+            _tellHold(call, call.held)
+        return CONFIRMED
+
+    def failed(self, call, code, text):
+        call.pendingHold = None
+        call.data.pop(self.name, None)
+        log.info("call {call_id}: client hold not done: {text}", call_id=call.id, text=text)
+        if call.answerer is not None:
+            call.sendError(call.answerer, code, text)
         return CONFIRMED

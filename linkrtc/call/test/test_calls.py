@@ -8,7 +8,7 @@ from zope.interface.verify import verifyObject
 
 from linkrtc.call.manager import CallManager, buildCallManager
 from linkrtc.call.passthrough import PassthroughMediaFactory
-from linkrtc.error import MediaError
+from linkrtc.error import InvalidStateError, MediaError, TransactionTimeout
 from linkrtc.interfaces import (
     IApplication,
     IClientConnection,
@@ -18,6 +18,7 @@ from linkrtc.interfaces import (
     IMediaFactory,
     IMediaListener,
     IMediaSession,
+    IReofferMediaSession,
     ISIPLegListener,
     ISIPServerLeg,
 )
@@ -30,6 +31,8 @@ from linkrtc.testing import (
     FakeClientDirectory,
     FakeMediaFactory,
     FakeMediaSession,
+    FakeReofferMediaSession,
+    FakeResponse,
     FakeServerLeg,
 )
 
@@ -637,3 +640,173 @@ class PassthroughCallTests(SynchronousTestCase):
         self.assertEqual(leg.finals[0].body, CLIENT_ANSWER.encode())
         h.clientSays(alice, "hangup", call)
         self.assertEqual(h.cdrs[0]["media"], {"mode": "passthrough"})
+
+    def test_clientHoldSignallingOnly(self):
+        """Passthrough: the client's hold sends no re-INVITE; only 'state' hold/unhold."""
+        h = CallHarness(mediaFactory=PassthroughMediaFactory())
+        call, leg, alice = h.answer()
+        self.assertFalse(IReofferMediaSession.providedBy(call.media))
+        h.clientSays(alice, "hold", call)
+        h.clientSays(alice, "unhold", call)
+        self.assertEqual(leg.requests, [])
+        self.assertEqual([m["state"] for m in alice.ofType("state")][-2:], ["hold", "unhold"])
+
+
+class ClientHoldReinviteTests(SynchronousTestCase):
+    """
+    The client's hold with media that re-offers (bridge mode): a re-INVITE
+    with the media's sendonly/sendrecv offer; the state comes with its 2xx.
+    """
+
+    def setUp(self):
+        self.h = CallHarness(mediaFactory=FakeMediaFactory(reoffer=True))
+        self.app = self.h.application
+        self.call, self.leg, self.alice = self.h.answer()
+        self.media = self.h.media(self.call)
+
+    def hold(self, kind="hold"):
+        self.h.clientSays(self.alice, kind, self.call)
+        return self.leg.requests[-1] if self.leg.requests else None
+
+    def holdStates(self):
+        return [m["state"] for m in self.alice.ofType("state") if m["state"] in ("hold", "unhold")]
+
+    def test_interfaces(self):
+        verifyObject(IReofferMediaSession, self.media)
+
+    def test_holdAndUnhold(self):
+        """
+        hold: the media's sendonly offer goes in a re-INVITE; its 2xx's SDP
+        goes back to the media; then the client and the application get
+        'state' hold. unhold does the same with sendrecv.
+        """
+        method, body, contentType, d = self.hold()
+        self.assertEqual((method, contentType), ("INVITE", "application/sdp"))
+        self.assertEqual(body, FakeReofferMediaSession.reofferSdp + b"a=sendonly\r\n")
+        self.assertIn(("reoffer", True), self.media.calls)
+        self.assertEqual(self.holdStates(), [])
+        d.callback(FakeResponse(200, b"v=0 recvonly"))
+        self.assertEqual(self.media.calls[-1], ("reofferAnswered", b"v=0 recvonly"))
+        self.assertEqual(self.holdStates(), ["hold"])
+        self.assertEqual(self.app.states(self.call)[-1], "hold")
+        self.assertTrue(self.call.held)
+        self.assertTrue(self.call.localHold)
+        self.assertEqual(self.call.localSdp, body)
+        # hold again: nothing to do.
+        self.hold()
+        self.assertEqual(len(self.leg.requests), 1)
+        method, body, contentType, d = self.hold("unhold")
+        self.assertEqual(body, FakeReofferMediaSession.reofferSdp + b"a=sendrecv\r\n")
+        d.callback(FakeResponse(200, b"v=0 sendrecv"))
+        self.assertEqual(self.holdStates(), ["hold", "unhold"])
+        self.assertFalse(self.call.held)
+        self.assertFalse(self.call.localHold)
+        self.assertEqual(self.call.state.name, "confirmed")
+        self.assertEqual(self.alice.ofType("error"), [])
+        self.assertEqual(self.media.calls.count(("hold", True)), 0)
+
+    def test_refused(self):
+        """A 488 to the re-INVITE: 'error' 488, no state, the call as it was; hold can be tried again."""
+        d = self.hold()[3]
+        d.callback(FakeResponse(488, reason="Not Acceptable Here"))
+        [error] = self.alice.ofType("error")
+        self.assertEqual(error["code"], 488)
+        self.assertEqual(error["call"], self.call.id)
+        self.assertEqual(self.holdStates(), [])
+        self.assertFalse(self.call.held)
+        self.assertIsNone(self.call.pendingHold)
+        self.assertNotIn("reofferAnswered", [c[0] for c in self.media.calls])
+        self.assertEqual(self.call.state.name, "confirmed")
+        self.hold()[3].callback(FakeResponse(200, b"v=0"))
+        self.assertEqual(self.holdStates(), ["hold"])
+
+    def test_glare(self):
+        """A 491 to the re-INVITE (glare) is told as 'error' 491."""
+        self.hold()[3].callback(FakeResponse(491))
+        self.assertEqual([e["code"] for e in self.alice.ofType("error")], [491])
+        self.assertFalse(self.call.held)
+
+    def test_timeout(self):
+        """No answer to the re-INVITE: 'error' 408 (the leg ends the dialog itself)."""
+        self.hold()[3].errback(TransactionTimeout("no final response"))
+        self.assertEqual([e["code"] for e in self.alice.ofType("error")], [408])
+        self.assertFalse(self.call.held)
+
+    def test_legBusy(self):
+        """The leg refuses (a re-INVITE of the SIP side's is in progress): 'error' 409."""
+        self.hold()[3].errback(InvalidStateError("a re-INVITE is already in progress"))
+        self.assertEqual([e["code"] for e in self.alice.ofType("error")], [409])
+
+    def test_2xxWithoutSdp(self):
+        """A 2xx without SDP: 'error' 488, no state."""
+        self.hold()[3].callback(FakeResponse(200))
+        self.assertEqual([e["code"] for e in self.alice.ofType("error")], [488])
+        self.assertEqual(self.holdStates(), [])
+
+    def test_badAnswer(self):
+        """The media cannot use the 2xx's SDP: 'error' 488, no state, the call goes on."""
+        self.media.manual = True
+        self.hold()
+        [(name, make)] = self.media.deferreds
+        make.callback(b"v=0 offer")
+        self.leg.requests[-1][3].callback(FakeResponse(200, b"v=0 junk"))
+        [(name, d)] = self.media.deferreds[1:]
+        self.assertEqual(name, "reofferAnswered")
+        d.errback(MediaError("no codec"))
+        self.assertEqual([e["code"] for e in self.alice.ofType("error")], [488])
+        self.assertEqual(self.holdStates(), [])
+        self.assertFalse(self.call.localHold)
+        self.assertIsNone(self.call.pendingHold)
+
+    def test_mediaFails(self):
+        """The media cannot make the offer: 'error' 500, no re-INVITE."""
+        self.media.manual = True
+        self.hold()
+        self.media.deferreds[0][1].errback(MediaError("no media yet"))
+        self.assertEqual(self.leg.requests, [])
+        self.assertEqual([e["code"] for e in self.alice.ofType("error")], [500])
+
+    def test_pending409(self):
+        """hold/unhold while our re-INVITE is pending: 'error' 409; the first still completes."""
+        d = self.hold()[3]
+        self.hold()
+        self.hold("unhold")
+        self.assertEqual([e["code"] for e in self.alice.ofType("error")], [409, 409])
+        self.assertEqual(len(self.leg.requests), 1)
+        d.callback(FakeResponse(200, b"v=0"))
+        self.assertEqual(self.holdStates(), ["hold"])
+
+    def test_theirReinvitePending409(self):
+        """hold while the SIP side's re-INVITE is being answered: 'error' 409."""
+        self.media.manual = True
+        answers = self.leg.receive("INVITE", b"v=0 sendrecv", "application/sdp")
+        self.hold()
+        self.assertEqual([e["code"] for e in self.alice.ofType("error")], [409])
+        self.assertEqual(self.leg.requests, [])
+        [(name, d)] = self.media.deferreds
+        d.callback((b"v=0 reanswer", False))
+        self.assertEqual(answers[0].status, 200)
+
+    def test_theirReinviteWhileOursPending(self):
+        """A re-INVITE from SIP while ours is pending: 491 (RFC 3261 §14.2)."""
+        d = self.hold()[3]
+        [answer] = self.leg.receive("INVITE", b"v=0 sendrecv", "application/sdp")
+        self.assertEqual(answer.status, 491)
+        d.callback(FakeResponse(200, b"v=0"))
+        self.assertEqual(self.holdStates(), ["hold"])
+
+    def test_theirReofferKeepsOurHold(self):
+        """While the client holds, a sendrecv re-INVITE from SIP is no 'unhold'."""
+        self.hold()[3].callback(FakeResponse(200, b"v=0"))
+        [ok] = self.leg.receive("INVITE", b"v=0 sendrecv", "application/sdp")
+        self.assertEqual(ok.status, 200)
+        self.assertEqual(self.holdStates(), ["hold"])
+        self.assertTrue(self.call.held)
+
+    def test_endedWhilePending(self):
+        """The call ends while the re-INVITE is pending: its late answer is ignored."""
+        d = self.hold()[3]
+        self.h.clientSays(self.alice, "hangup", self.call)
+        d.callback(FakeResponse(200, b"v=0"))
+        self.assertEqual(self.holdStates(), [])
+        self.assertEqual(self.call.state.name, "dropped")

@@ -23,6 +23,7 @@ from linkrtc.error import MediaError
 from linkrtc.interfaces import (
     IMediaFactory,
     IOutboundMediaSession,
+    IReofferMediaSession,
     ISIPClientLeg,
     ISIPClientLegListener,
 )
@@ -40,6 +41,7 @@ class FakeResponse:
     def __init__(self, status, body=b""):
         self.status = status
         self.body = body
+        self.reason = None
 
 
 @implementer(ISIPClientLeg)
@@ -54,6 +56,7 @@ class FakeClientLeg:
         self.dialog = None
         self.listener = None
         self.actions = []
+        self.reinvites = []
         self.byeResult = defer.Deferred()
 
     def setListener(self, listener):
@@ -71,6 +74,10 @@ class FakeClientLeg:
 
     def sendRequest(self, method, body=None, contentType=None, headers=()):
         self.actions.append(method)
+        if method == "INVITE":
+            d = defer.Deferred()
+            self.reinvites.append((body, contentType, d))
+            return d
         return defer.succeed(FakeResponse(200))
 
     # the far end
@@ -622,3 +629,51 @@ class AsynchronousMediaTests(OutboundMixin, SynchronousTestCase):
         self.assertEqual(leg.actions, ["start", "bye"])
         self.assertEqual(self.alice.ofType("state")[-1]["cause"], 488)
         self.assertReleased(call)
+
+
+class ReofferHoldTests(OutboundMixin, SynchronousTestCase):
+    """Outgoing calls with media that re-offers (bridge mode): the client's hold is a re-INVITE."""
+
+    def setUp(self):
+        super().setUp()
+        self.media = FakeMediaFactory(reoffer=True)
+        self.h.manager.services.mediaFactory = self.media
+        self.dialer.mediaName = "bridge"
+
+    def confirmed(self):
+        call, leg = self.routed()
+        leg.answer()
+        self.assertEqual(call.state.name, "confirmed")
+        return call, leg, self.media.sessions[call.id]
+
+    def test_holdAndUnhold(self):
+        """hold: re-INVITE with the sendonly offer on the client leg; 200: 'state' hold; unhold too."""
+        call, leg, media = self.confirmed()
+        self.assertTrue(IReofferMediaSession.providedBy(media))
+        self.h.clientSays(self.alice, "hold", call)
+        [(body, contentType, d)] = leg.reinvites
+        self.assertTrue(body.endswith(b"a=sendonly\r\n"))
+        self.assertEqual(contentType, "application/sdp")
+        self.assertEqual(self.states(), ["confirmed"])
+        d.callback(FakeResponse(200, b"v=0 recvonly"))
+        self.assertEqual(self.states()[-1], "hold")
+        self.assertEqual(media.calls[-1], ("reofferAnswered", b"v=0 recvonly"))
+        self.h.clientSays(self.alice, "unhold", call)
+        body, _, d = leg.reinvites[1]
+        self.assertTrue(body.endswith(b"a=sendrecv\r\n"))
+        d.callback(FakeResponse(200, b"v=0"))
+        self.assertEqual(self.states()[-2:], ["hold", "unhold"])
+        self.assertEqual(self.alice.ofType("error"), [])
+        self.assertEqual(call.state.name, "confirmed")
+
+    def test_refused(self):
+        """A 488 to the re-INVITE: 'error' 488, no state; hold while pending: 409."""
+        call, leg, media = self.confirmed()
+        self.h.clientSays(self.alice, "hold", call)
+        self.h.clientSays(self.alice, "hold", call)
+        self.assertEqual([e["code"] for e in self.alice.ofType("error")], [409])
+        leg.reinvites[0][2].callback(FakeResponse(488))
+        self.assertEqual([e["code"] for e in self.alice.ofType("error")], [409, 488])
+        self.assertEqual(self.states(), ["confirmed"])
+        self.assertFalse(call.held)
+        self.assertEqual(call.state.name, "confirmed")

@@ -21,6 +21,7 @@ from linkrtc.interfaces import (
     IMediaListener,
     IMediaSession,
     IOutboundMediaSession,
+    IReofferMediaSession,
 )
 from linkrtc.media.bridge import BridgeMediaFactory
 from linkrtc.media.rtp import buildHeader
@@ -389,3 +390,123 @@ class BridgeOutboundTests(BridgeTestsMixin, TestCase):
     def test_outboundErrors(self):
         """No allowed codec, non-SDP, an answer without our codecs, mixing directions: MediaError."""
         return defer.ensureDeferred(self._outboundErrors())
+
+
+class BridgeReofferTests(BridgeTestsMixin, TestCase):
+    """The client's hold as a re-INVITE: reoffer and reofferAnswered (RFC 3264 §8.4)."""
+
+    def checkReoffer(self, body, previous, direction, codecs):
+        """C{body} re-offers C{previous}: same o= id, next version, port, address; C{direction}."""
+        desc, before = parseSDP(body), parseSDP(previous)
+        (_, m), (_, m0) = desc.audio(), before.audio()
+        self.assertEqual(desc.origin[1], before.origin[1])
+        self.assertEqual(int(desc.origin[2]), int(before.origin[2]) + 1)
+        self.assertEqual((m.port, m.address), (m0.port, m0.address))
+        self.assertEqual(m.direction, direction)
+        self.assertEqual([(c.name, c.payloadType) for c in m.codecs()], codecs)
+        self.assertEqual(len(desc.media), len(before.media))
+        return body
+
+    async def silentFor(self, phone, seconds=0.3):
+        await self.sleep(0.1)
+        count = len(phone.received)
+        await self.sleep(seconds)
+        return len(phone.received) == count
+
+    async def _incoming(self):
+        phone = Phone(self.reactor, "PCMU", freq=440)
+        self.cleanups.append(phone.stop)
+        port = phone.listen()
+        session = self.factory.newSession("hold-in", self.listener)
+        self.cleanups.append(session.close)
+        verifyObject(IReofferMediaSession, session)
+        with self.assertRaises(MediaError):
+            await session.reoffer(True)
+        offer = await session.clientOffer(sipOffer(port, extra="a=sendrecv")
+                                          + b"m=video 5000 RTP/AVP 96\r\n")
+        browser = Browser(freq=880)
+        self.cleanups.append(browser.close)
+        answer = await session.sipAnswer(await browser.answer(offer))
+        _, m = parseSDP(answer).audio()
+        phone.start(("127.0.0.1", m.port))
+        await self.sleep(0.6)
+        self.assertFalse(await self.silentFor(phone))
+        with self.assertRaises(MediaError):
+            await session.reofferAnswered(sipOffer(port, extra="a=recvonly"))
+        # Hold: sendonly, same port, codec and m= lines, next version.
+        held = self.checkReoffer(await session.reoffer(True), answer, "sendonly",
+                                 [("PCMU", 0), ("TELEPHONE-EVENT", 101)])
+        self.assertIn(b"m=video 0 ", held)
+        # Nothing changes before the answer.
+        self.assertFalse(await self.silentFor(phone))
+        self.assertTrue(await session.reofferAnswered(sipOffer(port, extra="a=recvonly")))
+        self.assertTrue(await self.silentFor(phone))
+        # Their re-INVITE while we hold: our answer keeps the hold.
+        reanswer, farHold = await session.sipReoffer(sipOffer(port)
+                                                     + b"m=video 5000 RTP/AVP 96\r\n")
+        self.assertFalse(farHold)
+        self.checkReoffer(reanswer, held, "sendonly", [("PCMU", 0), ("TELEPHONE-EVENT", 101)])
+        self.assertTrue(await self.silentFor(phone))
+        # Unhold: sendrecv; audio to the phone again.
+        resumed = self.checkReoffer(await session.reoffer(False), reanswer, "sendrecv",
+                                    [("PCMU", 0), ("TELEPHONE-EVENT", 101)])
+        self.assertFalse(await session.reofferAnswered(sipOffer(port)))
+        self.assertFalse(await self.silentFor(phone))
+        self.assertEqual(session.mode, "relay")
+        # An unusable answer (not our codec) fails and changes nothing.
+        await session.reoffer(True)
+        with self.assertRaises(MediaError):
+            await session.reofferAnswered(sipOffer(port, codecs="8 101", extra="a=recvonly"))
+        self.assertFalse(await self.silentFor(phone))
+        self.assertEqual(session.stats()["sip"]["codec"], "PCMU")
+        self.assertIn(b"a=sendrecv", resumed)
+        await defer.maybeDeferred(phone.stop)
+        await browser.close()
+        await session.close()
+        self.assertEqual(await self.settle(), self.before)
+
+    def test_incoming(self):
+        """
+        An incoming call held and resumed by re-offers: SDP direction,
+        o= version, port and m= lines; no audio to SIP while held; the
+        SIP side's own re-INVITE does not undo our hold.
+        """
+        return defer.ensureDeferred(self._incoming())
+
+    async def _outbound(self):
+        phone = Phone(self.reactor, "PCMA", freq=440)
+        self.cleanups.append(phone.stop)
+        port = phone.listen()
+        session = self.factory.newSession("hold-out", self.listener)
+        self.cleanups.append(session.close)
+        browser = Browser(freq=880)
+        self.cleanups.append(browser.close)
+        offer = await session.sipOffer(await browser.offer())
+        answer = phoneAnswer(port, offer, "PCMA")
+        await browser.accept(await session.clientAnswer(answer))
+        _, m = parseSDP(offer).audio()
+        phone.start(("127.0.0.1", m.port))
+        # The far end holds us first (we answer recvonly): our hold is then inactive.
+        reanswer, farHold = await session.sipReoffer(sipOffer(port, "8 101", extra="a=sendonly"))
+        self.assertTrue(farHold)
+        self.assertIn(b"a=recvonly", reanswer)
+        held = self.checkReoffer(await session.reoffer(True), reanswer, "inactive",
+                                 [("PCMA", 8), ("TELEPHONE-EVENT", 101)])
+        self.assertTrue(await session.reofferAnswered(sipOffer(port, "8 101", extra="a=inactive")))
+        self.assertTrue(await self.silentFor(phone))
+        self.checkReoffer(await session.reoffer(False), held, "sendrecv",
+                          [("PCMA", 8), ("TELEPHONE-EVENT", 101)])
+        self.assertFalse(await session.reofferAnswered(sipOffer(port, "8 101")))
+        self.assertFalse(await self.silentFor(phone))
+        self.assertEqual(session.mode, "transcode")
+        await defer.maybeDeferred(phone.stop)
+        await browser.close()
+        await session.close()
+        self.assertEqual(await self.settle(), self.before)
+
+    def test_outbound(self):
+        """
+        An outgoing call: the re-offer has only the negotiated codec on
+        our offer's port; held by the far end first, our hold is inactive.
+        """
+        return defer.ensureDeferred(self._outbound())

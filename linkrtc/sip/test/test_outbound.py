@@ -9,6 +9,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
+from linkrtc.error import InvalidStateError, TransactionTimeout
 from linkrtc.interfaces import ISIPClientLeg, ISIPClientLegListener
 from linkrtc.sip.auth import DigestCredentials, makeChallenge, verifyAuthorization
 from linkrtc.sip.outbound import InviteClientLeg
@@ -401,12 +402,93 @@ class DialogTests(LegMixin, SynchronousTestCase):
         self.assertEqual(len(self.ua.dialogs), 0)
 
     def test_info(self):
-        """sendRequest sends INFO in the dialog; INVITE is refused."""
+        """sendRequest sends INFO in the dialog; ACK and CANCEL are refused."""
         leg = self.confirmed()
         leg.sendRequest("INFO", body=b"Signal=5", contentType="application/dtmf-relay")
         [info] = self.transport.requests("INFO")
         self.assertEqual(info.body, b"Signal=5")
-        self.assertRaises(ValueError, leg.sendRequest, "INVITE")
+        self.assertRaises(ValueError, leg.sendRequest, "ACK")
+        self.assertRaises(ValueError, leg.sendRequest, "CANCEL")
+
+    def test_sendReinvite(self):
+        """
+        sendRequest("INVITE") sends a re-INVITE in the dialog (next CSeq,
+        our Contact, the SDP); its 2xx is ACKed (same CSeq, to the new
+        remote target), and again when it comes as a stray retransmission;
+        a second re-INVITE while one is pending fails.
+        """
+        leg = self.confirmed()
+        [first] = self.transport.requests("INVITE")
+        d = leg.sendRequest("INVITE", SDP, "application/sdp")
+        [_, reinvite] = self.transport.requests("INVITE")
+        self.assertEqual(reinvite.cseq.number, first.cseq.number + 1)
+        self.assertEqual(str(reinvite.uri), "sip:far@192.0.2.99:5070")
+        self.assertEqual(reinvite.toAddr.tag, "tt1")
+        self.assertEqual(reinvite.fromAddr.tag, leg.localTag)
+        self.assertEqual(reinvite.body, SDP)
+        self.assertTrue(reinvite.contacts)
+        self.failureResultOf(leg.sendRequest("INVITE", SDP, "application/sdp"),
+                             InvalidStateError)
+        ok = self.respond(200, request=reinvite, body=ANSWER, contact=False,
+                          headers=[("Contact", "<sip:far@192.0.2.98:5072>")])
+        response = parseMessage(ok.toBytes())
+        self.assertEqual(self.successResultOf(d).status, 200)
+        acks = self.transport.requests("ACK")
+        self.assertEqual(len(acks), 2)
+        self.assertEqual(tuple(acks[-1].cseq), (reinvite.cseq.number, "ACK"))
+        self.assertEqual(str(acks[-1].uri), "sip:far@192.0.2.98:5072")
+        self.ua.responseReceived(response)
+        again = self.transport.requests("ACK")
+        self.assertEqual(len(again), 3)
+        self.assertEqual(tuple(again[-1].cseq), (reinvite.cseq.number, "ACK"))
+        self.assertEqual(leg.state, "confirmed")
+        # One re-INVITE at a time, but another once this one is done.
+        leg.sendRequest("INVITE", SDP, "application/sdp")
+        self.assertEqual(len(self.transport.requests("INVITE")), 3)
+
+    def test_reinviteRefused(self):
+        """A 488 to our re-INVITE: the transaction ACKs it, the dialog stays."""
+        leg = self.confirmed()
+        d = leg.sendRequest("INVITE", SDP, "application/sdp")
+        [_, reinvite] = self.transport.requests("INVITE")
+        self.respond(488, request=reinvite)
+        self.assertEqual(self.successResultOf(d).status, 488)
+        self.assertEqual(leg.state, "confirmed")
+        self.assertEqual(self.listener.names(), ["answered"])
+        leg.sendRequest("INVITE", SDP, "application/sdp")
+        self.assertEqual(len(self.transport.requests("INVITE")), 3)
+
+    def test_reinviteTimeout(self):
+        """No answer to our re-INVITE: the dialog ends (§12.2.1.2)."""
+        leg = self.confirmed()
+        d = leg.sendRequest("INVITE", SDP, "application/sdp")
+        self.clock.advance(64 * self.ua.T1 + 1)
+        self.failureResultOf(d, TransactionTimeout)
+        self.assertEqual(leg.state, "terminated")
+        self.assertEqual(self.listener.names()[-1], "terminated")
+
+    def test_reinviteGlare(self):
+        """Their re-INVITE while ours is pending: 491 (§14.2), the listener hears nothing."""
+        leg = self.confirmed()
+        leg.sendRequest("INVITE", SDP, "application/sdp")
+        self.farRequest("INVITE", leg)
+        self.assertEqual([r.status for r in self.transport.responses()], [491])
+        self.assertEqual(self.listener.names(), ["answered"])
+
+    def test_reinviteCredentials(self):
+        """A re-INVITE carries the credentials of the trunk's challenge, and so does its ACK."""
+        leg = self.leg(DigestCredentials("alice", password="secret"))
+        self.respond(407, headers=[("Proxy-Authenticate", makeChallenge("pbx", nonce="n1"))])
+        self.clock.advance(0)
+        self.respond(200, body=ANSWER)
+        leg.sendRequest("INVITE", SDP, "application/sdp")
+        reinvite = self.transport.requests("INVITE")[-1]
+        self.assertTrue(verifyAuthorization(reinvite, "secret", "pbx",
+                                            header="Proxy-Authorization"))
+        self.respond(200, request=reinvite, body=ANSWER)
+        ack = self.transport.requests("ACK")[-1]
+        self.assertEqual(ack.headers.get("Proxy-Authorization"),
+                         reinvite.headers.get("Proxy-Authorization"))
 
     def test_byeBeforeConfirmed(self):
         """sendBye before the 2xx fails."""
