@@ -157,6 +157,29 @@ def _outgoingDecision(body):
     raise WebhookError(f"unknown action {str(action)[:40]!r}")
 
 
+def _event(kind, info):
+    """@return: C{{"event": kind}} with C{info}'s other items."""
+    event = {"event": kind}
+    event.update((k, v) for k, v in info.items() if k != "event")
+    return event
+
+
+def _statusDecision(result, parse):
+    """
+    The decision an application's answer gives: C{parse(body)} for a 2xx,
+    a C{reject} with L{mapErrorStatus} for a 4xx or 6xx.
+
+    @param result: C{(code, body)}.
+    @raise WebhookError: for a 3xx or 5xx (the caller's failure path).
+    """
+    code, body = result
+    if 200 <= code < 300:
+        return parse(body)
+    if 300 <= code < 400 or 500 <= code < 600:
+        raise WebhookError(f"HTTP status {code}")
+    return {"action": "reject", "status": mapErrorStatus(code)}
+
+
 @implementer(IApplication, IOutgoingApplication)
 class WebhookApplication:
     """
@@ -267,19 +290,11 @@ class WebhookApplication:
             NAME}} or C{{"action": "reject", "status": INT}}; never fails
             (failures give C{reject} with C{self.failureStatus}, logged).
         """
-        event = {"event": "incoming"}
-        event.update((k, v) for k, v in info.items() if k != "event")
         callId = info.get("call")
-        d = self._post(event)
+        d = self._post(_event("incoming", info))
 
         def answered(result):
-            code, body = result
-            if 200 <= code < 300:
-                decision = _decision(body)
-            elif 300 <= code < 400 or 500 <= code < 600:
-                raise WebhookError(f"HTTP status {code}")
-            else:
-                decision = {"action": "reject", "status": mapErrorStatus(code)}
+            decision = _statusDecision(result, _decision)
             log.debug("webhook: call {call} -> {decision}", call=callId, decision=decision)
             return decision
 
@@ -311,19 +326,11 @@ class WebhookApplication:
             C{self.failureStatus}, an HTTP error status is mapped by
             L{mapErrorStatus}).
         """
-        event = {"event": "outgoing"}
-        event.update((k, v) for k, v in info.items() if k != "event")
         callId = info.get("call")
-        d = self._post(event)
+        d = self._post(_event("outgoing", info))
 
         def answered(result):
-            code, body = result
-            if 200 <= code < 300:
-                decision = _outgoingDecision(body)
-            elif 300 <= code < 400 or 500 <= code < 600:
-                raise WebhookError(f"HTTP status {code}")
-            else:
-                decision = {"action": "reject", "status": mapErrorStatus(code)}
+            decision = _statusDecision(result, _outgoingDecision)
             log.info("webhook: outgoing call {call} -> {decision}", call=callId,
                      decision=decision)
             return decision

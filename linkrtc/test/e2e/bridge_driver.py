@@ -27,7 +27,6 @@ Every process is bounded (C{-t}, timeouts, an alarm for the whole run)
 and killed at the end.
 """
 
-import argparse
 import glob
 import json
 import os
@@ -38,7 +37,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import traceback
 
@@ -47,8 +45,8 @@ import numpy
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(HERE))))
 
-from linkrtc.test.e2e.harness import LinkRTCProcess, freePort  # noqa: E402
-from linkrtc.test.e2e.rtcclient import analyseWav, writeTone  # noqa: E402
+from linkrtc.test.e2e.drivers import analyseWav, driverParser, runScenario, writeTone  # noqa: E402
+from linkrtc.test.e2e.harness import JSONLinesProcess, LinkRTCProcess, freePort  # noqa: E402
 
 CLIENT_TONE = 880.0  # Hz, what the WebRTC client sends
 PHONE_TONE = 440.0  # Hz, what baresip / SIPp send
@@ -149,7 +147,7 @@ def writeUlawTone(path, frequency, seconds, amplitude=0.5):
         f.write(ulaw(samples))
 
 
-class RTCClient:
+class RTCClient(JSONLinesProcess):
     """
     C{rtcclient.py} in a subprocess; its JSON lines are collected.
 
@@ -158,50 +156,17 @@ class RTCClient:
 
     def __init__(self, linkrtc, name, *args, log=None):
         script = os.path.join(HERE, "rtcclient.py")
-        self.messages = []
         self.process = subprocess.Popen(
             [sys.executable, script, f"ws://127.0.0.1:{linkrtc.httpPort}/ws", name, *args],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log or subprocess.DEVNULL,
             text=True,
         )
-        self._lock = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.process.stdout:
-            try:
-                message = json.loads(line)
-            except ValueError:
-                message = {"type": "stdout", "text": line}
-            with self._lock:
-                self.messages.append(message)
-                self._lock.notify_all()
+        self.collect()
 
     def command(self, message):
         """Have the client send C{message} over its WebSocket."""
         self.process.stdin.write(json.dumps(message) + "\n")
         self.process.stdin.flush()
-
-    def waitFor(self, predicate, timeout):
-        """
-        @param predicate: a message C{type}, or a callable on messages.
-        @param timeout: seconds.
-        @return: the first matching message.
-        @raise AssertionError: when none came in time.
-        """
-        if isinstance(predicate, str):
-            kind = predicate
-            predicate = lambda m: m.get("type") == kind  # noqa: E731
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while True:
-                for m in self.messages:
-                    if predicate(m):
-                        return m
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"the client never got it; it saw {self.messages}")
-                self._lock.wait(remaining)
 
     def of(self, kind):
         with self._lock:
@@ -235,6 +200,9 @@ def stopProcess(process, timeout=5):
 class Run:
     """Holds every process and the result; cleans up."""
 
+    #: the step noted once the client registered.
+    CLIENT_REGISTERED = "client registered"
+
     def __init__(self, out):
         self.out = out
         self.result = {"steps": [], "errors": []}
@@ -262,9 +230,22 @@ class Run:
                                 "--record", os.path.join(self.out, "client-heard.wav"),
                                 "--lifetime", "50", *args, log=self.clientLog)
         self.client.waitFor("registered", 15)
-        self.step("client registered")
+        self.step(self.CLIENT_REGISTERED)
 
     def startBaresip(self, seconds=40):
+        config = self.configureBaresip(freePort(both=True), "")
+        self.spawnBaresip(config, "-t", str(seconds),
+                          "-e", f"/dial sip:alice@127.0.0.1:{self.linkrtc.sipPort}")
+        self.step("baresip dialling")
+
+    def configureBaresip(self, sipPort, accountParameters):
+        """
+        Write baresip's config (listening on C{sipPort}, playing 440 Hz,
+        recording, its console on C{self.consPort}) and its account (bob,
+        PCMU, with C{accountParameters} appended).
+
+        @return: the config directory.
+        """
         # baresip's sndfile truncates long file names: record in a short directory.
         self.recordings = tempfile.mkdtemp(prefix="bsrec-", dir="/tmp")
         config = os.path.join(self.out, "baresip")
@@ -274,7 +255,7 @@ class Run:
         self.consPort = freePort(both=True)
         with open(os.path.join(config, "config"), "w") as f:
             f.write(
-                f"sip_listen 127.0.0.1:{freePort(both=True)}\n"
+                f"sip_listen 127.0.0.1:{sipPort}\n"
                 "net_interface 127.0.0.1\n"
                 f"audio_source aufile,{tone}\n"
                 "audio_player alsa,null\naudio_alert alsa,null\n"
@@ -288,15 +269,17 @@ class Run:
                 f"cons_listen 127.0.0.1:{self.consPort}\n"
             )
         with open(os.path.join(config, "accounts"), "w") as f:
-            f.write("<sip:bob@127.0.0.1>;regint=0;audio_codecs=pcmu\n")
+            f.write(f"<sip:bob@127.0.0.1>;regint=0;audio_codecs=pcmu{accountParameters}\n")
+        return config
+
+    def spawnBaresip(self, config, *args):
+        """Start baresip with C{config} and C{args}, its output to C{baresip.log}."""
         self.baresipLog = os.path.join(self.out, "baresip.log")
         self.baresip = subprocess.Popen(
-            ["baresip", "-v", "-f", config, "-t", str(seconds),
-             "-e", f"/dial sip:alice@127.0.0.1:{self.linkrtc.sipPort}"],
+            ["baresip", "-v", "-f", config, *args],
             stdin=subprocess.DEVNULL, stdout=open(self.baresipLog, "w"),
             stderr=subprocess.STDOUT, cwd=self.out,
         )
-        self.step("baresip dialling")
 
     def baresipCommand(self, text):
         """Type C{text} into baresip's console (the cons module, UDP)."""
@@ -354,6 +337,20 @@ class Run:
                     break
             time.sleep(0.1)
         return lines
+
+    def failed(self):
+        """After an error: the client's messages so far (not its offers)."""
+        if self.client is not None:
+            self.result["clientMessages"] = [
+                m for m in self.client.messages if m.get("type") != "incoming"][-40:]
+
+    def finish(self):
+        """Clean up, noting (not raising) what went wrong."""
+        try:
+            self.cleanup()
+        except Exception as e:
+            self.result["errors"].append("cleanup: " + "".join(traceback.format_exception(e)))
+        self.step("done")
 
     def cleanup(self):
         if self.client is not None:
@@ -449,39 +446,11 @@ SCENARIOS = {
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--scenario", choices=sorted(SCENARIOS), required=True)
-    parser.add_argument("--out", required=True)
+    parser = driverParser(SCENARIOS, deadline=50.0)
     parser.add_argument("--talk", type=float, default=3.0, help="seconds of audio before DTMF")
-    parser.add_argument("--deadline", type=float, default=50.0,
-                        help="seconds before the scenario is abandoned (then cleaned up)")
     args = parser.parse_args()
-    os.makedirs(args.out, exist_ok=True)
-    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-
-    def overtime(signum, frame):
-        raise TimeoutError(f"the scenario ran over {args.deadline} s")
-
-    signal.signal(signal.SIGALRM, overtime)
-    signal.alarm(int(args.deadline))
     run = Run(args.out)
-    run.result["scenario"] = args.scenario
-    try:
-        SCENARIOS[args.scenario](run, args)
-    except BaseException as e:
-        run.result["ok"] = False
-        run.result["errors"].append("".join(traceback.format_exception(e))[-4000:])
-        if run.client is not None:
-            run.result["clientMessages"] = [
-                m for m in run.client.messages if m.get("type") != "incoming"][-40:]
-    finally:
-        signal.alarm(0)
-        try:
-            run.cleanup()
-        except Exception as e:
-            run.result["errors"].append("cleanup: " + "".join(traceback.format_exception(e)))
-        run.step("done")
-        print(json.dumps(run.result), flush=True)
+    runScenario(run, SCENARIOS[args.scenario], args, run.failed, run.finish)
 
 
 if __name__ == "__main__":

@@ -19,9 +19,7 @@ Scenarios:
 Every process it starts is bounded (C{-t}, timeouts) and killed at the end.
 """
 
-import argparse
 import glob
-import json
 import os
 import re
 import shutil
@@ -30,12 +28,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
-import wave
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(HERE))))
 
+from linkrtc.test.e2e.drivers import analyseWav, driverParser, runScenario, writeTone  # noqa: E402
 from linkrtc.test.e2e.harness import LinkRTCProcess, freePort  # noqa: E402
 
 PAGE_TONE = 880.0  # Hz, what the browser's fake microphone plays
@@ -69,52 +66,6 @@ REMOTE_FREQUENCY = """async () => {
   await ctx.close();
   return result;
 }"""
-
-
-def writeTone(path, frequency, seconds, rate, amplitude=0.5):
-    """Write a mono S16LE sine WAV with numpy and wave."""
-    import numpy
-
-    t = numpy.arange(int(seconds * rate)) / rate
-    samples = (numpy.sin(2 * numpy.pi * frequency * t) * amplitude * 32767).astype("<i2")
-    with wave.open(path, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(samples.tobytes())
-
-
-def analyse(path):
-    """
-    @return: C{dict} with C{seconds}, C{rms} (0..1) and C{dominant} (Hz, by
-        FFT) of a WAV file's loudest 2 s window.
-    """
-    import numpy
-
-    with wave.open(path, "rb") as w:
-        rate, channels, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
-        data = w.readframes(w.getnframes())
-    dtype = {1: "u1", 2: "<i2", 4: "<i4"}[width]
-    samples = numpy.frombuffer(data, dtype=dtype).astype(float)
-    if width == 1:
-        samples -= 128
-    samples /= float(2 ** (8 * width - 1))
-    if channels > 1:
-        samples = samples.reshape(-1, channels).mean(axis=1)
-    result = {"seconds": len(samples) / rate if rate else 0, "rate": rate, "rms": 0.0,
-              "dominant": None}
-    if len(samples) < rate // 4:
-        return result
-    window = min(len(samples), 2 * rate)
-    best = max(range(0, len(samples) - window + 1, max(1, rate // 4)),
-               key=lambda i: numpy.sqrt(numpy.mean(samples[i:i + window] ** 2)))
-    chunk = samples[best:best + window]
-    spectrum = numpy.abs(numpy.fft.rfft(chunk * numpy.hanning(len(chunk))))
-    freqs = numpy.fft.rfftfreq(len(chunk), 1.0 / rate)
-    spectrum[freqs < 50] = 0
-    result["rms"] = float(numpy.sqrt(numpy.mean(samples ** 2)))
-    result["dominant"] = float(freqs[int(numpy.argmax(spectrum))])
-    return result
 
 
 def digitsHeard(log):
@@ -218,6 +169,14 @@ class Run:
             except Exception as e:
                 shown[name] = f"unavailable: {e}"
         self.result["pagesAtFailure"] = shown
+
+    def finish(self):
+        """Clean up; keep the pages' console and the end of LinkRTC's log."""
+        self.cleanup()
+        self.result["console"] = getattr(self, "console", [])[-80:]
+        if self.linkrtc is not None:
+            with open(os.path.join(self.out, "linkrtc.log"), errors="replace") as f:
+                self.result["linkrtcLog"] = f.read()[-8000:]
 
     def cleanup(self):
         for closer in (lambda: self.browser and self.browser.close(),
@@ -363,48 +322,25 @@ def scenarioCall(run, args):
     shutil.copytree(recordings, kept, dirs_exist_ok=True)
     decoded = sorted(glob.glob(os.path.join(kept, "*-dec.wav")))
     encoded = sorted(glob.glob(os.path.join(kept, "*-enc.wav")))
-    run.result["phoneHeard"] = analyse(decoded[-1]) if decoded else None
-    run.result["phoneSent"] = analyse(encoded[-1]) if encoded else None
+    run.result["phoneHeard"] = analyseWav(decoded[-1]) if decoded else None
+    run.result["phoneSent"] = analyseWav(encoded[-1]) if encoded else None
     run.result["ok"] = True
 
 
+SCENARIOS = {"login": scenarioLogin, "call": scenarioCall}
+
+
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--scenario", choices=["login", "call"], default="call")
+    parser = driverParser(SCENARIOS, deadline=70.0, defaultScenario="call")
     parser.add_argument("--media", default=None)
-    parser.add_argument("--out", required=True)
     parser.add_argument("--talk", type=float, default=4.0, help="seconds of audio before DTMF")
     parser.add_argument("--baresip-seconds", type=float, default=45.0)
-    parser.add_argument("--deadline", type=float, default=70.0,
-                        help="seconds before the scenario is abandoned (then cleaned up)")
     args = parser.parse_args()
     if args.media is None:
         args.media = "bridge" if args.scenario == "call" else "passthrough"
-    os.makedirs(args.out, exist_ok=True)
-    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-
-    def overtime(signum, frame):
-        raise TimeoutError(f"the scenario ran over {args.deadline} s")
-
-    signal.signal(signal.SIGALRM, overtime)
-    signal.alarm(int(args.deadline))
     run = Run(args.out)
     run.t0 = time.monotonic()
-    run.result["scenario"] = args.scenario
-    try:
-        {"login": scenarioLogin, "call": scenarioCall}[args.scenario](run, args)
-    except Exception as e:
-        run.result["ok"] = False
-        run.result["errors"].append("".join(traceback.format_exception(e))[-4000:])
-        run.snapshot()
-    finally:
-        signal.alarm(0)
-        run.cleanup()
-        run.result["console"] = getattr(run, "console", [])[-80:]
-        if run.linkrtc is not None:
-            with open(os.path.join(args.out, "linkrtc.log"), errors="replace") as f:
-                run.result["linkrtcLog"] = f.read()[-8000:]
-    print(json.dumps(run.result))
+    runScenario(run, SCENARIOS[args.scenario], args, run.snapshot, run.finish, catch=Exception)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ All traffic stays on 127.0.0.1 (or inside a network namespace the test
 makes); every process is bounded by a timeout and killed at cleanup.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -13,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 
@@ -218,44 +220,124 @@ def runSIPp(*args, timeout=60.0):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-class WSClient:
+def runDriver(testCase, script, args, timeout):
     """
-    The scripted WebSocket client (wsclient.py) in a subprocess.
+    Run the driver C{script} with C{args} in a new network namespace
+    (C{unshare --net}), in its own process group.
 
-    @ivar messages: every message it received, in order (C{dict}s).
+    @param script: path of the driver script (C{..._driver.py}).
+    @param args: its arguments (C{list} of C{str}).
+    @param timeout: seconds; the driver's process group is killed after it.
+    @return: the driver's result (C{dict}): the last line of its stdout, JSON.
     """
+    name = os.path.basename(script).rsplit("_driver.py", 1)[0]
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    process = subprocess.Popen(
+        ["unshare", "--net", sys.executable, script, *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate(timeout=10)
+        testCase.fail(f"the {name} driver ran over {timeout} s:\n{stderr[-3000:]}")
+    lines = stdout.strip().splitlines()
+    testCase.assertTrue(lines, f"no result from the driver (exit {process.returncode}):\n"
+                               f"{stderr[-4000:]}")
+    return json.loads(lines[-1])
 
-    def __init__(self, linkrtc, name, *args):
-        import json
-        import threading
 
-        self.messages = []
-        self._json = json
-        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wsclient.py")
-        self.process = subprocess.Popen(
-            [sys.executable, script, f"ws://127.0.0.1:{linkrtc.httpPort}/ws", name, *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+def runScenario(testCase, script, scenario, timeout, heading, details=lambda result: ()):
+    """
+    Run the driver C{script} with C{--scenario SCENARIO --out DIR} (a new
+    directory of C{testCase}'s) by L{runDriver}, and fail unless its
+    result says C{ok} (L{assertDriverOK}).
+
+    @param heading: the failure's first line; C{{scenario}} and C{{out}}
+        stand for the scenario and the output directory.
+    @param details: a callable of the result, giving the failure's extra
+        parts (C{str}s).
+    @return: the driver's result (C{dict}) and its output directory.
+    """
+    out = os.path.abspath(testCase.mktemp())
+    os.makedirs(out)
+    result = runDriver(testCase, script, ["--scenario", scenario, "--out", out], timeout)
+    assertDriverOK(testCase, result, heading.format(scenario=scenario, out=out), *details(result))
+    return result, out
+
+
+def assertDriverOK(testCase, result, heading, *details):
+    """
+    Fail unless the driver's C{result} says C{ok}; the message is
+    C{heading}, the errors, the steps, C{details} (C{str}s, in order) and
+    the end of LinkRTC's log.
+    """
+    if not result.get("ok"):
+        testCase.fail(
+            heading + "\n" + "\n".join(result.get("errors", []))
+            + "\nsteps: " + json.dumps(result.get("steps"))
+            + "".join(details)
+            + "\nlinkrtc log:\n" + result.get("linkrtcLog", "")[-4000:]
         )
+
+
+def readCDRs(path, count, timeout):
+    """
+    Read the CDR file (JSON lines) at C{path} until it has C{count} lines.
+
+    @param timeout: seconds; after it, what is there is returned.
+    @return: the CDRs (C{dict}s).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = []
+        if os.path.exists(path):
+            with open(path) as f:
+                lines = [json.loads(line) for line in f if line.strip()]
+        if len(lines) >= count or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.1)
+
+
+class JSONLinesProcess:
+    """
+    Collects the JSON lines a subprocess prints, in a thread.
+
+    @ivar messages: every line it printed, parsed (C{dict}s), in order; a
+        line that is not JSON is C{{"type": UNPARSED, "text": line}}.
+    """
+
+    #: C{type} of a message holding a line that is not JSON.
+    UNPARSED = "stdout"
+    #: what L{waitFor}'s failure says before the messages seen.
+    NEVER = "the client never got it"
+
+    def collect(self):
+        """Start reading C{self.process.stdout}; @return: the reader thread."""
+        self.messages = []
         self._lock = threading.Condition()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        reader = threading.Thread(target=self._read, daemon=True)
+        reader.start()
+        return reader
 
     def _read(self):
         for line in self.process.stdout:
             try:
-                message = self._json.loads(line)
+                message = json.loads(line)
             except ValueError:
-                message = {"type": "stderr", "text": line}
+                message = {"type": self.UNPARSED, "text": line}
             with self._lock:
                 self.messages.append(message)
                 self._lock.notify_all()
 
-    def waitFor(self, predicate, timeout=15.0):
+    def waitFor(self, predicate, timeout):
         """
         Wait for a message matching C{predicate} (a callable, or a C{type}).
 
         @param timeout: seconds.
-        @return: the message.
+        @return: the first matching message.
         @raise AssertionError: none came in time.
         """
         if isinstance(predicate, str):
@@ -269,8 +351,31 @@ class WSClient:
                         return m
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise AssertionError(f"client never got it; it saw {self.messages}")
+                    raise AssertionError(f"{self.NEVER}; it saw {self.messages}")
                 self._lock.wait(remaining)
+
+
+class WSClient(JSONLinesProcess):
+    """
+    The scripted WebSocket client (wsclient.py) in a subprocess.
+
+    @ivar messages: every message it received, in order (C{dict}s).
+    """
+
+    UNPARSED = "stderr"
+    NEVER = "client never got it"
+
+    def __init__(self, linkrtc, name, *args):
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wsclient.py")
+        self.process = subprocess.Popen(
+            [sys.executable, script, f"ws://127.0.0.1:{linkrtc.httpPort}/ws", name, *args],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+        )
+        self._reader = self.collect()
+
+    def waitFor(self, predicate, timeout=15.0):
+        """L{JSONLinesProcess.waitFor}, 15 s unless told."""
+        return JSONLinesProcess.waitFor(self, predicate, timeout)
 
     def states(self):
         """@return: the C{state} values received, in order."""

@@ -41,73 +41,19 @@ import wave
 import numpy
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from autobahn.asyncio.websocket import WebSocketClientFactory, WebSocketClientProtocol
+from autobahn.asyncio.websocket import WebSocketClientProtocol
 from av import AudioFrame
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(HERE))))
 
 from linkrtc.media.webrtc import closePeerConnection, restrictHostAddresses  # noqa: E402
+from linkrtc.test.e2e.drivers import analyseSamples  # noqa: E402
+from linkrtc.test.e2e.wsclient import connect  # noqa: E402
 
 
 def emit(message):
     print(json.dumps(message), flush=True)
-
-
-def writeTone(path, frequency, seconds, rate, amplitude=0.5):
-    """Write a mono S16LE sine WAV of C{seconds} at C{rate} Hz."""
-    t = numpy.arange(int(seconds * rate)) / rate
-    samples = (numpy.sin(2 * numpy.pi * frequency * t) * amplitude * 32767).astype("<i2")
-    with wave.open(path, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(samples.tobytes())
-
-
-def analyseSamples(samples, rate):
-    """
-    @param samples: mono samples scaled to -1..1 (numpy floats).
-    @param rate: Hz.
-    @return: C{dict} with C{seconds}, C{rms} (0..1, whole signal), C{dominant}
-        (Hz, the largest FFT bin above 50 Hz of the loudest 2 s window, Hann
-        windowed) and C{peakRatio} (that bin's magnitude over the next largest
-        bin more than 40 Hz away: a tone gives a large ratio, noise about 1).
-    """
-    result = {"seconds": len(samples) / rate if rate else 0.0, "rate": rate, "rms": 0.0,
-              "dominant": None, "peakRatio": None}
-    if rate == 0 or len(samples) < rate // 4:
-        return result
-    window = min(len(samples), 2 * rate)
-    step = max(1, rate // 4)
-    best = max(range(0, len(samples) - window + 1, step),
-               key=lambda i: float(numpy.mean(samples[i:i + window] ** 2)))
-    chunk = samples[best:best + window]
-    spectrum = numpy.abs(numpy.fft.rfft(chunk * numpy.hanning(len(chunk))))
-    freqs = numpy.fft.rfftfreq(len(chunk), 1.0 / rate)
-    spectrum[freqs < 50] = 0
-    peak = int(numpy.argmax(spectrum))
-    others = spectrum.copy()
-    others[numpy.abs(freqs - freqs[peak]) <= 40] = 0
-    result["rms"] = float(numpy.sqrt(numpy.mean(samples ** 2)))
-    result["dominant"] = float(freqs[peak])
-    result["peakRatio"] = float(spectrum[peak] / max(float(others.max()), 1e-12))
-    return result
-
-
-def analyseWav(path):
-    """@return: L{analyseSamples} of a WAV file (mixed down to mono)."""
-    with wave.open(path, "rb") as w:
-        rate, channels, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
-        data = w.readframes(w.getnframes())
-    dtype = {1: "u1", 2: "<i2", 4: "<i4"}[width]
-    samples = numpy.frombuffer(data, dtype=dtype).astype(float)
-    if width == 1:
-        samples -= 128
-    samples /= float(2 ** (8 * width - 1))
-    if channels > 1:
-        samples = samples.reshape(-1, channels).mean(axis=1)
-    return analyseSamples(samples, rate)
 
 
 class ToneTrack(MediaStreamTrack):
@@ -364,15 +310,8 @@ def main():
     options = parser.parse_args()
     options.ice_address = options.ice_address or ["127.0.0.1"]
 
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    Client.options = options
-    Client.done = loop.create_future()
+    loop = connect(Client, options)
     instances = Client.instances
-    factory = WebSocketClientFactory(options.url)
-    factory.protocol = Client
-    host, port = options.url.split("//", 1)[1].split("/", 1)[0].split(":")
-    loop.run_until_complete(loop.create_connection(factory, host, int(port)))
 
     def command():
         line = sys.stdin.readline()

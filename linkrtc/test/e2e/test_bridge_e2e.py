@@ -15,18 +15,21 @@ client (LinkRTC transcodes).
 
 import json
 import os
-import signal
-import subprocess
-import sys
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from linkrtc.test.e2e.harness import ROOT, requireNamespaces, requirePeer
+from linkrtc.test.e2e import harness
+from linkrtc.test.e2e.harness import requireNamespaces, requirePeer
 
 DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bridge_driver.py")
 
 #: Hz either way a measured tone may be off.
 TOLERANCE = 20.0
+
+
+def clientDetails(result):
+    """@return: what the client got before a failure, for its message."""
+    return ["\nclient: " + json.dumps(result.get("clientMessages"))[-3000:]]
 
 
 def runDriver(testCase, scenario, timeout=60.0):
@@ -36,32 +39,9 @@ def runDriver(testCase, scenario, timeout=60.0):
     @param timeout: seconds; the driver's process group is killed after it.
     @return: the driver's result (C{dict}).
     """
-    out = os.path.abspath(testCase.mktemp())
-    os.makedirs(out)
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    process = subprocess.Popen(
-        ["unshare", "--net", sys.executable, DRIVER, "--scenario", scenario, "--out", out],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
-        start_new_session=True,
-    )
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        stdout, stderr = process.communicate(timeout=10)
-        testCase.fail(f"the bridge driver ran over {timeout} s:\n{stderr[-3000:]}")
-    lines = stdout.strip().splitlines()
-    testCase.assertTrue(lines, f"no result from the driver (exit {process.returncode}):\n"
-                               f"{stderr[-4000:]}")
-    result = json.loads(lines[-1])
-    if not result.get("ok"):
-        testCase.fail(
-            f"the {scenario} scenario failed (files in {out}):\n"
-            + "\n".join(result.get("errors", []))
-            + "\nsteps: " + json.dumps(result.get("steps"))
-            + "\nclient: " + json.dumps(result.get("clientMessages"))[-3000:]
-            + "\nlinkrtc log:\n" + result.get("linkrtcLog", "")[-4000:]
-        )
+    result, _ = harness.runScenario(
+        testCase, DRIVER, scenario, timeout, "the {scenario} scenario failed (files in {out}):",
+        clientDetails)
     return result
 
 

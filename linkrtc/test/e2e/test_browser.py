@@ -17,13 +17,11 @@ C{docs/images/softphone.png}; it is always kept in the test's temp dir.
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import urllib.request
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from linkrtc.test.e2e import harness
 from linkrtc.test.e2e.harness import (
     ROOT,
     LinkRTCProcess,
@@ -59,33 +57,11 @@ def runDriver(testCase, scenario, timeout=85.0):
     @param timeout: seconds; the driver's process group is killed after it.
     @return: the driver's result (C{dict}) and its output directory.
     """
-    out = os.path.abspath(testCase.mktemp())
-    os.makedirs(out)
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    process = subprocess.Popen(
-        ["unshare", "--net", sys.executable, DRIVER, "--scenario", scenario, "--out", out],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
-        start_new_session=True,
-    )
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        stdout, stderr = process.communicate(timeout=10)
-        testCase.fail(f"the browser driver ran over {timeout} s:\n{stderr[-3000:]}")
-    lines = stdout.strip().splitlines()
-    testCase.assertTrue(lines, f"no result from the driver (exit {process.returncode}):\n"
-                               f"{stderr[-4000:]}")
-    result = json.loads(lines[-1])
-    if not result.get("ok"):
-        testCase.fail(
-            "the browser scenario failed:\n" + "\n".join(result.get("errors", []))
-            + "\nsteps: " + json.dumps(result.get("steps"))
-            + "\npages: " + json.dumps(result.get("pagesAtFailure"))[-4000:]
-            + "\nconsole: " + "\n".join(result.get("console", []))[-2000:]
-            + "\nlinkrtc log:\n" + result.get("linkrtcLog", "")[-4000:]
-        )
-    return result, out
+    return harness.runScenario(
+        testCase, DRIVER, scenario, timeout, "the browser scenario failed:",
+        lambda result: [
+            "\npages: " + json.dumps(result.get("pagesAtFailure"))[-4000:],
+            "\nconsole: " + "\n".join(result.get("console", []))[-2000:]])
 
 
 class StaticFilesTests(SynchronousTestCase):

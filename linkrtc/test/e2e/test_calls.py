@@ -12,7 +12,14 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from linkrtc.test.e2e.harness import LinkRTCProcess, WSClient, freePort, requirePeer, runSIPp
+from linkrtc.test.e2e.harness import (
+    LinkRTCProcess,
+    WSClient,
+    freePort,
+    readCDRs,
+    requirePeer,
+    runSIPp,
+)
 
 
 class _CallTestBase(SynchronousTestCase):
@@ -55,17 +62,7 @@ class _CallTestBase(SynchronousTestCase):
 
     def cdrs(self, count, timeout=10.0):
         """@return: the CDR lines once there are C{count} of them."""
-        import time
-
-        deadline = time.monotonic() + timeout
-        while True:
-            lines = []
-            if os.path.exists(self.cdr):
-                with open(self.cdr) as f:
-                    lines = [json.loads(line) for line in f if line.strip()]
-            if len(lines) >= count or time.monotonic() > deadline:
-                return lines
-            time.sleep(0.1)
+        return readCDRs(self.cdr, count, timeout)
 
 
 

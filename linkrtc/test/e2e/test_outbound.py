@@ -8,7 +8,6 @@ C{max_ring_seconds} or the caller's hangup) or rejects the credentials
 status and in the CDR.
 """
 
-import json
 import os
 import socket
 import threading
@@ -21,6 +20,7 @@ from linkrtc.test.e2e.harness import (
     LinkRTCProcess,
     WSClient,
     freePort,
+    readCDRs,
     requirePeer,
     runSIPp,
 )
@@ -106,15 +106,8 @@ class _OutboundBase(SynchronousTestCase):
         )
 
     def cdrs(self, count=1, timeout=10.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            lines = []
-            if os.path.exists(self.cdr):
-                with open(self.cdr) as f:
-                    lines = [json.loads(line) for line in f if line.strip()]
-            if len(lines) >= count or time.monotonic() > deadline:
-                return lines
-            time.sleep(0.1)
+        """@return: the CDR lines once there are C{count} of them."""
+        return readCDRs(self.cdr, count, timeout)
 
     def failing(self, status):
         """The trunk refuses with C{status}: the client sees dropped with that cause."""

@@ -10,16 +10,13 @@ side's recording is checked by FFT (within 20 Hz), so an echo or a
 loop-back cannot pass. The client hangs up; baresip must see the call end.
 """
 
-import json
 import os
-import signal
-import subprocess
-import sys
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from linkrtc.test.e2e.harness import ROOT, requireNamespaces, requirePeer
-from linkrtc.test.e2e.test_bridge_e2e import BridgeTestsMixin, summary
+from linkrtc.test.e2e import harness
+from linkrtc.test.e2e.harness import requireNamespaces, requirePeer
+from linkrtc.test.e2e.test_bridge_e2e import BridgeTestsMixin, clientDetails, summary
 
 DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "outbound_driver.py")
 
@@ -31,33 +28,10 @@ def runDriver(testCase, scenario, timeout=55.0):
     @param timeout: seconds; the driver's process group is killed after it.
     @return: the driver's result (C{dict}).
     """
-    out = os.path.abspath(testCase.mktemp())
-    os.makedirs(out)
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    process = subprocess.Popen(
-        ["unshare", "--net", sys.executable, DRIVER, "--scenario", scenario, "--out", out],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
-        start_new_session=True,
-    )
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        stdout, stderr = process.communicate(timeout=10)
-        testCase.fail(f"the outbound driver ran over {timeout} s:\n{stderr[-3000:]}")
-    lines = stdout.strip().splitlines()
-    testCase.assertTrue(lines, f"no result from the driver (exit {process.returncode}):\n"
-                               f"{stderr[-4000:]}")
-    result = json.loads(lines[-1])
-    if not result.get("ok"):
-        testCase.fail(
-            f"the {scenario} scenario failed (files in {out}):\n"
-            + "\n".join(result.get("errors", []))
-            + "\nsteps: " + json.dumps(result.get("steps"))
-            + "\nclient: " + json.dumps(result.get("clientMessages"))[-3000:]
-            + "\nbaresip:\n" + result.get("baresipLog", "")[-2000:]
-            + "\nlinkrtc log:\n" + result.get("linkrtcLog", "")[-4000:]
-        )
+    result, _ = harness.runScenario(
+        testCase, DRIVER, scenario, timeout, "the {scenario} scenario failed (files in {out}):",
+        lambda result: clientDetails(result)
+        + ["\nbaresip:\n" + result.get("baresipLog", "")[-2000:]])
     return result
 
 

@@ -106,6 +106,25 @@ class Client(WebSocketClientProtocol):
             self.done.set_result(code)
 
 
+def connect(protocol, options):
+    """
+    Make and install a new event loop, give C{protocol} (a client protocol
+    class) C{options} and a C{done} future, and connect it to C{options.url}
+    (C{ws://HOST:PORT/...}).
+
+    @return: the loop.
+    """
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    protocol.options = options
+    protocol.done = loop.create_future()
+    factory = WebSocketClientFactory(options.url)
+    factory.protocol = protocol
+    host, port = options.url.split("//", 1)[1].split("/", 1)[0].split(":")
+    loop.run_until_complete(loop.create_connection(factory, host, int(port)))
+    return loop
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("url")
@@ -122,14 +141,7 @@ def main():
     parser.add_argument("--lifetime", type=float, default=60.0, help="seconds")
     options = parser.parse_args()
 
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    Client.options = options
-    Client.done = loop.create_future()
-    factory = WebSocketClientFactory(options.url)
-    factory.protocol = Client
-    host, port = options.url.split("//", 1)[1].split("/", 1)[0].split(":")
-    loop.run_until_complete(loop.create_connection(factory, host, int(port)))
+    loop = connect(Client, options)
     try:
         loop.run_until_complete(asyncio.wait_for(Client.done, options.lifetime))
     except asyncio.TimeoutError:
