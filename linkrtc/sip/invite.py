@@ -169,6 +169,7 @@ class InviteServerLeg:
             return
         response = self._dialogResponse(self.request, status, reason, body, contentType, headers)
         self.dialog = Dialog.fromServerRequest(self.request, self.localTag, self._contact())
+        self._holdConnection(getattr(self.source, "connection", None))
         self.state = "accepted"
         self.userAgent.registerDialog(self.dialog, self)
         try:
@@ -430,8 +431,17 @@ class InviteServerLeg:
 
     # -- the end ---------------------------------------------------------------
 
+    def _holdConnection(self, connection):
+        """Keep the stream C{connection} (or C{None}) open while the dialog lives."""
+        if connection is not None and hasattr(connection, "hold"):
+            connection.hold()
+            self._heldConnection = connection
+
     def _end(self):
         """Forget the dialog and leg: no timers, no table entries remain."""
+        connection, self._heldConnection = getattr(self, "_heldConnection", None), None
+        if connection is not None:
+            connection.release()
         self._stopRetransmissions()
         self.state = "terminated"
         if self._reinviteTransaction is not None:

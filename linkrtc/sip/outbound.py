@@ -395,6 +395,13 @@ class InviteClientLeg:
         except Exception:
             log.failure("SIP outbound {callId}: cannot ACK a 2xx", callId=self.callId)
             return
+        if getattr(self, "_heldConnection", None) is None and self.state != "terminated":
+            connectionTo = getattr(self.userAgent.transportLayer, "connectionTo", None)
+            connection = connectionTo(self.destination()) if connectionTo else None
+            if connection is not None and hasattr(connection, "hold"):
+                # Keep the stream to the trunk open while the dialog lives.
+                connection.hold()
+                self._heldConnection = connection
         self._acks[remoteTag] = (ack, destination)
         self.userAgent.sendAck(ack, destination)
         wanted = self.dialog is None and self.state not in ("terminated", "cancelling") \
@@ -657,6 +664,9 @@ class InviteClientLeg:
 
     def _end(self):
         """Forget timers and the dialog entry; the leg is over."""
+        connection, self._heldConnection = getattr(self, "_heldConnection", None), None
+        if connection is not None:
+            connection.release()
         self.state = "terminated"
         self._cancelWanted = False
         self._stopReinviteRetransmission()

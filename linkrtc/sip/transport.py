@@ -256,6 +256,21 @@ class SIPStreamProtocol(Protocol):
         self._crlf = b""
         self._lastActivity = 0.0
         self._idleCall = None
+        self._holds = 0
+
+    def hold(self):
+        """
+        A dialog uses this connection: it is not closed for being idle
+        until every hold is released (a long call may carry no SIP for
+        longer than the idle timeout). Holds nest.
+        """
+        self._holds += 1
+
+    def release(self):
+        """Undo one L{hold}; the idle timeout counts from now."""
+        if self._holds > 0:
+            self._holds -= 1
+            self._touch()
 
     def connectionMade(self):
         self.connected = True
@@ -289,7 +304,9 @@ class SIPStreamProtocol(Protocol):
         if not self.connected or timeout is None:
             return
         idle = self._layer._reactor.seconds() - self._lastActivity
-        if idle >= timeout:
+        if self._holds:
+            self._idleCall = self._layer._reactor.callLater(timeout, self._idleCheck)
+        elif idle >= timeout:
             log.info("Closing idle {transport} connection to {peer} after {idle} s",
                      transport=self.transportName, peer=self.peer, idle=idle)
             self.transport.loseConnection()

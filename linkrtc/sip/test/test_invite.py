@@ -140,6 +140,32 @@ class ResponseTests(UserAgentMixin, SynchronousTestCase):
         self.assertEqual(retransmissionTimes(self.clock, tx, 32), [])
         self.assertEqual(self.handler.listener.names(), ["ackTimeout"])
 
+    def test_streamConnectionHeld(self):
+        """
+        A dialog made over a stream holds its connection open (no idle close
+        mid-call) and releases it when the dialog ends.
+        """
+        from linkrtc.sip.transport import Source
+
+        class Connection:
+            holds = 0
+
+            def hold(self):
+                self.holds += 1
+
+            def release(self):
+                self.holds -= 1
+
+        connection = Connection()
+        self.receive(request("INVITE"),
+                     source=Source("TCP", "192.0.2.1", 40000, connection=connection))
+        leg = self.handler.legs[-1]
+        self.assertEqual(connection.holds, 0)
+        leg.sendFinal(200)
+        self.assertEqual(connection.holds, 1)
+        leg.transportFailed("gone")
+        self.assertEqual(connection.holds, 0)
+
     def test_retransmitAfterTransactionEnded(self):
         """Once the transaction is gone, the 2xx goes straight to the transport."""
         tx, leg = self.invite()

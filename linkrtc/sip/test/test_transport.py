@@ -920,6 +920,20 @@ class IdleTests(TransportTestMixin, SynchronousTestCase):
     def layer_factory(self):
         return self.reactor.tcpServers[-1][1]
 
+    def test_heldByDialog(self):
+        """
+        A connection held by a dialog stays open however long it is quiet;
+        once released, the idle time counts from the release.
+        """
+        self.proto.hold()
+        self.reactor.advance(3600)
+        self.assertTrue(self.tr.connected)
+        self.proto.release()
+        self.reactor.advance(59)
+        self.assertTrue(self.tr.connected)
+        self.reactor.advance(60)
+        self.assertFalse(self.tr.connected)
+
     def test_isStreamProtocol(self):
         """Inbound connections are L{SIPStreamProtocol}s."""
         self.assertIsInstance(self.proto, SIPStreamProtocol)
