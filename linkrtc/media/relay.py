@@ -14,6 +14,22 @@ The seam, per MEDIA-RELAY.md (aiortc 1.16; stable since 0.9):
  - SRTP authentication failures: C{RTCDtlsTransport._rx_srtp} is wrapped
    once the transport is connected, to count them (aiortc drops them).
 
+The relay's hot path goes one level lower ("relay-ice" in MEDIA-RELAY.md),
+with no coroutine, Task or queue per packet, and falls back to the seam
+above whenever those names are missing:
+ - receive: once DTLS is connected, aioice's C{Connection.data_received(data,
+   component)} is replaced on the instance (and the nominated pair's
+   C{StunProtocol.datagram_received}, so SRTP skips the STUN parsing
+   attempt); in relay mode SRTP (not SRTCP) packets are unprotected with
+   C{RTCDtlsTransport._rx_srtp} and relayed right there in the datagram
+   callback. DTLS, STUN, SRTCP and everything outside relay mode still go
+   through aioice's queue to aiortc. aiortc's own transport counters
+   (C{getStats} "transport") no longer see relayed packets; ours do;
+ - send: C{RTCDtlsTransport._tx_srtp.protect} and the nominated pair's
+   C{StunProtocol.transport.sendto} (what C{_send_rtp} ->
+   C{Connection.send} -> C{StunProtocol.send_data} do, without their
+   coroutines); other protocols (TURN) get C{send_data} driven.
+
 L{checkSeam} verifies those names at start-up.
 """
 
@@ -23,7 +39,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from linkrtc.media.rtp import ReceiveStats, StreamRewriter, buildHeader, parseRTP
-from linkrtc.media.webrtc import drive
+from linkrtc.media.webrtc import drive, iceConnection, pairSender, plainStunProtocol
 
 log = Logger()
 
@@ -86,6 +102,14 @@ class WebRTCTap:
         self.srtpFailures = 0
         self.packetsSent = 0
         self.bytesSent = 0
+        self._isConnected = False
+        #: The aioice connection whose C{data_received} we replaced, and its own.
+        self._ice = None
+        self._iceReceive = None
+        #: The aioice C{StunProtocol} whose C{datagram_received} we replaced.
+        self._protocol = None
+        #: The nominated candidate pair we send on, and its L{pairSender}.
+        self._pair = self._pairSend = None
         self._originalReceive = self.dtls._handle_rtp_data
         self._originalSend = self.dtls._send_rtp
         self.dtls._handle_rtp_data = self._received
@@ -98,23 +122,80 @@ class WebRTCTap:
         return self.dtls.state == "connected"
 
     def _stateChanged(self):
+        self._isConnected = connected = self.connected
         srtp = getattr(self.dtls, "_rx_srtp", None)
-        if self.connected and srtp is not None and not isinstance(srtp, _CountingSRTP):
+        if connected and srtp is not None and not isinstance(srtp, _CountingSRTP):
             self.dtls._rx_srtp = _CountingSRTP(srtp, self)
+        if connected and self._ice is None:
+            ice = iceConnection(self.dtls)
+            if ice is not None and getattr(self.dtls, "_tx_srtp", None) is not None:
+                self._ice = ice
+                self._iceReceive = ice.data_received
+                ice.data_received = self._iceData
+                self._hookProtocol(ice)
 
-    async def _received(self, data, arrival_time_ms):
+    def _hookProtocol(self, ice):
+        """
+        Let SRTP skip aioice's STUN parsing attempt on the nominated pair's
+        socket: a first byte in 128-191 is RTP/RTCP, never STUN (RFC 7983).
+        """
+        pair = ice._nominated.get(1)
+        protocol = getattr(pair, "protocol", None)
+        component = getattr(getattr(protocol, "local_candidate", None), "component", None)
+        if component is None or not plainStunProtocol(protocol):
+            return
+        stunReceive = protocol.datagram_received
+        iceData = self._iceData
+
+        def datagramReceived(data, addr):
+            if data and 127 < data[0] < 192:
+                iceData(data, component)
+            else:
+                stunReceive(data, addr)
+
+        protocol.datagram_received = datagramReceived
+        self._protocol = protocol
+
+    def _iceData(self, data, component):
+        """
+        aioice's C{Connection.data_received}: in relay mode, SRTP packets
+        are unprotected and relayed here; anything else goes on to aiortc.
+        """
+        onPacket = self.onPacket
+        srtp = self.dtls._rx_srtp
+        if (onPacket is None or not self._isConnected or len(data) < 2 or not 127 < data[0] < 192
+                or 191 < data[1] < 209 or srtp is None):  # SRTCP: aiortc (RFC 5761 §4)
+            self._iceReceive(data, component)
+            return
+        try:
+            data = srtp.unprotect(data)  # a _CountingSRTP counts failures
+        except Exception:
+            return
+        self._deliver(data, onPacket)
+
+    def _deliver(self, data, onPacket):
         parsed = parseRTP(data)
         if parsed is None:
             return
         marker, pt, seq, ts, ssrc, payload = parsed
         if pt == self.audioPT:
             self.recvStats.update(ssrc, seq, ts, self._clock.seconds(), len(payload))
-        if self.onPacket is not None:
-            try:
-                self.onPacket(marker, pt, seq, ts, ssrc, payload)
-            except Exception:
-                log.failure("relaying a WebRTC packet failed")
+        try:
+            onPacket(marker, pt, seq, ts, ssrc, payload)
+        except Exception:
+            log.failure("relaying a WebRTC packet failed")
+
+    async def _received(self, data, arrival_time_ms):
+        onPacket = self.onPacket
+        if onPacket is not None:
+            self._deliver(data, onPacket)
             return
+        parsed = parseRTP(data)
+        if parsed is None:
+            return
+        marker, pt, seq, ts, ssrc, payload = parsed
+        if pt == self.audioPT:
+            self.recvStats.update(ssrc, seq, ts, self._clock.seconds(), len(payload))
         await self._originalReceive(data, arrival_time_ms)
 
     async def _sending(self, data):
@@ -124,10 +205,28 @@ class WebRTCTap:
         await self._originalSend(data)
 
     def send(self, marker, pt, seq, ts, payload):
-        """Send one RTP packet to the browser (SRTP-protected by aiortc)."""
-        if not self.connected:
+        """Send one RTP packet to the browser (SRTP-protected), synchronously."""
+        if not self._isConnected:
             return
-        drive(self.dtls._send_rtp(buildHeader(marker, pt, seq, ts, self.out.ssrc) + payload))
+        packet = buildHeader(marker, pt, seq, ts, self.out.ssrc) + payload
+        ice = self._ice
+        if ice is None:
+            drive(self.dtls._send_rtp(packet))
+            return
+        self.packetsSent += 1
+        self.bytesSent += len(packet) - 12
+        pair = ice._nominated.get(1)
+        if pair is None:
+            return  # aioice: "not connected"
+        try:
+            if pair is not self._pair:
+                self._pairSend = pairSender(pair)
+                self._pair = pair
+            self._pairSend(self.dtls._tx_srtp.protect(packet))
+        except ConnectionError:
+            pass
+        except Exception:
+            log.failure("RTP send failed")
 
     def stats(self):
         figures = self.recvStats.asDict()
@@ -140,6 +239,14 @@ class WebRTCTap:
         self.onPacket = None
         for name in ("_handle_rtp_data", "_send_rtp"):
             self.dtls.__dict__.pop(name, None)
+        if self._ice is not None:
+            if self._ice.__dict__.get("data_received") == self._iceData:
+                del self._ice.data_received
+            self._ice = self._iceReceive = None
+            self._pair = self._pairSend = None
+        if self._protocol is not None:
+            self._protocol.__dict__.pop("datagram_received", None)
+            self._protocol = None
         srtp = getattr(self.dtls, "_rx_srtp", None)
         if isinstance(srtp, _CountingSRTP):
             self.dtls._rx_srtp = srtp._session

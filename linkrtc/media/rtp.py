@@ -8,6 +8,7 @@ Nothing here imports aiortc; times come from an injected clock
 (L{twisted.internet.interfaces.IReactorTime}).
 """
 
+import errno
 import random
 import socket
 import struct
@@ -350,6 +351,8 @@ class RTPSession(DatagramProtocol):
         self._lastReceived = None
         self._timeoutRunning = False
         self._timedOut = False
+        #: The destination and transport L{_fastPath} holds C{_sendto} for.
+        self._checked = self._checkedTransport = self._sendto = None
 
     # -- configuration ---------------------------------------------------
 
@@ -415,16 +418,38 @@ class RTPSession(DatagramProtocol):
     # -- sending ---------------------------------------------------------
 
     def _write(self, packet):
-        destination = self.destination
-        if destination is None or self.transport is None or not self.sending:
+        destination = self.latched or self.remote
+        transport = self.transport
+        if destination is None or transport is None or not self.sending:
             return
         try:
-            self.transport.write(packet, destination)
+            if destination is self._checked and transport is self._checkedTransport:
+                try:
+                    self._sendto(packet, destination)
+                except OSError as e:
+                    if e.errno != errno.ECONNREFUSED:  # which Twisted's write ignores
+                        transport.write(packet, destination)  # its handling of the rest
+            else:
+                transport.write(packet, destination)
+                self._fastPath(transport, destination)
         except OSError as e:
             log.debug("RTP send to {dest} failed: {e}", dest=destination, e=e)
             return
         self.packetsSent += 1
         self.bytesSent += len(packet) - 12
+
+    def _fastPath(self, transport, destination):
+        """
+        After a first successful C{transport.write} to C{destination}
+        (Twisted checked the address), later packets to it go straight to
+        the socket's C{sendto}, skipping Twisted's per-packet address checks.
+        """
+        sock = getattr(transport, "socket", None)
+        if sock is None or getattr(transport, "_connectedAddr", None):
+            return
+        self._sendto = sock.sendto
+        self._checked = destination
+        self._checkedTransport = transport
 
     def relayAudio(self, marker, ssrc, seq, ts, payload):
         """

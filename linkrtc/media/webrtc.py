@@ -17,6 +17,7 @@ Traps handled here (see FIELD-NOTES.md):
 
 import asyncio
 
+from aioice.ice import StunProtocol
 from aiortc import (
     RTCConfiguration,
     RTCIceServer,
@@ -78,6 +79,51 @@ def drive(coro):
             asyncio.get_event_loop().call_soon(step)
 
     step()
+
+
+#: aioice's plain C{StunProtocol.send_data}: C{transport.sendto(data, addr)}.
+_PLAIN_SEND_DATA = getattr(StunProtocol, "send_data", None)
+
+
+def iceConnection(dtls):
+    """
+    @param dtls: an aiortc C{RTCDtlsTransport}.
+    @return: the aioice C{Connection} under it (C{RTCIceTransport._connection}),
+        or C{None} if aiortc or aioice no longer have the names the relay's
+        hot path uses (C{_nominated}, C{data_received}).
+    """
+    connection = getattr(getattr(dtls, "transport", None), "_connection", None)
+    if (connection is None or not isinstance(getattr(connection, "_nominated", None), dict)
+            or not callable(getattr(connection, "data_received", None))):
+        return None
+    return connection
+
+
+def plainStunProtocol(protocol):
+    """
+    @return: C{True} if C{protocol} is aioice's C{StunProtocol} with its own
+        C{datagram_received} and C{send_data} (not TURN's, not replaced).
+    """
+    return (isinstance(protocol, StunProtocol)
+            and type(protocol).datagram_received is StunProtocol.datagram_received
+            and "datagram_received" not in vars(protocol)
+            and type(protocol).send_data is _PLAIN_SEND_DATA)
+
+
+def pairSender(pair):
+    """
+    @param pair: an aioice C{CandidatePair} (the nominated one).
+    @return: a callable sending one datagram on C{pair} now, as
+        C{Connection.sendto} does, without its coroutines: for a plain
+        C{StunProtocol} its datagram transport's C{sendto}; for any other
+        protocol (TURN) its C{send_data} coroutine, L{drive}n.
+    """
+    protocol = pair.protocol
+    addr = pair.remote_addr
+    if type(protocol).send_data is _PLAIN_SEND_DATA:
+        sendto = protocol.transport.sendto
+        return lambda data: sendto(data, addr)
+    return lambda data: drive(protocol.send_data(data, addr))
 
 
 def iceServerObjects(iceServers):

@@ -261,6 +261,69 @@ class RewriterTests(SynchronousTestCase):
         self.assertEqual(((s4 - s3) & 0xFFFF, (t4 - t3) & 0xFFFFFFFF), (1, 160))
 
 
+class FakeSocket:
+    def __init__(self):
+        self.sent = []
+        self.error = None
+
+    def sendto(self, data, addr):
+        if self.error is not None:
+            raise OSError(self.error, "fake")
+        self.sent.append((data, addr))
+
+
+class FakeSocketTransport(FakeTransport):
+    """Like Twisted's UDP port: C{write} checks the address, C{socket} sends."""
+
+    def __init__(self):
+        FakeTransport.__init__(self)
+        self.socket = FakeSocket()
+
+
+class SendPathTests(SynchronousTestCase):
+    """After Twisted's C{write} took a destination, packets go to the socket."""
+
+    def setUp(self):
+        self.session = RTPSession(Clock(), remote=PHONE, audio=PCMU, event=EVENT,
+                                  rng=random.Random(1))
+        self.transport = FakeSocketTransport()
+        self.session.makeConnection(self.transport)
+
+    def test_firstWriteThenSocket(self):
+        for _ in range(3):
+            self.session.sendAudio(b"\xff" * 160, 160)
+        self.assertEqual([a for d, a in self.transport.written], [PHONE])
+        self.assertEqual([a for d, a in self.transport.socket.sent], [PHONE, PHONE])
+        self.assertEqual([parseRTP(d)[2] for d, a in self.transport.written + self.transport.socket.sent],
+                         [parseRTP(self.transport.written[0][0])[2] + i for i in range(3)])
+        self.assertEqual((self.session.packetsSent, self.session.bytesSent), (3, 480))
+
+    def test_newDestinationChecked(self):
+        """A latched (new) destination goes through Twisted's write first."""
+        self.session.sendAudio(b"\xff" * 160, 160)
+        self.session.datagramReceived(packet(), NAT)
+        self.session.sendAudio(b"\xff" * 160, 160)
+        self.session.sendAudio(b"\xff" * 160, 160)
+        self.assertEqual([a for d, a in self.transport.written], [PHONE, NAT])
+        self.assertEqual([a for d, a in self.transport.socket.sent], [NAT])
+
+    def test_socketErrors(self):
+        """
+        ECONNREFUSED counts as sent (Twisted's write ignores it); any other
+        error is handed to Twisted's write, as before.
+        """
+        import errno
+
+        self.session.sendAudio(b"\xff" * 160, 160)
+        self.transport.socket.error = errno.ECONNREFUSED
+        self.session.sendAudio(b"\xff" * 160, 160)
+        self.assertEqual(self.session.packetsSent, 2)
+        self.transport.socket.error = errno.ENOBUFS
+        self.session.sendAudio(b"\xff" * 160, 160)
+        self.assertEqual(len(self.transport.written), 2)
+        self.assertEqual(self.session.packetsSent, 3)
+
+
 class PortAllocatorTests(SynchronousTestCase):
     def test_evenPortsRoundRobinSkippingBusy(self):
         reactor = FakeReactor(busy={20002})
