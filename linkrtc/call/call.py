@@ -34,6 +34,25 @@ from linkrtc.interfaces import IMediaListener, ISIPLegListener
 
 log = Logger()
 
+#: What L{firedResult} gives for a Deferred whose result is not there yet.
+_PENDING = object()
+
+
+def firedResult(d):
+    """
+    The result of C{d} if it has fired with one (not a failure) and has no
+    callbacks left to run, for a synchronous fast path; the caller then
+    consumes it (sets C{d.result} as its callbacks would have left it).
+
+    @param d: a L{defer.Deferred}.
+    @return: the result, or C{_PENDING} if C{d} must be waited on.
+    """
+    if d.called and not d.paused and not d.callbacks:
+        result = d.result
+        if not isinstance(result, (Failure, defer.Deferred)):
+            return result
+    return _PENDING
+
 #: The SIP actions an ending may ask for (see L{Ending}).
 SIP_AUTO = "auto"
 SIP_FINAL = "final"
@@ -376,9 +395,18 @@ class Call:
         if self._onRelease is not None:
             self._onRelease(self)
         d = defer.maybeDeferred(self.media.close)
-        d.addErrback(lambda f: log.failure("call {call_id}: media close failed", f,
-                                           call_id=self.id))
-        d.addBoth(self._closed)
+        result = firedResult(d)
+        if result is _PENDING:
+            d.addErrback(lambda f: log.failure("call {call_id}: media close failed", f,
+                                               call_id=self.id))
+            d.addBoth(self._closed)
+        else:
+            # closed already: no Deferred round trip
+            d.result = None
+            try:
+                self._closed(result)
+            except Exception:
+                d.result = Failure()
         return self.whenReleased()
 
     def _closed(self, _):
@@ -452,6 +480,17 @@ class Call:
         Turn C{deferred}'s outcome into a L{MediaResultEvent} named
         C{operation}, dispatched to this call (at once if it has fired).
         """
+        result = firedResult(deferred)
+        if result is not _PENDING:
+            # it has fired: no Deferred round trip
+            deferred.result = None
+            try:
+                self.dispatch(MediaResultEvent(operation, result=result))
+            except Exception:
+                log.failure("call {call_id}: {op} result", Failure(),
+                            call_id=self.id, op=operation)
+            return
+
         def ok(result):
             self.dispatch(MediaResultEvent(operation, result=result))
 
@@ -471,6 +510,15 @@ class Call:
             d = defer.maybeDeferred(self.services.application.incoming, self.incomingInfo())
         except Exception:
             d = defer.fail(Failure())
+        decision = firedResult(d)
+        if decision is not _PENDING:
+            # decided at once: no Deferred round trip
+            d.result = None
+            try:
+                self.dispatch(ApplicationDecisionEvent(decision))
+            except Exception:
+                log.failure("call {call_id}: decision", Failure(), call_id=self.id)
+            return
 
         def failed(f):
             log.failure("call {call_id}: application failed", f, call_id=self.id)

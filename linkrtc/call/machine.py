@@ -31,6 +31,15 @@ from linkrtc.logging import debugEnabled
 log = Logger()
 
 
+def _select(operators, event):
+    """Yield the operators of C{operators} whose C{handles} takes C{event}."""
+    for operator in operators:
+        handles = getattr(operator, "handles", None)
+        if handles and not isinstance(event, handles):
+            continue
+        yield operator
+
+
 class Transition:
     """
     One state change of one call, as recorded in its trace.
@@ -79,6 +88,9 @@ class CallStateMachine:
                 raise OperatorConfigError(f"two states are named {state.name!r}")
             self.states[state.name] = state
         self.initial = initial
+        #: (id of an operator queue, event class) -> (the queue's operators,
+        #: those that take that class, the queue); see L{_operatorsFor}.
+        self._selections = {}
         finals = [s.name for s in self.states.values() if getattr(s, "final", False)]
         #: The name of the end state (the first with C{final} true), or C{None}.
         self.finalState = finals[0] if finals else None
@@ -169,10 +181,7 @@ class CallStateMachine:
             machine does not have, or one its C{transitions} does not name.
         """
         state = call.state
-        for operator in list(state.operators):
-            handles = getattr(operator, "handles", None)
-            if handles and not isinstance(event, handles):
-                continue
+        for operator in self._operatorsFor(state.operators, event):
             result = operator.process(call, event)
             if result is None:
                 continue
@@ -206,11 +215,36 @@ class CallStateMachine:
             )
         self._runQueue(call, nextState.entryOperators, event, nextState.name, "entry")
 
+    def _operatorsFor(self, operators, event):
+        """
+        @return: the operators of C{operators} (a queue) that take
+            C{event}, in order (a C{tuple}): those whose C{handles} is
+            empty or missing, and those whose C{handles} C{event} is an
+            instance of.
+
+        The selection is remembered per queue and event class (operators'
+        C{handles} are class attributes, read when it is made), and made
+        again when the queue's operators change.
+        """
+        key = (id(operators), type(event))
+        cached = self._selections.get(key)
+        snapshot = tuple(operators)
+        if cached is not None and cached[0] == snapshot:
+            return cached[1]
+        try:
+            selected = tuple(_select(snapshot, event))
+        except Exception:
+            # a C{handles} that cannot be checked: fail at that operator,
+            # after the ones before it ran, as without the selection
+            return _select(snapshot, event)
+        # (the queue itself is kept so that its id is not reused)
+        self._selections[key] = (snapshot, selected, operators)
+        return selected
+
     def _runQueue(self, call, operators, event, stateName, queue):
-        for operator in list(operators):
-            handles = getattr(operator, "handles", None)
-            if handles and not isinstance(event, handles):
-                continue
+        if not operators:
+            return
+        for operator in self._operatorsFor(operators, event):
             try:
                 operator.process(call, event)
             except Exception:

@@ -117,8 +117,12 @@ class InviteServerLeg:
 
     # -- responses to the INVITE --------------------------------------------
 
-    def _dialogResponse(self, request, status, reason, body, contentType, headers):
-        """A response that makes or keeps a dialog: our tag, Record-Route, Contact."""
+    def _dialogResponse(self, request, status, reason, body, contentType, headers,
+                        contact=None):
+        """
+        A response that makes or keeps a dialog: our tag, Record-Route,
+        Contact (C{contact}, else L{_contact}).
+        """
         ua = self.userAgent
         response = ua.makeResponse(
             request, status, reason, self.localTag, body, contentType, headers
@@ -127,7 +131,9 @@ class InviteServerLeg:
             for value in request.headers.getAll("Record-Route"):
                 response.headers.add("Record-Route", value)
         if "Contact" not in response.headers:
-            response.headers.set("Contact", str(self._contact()))
+            if contact is None:
+                contact = self._contact()
+            response.headers.set("Contact", str(contact))
         return response
 
     def _contact(self):
@@ -167,8 +173,10 @@ class InviteServerLeg:
             self.userAgent.legEnded(self)
             self.transaction.respond(response)
             return
-        response = self._dialogResponse(self.request, status, reason, body, contentType, headers)
-        self.dialog = Dialog.fromServerRequest(self.request, self.localTag, self._contact())
+        contact = self._contact()
+        response = self._dialogResponse(self.request, status, reason, body, contentType, headers,
+                                        contact)
+        self.dialog = Dialog.fromServerRequest(self.request, self.localTag, contact)
         self._holdConnection(getattr(self.source, "connection", None))
         self.state = "accepted"
         self.userAgent.registerDialog(self.dialog, self)

@@ -125,6 +125,7 @@ class Headers:
 
     # _gen counts changes; _keyGens maps a key to the _gen of its last change,
     # so that a message drops only the parsed views of the headers that changed.
+    # (Only headers with parsed views, _VIEWED_KEYS, are counted.)
     __slots__ = ("_items", "_gen", "_keyGens")
 
     def __init__(self, items=()):
@@ -149,6 +150,8 @@ class Headers:
         return self
 
     def _changed(self, key):
+        if key not in _VIEWED_KEYS:
+            return  # no parsed view (Message._cache) is made from it
         gen = self._gen + 1
         self._gen = gen
         self._keyGens[key] = gen
@@ -452,9 +455,15 @@ class Message:
             parameters were set to tokens): they then stay the parsed view
             (L{vias}, L{topVia}) instead of being parsed again on next use.
         """
-        self._headers.set("Via", [str(v) for v in vias])
+        headers = self._headers
+        current = headers._gen == self._cacheGen
+        headers.set("Via", [str(v) for v in vias])
         if reparsed and vias:
-            if self._headers._gen != self._cacheGen:
+            if current:
+                # only Via changed since the views were checked, and its
+                # views are replaced here: the others stay valid
+                self._cacheGen = headers._gen
+            else:
                 self._revalidate()
             vias = list(vias)
             self._cache["vias"] = vias
@@ -623,6 +632,9 @@ _CACHE_KEYS = {
     "to": "to", "contacts": "contact", "route": "route", "record-route": "record-route",
     "maxForwards": "max-forwards",
 }
+
+#: The header keys some parsed view is made from.
+_VIEWED_KEYS = frozenset(_CACHE_KEYS.values())
 
 
 class Request(Message):

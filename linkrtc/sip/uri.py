@@ -874,7 +874,13 @@ class Via:
         return (self.host, self.port)
 
     def copy(self):
-        return Via(self.transport, self.host, self.port, dict(self.params), self.protocol)
+        new = _newVia(Via)
+        new.transport = self.transport
+        new.host = self.host
+        new.port = self.port
+        new.params = dict(self.params)
+        new.protocol = self.protocol
+        return new
 
     def __str__(self):
         return "%s/%s %s%s" % (self.protocol, self.transport,
