@@ -276,9 +276,13 @@ class Call:
 
     # -- dispatch ------------------------------------------------------------
 
+    def firstEvent(self):
+        """@return: the event the call starts with: the INVITE."""
+        return InviteEvent(self.request)
+
     def start(self):
-        """Enter the initial state with the INVITE (the first event)."""
-        event = InviteEvent(self.request)
+        """Enter the initial state with the first event (L{firstEvent})."""
+        event = self.firstEvent()
         self.history.append(event)
         self._busy = True
         try:

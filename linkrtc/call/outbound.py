@@ -325,18 +325,9 @@ class OutboundCall(Call):
             "trunks": [t.name for t in self.dialer.trunks],
         }
 
-    def start(self):
-        """Enter C{routing} with the client's message (the first event)."""
-        event = OutgoingCallEvent(self.message)
-        self.history.append(event)
-        self._busy = True
-        try:
-            self.machine.start(self, event)
-        except Exception:
-            self._failed(event)
-        finally:
-            self._busy = False
-        self._drain()
+    def firstEvent(self):
+        """@return: the event the call starts with (in C{routing}): the client's C{call}."""
+        return OutgoingCallEvent(self.message)
 
     def askApplication(self):
         """
