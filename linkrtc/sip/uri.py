@@ -394,6 +394,20 @@ _SIPURI_REST = (
 _SIPURI_FAST = re.compile(_SIPURI_REST).fullmatch
 
 
+def _fastParams(text):
+    """
+    Parameters the fast patterns already validated: C{";a=1;lr"} (leading
+    C{;}) into C{{"a": "1", "lr": None}}, names lower-cased; C{{}} for
+    C{None} or empty text.
+    """
+    params = {}
+    if text:
+        for item in text[1:].split(";"):
+            name, sep, value = item.partition("=")
+            params[name.lower()] = value if sep else None
+    return params
+
+
 def _fastSIPURI(scheme, user, password, host, port, paramText):
     """
     Build a L{SIPURI} from the groups of L{_SIPURI_REST}.
@@ -405,11 +419,7 @@ def _fastSIPURI(scheme, user, password, host, port, paramText):
         port = int(port)
         if port > 65535:
             return None
-    params = {}
-    if paramText:
-        for item in paramText[1:].split(";"):
-            name, sep, value = item.partition("=")
-            params[name.lower()] = value if sep else None
+    params = _fastParams(paramText)
     uri = _newSIPURI(SIPURI)
     uri.scheme = scheme
     uri.user = user
@@ -707,11 +717,7 @@ def parseNameAddr(text):
         quoted, tokens, scheme, user, password, host, port, uriParams, paramText = m.groups()
         uri = _fastSIPURI(scheme, user, password, host, port, uriParams)
         if uri is not None:
-            params = {}
-            if paramText:
-                for item in paramText[1:].split(";"):
-                    name, sep, value = item.partition("=")
-                    params[name.lower()] = value if sep else None
+            params = _fastParams(paramText)
             addr = _newNameAddr(NameAddr)
             addr.uri = uri
             addr.display = tokens if quoted is None else quoted
@@ -720,11 +726,7 @@ def parseNameAddr(text):
     m = _NAMEADDR_FAST(text)
     if m is not None:
         quoted, tokens, uriText, paramText = m.groups()
-        params = {}
-        if paramText:
-            for item in paramText[1:].split(";"):
-                name, sep, value = item.partition("=")
-                params[name.lower()] = value if sep else None
+        params = _fastParams(paramText)
         return NameAddr(parseURI(uriText), tokens if quoted is None else quoted, params)
     text = text.strip(_WS)
     display = None
@@ -922,11 +924,7 @@ def _parseOneVia(text):
             port = int(port)
             if port > 65535:
                 raise _bad("Bad port in Via")
-        params = {}
-        if rest:
-            for item in rest[1:].split(";"):
-                name, sep, value = item.partition("=")
-                params[name.lower()] = value if sep else None
+        params = _fastParams(rest)
         # (the host pattern of _VIA_SIMPLE only takes what _checkHost accepts)
         via = _newVia(Via)
         via.transport = transport
