@@ -96,11 +96,11 @@ def mapErrorStatus(code):
     return 403
 
 
-def _decision(body):
+def _replyObject(body):
     """
-    Turn a 2xx reply body into a decision dict.
-
-    @raise WebhookError: not JSON, not an object, or a bad action.
+    @param body: a 2xx reply body, C{bytes}.
+    @return: the JSON object it holds, a C{dict}.
+    @raise WebhookError: not JSON, or not an object.
     """
     try:
         reply = json.loads(body.decode("utf-8"))
@@ -108,6 +108,28 @@ def _decision(body):
         raise WebhookError("reply is not valid JSON") from None
     if not isinstance(reply, dict):
         raise WebhookError("reply is not a JSON object")
+    return reply
+
+
+def _rejectDecision(reply):
+    """
+    @return: C{{"action": "reject", "status": S}} from a reply's C{status}
+        (default 403).
+    @raise WebhookError: for a status that is not an integer 400..699.
+    """
+    status = reply.get("status", 403)
+    if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 699:
+        raise WebhookError(f"reject with a bad status {str(status)[:20]!r}")
+    return {"action": "reject", "status": status}
+
+
+def _decision(body):
+    """
+    Turn a 2xx reply body into a decision dict.
+
+    @raise WebhookError: not JSON, not an object, or a bad action.
+    """
+    reply = _replyObject(body)
     action = reply.get("action")
     if action == "route":
         client = reply.get("client")
@@ -115,10 +137,7 @@ def _decision(body):
             raise WebhookError(f"route with a bad client name {str(client)[:80]!r}")
         return {"action": "route", "client": client}
     if action == "reject":
-        status = reply.get("status", 403)
-        if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 699:
-            raise WebhookError(f"reject with a bad status {str(status)[:20]!r}")
-        return {"action": "reject", "status": status}
+        return _rejectDecision(reply)
     raise WebhookError(f"unknown action {str(action)[:40]!r}")
 
 
@@ -133,12 +152,7 @@ def _outgoingDecision(body):
 
     @raise WebhookError: not JSON, not an object, or a bad action or field.
     """
-    try:
-        reply = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise WebhookError("reply is not valid JSON") from None
-    if not isinstance(reply, dict):
-        raise WebhookError("reply is not a JSON object")
+    reply = _replyObject(body)
     action = reply.get("action")
     if action == "route":
         trunk = reply.get("trunk")
@@ -150,10 +164,7 @@ def _outgoingDecision(body):
                 decision[key] = reply[key]
         return decision
     if action == "reject":
-        status = reply.get("status", 403)
-        if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 699:
-            raise WebhookError(f"reject with a bad status {str(status)[:20]!r}")
-        return {"action": "reject", "status": status}
+        return _rejectDecision(reply)
     raise WebhookError(f"unknown action {str(action)[:40]!r}")
 
 
