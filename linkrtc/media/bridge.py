@@ -22,6 +22,7 @@ import socket
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from linkrtc.error import MediaError
@@ -264,13 +265,8 @@ class BridgeSession:
             self.track = FeedTrack()
             self.leg = WebRTCLeg(self._reactor, self.track, names, self.factory.iceServers,
                                  self.factory.iceAddresses)
-        except MediaError as e:
-            self._releaseSync()
-            return defer.fail(e)
         except Exception as e:
-            log.failure("call {callId}: media set-up failed", callId=self.callId)
-            self._releaseSync()
-            return defer.fail(MediaError("media set-up failed: %s" % (e,)))
+            return self._setupFailed(e)
         d = self.leg.createOffer()
         d.addErrback(_mediaError, "making the WebRTC offer")
         return d
@@ -383,13 +379,8 @@ class BridgeSession:
             self.track = FeedTrack()
             self.leg = WebRTCLeg(self._reactor, self.track, names, self.factory.iceServers,
                                  self.factory.iceAddresses)
-        except MediaError as e:
-            self._releaseSync()
-            return defer.fail(e)
         except Exception as e:
-            log.failure("call {callId}: media set-up failed", callId=self.callId)
-            self._releaseSync()
-            return defer.fail(MediaError("media set-up failed: %s" % (e,)))
+            return self._setupFailed(e)
         d = self.leg.answerOffer(clientOffer)
         d.addCallback(self._clientOffered, sipCodecs)
         d.addErrback(_mediaError, "answering the client's offer")
@@ -556,6 +547,20 @@ class BridgeSession:
         self.mode = None
 
     # -- shutdown ---------------------------------------------------------
+
+    def _setupFailed(self, error):
+        """
+        Setting the call's media up raised C{error}: release what was made.
+
+        @return: a failed L{Deferred}: C{error} if it is a L{MediaError},
+            else a L{MediaError} saying set-up failed (the cause logged).
+        """
+        if not isinstance(error, MediaError):
+            log.failure("call {callId}: media set-up failed", failure=Failure(error),
+                        callId=self.callId)
+            error = MediaError("media set-up failed: %s" % (error,))
+        self._releaseSync()
+        return defer.fail(error)
 
     def _releaseSync(self):
         """Release what needs no waiting; @return: C{list} of L{Deferred}s for the rest."""

@@ -196,6 +196,27 @@ class BridgeSignallingTests(BridgeTestsMixin, TestCase):
         verifyObject(IMediaFactory, self.factory)
         self.assertEqual(self.factory.name, "bridge")
 
+    async def _unexpectedSetupFailure(self):
+        import linkrtc.media.bridge as bridge
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("no peer connection today")
+
+        self.patch(bridge, "WebRTCLeg", broken)
+        session = self.factory.newSession("broken", self.listener)
+        failure = self.failureResultOf(session.clientOffer(sipOffer(4000)), MediaError)
+        self.assertIn("media set-up failed: no peer connection today", str(failure.value))
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        await session.close()
+        self.assertEqual(await self.settle(), self.before)
+
+    def test_unexpectedSetupFailure(self):
+        """
+        An unexpected error while setting media up is logged and becomes a
+        L{MediaError}; once closed, the session leaves nothing behind.
+        """
+        return defer.ensureDeferred(self._unexpectedSetupFailure())
+
     async def _badOffers(self):
         good = self.factory.newSession("good", self.listener)
         self.cleanups.append(good.close)
