@@ -466,7 +466,9 @@ class CallHarness:
     @ivar application: a L{FakeApplication}.
     @ivar mediaFactory: a L{FakeMediaFactory} (or the one given).
     @ivar manager: the L{linkrtc.call.manager.CallManager}.
-    @ivar cdrs: the CDR C{dict}s written, in order.
+    @ivar cdrs: the C{end} CDR C{dict}s written, in order.
+    @ivar startCdrs: the C{start} CDR C{dict}s written (one per answered
+        call), in order.
     """
 
     def __init__(self, operators=(), ringTimeout=60.0, mediaFactory=None, application=None,
@@ -480,9 +482,11 @@ class CallHarness:
         self.application = application if application is not None else FakeApplication()
         self.mediaFactory = mediaFactory or FakeMediaFactory(manual=manualMedia)
         self.cdrs = []
+        self.startCdrs = []
         self.machine = machine if machine is not None else buildMachine(operators)
         services = CallServices(self.clock, self.directory, self.application,
-                                self.mediaFactory, _ListCDRWriter(self.cdrs), ringTimeout)
+                                self.mediaFactory, _ListCDRWriter(self.cdrs, self.startCdrs),
+                                ringTimeout)
         self.manager = CallManager(self.machine, services)
 
     def connect(self, name):
@@ -567,10 +571,11 @@ class CallHarness:
 
 
 class _ListCDRWriter:
-    """A CDR writer that appends each record to a list."""
+    """A CDR writer that appends each C{end} record to a list, C{start} ones to another."""
 
-    def __init__(self, records):
+    def __init__(self, records, starts):
         self.records = records
+        self.starts = starts
 
     def write(self, record):
-        self.records.append(record)
+        (self.starts if record.get("record") == "start" else self.records).append(record)

@@ -16,6 +16,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from linkrtc.call.cdr import RECORD_END, RECORD_START
 from linkrtc.call.events import (
     ApplicationDecisionEvent,
     ClientLostEvent,
@@ -145,6 +146,8 @@ class Call:
     """
     One incoming call (SIP -> client).
 
+    @cvar direction: the CDR's C{call_dir}: C{"inbound"} (seed 001's value).
+
     @ivar id: the call's id (C{str}, uuid4 hex), used in client messages,
         webhooks and logs; also the CDR's C{res_id}.
     @ivar leg: the L{linkrtc.interfaces.ISIPServerLeg}.
@@ -162,6 +165,9 @@ class Call:
     @ivar localSdp: the SDP of our 2xx (C{bytes}) once sent.
     @ivar finalStatus: the final status sent to the INVITE, C{int} or C{None}.
     @ivar ringingSent: C{True} once 180 Ringing was sent.
+    @ivar provisionalStatus: the SIP status that made the call C{ringing}
+        when it is not our 180 (an outgoing call's first 180/183), else
+        C{None}.
     @ivar acked: C{True} once the ACK for our 2xx arrived.
     @ivar held: C{True} while the call is on hold.
     @ivar localHold: C{True} while the client's hold holds the SIP side
@@ -179,6 +185,8 @@ class Call:
     @ivar data: C{dict} free for plugins' own per-call state (key it by
         your operator's name).
     """
+
+    direction = "inbound"
 
     def __init__(self, leg, machine, services, onRelease=None, callId=None):
         self.id = callId or uuid.uuid4().hex
@@ -198,6 +206,7 @@ class Call:
         self.localSdp = None
         self.finalStatus = None
         self.ringingSent = False
+        self.provisionalStatus = None
         self.acked = False
         self.held = False
         self.pendingReinvite = None
@@ -357,6 +366,23 @@ class Call:
         """@return: the published name of the current state (or its own name)."""
         return getattr(self.state, "published", None) or self.state.name
 
+    # -- answering and ending ------------------------------------------------------
+
+    def answered(self):
+        """
+        The call is answered (our 200 OK went out, or the far end's 2xx
+        came): set L{answerTime} and write the C{start} CDR (L{startCDR}),
+        so that a process killed during the call leaves a record of it.
+        Only the first call counts.
+        """
+        if self.answerTime is not None:
+            return
+        self.answerTime = self.now()
+        try:
+            self.services.cdrWriter.write(self.startCDR())
+        except Exception:
+            log.failure("call {call_id}: start CDR not written", call_id=self.id)
+
     # -- ending ----------------------------------------------------------------
 
     def end(self, cause, reason, droppedBy="sys", sip=SIP_AUTO):
@@ -428,18 +454,20 @@ class Call:
 
     def buildCDR(self, mediaStats=None):
         """
-        @return: the CDR C{dict} (webhook C{cdr} event, seed 001's
-            C{on_released}): C{event}, C{call}, C{res_id}, C{call_dir},
-            C{from_uri}, C{to_uri}, C{client}, C{begin_time},
-            C{answer_time}, C{end_time} (clock seconds or C{None}),
-            C{dropped_by}, C{cause}, C{reason}, C{media}.
+        @return: the C{end} CDR C{dict} (webhook C{cdr} event, seed 001's
+            C{on_released}): C{event} (C{"cdr"}), C{record} (C{"end"}),
+            C{call}, C{res_id}, C{call_dir} (C{"inbound"} or
+            C{"outbound"}), C{from_uri}, C{to_uri}, C{client},
+            C{begin_time}, C{answer_time}, C{end_time} (clock seconds or
+            C{None}), C{dropped_by}, C{cause}, C{reason}, C{media}.
         """
         ending = self.ending
         return {
             "event": "cdr",
+            "record": RECORD_END,
             "call": self.id,
             "res_id": self.resId,
-            "call_dir": "in",
+            "call_dir": self.direction,
             "from_uri": self.fromURI,
             "to_uri": self.toURI,
             "client": self.clientName,
@@ -451,6 +479,18 @@ class Call:
             "reason": ending.reason if ending else None,
             "media": mediaStats or {},
         }
+
+    def startCDR(self):
+        """
+        @return: the C{start} CDR C{dict}, written when the call is
+            answered: the fields of L{buildCDR} known so far, with
+            C{record} C{"start"} and C{end_time}, C{dropped_by}, C{cause},
+            C{reason} C{None} and C{media} empty.
+        """
+        cdr = self.buildCDR()
+        cdr.update(record=RECORD_START, end_time=None, dropped_by=None, cause=None,
+                   reason=None, media={})
+        return cdr
 
     # -- timers ----------------------------------------------------------------
 
@@ -579,7 +619,9 @@ class Call:
         """
         Send the INVITE's final response once (later calls are ignored).
 
-        @return: C{True} if sent.
+        @return: C{True} if sent; C{False} if one was sent already, or if
+            the leg could not build or send this one (logged; L{finalStatus}
+            then stays C{None}, so another final response may be tried).
         """
         if self.finalStatus is not None:
             return False
@@ -588,6 +630,8 @@ class Call:
             self.leg.sendFinal(status, reason=reason, body=body, contentType=contentType)
         except Exception:
             log.failure("call {call_id}: sending {status} failed", call_id=self.id, status=status)
+            self.finalStatus = None
+            return False
         return True
 
     def sendBye(self):

@@ -7,6 +7,7 @@ L{buildCallManager} is what C{linkrtc.service} calls.
 """
 
 from twisted.internet import defer
+from twisted.internet.interfaces import IReactorCore, IReactorThreads
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -159,7 +160,8 @@ def buildCallManager(reactor, directory, application, mediaFactory, ringTimeout=
         (L{linkrtc.call.passthrough.PassthroughMediaFactory} or the bridge).
     @param ringTimeout: seconds a call may ring before 480 (C{float}).
     @param operators: C{"NAME[:ARG]"} operator plugin specs to add.
-    @param cdrPath: file to append CDR JSON lines to, or C{None}.
+    @param cdrPath: file to append CDR JSON lines to, or C{None}
+        (L{buildCDRWriter}).
     @return: a L{CallManager} (the L{IInviteHandler} for the SIP user agent
         and the L{IClientMessageHandler} for signalling).
     @raise linkrtc.error.OperatorConfigError: for a bad operator spec
@@ -169,5 +171,23 @@ def buildCallManager(reactor, directory, application, mediaFactory, ringTimeout=
 
     machine = buildMachine(operators)
     services = CallServices(reactor, directory, application, mediaFactory,
-                            CDRWriter(cdrPath), ringTimeout=float(ringTimeout))
+                            buildCDRWriter(reactor, cdrPath), ringTimeout=float(ringTimeout))
     return CallManager(machine, services)
+
+
+def buildCDRWriter(reactor, path):
+    """
+    The CDR writer of the call engine: with a reactor that has threads, the
+    file is written in its thread pool, and what is still queued when the
+    reactor has stopped (its thread pool gone) is written after shutdown.
+
+    @param reactor: the reactor, or a C{task.Clock} (then the file is
+        written in the caller's thread).
+    @param path: the C{--cdr} file or C{None}.
+    @return: a L{CDRWriter}.
+    """
+    threads = reactor if IReactorThreads.providedBy(reactor) else None
+    writer = CDRWriter(path, threads=threads)
+    if path is not None and threads is not None and IReactorCore.providedBy(reactor):
+        reactor.addSystemEventTrigger("after", "shutdown", writer.close)
+    return writer

@@ -269,7 +269,7 @@ class OutboundCall(Call):
     @ivar maxAnswerSeconds: seconds (C{float}) or C{None} (no limit).
     """
 
-    direction = "out"
+    direction = "outbound"
 
     def __init__(self, connection, message, machine, services, dialer, onRelease=None,
                  callId=None):
@@ -371,7 +371,6 @@ class OutboundCall(Call):
 
     def buildCDR(self, mediaStats=None):
         cdr = super().buildCDR(mediaStats)
-        cdr["call_dir"] = "out"
         cdr["trunk"] = self.trunk.name if self.trunk is not None else None
         cdr["ref"] = self.ref
         return cdr

@@ -34,6 +34,9 @@ MAX_TARGET = 512
 #: Longest accepted C{ref} of an outbound C{call}, in characters.
 MAX_REF = 128
 
+#: Longest accepted C{reason} of a C{hangup}, in characters.
+MAX_HANGUP_REASON = 256
+
 #: Most DTMF digits in one C{dtmf} message.
 MAX_DIGITS = 32
 
@@ -154,6 +157,26 @@ def _parseReject(msg):
     return {"type": "reject", "call": call, "reason": reason}
 
 
+def _parseHangup(msg):
+    """
+    C{hangup} with an optional C{cause} (an C{int} SIP status 400-699: the
+    client ends the call because of a failure, e.g. 488 when its media
+    set-up failed) and C{reason} (words, at most 256 characters).
+    """
+    call = _callId(msg)
+    out = {"type": "hangup", "call": call}
+    cause = msg.get("cause")
+    if cause is not None:
+        if isinstance(cause, bool) or not isinstance(cause, int) or not 400 <= cause <= 699:
+            raise MessageError("cause", "'cause' must be a SIP status 400-699", call)
+        out["cause"] = cause
+    reason = _string(msg, "reason", _NO_CONTROL, optional=True, maxLength=MAX_HANGUP_REASON,
+                     what="text without control characters", call=call)
+    if reason is not None:
+        out["reason"] = reason
+    return out
+
+
 def _parseDtmf(msg):
     call = _callId(msg)
     digits = _string(msg, "digits", _DIGITS, call=call,
@@ -178,7 +201,7 @@ _PARSERS = {
     "ringing": _parseCallOnly("ringing"),
     "accept": _parseAccept,
     "reject": _parseReject,
-    "hangup": _parseCallOnly("hangup"),
+    "hangup": _parseHangup,
     "dtmf": _parseDtmf,
     "hold": _parseCallOnly("hold"),
     "unhold": _parseCallOnly("unhold"),

@@ -164,8 +164,8 @@ class InviteServerLeg:
             raise ValueError("final status must be 200..699, not %r" % (status,))
         if self.finalSent:
             raise InvalidStateError("the INVITE already has its final response")
-        self.finalSent = True
         if status >= 300:
+            self.finalSent = True
             response = self.userAgent.makeResponse(
                 self.request, status, reason, self.localTag, body, contentType, headers
             )
@@ -176,7 +176,10 @@ class InviteServerLeg:
         contact = self._contact()
         response = self._dialogResponse(self.request, status, reason, body, contentType, headers,
                                         contact)
+        # Built before finalSent: a 2xx that cannot be built (a malformed
+        # Record-Route) leaves the INVITE free for an error response.
         self.dialog = Dialog.fromServerRequest(self.request, self.localTag, contact)
+        self.finalSent = True
         self._holdConnection(getattr(self.source, "connection", None))
         self.state = "accepted"
         self.userAgent.registerDialog(self.dialog, self)

@@ -360,7 +360,10 @@ export class Call extends Emitter {
   _fail(error) {
     this.emit("error", error);
     if (this.id !== null && this.device.connected) {
-      this.device._send({ type: "hangup", call: this.id });
+      // Tell the server why: the CDR then records a failure, not a normal end.
+      const cause = error.code >= 400 && error.code <= 699 ? error.code : 500;
+      const reason = String(error.message || "client failure").replace(/[\x00-\x1f\x7f]/g, " ").slice(0, 256);
+      this.device._send({ type: "hangup", call: this.id, cause, reason });
     }
     this._closed(error.message, true);
   }

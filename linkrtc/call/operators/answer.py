@@ -50,9 +50,11 @@ class OpAnswerCall(Operator):
 
 class OpSendOk(Operator):
     """
-    C{answering}, on the SIP answer: send 200 OK with it and go to
-    C{confirmed}; a media failure sends 488 to SIP and an C{error} to the
-    client, and drops the call.
+    C{answering}, on the SIP answer: send 200 OK with it, write the start
+    CDR (L{linkrtc.call.call.Call.answered}) and go to C{confirmed}; a
+    media failure sends 488 to SIP and an C{error} to the client, and drops
+    the call; a 200 OK that cannot be built or sent drops it with cause 500
+    (never answered: no C{answer_time}).
     """
 
     name = "OpSendOk"
@@ -68,8 +70,13 @@ class OpSendOk(Operator):
                 call.sendError(call.answerer, 488, f"SDP not acceptable: {why}")
             return call.end(488, f"answer not acceptable: {why}", "sys")
         call.localSdp = event.result
-        call.sendFinal(200, body=event.result, contentType=SDP)
-        call.answerTime = call.now()
+        if not call.sendFinal(200, body=event.result, contentType=SDP):
+            # Never sent (e.g. the INVITE's headers cannot make a dialog):
+            # not answered; the SIP side gets a 500 if one can still go.
+            if call.answerer is not None:
+                call.sendError(call.answerer, 500, "the 200 OK could not be sent")
+            return call.end(500, "the 200 OK could not be built or sent", "sys")
+        call.answered()
         return CONFIRMED
 
 
@@ -150,7 +157,8 @@ def _tellHold(call, hold):
     state = "hold" if hold else "unhold"
     if call.answerer is not None:
         call.sendClient(call.answerer, {"type": "state", "state": state, "cause": None})
-    call.notify({"event": "state", "call": call.id, "state": state, "cause": None})
+    call.notify({"event": "state", "call": call.id, "state": state, "client": call.clientName,
+                 "cause": None})
 
 
 class OpReofferDone(Operator):

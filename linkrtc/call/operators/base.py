@@ -37,3 +37,21 @@ class Operator:
 
     def __repr__(self):
         return f"<{self.name}>"
+
+
+def hangupCause(event, cause, reason):
+    """
+    The cause and reason of a client's C{hangup}: its own C{cause} and
+    C{reason} when it gave them (a failure on its side, e.g. 488 "media
+    set-up failed", docs/signalling.rst), else the defaults.
+
+    @param event: the L{linkrtc.call.events.ClientMessageEvent}.
+    @param cause: the default cause, C{int} SIP status.
+    @param reason: the default reason, C{str}.
+    @return: C{(cause, reason)}.
+    """
+    message = getattr(event, "message", None) or {}
+    given = message.get("cause")
+    if given is None:
+        return cause, message.get("reason") or reason
+    return given, message.get("reason") or f"client failure ({given})"

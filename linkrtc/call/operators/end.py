@@ -15,7 +15,7 @@ from linkrtc.call.events import (
     SIPLegTerminatedEvent,
     SIPRequestEvent,
 )
-from linkrtc.call.operators.base import Operator
+from linkrtc.call.operators.base import Operator, hangupCause
 from linkrtc.call.states import DROPPED
 
 
@@ -39,7 +39,11 @@ class OpEndCall(Operator):
 
 
 class OpClientHangup(Operator):
-    """C{confirmed}, on the answering client's C{hangup}: BYE to SIP, C{dropped}."""
+    """
+    C{confirmed}, on the answering client's C{hangup}: BYE to SIP,
+    C{dropped}, cause 200 "normal", or the C{cause} and C{reason} the
+    client gave (a failure on its side, such as its media set-up).
+    """
 
     name = "OpClientHangup"
     handles = (ClientMessageEvent,)
@@ -48,7 +52,8 @@ class OpClientHangup(Operator):
     def process(self, call, event):
         if event.type != "hangup" or event.connection is not call.answerer:
             return None
-        return call.end(200, "normal", "usr")
+        cause, reason = hangupCause(event, 200, "normal")
+        return call.end(cause, reason, "usr")
 
 
 class OpClientGone(Operator):

@@ -16,7 +16,7 @@ from linkrtc.call.events import (
     MediaResultEvent,
     TimerEvent,
 )
-from linkrtc.call.operators.base import Operator
+from linkrtc.call.operators.base import Operator, hangupCause
 from linkrtc.call.outbound import (
     ANSWER_TIMER,
     PENDING,
@@ -118,6 +118,8 @@ class OpOutgoingProgress(Operator):
     def process(self, call, event):
         if not 100 < event.status < 200:
             return None
+        if call.provisionalStatus is None:
+            call.provisionalStatus = event.status
         body = getattr(event.response, "body", b"") or b""
         if body:
             fired, result = call.answerFromSIP(body)
@@ -165,7 +167,7 @@ class OpOutgoingAnswered(Operator):
                 return call.end(488, "the 200 OK carried no usable SDP answer", "sys")
         elif call.answerSdp is None:
             return call.end(488, "the 200 OK carried no SDP answer", "sys")
-        call.answerTime = call.now()
+        call.answered()
         return CONFIRMED
 
     def answerMade(self, call, event):
@@ -177,7 +179,7 @@ class OpOutgoingAnswered(Operator):
         call.confirmPending = False
         if not answered:
             return call.end(488, "the 200 OK carried no usable SDP answer", "sys")
-        call.answerTime = call.now()
+        call.answered()
         return CONFIRMED
 
 
@@ -213,7 +215,8 @@ class OpOutgoingRingTimeout(Operator):
 class OpOutgoingHangup(Operator):
     """
     C{routing}/C{calling}/C{ringing}, on the caller's C{hangup}: CANCEL
-    (once a provisional response came, RFC 3261 §9.1), cause 487.
+    (once a provisional response came, RFC 3261 §9.1), cause 487 (or the
+    C{cause} the client gave: a failure on its side).
     """
 
     name = "OpOutgoingHangup"
@@ -223,7 +226,8 @@ class OpOutgoingHangup(Operator):
     def process(self, call, event):
         if event.type != "hangup" or event.connection is not call.originator:
             return None
-        return call.end(487, "cancelled by the caller", "usr")
+        cause, reason = hangupCause(event, 487, "cancelled by the caller")
+        return call.end(cause, reason, "usr")
 
 
 class OpStartAnswerTimer(Operator):

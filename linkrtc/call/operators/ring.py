@@ -12,7 +12,7 @@ from linkrtc.call.events import (
     MediaResultEvent,
     SIPCancelEvent,
 )
-from linkrtc.call.operators.base import Operator
+from linkrtc.call.operators.base import Operator, hangupCause
 from linkrtc.call.states import ANSWERING, CALLING, DROPPED, PENDING, RINGING
 
 #: Status sent for each C{reject} reason (RFC 3261 §21.4.24, §21.6.2).
@@ -146,7 +146,9 @@ class OpRejectCall(Operator):
     C{hangup}, as a forking proxy would (RFC 3261 §16.7): C{decline} (and
     C{hangup}) is a 603 that ends the call for every connection; C{busy}
     (486) only removes that connection, and the call ends with 486 when no
-    connection is left.
+    connection is left. A C{hangup} with a C{cause} (a failure on that
+    client's side, e.g. 488 when its media set-up failed) counts as
+    C{busy} does, with that status.
     """
 
     name = "OpRejectCall"
@@ -157,10 +159,10 @@ class OpRejectCall(Operator):
         if not _fromAttached(call, event, "reject", "hangup"):
             return None
         if event.type == "hangup":
-            reason = "decline"
+            status, reason = hangupCause(event, 603, "decline")
         else:
             reason = event.message.get("reason") or "decline"
-        status = REJECT_STATUS.get(reason, 603)
+            status = REJECT_STATUS.get(reason, 603)
         if status >= 600 or call.answerer is event.connection:
             return call.end(status, reason, "usr")
         call.sendClient(event.connection, {"type": "state", "state": DROPPED, "cause": status})

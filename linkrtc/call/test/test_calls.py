@@ -398,7 +398,8 @@ class EndTests(HarnessMixin, SynchronousTestCase):
         cdr = self.cdr(call)
         self.assertEqual((cdr["begin_time"], cdr["answer_time"], cdr["end_time"]),
                          (100.0, 100.0, 130.0))
-        self.assertEqual((cdr["cause"], cdr["dropped_by"], cdr["call_dir"]), (200, "usr", "in"))
+        self.assertEqual((cdr["cause"], cdr["dropped_by"], cdr["call_dir"]),
+                         (200, "usr", "inbound"))
         self.assertEqual(cdr["res_id"], call.id)
         self.assertEqual(cdr["from_uri"], "sip:bob@192.0.2.10")
         self.assertEqual(cdr["to_uri"], "sip:alice@example.com")

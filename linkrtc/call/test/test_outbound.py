@@ -328,7 +328,8 @@ class AnswerTests(OutboundMixin, SynchronousTestCase):
         self.assertEqual(leg.actions, ["start", "bye"])
         self.assertEqual(self.states()[-1], "dropped")
         cdr = self.cdr(call)
-        self.assertEqual((cdr["call_dir"], cdr["cause"], cdr["dropped_by"]), ("out", 200, "usr"))
+        self.assertEqual((cdr["call_dir"], cdr["cause"], cdr["dropped_by"]),
+                         ("outbound", 200, "usr"))
         self.assertEqual(cdr["to_uri"], "sip:5551234@198.51.100.1:5060")
         self.assertEqual(cdr["from_uri"], "sip:alice@198.51.100.1:5060")
         self.assertEqual(cdr["trunk"], "pbx")

@@ -72,6 +72,13 @@ class ValidMessageTests(SynchronousTestCase):
         self.assertEqual(parseClientMessage(b'{"type":"hangup","call":"c1"}'),
                          {"type": "hangup", "call": "c1"})
 
+    def test_hangupCause(self):
+        """A hangup may say why: a SIP status 400-699 and words (docs/signalling.rst)."""
+        self.assertEqual(parse(type="hangup", call="c1", cause=488, reason="no ICE"),
+                         {"type": "hangup", "call": "c1", "cause": 488, "reason": "no ICE"})
+        self.assertEqual(parse(type="hangup", call="c1", cause=None, reason=None),
+                         {"type": "hangup", "call": "c1"})
+
     def test_types(self):
         self.assertEqual(CLIENT_MESSAGE_TYPES, {"register", "ringing", "accept", "reject",
                                                 "hangup", "dtmf", "hold", "unhold", "call"})
@@ -87,6 +94,16 @@ class BadMessageTests(SynchronousTestCase):
         self.assertEqual(e.call, call)
         self.assertTrue(e.message)
         return e
+
+    def test_hangupBadCause(self):
+        for cause in ("488", 200, 700, True, 488.5):
+            self.assertField(json.dumps({"type": "hangup", "call": "c1", "cause": cause}),
+                             "cause", "c1")
+
+    def test_hangupBadReason(self):
+        for reason in (5, "", "a\nb", "x" * 257):
+            self.assertField(json.dumps({"type": "hangup", "call": "c1", "reason": reason}),
+                             "reason", "c1")
 
     def test_notJSON(self):
         self.assertField("{nope", "type")

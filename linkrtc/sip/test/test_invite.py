@@ -5,7 +5,7 @@ Tests for L{linkrtc.sip.invite.InviteServerLeg} (RFC 3261 §13.3, §12.1.1,
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from linkrtc.error import InvalidStateError, TransactionTimeout
+from linkrtc.error import InvalidStateError, SIPParseError, TransactionTimeout
 from linkrtc.sip.test.test_useragent import SDP, UserAgentMixin, request
 from linkrtc.sip.transport import Address
 
@@ -46,6 +46,19 @@ class ResponseTests(UserAgentMixin, SynchronousTestCase):
         leg.sendProvisional(183, body=SDP, contentType="application/sdp")
         self.assertEqual(tx.responses[-1].body, SDP)
         self.assertEqual(tx.responses[-1].headers.get("Content-Type"), "application/sdp")
+
+    def test_okNotBuiltLeavesErrorResponse(self):
+        """
+        A 2xx that cannot make a dialog (malformed Record-Route) raises and
+        sends nothing; the INVITE can still get an error response.
+        """
+        tx, leg = self.invite(extra=("Record-Route: <sip:p1.example.com;lr",))
+        sent = len(tx.responses)
+        self.assertRaises(SIPParseError, leg.sendFinal, 200, body=SDP,
+                          contentType="application/sdp")
+        self.assertEqual(len(tx.responses), sent)
+        leg.sendFinal(500)
+        self.assertEqual(tx.responses[-1].status, 500)
 
     def test_provisionalBadStatus(self):
         """Only 101-199 are provisional; none after the final response."""

@@ -333,6 +333,7 @@ class Run:
             if os.path.exists(self.cdr):
                 with open(self.cdr) as f:
                     lines = [json.loads(line) for line in f if line.strip()]
+                lines = [r for r in lines if r.get("record") == "end"]
                 if len(lines) >= count:
                     break
             time.sleep(0.1)

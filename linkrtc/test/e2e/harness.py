@@ -283,11 +283,14 @@ def assertDriverOK(testCase, result, heading, *details):
         )
 
 
-def readCDRs(path, count, timeout):
+def readCDRs(path, count, timeout, record="end"):
     """
-    Read the CDR file (JSON lines) at C{path} until it has C{count} lines.
+    Read the CDR file (JSON lines) at C{path} until it has C{count} records
+    of kind C{record}.
 
     @param timeout: seconds; after it, what is there is returned.
+    @param record: C{"end"} (one per call), C{"start"} (one per answered
+        call) or C{None} for every line.
     @return: the CDRs (C{dict}s).
     """
     deadline = time.monotonic() + timeout
@@ -296,6 +299,8 @@ def readCDRs(path, count, timeout):
         if os.path.exists(path):
             with open(path) as f:
                 lines = [json.loads(line) for line in f if line.strip()]
+        if record is not None:
+            lines = [r for r in lines if r.get("record") == record]
         if len(lines) >= count or time.monotonic() > deadline:
             return lines
         time.sleep(0.1)

@@ -70,7 +70,7 @@ class BridgeTestsMixin:
         self.assertEqual(result["clientErrors"], [], report)
         self.assertEqual(result["linkrtcTracebacks"], 0, result.get("linkrtcLog", "")[-4000:])
         [cdr] = result["cdrs"]
-        self.assertEqual((cdr["cause"], cdr["call_dir"]), (200, "in"), report)
+        self.assertEqual((cdr["cause"], cdr["call_dir"]), (200, "inbound"), report)
 
 
 class BaresipBridgeTests(BridgeTestsMixin, SynchronousTestCase):

@@ -142,8 +142,10 @@ class BrowserTests(SynchronousTestCase):
         self.assertIn("confirmed → dropped", result["calllog"])
         self.assertIn("call ended normally (200)", result["calllog"])
         with open(os.path.join(out, "cdr.jsonl")) as f:
-            [cdr] = [json.loads(line) for line in f if line.strip()]
-        self.assertEqual((cdr["cause"], cdr["dropped_by"], cdr["call_dir"]), (200, "usr", "in"))
+            start, cdr = [json.loads(line) for line in f if line.strip()]
+        self.assertEqual((start["record"], cdr["record"]), ("start", "end"))
+        self.assertEqual((cdr["cause"], cdr["dropped_by"], cdr["call_dir"]),
+                         (200, "usr", "inbound"))
 
         # The ladder showed the call's signalling; bob's tab saw nothing.
         self.assertGreaterEqual(result["ladderRows"], 5)

@@ -7,6 +7,7 @@ in the CDR file.
 
 import json
 import os
+import stat
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -77,8 +78,14 @@ class CallTests(_CallTestBase):
         self.assertEqual(bob.states()[-1], "dropped")
         self.assertIn("confirmed", bob.states())
         [cdr] = self.cdrs(1)
-        self.assertEqual((cdr["cause"], cdr["dropped_by"], cdr["call_dir"]), (200, "usr", "in"))
+        self.assertEqual((cdr["cause"], cdr["dropped_by"], cdr["call_dir"]),
+                         (200, "usr", "inbound"))
         self.assertIsNotNone(cdr["answer_time"])
+        # The answered call left a start record first, in a file only we read.
+        [start] = readCDRs(self.cdr, 1, 0, record="start")
+        self.assertEqual((start["call"], start["answer_time"], start["cause"]),
+                         (cdr["call"], cdr["answer_time"], None))
+        self.assertEqual(stat.S_IMODE(os.stat(self.cdr).st_mode), 0o600)
 
     def test_clientHangsUp(self):
         """The client answers and hangs up: LinkRTC sends BYE to SIP."""

@@ -123,7 +123,7 @@ class _OutboundBase(SynchronousTestCase):
         self.assertEqual(dropped["cause"], status)
         self.assertIn("ringing", client.states())
         [cdr] = self.cdrs()
-        self.assertEqual((cdr["call_dir"], cdr["cause"]), ("out", status))
+        self.assertEqual((cdr["call_dir"], cdr["cause"]), ("outbound", status))
 
 
 class OutboundTests(_OutboundBase):
@@ -145,7 +145,8 @@ class OutboundTests(_OutboundBase):
         self.assertIn("m=audio", client.waitFor("answer")["sdp"])
         self.assertEqual([m["type"] for m in client.messages].count("answer"), 1)
         [cdr] = self.cdrs()
-        self.assertEqual((cdr["call_dir"], cdr["cause"], cdr["dropped_by"]), ("out", 200, "usr"))
+        self.assertEqual((cdr["call_dir"], cdr["cause"], cdr["dropped_by"]),
+                         ("outbound", 200, "usr"))
         self.assertEqual(cdr["to_uri"], f"sip:5550100@127.0.0.1:{self.trunkPort}")
         self.assertIsNotNone(cdr["answer_time"])
 

@@ -55,7 +55,7 @@ class OutboundBridgeTests(BridgeTestsMixin, SynchronousTestCase):
         self.assertEqual(result["linkrtcTracebacks"], 0, result.get("linkrtcLog", "")[-4000:])
         [cdr] = result["cdrs"]
         self.assertEqual((cdr["cause"], cdr["call_dir"], cdr["trunk"], cdr["ref"]),
-                         (200, "out", "baresip", "t1"), report)
+                         (200, "outbound", "baresip", "t1"), report)
         self.assertEqual(cdr["media"]["mode"], mode, report)
 
     def test_relay(self):
