@@ -53,6 +53,10 @@ class LinkRTCConfig:
         before LinkRTC hangs up, or C{None} for no limit (seed 001).
     @ivar sipIdleTimeout: seconds without traffic after which a SIP TCP/TLS
         connection is closed, or C{None} never to close one idle.
+    @ivar webhookQueueSize: most C{state}/C{dtmf}/C{cdr} webhook events
+        held for delivery at once (an event beyond it is dropped).
+    @ivar webhookGiveUpSeconds: seconds after which an undelivered
+        C{state}/C{dtmf}/C{cdr} webhook event is dropped.
     """
 
     sip: tuple = ("udp:5060:interface=127.0.0.1", "tcp:5060:interface=127.0.0.1")
@@ -76,6 +80,8 @@ class LinkRTCConfig:
     maxRingSeconds: float = 60.0
     maxAnswerSeconds: float | None = None
     sipIdleTimeout: float | None = 60.0
+    webhookQueueSize: int = 1000
+    webhookGiveUpSeconds: float = 300.0
 
     def replace(self, **changes):
         """@return: a copy with C{changes} applied."""
@@ -111,6 +117,8 @@ KEYS = {
     "max-ring-seconds": "maxRingSeconds",
     "max-answer-seconds": "maxAnswerSeconds",
     "sip-idle-timeout": "sipIdleTimeout",
+    "webhook-queue-size": "webhookQueueSize",
+    "webhook-give-up-seconds": "webhookGiveUpSeconds",
 }
 
 
@@ -142,6 +150,19 @@ def _positive(key, value):
     return number
 
 
+def _count(key, value):
+    """@return: C{value} as an C{int} >= 1. @raise ConfigError: otherwise."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{key}: expected a whole number, got {value!r}")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: expected a whole number, got {value!r}")
+    if number < 1 or (isinstance(value, float) and value != number):
+        raise ConfigError(f"{key}: expected a whole number of at least 1, got {value!r}")
+    return number
+
+
 def normalise(key, value):
     """
     Check and convert one option value.
@@ -158,6 +179,10 @@ def normalise(key, value):
         value = _positive(key, value)
     elif name in ("maxAnswerSeconds", "sipIdleTimeout"):
         value = None if value in (None, 0, "0", "") else _positive(key, value)
+    elif name == "webhookGiveUpSeconds":
+        value = _positive(key, value)
+    elif name == "webhookQueueSize":
+        value = _count(key, value)
     elif name == "trunks":
         value = parseTrunks(value)
     elif name == "rtpPorts":

@@ -174,6 +174,7 @@ def makeLinkRTCService(config, reactor=None):
         application = WebhookApplication(
             config.webhook, clock=reactor, timeout=config.webhookTimeout,
             secret=config.webhookSecret,
+            queueSize=config.webhookQueueSize, giveUpSeconds=config.webhookGiveUpSeconds,
         )
     else:
         application = DefaultApplication(directory, config.trunks)

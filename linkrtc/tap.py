@@ -40,6 +40,8 @@ class Options(usage.Options):
         ["log-level", None, None, "Lowest level logged: debug, info, warn, error [default: info]."],
         ["sip-idle-timeout", None, None, "Seconds before an idle SIP TCP/TLS connection is closed; 0 never [default: 60]."],
         ["event-loop", None, None, "asyncio event loop under the reactor: uvloop, or asyncio for the standard library's [default: uvloop]."],
+        ["webhook-queue-size", None, None, "Most state/dtmf/cdr webhook events held for delivery; more are dropped [default: 1000]."],
+        ["webhook-give-up-seconds", None, None, "Seconds after which an undelivered state/dtmf/cdr webhook event is dropped [default: 300]."],
     ]
 
     def __init__(self):
@@ -88,6 +90,9 @@ class Options(usage.Options):
                         "webhook-timeout", "ring-timeout", "media-timeout", "cdr", "rtp-ports",
                         "log-level", "max-ring-seconds", "max-answer-seconds", "event-loop",
                         "sip-idle-timeout"):
+                if self[key] is not None:
+                    changes[key] = self[key]
+            for key in ("webhook-queue-size", "webhook-give-up-seconds"):
                 if self[key] is not None:
                     changes[key] = self[key]
             for key in ("sip", "operator", "ice-server", "ice-address"):

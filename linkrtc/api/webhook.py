@@ -11,13 +11,15 @@ The user's application as the call engine sees it (L{IApplication}):
 import hashlib
 import hmac
 import json
+import uuid
 
 import treq
-from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.internet.defer import maybeDeferred, succeed
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from linkrtc import __version__
+from linkrtc import __version__, metrics
+from linkrtc.api.delivery import NotificationQueue, RetryLater, StaleConnection, makeClients
 from linkrtc.interfaces import IApplication, IOutgoingApplication
 from linkrtc.logging import debugEnabled
 from linkrtc.signalling.messages import isValidClientName
@@ -32,6 +34,8 @@ __all__ = [
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "EVENT_HEADER",
+    "EVENT_ID_HEADER",
+    "newEventId",
 ]
 
 log = Logger()
@@ -39,6 +43,10 @@ log = Logger()
 SIGNATURE_HEADER = "X-LinkRTC-Signature"
 TIMESTAMP_HEADER = "X-LinkRTC-Timestamp"
 EVENT_HEADER = "X-LinkRTC-Event"
+EVENT_ID_HEADER = "X-LinkRTC-Event-Id"
+
+#: HTTP statuses after which a notification is sent again (with 5xx).
+RETRIED_STATUSES = frozenset((408, 429))
 
 #: HTTP error statuses passed to the caller as they are (valid SIP finals).
 PASSED_STATUSES = frozenset((403, 404, 480, 486, 603))
@@ -52,6 +60,14 @@ class WebhookError(Exception):
     The webhook failed: no answer in time, connection failure, a 3xx or
     5xx status, a body that is not a JSON object, or an unknown action.
     """
+
+
+def newEventId():
+    """
+    @return: a new C{event_id}: a random UUID (RFC 9562 version 4) as 36
+        characters of lower-case hex and dashes, C{str}.
+    """
+    return str(uuid.uuid4())
 
 
 def signBody(secret, timestamp, body):
@@ -169,24 +185,37 @@ def _outgoingDecision(body):
 
 
 def _event(kind, info):
-    """@return: C{{"event": kind}} with C{info}'s other items."""
+    """
+    @return: C{{"event": kind, "event_id": ID}} with C{info}'s other items
+        (a new L{newEventId} unless C{info} has an C{event_id}).
+    """
     event = {"event": kind}
     event.update((k, v) for k, v in info.items() if k != "event")
+    event.setdefault("event_id", newEventId())
     return event
 
 
-def _statusDecision(result, parse):
+def _statusDecision(result, parse, kind):
     """
     The decision an application's answer gives: C{parse(body)} for a 2xx,
-    a C{reject} with L{mapErrorStatus} for a 4xx or 6xx.
+    a C{reject} with L{mapErrorStatus} for a 4xx or 6xx. A 3xx or 5xx
+    counts C{metrics.WEBHOOK_FAILURES} with reason C{status}, a body
+    C{parse} refuses with reason C{body}.
 
     @param result: C{(code, body)}.
-    @raise WebhookError: for a 3xx or 5xx (the caller's failure path).
+    @param kind: the event (C{incoming}, C{outgoing}) for the metrics.
+    @raise WebhookError: for a 3xx or 5xx, or a bad body (the caller's
+        failure path).
     """
     code, body = result
     if 200 <= code < 300:
-        return parse(body)
+        try:
+            return parse(body)
+        except WebhookError:
+            metrics.WEBHOOK_FAILURES.labels(event=kind, reason="body").inc()
+            raise
     if 300 <= code < 400 or 500 <= code < 600:
+        metrics.WEBHOOK_FAILURES.labels(event=kind, reason="status").inc()
         raise WebhookError(f"HTTP status {code}")
     return {"action": "reject", "status": mapErrorStatus(code)}
 
@@ -197,77 +226,147 @@ class WebhookApplication:
     Ask and tell the application over HTTP.
 
     Every event is one C{POST} of a JSON object to C{url} with
-    C{Content-Type: application/json}, C{X-LinkRTC-Event: EVENT}, and when
-    a secret is set C{X-LinkRTC-Timestamp} and C{X-LinkRTC-Signature}
-    (L{signBody}).
+    C{Content-Type: application/json}, C{X-LinkRTC-Event: EVENT},
+    C{X-LinkRTC-Event-Id: EVENT_ID} (the body's C{event_id}, unique per
+    event, the same in every copy sent), and when a secret is set
+    C{X-LinkRTC-Timestamp} and C{X-LinkRTC-Signature} (L{signBody}).
+
+    A request that fails on a reused connection before any response byte
+    (L{StaleConnection}) is sent again once on a fresh connection, within
+    the same C{timeout}. C{state}, C{dtmf} and C{cdr} events that still
+    fail go to a L{NotificationQueue} (back-off, bounded, given up after
+    C{giveUpSeconds}); C{incoming} and C{outgoing} are never sent again
+    after C{timeout}.
 
     @param url: the webhook URL, C{str}.
     @param treq_client: what C{post(url, data=..., headers=...)} is called
-        on: the C{treq} module (default), a L{treq.client.HTTPClient}, or
-        a L{treq.testing.StubTreq}.
-    @param clock: an L{IReactorTime} for timeouts and timestamps (the
-        global reactor if C{None}, imported late).
-    @param timeout: seconds to wait for a whole reply (default 5.0).
+        on: a L{treq.client.HTTPClient} or a L{treq.testing.StubTreq}; by
+        default the pooled client of L{makeClients}C{(clock)}.
+    @param clock: an L{IReactorTime} for timeouts, back-off and timestamps
+        (the global reactor if C{None}, imported late); also
+        L{IReactorTCP} when C{treq_client} is C{None}.
+    @param timeout: seconds to wait for a whole reply (default 5.0),
+        including the one retry on a fresh connection.
     @param secret: the HMAC secret (C{str} or C{bytes}), or C{None} to
         send no signature.
     @param failureStatus: the SIP status refusing an C{incoming} call when
         the webhook fails (default 503).
+    @param fresh_client: the client for the retry after L{StaleConnection}
+        (a new connection per request); by default L{makeClients}'s fresh
+        client, or C{treq_client} when that is given.
+    @param queueSize: most notifications held at once (default 1000).
+    @param giveUpSeconds: seconds after which an undelivered notification
+        is dropped (default 300).
     """
 
     def __init__(self, url, treq_client=None, clock=None, timeout=5.0, secret=None,
-                 failureStatus=503):
+                 failureStatus=503, fresh_client=None, queueSize=1000, giveUpSeconds=300.0):
         if clock is None:
             from twisted.internet import reactor as clock
+        self._pool = None
+        if treq_client is None:
+            treq_client, pooledFresh, self._pool = makeClients(clock)
+            fresh_client = fresh_client if fresh_client is not None else pooledFresh
         self.url = url
-        self.treq = treq_client if treq_client is not None else treq
+        self.treq = treq_client
+        self.fresh = fresh_client if fresh_client is not None else treq_client
         self.clock = clock
         self.timeout = timeout
         self.secret = secret
         self.failureStatus = failureStatus
-        self._notifyQueues = {}
+        self.queue = NotificationQueue(clock, self._deliver, size=queueSize,
+                                       giveUpSeconds=giveUpSeconds)
 
-    def _post(self, event):
+    def close(self):
         """
-        POST C{event} and read the reply within C{self.timeout} seconds.
+        Stop at shutdown: drop the notifications waiting for a retry
+        (L{NotificationQueue.stop}) and close the pooled connections.
 
-        @return: L{Deferred} firing with C{(status, body bytes)}, failing
-            with L{WebhookError} on timeout, connection failure or an
-            over-long body.
+        @return: L{Deferred} firing when the pooled connections are closed.
         """
-        body = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        self.queue.stop()
+        if self._pool is None:
+            return succeed(None)
+        return self._pool.closeCachedConnections()
+
+    def _headers(self, event, body):
+        """
+        @return: the request headers for C{event} (a C{dict}) whose JSON
+            is C{body} (C{bytes}), signed now when a secret is set.
+        """
         headers = {
             b"Content-Type": [b"application/json"],
             b"User-Agent": [f"LinkRTC/{__version__}".encode("ascii")],
             EVENT_HEADER.encode("ascii"): [str(event.get("event", "")).encode("utf-8")],
+            EVENT_ID_HEADER.encode("ascii"): [str(event.get("event_id", "")).encode("utf-8")],
         }
         if self.secret is not None:
             timestamp = str(int(self.clock.seconds()))
             headers[TIMESTAMP_HEADER.encode("ascii")] = [timestamp.encode("ascii")]
             headers[SIGNATURE_HEADER.encode("ascii")] = [
                 signBody(self.secret, timestamp, body).encode("ascii")]
+        return headers
 
-        d = maybeDeferred(self.treq.post, self.url, data=body, headers=headers,
-                         allow_redirects=False)
+    def _post(self, event):
+        """
+        POST C{event} and read the reply within C{self.timeout} seconds;
+        send it once more on a fresh connection after L{StaleConnection}.
 
-        def read(response):
-            chunks = []
-            size = [0]
+        Counts C{metrics.WEBHOOK_LATENCY} for a reply,
+        C{metrics.WEBHOOK_FAILURES} (C{timeout}, C{connection}, C{body})
+        and C{metrics.WEBHOOK_RETRIES} for the fresh-connection retry.
 
-            def collect(data):
-                size[0] += len(data)
-                if size[0] > MAX_REPLY_SIZE:
-                    raise WebhookError(f"reply larger than {MAX_REPLY_SIZE} octets")
-                chunks.append(data)
+        @param event: the C{dict} to send, with C{event} and C{event_id}.
+        @return: L{Deferred} firing with C{(status, body bytes)}, failing
+            with L{WebhookError} on timeout, connection failure or an
+            over-long body.
+        """
+        kind = str(event.get("event", ""))
+        body = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
-            done = treq.collect(response, collect)
-            done.addCallback(lambda _: (response.code, b"".join(chunks)))
-            return done
+        def attempt(client):
+            started = self.clock.seconds()
+            sent = maybeDeferred(client.post, self.url, data=body,
+                                 headers=self._headers(event, body), allow_redirects=False)
 
-        d.addCallback(read)
+            def read(response):
+                chunks = []
+                size = [0]
+
+                def collect(data):
+                    size[0] += len(data)
+                    if size[0] > MAX_REPLY_SIZE:
+                        raise WebhookError(f"reply larger than {MAX_REPLY_SIZE} octets")
+                    chunks.append(data)
+
+                done = treq.collect(response, collect)
+                done.addCallback(lambda _: (response.code, b"".join(chunks)))
+                return done
+
+            def replied(result):
+                metrics.WEBHOOK_LATENCY.labels(event=kind).observe(
+                    max(0.0, self.clock.seconds() - started))
+                return result
+
+            return sent.addCallback(read).addCallback(replied)
+
         # Our own timer rather than Deferred.addTimeout: the HTTP client
         # reports a cancelled request as ResponseNeverReceived, not
         # CancelledError, so a flag tells a timeout from other failures.
         timedOut = []
+
+        def stale(failure):
+            if timedOut or not failure.check(StaleConnection):
+                return failure
+            metrics.WEBHOOK_FAILURES.labels(event=kind, reason="connection").inc()
+            metrics.WEBHOOK_RETRIES.labels(event=kind).inc()
+            log.info("webhook {event} event {id}: the reused connection was closed ({why}); "
+                     "sending again on a new connection", event=kind,
+                     id=event.get("event_id"), why=failure.getErrorMessage())
+            return attempt(self.fresh)
+
+        d = attempt(self.treq)
+        d.addErrback(stale)
 
         def expire():
             timedOut.append(True)
@@ -282,9 +381,12 @@ class WebhookApplication:
 
         def failed(failure):
             if timedOut:
+                metrics.WEBHOOK_FAILURES.labels(event=kind, reason="timeout").inc()
                 raise WebhookError(f"no reply within {self.timeout} s")
             if failure.check(WebhookError):
+                metrics.WEBHOOK_FAILURES.labels(event=kind, reason="body").inc()
                 return failure
+            metrics.WEBHOOK_FAILURES.labels(event=kind, reason="connection").inc()
             raise WebhookError(f"request failed: {failure.getErrorMessage()}")
 
         d.addBoth(finished)
@@ -305,7 +407,7 @@ class WebhookApplication:
         d = self._post(_event("incoming", info))
 
         def answered(result):
-            decision = _statusDecision(result, _decision)
+            decision = _statusDecision(result, _decision, "incoming")
             log.debug("webhook: call {call} -> {decision}", call=callId, decision=decision)
             return decision
 
@@ -341,7 +443,7 @@ class WebhookApplication:
         d = self._post(_event("outgoing", info))
 
         def answered(result):
-            decision = _statusDecision(result, _outgoingDecision)
+            decision = _statusDecision(result, _outgoingDecision, "outgoing")
             log.info("webhook: outgoing call {call} -> {decision}", call=callId,
                      decision=decision)
             return decision
@@ -358,47 +460,47 @@ class WebhookApplication:
     def notify(self, event):
         """
         POST C{event} (a C{dict} with C{"event"}: C{state}, C{dtmf},
-        C{cdr}, ...), fire and forget. Events of one call are sent one
-        after another in the order given; failures and non-2xx statuses
-        are logged.
+        C{cdr}, ...), fire and forget, through C{self.queue}: events of one
+        call are sent one after another in the order given, and one that
+        fails (no reply, connection failure, HTTP 5xx, 408 or 429) is sent
+        again with back-off until delivered or given up (then counted in
+        C{metrics.WEBHOOK_DROPPED} and logged). Any other non-2xx status is
+        logged and not sent again.
 
+        @param event: the event; not changed. What is sent is a copy with
+            an C{event_id} (L{newEventId}) unless it has one.
         @return: a L{Deferred} firing with C{None} once this event was
             delivered or given up (never fails); callers may ignore it.
         """
-        callId = event.get("call")
-        done = Deferred()
+        return self.queue.put(_event(event.get("event"), event)).addCallback(lambda _: None)
 
-        def send(_=None):
-            d = self._post(event)
+    def _deliver(self, event):
+        """
+        Send one notification (the L{NotificationQueue}'s C{send}).
 
-            def answered(result):
-                code, _body = result
-                if not 200 <= code < 300:
-                    log.warn("webhook {event} for call {call} answered HTTP {code}",
-                             event=event.get("event"), call=callId, code=code)
+        @return: L{Deferred} firing when done with, failing with
+            L{RetryLater} when worth sending again.
+        """
+        d = self._post(event)
 
-            def failed(failure):
-                log.warn("webhook {event} for call {call} failed: {why}",
-                         event=event.get("event"), call=callId, why=failure.getErrorMessage())
+        def answered(result):
+            code, _body = result
+            if 200 <= code < 300:
+                return
+            kind = str(event.get("event"))
+            metrics.WEBHOOK_FAILURES.labels(event=kind, reason="status").inc()
+            if code >= 500 or code in RETRIED_STATUSES:
+                raise RetryLater(f"HTTP status {code}")
+            log.warn("webhook {event} event {id} of call {call} answered HTTP {code}; "
+                     "not sent again", event=kind, id=event.get("event_id"),
+                     call=event.get("call"), code=code)
 
-            d.addCallbacks(answered, failed)
-            return d
+        def failed(failure):
+            failure.trap(WebhookError)
+            raise RetryLater(failure.getErrorMessage())
 
-        previous = self._notifyQueues.get(callId)
-        if previous is None:
-            current = send()
-        else:
-            current = Deferred()
-            previous.addBoth(lambda _: send().chainDeferred(current))
-        self._notifyQueues[callId] = current
-
-        def finished(_):
-            if self._notifyQueues.get(callId) is current:
-                del self._notifyQueues[callId]
-            done.callback(None)
-
-        current.addBoth(finished)
-        return done
+        d.addCallbacks(answered, failed)
+        return d
 
 
 def _userOf(uri):

@@ -55,6 +55,23 @@ class ConfigTests(SynchronousTestCase):
             e = self.assertRaises(ConfigError, applyChanges, config, {"sip-idle-timeout": value})
             self.assertIn("sip-idle-timeout", str(e))
 
+    def test_webhookDelivery(self):
+        """
+        webhook-queue-size (events, default 1000) and webhook-give-up-seconds
+        (default 300); a bad value names the key.
+        """
+        self.assertEqual(LinkRTCConfig().webhookQueueSize, 1000)
+        self.assertEqual(LinkRTCConfig().webhookGiveUpSeconds, 300.0)
+        config = applyChanges(LinkRTCConfig(), {"webhook-queue-size": "50",
+                                                "webhook_give_up_seconds": 12})
+        self.assertEqual(config.webhookQueueSize, 50)
+        self.assertEqual(config.webhookGiveUpSeconds, 12.0)
+        for key, value in [("webhook-queue-size", 0), ("webhook-queue-size", "many"),
+                           ("webhook-queue-size", 1.5), ("webhook-queue-size", True),
+                           ("webhook-give-up-seconds", 0), ("webhook-give-up-seconds", "x")]:
+            e = self.assertRaises(ConfigError, applyChanges, config, {key: value})
+            self.assertIn(key, str(e))
+
     def test_badTOML(self):
         """A file that is not TOML, or is missing, gives a ConfigError."""
         path = self.mktemp()

@@ -67,6 +67,16 @@ class OptionsTests(SynchronousTestCase):
                               ["--sip-idle-timeout", "-3"])
         self.assertIn("sip-idle-timeout", str(e))
 
+    def test_webhookDelivery(self):
+        """--webhook-queue-size and --webhook-give-up-seconds; bad values name the option."""
+        options = Options()
+        options.parseOptions(["--webhook-queue-size", "10", "--webhook-give-up-seconds", "30"])
+        self.assertEqual(options.config.webhookQueueSize, 10)
+        self.assertEqual(options.config.webhookGiveUpSeconds, 30.0)
+        e = self.assertRaises(usage.UsageError, Options().parseOptions,
+                              ["--webhook-queue-size", "0"])
+        self.assertIn("webhook-queue-size", str(e))
+
     def test_configFile(self):
         """--config reads TOML; the command line wins over it."""
         path = self.mktemp()
@@ -109,6 +119,16 @@ class ServiceTests(SynchronousTestCase):
         options.parseOptions(["--sip-idle-timeout", "7"])
         service = makeService(options)
         self.assertEqual(service.getServiceNamed("sip").transport.idleTimeout, 7.0)
+
+    def test_webhookDeliveryReachesApplication(self):
+        """The webhook's notification queue takes its size and give-up time."""
+        options = Options()
+        options.parseOptions(["--webhook", "http://127.0.0.1:9/hook", "--webhook-queue-size",
+                              "7", "--webhook-give-up-seconds", "9"])
+        service = makeService(options)
+        manager = service.getServiceNamed("sip").transport.receiver.tu.inviteHandler
+        queue = manager.services.application.queue
+        self.assertEqual((queue.size, queue.giveUpSeconds), (7, 9.0))
 
     def test_reactor(self):
         """The reactor is Twisted's asyncio reactor."""

@@ -38,7 +38,9 @@ class OutgoingWebhookTests(SynchronousTestCase):
         self.assertEqual(decision, {"action": "route", "trunk": "pbx",
                                     "max_ring_seconds": 20, "caller_id": "+1555"})
         sent = json.loads(self.app.requests[0]["body"])
+        eventId = sent.pop("event_id")
         self.assertEqual(sent, dict(INFO, event="outgoing"))
+        self.assertEqual(self.app.requests[0]["headers"]["x-linkrtc-event-id"], eventId)
         self.assertEqual(self.app.requests[0]["headers"]["x-linkrtc-event"], "outgoing")
 
     def test_routeDefault(self):

@@ -92,7 +92,10 @@ class IncomingTests(WebhookTestsMixin, SynchronousTestCase):
         self.assertEqual(self.decide(), {"action": "route", "client": "alice"})
         [req] = self.app.requests
         self.assertEqual(req["path"], b"/hook")
-        self.assertEqual(json.loads(req["body"]), dict(INFO, event="incoming"))
+        sent = json.loads(req["body"])
+        eventId = sent.pop("event_id")
+        self.assertEqual(sent, dict(INFO, event="incoming"))
+        self.assertEqual(req["headers"]["x-linkrtc-event-id"], eventId)
         self.assertEqual(req["headers"]["content-type"], "application/json")
         self.assertEqual(req["headers"]["x-linkrtc-event"], "incoming")
         self.assertNotIn("x-linkrtc-signature", req["headers"])
@@ -204,22 +207,33 @@ class NotifyTests(WebhookTestsMixin, SynchronousTestCase):
         self.stub.flush()
         self.assertIsNone(self.successResultOf(d))
         [req] = self.app.requests
-        self.assertEqual(json.loads(req["body"]), event)
+        sent = json.loads(req["body"])
+        self.assertEqual(sent, dict(event, event_id=sent["event_id"]))
+        self.assertNotIn("event_id", event)
         self.assertEqual(req["headers"]["x-linkrtc-event"], "state")
 
     def test_failureLoggedNotRaised(self):
-        self.app.code = 500
+        """A 4xx (other than 408, 429) is logged, not sent again."""
+        self.app.code = 404
         d = self.webhook.notify({"event": "cdr", "call": "c1"})
         self.stub.flush()
         self.assertIsNone(self.successResultOf(d))
+        self.assertEqual(len(self.app.requests), 1)
+        self.assertIn("not sent again", self.events[-1]["log_format"])
 
     def test_timeout(self):
+        """A notification without a reply is sent again after back-off."""
         self.app.hang = True
         d = self.webhook.notify({"event": "state", "call": "c1", "state": "calling"})
         self.stub.flush()
         self.assertNoResult(d)
         self.clock.advance(5)
+        self.assertNoResult(d)
+        self.app.hang = False
+        self.clock.advance(1)
+        self.stub.flush()
         self.assertIsNone(self.successResultOf(d))
+        self.assertEqual(len(self.app.requests), 2)
 
     def test_orderedPerCall(self):
         self.app.hang = True
@@ -237,10 +251,14 @@ class NotifyTests(WebhookTestsMixin, SynchronousTestCase):
         self.assertIsNone(self.successResultOf(d1))
         self.assertEqual(json.loads(self.app.requests[-1]["body"])["state"], "ringing")
         self.assertNoResult(d2)
-        self.clock.advance(5)
+        self.app.hang = False
+        for request in self.app.pending:
+            request.write(b"{}")
+            request.finish()
+        self.stub.flush()
         self.assertIsNone(self.successResultOf(d2))
         self.assertIsNone(self.successResultOf(d3))
-        self.assertEqual(self.webhook._notifyQueues, {})
+        self.assertEqual(len(self.webhook.queue), 0)
 
 
 class MapErrorStatusTests(SynchronousTestCase):
