@@ -1,6 +1,6 @@
 """
 Calls per second: SIPp places calls at rising rates against
-``twistd -n linkrtc`` (passthrough media, a Python WebSocket client
+``twistd -n linkrtc --media passthrough`` (a Python WebSocket client
 auto-answering), and, in the same run, against SIPp's own UAS
 (``sipp -sn uas``) and a bare Twisted UDP responder (the ceilings).
 
@@ -109,7 +109,7 @@ def main():
     results = {"rates": rates, "seconds": options.seconds, "cores": os.cpu_count()}
 
     # 1. LinkRTC, passthrough, a client auto-answering.
-    linkrtc = LinkRTCProcess().start()
+    linkrtc = LinkRTCProcess("--media", "passthrough").start()
     client = WSClient(linkrtc, "bench", "--action", "answer", "--lifetime", "3600")
     try:
         client.waitFor("registered")

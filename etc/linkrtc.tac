@@ -15,7 +15,7 @@ from linkrtc.service import makeLinkRTCService  # noqa: E402
 config = LinkRTCConfig(
     sip=("udp:5060:interface=127.0.0.1", "tcp:5060:interface=127.0.0.1"),
     http="tcp:8080:interface=127.0.0.1",
-    media="passthrough",
+    media="bridge",
     ringTimeout=60.0,
 )
 

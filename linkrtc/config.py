@@ -62,7 +62,7 @@ class LinkRTCConfig:
     sip: tuple = ("udp:5060:interface=127.0.0.1", "tcp:5060:interface=127.0.0.1")
     http: str = "tcp:8080:interface=127.0.0.1"
     publicAddress: str | None = None
-    media: str = "passthrough"
+    media: str = "bridge"
     webhook: str | None = None
     webhookSecret: str | None = None
     webhookTimeout: float = 5.0

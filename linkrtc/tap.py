@@ -27,7 +27,7 @@ class Options(usage.Options):
         ["http", None, None, "HTTP endpoint (WebSocket at /ws) [default: tcp:8080:interface=127.0.0.1]"],
         ["public-address", None, None, "Host written into Via, Contact and SDP (when behind NAT)."],
         ["config", "c", None, "TOML configuration file (optional)."],
-        ["media", None, None, "Media mode: passthrough or bridge [default: passthrough]."],
+        ["media", None, None, "Media mode: bridge, or passthrough for WebRTC-capable SIP peers [default: bridge]."],
         ["webhook", None, None, "URL of the application's webhook (default: route to the client named by the Request-URI user)."],
         ["webhook-secret", None, None, "Key for the X-LinkRTC-Signature HMAC-SHA256 header."],
         ["webhook-timeout", None, None, "Seconds before the webhook counts as failed (503 to the caller) [default: 5]."],

@@ -10,6 +10,12 @@ SIP side's answer, from the ACK, goes to the client.
 Outbound calls (L{IOutboundMediaSession}): the client's offer goes into the
 INVITE (minus the codecs the trunk does not allow) and the SIP answer goes
 to the client as it is.
+
+Passthrough suits only SIP peers that speak WebRTC (ICE, DTLS-SRTP): a
+browser refuses a plain-RTP SDP ("Called with SDP without DTLS
+fingerprint") and the call fails. Such an SDP from the SIP side (the
+offer of an incoming call, the answer of an outgoing one) is logged once
+per call as a warning saying so (L{plainRTP}).
 """
 
 from twisted.internet import defer
@@ -31,6 +37,25 @@ def _text(sdp, what):
     if not isinstance(sdp, str) or not sdp.lstrip().startswith("v=0"):
         raise MediaError(f"{what} is not SDP (no v=0 line)")
     return sdp
+
+
+def plainRTP(sdp):
+    """
+    @param sdp: an SDP (C{str}).
+    @return: the transport protocol of its first audio stream (C{"RTP/AVP"})
+        when the SDP has no C{a=fingerprint} line, at session or media
+        level (RFC 8122 §5): a browser cannot set up DTLS-SRTP with it and
+        refuses it. C{None} when it has a fingerprint (WebRTC).
+    """
+    lines = [line.strip() for line in sdp.splitlines()]
+    if any(line.startswith("a=fingerprint:") for line in lines):
+        return None
+    for line in lines:
+        if line.startswith("m=audio "):
+            parts = line.split()
+            if len(parts) > 2:
+                return parts[2]
+    return "no audio stream"
 
 
 def isHold(sdp):
@@ -62,11 +87,30 @@ class PassthroughSession:
         self.listener = listener
         self.answer = None
         self.closed = False
+        self._warned = False
+
+    def _checkWebRTC(self, sdp, what):
+        """
+        Log once per call, as a warning, that C{sdp} (C{str}, the SIP
+        side's C{what}) is plain RTP, which a browser refuses.
+
+        @return: C{sdp}.
+        """
+        proto = plainRTP(sdp)
+        if proto is not None and not self._warned:
+            self._warned = True
+            log.warn(
+                "call {call_id}: passthrough media: {what} is plain RTP ({proto}, no DTLS "
+                "fingerprint); a browser refuses it and the call fails: use --media bridge "
+                "(the default) unless the SIP peer speaks WebRTC",
+                call_id=self.callId, what=what, proto=proto)
+        return sdp
 
     def clientOffer(self, sipOffer):
         if sipOffer is None:
             return defer.succeed(None)
-        return defer.maybeDeferred(_text, sipOffer, "the SIP offer")
+        d = defer.maybeDeferred(_text, sipOffer, "the SIP offer")
+        return d.addCallback(self._checkWebRTC, "the SIP offer")
 
     def sipAnswer(self, clientSdp):
         try:
@@ -110,7 +154,8 @@ class PassthroughSession:
 
     def clientAnswer(self, sipAnswer):
         """The SIP answer, decoded (C{str}); the same every time for the same SDP."""
-        return defer.maybeDeferred(_text, sipAnswer, "the SIP answer")
+        d = defer.maybeDeferred(_text, sipAnswer, "the SIP answer")
+        return d.addCallback(self._checkWebRTC, "the SIP answer")
 
     def hold(self, onHold):
         """Nothing to do: the client's own media goes quiet."""

@@ -10,14 +10,17 @@ Traps handled here (see FIELD-NOTES.md):
  - aiortc uses Google's STUN server unless C{iceServers} is given: we
    always pass the configured list, possibly empty;
  - aioice leaves 127.0.0.1 out of host candidates: the C{iceAddresses}
-   setting names the addresses to gather on, applied per connection;
+   setting names the addresses to gather on, applied per connection; when
+   it is empty and loopback is the only address there is (a laptop
+   offline, a namespace made with C{unshare --net}), ICE offers 127.0.0.1
+   by itself rather than nothing (L{hostAddresses});
  - signalling is non-trickle: C{setLocalDescription} returns after
    gathering, so the SDP carries every candidate.
 """
 
 import asyncio
 
-from aioice.ice import StunProtocol
+from aioice.ice import StunProtocol, TransportPolicy
 from aiortc import (
     RTCConfiguration,
     RTCIceServer,
@@ -142,20 +145,56 @@ def iceServerObjects(iceServers):
     return result
 
 
+#: The host address ICE offers when there is no other (FIELD-NOTES
+#: "Loopback-only ICE").
+LOOPBACK = "127.0.0.1"
+
+
+def hostAddresses(configured, found):
+    """
+    Choose the host addresses one ICE agent gathers candidates on.
+
+    @param configured: the C{iceAddresses} setting (C{--ice-address}),
+        a sequence of IP literals, possibly empty.
+    @param found: the addresses aioice found on the machine's interfaces
+        (C{aioice.ice.get_host_addresses}: every one but loopback).
+    @return: C{list} of C{str}: C{configured} when given; otherwise
+        C{found}, or C{[LOOPBACK]} when C{found} is empty, so that a
+        machine whose only address is loopback still offers a candidate
+        (aioice would offer none and the call would stay silent).
+    """
+    if configured:
+        return list(configured)
+    if found:
+        return list(found)
+    return [LOOPBACK]
+
+
 def restrictHostAddresses(transceiver, addresses):
     """
-    Make this connection's ICE agent gather host candidates on C{addresses}
-    only (e.g. C{["127.0.0.1"]}), instead of aioice's list, which never
-    includes loopback. Per connection: other calls are not affected.
+    Make this connection's ICE agent gather host candidates on the
+    addresses L{hostAddresses} chooses: C{addresses} (e.g.
+    C{["127.0.0.1"]}) when given, otherwise aioice's list, or loopback
+    alone when that list is empty. Per connection: other calls are not
+    affected. Under the C{relay} transport policy aioice asks for no host
+    address on purpose; that is left alone.
+
+    @param addresses: a sequence of IP literals, or C{None}/empty for
+        aioice's choice.
     """
-    if not addresses:
-        return
     connection = transceiver.sender.transport.transport.iceGatherer._connection
     original = connection.get_component_candidates
-    fixed = list(addresses)
+    fixed = list(addresses or ())
 
-    def gatherOn(component, addresses=None, timeout=5):
-        return original(component=component, addresses=fixed, timeout=timeout)
+    def gatherOn(component, addresses=(), timeout=5):
+        if getattr(connection, "_transport_policy", TransportPolicy.ALL) == TransportPolicy.ALL:
+            chosen = hostAddresses(fixed, addresses)
+            if not fixed and not addresses:
+                log.info("ICE: no address but loopback; offering {address} only",
+                         address=LOOPBACK)
+        else:
+            chosen = list(addresses)
+        return original(component=component, addresses=chosen, timeout=timeout)
 
     connection.get_component_candidates = gatherOn
 

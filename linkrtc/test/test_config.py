@@ -13,7 +13,7 @@ class ConfigTests(SynchronousTestCase):
             config.sip, ("udp:5060:interface=127.0.0.1", "tcp:5060:interface=127.0.0.1")
         )
         self.assertEqual(config.http, "tcp:8080:interface=127.0.0.1")
-        self.assertEqual(config.media, "passthrough")
+        self.assertEqual(config.media, "bridge")
         self.assertEqual(config.ringTimeout, 60.0)
         self.assertEqual(config.webhookTimeout, 5.0)
         self.assertEqual(config.eventLoop, "uvloop")

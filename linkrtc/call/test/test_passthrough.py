@@ -1,9 +1,10 @@
 """Tests for L{linkrtc.call.passthrough}."""
 
+from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from linkrtc.call.passthrough import PassthroughMediaFactory, isHold
+from linkrtc.call.passthrough import PassthroughMediaFactory, isHold, plainRTP
 from linkrtc.error import MediaError
 from linkrtc.interfaces import IMediaFactory, IMediaSession, IOutboundMediaSession
 from linkrtc.testing import CLIENT_ANSWER, SIP_OFFER
@@ -86,3 +87,71 @@ class PassthroughTests(SynchronousTestCase):
         self.assertEqual(self.session.stats(), {"mode": "passthrough"})
         self.successResultOf(self.session.close())
         self.successResultOf(self.session.sendDigits("1"))
+
+
+#: A WebRTC SDP's audio stream, as a SIP peer that speaks WebRTC sends it.
+WEBRTC_OFFER = (
+    "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nt=0 0\r\n"
+    "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\n"
+    "a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuv\r\n"
+    "a=fingerprint:sha-256 " + ":".join(["AB"] * 32) + "\r\n"
+    "a=setup:actpass\r\na=rtpmap:111 opus/48000/2\r\na=sendrecv\r\n"
+)
+
+
+class PlainRTPWarningTests(SynchronousTestCase):
+    """
+    A plain-RTP SDP from the SIP side, which a browser refuses, is logged
+    once per call, saying why the call fails.
+    """
+
+    def setUp(self):
+        self.events = []
+        observer = self.events.append
+        globalLogPublisher.addObserver(observer)
+        self.addCleanup(globalLogPublisher.removeObserver, observer)
+        self.session = PassthroughMediaFactory().newSession("c7", None)
+
+    def warnings(self):
+        from twisted.logger import LogLevel, formatEvent
+
+        return [formatEvent(e) for e in self.events
+                if e.get("log_namespace") == "linkrtc.call.passthrough"
+                and e.get("log_level") == LogLevel.warn]
+
+    def test_plainRTP(self):
+        """L{plainRTP} names the transport of an SDP without a DTLS fingerprint."""
+        self.assertEqual(plainRTP(SIP_OFFER.decode()), "RTP/AVP")
+        self.assertIsNone(plainRTP(WEBRTC_OFFER))
+        self.assertEqual(plainRTP("v=0\r\ns=-\r\n"), "no audio stream")
+
+    def test_plainOffer(self):
+        """
+        An incoming call's plain-RTP offer still goes to the client as is,
+        with one warning naming the call, the SDP's transport and the
+        remedy.
+        """
+        self.assertEqual(self.successResultOf(self.session.clientOffer(SIP_OFFER)),
+                         SIP_OFFER.decode())
+        [line] = self.warnings()
+        self.assertIn("call c7", line)
+        self.assertIn("the SIP offer is plain RTP (RTP/AVP, no DTLS fingerprint)", line)
+        self.assertIn("browser refuses it", line)
+        self.assertIn("--media bridge", line)
+
+    def test_plainAnswer(self):
+        """
+        An outgoing call's plain-RTP answer (a 183 and the 200 OK): one
+        warning for the call, not one per answer.
+        """
+        self.successResultOf(self.session.sipOffer(WEBRTC_OFFER))
+        self.successResultOf(self.session.clientAnswer(SIP_OFFER))
+        self.successResultOf(self.session.clientAnswer(SIP_OFFER))
+        [line] = self.warnings()
+        self.assertIn("the SIP answer is plain RTP (RTP/AVP", line)
+
+    def test_webRTC(self):
+        """An SDP with a DTLS fingerprint (a WebRTC SIP peer): no warning."""
+        self.successResultOf(self.session.clientOffer(WEBRTC_OFFER.encode()))
+        self.successResultOf(self.session.clientAnswer(WEBRTC_OFFER.encode()))
+        self.assertEqual(self.warnings(), [])

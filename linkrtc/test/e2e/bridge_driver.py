@@ -36,7 +36,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import traceback
 
@@ -46,7 +45,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(HERE))))
 
 from linkrtc.test.e2e.drivers import analyseWav, driverParser, runScenario, writeTone  # noqa: E402
-from linkrtc.test.e2e.harness import JSONLinesProcess, LinkRTCProcess, freePort  # noqa: E402
+from linkrtc.test.e2e.harness import (  # noqa: E402
+    JSONLinesProcess,
+    LinkRTCProcess,
+    freePort,
+    shortTempDir,
+)
 
 CLIENT_TONE = 880.0  # Hz, what the WebRTC client sends
 PHONE_TONE = 440.0  # Hz, what baresip / SIPp send
@@ -212,10 +216,22 @@ class Run:
         self.baresip = None
         self.sipp = None
         self.recordings = None
+        self.peerFiles = None
 
     def step(self, name, **details):
         self.result["steps"].append(
             dict(name=name, t=round(time.monotonic() - self.t0, 2), **details))
+
+    def peerPath(self, name):
+        """
+        @return: the path of C{name} in this run's short directory (made
+            once, removed at cleanup): the files baresip and SIPp read or
+            write go there, never under C{self.out}, whose length depends
+            on the checkout's path.
+        """
+        if self.peerFiles is None:
+            self.peerFiles = shortTempDir()
+        return os.path.join(self.peerFiles, name)
 
     def startLinkRTC(self):
         self.cdr = os.path.join(self.out, "cdr.jsonl")
@@ -246,11 +262,12 @@ class Run:
 
         @return: the config directory.
         """
-        # baresip's sndfile truncates long file names: record in a short directory.
-        self.recordings = tempfile.mkdtemp(prefix="bsrec-", dir="/tmp")
-        config = os.path.join(self.out, "baresip")
+        # baresip cuts long file names (about 127 octets): short paths only.
+        self.recordings = self.peerPath("rec")
+        os.makedirs(self.recordings)
+        config = self.peerPath("baresip")
         os.makedirs(config)
-        tone = os.path.join(self.out, "phone440.wav")
+        tone = self.peerPath("phone440.wav")
         writeTone(tone, PHONE_TONE, 60, 8000)  # longer than the call: baresip hangs up at EOF
         self.consPort = freePort(both=True)
         with open(os.path.join(config, "config"), "w") as f:
@@ -358,8 +375,8 @@ class Run:
             self.client.stop()
         stopProcess(self.baresip)
         stopProcess(self.sipp)
-        if self.recordings:
-            shutil.rmtree(self.recordings, ignore_errors=True)
+        if self.peerFiles:
+            shutil.rmtree(self.peerFiles, ignore_errors=True)
         if self.linkrtc is not None:
             os.environ["LINKRTC_KEEP_LOGS"] = "1"
             try:
@@ -411,9 +428,9 @@ def scenarioPhoneHangup(run, args):
 def scenarioSIPp(run, args):
     run.startLinkRTC()
     run.startClient("--codec", "pcmu")
-    stream = os.path.join(run.out, "tone440.ulaw")
+    stream = run.peerPath("tone440.ulaw")
     writeUlawTone(stream, PHONE_TONE, 2.0)
-    scenario = os.path.join(run.out, "uac_rtp_stream.xml")
+    scenario = run.peerPath("uac_rtp_stream.xml")
     with open(scenario, "w") as f:
         f.write(SIPP_SCENARIO.replace("@RTP_FILE@", stream))
     talk = int(args.talk * 1000) + 1000
@@ -424,7 +441,7 @@ def scenarioSIPp(run, args):
              "-i", "127.0.0.1", "-p", str(freePort(both=True)), "-mi", "127.0.0.1",
              "-mp", str(freePort()), "-m", "1", "-d", str(talk), "-nostdin",
              "-timeout", "30s", "-timeout_error"],
-            stdout=log, stderr=subprocess.STDOUT, cwd=run.out,
+            stdout=log, stderr=subprocess.STDOUT, cwd=run.peerFiles,
         )
         run.step("sipp calling")
         run.client.waitFor(lambda m: m.get("state") == "confirmed", 20)

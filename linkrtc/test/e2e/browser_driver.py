@@ -15,25 +15,32 @@ Scenarios:
     answers; audio both ways (880 Hz from the page, 440 Hz from baresip);
     the page sends a DTMF digit and hangs up. A second tab, logged in as
     bob, must see nothing of it.
+  - C{readme}: the same call against the README's run command itself,
+    C{twistd -n linkrtc} with no option at all (its embedded defaults:
+    SIP on 127.0.0.1:5060, the page on http://127.0.0.1:8080/, bridge
+    media, ICE on loopback because that is all the namespace has).
+
+The files baresip and Chromium read or write are in a short directory
+under /tmp (baresip cuts paths at about 127 octets), whatever C{--out}.
 
 Every process it starts is bounded (C{-t}, timeouts) and killed at the end.
 """
 
 import glob
+import json
 import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(HERE))))
 
 from linkrtc.test.e2e.drivers import analyseWav, driverParser, runScenario, writeTone  # noqa: E402
-from linkrtc.test.e2e.harness import LinkRTCProcess, freePort  # noqa: E402
+from linkrtc.test.e2e.harness import LinkRTCProcess, freePort, shortTempDir  # noqa: E402
 
 PAGE_TONE = 880.0  # Hz, what the browser's fake microphone plays
 PHONE_TONE = 440.0  # Hz, what baresip plays
@@ -101,6 +108,11 @@ def baresipConfig(directory, sipPort, tone, recordings):
         f.write("<sip:bob@127.0.0.1>;regint=0;audio_codecs=pcmu;answermode=manual\n")
 
 
+def cdrsLogged(log):
+    """@return: the CDRs (C{dict}s) LinkRTC's log holds (its C{CDR {json}} lines), in order."""
+    return [json.loads(m) for m in re.findall(r"\bCDR (\{.*\})\s*$", log, re.MULTILINE)]
+
+
 class Run:
     """Holds every process and the result, and cleans up."""
 
@@ -111,10 +123,24 @@ class Run:
         self.baresip = None
         self.browser = None
         self.playwright = None
+        self.peerFiles = shortTempDir()
 
     def step(self, name, **details):
         self.result["steps"].append(dict(name=name, t=round(time.monotonic() - self.t0, 2),
                                          **details))
+
+    def peerPath(self, name):
+        """@return: the path of C{name} in this run's short directory (removed at cleanup)."""
+        return os.path.join(self.peerFiles, name)
+
+    def startDefaultLinkRTC(self):
+        """Start the README's C{twistd -n linkrtc}, no option (CDRs only in its log)."""
+        self.cdr = None
+        process = LinkRTCProcess(embeddedDefaults=True)
+        self.linkrtc = process
+        process.start(timeout=20)
+        self.step("linkrtc started (no option)", http=process.httpPort, sip=process.sipPort)
+        return process
 
     def startLinkRTC(self, media, sipPort=None, httpPort=None):
         self.cdr = os.path.join(self.out, "cdr.jsonl")
@@ -176,7 +202,10 @@ class Run:
         self.result["console"] = getattr(self, "console", [])[-80:]
         if self.linkrtc is not None:
             with open(os.path.join(self.out, "linkrtc.log"), errors="replace") as f:
-                self.result["linkrtcLog"] = f.read()[-8000:]
+                text = f.read()
+            self.result["linkrtcLog"] = text[-8000:]
+            self.result["loggedCDRs"] = cdrsLogged(text)
+            self.result["linkrtcTracebacks"] = text.count("Traceback")
 
     def cleanup(self):
         for closer in (lambda: self.browser and self.browser.close(),
@@ -192,8 +221,7 @@ class Run:
             except subprocess.TimeoutExpired:
                 self.baresip.kill()
                 self.baresip.wait(3)
-        if getattr(self, "recordings", None):
-            shutil.rmtree(self.recordings, ignore_errors=True)
+        shutil.rmtree(self.peerFiles, ignore_errors=True)
         if self.linkrtc is not None:
             with open(os.path.join(self.out, "linkrtc.log"), "w") as f:
                 f.write(self.linkrtc.logText())
@@ -222,7 +250,7 @@ def servesStatic(run):
 
 
 def scenarioLogin(run, args):
-    tone = os.path.join(run.out, "page880.wav")
+    tone = run.peerPath("page880.wav")
     writeTone(tone, PAGE_TONE, 10, 48000)
     linkrtc = run.startLinkRTC(args.media)
     servesStatic(run)
@@ -245,21 +273,31 @@ def scenarioLogin(run, args):
 
 
 def scenarioCall(run, args):
-    pageTone = os.path.join(run.out, "page880.wav")
-    phoneTone = os.path.join(run.out, "phone440.wav")
+    baresipCallsAlice(run, args, run.startLinkRTC(args.media))
+
+
+def scenarioReadme(run, args):
+    baresipCallsAlice(run, args, run.startDefaultLinkRTC())
+
+
+def baresipCallsAlice(run, args, linkrtc):
+    """
+    baresip calls alice through C{linkrtc} (running); the page answers,
+    both tones flow, the page sends DTMF and hangs up; bob's tab looks on.
+    """
+    pageTone = run.peerPath("page880.wav")
+    phoneTone = run.peerPath("phone440.wav")
     writeTone(pageTone, PAGE_TONE, 20, 48000)
     writeTone(phoneTone, PHONE_TONE, 60, 8000)  # longer than the call: baresip hangs up at EOF
-    linkrtc = run.startLinkRTC(args.media)
     servesStatic(run)
     run.launch(pageTone)
     alice = run.page("alice")
     bob = run.page("bob")
 
-    # baresip's sndfile truncates long file names (about 128 octets): record
-    # in a short directory and copy the files to the output afterwards.
-    recordings = tempfile.mkdtemp(prefix="bsrec-", dir="/tmp")
-    run.recordings = recordings
-    config = os.path.join(run.out, "baresip")
+    # baresip cuts long file names (about 127 octets): its config, tone and
+    # recordings are in the short directory; recordings are copied to out.
+    recordings = run.peerPath("rec")
+    config = run.peerPath("baresip")
     baresipConfig(config, freePort(both=True), phoneTone, recordings)
     baresipLog = open(os.path.join(run.out, "baresip.log"), "w")
     run.baresip = subprocess.Popen(
@@ -327,7 +365,7 @@ def scenarioCall(run, args):
     run.result["ok"] = True
 
 
-SCENARIOS = {"login": scenarioLogin, "call": scenarioCall}
+SCENARIOS = {"login": scenarioLogin, "call": scenarioCall, "readme": scenarioReadme}
 
 
 def main():
@@ -337,7 +375,7 @@ def main():
     parser.add_argument("--baresip-seconds", type=float, default=45.0)
     args = parser.parse_args()
     if args.media is None:
-        args.media = "bridge" if args.scenario == "call" else "passthrough"
+        args.media = "passthrough" if args.scenario == "login" else "bridge"
     run = Run(args.out)
     run.t0 = time.monotonic()
     runScenario(run, SCENARIOS[args.scenario], args, run.snapshot, run.finish, catch=Exception)

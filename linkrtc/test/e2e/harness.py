@@ -27,6 +27,23 @@ SCENARIOS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenarios"
 HERE_MESSAGES = os.path.join(ROOT, "linkrtc", "sip", "test", "messages")
 
 
+#: Where the peers' files go (L{shortTempDir}): short whatever TMPDIR is.
+SHORT_TMP = "/tmp"
+
+
+def shortTempDir(prefix="lr"):
+    """
+    Make a new directory with a short path (C{/tmp/lrXXXXXXXX}) for the
+    files a peer reads or writes: baresip cuts C{audio_source} and
+    C{snd_path} at about 127 octets, so files under the checkout's
+    C{_trial_temp} (as deep as the checkout) would break the tests.
+    The caller removes it (C{shutil.rmtree}).
+
+    @return: its absolute path (C{str}).
+    """
+    return tempfile.mkdtemp(prefix=prefix, dir=SHORT_TMP)
+
+
 def inCI():
     """@return: C{True} when running in CI, where no end-to-end test may skip."""
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -123,6 +140,18 @@ def waitForSIP(port, host="127.0.0.1", timeout=20.0, process=None):
         s.close()
 
 
+def twistdCommand():
+    """
+    @return: the argv start of C{twistd}: the C{twistd} script next to
+        this Python (C{.venv/bin/twistd}, as the README runs it) when
+        there is one, else this Python running twistd.
+    """
+    script = os.path.join(os.path.dirname(sys.executable), "twistd")
+    if os.access(script, os.X_OK):
+        return [script]
+    return [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
+
+
 class LinkRTCProcess:
     """
     A C{twistd -n linkrtc} subprocess.
@@ -133,19 +162,38 @@ class LinkRTCProcess:
 
     C{LINKRTC_E2E_OPTIONS} in the environment adds options to every run
     (for example C{--event-loop uvloop} to run the suite on uvloop).
+
+    With C{embeddedDefaults=True} it is the README's run command itself,
+    C{twistd -n linkrtc} with no option at all (not even
+    C{LINKRTC_E2E_OPTIONS}): SIP on 127.0.0.1:5060, HTTP on
+    127.0.0.1:8080, the log on twistd's stdout. Only inside a network
+    namespace, where those ports are free.
     """
 
-    def __init__(self, *options, sipPort=None, httpPort=None, env=None):
+    #: The ports of C{twistd -n linkrtc} on its embedded defaults.
+    DEFAULT_SIP_PORT = 5060
+    DEFAULT_HTTP_PORT = 8080
+
+    def __init__(self, *options, sipPort=None, httpPort=None, env=None,
+                 embeddedDefaults=False):
+        self.embeddedDefaults = embeddedDefaults
+        if embeddedDefaults:
+            if options or sipPort or httpPort:
+                raise ValueError("embeddedDefaults takes no option and no port")
+            sipPort, httpPort = self.DEFAULT_SIP_PORT, self.DEFAULT_HTTP_PORT
         self.sipPort = sipPort or freePort(both=True)
         self.httpPort = httpPort or freePort(socket.SOCK_STREAM)
         self.options = list(options)
         self.env = env
         self.process = None
+        self.directory = None
         fd, self.log = tempfile.mkstemp(prefix="linkrtc-e2e-", suffix=".log")
         os.close(fd)
 
     def command(self):
         """@return: the argv that starts LinkRTC."""
+        if self.embeddedDefaults:
+            return twistdCommand() + ["-n", "linkrtc"]
         return [
             sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
             "-n", "--pidfile=", "--logfile", self.log, "linkrtc",
@@ -158,10 +206,18 @@ class LinkRTCProcess:
         """Start and wait until SIP answers. @param timeout: seconds."""
         env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
         env.update(self.env or {})
-        self.process = subprocess.Popen(
-            self.command(), cwd=ROOT, env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-        )
+        cwd, stdout = ROOT, subprocess.DEVNULL
+        if self.embeddedDefaults:
+            # twistd writes twistd.pid in its directory and logs to stdout.
+            self.directory = cwd = shortTempDir("lrtwistd")
+            stdout = open(self.log, "w")
+        try:
+            self.process = subprocess.Popen(
+                self.command(), cwd=cwd, env=env, stdout=stdout, stderr=subprocess.STDOUT,
+            )
+        finally:
+            if stdout is not subprocess.DEVNULL:
+                stdout.close()
         try:
             waitForSIP(self.sipPort, timeout=timeout, process=self.process)
         except BaseException:
@@ -187,6 +243,8 @@ class LinkRTCProcess:
         finally:
             if not os.environ.get("LINKRTC_KEEP_LOGS") and os.path.exists(self.log):
                 os.unlink(self.log)
+            if self.directory is not None:
+                shutil.rmtree(self.directory, ignore_errors=True)
 
     def logText(self):
         """@return: the log so far, C{str} (empty once removed)."""
@@ -197,20 +255,30 @@ class LinkRTCProcess:
             return ""
 
 
+#: SIPp options naming a file it reads; L{runSIPp} copies it to a short path.
+SIPP_FILE_OPTIONS = ("-sf", "-inf", "-tls_cert", "-tls_key", "-tls_ca")
+
+
 def runSIPp(*args, timeout=60.0):
     """
-    Run SIPp bounded in time, in a scratch directory (for its trace files);
-    a C{-sf} scenario given by a bare name is taken from L{SCENARIOS}.
+    Run SIPp bounded in time, in a short scratch directory (for its trace
+    files, L{shortTempDir}); a C{-sf} scenario given by a bare name is
+    taken from L{SCENARIOS}. The files SIPp reads (L{SIPP_FILE_OPTIONS})
+    are copied into the scratch directory first, so no path it sees
+    depends on where the checkout is.
 
     @param timeout: seconds.
     @return: the L{subprocess.CompletedProcess} (text output).
     """
     sipp = requirePeer("sipp")
     args = list(args)
+    scratch = shortTempDir("lrsipp")
     for i, arg in enumerate(args[:-1]):
-        if arg == "-sf" and not os.path.isabs(args[i + 1]):
-            args[i + 1] = os.path.join(SCENARIOS, args[i + 1])
-    scratch = tempfile.mkdtemp(prefix="linkrtc-sipp-")
+        if arg in SIPP_FILE_OPTIONS:
+            path = args[i + 1]
+            if arg == "-sf" and not os.path.isabs(path):
+                path = os.path.join(SCENARIOS, path)
+            args[i + 1] = shutil.copy(path, os.path.join(scratch, f"{i}-{os.path.basename(path)}"))
     try:
         return subprocess.run(
             [sipp, *args, "-nostdin", "-timeout", f"{int(timeout)}s", "-timeout_error"],

@@ -8,7 +8,9 @@ these tests check what it reports. The call test: LinkRTC in
 C{--media bridge}; baresip calls alice; the page answers; the page's
 880 Hz reaches baresip and baresip's 440 Hz reaches the page (FFT on both
 sides, so an echo cannot pass); a DTMF key on the page reaches baresip;
-the page hangs up; a second tab (bob) sees nothing of the call.
+the page hangs up; a second tab (bob) sees nothing of the call. The
+README test: the same call against the README's run command, C{twistd -n
+linkrtc} with no option at all (bridge media and loopback ICE by default).
 
 Set C{LINKRTC_UPDATE_SCREENSHOT=1} to copy the in-call screenshot to
 C{docs/images/softphone.png}; it is always kept in the test's temp dir.
@@ -106,16 +108,11 @@ class BrowserTests(SynchronousTestCase):
         self.assertIn("lost", result["lost"]["banner"].lower())
         self.assertIn("Registered as alice", result["reconnected"]["status"])
 
-    def test_callFromBaresip(self):
+    def assertTwoWayAudio(self, result, report):
         """
-        baresip calls alice through LinkRTC (bridge); the page answers;
-        audio both ways, DTMF to baresip, hang-up from the page.
+        The page's 880 Hz reached baresip and baresip's 440 Hz reached the
+        page (RTP statistics and an FFT on each side), over loopback.
         """
-        requirePeer("baresip")
-        result, out = runDriver(self, "call")
-        report = json.dumps({k: result.get(k) for k in (
-            "stats", "pageHeard", "phoneHeard", "phoneDigits", "calllog", "steps")})
-
         # The page's tone (880 Hz) reached baresip.
         heard = result["phoneHeard"]
         self.assertIsNotNone(heard, "baresip recorded nothing\n" + report)
@@ -133,6 +130,17 @@ class BrowserTests(SynchronousTestCase):
         self.assertGreater(second["outbound"]["packetsSent"], 100, report)
         self.assertIn("127.0.0.1", second["pair"], report)
         self.assertNear(result["pageHeard"]["dominant"], 440.0, 20, report)
+
+    def test_callFromBaresip(self):
+        """
+        baresip calls alice through LinkRTC (bridge); the page answers;
+        audio both ways, DTMF to baresip, hang-up from the page.
+        """
+        requirePeer("baresip")
+        result, out = runDriver(self, "call")
+        report = json.dumps({k: result.get(k) for k in (
+            "stats", "pageHeard", "phoneHeard", "phoneDigits", "calllog", "steps")})
+        self.assertTwoWayAudio(result, report)
 
         # The page's DTMF key reached baresip (RFC 4733).
         self.assertEqual(result["phoneDigits"], "5", report)
@@ -159,3 +167,24 @@ class BrowserTests(SynchronousTestCase):
             os.makedirs(images, exist_ok=True)
             shutil.copy(result["screenshot"], os.path.join(images, "softphone.png"))
 
+    def test_readmeRunCommand(self):
+        """
+        The README's run command, C{twistd -n linkrtc} with no option (no
+        C{--media}, no C{--ice-address}): baresip calls the softphone page,
+        which answers; baresip's 440 Hz reaches the page and the page's
+        880 Hz reaches baresip. The default media mode bridges (plain RTP
+        to baresip, WebRTC to the page) and ICE offers 127.0.0.1, the only
+        address of the namespace.
+        """
+        requirePeer("baresip")
+        result, _ = runDriver(self, "readme")
+        report = json.dumps({k: result.get(k) for k in (
+            "stats", "pageHeard", "phoneHeard", "calllog", "loggedCDRs", "steps")})
+        [started] = [s for s in result["steps"] if s["name"] == "linkrtc started (no option)"]
+        self.assertEqual((started["sip"], started["http"]), (5060, 8080), report)
+        self.assertTwoWayAudio(result, report)
+        self.assertIn("call ended normally (200)", result["calllog"], report)
+        [cdr] = result["loggedCDRs"]
+        self.assertEqual((cdr["cause"], cdr["call_dir"]), (200, "in"), report)
+        self.assertIn(cdr["media"]["mode"], ("relay", "transcode"), report)
+        self.assertEqual(result["linkrtcTracebacks"], 0, result["linkrtcLog"])

@@ -29,7 +29,9 @@ class _CallTestBase(SynchronousTestCase):
     def setUp(self):
         requirePeer("sipp")
         self.cdr = os.path.abspath(self.mktemp())
-        self.linkrtc = LinkRTCProcess("--cdr", self.cdr, *self.options).start()
+        # wsclient.py answers with a fake plain-RTP SDP: passthrough media.
+        self.linkrtc = LinkRTCProcess("--media", "passthrough", "--cdr", self.cdr,
+                                      *self.options).start()
         self.addCleanup(self.linkrtc.stop)
 
     def client(self, name, *args):

@@ -85,7 +85,9 @@ class _OutboundBase(SynchronousTestCase):
         with open(config, "w") as f:
             f.write(TRUNK.format(port=self.trunkPort, password=self.password, ring=self.ring))
         self.cdr = os.path.abspath(self.mktemp())
-        self.linkrtc = LinkRTCProcess("--config", config, "--cdr", self.cdr).start()
+        # wsclient.py offers a fake plain-RTP SDP: passthrough media.
+        self.linkrtc = LinkRTCProcess("--media", "passthrough", "--config", config,
+                                      "--cdr", self.cdr).start()
         self.addCleanup(self.linkrtc.stop)
 
     def trunk(self, scenario, *extra):
