@@ -185,6 +185,6 @@ class BrowserTests(SynchronousTestCase):
         self.assertTwoWayAudio(result, report)
         self.assertIn("call ended normally (200)", result["calllog"], report)
         [cdr] = result["loggedCDRs"]
-        self.assertEqual((cdr["cause"], cdr["call_dir"]), (200, "in"), report)
+        self.assertEqual((cdr["cause"], cdr["call_dir"]), (200, "inbound"), report)
         self.assertIn(cdr["media"]["mode"], ("relay", "transcode"), report)
         self.assertEqual(result["linkrtcTracebacks"], 0, result["linkrtcLog"])
