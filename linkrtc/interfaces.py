@@ -468,3 +468,134 @@ class IReofferMediaSession(IOutboundMediaSession):
             C{False}; fails with L{linkrtc.error.MediaError} for an
             unusable answer (the media stays as it was).
         """
+
+
+# --------------------------------------------------------------------------
+# Call-control actions (seed 001, sys.call.*): the media side.
+# --------------------------------------------------------------------------
+
+
+class ICallAudio(Interface):
+    """
+    The audio of one call leg, as the call-control API's CTI actions drive
+    it (seed 001: play, record, send and receive DTMF, connect, conference).
+    A bridge media session gives one with C{session.audio()}; passthrough
+    sessions have none (the media does not cross LinkRTC).
+
+    Audio is handled as 20 ms frames of signed 16-bit mono PCM at
+    L{rate} Hz (C{numpy.int16} arrays of C{rate // 50} samples). Decoding
+    and encoding run only while an action needs them: a leg with no action,
+    connection or conference keeps the packet relay fast path.
+
+    One action at a time (seed 001): starting one while another runs fails
+    with L{linkrtc.error.MediaError}. Every action method returns a
+    L{Deferred} that fires with a C{dict} result once the action ends
+    (completed, stopped by L{stop}, interrupted by a key, or failed); it
+    never errbacks for a media problem: C{result["error"]} is then a
+    C{str} (C{None} on success), as seed 001's C{on_*_completed} events
+    carry it. Times in results are Unix seconds (C{float}).
+    """
+
+    rate = Attribute("Sample rate of the PCM frames, Hz (C{int}, 8000 or 16000).")
+
+    def play(content, finishKeys="", repeat=1):
+        """
+        Play to the far end (seed 001 C{play_start}).
+
+        @param content: a file path (C{str}: WAV, any rate, resampled), or
+            the seed's content list (C{list} of C{str} paths, or of
+            C{[path, kind]} pairs), played in order.
+        @param finishKeys: DTMF keys (C{str}) that stop the playing.
+        @param repeat: times to play the whole content (C{int} >= 1).
+        @return: L{Deferred} firing with C{{"error": str|None, "begin_time",
+            "end_time", "finish_key": str|None}}.
+        """
+
+    def record(path, maxSeconds=None, beep=False, finishKeys="", fmt="wav"):
+        """
+        Record what the far end sends (seed 001 C{record_start}).
+
+        @param path: the file to write (C{str}).
+        @param maxSeconds: seconds before the recording ends, or C{None}.
+        @param beep: play a short beep first (C{bool}).
+        @param finishKeys: DTMF keys (C{str}) that end the recording.
+        @param fmt: file format name (C{"wav"}: PCM 16-bit at L{rate};
+            others as the implementation documents).
+        @return: L{Deferred} firing with C{{"error", "begin_time",
+            "end_time", "finish_key", "path"}}.
+        """
+
+    def sendDigits(keys):
+        """
+        Send DTMF (seed 001 C{send_dtmf_start}): RFC 4733 events to a SIP
+        leg, the WebRTC leg's telephone-event otherwise.
+
+        @param keys: C{str} of 0-9*#A-D.
+        @return: L{Deferred} firing with C{{"error", "begin_time", "end_time"}}.
+        """
+
+    def receiveDigits(validKeys="0123456789*#", maxKeys=1, finishKeys="#",
+                      firstKeyTimeout=45, continuesKeysTimeout=30,
+                      playContent=None, playRepeat=0, ifBreakOnKey=True):
+        """
+        Collect DTMF (seed 001 C{receive_dtmf_start}, parameters as there;
+        timeouts in seconds).
+
+        @return: L{Deferred} firing with C{{"error", "begin_time",
+            "end_time", "keys": str}}.
+        """
+
+    def stop():
+        """
+        Stop the running action (seed 001 C{*_stop}); its L{Deferred} fires
+        with its result as it was. No-op when nothing runs.
+        """
+
+    def connect(other, maxSeconds=None, recordPath=None, localVolume=None,
+                remoteVolume=None):
+        """
+        Join this leg with C{other} (an L{ICallAudio}) so that each hears
+        the other (seed 001 C{connect_start}); when both legs have the
+        same codec packets may be relayed without decoding.
+
+        @param maxSeconds: seconds before the connection ends, or C{None}.
+        @param recordPath: a WAV file recording both sides, or C{None}.
+        @param localVolume: gain for this leg's audio, in dB (C{None}: 0).
+        @param remoteVolume: gain for the other leg's audio, in dB.
+        @return: L{Deferred} firing with C{{"error", "begin_time",
+            "end_time"}} when the connection ends (L{stop} on either leg,
+            C{maxSeconds}, or a leg closed).
+        """
+
+    def digitsListener(callback):
+        """
+        @param callback: called with each DTMF key (C{str}) received from
+            the far end, once per key press; C{None} to remove it.
+        """
+
+    def close():
+        """Stop any action and release the decoders and timers."""
+
+
+class IConference(Interface):
+    """
+    A conference resource (seed 001 C{conf_enter}/C{conf_exit}): mixes its
+    parties' audio so that each hears all the others and not itself
+    (numpy, 20 ms frames).
+    """
+
+    def enter(audio, maxSeconds=None, volume=None, playFile=None):
+        """
+        @param audio: the party's L{ICallAudio}.
+        @param maxSeconds: seconds before the party leaves, or C{None}.
+        @param volume: the party's gain, dB (C{None}: 0).
+        @param playFile: a WAV played to the conference on entry, or C{None}.
+        @return: L{Deferred} firing with C{{"error", "begin_time",
+            "end_time"}} when the party leaves.
+        """
+
+    def exit(audio):
+        """Take C{audio} out of the conference (its L{enter} Deferred fires)."""
+
+    def parties():
+        """@return: the number of parties, C{int}."""
