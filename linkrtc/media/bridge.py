@@ -222,7 +222,8 @@ class BridgeSession:
     def _applyRemote(self, m):
         host = m.address[1]
         held = host in ("0.0.0.0", "::")
-        self.rtp.setRemote(None if held else (host, m.port))
+        self.rtp.setRemote(None if held else (host, m.port),
+                           peerSends=m.direction in ("sendrecv", "sendonly"))
         self._farSending = not held and m.direction in ("sendrecv", "recvonly")
         self.rtp.sending = self._farSending and not self._clientHeld
         self._direction = sdpmod.answerDirection(m.direction)

@@ -359,6 +359,7 @@ class RTPSession(DatagramProtocol):
        C{learnSilence} seconds: NAT rebinding, or an SDP address that is
        not where the packets come from (private address, C{0.0.0.0}). The
        run's last packet is taken and the session latches to its source.
+       Not while the far end's SDP says it does not send (C{peerSends}).
     Silence counts from the last packet taken, the port's opening or the
     last new SDP address, whichever is latest. Only RTP version 2 with a
     negotiated payload type latches or counts in a run; such junk from an
@@ -402,6 +403,8 @@ class RTPSession(DatagramProtocol):
         self.ignored = 0
         self.rejected = 0
         self.sending = True
+        #: C{False} while the far end's SDP says it does not send: no learning.
+        self.peerSends = True
         #: The last usable SDP address: packets from it are always taken.
         self._sdpSource = remote
         #: When the expected source was last heard (or expected from), clock seconds.
@@ -425,13 +428,18 @@ class RTPSession(DatagramProtocol):
 
     # -- configuration ---------------------------------------------------
 
-    def setRemote(self, remote):
+    def setRemote(self, remote, peerSends=True):
         """
         New far-end address from SDP (C{(host, port)}, or C{None} for a
         C{c=0.0.0.0} hold). A new address unlatches: packets from it are
         taken at once, the old source's are rejected. C{None}, or the
         address we had before a hold, keeps the latched source.
+
+        @param peerSends: C{False} when the SDP says the far end will not
+            send (C{recvonly}, C{inactive}): no other source is learned
+            then, since its silence proves nothing.
         """
+        self.peerSends = peerSends
         if remote == self.remote:
             return
         self.remote = remote
@@ -500,7 +508,7 @@ class RTPSession(DatagramProtocol):
                 return False
             self._latch(addr, "its SDP address")
             return True
-        if valid and self._learn(addr, parsed[4], parsed[2]):
+        if valid and self.peerSends and self._learn(addr, parsed[4], parsed[2]):
             self._latch(addr, "%d in-sequence packets while %s was silent"
                         % (self.learnPackets, self.latched or self._sdpSource))
             return True

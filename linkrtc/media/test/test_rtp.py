@@ -389,6 +389,20 @@ class StrictRTPTests(SynchronousTestCase):
         self.assertEqual(self.session.latched, moved)
         self.assertEqual(self.session.rejected, 1)
 
+    def test_noLearningWhenPeerDoesNotSend(self):
+        """
+        The far end's SDP says it will not send (recvonly, inactive): its
+        silence proves nothing, so no other source is followed.
+        """
+        self.session.setRemote(PHONE, peerSends=False)
+        self.clock.advance(5)
+        self.send(STRANGER, 0xBAD, range(1, 100))
+        self.assertIsNone(self.session.latched)
+        self.assertEqual(self.heard, [])
+        self.session.setRemote(PHONE, peerSends=True)
+        self.send(STRANGER, 0xBAD, range(100, 105))
+        self.assertEqual(self.session.latched, STRANGER)
+
     def test_junkFromStrangerRejected(self):
         """Anything from another source counts as rejected, RTP or not, and is no run."""
         self.clock.advance(2)
