@@ -341,6 +341,35 @@ class RTCPSink(DatagramProtocol):
         self.packets += 1
 
 
+class SourceGuard:
+    """
+    Strict RTP's state for one L{RTPSession} (which holds the logic).
+
+    @ivar sdpSource: the last usable SDP address C{(host, port)}: packets
+        from it are always taken.
+    @ivar heardAt: when the expected source began to be expected (the port
+        opened, a new SDP address), clock seconds.
+    @ivar candidates: sources on probation, C{{addr: (ssrc, seq, count)}}.
+    @ivar peerSends: C{False} while the far end's SDP says it does not
+        send: no learning.
+    @ivar rejected: packets dropped (C{int}).
+    @ivar packets: in-sequence packets needed to follow a new source.
+    @ivar silence: seconds the expected source must have been silent.
+    """
+
+    __slots__ = ("sdpSource", "heardAt", "candidates", "peerSends", "rejected", "packets",
+                 "silence")
+
+    def __init__(self, sdpSource, heardAt, packets=LEARN_PACKETS, silence=LEARN_SILENCE):
+        self.sdpSource = sdpSource
+        self.heardAt = heardAt
+        self.candidates = {}
+        self.peerSends = True
+        self.rejected = 0
+        self.packets = max(1, packets)
+        self.silence = silence
+
+
 class RTPSession(DatagramProtocol):
     """
     One call's SIP-side RTP endpoint, with strict RTP (the "RTP bleed"
@@ -394,23 +423,15 @@ class RTPSession(DatagramProtocol):
         self.onDigit = onDigit
         self.onTimeout = onTimeout
         self.mediaTimeout = mediaTimeout
-        self.learnPackets = max(1, learnPackets)
-        self.learnSilence = learnSilence
         self.out = StreamRewriter(clock, rng=rng)
         self.recvStats = ReceiveStats()
         self.packetsSent = 0
         self.bytesSent = 0
         self.ignored = 0
-        self.rejected = 0
         self.sending = True
-        #: C{False} while the far end's SDP says it does not send: no learning.
-        self.peerSends = True
-        #: The last usable SDP address: packets from it are always taken.
-        self._sdpSource = remote
-        #: When the expected source was last heard (or expected from), clock seconds.
-        self._heardAt = clock.seconds()
-        #: Sources on probation: C{{addr: (ssrc, seq, count)}}.
-        self._candidates = {}
+        #: Strict RTP's state, apart: with more than about 30 attributes an
+        #: instance loses CPython's shared-key layout and every packet pays for it.
+        self.guard = SourceGuard(remote, clock.seconds(), learnPackets, learnSilence)
         self._lastEvent = None
         self._digitQueue = ""
         self._digitCall = None
@@ -424,7 +445,7 @@ class RTPSession(DatagramProtocol):
 
     def startProtocol(self):
         """The port is open: the expected source's silence counts from now."""
-        self._heardAt = self._clock.seconds()
+        self.guard.heardAt = self._clock.seconds()
 
     # -- configuration ---------------------------------------------------
 
@@ -439,20 +460,25 @@ class RTPSession(DatagramProtocol):
             send (C{recvonly}, C{inactive}): no other source is learned
             then, since its silence proves nothing.
         """
-        self.peerSends = peerSends
+        self.guard.peerSends = peerSends
         if remote == self.remote:
             return
         self.remote = remote
-        if remote is not None and remote != self._sdpSource:
-            self._sdpSource = remote
+        if remote is not None and remote != self.guard.sdpSource:
+            self.guard.sdpSource = remote
             self.latched = None
-            self._candidates.clear()
-            self._heardAt = self._clock.seconds()
+            self.guard.candidates.clear()
+            self.guard.heardAt = self._clock.seconds()
 
     def setCodecs(self, audio, event):
         """The negotiated audio and telephone-event L{Codec}s."""
         self.audio = audio
         self.event = event
+
+    @property
+    def rejected(self):
+        """Packets strict RTP dropped in this call (C{int})."""
+        return self.guard.rejected
 
     @property
     def destination(self):
@@ -481,7 +507,7 @@ class RTPSession(DatagramProtocol):
             self.ignored += 1
             return
         now = self._clock.seconds()
-        self._lastReceived = self._heardAt = now
+        self._lastReceived = now
         self.recvStats.update(ssrc, seq, ts, now, len(payload))
         if isEvent:
             self._eventReceived(ts, payload)
@@ -502,21 +528,21 @@ class RTPSession(DatagramProtocol):
         """
         parsed = parseRTP(data)
         valid = parsed is not None and self._negotiated(parsed[1])
-        if addr == self._sdpSource:
+        if addr == self.guard.sdpSource:
             if not valid:
                 self.ignored += 1
                 return False
             self._latch(addr, "its SDP address")
             return True
-        if valid and self.peerSends and self._learn(addr, parsed[4], parsed[2]):
+        if valid and self.guard.peerSends and self._learn(addr, parsed[4], parsed[2]):
             self._latch(addr, "%d in-sequence packets while %s was silent"
-                        % (self.learnPackets, self.latched or self._sdpSource))
+                        % (self.guard.packets, self.latched or self.guard.sdpSource))
             return True
-        if not self.rejected:
+        if not self.guard.rejected:
             log.info("RTP from unexpected source {addr} dropped (expecting {expected}); "
                      "further drops are only counted", addr=addr,
-                     expected=self.latched or self._sdpSource)
-        self.rejected += 1
+                     expected=self.latched or self.guard.sdpSource)
+        self.guard.rejected += 1
         metrics.RTP_REJECTED.inc()
         return False
 
@@ -526,7 +552,8 @@ class RTPSession(DatagramProtocol):
         of C{learnPackets} in-sequence packets and the expected source has
         been silent long enough.
         """
-        candidates = self._candidates
+        guard = self.guard
+        candidates = guard.candidates
         previous = candidates.get(addr)
         if previous is not None and previous[0] == ssrc and seq == (previous[1] + 1) & 0xFFFF:
             count = previous[2] + 1
@@ -535,12 +562,16 @@ class RTPSession(DatagramProtocol):
             if previous is None and len(candidates) >= _MAX_CANDIDATES:
                 candidates.clear()
         candidates[addr] = (ssrc, seq, count)
-        return (count >= self.learnPackets
-                and self._clock.seconds() - self._heardAt >= self.learnSilence)
+        if count < guard.packets:
+            return False
+        heard = guard.heardAt
+        if self._lastReceived is not None and self._lastReceived > heard:
+            heard = self._lastReceived
+        return self._clock.seconds() - heard >= guard.silence
 
     def _latch(self, addr, why):
         old, self.latched = self.latched, addr
-        self._candidates.clear()
+        self.guard.candidates.clear()
         if old is None:
             log.debug("RTP latched to {addr} ({why})", addr=addr, why=why)
         else:
@@ -706,7 +737,7 @@ class RTPSession(DatagramProtocol):
         """
         figures = self.recvStats.asDict()
         figures.update(packetsSent=self.packetsSent, bytesSent=self.bytesSent,
-                       ignored=self.ignored, rejected=self.rejected)
+                       ignored=self.ignored, rejected=self.guard.rejected)
         return figures
 
     def stop(self):

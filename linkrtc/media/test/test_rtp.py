@@ -415,7 +415,7 @@ class StrictRTPTests(SynchronousTestCase):
         """A spray from many sources keeps at most a few candidates."""
         for port in range(1000):
             self.session.datagramReceived(packet(seq=port), ("203.0.113.66", port))
-        self.assertLessEqual(len(self.session._candidates), 8)
+        self.assertLessEqual(len(self.session.guard.candidates), 8)
         self.assertEqual(self.session.rejected, 1000)
 
 
