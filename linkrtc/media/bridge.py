@@ -180,11 +180,24 @@ class BridgeSession:
 
     # -- SIP side helpers -------------------------------------------------
 
-    def _bind(self, family):
+    def _newRTP(self, family):
+        """The SIP side's L{RTPSession}, not listening yet (no port held)."""
         self._family = family
         self.rtp = RTPSession(self._reactor, onDigit=self._digit, onTimeout=self._timeout,
                               mediaTimeout=self.factory.mediaTimeout)
+
+    def _bind(self, family=None):
+        """
+        Take an RTP/RTCP port pair for L{rtp} (made here unless it exists).
+
+        @raise MediaError: when the port range is exhausted (logged).
+        """
+        if self._ports is not None:
+            return
+        if self.rtp is None:
+            self._newRTP(family)
         interface = self.factory.rtpInterface
+        family = self._family
         if interface in _WILDCARDS:
             interface = "::" if family == socket.AF_INET6 else ""
         self._ports = self.factory.allocator.listen(self.rtp, RTCPSink(), interface=interface)
@@ -209,7 +222,8 @@ class BridgeSession:
     def _applyRemote(self, m):
         host = m.address[1]
         held = host in ("0.0.0.0", "::")
-        self.rtp.setRemote(None if held else (host, m.port))
+        self.rtp.setRemote(None if held else (host, m.port),
+                           peerSends=m.direction in ("sendrecv", "sendonly"))
         self._farSending = not held and m.direction in ("sendrecv", "recvonly")
         self.rtp.sending = self._farSending and not self._clientHeld
         self._direction = sdpmod.answerDirection(m.direction)
@@ -251,10 +265,14 @@ class BridgeSession:
             if self.leg is not None or self.closed or self._outbound:
                 raise MediaError("clientOffer called twice or after close")
             self._loop = loopOf(self._reactor)
+            if self.factory.allocator.full:
+                raise self.factory.allocator.exhausted()
             if sipOffer is not None:
                 m, codec, event = self._applyOffer(sdpmod.parseSDP(sipOffer))
                 family = socket.AF_INET6 if m.address[0] == "IP6" else socket.AF_INET
-                self._bind(family)
+                # The port is taken when the client answers (sipAnswer):
+                # an unanswered INVITE holds none.
+                self._newRTP(family)
                 self._sipCodec, self._sipEvent = codec, event
                 self.rtp.setCodecs(codec, event)
                 self._applyRemote(m)
@@ -284,7 +302,7 @@ class BridgeSession:
             return defer.fail(MediaError("the client already answered"))
         d = self.leg.setRemoteAnswer(clientSdp)
         d.addCallback(self._clientAnswered)
-        d.addErrback(_mediaError, "applying the client's SDP")
+        d.addErrback(self._answerFailed)
 
         def remember(body):
             self._answered = (clientSdp, body)
@@ -293,15 +311,22 @@ class BridgeSession:
         d.addCallback(remember)
         return d
 
+    def _answerFailed(self, failure):
+        """The client's answer could not be used: give the RTP ports back at once."""
+        self._releasePorts()
+        return _mediaError(failure, "applying the client's SDP")
+
     def _clientAnswered(self, _):
+        if self.closed:
+            raise MediaError("the call ended while the client answered")
         negotiated = self.leg.negotiatedCodec()
         if negotiated is None:
             raise MediaError("client SDP shares no codec with us (Opus, PCMU)")
         self._webrtcCodec = negotiated
         name, pt = negotiated
+        self._bind(socket.AF_INET)
         self.tap = WebRTCTap(self._reactor, self.leg, pt, 48000 if name == "OPUS" else 8000)
         if self._offerless:
-            self._bind(socket.AF_INET)
             first = "PCMU" if name == "PCMU" else None
             self._ourOffer = sdpmod.ourCodecs(first=first)
             body = sdpmod.buildSDP(self._ourAddress(), self._rtpPort, self._ourOffer,
@@ -513,7 +538,12 @@ class BridgeSession:
             self.rtp.sendDigits(digits)
 
     def stats(self):
-        figures = {"mode": self.mode}
+        """
+        @return: C{dict}: C{mode}, C{rtp_rejected} (SIP-side packets strict
+            RTP dropped), and the C{sip} and C{webrtc} legs' figures.
+        """
+        figures = {"mode": self.mode,
+                   "rtp_rejected": self.rtp.rejected if self.rtp is not None else 0}
         if self.rtp is not None:
             sip = self.rtp.stats()
             sip["codec"] = self._sipCodec.name if self._sipCodec else None
@@ -568,17 +598,23 @@ class BridgeSession:
         self._stopMedia()
         if self.rtp is not None:
             self.rtp.stop()
-        if self._ports is not None:
-            for port in self._ports:
-                waits.append(defer.maybeDeferred(port.stopListening))
-            self.factory.allocator.release(self._rtpPort)
-            self._ports = None
+        waits.extend(self._releasePorts())
         if self.tap is not None:
             self.tap.detach()
         if self.track is not None:
             self.track.stop()
         if self.leg is not None:
             waits.append(self.leg.close())
+        return waits
+
+    def _releasePorts(self):
+        """Stop listening on the RTP/RTCP pair; @return: C{list} of L{Deferred}s."""
+        waits = []
+        if self._ports is not None:
+            for port in self._ports:
+                waits.append(defer.maybeDeferred(port.stopListening))
+            self.factory.allocator.release(self._rtpPort)
+            self._ports = None
         return waits
 
     def close(self):

@@ -1,8 +1,9 @@
 # -*- test-case-name: linkrtc.media.test.test_rtp -*-
 """
 The SIP side's plain RTP (RFC 3550) on a Twisted datagram protocol:
-port allocation from a range, symmetric RTP with latching, RFC 4733
-telephone-events both ways, receive statistics and the media timeout.
+port allocation from a bounded range, symmetric RTP with strict source
+checking (the "RTP bleed" fix, CVE-2017-14099), RFC 4733 telephone-events
+both ways, receive statistics and the media timeout.
 
 Nothing here imports aiortc; times come from an injected clock
 (L{twisted.internet.interfaces.IReactorTime}).
@@ -17,6 +18,7 @@ from twisted.internet import error as netError
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 
+from linkrtc import metrics
 from linkrtc.error import MediaError
 
 log = Logger()
@@ -37,6 +39,15 @@ DIGIT_DURATION = 0.1
 DIGIT_INTERVAL = 0.02
 DIGIT_GAP = 0.05
 DIGIT_VOLUME = 10
+
+#: Strict RTP: a source other than the expected one is followed (NAT
+#: rebinding) after this many packets of one SSRC with consecutive
+#: sequence numbers (RFC 3550 §A.1 "probation", Asterisk C{strictrtp=yes})...
+LEARN_PACKETS = 5
+#: ... while the expected source has sent nothing for this many seconds.
+LEARN_SILENCE = 1.0
+#: Candidate sources tracked at once while learning (bounds memory under a spray).
+_MAX_CANDIDATES = 8
 
 
 def parseRTP(data):
@@ -245,9 +256,11 @@ class ReceiveStats:
 class PortAllocator:
     """
     Hands out even RTP ports (with the odd RTCP port above) from an
-    inclusive range, round robin, skipping ports in use by anyone.
+    inclusive range, round robin, skipping ports in use by anyone. The
+    range is the bound: once every pair is held, L{listen} refuses.
 
     @ivar inUse: C{set} of RTP port numbers we hold now.
+    @ivar capacity: how many RTP/RTCP pairs the range holds (C{int}).
     """
 
     def __init__(self, reactor, low=20000, high=29999):
@@ -258,14 +271,37 @@ class PortAllocator:
         self.high = high
         self._next = self.low
         self.inUse = set()
+        self.capacity = max(0, (self.high - 1 - self.low) // 2 + 1)
+
+    def portsInUse(self):
+        """@return: UDP ports of the range we hold now (RTP and RTCP), C{int}."""
+        return 2 * len(self.inUse)
+
+    @property
+    def full(self):
+        """C{True} when we hold every pair of the range (ports taken by others aside)."""
+        return len(self.inUse) >= self.capacity
+
+    def exhausted(self):
+        """
+        Log that the range is exhausted and a call is refused.
+
+        @return: the L{MediaError} to raise (488 Not Acceptable Here).
+        """
+        log.warn("RTP port range {low}-{high} exhausted ({held} of {capacity} pairs held by "
+                 "calls): call refused", low=self.low, high=self.high, held=len(self.inUse),
+                 capacity=self.capacity)
+        return MediaError("no free RTP port in %d-%d" % (self.low, self.high))
 
     def listen(self, rtpProtocol, rtcpProtocol, interface=""):
         """
         Bind an RTP/RTCP pair.
 
         @return: C{(rtpPort, rtcpPort)} L{IListeningPort}s.
-        @raise MediaError: if every pair in the range is taken.
+        @raise MediaError: if every pair in the range is taken (logged).
         """
+        if self.full:
+            raise self.exhausted()
         count = (self.high - self.low) // 2 + 1
         for _ in range(count):
             port = self._next
@@ -289,7 +325,7 @@ class PortAllocator:
                 granted = setSocketBuffers(sock)
                 log.debug("RTP port {port} socket buffers {granted}", port=port, granted=granted)
             return rtp, rtcp
-        raise MediaError("no free RTP port in %d-%d" % (self.low, self.high))
+        raise self.exhausted()
 
     def release(self, port):
         """Forget C{port} (the caller stops listening)."""
@@ -305,15 +341,60 @@ class RTCPSink(DatagramProtocol):
         self.packets += 1
 
 
+class SourceGuard:
+    """
+    Strict RTP's state for one L{RTPSession} (which holds the logic).
+
+    @ivar sdpSource: the last usable SDP address C{(host, port)}: packets
+        from it are always taken.
+    @ivar heardAt: when the expected source began to be expected (the port
+        opened, a new SDP address), clock seconds.
+    @ivar candidates: sources on probation, C{{addr: (ssrc, seq, count)}}.
+    @ivar peerSends: C{False} while the far end's SDP says it does not
+        send: no learning.
+    @ivar rejected: packets dropped (C{int}).
+    @ivar packets: in-sequence packets needed to follow a new source.
+    @ivar silence: seconds the expected source must have been silent.
+    """
+
+    __slots__ = ("sdpSource", "heardAt", "candidates", "peerSends", "rejected", "packets",
+                 "silence")
+
+    def __init__(self, sdpSource, heardAt, packets=LEARN_PACKETS, silence=LEARN_SILENCE):
+        self.sdpSource = sdpSource
+        self.heardAt = heardAt
+        self.candidates = {}
+        self.peerSends = True
+        self.rejected = 0
+        self.packets = max(1, packets)
+        self.silence = silence
+
+
 class RTPSession(DatagramProtocol):
     """
-    One call's SIP-side RTP endpoint.
+    One call's SIP-side RTP endpoint, with strict RTP (the "RTP bleed"
+    fix, CVE-2017-14099; Asterisk's C{strictrtp=yes}).
 
-    Symmetric RTP with latching: until the first acceptable packet arrives
-    we send to the SDP's c=/m= address; the first packet that is RTP
-    version 2 with a negotiated payload type latches the far end to its
-    source address, and packets from any other source are then ignored
-    (counted in C{ignored}). L{setRemote} (a re-INVITE) unlatches.
+    Which packets are taken (everything else is dropped and counted in
+    C{rejected} and L{linkrtc.metrics.RTP_REJECTED}):
+     - from the latched source (C{latched}): the hot path, one tuple
+       compare;
+     - from the address and port of the far end's SDP (c=/m= lines, the
+       last usable one: a C{c=0.0.0.0} hold keeps it): at once, and the
+       session latches to it;
+     - from any other source, once it sent C{learnPackets} packets of one
+       SSRC with consecutive sequence numbers while the expected source
+       (the latched one, else the SDP address) sent nothing for
+       C{learnSilence} seconds: NAT rebinding, or an SDP address that is
+       not where the packets come from (private address, C{0.0.0.0}). The
+       run's last packet is taken and the session latches to its source.
+       Not while the far end's SDP says it does not send (C{peerSends}).
+    Silence counts from the last packet taken, the port's opening or the
+    last new SDP address, whichever is latest. Only RTP version 2 with a
+    negotiated payload type latches or counts in a run; such junk from an
+    accepted source is counted in C{ignored}.
+
+    We send to the latched source, else to the SDP address (C{remote}).
 
     @param clock: an L{IReactorTime}.
     @param remote: C{(host, port)} from the SDP, or C{None} until known.
@@ -324,10 +405,15 @@ class RTPSession(DatagramProtocol):
     @param onDigit: called with a one-character C{str} per key press.
     @param onTimeout: called once when no RTP arrived for C{mediaTimeout} seconds.
     @param mediaTimeout: seconds; C{None} or 0 disables.
+    @param learnPackets: in-sequence packets (C{int}) before another source
+        is followed; L{LEARN_PACKETS} by default.
+    @param learnSilence: seconds (C{float}) the expected source must have
+        been silent before another source is followed; L{LEARN_SILENCE}.
     """
 
     def __init__(self, clock, remote=None, audio=None, event=None, onAudio=None,
-                 onDigit=None, onTimeout=None, mediaTimeout=30.0, rng=random):
+                 onDigit=None, onTimeout=None, mediaTimeout=30.0, rng=random,
+                 learnPackets=LEARN_PACKETS, learnSilence=LEARN_SILENCE):
         self._clock = clock
         self.remote = remote
         self.latched = None
@@ -343,6 +429,9 @@ class RTPSession(DatagramProtocol):
         self.bytesSent = 0
         self.ignored = 0
         self.sending = True
+        #: Strict RTP's state, apart: with more than about 30 attributes an
+        #: instance loses CPython's shared-key layout and every packet pays for it.
+        self.guard = SourceGuard(remote, clock.seconds(), learnPackets, learnSilence)
         self._lastEvent = None
         self._digitQueue = ""
         self._digitCall = None
@@ -354,18 +443,42 @@ class RTPSession(DatagramProtocol):
         #: The destination and transport L{_fastPath} holds C{_sendto} for.
         self._checked = self._checkedTransport = self._sendto = None
 
+    def startProtocol(self):
+        """The port is open: the expected source's silence counts from now."""
+        self.guard.heardAt = self._clock.seconds()
+
     # -- configuration ---------------------------------------------------
 
-    def setRemote(self, remote):
-        """New far-end address from SDP: forget the latched source."""
-        if remote != self.remote:
-            self.remote = remote
+    def setRemote(self, remote, peerSends=True):
+        """
+        New far-end address from SDP (C{(host, port)}, or C{None} for a
+        C{c=0.0.0.0} hold). A new address unlatches: packets from it are
+        taken at once, the old source's are rejected. C{None}, or the
+        address we had before a hold, keeps the latched source.
+
+        @param peerSends: C{False} when the SDP says the far end will not
+            send (C{recvonly}, C{inactive}): no other source is learned
+            then, since its silence proves nothing.
+        """
+        self.guard.peerSends = peerSends
+        if remote == self.remote:
+            return
+        self.remote = remote
+        if remote is not None and remote != self.guard.sdpSource:
+            self.guard.sdpSource = remote
             self.latched = None
+            self.guard.candidates.clear()
+            self.guard.heardAt = self._clock.seconds()
 
     def setCodecs(self, audio, event):
         """The negotiated audio and telephone-event L{Codec}s."""
         self.audio = audio
         self.event = event
+
+    @property
+    def rejected(self):
+        """Packets strict RTP dropped in this call (C{int})."""
+        return self.guard.rejected
 
     @property
     def destination(self):
@@ -381,8 +494,7 @@ class RTPSession(DatagramProtocol):
             log.failure("RTP packet from {addr} broke the session", addr=addr)
 
     def _received(self, data, addr):
-        if self.latched is not None and addr != self.latched:
-            self.ignored += 1
+        if addr != self.latched and not self._admit(data, addr):
             return
         parsed = parseRTP(data)
         if parsed is None:
@@ -394,9 +506,6 @@ class RTPSession(DatagramProtocol):
         if not (isAudio or isEvent):
             self.ignored += 1
             return
-        if self.latched is None:
-            self.latched = addr
-            log.debug("RTP latched to {addr}", addr=addr)
         now = self._clock.seconds()
         self._lastReceived = now
         self.recvStats.update(ssrc, seq, ts, now, len(payload))
@@ -404,6 +513,70 @@ class RTPSession(DatagramProtocol):
             self._eventReceived(ts, payload)
         elif self.onAudio is not None:
             self.onAudio(marker, pt, seq, ts, ssrc, payload)
+
+    def _negotiated(self, pt):
+        return ((self.audio is not None and pt == self.audio.payloadType)
+                or (self.event is not None and pt == self.event.payloadType))
+
+    def _admit(self, data, addr):
+        """
+        Strict RTP, off the hot path: a packet from a source that is not
+        the latched one.
+
+        @return: C{True} if it is taken (the session is now latched to
+            C{addr}), C{False} if it was dropped (and counted).
+        """
+        parsed = parseRTP(data)
+        valid = parsed is not None and self._negotiated(parsed[1])
+        if addr == self.guard.sdpSource:
+            if not valid:
+                self.ignored += 1
+                return False
+            self._latch(addr, "its SDP address")
+            return True
+        if valid and self.guard.peerSends and self._learn(addr, parsed[4], parsed[2]):
+            self._latch(addr, "%d in-sequence packets while %s was silent"
+                        % (self.guard.packets, self.latched or self.guard.sdpSource))
+            return True
+        if not self.guard.rejected:
+            log.info("RTP from unexpected source {addr} dropped (expecting {expected}); "
+                     "further drops are only counted", addr=addr,
+                     expected=self.latched or self.guard.sdpSource)
+        self.guard.rejected += 1
+        metrics.RTP_REJECTED.inc()
+        return False
+
+    def _learn(self, addr, ssrc, seq):
+        """
+        Put C{addr} on probation. @return: C{True} when it completed a run
+        of C{learnPackets} in-sequence packets and the expected source has
+        been silent long enough.
+        """
+        guard = self.guard
+        candidates = guard.candidates
+        previous = candidates.get(addr)
+        if previous is not None and previous[0] == ssrc and seq == (previous[1] + 1) & 0xFFFF:
+            count = previous[2] + 1
+        else:
+            count = 1
+            if previous is None and len(candidates) >= _MAX_CANDIDATES:
+                candidates.clear()
+        candidates[addr] = (ssrc, seq, count)
+        if count < guard.packets:
+            return False
+        heard = guard.heardAt
+        if self._lastReceived is not None and self._lastReceived > heard:
+            heard = self._lastReceived
+        return self._clock.seconds() - heard >= guard.silence
+
+    def _latch(self, addr, why):
+        old, self.latched = self.latched, addr
+        self.guard.candidates.clear()
+        if old is None:
+            log.debug("RTP latched to {addr} ({why})", addr=addr, why=why)
+        else:
+            log.info("RTP source moved from {old} to {addr} ({why})", old=old, addr=addr,
+                     why=why)
 
     def _eventReceived(self, ts, payload):
         if len(payload) < 4:
@@ -557,10 +730,14 @@ class RTPSession(DatagramProtocol):
     # -- figures and shutdown -------------------------------------------
 
     def stats(self):
-        """@return: C{dict} of this leg's figures (packets, bytes, lost, jitter in ms)."""
+        """
+        @return: C{dict} of this leg's figures: packets, bytes, lost, jitter
+            in ms, C{ignored} (junk from an accepted source) and
+            C{rejected} (packets from sources strict RTP refused).
+        """
         figures = self.recvStats.asDict()
         figures.update(packetsSent=self.packetsSent, bytesSent=self.bytesSent,
-                       ignored=self.ignored)
+                       ignored=self.ignored, rejected=self.guard.rejected)
         return figures
 
     def stop(self):

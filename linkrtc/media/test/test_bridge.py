@@ -149,7 +149,16 @@ class BridgeAudioTests(BridgeTestsMixin, TestCase):
         # DTMF to SIP, and SRTP that fails authentication.
         session.sendDigits("1")
         browser.sendGarbageSRTP(5)
+        # A stranger sprays the call's port (RTP bleed): dropped and counted.
+        stranger = Phone(self.reactor, "PCMU", freq=2000)
+        self.cleanups.append(stranger.stop)
+        stranger.listen()
+        for seq in range(30):
+            stranger.sendRaw(buildHeader(0, 0, seq, seq * 160, 0xBAD) + b"\x00" * 160,
+                             ("127.0.0.1", m.port))
         await self.sleep(0.4)
+        self.assertEqual(stranger.received, [])
+        await defer.maybeDeferred(stranger.stop)
         self.checkTones("relay PCMU", phone, browser)
         self.assertEqual(self.listener.digits, ["5"])
         events = [p for p in phone.received if p[1] == 101]
@@ -164,6 +173,8 @@ class BridgeAudioTests(BridgeTestsMixin, TestCase):
         self.assertGreater(stats["webrtc"]["packetsSent"], 50)
         self.assertGreaterEqual(stats["webrtc"]["srtpFailures"], 5)
         self.assertEqual(stats["sip"]["codec"], "PCMU")
+        self.assertEqual(stats["rtp_rejected"], 30)
+        self.assertEqual(stats["sip"]["rejected"], 30)
 
     def test_relayPCMU(self):
         """
@@ -310,6 +321,50 @@ class BridgeSignallingTests(BridgeTestsMixin, TestCase):
     def test_shutdownTrigger(self):
         """A 'before shutdown' trigger closes open sessions; it goes away with the last one."""
         return defer.ensureDeferred(self._shutdownTrigger())
+
+    async def _portsOnlyWhenAnswered(self):
+        base = random.randrange(30000, 58000, 2)
+        factory = BridgeMediaFactory(self.reactor, rtpPorts=(base, base + 1),
+                                     iceAddresses=["127.0.0.1"], rtpInterface="127.0.0.1")
+        self.cleanups.append(factory.closeAll)
+        self.assertEqual(factory.allocator.capacity, 1)
+        # Unanswered INVITEs (more than the range holds) take no port.
+        ringing = [factory.newSession("ringing-%d" % i, self.listener) for i in range(3)]
+        offers = [await r.clientOffer(sipOffer(4000 + 2 * i)) for i, r in enumerate(ringing)]
+        self.assertEqual(factory.allocator.inUse, set())
+        # One is answered: it takes the range's only pair.
+        browser = Browser()
+        self.cleanups.append(browser.close)
+        answer = await ringing[0].sipAnswer(await browser.answer(offers[0]))
+        self.assertEqual(parseSDP(answer).audio()[1].port, base)
+        self.assertEqual(factory.allocator.portsInUse(), 2)
+        # The range is full: a new call is refused at once, an answer fails
+        # and gives nothing back it did not have.
+        late = factory.newSession("late", self.listener)
+        with self.assertRaises(MediaError):
+            await late.clientOffer(sipOffer(5000))
+        other = Browser()
+        self.cleanups.append(other.close)
+        with self.assertRaises(MediaError):
+            await ringing[1].sipAnswer(await other.answer(offers[1]))
+        self.assertEqual(factory.allocator.inUse, {base})
+        # The answered call ends: its pair is free for the next one.
+        await ringing[0].close()
+        self.assertEqual(factory.allocator.inUse, set())
+        third = Browser()
+        self.cleanups.append(third.close)
+        await ringing[2].sipAnswer(await third.answer(offers[2]))
+        self.assertEqual(factory.allocator.inUse, {base})
+        await factory.closeAll()
+        self.assertEqual(factory.allocator.inUse, set())
+
+    def test_portsOnlyWhenAnswered(self):
+        """
+        An incoming call takes its RTP ports when the client answers, not
+        on the INVITE; a full range refuses new calls (MediaError: 488)
+        and ended calls give their ports back.
+        """
+        return defer.ensureDeferred(self._portsOnlyWhenAnswered())
 
 
 

@@ -10,6 +10,7 @@ from twisted.internet import error as netError
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
+from linkrtc import metrics
 from linkrtc.error import MediaError
 from linkrtc.media.rtp import (
     PortAllocator,
@@ -25,6 +26,7 @@ PCMU = Codec("PCMU", 8000, 0)
 EVENT = Codec("TELEPHONE-EVENT", 8000, 101)
 PHONE = ("192.0.2.7", 4000)
 NAT = ("198.51.100.9", 31000)
+STRANGER = ("203.0.113.66", 40000)
 
 
 class FakeTransport:
@@ -100,9 +102,12 @@ class SessionTests(SynchronousTestCase):
         self.session.makeConnection(self.transport)
 
     def test_sendsToSdpAddressUntilLatched(self):
+        """We send to the SDP address, then to the source we latched to."""
         self.session.sendAudio(b"\xff" * 160, 160)
         self.assertEqual(self.transport.written[-1][1], PHONE)
-        self.session.datagramReceived(packet(), NAT)
+        self.clock.advance(1)
+        for seq in range(1, 6):
+            self.session.datagramReceived(packet(seq=seq), NAT)
         self.assertEqual(self.session.latched, NAT)
         self.session.sendAudio(b"\xff" * 160, 160)
         self.assertEqual(self.transport.written[-1][1], NAT)
@@ -110,19 +115,20 @@ class SessionTests(SynchronousTestCase):
     def test_latchOnlyOnValidRtp(self):
         """Non-RTP, RTP v1 and unnegotiated payload types neither latch nor pass."""
         for data in [b"junk", b"\x40" + b"\x00" * 20, packet(pt=8), packet(pt=96)]:
-            self.session.datagramReceived(data, NAT)
+            self.session.datagramReceived(data, PHONE)
         self.assertIsNone(self.session.latched)
         self.assertEqual(self.audio, [])
         self.assertEqual(self.session.ignored, 4)
+        self.assertEqual(self.session.rejected, 0)
 
     def test_otherSourcesIgnoredAfterLatch(self):
-        self.session.datagramReceived(packet(seq=1), NAT)
+        self.session.datagramReceived(packet(seq=1), PHONE)
         self.session.datagramReceived(packet(seq=2), ("203.0.113.66", 5))
         self.assertEqual(len(self.audio), 1)
-        self.assertEqual(self.session.ignored, 1)
+        self.assertEqual(self.session.rejected, 1)
 
     def test_setRemoteUnlatches(self):
-        self.session.datagramReceived(packet(), NAT)
+        self.session.datagramReceived(packet(), PHONE)
         self.session.setRemote(("192.0.2.8", 4002))
         self.assertIsNone(self.session.latched)
         self.assertEqual(self.session.destination, ("192.0.2.8", 4002))
@@ -130,7 +136,7 @@ class SessionTests(SynchronousTestCase):
     def test_brokenHandlerNeverRaises(self):
         """An exception in a callback is logged, not raised out of the protocol."""
         self.session.onAudio = lambda *a: 1 / 0
-        self.session.datagramReceived(packet(), NAT)
+        self.session.datagramReceived(packet(), PHONE)
         self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
 
     def test_digitOncePerPress(self):
@@ -139,13 +145,13 @@ class SessionTests(SynchronousTestCase):
         for ts, code in [(1000, 5), (2600, 5), (4200, 11)]:
             for end, duration in [(False, 160), (False, 320), (True, 480), (True, 480),
                                   (True, 480)]:
-                self.session.datagramReceived(event(code, end, duration, ts, seq), NAT)
+                self.session.datagramReceived(event(code, end, duration, ts, seq), PHONE)
                 seq += 1
         self.assertEqual(self.digits, ["5", "5", "#"])
         self.assertEqual(self.audio, [])
 
     def test_shortEventIgnored(self):
-        self.session.datagramReceived(packet(101, payload=b"\x01"), NAT)
+        self.session.datagramReceived(packet(101, payload=b"\x01"), PHONE)
         self.assertEqual(self.digits, [])
 
     def test_sendDigits(self):
@@ -190,7 +196,7 @@ class SessionTests(SynchronousTestCase):
         """No RTP for 30 s after start: one timeout; packets push it back."""
         self.session.startTimeout()
         self.clock.advance(20)
-        self.session.datagramReceived(packet(), NAT)
+        self.session.datagramReceived(packet(), PHONE)
         self.clock.advance(29)
         self.assertEqual(self.timeouts, [])
         self.clock.advance(1)
@@ -217,7 +223,7 @@ class SessionTests(SynchronousTestCase):
     def test_stats(self):
         for seq in (1, 2, 4, 5):
             self.clock.advance(seq * 0.02 - self.clock.seconds())
-            self.session.datagramReceived(packet(seq=seq, ts=seq * 160), NAT)
+            self.session.datagramReceived(packet(seq=seq, ts=seq * 160), PHONE)
         self.session.sendAudio(b"\xff" * 160, 160)
         stats = self.session.stats()
         self.assertEqual(stats["packetsReceived"], 4)
@@ -225,6 +231,192 @@ class SessionTests(SynchronousTestCase):
         self.assertEqual(stats["packetsSent"], 1)
         self.assertEqual(stats["bytesSent"], 160)
         self.assertAlmostEqual(stats["jitterMs"], 0.0, places=3)
+
+
+def rejectedTotal():
+    """@return: the process-wide strict-RTP drop counter (C{float})."""
+    return metrics.REGISTRY.get_sample_value("linkrtc_rtp_rejected_packets_total") or 0.0
+
+
+class StrictRTPTests(SynchronousTestCase):
+    """
+    Strict RTP (the "RTP bleed" class, CVE-2017-14099): only the SDP
+    address, or a source that proved itself with in-sequence packets while
+    the expected source was silent, reaches the other leg.
+    """
+
+    def setUp(self):
+        self.clock = Clock()
+        self.clock.advance(100)
+        self.heard = []
+        self.session = self.makeSession(PHONE)
+
+    def makeSession(self, remote):
+        session = RTPSession(self.clock, remote=remote, audio=PCMU, event=EVENT,
+                             onAudio=lambda *a: self.heard.append(a[4]), rng=random.Random(1))
+        self.transport = FakeTransport()
+        session.makeConnection(self.transport)
+        return session
+
+    def send(self, addr, ssrc, seqs, step=0.02, session=None):
+        """Packets of C{ssrc} from C{addr}, one every C{step} seconds."""
+        for seq in seqs:
+            (session or self.session).datagramReceived(
+                packet(seq=seq & 0xFFFF, ts=seq * 160, ssrc=ssrc), addr)
+            self.clock.advance(step)
+
+    def test_strangerBeforePeer(self):
+        """
+        A stranger spraying the port before the peer talks never reaches
+        the other leg, is counted (per call and in the metric), and gets
+        none of our audio; the peer's first packet is taken at once.
+        """
+        before = rejectedTotal()
+        self.send(STRANGER, 0xBAD, range(1, 11), step=0)
+        self.assertEqual(self.heard, [])
+        self.assertIsNone(self.session.latched)
+        self.send(PHONE, 0x1111, [1])
+        self.assertEqual(self.heard, [0x1111])
+        self.assertEqual(self.session.latched, PHONE)
+        self.send(STRANGER, 0xBAD, range(11, 21))
+        self.session.sendAudio(b"\xff" * 160, 160)
+        self.assertEqual({a for d, a in self.transport.written}, {PHONE})
+        self.assertEqual(self.heard, [0x1111])
+        self.assertEqual(self.session.rejected, 20)
+        self.assertEqual(self.session.stats()["rejected"], 20)
+        self.assertEqual(rejectedTotal() - before, 20)
+
+    def test_strangerRunWhilePeerTalks(self):
+        """A stranger's in-sequence run, however long, is not followed while the peer talks."""
+        for seq in range(1, 201):
+            self.send(PHONE, 0x1111, [seq], step=0.01)
+            self.send(STRANGER, 0xBAD, [seq], step=0.01)
+        self.assertEqual(self.heard, [0x1111] * 200)
+        self.assertEqual(self.session.latched, PHONE)
+        self.assertEqual(self.session.rejected, 200)
+
+    def test_peerAcceptedAtOnce(self):
+        """The SDP address is taken from its first packet, without probation."""
+        self.send(PHONE, 0x1111, [7])
+        self.assertEqual(self.heard, [0x1111])
+        self.assertEqual(self.session.rejected, 0)
+
+    def test_natRebinding(self):
+        """
+        The peer's NAT binding changes: the new source is followed after 5
+        in-sequence packets once the old source was silent 1 s, not before.
+        """
+        self.send(PHONE, 0x1111, range(1, 51))
+        self.clock.advance(0.5)
+        self.send(NAT, 0x1111, range(51, 61))  # old source silent < 1 s: not yet
+        self.assertEqual(self.session.latched, PHONE)
+        self.assertEqual(len(self.heard), 50)
+        self.clock.advance(1)
+        # A gap restarts the run: 4 in sequence after the silence, not yet.
+        self.send(NAT, 0x1111, range(62, 66))
+        self.assertEqual(self.session.latched, PHONE)
+        self.assertEqual(len(self.heard), 50)
+        self.send(NAT, 0x1111, [66])
+        self.assertEqual(self.session.latched, NAT)
+        self.assertEqual(len(self.heard), 51)
+        self.assertEqual(self.session.rejected, 10 + 4)
+        self.send(NAT, 0x1111, range(67, 72))
+        self.assertEqual(len(self.heard), 56)
+        self.session.sendAudio(b"\xff" * 160, 160)
+        self.assertEqual(self.transport.written[-1][1], NAT)
+        # The SDP address is still taken at once.
+        self.send(PHONE, 0x1111, [80])
+        self.assertEqual(self.session.latched, PHONE)
+        self.assertEqual(len(self.heard), 57)
+
+    def test_runNeedsOneSsrc(self):
+        """Consecutive sequence numbers under changing SSRCs are no run."""
+        self.clock.advance(2)
+        for seq in range(1, 20):
+            self.send(STRANGER, seq, [seq])
+        self.assertIsNone(self.session.latched)
+        self.assertEqual(self.heard, [])
+
+    def test_runBeforePeerSilentLongEnough(self):
+        """
+        The port just opened: the peer not having sent yet is not silence
+        long enough, so a stranger's run is not followed before the peer
+        talks; the peer is taken when it does.
+        """
+        self.send(STRANGER, 0xBAD, range(1, 40), step=0.02)
+        self.assertIsNone(self.session.latched)
+        self.send(PHONE, 0x1111, [1])
+        self.assertEqual(self.session.latched, PHONE)
+        self.assertEqual(self.heard, [0x1111])
+
+    def test_privateSdpAddress(self):
+        """
+        The SDP names a private address but packets come from the NAT's
+        public one: they are dropped for 1 s after the port opened, then
+        the in-sequence source is followed.
+        """
+        session = self.makeSession(("10.0.0.5", 4000))
+        self.send(NAT, 0x1111, range(1, 101), step=1 / 16, session=session)
+        self.assertEqual(session.latched, NAT)
+        self.assertEqual(session.rejected, 16)
+        self.assertEqual(len(self.heard), 84)
+
+    def test_unusableSdpAddress(self):
+        """No SDP address (C{c=0.0.0.0}): the same learning applies."""
+        session = self.makeSession(None)
+        self.send(NAT, 0x1111, range(1, 101), step=1 / 16, session=session)
+        self.assertEqual(session.latched, NAT)
+        self.assertEqual(len(self.heard), 84)
+
+    def test_holdKeepsSource(self):
+        """
+        A C{c=0.0.0.0} hold and the unhold to the same address keep the
+        source; a new SDP address is taken at once and the old one dropped.
+        """
+        self.send(PHONE, 0x1111, [1])
+        self.session.setRemote(None)
+        self.assertIsNone(self.session.remote)
+        self.send(PHONE, 0x1111, [2])
+        self.session.setRemote(PHONE)
+        self.send(PHONE, 0x1111, [3])
+        self.assertEqual(len(self.heard), 3)
+        moved = ("192.0.2.8", 4002)
+        self.session.setRemote(moved)
+        self.send(PHONE, 0x1111, [4])
+        self.assertEqual(len(self.heard), 3)
+        self.send(moved, 0x2222, [1])
+        self.assertEqual(len(self.heard), 4)
+        self.assertEqual(self.session.latched, moved)
+        self.assertEqual(self.session.rejected, 1)
+
+    def test_noLearningWhenPeerDoesNotSend(self):
+        """
+        The far end's SDP says it will not send (recvonly, inactive): its
+        silence proves nothing, so no other source is followed.
+        """
+        self.session.setRemote(PHONE, peerSends=False)
+        self.clock.advance(5)
+        self.send(STRANGER, 0xBAD, range(1, 100))
+        self.assertIsNone(self.session.latched)
+        self.assertEqual(self.heard, [])
+        self.session.setRemote(PHONE, peerSends=True)
+        self.send(STRANGER, 0xBAD, range(100, 105))
+        self.assertEqual(self.session.latched, STRANGER)
+
+    def test_junkFromStrangerRejected(self):
+        """Anything from another source counts as rejected, RTP or not, and is no run."""
+        self.clock.advance(2)
+        for data in [b"junk", packet(pt=96, seq=1), packet(pt=96, seq=2)]:
+            self.session.datagramReceived(data, STRANGER)
+        self.assertEqual(self.session.rejected, 3)
+        self.assertEqual(self.session.ignored, 0)
+
+    def test_sprayBoundsMemory(self):
+        """A spray from many sources keeps at most a few candidates."""
+        for port in range(1000):
+            self.session.datagramReceived(packet(seq=port), ("203.0.113.66", port))
+        self.assertLessEqual(len(self.session.guard.candidates), 8)
+        self.assertEqual(self.session.rejected, 1000)
 
 
 class ReceiveStatsTests(SynchronousTestCase):
@@ -284,7 +476,8 @@ class SendPathTests(SynchronousTestCase):
     """After Twisted's C{write} took a destination, packets go to the socket."""
 
     def setUp(self):
-        self.session = RTPSession(Clock(), remote=PHONE, audio=PCMU, event=EVENT,
+        self.clock = Clock()
+        self.session = RTPSession(self.clock, remote=PHONE, audio=PCMU, event=EVENT,
                                   rng=random.Random(1))
         self.transport = FakeSocketTransport()
         self.session.makeConnection(self.transport)
@@ -301,7 +494,9 @@ class SendPathTests(SynchronousTestCase):
     def test_newDestinationChecked(self):
         """A latched (new) destination goes through Twisted's write first."""
         self.session.sendAudio(b"\xff" * 160, 160)
-        self.session.datagramReceived(packet(), NAT)
+        self.clock.advance(1)
+        for seq in range(1, 6):
+            self.session.datagramReceived(packet(seq=seq), NAT)
         self.session.sendAudio(b"\xff" * 160, 160)
         self.session.sendAudio(b"\xff" * 160, 160)
         self.assertEqual([a for d, a in self.transport.written], [PHONE, NAT])
@@ -339,6 +534,29 @@ class PortAllocatorTests(SynchronousTestCase):
             port.stopListening()
         allocator.release(20000)
         self.assertEqual(allocator.listen(None, None)[0].port, 20000)
+
+    def test_boundAndPortsInUse(self):
+        """
+        The range is the bound: C{capacity} pairs, C{portsInUse} counts RTP
+        and RTCP, and once full C{listen} refuses with a logged line.
+        """
+        from twisted.logger import globalLogPublisher
+
+        logged = []
+        globalLogPublisher.addObserver(logged.append)
+        self.addCleanup(globalLogPublisher.removeObserver, logged.append)
+        allocator = PortAllocator(FakeReactor(), 20000, 20004)
+        self.assertEqual(allocator.capacity, 2)
+        self.assertEqual((allocator.portsInUse(), allocator.full), (0, False))
+        allocator.listen(None, None)
+        allocator.listen(None, None)
+        self.assertEqual((allocator.portsInUse(), allocator.full), (4, True))
+        self.assertRaises(MediaError, allocator.listen, None, None)
+        self.assertTrue(any("exhausted" in e.get("log_format", "") for e in logged))
+        allocator.release(20000)
+        self.assertEqual((allocator.portsInUse(), allocator.full), (2, False))
+        self.assertEqual(PortAllocator(FakeReactor(), 20000, 20000).capacity, 0)
+        self.assertEqual(PortAllocator(FakeReactor(), 20000, 20001).capacity, 1)
 
     def test_oddLowAndBadRange(self):
         self.assertEqual(PortAllocator(FakeReactor(), 20001, 20010).low, 20002)
