@@ -6,7 +6,7 @@ the log lines that say what is served.
 Under twistd the endpoints are bound in C{privilegedStartService}, before
 the reactor runs. An endpoint that cannot be bound ends the process (exit
 status 1) with one line, C{linkrtc: cannot listen on ENDPOINT: REASON},
-on stderr and in the log; no traceback. Once everything is bound,
+on stderr and in the log; no traceback (L{CannotListen}). Once everything is bound,
 L{StartupReport} logs one line per service (docs/configuration.rst,
 "Start-up").
 """
@@ -20,6 +20,7 @@ from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 
 from linkrtc._version import __version__
+from linkrtc.error import LinkRTCError
 
 log = Logger()
 
@@ -36,26 +37,54 @@ def listenFailureReason(error):
     return text[:1].lower() + text[1:]
 
 
+class CannotListen(LinkRTCError):
+    """
+    A listening endpoint cannot be bound at start-up. Raised out of
+    C{privilegedStartService}, it ends twistd with status 1: twistd removes
+    its pid file and, when daemonizing, reports the message to the parent
+    process; L{quietExceptHook} keeps the traceback out of the output.
+    """
+
+
+def quietExceptHook(previous):
+    """
+    @param previous: the C{sys.excepthook} to call for other exceptions.
+    @return: a C{sys.excepthook} that prints nothing for L{CannotListen}
+        (its one line is already written).
+    """
+
+    def hook(kind, value, traceback):
+        if not issubclass(kind, CannotListen):
+            previous(kind, value, traceback)
+
+    hook.quietCannotListen = True
+    return hook
+
+
 def exitCannotListen(description, error, stderr=None):
     """
     End start-up because an endpoint cannot be bound: write one line,
     C{linkrtc: cannot listen on ENDPOINT: REASON}, to the log (critical)
-    and to the process's stderr, then exit.
+    and to the process's stderr, and raise L{CannotListen} (C{cannot listen
+    on ENDPOINT: REASON}) after installing L{quietExceptHook}.
 
     @param description: the endpoint string, C{str}.
     @param error: the exception of the failed listen.
     @param stderr: the file written to; the process's original stderr
         (C{sys.__stderr__}, not twistd's redirection into the log) if
         C{None}.
-    @raise SystemExit: always, with status 1.
+    @raise CannotListen: always.
     """
-    line = f"linkrtc: cannot listen on {description}: {listenFailureReason(error)}"
+    reason = f"cannot listen on {description}: {listenFailureReason(error)}"
+    line = f"linkrtc: {reason}"
     log.critical("{line}", line=line)
     stderr = stderr if stderr is not None else sys.__stderr__
     if stderr is not None:
         stderr.write(line + "\n")
         stderr.flush()
-    raise SystemExit(1)
+    if not getattr(sys.excepthook, "quietCannotListen", False):
+        sys.excepthook = quietExceptHook(sys.excepthook)
+    raise CannotListen(reason)
 
 
 def _synchronousFailure(d):
@@ -83,7 +112,7 @@ class EndpointService(StreamServerEndpointService):
         """
         Bind now.
 
-        @raise SystemExit: when the endpoint cannot be bound.
+        @raise CannotListen: when the endpoint cannot be bound.
         """
         self._raiseSynchronously = True
         try:
@@ -117,7 +146,7 @@ class SIPListening:
         """
         Bind every endpoint (once).
 
-        @raise SystemExit: when one cannot be bound.
+        @raise CannotListen: when one cannot be bound.
         """
         if self.bound:
             return

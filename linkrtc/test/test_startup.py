@@ -24,6 +24,7 @@ from linkrtc._version import __version__
 from linkrtc.config import LinkRTCConfig, Trunk
 from linkrtc.sip.transport import Address
 from linkrtc.startup import (
+    CannotListen,
     EndpointService,
     SIPListening,
     StartupReport,
@@ -63,6 +64,7 @@ class ExitTests(SynchronousTestCase):
         self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
         self.stderr = StringIO()
         self.patch(sys, "__stderr__", self.stderr)
+        self.patch(sys, "excepthook", sys.excepthook)
 
     def assertExited(self, description):
         line = (f"linkrtc: cannot listen on {description}: "
@@ -78,17 +80,27 @@ class ExitTests(SynchronousTestCase):
         self.assertEqual(listenFailureReason(ValueError()), "valueError")
 
     def test_exit(self):
-        """exitCannotListen writes one line to stderr and the log, and exits with 1."""
-        e = self.assertRaises(SystemExit, exitCannotListen, "udp:5060", addressInUse())
-        self.assertEqual(e.code, 1)
+        """
+        exitCannotListen writes one line to stderr and the log, and raises
+        CannotListen, which the installed except hook does not print.
+        """
+        seen = []
+        sys.excepthook = lambda *info: seen.append(info[0])
+        e = self.assertRaises(CannotListen, exitCannotListen, "udp:5060", addressInUse())
+        self.assertEqual("linkrtc: " + str(e), self.stderr.getvalue().strip())
         self.assertExited("udp:5060")
+        sys.excepthook(CannotListen, e, None)
+        sys.excepthook(ValueError, ValueError(), None)
+        self.assertEqual(seen, [ValueError])
+        hook = sys.excepthook
+        self.assertRaises(CannotListen, exitCannotListen, "udp:5060", addressInUse())
+        self.assertIs(sys.excepthook, hook)
 
     def test_sipTaken(self):
         """A SIP endpoint in use ends start-up; the endpoints after it are not bound."""
         transport = FakeTransport(taken={"tcp:5060"})
         listening = SIPListening(transport, ["udp:5060", "tcp:5060", "tcp:5070"])
-        e = self.assertRaises(SystemExit, listening.listen)
-        self.assertEqual(e.code, 1)
+        self.assertRaises(CannotListen, listening.listen)
         self.assertEqual(transport.listened, ["udp:5060"])
         self.assertFalse(listening.bound)
         self.assertExited("tcp:5060")
@@ -108,8 +120,7 @@ class ExitTests(SynchronousTestCase):
         """An HTTP endpoint in use ends start-up with one line, no unhandled error."""
         reactor = RaisingMemoryReactor(listenException=addressInUse(8080))
         service = EndpointService(reactor, "tcp:8080:interface=127.0.0.1", Site(Data(b"", "")))
-        e = self.assertRaises(SystemExit, service.privilegedStartService)
-        self.assertEqual(e.code, 1)
+        self.assertRaises(CannotListen, service.privilegedStartService)
         self.assertExited("tcp:8080:interface=127.0.0.1")
         self.assertEqual(self.flushLoggedErrors(), [])
 
@@ -232,6 +243,28 @@ class CommandLineTests(SynchronousTestCase):
                                    "address already in use")
         self.assertNotIn("Unhandled Error", log)
         self.assertNotIn("Traceback", log)
+
+    def test_portInUseDaemon(self):
+        """Daemonizing, a port in use ends twistd (no hang) with status 1, naming it."""
+        busy = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(busy.close)
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        pidfile, logfile = os.path.abspath(self.mktemp()), os.path.abspath(self.mktemp())
+        env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        result = subprocess.run(
+            [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
+             "--pidfile", pidfile, "--logfile", logfile, "linkrtc", "--sip", "udp:0",
+             "--http", f"tcp:{port}:interface=127.0.0.1"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        )
+        self.assertEqual(result.returncode, 1)
+        self.assertIn(f"cannot listen on tcp:{port}", result.stderr)
+        self.assertFalse(os.path.exists(pidfile))
+        with open(logfile) as f:
+            self.assertIn(f"linkrtc: cannot listen on tcp:{port}:interface=127.0.0.1: "
+                          "address already in use", f.read())
 
     def test_badValues(self):
         """A bad value ends twistd with one line naming the key, no usage text, no traceback."""
