@@ -8,6 +8,7 @@ TCP 127.0.0.1:5060, HTTP and the WebSocket on 127.0.0.1:8080).
 
 import sys
 
+from twisted import copyright
 from twisted.python import usage
 
 from linkrtc._version import __version__
@@ -122,8 +123,6 @@ class Options(usage.Options):
 
     def opt_version(self):
         """Display LinkRTC's and Twisted's versions and exit."""
-        from twisted import copyright
-
         sys.stdout.write(f"LinkRTC {__version__} (Twisted {copyright.version})\n")
         sys.exit(0)
 
