@@ -10,6 +10,7 @@ docs/configuration.rst lists them all.
 """
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field
 
@@ -87,6 +88,21 @@ class LinkRTCConfig:
         """@return: a copy with C{changes} applied."""
         return dataclasses.replace(self, **changes)
 
+    def __post_init__(self):
+        """
+        Check and convert every field that differs from its default with
+        L{normalise}: the one validation path for the command line, the
+        TOML file and a .tac file that builds a L{LinkRTCConfig} itself.
+
+        @raise ConfigError: for the first bad value, naming its key.
+        """
+        for f in dataclasses.fields(self):
+            key = OPTION_NAMES.get(f.name)
+            value = getattr(self, f.name)
+            if key is None or value == _defaultOf(f):
+                continue
+            object.__setattr__(self, f.name, normalise(key, value)[1])
+
 
 MEDIA_MODES = ("passthrough", "bridge")
 
@@ -122,6 +138,18 @@ KEYS = {
 }
 
 
+#: Attribute name -> the key an error message names (the command-line option's).
+OPTION_NAMES = {}
+for _key, _name in KEYS.items():
+    OPTION_NAMES.setdefault(_name, _key)
+
+
+def _defaultOf(f):
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return f.default_factory()
+
+
 def parseRTPPorts(value):
     """
     Parse C{"LOW-HIGH"} (or a 2-item list) into C{(low, high)}.
@@ -135,6 +163,8 @@ def parseRTPPorts(value):
             low, high = (int(v) for v in value)
     except (TypeError, ValueError):
         raise ConfigError(f"rtp-ports: expected LOW-HIGH, got {value!r}")
+    if low > high:
+        raise ConfigError(f"rtp-ports: low {low} > high {high} (give LOW-HIGH)")
     if not 1024 <= low <= high <= 65535:
         raise ConfigError(f"rtp-ports: range {low}-{high} outside 1024-65535")
     return (low, high)
@@ -142,9 +172,13 @@ def parseRTPPorts(value):
 
 def _positive(key, value):
     try:
+        if isinstance(value, bool):
+            raise TypeError(value)
         number = float(value)
     except (TypeError, ValueError):
         raise ConfigError(f"{key}: expected seconds, got {value!r}")
+    if not math.isfinite(number):
+        raise ConfigError(f"{key}: expected a finite number of seconds, got {value!r}")
     if number <= 0:
         raise ConfigError(f"{key}: must be positive, got {value!r}")
     return number
@@ -190,7 +224,11 @@ def normalise(key, value):
     elif name == "media":
         if value not in MEDIA_MODES:
             raise ConfigError(f"media: expected one of {', '.join(MEDIA_MODES)}, got {value!r}")
-    elif name in ("sip", "operators", "iceServers", "iceAddresses"):
+    elif name == "iceServers":
+        from linkrtc.configcheck import parseICEServers
+
+        value = parseICEServers(key, value)
+    elif name in ("sip", "operators", "iceAddresses"):
         if isinstance(value, str):
             value = (value,)
         if not all(isinstance(v, str) for v in value):
@@ -202,7 +240,7 @@ def normalise(key, value):
     elif name == "logLevel":
         from linkrtc.logging import LEVELS
 
-        if value not in LEVELS:
+        if not isinstance(value, str) or value not in LEVELS:
             raise ConfigError(f"log-level: expected one of {', '.join(LEVELS)}, got {value!r}")
     elif name == "clientTokens":
         if not isinstance(value, dict):
@@ -210,6 +248,11 @@ def normalise(key, value):
         value = {str(k): str(v) for k, v in value.items()}
     elif value is not None and not isinstance(value, str):
         raise ConfigError(f"{key}: expected a string, got {value!r}")
+    from linkrtc.configcheck import CHECKS
+
+    check = CHECKS.get(name)
+    if check is not None and value is not None:
+        check(key, value)
     return name, value
 
 
@@ -470,3 +513,19 @@ def applyChanges(config, changes):
     """
     updates = dict(normalise(k, v) for k, v in changes.items())
     return config.replace(**updates)
+
+
+def configOrExit(**fields):
+    """
+    Build a L{LinkRTCConfig} in a .tac file (etc/linkrtc.tac): a bad value
+    ends twistd with one line naming the key, instead of a traceback.
+
+    @param fields: L{LinkRTCConfig}'s fields (C{ringTimeout=30.0}, ...).
+    @return: the L{LinkRTCConfig}.
+    @raise SystemExit: C{"linkrtc: KEY: ..."} for a bad value or an
+        unknown field.
+    """
+    try:
+        return LinkRTCConfig(**fields)
+    except (ConfigError, TypeError) as e:
+        raise SystemExit(f"linkrtc: {e}")

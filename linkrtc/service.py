@@ -8,15 +8,14 @@ L{makeLinkRTCService} is used by C{twistd linkrtc} (L{linkrtc.tap}) and by
 
 import os
 
-from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService, Service
 from twisted.internet import defer
-from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 from twisted.web.server import Site
 from twisted.web.static import Data, File
 
 from linkrtc._version import __version__
+from linkrtc.startup import EndpointService, SIPListening, StartupReport
 
 log = Logger()
 
@@ -33,13 +32,16 @@ class SIPService(Service):
     def __init__(self, transport, endpoints):
         self.transport = transport
         self.endpoints = tuple(endpoints)
+        self.listening = SIPListening(transport, self.endpoints)
 
-    @defer.inlineCallbacks
+    def privilegedStartService(self):
+        """Bind every endpoint, or end the process (L{linkrtc.startup.exitCannotListen})."""
+        Service.privilegedStartService(self)
+        self.listening.listen()
+
     def startService(self):
         Service.startService(self)
-        for description in self.endpoints:
-            yield self.transport.listen(description)
-            log.info("SIP listening on {endpoint}", endpoint=description)
+        self.listening.listen()
 
     def stopService(self):
         Service.stopService(self)
@@ -208,9 +210,10 @@ def makeLinkRTCService(config, reactor=None):
     root = makeRootResource()
     root.putChild(b"ws", makeWebSocketResource(signalling))
     root.putChild(b"status", statusResource(trunkService))
-    http = StreamServerEndpointService(serverFromString(reactor, config.http), Site(root))
+    http = EndpointService(reactor, config.http, Site(root))
     http.setName("http")
     http.setServiceParent(top)
+    StartupReport(config, transport, http).setServiceParent(top)
 
     Shutdown([manager.closeAll]).setServiceParent(top)
     GarbageCollectorTuning().setServiceParent(top)

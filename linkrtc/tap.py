@@ -8,9 +8,15 @@ TCP 127.0.0.1:5060, HTTP and the WebSocket on 127.0.0.1:8080).
 
 import sys
 
+from twisted import copyright
 from twisted.python import usage
 
+from linkrtc._version import __version__
 from linkrtc.config import ConfigError, LinkRTCConfig, applyChanges, loadTOML
+
+
+class InvalidValue(usage.UsageError):
+    """A value on the command line or in the C{--config} file is invalid."""
 
 
 class Options(usage.Options):
@@ -100,17 +106,30 @@ class Options(usage.Options):
                     changes[key] = self[key]
             config = applyChanges(config, changes)
         except ConfigError as e:
-            raise usage.UsageError(str(e))
-        from twisted.internet.testing import MemoryReactor
-
-        from linkrtc.sip.endpoints import sipServerFromString
-
-        for description in config.sip:
-            try:
-                sipServerFromString(MemoryReactor(), description)
-            except Exception as e:
-                raise usage.UsageError(f"--sip {description}: {e}")
+            raise InvalidValue(str(e))
         self.config = config
+
+    def parseOptions(self, options=None):
+        """
+        Parse C{options} (by default the command line).
+
+        @raise usage.UsageError: for unknown options, and L{InvalidValue}
+            (one line naming the key) for a bad value.
+        @raise SystemExit: instead of L{InvalidValue} when run by twistd
+            (as its C{linkrtc} subcommand): the one line goes to stderr,
+            without twistd's usage text, and the exit status is 1.
+        """
+        try:
+            super().parseOptions(options)
+        except InvalidValue as e:
+            if self.parent is None:
+                raise
+            raise SystemExit(f"linkrtc: {e}")
+
+    def opt_version(self):
+        """Display LinkRTC's and Twisted's versions and exit."""
+        sys.stdout.write(f"LinkRTC {__version__} (Twisted {copyright.version})\n")
+        sys.exit(0)
 
 
 def installReactor(eventLoop="uvloop"):

@@ -1,8 +1,45 @@
 """Tests for L{linkrtc.config}."""
 
+import json
+import os
+import shutil
+import sys
+
+from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
-from linkrtc.config import ConfigError, LinkRTCConfig, applyChanges, loadTOML, parseRTPPorts
+import linkrtc
+import linkrtc.plugins
+from linkrtc.config import (
+    KEYS,
+    ConfigError,
+    LinkRTCConfig,
+    applyChanges,
+    configOrExit,
+    loadTOML,
+    parseRTPPorts,
+)
+from linkrtc.configcheck import isHost
+
+EXAMPLE_PLUGIN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(linkrtc.__file__))),
+                              "etc", "example_plugins", "linkrtc", "plugins",
+                              "example_blocklist.py")
+
+
+def examplePlugin(testCase):
+    """
+    Make the example operator plugin (C{example.blocklist}, from
+    etc/example_plugins) findable for the rest of C{testCase}.
+    """
+    if not os.path.exists(EXAMPLE_PLUGIN):
+        raise testCase.skipTest("not running from a source checkout")
+    top = os.path.abspath(testCase.mktemp())
+    plugins = os.path.join(top, "linkrtc", "plugins")
+    os.makedirs(plugins)
+    shutil.copy(EXAMPLE_PLUGIN, plugins)
+    testCase.patch(sys, "path", [top] + sys.path)
+    testCase.patch(linkrtc.plugins, "__path__", list(linkrtc.plugins.__path__) + [plugins])
+    testCase.addCleanup(sys.modules.pop, "linkrtc.plugins.example_blocklist", None)
 
 
 class ConfigTests(SynchronousTestCase):
@@ -168,3 +205,152 @@ class TrunkConfigTests(SynchronousTestCase):
         options.parseOptions(["--max-ring-seconds", "20", "--max-answer-seconds", "120"])
         self.assertEqual((options.config.maxRingSeconds, options.config.maxAnswerSeconds),
                          (20.0, 120.0))
+
+
+#: (key, bad value, words the one-line message must hold): every validation error.
+BAD_VALUES = [
+    ("ring-timeout", "soon", "expected seconds"),
+    ("ring-timeout", -1, "must be positive"),
+    ("ring-timeout", 0, "must be positive"),
+    ("ring-timeout", "nan", "finite"),
+    ("ring-timeout", "inf", "finite"),
+    ("ring-timeout", True, "expected seconds"),
+    ("webhook-timeout", "x", "expected seconds"),
+    ("media-timeout", "-2", "must be positive"),
+    ("max-ring-seconds", 0, "must be positive"),
+    ("max-answer-seconds", -5, "must be positive"),
+    ("sip-idle-timeout", -3, "must be positive"),
+    ("rtp-ports", "30000-20000", "low 30000 > high 20000"),
+    ("rtp-ports", "80-90", "outside 1024-65535"),
+    ("rtp-ports", "many", "expected LOW-HIGH"),
+    ("media", "foo", "passthrough, bridge"),
+    ("log-level", "loud", "expected one of"),
+    ("log-level", ["info"], "expected one of"),
+    ("event-loop", "trio", "asyncio or uvloop"),
+    ("webhook", "notaurl", "http:// or https:// URL"),
+    ("webhook", "ftp://app.example.com/hook", "http:// or https:// URL"),
+    ("webhook", "http://", "http:// or https:// URL"),
+    ("webhook", "http://bad_host/hook", "no valid host"),
+    ("webhook", "http://app.example.com:99999/", "http:// or https:// URL"),
+    ("webhook", 7, "expected a string"),
+    ("public-address", "not_an_addr", "IP address or a host name"),
+    ("public-address", "999.1.1.1", "IP address or a host name"),
+    ("public-address", "-x.example.com", "IP address or a host name"),
+    ("ice-server", "garbage", "stun:, stuns:, turn: or turns:"),
+    ("ice-server", "stun:", "stun:, stuns:, turn: or turns:"),
+    ("ice-server", "stun:stun.example.net:99999", "stun:, stuns:, turn: or turns:"),
+    ("ice-server", "stun:stun.example.net?transport=udp", "stun:, stuns:, turn: or turns:"),
+    ("ice-server", "http://stun.example.net", "stun:, stuns:, turn: or turns:"),
+    ("ice-server", "turn:turn.example.net", "needs a username and credential"),
+    ("ice-server", [{"urls": "stun:x.example", "colour": "red"}], "unknown key 'colour'"),
+    ("ice-server", [{"username": "u"}], "needs urls"),
+    ("ice-server", [5], "expected a URL or a table"),
+    ("ice-address", "not-an-ip", "expected an IP address"),
+    ("sip", "foo:1", "Unsupported SIP endpoint type"),
+    ("sip", "udp:notaport", "Bad port"),
+    ("sip", [1], "list of strings"),
+    ("http", "foo:1", "bad endpoint 'foo:1'"),
+    ("http", "tcp:notaport", "bad endpoint"),
+    ("operator", "nosuch", "unknown operator 'nosuch'"),
+    ("webhook-secret", 5, "expected a string"),
+    ("cdr", 5, "expected a string"),
+    ("client-tokens", "alice", "table of name = token"),
+]
+
+
+class ValidationTests(SynchronousTestCase):
+    """
+    One validation path: each bad value is refused, with one line naming the
+    key, from a .tac's L{LinkRTCConfig}, a TOML file and the command line.
+    """
+
+    def assertOneLine(self, message, key, words):
+        self.assertNotIn("\n", message)
+        self.assertTrue(message.startswith(key + ":"), message)
+        self.assertIn(words, message)
+
+    def test_tac(self):
+        """LinkRTCConfig(field=bad) raises ConfigError naming the key."""
+        for key, value, words in BAD_VALUES:
+            with self.subTest(key=key, value=value):
+                e = self.assertRaises(ConfigError, LinkRTCConfig, **{KEYS[key]: value})
+                self.assertOneLine(str(e), key, words)
+
+    def test_toml(self):
+        """loadTOML refuses each bad value, naming the key."""
+        for key, value, words in BAD_VALUES:
+            if key == "client-tokens":
+                text = f"{key} = {json.dumps(value)}\n"
+            elif isinstance(value, list) and value and isinstance(value[0], dict):
+                text = "".join(f"[[{key}]]\n" + "".join(f"{k} = {json.dumps(v)}\n"
+                                                         for k, v in v.items())
+                               for v in value)
+            else:
+                text = f"{key} = {json.dumps(value)}\n"
+            if "nan" == value or "inf" == value:
+                text = f"{key} = {value}\n"
+            path = self.mktemp()
+            with open(path, "w") as f:
+                f.write(text)
+            with self.subTest(key=key, value=value):
+                e = self.assertRaises(ConfigError, loadTOML, path)
+                self.assertOneLine(str(e), key, words)
+
+    def test_commandLine(self):
+        """twistd linkrtc --KEY bad is a usage error of one line naming the key."""
+        from linkrtc.tap import Options
+
+        for key, value, words in BAD_VALUES:
+            if not isinstance(value, str) or key == "client-tokens":
+                continue
+            with self.subTest(key=key, value=value):
+                e = self.assertRaises(usage.UsageError, Options().parseOptions,
+                                      [f"--{key}", value])
+                self.assertOneLine(str(e), key, words)
+
+    def test_good(self):
+        """Valid values of the checked keys are kept (converted where needed)."""
+        turn = {"urls": ["turn:turn.example.net:3478?transport=tcp", "turns:[2001:db8::1]"],
+                "username": "u", "credential": "c"}
+        config = LinkRTCConfig(
+            webhook="https://app.example.com:8443/hook?x=1", publicAddress="sip.example.com",
+            iceServers=("stun:stun.example.net:3478", "stun:[::1]", turn),
+            iceAddresses=["127.0.0.1", "::1"], rtpPorts="30000-30000", ringTimeout="2.5",
+            sip=["udp:0:interface=127.0.0.1"], http="tcp:0",
+        )
+        self.assertEqual(config.iceServers, ("stun:stun.example.net:3478", "stun:[::1]", turn))
+        self.assertEqual((config.iceAddresses, config.rtpPorts, config.ringTimeout, config.sip),
+                         (("127.0.0.1", "::1"), (30000, 30000), 2.5,
+                          ("udp:0:interface=127.0.0.1",)))
+        for address in ("203.0.113.7", "2001:db8::7", "pbx.example.com.", "localhost"):
+            self.assertEqual(LinkRTCConfig(publicAddress=address).publicAddress, address)
+
+    def test_isHost(self):
+        """IP literals and RFC 1123 host names are hosts; nothing else is."""
+        for text in ("192.0.2.1", "::1", "a.example", "a-b.example", "x" * 63 + ".example"):
+            self.assertTrue(isHost(text), text)
+        for text in ("", "a_b", "a..b", "-a", "a-", "1.2.3.999", "x" * 64 + ".example",
+                     "a b", "[::1]", None):
+            self.assertFalse(isHost(text), text)
+
+    def test_operatorResolved(self):
+        """A known operator plugin with a good argument passes; a bad argument is refused."""
+        examplePlugin(self)
+        config = LinkRTCConfig(operators=("example.blocklist:mallory",))
+        self.assertEqual(config.operators, ("example.blocklist:mallory",))
+        e = self.assertRaises(ConfigError, LinkRTCConfig, operators=("example.blocklist",))
+        self.assertOneLine(str(e), "operator", "example.blocklist")
+
+    def test_configOrExit(self):
+        """configOrExit (for .tac files) exits with one line naming the key."""
+        self.assertEqual(configOrExit(media="bridge").media, "bridge")
+        e = self.assertRaises(SystemExit, configOrExit, media="foo")
+        self.assertEqual(e.code, "linkrtc: media: expected one of passthrough, bridge, "
+                                 "got 'foo'")
+        e = self.assertRaises(SystemExit, configOrExit, ringTimout=3)
+        self.assertIn("ringTimout", e.code)
+
+    def test_defaultsNotRechecked(self):
+        """replace() keeps a valid configuration valid and converts the changed value."""
+        config = LinkRTCConfig().replace(rtpPorts=[20000, 20010])
+        self.assertEqual(config.rtpPorts, (20000, 20010))

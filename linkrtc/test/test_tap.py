@@ -8,6 +8,7 @@ from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
 from linkrtc.tap import Options, installReactor, makeService
+from linkrtc.test.test_config import examplePlugin
 
 
 class OptionsTests(SynchronousTestCase):
@@ -29,13 +30,14 @@ class OptionsTests(SynchronousTestCase):
 
     def test_allOptions(self):
         """Every documented option reaches the configuration."""
+        examplePlugin(self)
         options = Options()
         options.parseOptions([
             "--http", "tcp:8081", "--public-address", "203.0.113.7", "--media", "bridge",
             "--webhook", "http://127.0.0.1:9/hook", "--webhook-secret", "k",
             "--webhook-timeout", "2.5", "--ring-timeout", "20", "--media-timeout", "10",
             "--cdr", "/tmp/cdr.jsonl", "--rtp-ports", "30000-30010",
-            "--operator", "x.y:arg", "--ice-server", "stun:127.0.0.1:3478",
+            "--operator", "example.blocklist:mallory", "--ice-server", "stun:127.0.0.1:3478",
             "--ice-address", "127.0.0.1",
         ])
         c = options.config
@@ -44,7 +46,8 @@ class OptionsTests(SynchronousTestCase):
              c.ringTimeout, c.mediaTimeout, c.cdr, c.rtpPorts, c.operators, c.iceServers,
              c.iceAddresses),
             ("tcp:8081", "203.0.113.7", "bridge", "http://127.0.0.1:9/hook", "k", 2.5, 20.0,
-             10.0, "/tmp/cdr.jsonl", (30000, 30010), ("x.y:arg",), ("stun:127.0.0.1:3478",),
+             10.0, "/tmp/cdr.jsonl", (30000, 30010), ("example.blocklist:mallory",),
+             ("stun:127.0.0.1:3478",),
              ("127.0.0.1",)),
         )
 
