@@ -53,6 +53,9 @@ class LinkRTCConfig:
         before LinkRTC hangs up, or C{None} for no limit (seed 001).
     @ivar sipIdleTimeout: seconds without traffic after which a SIP TCP/TLS
         connection is closed, or C{None} never to close one idle.
+    @ivar drainSeconds: seconds live calls may go on after SIGTERM (or
+        C{POST /admin/drain}) before LinkRTC ends them with BYE and exits;
+        0 ends them at once (docs/operations.rst).
     """
 
     sip: tuple = ("udp:5060:interface=127.0.0.1", "tcp:5060:interface=127.0.0.1")
@@ -76,6 +79,7 @@ class LinkRTCConfig:
     maxRingSeconds: float = 60.0
     maxAnswerSeconds: float | None = None
     sipIdleTimeout: float | None = 60.0
+    drainSeconds: float = 300.0
 
     def replace(self, **changes):
         """@return: a copy with C{changes} applied."""
@@ -111,6 +115,7 @@ KEYS = {
     "max-ring-seconds": "maxRingSeconds",
     "max-answer-seconds": "maxAnswerSeconds",
     "sip-idle-timeout": "sipIdleTimeout",
+    "drain-seconds": "drainSeconds",
 }
 
 
@@ -142,6 +147,18 @@ def _positive(key, value):
     return number
 
 
+def _nonNegative(key, value):
+    if isinstance(value, bool):
+        raise ConfigError(f"{key}: expected seconds, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: expected seconds, got {value!r}")
+    if not number >= 0 or number == float("inf"):
+        raise ConfigError(f"{key}: must be 0 or more seconds, got {value!r}")
+    return number
+
+
 def normalise(key, value):
     """
     Check and convert one option value.
@@ -158,6 +175,8 @@ def normalise(key, value):
         value = _positive(key, value)
     elif name in ("maxAnswerSeconds", "sipIdleTimeout"):
         value = None if value in (None, 0, "0", "") else _positive(key, value)
+    elif name == "drainSeconds":
+        value = _nonNegative(key, value)
     elif name == "trunks":
         value = parseTrunks(value)
     elif name == "rtpPorts":

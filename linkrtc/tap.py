@@ -40,6 +40,7 @@ class Options(usage.Options):
         ["log-level", None, None, "Lowest level logged: debug, info, warn, error [default: info]."],
         ["sip-idle-timeout", None, None, "Seconds before an idle SIP TCP/TLS connection is closed; 0 never [default: 60]."],
         ["event-loop", None, None, "asyncio event loop under the reactor: uvloop, or asyncio for the standard library's [default: uvloop]."],
+        ["drain-seconds", None, None, "Seconds live calls may go on after SIGTERM before LinkRTC ends them and exits [default: 300]."],
     ]
 
     def __init__(self):
@@ -90,6 +91,8 @@ class Options(usage.Options):
                         "sip-idle-timeout"):
                 if self[key] is not None:
                     changes[key] = self[key]
+            if self["drain-seconds"] is not None:
+                changes["drain-seconds"] = self["drain-seconds"]
             for key in ("sip", "operator", "ice-server", "ice-address"):
                 if self[key]:
                     changes[key] = self[key]
