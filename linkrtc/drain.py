@@ -84,10 +84,13 @@ class DrainService(Service):
         begins, C{float}.
     @ivar lingerSeconds: seconds between the last call's end and the stop,
         so the last BYE's transaction is answered while the sockets are up.
+    @ivar closeSeconds: seconds the calls ended at the deadline have to be
+        released (media closed) before the stop comes regardless.
     """
 
     name = "drain"
     lingerSeconds = 1.0
+    closeSeconds = 10.0
 
     def __init__(self, reactor, admission, manager, drainSeconds=300.0, signals=signal):
         """
@@ -161,11 +164,13 @@ class DrainService(Service):
         return {"draining": True, "calls": calls, "drain_seconds": left}
 
     def _idle(self, _):
-        if self.stopping or self._stopCall is not None:
+        if self.stopping:
             return
         log.info("drain: the last call has ended")
-        if self._deadline is not None and self._deadline.active():
-            self._deadline.cancel()
+        for delayed in (self._deadline, self._stopCall):
+            if delayed is not None and delayed.active():
+                delayed.cancel()
+        self._deadline = None
         self._stopCall = self.reactor.callLater(self.lingerSeconds, self._stop)
 
     def _deadlineReached(self):
@@ -173,7 +178,9 @@ class DrainService(Service):
         log.warn("drain: {seconds} s passed, ending {count} call(s) with BYE",
                  seconds=self.drainSeconds, count=len(self.manager.calls))
         # The calls leave the manager as they end: whenIdle fires, and the
-        # stop follows after lingerSeconds.
+        # stop follows after lingerSeconds; or after closeSeconds if one
+        # does not end.
+        self._stopCall = self.reactor.callLater(self.closeSeconds, self._stop)
         self.manager.closeAll()
 
     def _stop(self):

@@ -14,6 +14,7 @@ from twisted.logger import Logger
 from twisted.web.resource import Resource
 
 from linkrtc import metrics
+from linkrtc.sip.transaction import ClientTransaction
 
 log = Logger()
 
@@ -134,8 +135,6 @@ def countCall(call, mediaFactory=None):
 
 
 def _transactionCount(transactionLayer, kind):
-    from linkrtc.sip.transaction import ClientTransaction
-
     client = sum(1 for tx in transactionLayer.activeTransactions()
                  if isinstance(tx, ClientTransaction))
     if kind == "client":

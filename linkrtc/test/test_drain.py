@@ -300,3 +300,33 @@ class DrainResourceTests(SynchronousTestCase):
                                ("::ffff:127.0.0.1", True), ("10.0.0.1", False),
                                ("::ffff:10.0.0.1", False), ("localhost", False), (None, False)]:
             self.assertEqual(isLoopback(host), expected, host)
+
+
+class _StuckManager:
+    """A call table whose one call never ends (its media never closes)."""
+
+    def __init__(self):
+        self.calls = {"stuck": object()}
+        self.closed = 0
+
+    def whenIdle(self):
+        from twisted.internet.defer import Deferred
+
+        return Deferred()
+
+    def closeAll(self):
+        self.closed += 1
+
+
+class StuckCallTests(SynchronousTestCase):
+    def test_backstop(self):
+        """A call that does not end at the deadline does not keep LinkRTC up."""
+        reactor = FakeReactor()
+        manager = _StuckManager()
+        service = DrainService(reactor, Admission(reactor), manager, drainSeconds=5,
+                               signals=FakeSignals())
+        service.drain("test")
+        reactor.advance(5)
+        self.assertEqual((manager.closed, reactor.stops), (1, 0))
+        reactor.advance(service.closeSeconds)
+        self.assertEqual(reactor.stops, 1)
