@@ -29,7 +29,10 @@ SIGTERM = 15
 
 
 class FakeReactor(Clock):
-    """A L{Clock} that also runs C{callWhenRunning}/C{callFromThread} at once and records C{stop}."""
+    """
+    A L{Clock} that also runs C{callWhenRunning} and C{callFromThread} at
+    once and counts C{stop}s.
+    """
 
     def __init__(self):
         super().__init__()

@@ -74,7 +74,11 @@ class DrainTests(SynchronousTestCase):
         return client
 
     def callInBackground(self, service):
-        """SIPp calls C{service} and waits for LinkRTC's BYE, in a thread; @return: its result box."""
+        """
+        SIPp calls C{service} and waits for LinkRTC's BYE, in a thread.
+
+        @return: a C{dict} whose C{result} is SIPp's once it is done.
+        """
         box = {}
 
         def run():
