@@ -65,7 +65,8 @@ class Admission:
         """
         @return: C{None} while calls are taken, else C{(status, reason,
             headers)} for a SIP request that would start something new:
-            C{(503, "Draining", [("Retry-After", "N")])}.
+            C{(503, "Service Unavailable", [("Retry-After", "N")])}, N the
+            seconds of L{retryAfter}.
         """
         if not self.draining:
             return None
