@@ -58,6 +58,9 @@ class LinkRTCConfig:
         held for delivery at once (an event beyond it is dropped).
     @ivar webhookGiveUpSeconds: seconds after which an undelivered
         C{state}/C{dtmf}/C{cdr} webhook event is dropped.
+    @ivar drainSeconds: seconds live calls may go on after SIGTERM (or
+        C{POST /admin/drain}) before LinkRTC ends them with BYE and exits;
+        0 ends them at once (docs/operations.rst).
     """
 
     sip: tuple = ("udp:5060:interface=127.0.0.1", "tcp:5060:interface=127.0.0.1")
@@ -83,6 +86,7 @@ class LinkRTCConfig:
     sipIdleTimeout: float | None = 60.0
     webhookQueueSize: int = 1000
     webhookGiveUpSeconds: float = 300.0
+    drainSeconds: float = 300.0
 
     def replace(self, **changes):
         """@return: a copy with C{changes} applied."""
@@ -135,6 +139,7 @@ KEYS = {
     "sip-idle-timeout": "sipIdleTimeout",
     "webhook-queue-size": "webhookQueueSize",
     "webhook-give-up-seconds": "webhookGiveUpSeconds",
+    "drain-seconds": "drainSeconds",
 }
 
 
@@ -197,6 +202,19 @@ def _count(key, value):
     return number
 
 
+def _nonNegative(key, value):
+    """@return: C{value} as seconds (C{float}) >= 0. @raise ConfigError: otherwise."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{key}: expected seconds, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: expected seconds, got {value!r}")
+    if not number >= 0 or number == float("inf"):
+        raise ConfigError(f"{key}: must be 0 or more seconds, got {value!r}")
+    return number
+
+
 def normalise(key, value):
     """
     Check and convert one option value.
@@ -217,6 +235,8 @@ def normalise(key, value):
         value = _positive(key, value)
     elif name == "webhookQueueSize":
         value = _count(key, value)
+    elif name == "drainSeconds":
+        value = _nonNegative(key, value)
     elif name == "trunks":
         value = parseTrunks(value)
     elif name == "rtpPorts":

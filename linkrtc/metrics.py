@@ -108,7 +108,8 @@ def bindGauges(**sources):
     Make gauges read their value from the running switch when scraped.
 
     @param sources: gauge name (C{calls_active}, C{websocket_connections},
-        C{clients_registered}, C{rtp_ports_in_use}, C{draining}) to a
+        C{clients_registered}, C{rtp_ports_in_use}, C{draining},
+        C{sip_transactions_client}, C{sip_transactions_server}) to a
         zero-argument callable returning a number.
     @raise KeyError: for an unknown name.
     """
@@ -118,6 +119,8 @@ def bindGauges(**sources):
         "clients_registered": CLIENTS_REGISTERED,
         "rtp_ports_in_use": RTP_PORTS_IN_USE,
         "draining": DRAINING,
+        "sip_transactions_client": SIP_TRANSACTIONS.labels(kind="client"),
+        "sip_transactions_server": SIP_TRANSACTIONS.labels(kind="server"),
     }
     for name, source in sources.items():
         gauges[name].set_function(source)

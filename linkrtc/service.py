@@ -25,6 +25,8 @@ class SIPService(Service):
     Listens for SIP on the configured endpoints while running.
 
     @ivar transport: the L{linkrtc.sip.transport.SIPTransportLayer}.
+    @ivar listening: C{True} once every endpoint listens, until stopped
+        (for C{/readyz}).
     """
 
     name = "sip"
@@ -32,19 +34,22 @@ class SIPService(Service):
     def __init__(self, transport, endpoints):
         self.transport = transport
         self.endpoints = tuple(endpoints)
-        self.listening = SIPListening(transport, self.endpoints)
+        self.binder = SIPListening(transport, self.endpoints)
+        self.listening = False
 
     def privilegedStartService(self):
         """Bind every endpoint, or end the process (L{linkrtc.startup.exitCannotListen})."""
         Service.privilegedStartService(self)
-        self.listening.listen()
+        self.binder.listen()
 
     def startService(self):
         Service.startService(self)
-        self.listening.listen()
+        self.binder.listen()
+        self.listening = True
 
     def stopService(self):
         Service.stopService(self)
+        self.listening = False
         return defer.maybeDeferred(self.transport.stopListening)
 
 
@@ -154,7 +159,8 @@ def makeLinkRTCService(config, reactor=None):
 
     @param config: a L{linkrtc.config.LinkRTCConfig}.
     @param reactor: the reactor (asyncio); the global one if C{None}.
-    @return: a C{MultiService} with children C{sip}, C{http} and C{shutdown}.
+    @return: a C{MultiService} with children C{sip}, C{http} and C{shutdown}
+        (and C{drain}, which takes SIGTERM over once the reactor runs).
     """
     if reactor is None:
         from twisted.internet import reactor
@@ -171,6 +177,16 @@ def makeLinkRTCService(config, reactor=None):
 
     LogLevelService(levelNamed(config.logLevel)).setServiceParent(top)
 
+    from linkrtc.drain import Admission, DrainService, adminResource
+    from linkrtc.monitoring import (
+        HealthResource,
+        MetricsResource,
+        ReadinessResource,
+        SIPMessageCounter,
+        bindSwitchGauges,
+    )
+
+    admission = Admission(reactor)
     directory = ClientDirectory(clock=reactor)
     if config.webhook:
         application = WebhookApplication(
@@ -183,16 +199,17 @@ def makeLinkRTCService(config, reactor=None):
     mediaFactory = makeMediaFactory(config, reactor)
     manager = buildCallManager(
         reactor, directory, application, mediaFactory, ringTimeout=config.ringTimeout,
-        operators=config.operators, cdrPath=config.cdr,
+        operators=config.operators, cdrPath=config.cdr, admission=admission,
     )
 
     transport = SIPTransportLayer(reactor, publicAddress=config.publicAddress,
                                   idleTimeout=config.sipIdleTimeout)
     transactions = TransactionLayer(transport, reactor, None)
-    useragent = UserAgent(transactions, transport, manager, reactor)
+    useragent = UserAgent(transactions, transport, manager, reactor, admission=admission)
     transactions.tu = useragent
     transport.receiver = transactions
     transport.observers.append(SIPLadder(manager, directory))
+    transport.observers.append(SIPMessageCounter())
     SIPService(transport, config.sip).setServiceParent(top)
 
     from linkrtc.call.outbound import OutboundDialer
@@ -210,6 +227,13 @@ def makeLinkRTCService(config, reactor=None):
     root = makeRootResource()
     root.putChild(b"ws", makeWebSocketResource(signalling))
     root.putChild(b"status", statusResource(trunkService))
+    drainService = DrainService(reactor, admission, manager, config.drainSeconds)
+    root.putChild(b"healthz", HealthResource())
+    root.putChild(b"readyz", ReadinessResource(admission, top.getServiceNamed("sip"),
+                                               trunkService))
+    root.putChild(b"metrics", MetricsResource())
+    root.putChild(b"admin", adminResource(drainService))
+    bindSwitchGauges(manager, transactions, directory, signalling, mediaFactory, admission)
     http = EndpointService(reactor, config.http, Site(root))
     http.setName("http")
     http.setServiceParent(top)
@@ -217,4 +241,5 @@ def makeLinkRTCService(config, reactor=None):
 
     Shutdown([manager.closeAll]).setServiceParent(top)
     GarbageCollectorTuning().setServiceParent(top)
+    drainService.setServiceParent(top)
     return top

@@ -8,11 +8,11 @@ TCP 127.0.0.1:5060, HTTP and the WebSocket on 127.0.0.1:8080).
 
 import sys
 
-from twisted import copyright
 from twisted.python import usage
 
 from linkrtc._version import __version__
 from linkrtc.config import ConfigError, LinkRTCConfig, applyChanges, loadTOML
+from twisted import copyright
 
 
 class InvalidValue(usage.UsageError):
@@ -48,6 +48,7 @@ class Options(usage.Options):
         ["event-loop", None, None, "asyncio event loop under the reactor: uvloop, or asyncio for the standard library's [default: uvloop]."],
         ["webhook-queue-size", None, None, "Most state/dtmf/cdr webhook events held for delivery; more are dropped [default: 1000]."],
         ["webhook-give-up-seconds", None, None, "Seconds after which an undelivered state/dtmf/cdr webhook event is dropped [default: 300]."],
+        ["drain-seconds", None, None, "Seconds live calls may go on after SIGTERM before LinkRTC ends them and exits [default: 300]."],
     ]
 
     def __init__(self):
@@ -101,6 +102,8 @@ class Options(usage.Options):
             for key in ("webhook-queue-size", "webhook-give-up-seconds"):
                 if self[key] is not None:
                     changes[key] = self[key]
+            if self["drain-seconds"] is not None:
+                changes["drain-seconds"] = self["drain-seconds"]
             for key in ("sip", "operator", "ice-server", "ice-address"):
                 if self[key]:
                     changes[key] = self[key]

@@ -12,6 +12,9 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.web.resource import Resource
 
+from linkrtc import metrics
+from linkrtc.sip.registration import REGISTERED
+
 log = Logger()
 
 
@@ -52,6 +55,9 @@ class TrunkService(Service):
             for t in self.trunks if t.register
         }
         self._starting = None
+        for name, registration in self.registrations.items():
+            metrics.TRUNK_REGISTERED.labels(trunk=name).set_function(
+                lambda r=registration: 1 if r.state == REGISTERED else 0)
 
     def startService(self):
         Service.startService(self)
@@ -71,6 +77,14 @@ class TrunkService(Service):
             self._starting.cancel()
         self._starting = None
         return defer.DeferredList([r.stop() for r in self.registrations.values()])
+
+    def unregistered(self):
+        """
+        @return: C{list} of C{(trunk name, state)} for the trunks that
+            should be registered and are not (for C{/readyz}).
+        """
+        return [(name, r.state) for name, r in self.registrations.items()
+                if r.state != REGISTERED]
 
     def status(self):
         """

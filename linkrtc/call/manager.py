@@ -16,6 +16,7 @@ from linkrtc.call.cdr import CDRWriter
 from linkrtc.call.events import ShutdownEvent
 from linkrtc.interfaces import IClientMessageHandler, IInviteHandler
 from linkrtc.logging import debugEnabled
+from linkrtc.monitoring import countCall
 
 log = Logger()
 
@@ -32,12 +33,16 @@ class CallManager:
         leaves it when it is released).
     @ivar machine: the L{linkrtc.call.machine.CallStateMachine}.
     @ivar services: the L{CallServices} given to every call.
+    @ivar admission: the L{linkrtc.drain.Admission} saying whether new
+        calls are taken, or C{None} (always taken).
     """
 
-    def __init__(self, machine, services):
+    def __init__(self, machine, services, admission=None):
         self.machine = machine
         self.services = services
+        self.admission = admission
         self.calls = {}
+        self._idleWaiters = []
         #: The L{linkrtc.call.outbound.OutboundDialer} for clients' C{call}
         #: messages, or C{None} (they then get C{error} 503).
         self.dialer = None
@@ -62,6 +67,22 @@ class CallManager:
 
     def _released(self, call):
         self.calls.pop(call.id, None)
+        countCall(call, self.services.mediaFactory)
+        if not self.calls and self._idleWaiters:
+            waiters, self._idleWaiters = self._idleWaiters, []
+            for d in waiters:
+                d.callback(None)
+
+    def whenIdle(self):
+        """
+        @return: a L{Deferred} firing with C{None} once no call is live (at
+            once if none is); for the drain (L{linkrtc.drain}).
+        """
+        if not self.calls:
+            return defer.succeed(None)
+        d = defer.Deferred()
+        self._idleWaiters.append(d)
+        return d
 
     # -- IClientMessageHandler ---------------------------------------------------
 
@@ -90,12 +111,16 @@ class CallManager:
         A client's C{call} (docs/signalling.rst): C{calling} with the new
         call's id at once, then the outbound topology runs. Without a
         dialer (no trunk) or in a media mode that cannot place calls the
-        client gets C{error} (503 / 501) instead.
+        client gets C{error} (503 / 501) instead, and so does every client
+        while LinkRTC drains (503, docs/operations.rst).
 
         @return: the new L{linkrtc.call.outbound.OutboundCall} or C{None}.
         """
-        refused = (503, "outbound calls are not configured") if self.dialer is None \
-            else self.dialer.refuse(message)
+        if self.admission is not None and self.admission.draining:
+            refused = (503, "LinkRTC is draining: no new calls")
+        else:
+            refused = (503, "outbound calls are not configured") if self.dialer is None \
+                else self.dialer.refuse(message)
         if refused is not None:
             reply = {"type": "error", "code": refused[0], "message": refused[1]}
             if message.get("ref") is not None:
@@ -149,7 +174,7 @@ class CallManager:
 
 
 def buildCallManager(reactor, directory, application, mediaFactory, ringTimeout=60.0,
-                     operators=(), cdrPath=None):
+                     operators=(), cdrPath=None, admission=None):
     """
     Build the call engine.
 
@@ -162,6 +187,7 @@ def buildCallManager(reactor, directory, application, mediaFactory, ringTimeout=
     @param operators: C{"NAME[:ARG]"} operator plugin specs to add.
     @param cdrPath: file to append CDR JSON lines to, or C{None}
         (L{buildCDRWriter}).
+    @param admission: the L{linkrtc.drain.Admission}, or C{None}.
     @return: a L{CallManager} (the L{IInviteHandler} for the SIP user agent
         and the L{IClientMessageHandler} for signalling).
     @raise linkrtc.error.OperatorConfigError: for a bad operator spec
@@ -172,7 +198,7 @@ def buildCallManager(reactor, directory, application, mediaFactory, ringTimeout=
     machine = buildMachine(operators)
     services = CallServices(reactor, directory, application, mediaFactory,
                             buildCDRWriter(reactor, cdrPath), ringTimeout=float(ringTimeout))
-    return CallManager(machine, services)
+    return CallManager(machine, services, admission=admission)
 
 
 def buildCDRWriter(reactor, path):

@@ -99,6 +99,7 @@ class SignallingServerProtocol(WebSocketServerProtocol):
         return None
 
     def onOpen(self):
+        self.factory.openConnections.add(self)
         log.debug("signalling connection open from {peer}", peer=self.peer)
 
     def onMessage(self, payload, isBinary):
@@ -174,6 +175,7 @@ class SignallingServerProtocol(WebSocketServerProtocol):
         self.sendJSON({"type": "registered", "client": name})
 
     def onClose(self, wasClean, code, reason):
+        self.factory.openConnections.discard(self)
         conn = self.connection
         if conn is None or not conn.connected:
             return
@@ -279,6 +281,8 @@ class SignallingFactory(WebSocketServerFactory):
         self.handler = handler
         self.tokens = tokens
         self.maxMessageSize = maxMessageSize
+        #: The open connections' protocols (for the metrics).
+        self.openConnections = set()
         hardLimit = max(16 * maxMessageSize, 1024 * 1024)
         self.setProtocolOptions(
             autoPingInterval=autoPingInterval,

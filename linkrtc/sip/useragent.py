@@ -174,6 +174,7 @@ class UserAgent:
         T1=None,
         T2=None,
         mergeWindow=None,
+        admission=None,
     ):
         """
         @param transactionLayer: the L{linkrtc.sip.transaction.TransactionLayer}
@@ -194,6 +195,10 @@ class UserAgent:
             layer's, else 4.0).
         @param mergeWindow: seconds a request is remembered for merged
             request detection (§8.2.2.2); default 64*T1.
+        @param admission: a L{linkrtc.drain.Admission}: while its
+            C{refusal()} gives a status, a new INVITE and an out-of-dialog
+            OPTIONS get it (503 with Retry-After while draining); C{None}
+            takes every call.
         """
         self.transactionLayer = None
         self.transportLayer = transportLayer
@@ -206,6 +211,7 @@ class UserAgent:
         self._T1 = T1
         self._T2 = T2
         self._mergeWindow = mergeWindow
+        self.admission = admission
         self.dialogs = DialogTable()
         self.legs = set()
         self._legsByKey = {}
@@ -550,6 +556,13 @@ class UserAgent:
         if toTag:
             self._inDialogRequest(request, tx)
             return
+
+        if method in ("INVITE", "OPTIONS") and self.admission is not None:
+            refusal = self.admission.refusal()
+            if refusal is not None:
+                status, reason, headers = refusal
+                self.respond(tx, request, status, reason, headers=headers)
+                return
 
         if method == "OPTIONS":
             self.respond(tx, request, 200, headers=self.capabilities())

@@ -108,6 +108,15 @@ class ConfigTests(SynchronousTestCase):
                            ("webhook-give-up-seconds", 0), ("webhook-give-up-seconds", "x")]:
             e = self.assertRaises(ConfigError, applyChanges, config, {key: value})
             self.assertIn(key, str(e))
+    def test_drainSeconds(self):
+        """drain-seconds: 300 s by default, 0 or more seconds; not negative, words or true."""
+        self.assertEqual(LinkRTCConfig().drainSeconds, 300.0)
+        config = applyChanges(LinkRTCConfig(), {"drain-seconds": "12.5"})
+        self.assertEqual(config.drainSeconds, 12.5)
+        self.assertEqual(applyChanges(config, {"drain_seconds": 0}).drainSeconds, 0.0)
+        for value in (-1, "soon", True, float("nan"), float("inf")):
+            e = self.assertRaises(ConfigError, applyChanges, config, {"drain-seconds": value})
+            self.assertIn("drain-seconds", str(e))
 
     def test_badTOML(self):
         """A file that is not TOML, or is missing, gives a ConfigError."""

@@ -79,6 +79,16 @@ class OptionsTests(SynchronousTestCase):
         e = self.assertRaises(usage.UsageError, Options().parseOptions,
                               ["--webhook-queue-size", "0"])
         self.assertIn("webhook-queue-size", str(e))
+    def test_drainSeconds(self):
+        """--drain-seconds sets seconds (default 300); a bad value names the option."""
+        options = Options()
+        options.parseOptions([])
+        self.assertEqual(options.config.drainSeconds, 300.0)
+        options = Options()
+        options.parseOptions(["--drain-seconds", "2"])
+        self.assertEqual(options.config.drainSeconds, 2.0)
+        e = self.assertRaises(usage.UsageError, Options().parseOptions, ["--drain-seconds", "-1"])
+        self.assertIn("drain-seconds", str(e))
 
     def test_configFile(self):
         """--config reads TOML; the command line wins over it."""

@@ -70,3 +70,29 @@ class TrunkServiceTests(SynchronousTestCase):
         self.successResultOf(d)
         self.clock.advance(1)
         self.assertEqual(self.layer.sent, [])
+
+
+class TrunkReadinessTests(SynchronousTestCase):
+    def setUp(self):
+        self.clock = Clock()
+        self.service = TrunkService(parseTrunks(TRUNKS), FakeLayer(), FakeTransport(), self.clock)
+
+    def test_unregistered(self):
+        """Trunks that should register and are not are named with their state."""
+        self.assertEqual(self.service.unregistered(), [("pbx", "unregistered")])
+        self.service.registrations["pbx"].state = "registered"
+        self.assertEqual(self.service.unregistered(), [])
+
+    def test_gauge(self):
+        """linkrtc_trunk_registered reads the registration's state: 1 registered, else 0."""
+        from linkrtc import metrics
+
+        def value():
+            return metrics.REGISTRY.get_sample_value("linkrtc_trunk_registered",
+                                                     {"trunk": "pbx"})
+
+        self.assertEqual(value(), 0.0)
+        self.service.registrations["pbx"].state = "registered"
+        self.assertEqual(value(), 1.0)
+        self.assertIsNone(metrics.REGISTRY.get_sample_value("linkrtc_trunk_registered",
+                                                            {"trunk": "out"}))

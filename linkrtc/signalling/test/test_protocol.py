@@ -406,3 +406,13 @@ class ResourceTests(ProtocolTestsMixin, SynchronousTestCase):
         proto.dataReceived(clientFrame(json.dumps({"type": "register", "client": "alice"})))
         self.assertEqual(self.received(transport), [{"type": "registered", "client": "alice"}])
         proto.connectionLost(Failure(ConnectionDone()))
+
+
+class OpenConnectionsTests(ProtocolTestsMixin, SynchronousTestCase):
+    def test_counted(self):
+        """The factory holds each open connection until it closes (for the metrics)."""
+        first, _ = self.connect()
+        second, _ = self.connect()
+        self.assertEqual(self.factory.openConnections, {first, second})
+        first.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(self.factory.openConnections, {second})

@@ -225,17 +225,26 @@ class LinkRTCProcess:
             raise
         return self
 
+    #: Seconds L{stop} lets a drain run before the second SIGTERM.
+    drainGrace = 3.0
+
     def stop(self, timeout=15.0):
         """
-        Stop with SIGTERM (SIGKILL after C{timeout} seconds) and remove the
-        log (kept when C{LINKRTC_KEEP_LOGS} is set). @return: the exit code.
+        Stop with SIGTERM: LinkRTC drains (it exits at once without live
+        calls); after L{drainGrace} seconds a second SIGTERM ends the calls
+        left; SIGKILL after C{timeout} seconds. Removes the log (kept when
+        C{LINKRTC_KEEP_LOGS} is set). @return: the exit code.
         """
         try:
             if self.process is None or self.process.poll() is not None:
                 return self.process.returncode if self.process else None
             self.process.send_signal(signal.SIGTERM)
             try:
-                return self.process.wait(timeout)
+                return self.process.wait(min(self.drainGrace, timeout))
+            except subprocess.TimeoutExpired:
+                self.process.send_signal(signal.SIGTERM)
+            try:
+                return self.process.wait(max(timeout - self.drainGrace, 1.0))
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)

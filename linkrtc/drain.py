@@ -1,0 +1,244 @@
+# -*- test-case-name: linkrtc.test.test_drain -*-
+"""
+Graceful drain: on SIGTERM (or C{POST /admin/drain}) LinkRTC stops taking
+new calls, lets the live ones finish for up to C{--drain-seconds}, ends
+the rest with BYE and exits. A second SIGTERM stops at once.
+
+While draining, the SIP user agent answers a new INVITE and an
+out-of-dialog OPTIONS with 503 and C{Retry-After} (RFC 3261 §21.5.4,
+§20.33), and a client's C{call} gets C{error} 503 (docs/operations.rst).
+"""
+
+import ipaddress
+import json
+import math
+import signal
+
+from twisted.application.service import Service
+from twisted.internet import error as netError
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+
+from linkrtc import metrics
+
+log = Logger()
+
+
+class Admission:
+    """
+    Whether LinkRTC takes new calls: read by the SIP user agent (new
+    INVITE, OPTIONS), the call manager (a client's C{call}) and C{/readyz};
+    set by L{DrainService}.
+
+    @ivar clock: an C{IReactorTime}.
+    @ivar draining: C{True} once a drain began (it never ends: the process
+        exits).
+    @ivar deadline: clock seconds when the live calls are ended, or
+        C{None} before a drain.
+    """
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.draining = False
+        self.deadline = None
+
+    def close(self, drainSeconds):
+        """
+        Take no new calls from now on.
+
+        @param drainSeconds: seconds until the live calls are ended, C{float}.
+        """
+        self.draining = True
+        self.deadline = self.clock.seconds() + drainSeconds
+
+    def retryAfter(self):
+        """
+        @return: the C{Retry-After} value in seconds (C{int}, at least 1):
+            the time left until the drain ends, when this process stops
+            and its successor can take calls.
+        """
+        if self.deadline is None:
+            return 1
+        return max(1, math.ceil(self.deadline - self.clock.seconds()))
+
+    def refusal(self):
+        """
+        @return: C{None} while calls are taken, else C{(status, reason,
+            headers)} for a SIP request that would start something new:
+            C{(503, "Service Unavailable", [("Retry-After", "N")])}, N the
+            seconds of L{retryAfter}.
+        """
+        if not self.draining:
+            return None
+        return 503, "Service Unavailable", [("Retry-After", str(self.retryAfter()))]
+
+
+class DrainService(Service):
+    """
+    Takes over SIGTERM once the reactor runs (twistd's own handler would
+    stop the reactor and hang up every call at once) and drains.
+
+    @ivar admission: the L{Admission} it closes.
+    @ivar manager: the L{linkrtc.call.manager.CallManager} (C{calls},
+        C{whenIdle}, C{closeAll}).
+    @ivar drainSeconds: seconds live calls may go on after the drain
+        begins, C{float}.
+    @ivar lingerSeconds: seconds between the last call's end and the stop,
+        so the last BYE's transaction is answered while the sockets are up.
+    @ivar closeSeconds: seconds the calls ended at the deadline have to be
+        released (media closed) before the stop comes regardless.
+    """
+
+    name = "drain"
+    lingerSeconds = 1.0
+    closeSeconds = 10.0
+
+    def __init__(self, reactor, admission, manager, drainSeconds=300.0, signals=signal):
+        """
+        @param reactor: an C{IReactorTime}, C{IReactorCore} (C{stop},
+            C{callWhenRunning}) and C{IReactorThreads} (C{callFromThread},
+            the only thing a signal handler does).
+        @param signals: the module (or a fake) whose C{signal(number,
+            handler)} installs the SIGTERM handler.
+        """
+        self.reactor = reactor
+        self.admission = admission
+        self.manager = manager
+        self.drainSeconds = float(drainSeconds)
+        self.signals = signals
+        self.stopping = False
+        self._deadline = None
+        self._stopCall = None
+
+    def startService(self):
+        Service.startService(self)
+        # The reactor installs its own SIGTERM handler during startup;
+        # ours comes after it.
+        self.reactor.callWhenRunning(self._takeSIGTERM)
+
+    def stopService(self):
+        Service.stopService(self)
+        self.stopping = True
+        for delayed in (self._deadline, self._stopCall):
+            if delayed is not None and delayed.active():
+                delayed.cancel()
+        self._deadline = self._stopCall = None
+
+    def _takeSIGTERM(self):
+        self.signals.signal(self.signals.SIGTERM, self._sigterm)
+
+    def _sigterm(self, number, frame=None):
+        self.reactor.callFromThread(self.terminate)
+
+    def terminate(self):
+        """SIGTERM: the first begins the drain, the second stops at once."""
+        if self.stopping:
+            return
+        if self.admission.draining:
+            log.warn("SIGTERM again: stopping now, ending {count} call(s)",
+                     count=len(self.manager.calls))
+            self._stop()
+            return
+        self.drain("SIGTERM")
+
+    def drain(self, why):
+        """
+        Stop taking calls; stop the reactor once the live calls have ended
+        (or were ended, after L{drainSeconds}). Calling it again changes
+        nothing.
+
+        @param why: what asked for it, for the log (C{"SIGTERM"}, ...).
+        @return: C{dict} with C{draining} (C{True}), C{calls} (live calls
+            now) and C{drain_seconds} (time left, C{float}).
+        """
+        calls = len(self.manager.calls)
+        if not self.admission.draining and not self.stopping:
+            self.admission.close(self.drainSeconds)
+            log.info("{why}: draining, taking no new calls; {count} live call(s) may go on "
+                     "for {seconds} s", why=why, count=calls, seconds=self.drainSeconds)
+            if calls == 0:
+                self._stopCall = self.reactor.callLater(0, self._stop)
+            else:
+                self._deadline = self.reactor.callLater(self.drainSeconds, self._deadlineReached)
+                self.manager.whenIdle().addCallback(self._idle)
+        left = max(0.0, (self.admission.deadline or 0.0) - self.reactor.seconds())
+        return {"draining": True, "calls": calls, "drain_seconds": left}
+
+    def _idle(self, _):
+        if self.stopping:
+            return
+        log.info("drain: the last call has ended")
+        for delayed in (self._deadline, self._stopCall):
+            if delayed is not None and delayed.active():
+                delayed.cancel()
+        self._deadline = None
+        self._stopCall = self.reactor.callLater(self.lingerSeconds, self._stop)
+
+    def _deadlineReached(self):
+        self._deadline = None
+        log.warn("drain: {seconds} s passed, ending {count} call(s) with BYE",
+                 seconds=self.drainSeconds, count=len(self.manager.calls))
+        # The calls leave the manager as they end: whenIdle fires, and the
+        # stop follows after lingerSeconds; or after closeSeconds if one
+        # does not end.
+        self._stopCall = self.reactor.callLater(self.closeSeconds, self._stop)
+        self.manager.closeAll()
+
+    def _stop(self):
+        self._stopCall = None
+        if self.stopping:
+            return
+        self.stopping = True
+        try:
+            self.reactor.stop()
+        except netError.ReactorNotRunning:
+            pass
+
+
+def isLoopback(host):
+    """
+    @param host: an IP address, C{str} (IPv4, IPv6 or IPv4-mapped IPv6).
+    @return: C{True} for a loopback address; C{False} otherwise or when
+        C{host} is no IP address (a UNIX socket peer has none).
+    """
+    try:
+        address = ipaddress.ip_address(host)
+    except (TypeError, ValueError):
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
+
+
+class DrainResource(Resource):
+    """
+    C{POST /admin/drain}: begin the drain (as SIGTERM does); C{202} with
+    L{DrainService.drain}'s C{dict} as JSON. Only loopback peers may ask
+    (403 otherwise), and not from a web page (a request with an C{Origin}
+    header gets 403, so a browser cannot be made to drain the switch).
+    """
+
+    isLeaf = True
+
+    def __init__(self, drainService):
+        super().__init__()
+        self.drainService = drainService
+
+    def render_POST(self, request):
+        request.setHeader(b"Content-Type", b"application/json")
+        request.setHeader(b"Cache-Control", b"no-store")
+        peer = request.getClientAddress()
+        host = getattr(peer, "host", None)
+        if not isLoopback(host) or request.getHeader(b"origin") is not None:
+            log.warn("admin drain refused for {peer}", peer=host)
+            metrics.SECURITY_EVENTS.labels(event="admin_refused").inc()
+            request.setResponseCode(403)
+            return json.dumps({"error": "admin endpoints answer loopback peers only"}).encode()
+        request.setResponseCode(202)
+        return json.dumps(self.drainService.drain("POST /admin/drain")).encode()
+
+
+def adminResource(drainService):
+    """@return: the C{/admin} L{Resource} with its C{drain} child."""
+    admin = Resource()
+    admin.putChild(b"drain", DrainResource(drainService))
+    return admin
