@@ -579,7 +579,8 @@ class Call:
         """
         Send the INVITE's final response once (later calls are ignored).
 
-        @return: C{True} if sent.
+        @return: C{True} if sent; C{False} if it was sent before or the leg
+            could not send it (logged).
         """
         if self.finalStatus is not None:
             return False
@@ -588,6 +589,7 @@ class Call:
             self.leg.sendFinal(status, reason=reason, body=body, contentType=contentType)
         except Exception:
             log.failure("call {call_id}: sending {status} failed", call_id=self.id, status=status)
+            return False
         return True
 
     def sendBye(self):

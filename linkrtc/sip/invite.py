@@ -159,6 +159,8 @@ class InviteServerLeg:
 
         @raise ValueError: if C{status} is not 200..699.
         @raise InvalidStateError: if a final response was already sent.
+        @raise SIPParseError: a 2xx whose dialog cannot be made from the
+            INVITE (the caller is answered 500 and the leg ends).
         """
         if not 200 <= status <= 699:
             raise ValueError("final status must be 200..699, not %r" % (status,))
@@ -174,9 +176,20 @@ class InviteServerLeg:
             self.transaction.respond(response)
             return
         contact = self._contact()
-        response = self._dialogResponse(self.request, status, reason, body, contentType, headers,
-                                        contact)
-        self.dialog = Dialog.fromServerRequest(self.request, self.localTag, contact)
+        try:
+            dialog = Dialog.fromServerRequest(self.request, self.localTag, contact)
+            response = self._dialogResponse(self.request, status, reason, body, contentType,
+                                            headers, contact)
+        except Exception as e:
+            # (the user agent refuses such an INVITE before it rings:
+            # checkDialogRequest) the caller still gets a final response
+            log.warn("cannot make the dialog of {callId}: {error}", callId=self.callId, error=e)
+            self.state = "terminated"
+            self.userAgent.legEnded(self)
+            self.transaction.respond(self.userAgent.makeResponse(
+                self.request, 500, "Server Internal Error (no dialog)", self.localTag))
+            raise
+        self.dialog = dialog
         self._holdConnection(getattr(self.source, "connection", None))
         self.state = "accepted"
         self.userAgent.registerDialog(self.dialog, self)

@@ -7,6 +7,7 @@ re-INVITE, in-dialog requests, DTMF and hold.
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from linkrtc.call.call import SIP_NONE
 from linkrtc.call.events import (
     ClientMessageEvent,
     MediaDigitsEvent,
@@ -68,7 +69,9 @@ class OpSendOk(Operator):
                 call.sendError(call.answerer, 488, f"SDP not acceptable: {why}")
             return call.end(488, f"answer not acceptable: {why}", "sys")
         call.localSdp = event.result
-        call.sendFinal(200, body=event.result, contentType=SDP)
+        if not call.sendFinal(200, body=event.result, contentType=SDP):
+            # the leg could not make the 2xx (it answered the caller with an error)
+            return call.end(500, "200 OK could not be sent", "sys", SIP_NONE)
         call.answerTime = call.now()
         return CONFIRMED
 
