@@ -13,10 +13,10 @@ from twisted.application.service import MultiService, Service
 from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
-from twisted.web.server import Site
-from twisted.web.static import Data, File
+from twisted.web.static import Data
 
 from linkrtc._version import __version__
+from linkrtc.webroot import StaticFiles, WebSite
 
 log = Logger()
 
@@ -94,7 +94,7 @@ def makeRootResource():
         (C{/linkrtc.js}) and the other files of C{linkrtc/static/}; the
         caller mounts C{/ws} and the APIs on it.
     """
-    root = File(STATIC, defaultType="application/octet-stream")
+    root = StaticFiles(STATIC, defaultType="application/octet-stream")
     root.indexNames = ["index.html"]
     root.contentTypes = dict(root.contentTypes, **{".js": "text/javascript; charset=utf-8",
                                                     ".html": "text/html; charset=utf-8",
@@ -207,7 +207,7 @@ def makeLinkRTCService(config, reactor=None):
     root = makeRootResource()
     root.putChild(b"ws", makeWebSocketResource(signalling))
     root.putChild(b"status", statusResource(trunkService))
-    http = StreamServerEndpointService(serverFromString(reactor, config.http), Site(root))
+    http = StreamServerEndpointService(serverFromString(reactor, config.http), WebSite(root))
     http.setName("http")
     http.setServiceParent(top)
 
