@@ -11,11 +11,11 @@ import os
 from twisted.application.service import MultiService, Service
 from twisted.internet import defer
 from twisted.logger import Logger
-from twisted.web.server import Site
-from twisted.web.static import Data, File
+from twisted.web.static import Data
 
 from linkrtc._version import __version__
 from linkrtc.startup import EndpointService, SIPListening, StartupReport
+from linkrtc.webroot import StaticFiles, WebSite
 
 log = Logger()
 
@@ -101,7 +101,7 @@ def makeRootResource():
         (C{/linkrtc.js}) and the other files of C{linkrtc/static/}; the
         caller mounts C{/ws} and the APIs on it.
     """
-    root = File(STATIC, defaultType="application/octet-stream")
+    root = StaticFiles(STATIC, defaultType="application/octet-stream")
     root.indexNames = ["index.html"]
     root.contentTypes = dict(root.contentTypes, **{".js": "text/javascript; charset=utf-8",
                                                     ".html": "text/html; charset=utf-8",
@@ -234,7 +234,7 @@ def makeLinkRTCService(config, reactor=None):
     root.putChild(b"metrics", MetricsResource())
     root.putChild(b"admin", adminResource(drainService))
     bindSwitchGauges(manager, transactions, directory, signalling, mediaFactory, admission)
-    http = EndpointService(reactor, config.http, Site(root))
+    http = EndpointService(reactor, config.http, WebSite(root))
     http.setName("http")
     http.setServiceParent(top)
     StartupReport(config, transport, http).setServiceParent(top)

@@ -178,6 +178,9 @@ def _outgoingDecision(body):
         for key in _OUTGOING_FIELDS:
             if reply.get(key) is not None:
                 decision[key] = reply[key]
+        for key in ("to", "caller_id"):
+            if key in decision and (not isinstance(decision[key], str) or not decision[key]):
+                raise WebhookError(f"route with a bad {key} {str(decision[key])[:80]!r}")
         return decision
     if action == "reject":
         return _rejectDecision(reply)

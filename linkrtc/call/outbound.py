@@ -32,6 +32,7 @@ INVITE without SDP: the 2xx then holds the far end's offer, sent to the
 client as C{answer}, and the ACK carries the client's offer.
 """
 
+import math
 import re
 import uuid
 from dataclasses import dataclass
@@ -443,7 +444,8 @@ class OutboundCall(Call):
 def _seconds(value, what, allowNone=False):
     if value is None and allowNone:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
+            or not math.isfinite(value)):
         raise ValueError(f"{what} must be a positive number of seconds, not {value!r}")
     return float(value)
 

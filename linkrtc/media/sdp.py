@@ -149,6 +149,28 @@ def _parseConnection(value):
     return (parts[1], str(ip))
 
 
+#: Longest packet time we take from a C{ptime} attribute, milliseconds.
+MAX_PTIME = 10000
+
+
+def _ptime(text):
+    """
+    The packet time of an C{a=ptime} value (RFC 4566 §6: milliseconds,
+    possibly with a fraction).
+
+    @return: C{int} milliseconds (1..L{MAX_PTIME}) or C{None} for a value
+        that is no such number (C{inf}, C{nan}, C{-5}, C{abc}): the
+        attribute is then ignored, as unknown ones are.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    if not 1 <= value <= MAX_PTIME:  # (also False for nan and inf)
+        return None
+    return int(value)
+
+
 def parseSDP(data):
     """
     Parse a session description.
@@ -227,10 +249,7 @@ def parseSDP(data):
                 except ValueError:
                     continue
             elif name == "ptime":
-                try:
-                    current.ptime = int(float(arg))
-                except ValueError:
-                    continue
+                current.ptime = _ptime(arg)
     if not media:
         _fail("no m= line")
     for m in media:

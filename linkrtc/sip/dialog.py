@@ -8,6 +8,10 @@ URIs, the remote target (from Contact), the route set (from Record-Route),
 the local and remote CSeq numbers and the secure flag. It builds the
 requests sent inside the dialog (§12.2.1.1) and checks the ones that arrive
 (§12.2.2). A L{DialogTable} finds dialogs by id.
+
+L{checkDialogRequest} and L{checkTargetRefresh} refuse, before anything
+else happens, a request whose Contact or Record-Route a dialog could not
+use (RFC 3261 §8.1.1.8, §12.1.1, §12.2.2).
 """
 
 import random
@@ -17,7 +21,7 @@ from twisted.logger import Logger
 
 from linkrtc.error import SIPParseError
 from linkrtc.sip.message import Request
-from linkrtc.sip.uri import SIPURI, NameAddr, parseNameAddrList
+from linkrtc.sip.uri import SIPURI, WILDCARD, NameAddr, parseNameAddrList
 
 log = Logger()
 
@@ -64,6 +68,98 @@ def _stripForRequestURI(uri):
         params=params,
         headers={},
     )
+
+
+#: Values of a C{transport} URI parameter we can send on (RFC 3261 §19.1.1).
+_TRANSPORTS = ("udp", "tcp", "tls")
+
+
+def _bad(what):
+    return SIPParseError("Bad Request (%s)" % (what,), 400)
+
+
+def unusableURI(uri):
+    """
+    Why a URI cannot be a remote target or a route of a dialog: requests
+    inside the dialog are sent to it (RFC 3261 §8.1.2, §12.2.1.1), so it
+    must be a SIP or SIPS URI with a host and, if it names one, a transport
+    we have.
+
+    @param uri: a L{SIPURI}, L{linkrtc.sip.uri.TelURI} or
+        L{linkrtc.sip.uri.AbsoluteURI}.
+    @return: the fault in a few words (C{str}), or C{None} if it is usable.
+    """
+    if not isinstance(uri, SIPURI):
+        return "not a SIP URI"
+    if not uri.host:
+        return "no host"
+    params = uri.params or {}
+    if "transport" in params and str(params["transport"]).lower() not in _TRANSPORTS:
+        return "unknown transport"
+    return None
+
+
+def _checkTarget(message, required):
+    """
+    Check the Contact of C{message} as a remote target (RFC 3261 §8.1.1.8:
+    exactly one SIP or SIPS URI).
+
+    @param required: C{True} if a missing Contact falls back to the From
+        URI, which must then be usable (an RFC 2543 INVITE, §12.1.1);
+        C{False} if a missing Contact keeps the current target.
+    @raise SIPParseError: 400 C{"Bad Request (Bad Contact: ...)"} or
+        C{"Bad Request (Missing Contact)"}.
+    """
+    try:
+        contacts = message.contacts
+    except SIPParseError as e:
+        raise _bad("Bad Contact: %s" % (e.reason,)) from None
+    if not contacts:
+        if required and unusableURI(message.fromAddr.uri) is not None:
+            raise _bad("Missing Contact")
+        return
+    if len(contacts) > 1:
+        raise _bad("More than one Contact")
+    if contacts[0] is WILDCARD:
+        raise _bad("Bad Contact: *")
+    fault = unusableURI(contacts[0].uri)
+    if fault is not None:
+        raise _bad("Bad Contact: %s" % (fault,))
+
+
+def checkDialogRequest(request):
+    """
+    Check that a dialog-creating request (INVITE) gives a dialog it can
+    use: every Record-Route entry and the Contact (or, for an RFC 2543
+    request without Contact, the From URI) are L{usable<unusableURI>}
+    SIP URIs (RFC 3261 §8.1.1.8, §12.1.1, §16.6 step 4). The Via was
+    checked by the parser. To be called before the request rings.
+
+    @param request: a L{Request}.
+    @raise SIPParseError: 400 with a reason naming the header, e.g.
+        C{"Bad Request (Bad Record-Route: not a SIP URI)"}.
+    """
+    try:
+        routes = request.recordRoutes
+    except SIPParseError as e:
+        raise _bad("Bad Record-Route: %s" % (e.reason,)) from None
+    for route in routes:
+        fault = "*" if route is WILDCARD else unusableURI(route.uri)
+        if fault is not None:
+            raise _bad("Bad Record-Route: %s" % (fault,))
+    _checkTarget(request, True)
+
+
+def checkTargetRefresh(request):
+    """
+    Check the Contact of a target refresh request inside a dialog
+    (re-INVITE, UPDATE; RFC 3261 §12.2.2): if present it must be one
+    usable SIP URI. Its Record-Route is not used (the route set does not
+    change, §12.2).
+
+    @raise SIPParseError: 400 C{"Bad Request (Bad Contact: ...)"}.
+    """
+    _checkTarget(request, False)
 
 
 def newTag():
@@ -197,7 +293,11 @@ class Dialog:
         if not remoteTag:
             raise ValueError("a response without a To tag does not make a dialog")
         contacts = response.contacts
-        remoteTarget = contacts[0].uri if contacts else request.uri
+        if contacts and contacts[0] is not WILDCARD and unusableURI(contacts[0].uri) is None:
+            remoteTarget = contacts[0].uri
+        else:
+            # none, or one we could not send to: keep sending to the Request-URI
+            remoteTarget = request.uri
         routeSet = []
         for value in response.headers.getAll("Record-Route"):
             routeSet.extend(parseNameAddrList(value))
@@ -238,13 +338,14 @@ class Dialog:
     def refreshTarget(self, message):
         """
         Take the remote target from a target refresh request or its 2xx
-        (RFC 3261 §12.2.2, §12.2.1.2) if it has a Contact.
+        (RFC 3261 §12.2.2, §12.2.1.2) if it has a Contact we can use
+        (L{unusableURI}); an unusable one is ignored.
         """
         try:
             contacts = message.contacts
         except SIPParseError:
             return
-        if contacts:
+        if contacts and contacts[0] is not WILDCARD and unusableURI(contacts[0].uri) is None:
             self.remoteTarget = contacts[0].uri
 
     def createRequest(self, method, body=None, contentType=None, headers=(), cseq=None):

@@ -162,7 +162,10 @@ def _contentLength(values):
             raise _bad("Negative Content-Length")
         if not value.isdigit() or not value.isascii():
             raise _bad("Bad Content-Length")
-        length = int(value)
+        digits = value.lstrip("0") or "0"
+        # (a value of thousands of digits is no number int() takes, nor any
+        # message's length: it stands as larger than every message)
+        length = int(digits) if len(digits) <= 18 else 10**18
         if result is not None and length != result:
             raise _bad("Conflicting Content-Length values")
         result = length
@@ -255,6 +258,7 @@ def parseMessage(data):
         fault.isRequest = request
         raise fault
     cache = {}
+    header = None  # the header being parsed, for the reason phrase of its fault
     try:
         for values, name in ((froms, "From"), (tos, "To"), (callIds, "Call-ID"),
                              (cseqs, "CSeq")):
@@ -299,6 +303,7 @@ def parseMessage(data):
                 raise _bad("Content-Length larger than message")
             body = data[bodyStart : bodyStart + length]
         # Parsing these is checking them; keep the results for the accessors.
+        header = "Via"
         if len(vias) == 1:
             parsed = _parseVia(vias[0])
         else:
@@ -307,8 +312,11 @@ def parseMessage(data):
                 parsed.extend(_parseVia(v))
         cache["vias"] = parsed
         cache["topVia"] = parsed[0]
+        header = "From"
         cache["from"] = _parseNameAddr(froms[0])
+        header = "To"
         cache["to"] = _parseNameAddr(tos[0])
+        header = "Contact"
         if len(contacts) == 1:
             cache["contacts"] = _parseNameAddrList(contacts[0])
         else:
@@ -317,6 +325,10 @@ def parseMessage(data):
                 parsed.extend(_parseNameAddrList(v))
             cache["contacts"] = parsed
     except SIPParseError as e:
+        if header is not None and header not in e.reason and e.reason.endswith(")"):
+            # name the header in the reason phrase: "Bad Request (Bad port in Via)"
+            e.reason = "%s in %s)" % (e.reason[:-1], header)
+            e.args = (e.reason,) + e.args[1:]
         e.headers = [(n, v) for _, n, v, _ in entries]
         e.isRequest = request
         raise

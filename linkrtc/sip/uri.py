@@ -849,7 +849,7 @@ class Via:
         value = params["rport"]
         if value is None:
             return True
-        return _parsePort(value, "rport")
+        return _parsePort(value, "rport in Via")
 
     @rport.setter
     def rport(self, value):

@@ -27,7 +27,7 @@ from zope.interface import implementer
 
 from linkrtc import _version
 from linkrtc.error import SIPParseError, TransactionTimeout, TransportError
-from linkrtc.sip.dialog import DialogTable, newTag
+from linkrtc.sip.dialog import DialogTable, checkDialogRequest, checkTargetRefresh, newTag
 from linkrtc.sip.transaction import ITransactionUser
 from linkrtc.sip.uri import SIPURI, NameAddr, TelURI
 
@@ -567,6 +567,8 @@ class UserAgent:
         if method == "OPTIONS":
             self.respond(tx, request, 200, headers=self.capabilities())
         elif method == "INVITE":
+            # a Contact or Record-Route the dialog could not use: 400 before it rings
+            checkDialogRequest(request)
             self._newInvite(request, tx)
         elif method in _DIALOG_ONLY:
             self.respond(tx, request, 481)
@@ -706,6 +708,8 @@ class UserAgent:
         if request.method == "OPTIONS":
             self.respond(tx, request, 200, headers=self.capabilities())
             return
+        if request.method in ("INVITE", "UPDATE"):
+            checkTargetRefresh(request)
         leg.requestReceived(request, tx)
 
     def _newInvite(self, request, tx):

@@ -8,7 +8,7 @@ from zope.interface.verify import verifyObject
 
 from linkrtc.call.manager import CallManager, buildCallManager
 from linkrtc.call.passthrough import PassthroughMediaFactory
-from linkrtc.error import InvalidStateError, MediaError, TransactionTimeout
+from linkrtc.error import InvalidStateError, MediaError, SIPParseError, TransactionTimeout
 from linkrtc.interfaces import (
     IApplication,
     IClientConnection,
@@ -380,6 +380,27 @@ class CallingClientTests(HarnessMixin, SynchronousTestCase):
         self.h.media(call).deferreds.pop(0)[1].errback(MediaError("bad SDP"))
         self.assertEqual(leg.finalStatus, 488)
         self.assertEqual(alice.ofType("incoming"), [])
+
+    def test_okCannotBeSent(self):
+        """
+        A 200 OK the SIP leg cannot make: the call drops (the caller gets
+        a 500 instead); the client is never told
+        C{confirmed} and the CDR has no answer time.
+        """
+        call, leg, [alice] = self.ringing()
+
+        def sendFinal(status, reason=None, body=None, contentType=None, headers=()):
+            raise SIPParseError("Bad Request (Bad Record-Route: not a SIP URI)", 400)
+
+        leg.sendFinal = sendFinal
+        self.h.clientSays(alice, "accept", call, sdp=CLIENT_ANSWER)
+        self.assertTrue(self.flushLoggedErrors(SIPParseError))
+        self.assertNotIn("confirmed", [m["state"] for m in alice.ofType("state")])
+        self.assertNotIn("confirmed", self.app.states(call))
+        self.assertEqual(call.state.name, "dropped")
+        self.assertIsNone(self.cdr(call)["answer_time"])
+        self.assertEqual(self.cdr(call)["cause"], 500)
+        self.assertEqual(leg.byes, [])
 
 
 class EndTests(HarnessMixin, SynchronousTestCase):

@@ -38,6 +38,17 @@ class ParseTests(SynchronousTestCase):
         self.assertEqual(event, sdp.Codec("TELEPHONE-EVENT", 8000, 101))
         self.assertEqual(desc.media[1].media, "video")
 
+    def test_ptimeNotANumber(self):
+        """
+        C{a=ptime:} with inf, nan, a negative or absurd value is ignored
+        (inf made C{int()} raise OverflowError); a fraction is cut.
+        """
+        for value, expected in [(b"inf", None), (b"-inf", None), (b"nan", None), (b"-20", None),
+                                (b"0", None), (b"1e400", None), (b"1e9", None), (b"x", None),
+                                (b"20.5", 20), (b"30", 30)]:
+            text = OFFER.replace(b"a=ptime:20", b"a=ptime:" + value)
+            self.assertEqual(sdp.parseSDP(text).audio()[1].ptime, expected, value)
+
     def test_ipv6(self):
         """C{IN IP6} addresses (RFC 5118 §4.3) are kept as literals."""
         text = OFFER.replace(b"IN IP4 192.0.2.10", b"IN IP6 2001:db8::10")

@@ -4,7 +4,15 @@ Tests for L{linkrtc.sip.dialog} (RFC 3261 §12).
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from linkrtc.sip.dialog import Dialog, DialogId, DialogTable, newCSeq, newTag
+from linkrtc.error import SIPParseError
+from linkrtc.sip.dialog import (
+    Dialog,
+    DialogId,
+    DialogTable,
+    checkDialogRequest,
+    newCSeq,
+    newTag,
+)
 from linkrtc.sip.parser import parseMessage
 
 
@@ -135,6 +143,31 @@ class DialogUASTests(SynchronousTestCase):
         dialog.refreshTarget(invite(contact=None))
         self.assertEqual(str(dialog.remoteTarget), "sip:alice@198.51.100.7")
 
+    def test_refreshTargetUnusable(self):
+        """A Contact that is no usable SIP URI keeps the remote target."""
+        dialog = Dialog.fromServerRequest(invite(), "t")
+        for contact in ("<tel:+123>", "<http://x>", "*", "<sip:a@b.example;transport=sctp>"):
+            dialog.refreshTarget(invite(contact=contact))
+            self.assertEqual(str(dialog.remoteTarget), "sip:alice@192.0.2.1:5070")
+
+    def test_checkDialogRequest(self):
+        """
+        L{checkDialogRequest} accepts usable Record-Route and Contact and
+        refuses the others with 400 naming the header.
+        """
+        checkDialogRequest(invite(recordRoute=["<sip:p1.example.com;lr>"]))
+        checkDialogRequest(invite(contact=None))
+        for kw, header in [
+            (dict(recordRoute=["<sip:p1.example.com;lr"]), "Record-Route"),
+            (dict(recordRoute=["<tel:+1>"]), "Record-Route"),
+            (dict(recordRoute=["<sip:p.example.com;transport=foo>"]), "Record-Route"),
+            (dict(contact="<tel:+1>"), "Contact"),
+            (dict(contact="<sip:a@b.example>, <sip:c@d.example>"), "Contact"),
+        ]:
+            e = self.assertRaises(SIPParseError, checkDialogRequest, invite(**kw))
+            self.assertEqual(e.status, 400)
+            self.assertIn(header, e.reason)
+
 
 class DialogUACTests(SynchronousTestCase):
     """
@@ -194,6 +227,31 @@ class DialogUACTests(SynchronousTestCase):
             "CSeq: 100 INVITE",
         )
         self.assertRaises(ValueError, Dialog.fromClientResponse, request, response)
+
+    def test_unusableContact(self):
+        """
+        A 2xx whose Contact is no SIP URI: the remote target stays the
+        Request-URI, so the dialog can still be ended with BYE.
+        """
+        request = message(
+            "INVITE sip:bob@example.com SIP/2.0",
+            "Via: SIP/2.0/UDP 192.0.2.9;branch=z9hG4bKabc",
+            "From: <sip:linkrtc@example.net>;tag=ours",
+            "To: <sip:bob@example.com>",
+            "Call-ID: uac1",
+            "CSeq: 100 INVITE",
+        )
+        response = message(
+            "SIP/2.0 200 OK",
+            "Via: SIP/2.0/UDP 192.0.2.9;branch=z9hG4bKabc",
+            "From: <sip:linkrtc@example.net>;tag=ours",
+            "To: <sip:bob@example.com>;tag=theirs",
+            "Call-ID: uac1",
+            "CSeq: 100 INVITE",
+            "Contact: <tel:+123>",
+        )
+        dialog = Dialog.fromClientResponse(request, response)
+        self.assertEqual(str(dialog.remoteTarget), "sip:bob@example.com")
 
 
 class DialogTableTests(SynchronousTestCase):

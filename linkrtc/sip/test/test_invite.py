@@ -47,19 +47,6 @@ class ResponseTests(UserAgentMixin, SynchronousTestCase):
         self.assertEqual(tx.responses[-1].body, SDP)
         self.assertEqual(tx.responses[-1].headers.get("Content-Type"), "application/sdp")
 
-    def test_okNotBuiltLeavesErrorResponse(self):
-        """
-        A 2xx that cannot make a dialog (malformed Record-Route) raises and
-        sends nothing; the INVITE can still get an error response.
-        """
-        tx, leg = self.invite(extra=("Record-Route: <sip:p1.example.com;lr",))
-        sent = len(tx.responses)
-        self.assertRaises(SIPParseError, leg.sendFinal, 200, body=SDP,
-                          contentType="application/sdp")
-        self.assertEqual(len(tx.responses), sent)
-        leg.sendFinal(500)
-        self.assertEqual(tx.responses[-1].status, 500)
-
     def test_provisionalBadStatus(self):
         """Only 101-199 are provisional; none after the final response."""
         tx, leg = self.invite()
@@ -508,10 +495,18 @@ class RouteFailureTests(UserAgentMixin, SynchronousTestCase):
     """A remote target we cannot send to fails the Deferred, never raises."""
 
     def test_unroutableTarget(self):
-        """A non-SIP remote target: sendBye and sendRequest fail with TransportError."""
+        """
+        A non-SIP remote target (the user agent refuses such an INVITE with
+        400; a leg made without that check): sendBye and sendRequest fail
+        with TransportError.
+        """
         from linkrtc.error import TransportError
+        from linkrtc.sip.invite import InviteServerLeg
+        from linkrtc.sip.test.test_useragent import FakeServerTransaction
 
-        tx, leg = self.invite(contact="<mailto:alice@example.org>")
+        invite = request("INVITE", contact="<mailto:alice@example.org>")
+        leg = InviteServerLeg(self.ua, invite, FakeServerTransaction(invite), self.clock)
+        self.ua.legs.add(leg)
         leg.sendFinal(200)
         self.failureResultOf(leg.sendRequest("INFO"), TransportError)
         self.failureResultOf(leg.sendBye(), TransportError)
@@ -548,4 +543,36 @@ class RouteFailureTests(UserAgentMixin, SynchronousTestCase):
         self.assertRaises(InvalidStateError, leg.sendFinal, 200)
         self.assertEqual(len(self.ua.dialogs), 0)
         self.assertEqual(self.ua.legs, set())
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+
+class UnusableDialogTests(UserAgentMixin, SynchronousTestCase):
+    """
+    A leg whose INVITE gives no usable dialog (the user agent refuses such
+    INVITEs before they ring; a leg made without that check still answers).
+    """
+
+    def test_okCannotBeMade(self):
+        """
+        C{sendFinal(200)} with a malformed Record-Route raises and sends
+        nothing; the INVITE is still free for an error response.
+        """
+        from linkrtc.error import SIPParseError
+        from linkrtc.sip.invite import InviteServerLeg
+        from linkrtc.sip.test.test_useragent import FakeServerTransaction
+
+        invite = request("INVITE", body=SDP, extra=("Content-Type: application/sdp",
+                                                    "Record-Route: <sip:p1.example.com;lr"))
+        tx = FakeServerTransaction(invite)
+        leg = InviteServerLeg(self.ua, invite, tx, self.clock)
+        self.ua.legs.add(leg)
+        self.assertRaises(SIPParseError, leg.sendFinal, 200, body=SDP,
+                          contentType="application/sdp")
+        self.assertEqual(tx.statuses, [])
+        self.assertIsNone(leg.dialog)
+        leg.sendFinal(500)
+        self.assertEqual(tx.statuses, [500])
+        self.assertEqual(tx.responses[0].toAddr.tag, leg.localTag)
+        self.assertEqual(self.ua.legs, set())
+        self.assertEqual(len(self.ua.dialogs), 0)
         self.assertEqual(self.clock.getDelayedCalls(), [])

@@ -237,6 +237,28 @@ class ParseMessageTests(SynchronousTestCase):
             e = self.assertFault(data, words)
             self.assertTrue(e.reason.startswith("Bad Request ("), e.reason)
 
+    def test_hugeContentLength(self):
+        """
+        A Content-Length of thousands of digits (more than C{int()} takes
+        from text) is a 400, not a C{ValueError}; leading zeros are fine.
+        """
+        cl = b"Content-Length: %d" % len(SDP)
+        self.assertFault(replace(INVITE, cl, b"Content-Length: " + b"9" * 4300),
+                         "Content-Length larger than message")
+        msg = parseMessage(replace(INVITE, cl, b"Content-Length: " + b"0" * 5000 + b"%d" % len(SDP)))
+        self.assertEqual(msg.body, SDP)
+
+    def test_faultNamesHeader(self):
+        """A malformed Via, From, To or Contact: the reason names the header."""
+        for old, new, header in [
+            (b"Via: SIP/2.0/UDP pc33.atlanta.example.com;", b"Via: SIP/2.0/UDP pc33:99999;", "Via"),
+            (b"To: Bob <sip:bob@biloxi.example.com>", b"To: Bob <sip:bob@biloxi", "To"),
+            (b"Contact: <sip:alice@pc33.atlanta.example.com>", b"Contact: <sip:alice@[::1>",
+             "Contact"),
+        ]:
+            data = replace(INVITE, old, new)
+            self.assertIn(header, self.assertFault(data, "Bad Request").reason)
+
     def test_badVersion(self):
         e = self.assertFault(replace(INVITE, b" SIP/2.0\r\n", b" SIP/7.0\r\n"),
                              "Version Not Supported", 505)
@@ -391,6 +413,12 @@ class StreamFramerTests(SynchronousTestCase):
     def test_conflictingContentLength(self):
         self.assertFraming([replace(INVITE, b"Content-Length: %d" % len(SDP),
                                     b"Content-Length: 13\r\nl: 5")], "Conflicting")
+
+    def test_hugeContentLengthStream(self):
+        """Thousands of digits of Content-Length on a stream: a framing error."""
+        data = replace(INVITE, b"Content-Length: %d" % len(SDP),
+                       b"Content-Length: " + b"9" * 4300)
+        self.assertRaises(SIPFramingError, self.feedAll, self.makeFramer(), [data])
 
     def test_tooLarge(self):
         """A huge Content-Length is refused as soon as the header is read."""

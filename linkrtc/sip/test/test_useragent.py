@@ -517,3 +517,109 @@ class InviteDispatchTests(UserAgentMixin, SynchronousTestCase):
         self.ua.transportFailed(tx, RuntimeError("no route"))
         self.assertEqual(self.handler.listener.names(), ["terminated"])
         self.assertEqual(self.ua.legs, set())
+
+
+class DialogHeaderChecksTests(UserAgentMixin, SynchronousTestCase):
+    """
+    A Contact or Record-Route the dialog could not use is refused with 400
+    when the INVITE arrives (RFC 3261 §8.1.1.8, §12.1.1): the caller gets a
+    final response, nothing rings, no leg is made.
+    """
+
+    def refused(self, header, **kw):
+        kw.setdefault("body", SDP)
+        kw.setdefault("extra", ())
+        kw["extra"] = ("Content-Type: application/sdp",) + tuple(kw["extra"])
+        tx = self.receive(request("INVITE", **kw))
+        self.assertEqual(tx.statuses, [400])
+        self.assertIn(header, tx.responses[0].reason)
+        self.assertTrue(tx.responses[0].toAddr.tag)
+        self.assertEqual(self.handler.legs, [])
+        self.assertEqual(self.ua.legs, set())
+        self.assertEqual(len(self.ua.dialogs), 0)
+        self.assertEqual(self.ua._legsByKey, {})
+        self.assertEqual(self.ua._legsByTransaction, {})
+        return tx.responses[0]
+
+    def test_malformedRecordRoute(self):
+        """A Record-Route that does not parse: 400 naming Record-Route."""
+        response = self.refused("Record-Route", extra=("Record-Route: <sip:p.example.com;lr",))
+        self.assertTrue(response.reason.startswith("Bad Request (Bad Record-Route"))
+
+    def test_recordRouteNotSIP(self):
+        """A Record-Route with a tel: or http: URI cannot be routed to."""
+        self.refused("Record-Route", extra=("Record-Route: <sip:p1.example.com;lr>, <tel:+123>",))
+        self.refused("Record-Route", extra=("Record-Route: <http://x>",), callId="c2")
+
+    def test_recordRouteWildcard(self):
+        """C{Record-Route: *} is no route."""
+        self.refused("Record-Route", extra=("Record-Route: *",))
+
+    def test_recordRouteUnknownTransport(self):
+        """A route naming a transport we do not have."""
+        self.refused("Record-Route", extra=("Record-Route: <sip:p.example.com;lr;transport=sctp>",))
+
+    def test_contactNotSIP(self):
+        """
+        A non-SIP Contact (tel:, http:) would leave no target for BYE: 400
+        naming Contact.
+        """
+        response = self.refused("Contact", contact="<tel:+123>")
+        self.assertEqual(response.reason, "Bad Request (Bad Contact: not a SIP URI)")
+        self.refused("Contact", contact="<http://x>", callId="c2")
+
+    def test_contactWildcard(self):
+        """C{Contact: *} is for REGISTER only."""
+        self.refused("Contact", contact="*")
+
+    def test_moreThanOneContact(self):
+        """A dialog-creating request has exactly one Contact (§8.1.1.8)."""
+        self.refused("Contact", contact="<sip:a@192.0.2.1>, <sip:b@192.0.2.1>")
+
+    def test_missingContactFromNotSIP(self):
+        """
+        Without Contact the From URI is the target (RFC 2543 peers); a
+        non-SIP From then leaves none: 400 "Missing Contact".
+        """
+        tx = self.receive(request("INVITE", contact=None, body=SDP,
+                                  extra=("Content-Type: application/sdp",)))
+        self.assertEqual(tx.statuses, [100])
+        self.receive(request("CANCEL", contact=None))
+        lines = request("INVITE", contact=None, callId="c2", body=SDP,
+                        extra=("Content-Type: application/sdp",)).toBytes().replace(
+            b"From: <sip:alice@example.org>", b"From: <tel:+1555>")
+        from linkrtc.sip.parser import parseMessage as parse
+        tx = self.receive(parse(lines))
+        self.assertEqual(tx.statuses, [400])
+        self.assertIn("Contact", tx.responses[0].reason)
+
+    def test_goodRecordRoute(self):
+        """Usable routes and Contact: the INVITE rings as usual."""
+        tx, leg = self.invite(extra=("Content-Type: application/sdp",
+                                     "Record-Route: <sip:p1.example.com;lr>, <sips:p2.example.com;lr>"))
+        self.assertEqual(tx.statuses, [100])
+        leg.sendFinal(200, body=SDP, contentType="application/sdp")
+        self.assertEqual(tx.statuses, [100, 200])
+        self.assertEqual(len(leg.dialog.routeSet), 2)
+
+    def test_reinviteBadContact(self):
+        """
+        A re-INVITE (target refresh) with an unusable Contact: 400, the
+        dialog keeps its target and the listener hears nothing.
+        """
+        tx, leg = self.invite()
+        leg.sendFinal(200, body=SDP, contentType="application/sdp")
+        self.receive(request("ACK", toTag=leg.localTag, contact=None))
+        del self.handler.listener.events[:]
+        target = leg.dialog.remoteTarget
+        for cseq, contact in ((2, "<tel:+123>"), (3, "<http://x>")):
+            tx = self.receive(request("INVITE", toTag=leg.localTag, cseq=cseq, contact=contact,
+                                      body=SDP, extra=("Content-Type: application/sdp",)))
+            self.assertEqual(tx.statuses, [400])
+            self.assertIn("Contact", tx.responses[0].reason)
+        tx = self.receive(request("UPDATE", toTag=leg.localTag, cseq=4, contact="*"))
+        self.assertEqual(tx.statuses, [400])
+        self.assertEqual(self.handler.listener.events, [])
+        self.assertEqual(leg.dialog.remoteTarget, target)
+        bye = leg.dialog.createRequest("BYE")
+        self.assertEqual(self.ua.destinationFor(leg.dialog.nextHop(bye)).host, "192.0.2.1")
