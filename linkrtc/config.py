@@ -61,6 +61,16 @@ class LinkRTCConfig:
     @ivar drainSeconds: seconds live calls may go on after SIGTERM (or
         C{POST /admin/drain}) before LinkRTC ends them with BYE and exits;
         0 ends them at once (docs/operations.rst).
+    @ivar authSecret: the HS256 key clients' access tokens are signed with
+        (C{kid} C{"default"}), or C{None}; docs/security.rst.
+    @ivar authSecrets: more keys, C{{kid: secret}} (TOML C{[auth-secrets]}),
+        for rotation. With neither key nor C{clientTokens}, protected mode:
+        only loopback clients, anonymously.
+    @ivar allowedOrigins: browser origins allowed on C{/ws} besides the
+        page's own (C{"https://app.example.com"}).
+    @ivar registerTimeout: seconds a WebSocket may stay without a
+        successful C{register}.
+    @ivar maxConnectionsPerAddress: open WebSockets allowed per source address.
     """
 
     sip: tuple = ("udp:5060:interface=127.0.0.1", "tcp:5060:interface=127.0.0.1")
@@ -87,6 +97,11 @@ class LinkRTCConfig:
     webhookQueueSize: int = 1000
     webhookGiveUpSeconds: float = 300.0
     drainSeconds: float = 300.0
+    authSecret: str | None = None
+    authSecrets: dict = field(default_factory=dict)
+    allowedOrigins: tuple = ()
+    registerTimeout: float = 10.0
+    maxConnectionsPerAddress: int = 50
 
     def replace(self, **changes):
         """@return: a copy with C{changes} applied."""
@@ -140,6 +155,12 @@ KEYS = {
     "webhook-queue-size": "webhookQueueSize",
     "webhook-give-up-seconds": "webhookGiveUpSeconds",
     "drain-seconds": "drainSeconds",
+    "auth-secret": "authSecret",
+    "auth-secrets": "authSecrets",
+    "allowed-origin": "allowedOrigins",
+    "allowed-origins": "allowedOrigins",
+    "register-timeout": "registerTimeout",
+    "max-connections-per-address": "maxConnectionsPerAddress",
 }
 
 
@@ -262,6 +283,9 @@ def normalise(key, value):
 
         if not isinstance(value, str) or value not in LEVELS:
             raise ConfigError(f"log-level: expected one of {', '.join(LEVELS)}, got {value!r}")
+    elif name in ("authSecret", "authSecrets", "allowedOrigins", "registerTimeout",
+                  "maxConnectionsPerAddress"):
+        value = _normaliseAccess(key, name, value)
     elif name == "clientTokens":
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a table of name = token")
@@ -274,6 +298,51 @@ def normalise(key, value):
     if check is not None and value is not None:
         check(key, value)
     return name, value
+
+
+def _normaliseAccess(key, name, value):
+    """Check the WebSocket access keys (docs/security.rst)."""
+    from linkrtc.signalling.guard import normaliseOrigin
+    from linkrtc.signalling.tokens import parseKeys
+
+    if name == "registerTimeout":
+        return _positive(key, value)
+    if name == "maxConnectionsPerAddress":
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ConfigError(f"{key}: expected a positive integer, got {value!r}")
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigError(f"{key}: expected a positive integer, got {value!r}")
+        if number <= 0:
+            raise ConfigError(f"{key}: must be positive, got {value!r}")
+        return number
+    if name == "allowedOrigins":
+        if isinstance(value, str):
+            value = (value,)
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{key}: expected a list of origins")
+        for origin in value:
+            try:
+                normaliseOrigin(origin)
+            except ValueError as e:
+                raise ConfigError(f"{key}: {e}")
+        return tuple(value)
+    if name == "authSecret":
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string")
+        try:
+            parseKeys(authSecret=value or None)
+        except ValueError as e:
+            raise ConfigError(f"{key}: {e}")
+        return value or None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: expected a table of kid = secret")
+    try:
+        parseKeys(authSecrets=value)
+    except ValueError as e:
+        raise ConfigError(f"{key}: {e}")
+    return dict(value)
 
 
 TRANSPORTS = ("UDP", "TCP", "TLS")

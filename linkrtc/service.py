@@ -14,6 +14,7 @@ from twisted.logger import Logger
 from twisted.web.static import Data
 
 from linkrtc._version import __version__
+from linkrtc.sip.redact import redactMessage
 from linkrtc.startup import EndpointService, SIPListening, StartupReport
 from linkrtc.webroot import StaticFiles, WebSite
 
@@ -71,7 +72,8 @@ class SIPLadder:
     Sends every SIP message of a call to the clients of that call that
     registered with C{"trace": true} (the demo page's ladder, as
     C{{"type": "trace", "proto": "sip", ...}}). Costs nothing while no
-    client traces.
+    client traces. C{Authorization} / C{Proxy-Authorization} values are
+    redacted (L{linkrtc.sip.redact}): credentials never leave the switch.
     """
 
     def __init__(self, manager, directory):
@@ -89,7 +91,7 @@ class SIPLadder:
             if getattr(call.leg, "callId", None) == sipCallId:
                 names = {c.clientName for c in call.connections} | {call.clientName}
                 names.discard(None)
-                self.directory.trace(call.id, direction, "sip", data, names)
+                self.directory.trace(call.id, direction, "sip", redactMessage(data), names)
 
 
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
@@ -153,6 +155,26 @@ def makeMediaFactory(config, reactor):
     return PassthroughMediaFactory()
 
 
+def makeTokenVerifier(config, clock):
+    """
+    @return: the L{linkrtc.signalling.tokens.TokenVerifier} for the
+        configured keys (C{auth-secret}, C{[auth-secrets]}) and development
+        tokens (C{[client-tokens]}), or C{None} for protected mode (no
+        credentials: only loopback clients, anonymously), which is logged
+        once (docs/security.rst).
+    """
+    from linkrtc.signalling.tokens import TokenVerifier, parseKeys
+
+    keys = parseKeys(config.authSecret, config.authSecrets)
+    if not keys and not config.clientTokens:
+        log.warn("protected mode: no --auth-secret, so /ws accepts anonymous clients from "
+                 "loopback only; set --auth-secret and give clients tokens to let others in")
+        return None
+    log.info("clients authenticate with tokens ({count} key(s){static})", count=len(keys),
+             static=", [client-tokens] for development" if config.clientTokens else "")
+    return TokenVerifier(keys, clock, staticTokens=config.clientTokens)
+
+
 def makeLinkRTCService(config, reactor=None):
     """
     Build LinkRTC.
@@ -167,6 +189,7 @@ def makeLinkRTCService(config, reactor=None):
     from linkrtc.api.webhook import DefaultApplication, WebhookApplication
     from linkrtc.call.manager import buildCallManager
     from linkrtc.signalling.directory import ClientDirectory
+    from linkrtc.signalling.guard import SourceGuard
     from linkrtc.signalling.protocol import SignallingFactory, makeWebSocketResource
     from linkrtc.sip.transaction import TransactionLayer
     from linkrtc.sip.transport import SIPTransportLayer
@@ -222,8 +245,11 @@ def makeLinkRTCService(config, reactor=None):
         maxRingSeconds=config.maxRingSeconds, maxAnswerSeconds=config.maxAnswerSeconds,
     )
 
-    tokens = config.clientTokens or None
-    signalling = SignallingFactory(directory, manager, tokens=tokens, clock=reactor)
+    signalling = SignallingFactory(
+        directory, manager, verifier=makeTokenVerifier(config, reactor), clock=reactor,
+        allowedOrigins=config.allowedOrigins, registerTimeout=config.registerTimeout,
+        guard=SourceGuard(reactor, maxConnections=config.maxConnectionsPerAddress),
+    )
     root = makeRootResource()
     root.putChild(b"ws", makeWebSocketResource(signalling))
     root.putChild(b"status", statusResource(trunkService))

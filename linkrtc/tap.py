@@ -6,6 +6,7 @@ Run C{twistd -n linkrtc} to start on the embedded defaults (SIP on UDP and
 TCP 127.0.0.1:5060, HTTP and the WebSocket on 127.0.0.1:8080).
 """
 
+import os
 import sys
 
 from twisted.python import usage
@@ -49,6 +50,9 @@ class Options(usage.Options):
         ["webhook-queue-size", None, None, "Most state/dtmf/cdr webhook events held for delivery; more are dropped [default: 1000]."],
         ["webhook-give-up-seconds", None, None, "Seconds after which an undelivered state/dtmf/cdr webhook event is dropped [default: 300]."],
         ["drain-seconds", None, None, "Seconds live calls may go on after SIGTERM before LinkRTC ends them and exits [default: 300]."],
+        ["auth-secret", None, None, "Key (32+ characters) clients' JWT access tokens are signed with (HS256); also env LINKRTC_AUTH_SECRET. Without one, only loopback clients may connect."],
+        ["register-timeout", None, None, "Seconds a WebSocket may stay without a successful register [default: 10]."],
+        ["max-connections-per-address", None, None, "Open WebSockets allowed per source address [default: 50]."],
     ]
 
     def __init__(self):
@@ -57,6 +61,7 @@ class Options(usage.Options):
         self["operator"] = []
         self["ice-server"] = []
         self["ice-address"] = []
+        self["allowed-origin"] = []
 
     def opt_sip(self, endpoint):
         """SIP endpoint; repeatable: udp:PORT[:interface=ADDR], tcp:..., tls:/ssl:... [default: udp and tcp 127.0.0.1:5060]"""
@@ -73,6 +78,10 @@ class Options(usage.Options):
     def opt_ice_address(self, address):
         """A host address ICE may offer; repeatable (default: all but loopback)."""
         self["ice-address"].append(address)
+
+    def opt_allowed_origin(self, origin):
+        """A browser origin (https://app.example.com) allowed on /ws besides the page's own; repeatable."""
+        self["allowed-origin"].append(origin)
 
     def opt_help_operators(self):
         """List the operator plugins that --operator can add, and exit."""
@@ -107,6 +116,14 @@ class Options(usage.Options):
             for key in ("sip", "operator", "ice-server", "ice-address"):
                 if self[key]:
                     changes[key] = self[key]
+            for key in ("auth-secret", "register-timeout", "max-connections-per-address"):
+                if self[key] is not None:
+                    changes[key] = self[key]
+            if self["allowed-origin"]:
+                changes["allowed-origin"] = self["allowed-origin"]
+            envSecret = os.environ.get("LINKRTC_AUTH_SECRET")
+            if self["auth-secret"] is None and envSecret and config.authSecret is None:
+                changes["auth-secret"] = envSecret
             config = applyChanges(config, changes)
         except ConfigError as e:
             raise InvalidValue(str(e))

@@ -32,6 +32,7 @@ from linkrtc.call.events import (
     TimerEvent,
 )
 from linkrtc.interfaces import IMediaListener, ISIPLegListener
+from linkrtc.sip.redact import redactHeader
 
 log = Logger()
 
@@ -259,10 +260,11 @@ class Call:
         @return: the C{incoming} event for L{linkrtc.interfaces.IApplication.incoming}:
             C{call}, C{from}, C{to}, C{caller} (From user), C{callee}
             (Request-URI user), C{uri} (Request-URI), C{headers} (list of
-            C{[name, value]}).
+            C{[name, value]}; C{Authorization} / C{Proxy-Authorization}
+            values redacted, L{linkrtc.sip.redact}).
         """
         headers = getattr(self.request, "headers", None)
-        items = [[k, v] for k, v in headers.items()] if headers is not None else []
+        items = [[k, redactHeader(k, v)] for k, v in headers.items()] if headers is not None else []
         return {
             "event": "incoming",
             "call": self.id,

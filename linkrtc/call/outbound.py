@@ -268,6 +268,11 @@ class OutboundCall(Call):
     @ivar answerSdp: the SDP last sent to the client as C{answer}, or C{None}.
     @ivar maxRingSeconds: seconds (C{float}).
     @ivar maxAnswerSeconds: seconds (C{float}) or C{None} (no limit).
+    @ivar identity: the originator's L{linkrtc.signalling.tokens.Identity}
+        (who placed the call, for the dial plan), or C{None}.
+    @ivar grants: the originator's L{linkrtc.signalling.tokens.Grants}, or
+        C{None} (a connection without grants: no restriction here; the
+        signalling layer already refused C{call} without C{outgoing}).
     """
 
     direction = "outbound"
@@ -296,6 +301,8 @@ class OutboundCall(Call):
         self.sipTo = None
         self.maxRingSeconds = dialer.maxRingSeconds
         self.maxAnswerSeconds = dialer.maxAnswerSeconds
+        self.identity = getattr(connection, "identity", None)
+        self.grants = getattr(connection, "grants", None)
 
     def __repr__(self):
         return f"<OutboundCall {self.id} {self.state.name if self.state else None}>"
@@ -520,6 +527,8 @@ class OutboundDialer:
         trunk = self.findTrunk(decision.get("trunk"))
         if trunk is None:
             return 404, f"unknown trunk {decision.get('trunk')!r}"
+        if call.grants is not None and not call.grants.mayUseTrunk(trunk.name):
+            return 403, f"this client may not call through trunk {trunk.name!r}"
         try:
             if "max_ring_seconds" in decision:
                 call.maxRingSeconds = _seconds(decision["max_ring_seconds"], "max_ring_seconds")

@@ -6,30 +6,51 @@ Autobahn's Twisted flavour (RFC 6455).
 Wiring::
 
     directory = ClientDirectory(clock=reactor)
-    factory = SignallingFactory(directory, callManager, tokens=None, clock=reactor)
+    verifier = TokenVerifier(parseKeys(config.authSecret), reactor)   # or None
+    factory = SignallingFactory(directory, callManager, verifier=verifier, clock=reactor)
     root.putChild(b"ws", makeWebSocketResource(factory))   # same Site as /api
 
 Each text frame is one JSON message (C{docs/signalling.rst}). This module
 handles C{register} itself and hands every other valid message to the
 L{IClientMessageHandler} with the L{ClientConnection} it came on; the
 handler (the call engine) checks that the connection owns the call.
+
+Access control (docs/security.rst): with a verifier, every C{register}
+needs a token for its name (L{linkrtc.signalling.tokens}); without one
+(protected mode) only loopback peers may connect, anonymously. Browsers'
+C{Origin} must be the page's own or an allowed one (403 at the handshake);
+a connection must register within C{registerTimeout} seconds; sources are
+limited in connections and in authentication failures
+(L{linkrtc.signalling.guard.SourceGuard}).
 """
 
-import hmac
 import json
-from collections.abc import Mapping
 
 from autobahn.exception import Disconnected
 from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.websocket.types import ConnectionDeny
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from linkrtc.interfaces import IClientConnection
+from linkrtc.signalling.guard import (
+    SourceGuard,
+    isLoopbackAddress,
+    isLoopbackHost,
+    normaliseOrigin,
+    originAllowed,
+    securityEvent,
+    sourceOf,
+)
 from linkrtc.signalling.messages import MAX_MESSAGE_SIZE, MessageError, parseClientMessage
+from linkrtc.signalling.tokens import LOCAL_GRANTS, Grants, Identity, TokenError
 
 __all__ = [
+    "CLOSE_UNAUTHENTICATED",
+    "CLOSE_REGISTER_TIMEOUT",
+    "CLOSE_LOCKED_OUT",
     "ClientConnection",
     "SignallingServerProtocol",
     "SignallingFactory",
@@ -37,6 +58,25 @@ __all__ = [
 ]
 
 log = Logger()
+
+#: WebSocket close code (RFC 6455 §7.4.2, private range): protected mode
+#: refused a client that is not on loopback.
+CLOSE_UNAUTHENTICATED = 4401
+
+#: WebSocket close code: no C{register} within the register timeout.
+CLOSE_REGISTER_TIMEOUT = 4408
+
+#: WebSocket close code: the source failed authentication too often.
+CLOSE_LOCKED_OUT = 4429
+
+#: The one error a refused token gets, whatever the cause.
+AUTH_FAILED = (401, "authentication failed", "token")
+
+#: Headers a reverse proxy adds: their presence on a loopback connection
+#: means the client is elsewhere, so it is not trusted as local.
+FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
+
+_NO_GRANTS = Grants()
 
 
 @implementer(IClientConnection)
@@ -50,18 +90,29 @@ class ClientConnection:
 
     @ivar clientName: the registered name (C{str}) or C{None}; kept after
         the connection closes so C{clientLost} can read it.
-    @ivar trace: C{True} if it registered with C{"trace": true}.
+    @ivar trace: C{True} if it registered with C{"trace": true} and its
+        identity holds the C{trace} grant.
     @ivar peer: the remote address as Autobahn gives it (C{str}, e.g.
         C{"tcp:127.0.0.1:40000"}), for logs.
+    @ivar source: the peer's IP address from the socket (C{str}).
+    @ivar identity: the L{linkrtc.signalling.tokens.Identity} it
+        registered with, or C{None} before C{register}.
     @ivar connected: C{False} once the WebSocket closed.
     """
 
-    def __init__(self, protocol, peer=None):
+    def __init__(self, protocol, peer=None, source=None):
         self._protocol = protocol
         self.clientName = None
         self.trace = False
         self.peer = peer
+        self.source = source
+        self.identity = None
         self.connected = True
+
+    @property
+    def grants(self):
+        """The L{linkrtc.signalling.tokens.Grants} of its identity (none before C{register})."""
+        return self.identity.grants if self.identity is not None else _NO_GRANTS
 
     def sendMessage(self, message):
         """
@@ -88,19 +139,78 @@ class SignallingServerProtocol(WebSocketServerProtocol):
 
     Errors are answered with C{{"type": "error", "code": INT, "message":
     TEXT, "field": NAME}} (plus C{"call"} when known); the connection
-    stays open. Codes: 400 malformed message, 401 token missing, 403 bad
-    token or not registered yet, 500 internal fault.
+    stays open. Codes: 400 malformed message, 401 authentication failed
+    (any refused token, field C{token}), 403 not registered yet or a
+    grant missing, 500 internal fault.
+
+    Close codes: L{CLOSE_UNAUTHENTICATED} (protected mode, not loopback),
+    L{CLOSE_REGISTER_TIMEOUT}, L{CLOSE_LOCKED_OUT}. Handshakes are refused
+    with HTTP 403 (C{Origin}) or 429 (too many connections, locked out).
     """
 
     connection = None
+    source = None
+    anonymousAllowed = False
+    _registerTimer = None
+
+    def connectionMade(self):
+        self.source = sourceOf(self.transport.getPeer())
+        self.factory.guard.opened(self.source)
+        super().connectionMade()
+
+    def connectionLost(self, reason):
+        try:
+            super().connectionLost(reason)
+        finally:
+            self._cancelRegisterTimer()
+            if self.source is not None:
+                self.factory.guard.closed(self.source)
+                self.source = None
 
     def onConnect(self, request):
-        self.connection = ClientConnection(self, peer=request.peer)
+        factory, source = self.factory, self.source
+        if factory.guard.lockedOut(source):
+            securityEvent("locked_out", source, phase="handshake")
+            raise ConnectionDeny(429, "too many authentication failures; try again later")
+        if factory.guard.tooMany(source):
+            securityEvent("too_many_connections", source,
+                          limit=factory.guard.maxConnections)
+            raise ConnectionDeny(429, "too many connections from this address")
+        host = request.headers.get("host")
+        origin = request.headers.get("origin")
+        if origin is not None and not originAllowed(origin, host, factory.allowedOrigins):
+            securityEvent("origin_refused", source, origin=origin, host=host)
+            raise ConnectionDeny(403, "origin not allowed")
+        self.anonymousAllowed = (
+            factory.verifier is None and isLoopbackAddress(source) and isLoopbackHost(host)
+            and not any(h in request.headers for h in FORWARDING_HEADERS))
+        self.connection = ClientConnection(self, peer=request.peer, source=source)
         return None
 
     def onOpen(self):
         self.factory.openConnections.add(self)
         log.debug("signalling connection open from {peer}", peer=self.peer)
+        if self.factory.verifier is None and not self.anonymousAllowed:
+            securityEvent("anonymous_refused", self.source)
+            self.sendClose(CLOSE_UNAUTHENTICATED,
+                           "anonymous clients only from loopback: run LinkRTC with "
+                           "--auth-secret and register with a token")
+            return
+        self._registerTimer = self.factory.clock.callLater(
+            self.factory.registerTimeout, self._registerTimedOut)
+
+    def _registerTimedOut(self):
+        self._registerTimer = None
+        if self.connection is not None and self.connection.clientName is None:
+            securityEvent("register_timeout", self.source,
+                          seconds=self.factory.registerTimeout)
+            self.sendClose(CLOSE_REGISTER_TIMEOUT,
+                           f"no register within {self.factory.registerTimeout:g} s")
+
+    def _cancelRegisterTimer(self):
+        if self._registerTimer is not None and self._registerTimer.active():
+            self._registerTimer.cancel()
+        self._registerTimer = None
 
     def onMessage(self, payload, isBinary):
         try:
@@ -128,6 +238,15 @@ class SignallingServerProtocol(WebSocketServerProtocol):
             self.sendError(403, "not registered: send {\"type\":\"register\"} first", "type",
                            msg.get("call"))
             return
+        if msg["type"] == "call" and not conn.grants.outgoing:
+            securityEvent("grant_refused", self.source, identity=conn.clientName,
+                          grant="outgoing")
+            err = {"type": "error", "code": 403, "field": "to",
+                   "message": "this client may not place calls (no outgoing grant)"}
+            if msg.get("ref") is not None:
+                err["ref"] = msg["ref"]
+            self.sendJSON(err)
+            return
         if "call" in msg and self.factory.directory.tracing:
             self.factory.directory.trace(msg["call"], "in", "ws", _text(payload),
                                          [conn.clientName])
@@ -143,39 +262,55 @@ class SignallingServerProtocol(WebSocketServerProtocol):
     def _register(self, msg):
         conn = self.connection
         name = msg["client"]
-        tokens = self.factory.tokens
-        if tokens is not None:
-            if isinstance(tokens, Mapping):
-                expected = tokens.get(name)
-            else:
-                expected = tokens(name)
-            if expected is None:
-                log.info("register refused for unknown client {name} from {peer}",
-                         name=name, peer=self.peer)
-                self.sendError(403, "client name not allowed", "client")
-                return
-            token = msg.get("token")
-            if token is None:
-                self.sendError(401, "token required", "token")
-                return
-            if not hmac.compare_digest(token.encode("utf-8"), str(expected).encode("utf-8")):
-                log.info("register refused for {name} from {peer}: bad token",
-                         name=name, peer=self.peer)
-                self.sendError(403, "bad token", "token")
-                return
+        guard = self.factory.guard
+        if guard.lockedOut(self.source):
+            securityEvent("locked_out", self.source, identity=name, phase="register")
+            self.sendError(*AUTH_FAILED)
+            self.sendClose(CLOSE_LOCKED_OUT, "too many authentication failures")
+            return
+        try:
+            identity = self._authenticate(name, msg.get("token"))
+        except TokenError as e:
+            securityEvent("auth_failed", self.source, identity=name, reason=e.reason)
+            self.sendError(*AUTH_FAILED)
+            if guard.failed(self.source):
+                securityEvent("locked_out", self.source, identity=name,
+                              failures=guard.failureLimit, seconds=guard.lockout)
+                self.sendClose(CLOSE_LOCKED_OUT, "too many authentication failures")
+            return
+        self._cancelRegisterTimer()
+        trace = msg["trace"] and identity.grants.trace
         old = conn.clientName
-        self.factory.directory.register(name, conn, trace=msg["trace"])
+        self.factory.directory.register(name, conn, trace=trace)
         conn.clientName = name
-        conn.trace = msg["trace"]
+        conn.identity = identity
+        conn.trace = trace
         if old is not None and old != name:
             log.info("connection {peer} moved from {old} to {name}", peer=self.peer,
                      old=old, name=name)
         else:
-            log.info("client {name} registered from {peer}", name=name, peer=self.peer)
-        self.sendJSON({"type": "registered", "client": name})
+            log.info("client {name} registered from {peer}{how}", name=name, peer=self.peer,
+                     how=" (anonymous, loopback)" if identity.anonymous else "")
+        reply = {"type": "registered", "client": name}
+        if msg["trace"] and not trace:
+            reply["trace"] = False
+        self.sendJSON(reply)
+
+    def _authenticate(self, name, token):
+        """
+        @return: the L{Identity} for a C{register} of C{name} with C{token}.
+        @raise TokenError: refused.
+        """
+        verifier = self.factory.verifier
+        if verifier is None:
+            if not self.anonymousAllowed:
+                raise TokenError("not_loopback")
+            return Identity(name, LOCAL_GRANTS, anonymous=True)
+        return verifier.verify(name, token)
 
     def onClose(self, wasClean, code, reason):
         self.factory.openConnections.discard(self)
+        self._cancelRegisterTimer()
         conn = self.connection
         if conn is None or not conn.connected:
             return
@@ -252,10 +387,9 @@ class SignallingFactory(WebSocketServerFactory):
 
     @param directory: the L{linkrtc.signalling.directory.ClientDirectory}.
     @param handler: the L{IClientMessageHandler} (the call engine).
-    @param tokens: C{None} (no token needed; a given token is ignored), or
-        a mapping or callable C{name -> expected token (str) or None}:
-        C{None} refuses the name (403), a missing token gets 401, a wrong
-        one 403.
+    @param verifier: a L{linkrtc.signalling.tokens.TokenVerifier}, or
+        C{None} for protected mode (loopback peers only, anonymous; a given
+        token is ignored).
     @param clock: an L{IReactorTime} for the handshake, close and
         keep-alive timers (the global reactor if C{None}, imported late).
     @param autoPingInterval: seconds between WebSocket pings (0 = never).
@@ -265,13 +399,20 @@ class SignallingFactory(WebSocketServerFactory):
     @param maxMessageSize: octets; a bigger message gets an C{error}
         (400, field C{type}) and the connection stays. Frames over 16
         times this (at least 1 MiB) close the connection (1009).
+    @param allowedOrigins: origins (C{"https://app.example.com"}) allowed
+        besides the page's own.
+    @param registerTimeout: seconds a connection may stay without a
+        successful C{register} before it is closed (4408).
+    @param guard: the L{SourceGuard} (one with the defaults if C{None}).
+    @raise ValueError: a malformed origin in C{allowedOrigins}.
     """
 
     protocol = SignallingServerProtocol
 
-    def __init__(self, directory, handler, tokens=None, clock=None, url=None,
+    def __init__(self, directory, handler, verifier=None, clock=None, url=None,
                  autoPingInterval=20.0, autoPingTimeout=10.0, openHandshakeTimeout=10.0,
-                 maxMessageSize=MAX_MESSAGE_SIZE):
+                 maxMessageSize=MAX_MESSAGE_SIZE, allowedOrigins=(), registerTimeout=10.0,
+                 guard=None):
         if clock is None:
             from twisted.internet import reactor as clock
         super().__init__(url=url, reactor=clock)
@@ -279,7 +420,10 @@ class SignallingFactory(WebSocketServerFactory):
         self._batched_timer = _ClockTimer(clock)
         self.directory = directory
         self.handler = handler
-        self.tokens = tokens
+        self.verifier = verifier
+        self.allowedOrigins = frozenset(normaliseOrigin(o) for o in allowedOrigins)
+        self.registerTimeout = registerTimeout
+        self.guard = guard if guard is not None else SourceGuard(clock)
         self.maxMessageSize = maxMessageSize
         #: The open connections' protocols (for the metrics).
         self.openConnections = set()
@@ -290,6 +434,9 @@ class SignallingFactory(WebSocketServerFactory):
             openHandshakeTimeout=openHandshakeTimeout,
             maxMessagePayloadSize=hardLimit,
             maxFramePayloadSize=hardLimit,
+            # "null" reaches onConnect, which refuses it with 403 like any
+            # other foreign origin.
+            allowNullOrigin=True,
         )
 
 

@@ -44,7 +44,12 @@ function errorWords(error) {
   const field = error.field;
   switch (error.code) {
     case 400: return `LinkRTC did not understand a message (${field || "?"}): ${error.message}`;
-    case 401: return "This name needs a token: enter the token and log in again.";
+    case 401:
+      if (/auth-secret/.test(error.message)) {
+        return "LinkRTC lets only this machine log in without a token (it runs without --auth-secret).";
+      }
+      return "LinkRTC refused the log-in: the token is missing, wrong, expired, or for another name.";
+    case 429: return "Too many failed log-ins from this address: wait a minute and try again.";
     case 403:
       if (field === "token") return "The token is wrong: LinkRTC refused the log-in.";
       if (field === "client") return "LinkRTC does not know this name: log-in refused.";

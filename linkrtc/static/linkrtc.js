@@ -17,17 +17,25 @@ export const version = "0.1.0";
 
 const DIGITS = /^[0-9*#A-D]{1,32}$/;
 
+/**
+ * WebSocket close codes after which reconnecting cannot help
+ * (docs/security.rst): 4401 anonymous client refused (protected mode),
+ * 4429 too many authentication failures.
+ */
+const FINAL_CLOSE_CODES = { 4401: 401, 4429: 429 };
+
 /** Words for a call's cause (a SIP status or the server's words). */
 const CAUSES = {
   180: "ringing",
   200: "call ended normally",
   400: "the request was malformed",
-  401: "a token is required",
+  401: "authentication failed (the token is missing, wrong or expired)",
   403: "refused",
   404: "no such number or call",
   408: "no answer in time, or the media stopped",
   409: "the call cannot do that in its present state",
   410: "the number is gone",
+  429: "too many attempts; try again later",
   480: "nobody is reachable under that name",
   481: "the call no longer exists",
   484: "the number is incomplete",
@@ -460,7 +468,10 @@ export class Call extends Emitter {
  * The connection to LinkRTC for one client name.
  *
  * new Device(url, options): url is the WebSocket URL (ws://HOST:PORT/ws).
- * Options: client (name, required), token, trace (false), iceServers ([]),
+ * Options: client (name, required), token (an access token, or a function
+ * returning one or a Promise of one, called before every register so a
+ * reconnect gets a fresh token; not needed from loopback when the server
+ * runs without --auth-secret), trace (false), iceServers ([]),
  * audio (MediaTrackConstraints merged over the defaults
  * echoCancellation/noiseSuppression/autoGainControl false), audioElement
  * (an HTMLAudioElement or a CSS selector; default: one it creates),
@@ -513,6 +524,16 @@ export class Device extends Emitter {
   /** @returns {string|null} the registered client name. */
   get identity() {
     return this.state === "registered" ? this.options.client : null;
+  }
+
+  /**
+   * Use another access token from now on (e.g. before the old one
+   * expires); re-registers at once when connected.
+   * @param {string|function} token
+   */
+  updateToken(token) {
+    this.options.token = token;
+    if (this.connected && this._wanted) this._sendRegister();
   }
 
   /** The getUserMedia audio constraints. */
@@ -628,19 +649,38 @@ export class Device extends Emitter {
     ws.onclose = (event) => {
       if (ws !== this._ws) return;
       this._ws = null;
-      const why = event && event.code && event.code !== 1000 && event.code !== 1005
-        ? `the connection to LinkRTC was lost (code ${event.code})`
+      const code = event && event.code;
+      if (FINAL_CLOSE_CODES[code]) {
+        // Refused for good: retrying with the same credentials cannot help.
+        const error = new LinkRTCError(FINAL_CLOSE_CODES[code], (event.reason) || describeCause(FINAL_CLOSE_CODES[code]), { field: "token" });
+        this._wanted = false;
+        this._rejectWaiters(error);
+        this.emit("error", error);
+        this._connectionLost(error.message, false);
+        return;
+      }
+      const why = code && code !== 1000 && code !== 1005
+        ? `the connection to LinkRTC was lost (code ${code})`
         : "the connection to LinkRTC was lost";
       this._connectionLost(why, this._wanted && this.options.reconnect);
       if (this._wanted && this.options.reconnect) this._scheduleReconnect();
     };
   }
 
-  _sendRegister() {
+  async _sendRegister() {
+    const ws = this._ws;
     const message = { type: "register", client: this.options.client, trace: !!this.options.trace };
-    if (this.options.token !== undefined && this.options.token !== null && this.options.token !== "") {
-      message.token = this.options.token;
+    let token = this.options.token;
+    if (typeof token === "function") {
+      try {
+        token = await token();
+      } catch (e) {
+        this.emit("error", new LinkRTCError(0, `could not get a token: ${e.message}`, { field: "token" }));
+        token = undefined;
+      }
+      if (ws !== this._ws) return;
     }
+    if (token !== undefined && token !== null && token !== "") message.token = String(token);
     this._send(message);
   }
 
@@ -692,6 +732,8 @@ export class Device extends Emitter {
     switch (message.type) {
       case "registered": {
         this.state = "registered";
+        // false when trace was asked for but the token has no trace grant.
+        this.tracing = !!this.options.trace && message.trace !== false;
         this._attempt = 0;
         const waiters = this._registerWaiters;
         this._registerWaiters = [];
@@ -752,6 +794,11 @@ export class Device extends Emitter {
     }
     if (call) {
       call._handle(message);
+    } else if (!message.call && message.ref !== undefined && this._pending.some((c) => c.ref === message.ref)) {
+      // A refused `call` naming its ref (e.g. 403: no outgoing grant).
+      const pending = this._pending.find((c) => c.ref === message.ref);
+      this._pending = this._pending.filter((c) => c !== pending);
+      pending._error(message);
     } else if (!message.call && ["to", "sdp", "ref"].includes(message.field) && this._pending.length) {
       // A refused `call` (it has no id yet): the oldest waiting outbound call.
       const pending = this._pending.shift();

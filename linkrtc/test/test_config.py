@@ -363,3 +363,37 @@ class ValidationTests(SynchronousTestCase):
         """replace() keeps a valid configuration valid and converts the changed value."""
         config = LinkRTCConfig().replace(rtpPorts=[20000, 20010])
         self.assertEqual(config.rtpPorts, (20000, 20010))
+class AccessConfigTests(SynchronousTestCase):
+    """The WebSocket access keys (docs/security.rst)."""
+
+    def test_defaults(self):
+        config = LinkRTCConfig()
+        self.assertIsNone(config.authSecret)
+        self.assertEqual(config.authSecrets, {})
+        self.assertEqual(config.allowedOrigins, ())
+        self.assertEqual(config.registerTimeout, 10.0)
+        self.assertEqual(config.maxConnectionsPerAddress, 50)
+
+    def test_toml(self):
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write('auth-secret = "' + "a" * 32 + '"\n'
+                    'allowed-origins = ["https://app.example.com"]\n'
+                    'register-timeout = 5\nmax-connections-per-address = 8\n'
+                    '[auth-secrets]\n2025 = "' + "b" * 32 + '"\n')
+        config = loadTOML(path)
+        self.assertEqual(config.authSecret, "a" * 32)
+        self.assertEqual(config.authSecrets, {"2025": "b" * 32})
+        self.assertEqual(config.allowedOrigins, ("https://app.example.com",))
+        self.assertEqual(config.registerTimeout, 5.0)
+        self.assertEqual(config.maxConnectionsPerAddress, 8)
+
+    def test_bad(self):
+        for key, value in (("auth-secret", "short"), ("auth-secret", 5),
+                           ("auth-secrets", {"a b": "c" * 32}), ("auth-secrets", "x"),
+                           ("allowed-origins", ["app.example.com"]),
+                           ("allowed-origin", "https://a/path"),
+                           ("register-timeout", 0), ("max-connections-per-address", 0),
+                           ("max-connections-per-address", "x"),
+                           ("max-connections-per-address", True)):
+            self.assertRaises(ConfigError, applyChanges, LinkRTCConfig(), {key: value})

@@ -55,3 +55,48 @@ class SIPLadderTests(SynchronousTestCase):
         """A message of no known call is not traced."""
         self.ladder("in", parseMessage(INVITE.replace(b"c1@x", b"zz")), INVITE, None)
         self.assertEqual(self.bob.ofType("trace"), [])
+
+    def test_credentialsRedacted(self):
+        """The trunk's Authorization / Proxy-Authorization values never reach a client."""
+        invite = INVITE.replace(
+            b"Max-Forwards: 70\r\n",
+            b"Max-Forwards: 70\r\nAuthorization: Digest username=\"acct\", "
+            b"response=\"0123456789abcdef0123456789abcdef\"\r\n"
+            b"Proxy-Authorization: Digest username=\"acct\", response=\"99\"\r\n")
+        self.ladder("out", parseMessage(invite), invite, None)
+        [trace] = self.bob.ofType("trace")
+        self.assertNotIn("acct", trace["text"])
+        self.assertNotIn("0123456789abcdef", trace["text"])
+        self.assertIn("Authorization: Digest [redacted]\r\n", trace["text"])
+        self.assertIn("Proxy-Authorization: Digest [redacted]\r\n", trace["text"])
+
+
+class TokenVerifierTests(SynchronousTestCase):
+    def setUp(self):
+        from twisted.logger import globalLogPublisher
+
+        self.logged = []
+        globalLogPublisher.addObserver(self.logged.append)
+        self.addCleanup(globalLogPublisher.removeObserver, self.logged.append)
+
+    def test_protectedMode(self):
+        """No credentials: no verifier, and one line at start-up says so."""
+        from twisted.logger import formatEvent
+
+        from linkrtc.config import LinkRTCConfig
+        from linkrtc.service import makeTokenVerifier
+
+        self.assertIsNone(makeTokenVerifier(LinkRTCConfig(), None))
+        [line] = [formatEvent(e) for e in self.logged if "protected mode" in formatEvent(e)]
+        self.assertIn("--auth-secret", line)
+        self.assertIn("loopback", line)
+
+    def test_keys(self):
+        from linkrtc.config import LinkRTCConfig
+        from linkrtc.service import makeTokenVerifier
+
+        config = LinkRTCConfig(authSecret="a" * 32, authSecrets={"k2": "b" * 32},
+                               clientTokens={"dev": "t"})
+        verifier = makeTokenVerifier(config, None)
+        self.assertEqual(list(verifier.keys), ["default", "k2"])
+        self.assertEqual(verifier.staticTokens, {"dev": "t"})

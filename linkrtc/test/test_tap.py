@@ -1,5 +1,6 @@
 """Tests for L{linkrtc.tap}: the options of C{twistd linkrtc}."""
 
+import os
 import sys
 from io import StringIO
 
@@ -171,3 +172,27 @@ class EventLoopTests(SynchronousTestCase):
             self.assertIn("uvloop", process.logText())
         finally:
             process.stop()
+
+
+class AccessOptionsTests(SynchronousTestCase):
+    def test_options(self):
+        options = Options()
+        options.parseOptions(["--auth-secret", "a" * 32, "--allowed-origin", "https://a.example",
+                              "--allowed-origin", "http://b.example:8080",
+                              "--register-timeout", "3", "--max-connections-per-address", "9"])
+        config = options.config
+        self.assertEqual(config.authSecret, "a" * 32)
+        self.assertEqual(config.allowedOrigins, ("https://a.example", "http://b.example:8080"))
+        self.assertEqual((config.registerTimeout, config.maxConnectionsPerAddress), (3.0, 9))
+
+    def test_environmentSecret(self):
+        self.patch(os, "environ", {"LINKRTC_AUTH_SECRET": "e" * 32})
+        options = Options()
+        options.parseOptions([])
+        self.assertEqual(options.config.authSecret, "e" * 32)
+        options = Options()
+        options.parseOptions(["--auth-secret", "f" * 32])
+        self.assertEqual(options.config.authSecret, "f" * 32)
+
+    def test_shortSecret(self):
+        self.assertRaises(usage.UsageError, Options().parseOptions, ["--auth-secret", "x"])

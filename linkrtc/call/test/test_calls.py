@@ -127,6 +127,18 @@ class SelectionTests(HarnessMixin, SynchronousTestCase):
         self.assertEqual(info["callee"], "alice")
         self.assertIn(["From", "<sip:bob@192.0.2.10>;tag=from-tag"], info["headers"])
 
+    def test_1_3_credentialsRedacted(self):
+        """The webhook never sees Authorization / Proxy-Authorization values."""
+        from linkrtc.testing import FakeRequest
+
+        request = FakeRequest("INVITE", uri="sip:alice@example.com", fromURI="sip:bob@x",
+                              headers=[("Proxy-Authorization",
+                                        'Digest username="acct", response="99"')])
+        self.h.invite(request=request)
+        [info] = self.app.incomings
+        self.assertIn(["Proxy-Authorization", "Digest [redacted]"], info["headers"])
+        self.assertNotIn("acct", repr(info["headers"]))
+
     def test_1_3_1_refused403(self):
         """1.3.1: a refusal without status gives 403 Forbidden and C{dropped}."""
         call, leg = self.h.invite()

@@ -27,6 +27,7 @@ from linkrtc.interfaces import (
     ISIPClientLeg,
     ISIPClientLegListener,
 )
+from linkrtc.signalling.tokens import Grants, Identity
 from linkrtc.testing import CallHarness, FakeApplication, FakeMediaFactory
 
 OFFER = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
@@ -233,6 +234,26 @@ class CallingTests(OutboundMixin, SynchronousTestCase):
         self.assertEqual(self.legs, [])
         self.assertEqual(self.alice.ofType("state")[-1]["cause"], 404)
         self.assertReleased(call)
+
+    def test_identityAndGrants(self):
+        """The call carries who placed it and their grants, for the dial plan."""
+        identity = Identity("alice", Grants(outgoing=True, trunks=("other",)))
+        self.alice.identity = identity
+        self.alice.grants = identity.grants
+        call = self.dial()
+        self.assertIs(call.identity, identity)
+        self.assertIs(call.grants, identity.grants)
+
+    def test_trunkNotGranted(self):
+        """A token restricted to other trunks: dropped 403, nothing sent."""
+        self.alice.grants = Grants(outgoing=True, trunks=("other",))
+        call = self.dial()
+        self.h.application.decide(call, {"action": "route", "trunk": "pbx"})
+        self.assertEqual(self.legs, [])
+        self.assertEqual(self.alice.ofType("state")[-1]["cause"], 403)
+        self.assertReleased(call)
+        call, leg = self.routed({"action": "route", "trunk": "other"}, ref="r2")
+        self.assertEqual(call.trunk.name, "other")
 
     def test_reject(self):
         """The application rejects: dropped with its status, no SIP."""

@@ -34,6 +34,21 @@ HANDSHAKE = (
     b"\r\n"
 )
 
+
+def handshake(host="localhost:8080", origin="http://localhost:8080", headers=()):
+    """
+    @return: an opening handshake (RFC 6455 §4.1) with these C{Host} and
+        C{Origin} (left out when C{None}) and extra C{(name, value)} headers.
+    """
+    lines = ["GET /ws HTTP/1.1", "Upgrade: websocket", "Connection: Upgrade",
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13"]
+    if host is not None:
+        lines.append(f"Host: {host}")
+    if origin is not None:
+        lines.append(f"Origin: {origin}")
+    lines += [f"{k}: {v}" for k, v in headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
 OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 1, 2, 8, 9, 10
 
 
@@ -98,27 +113,42 @@ class FakeHandler:
 
 
 class ProtocolTestsMixin:
-    tokens = None
+    verifier = None
 
     def setUp(self):
         self.clock = Clock()
         self.directory = ClientDirectory(self.clock)
         self.handler = FakeHandler()
-        self.factory = SignallingFactory(self.directory, self.handler, tokens=self.tokens,
-                                         clock=self.clock)
+        self.factory = self.makeFactory()
 
-    def connect(self):
-        proto = self.factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40000))
-        transport = FakeTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", 40000))
+    def makeFactory(self, **kwargs):
+        return SignallingFactory(self.directory, self.handler, verifier=self.verifier,
+                                 clock=self.clock, **kwargs)
+
+    def connect(self, peer="127.0.0.1", data=HANDSHAKE, status=b"101"):
+        """
+        Connect from C{peer} and send the handshake C{data}.
+
+        @param status: the HTTP status expected in the answer.
+        @return: C{(protocol, transport)}, the answer cleared.
+        """
+        address = IPv4Address("TCP", peer, 40000)
+        proto = self.factory.buildProtocol(address)
+        transport = FakeTransport(peerAddress=address)
         proto.makeConnection(transport)
-        proto.dataReceived(HANDSHAKE)
-        self.assertTrue(transport.value().startswith(b"HTTP/1.1 101 "), transport.value())
+        proto.dataReceived(data)
+        answer = transport.value()
+        self.assertTrue(answer.startswith(b"HTTP/1.1 " + status + b" "), answer)
         transport.clear()
+        transport.write(answer.partition(b"\r\n\r\n")[2])
+        if status != b"101":
+            self.assertTrue(transport.disconnecting)
+            proto.connectionLost(Failure(ConnectionDone()))
         self.addCleanup(self.disconnect, proto)
         return proto, transport
 
     def disconnect(self, proto):
-        if proto.connection is not None and proto.connection.connected:
+        if proto.source is not None:
             proto.connectionLost(Failure(ConnectionDone()))
 
     def send(self, proto, message, opcode=OP_TEXT):
@@ -183,54 +213,6 @@ class RegisterTests(ProtocolTestsMixin, SynchronousTestCase):
         self.assertIn("register", err["message"])
         self.assertEqual(err["call"], "c1")
         self.assertEqual(self.handler.messages, [])
-
-
-class TokenMappingTests(ProtocolTestsMixin, SynchronousTestCase):
-    tokens = {"alice": "s3cret"}
-
-    def test_goodToken(self):
-        proto, transport = self.connect()
-        self.assertEqual(self.register(proto, transport, token="s3cret"),
-                         [{"type": "registered", "client": "alice"}])
-
-    def test_missingToken(self):
-        proto, transport = self.connect()
-        [err] = self.register(proto, transport)
-        self.assertEqual((err["code"], err["field"]), (401, "token"))
-        self.assertEqual(self.directory.names(), [])
-
-    def test_wrongToken(self):
-        proto, transport = self.connect()
-        [err] = self.register(proto, transport, token="guess")
-        self.assertEqual((err["code"], err["field"]), (403, "token"))
-        self.assertEqual(self.directory.names(), [])
-
-    def test_unknownName(self):
-        proto, transport = self.connect()
-        [err] = self.register(proto, transport, name="mallory", token="s3cret")
-        self.assertEqual((err["code"], err["field"]), (403, "client"))
-
-    def test_failedReregisterKeepsOldName(self):
-        proto, transport = self.connect()
-        self.register(proto, transport, token="s3cret")
-        self.register(proto, transport, name="mallory", token="x")
-        self.assertEqual(self.directory.connectionsFor("alice"), [proto.connection])
-        self.assertEqual(proto.connection.clientName, "alice")
-
-
-class TokenCallableTests(ProtocolTestsMixin, SynchronousTestCase):
-    def tokens(self, name):
-        return "t-" + name if name.startswith("u") else None
-
-    def setUp(self):
-        self.tokens = self.tokens  # bound method as the callable
-        super().setUp()
-
-    def test_callable(self):
-        proto, transport = self.connect()
-        self.assertEqual(self.register(proto, transport, name="u1", token="t-u1"),
-                         [{"type": "registered", "client": "u1"}])
-        self.assertEqual(self.register(proto, transport, name="x", token="t-x")[0]["code"], 403)
 
 
 class MessageTests(ProtocolTestsMixin, SynchronousTestCase):

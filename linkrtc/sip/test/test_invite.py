@@ -557,7 +557,6 @@ class UnusableDialogTests(UserAgentMixin, SynchronousTestCase):
         C{sendFinal(200)} with a malformed Record-Route raises and sends
         nothing; the INVITE is still free for an error response.
         """
-        from linkrtc.error import SIPParseError
         from linkrtc.sip.invite import InviteServerLeg
         from linkrtc.sip.test.test_useragent import FakeServerTransaction
 

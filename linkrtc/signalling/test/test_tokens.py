@@ -1,0 +1,141 @@
+"""Tests for L{linkrtc.signalling.tokens}: JWT access tokens and grants."""
+
+import jwt
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from linkrtc.signalling.tokens import (
+    DEFAULT_KID,
+    Grants,
+    TokenError,
+    TokenVerifier,
+    mintToken,
+    parseKeys,
+)
+
+A = "a" * 32
+B = "b" * 40
+NOW = 1_700_000_000
+
+
+class ParseKeysTests(SynchronousTestCase):
+    def test_single(self):
+        self.assertEqual(parseKeys(A), {DEFAULT_KID: A})
+
+    def test_table(self):
+        keys = parseKeys(A, {"2024": B})
+        self.assertEqual(list(keys), [DEFAULT_KID, "2024"])
+
+    def test_none(self):
+        self.assertEqual(parseKeys(), {})
+
+    def test_short(self):
+        self.assertRaises(ValueError, parseKeys, "short")
+        self.assertRaises(ValueError, parseKeys, None, {"k": "short"})
+
+    def test_badKid(self):
+        self.assertRaises(ValueError, parseKeys, None, {"a b": A})
+        self.assertRaises(ValueError, parseKeys, A, {DEFAULT_KID: B})
+
+
+class VerifyTests(SynchronousTestCase):
+    def setUp(self):
+        self.clock = Clock()
+        self.clock.advance(NOW)
+        self.keys = {"old": A, "new": B}
+        self.verifier = TokenVerifier(self.keys, self.clock)
+
+    def reason(self, name, token):
+        with self.assertRaises(TokenError) as e:
+            self.verifier.verify(name, token)
+        return e.exception.reason
+
+    def test_identity(self):
+        token = mintToken("alice", self.keys, NOW, ttl=60, kid="new",
+                          grants=Grants(outgoing=True, trunks=("pstn",), trace=True))
+        self.assertEqual(jwt.get_unverified_header(token)["kid"], "new")
+        identity = self.verifier.verify("alice", token)
+        self.assertEqual(identity.name, "alice")
+        self.assertEqual(identity.kid, "new")
+        self.assertEqual(identity.expires, NOW + 60)
+        self.assertEqual(identity.grants, Grants(outgoing=True, trunks=("pstn",), trace=True))
+        self.assertFalse(identity.anonymous)
+
+    def test_rotation(self):
+        """Both keys verify their own tokens; a token without kid uses the first."""
+        for kid in ("old", "new"):
+            self.verifier.verify("alice", mintToken("alice", self.keys, NOW, kid=kid))
+        bare = jwt.encode({"sub": "alice", "exp": NOW + 60}, A, "HS256")
+        self.verifier.verify("alice", bare)
+        wrongKey = jwt.encode({"sub": "alice", "exp": NOW + 60}, A, "HS256",
+                              headers={"kid": "new"})
+        self.assertEqual(self.reason("alice", wrongKey), "bad_signature")
+
+    def test_noGrants(self):
+        identity = self.verifier.verify("alice", mintToken("alice", self.keys, NOW))
+        self.assertEqual(identity.grants, Grants())
+        self.assertFalse(identity.grants.mayUseTrunk("pstn"))
+
+    def test_requiresExp(self):
+        token = jwt.encode({"sub": "alice"}, A, "HS256", headers={"kid": "old"})
+        self.assertEqual(self.reason("alice", token), "missing_claim")
+
+    def test_requiresSub(self):
+        token = jwt.encode({"exp": NOW + 60}, A, "HS256", headers={"kid": "old"})
+        self.assertEqual(self.reason("alice", token), "missing_claim")
+
+    def test_expiredWithLeeway(self):
+        token = mintToken("alice", self.keys, NOW - 100, ttl=71)
+        self.verifier.verify("alice", token)
+        self.clock.advance(1)
+        self.assertEqual(self.reason("alice", token), "expired")
+
+    def test_notBefore(self):
+        token = jwt.encode({"sub": "alice", "exp": NOW + 600, "nbf": NOW + 100}, A, "HS256")
+        self.assertEqual(self.reason("alice", token), "not_yet_valid")
+        self.clock.advance(70)
+        self.verifier.verify("alice", token)
+
+    def test_otherAlgorithmsRefused(self):
+        token = jwt.encode({"sub": "alice", "exp": NOW + 60}, A, "HS512",
+                           headers={"kid": "old"})
+        self.assertEqual(self.reason("alice", token), "bad_signature")
+
+    def test_badGrants(self):
+        for grants in ("all", {"outgoing": "yes"}, {"trunks": "pstn"}, {"trunks": [1]}):
+            token = jwt.encode({"sub": "alice", "exp": NOW + 60, "grants": grants}, A, "HS256")
+            self.assertEqual(self.reason("alice", token), "bad_grants", grants)
+
+    def test_unknownGrantsIgnored(self):
+        token = jwt.encode({"sub": "a", "exp": NOW + 60, "grants": {"video": True}}, A, "HS256")
+        self.assertEqual(self.verifier.verify("a", token).grants, Grants())
+
+    def test_missingToken(self):
+        self.assertEqual(self.reason("alice", None), "missing_token")
+        self.assertEqual(self.reason("alice", ""), "missing_token")
+
+
+class StaticTokenTests(SynchronousTestCase):
+    def test_staticBesideKeys(self):
+        verifier = TokenVerifier({"k": A}, Clock(), staticTokens={"dev": "devtoken"})
+        self.assertTrue(verifier.verify("dev", "devtoken").grants.outgoing)
+        token = mintToken("dev", {"k": A}, 0, ttl=600)
+        self.assertEqual(verifier.verify("dev", token).kid, "k")
+
+    def test_staticOnly(self):
+        verifier = TokenVerifier({}, Clock(), staticTokens={"dev": "devtoken"})
+        for name, token, reason in (("dev", "x", "bad_token"), ("eve", "devtoken", "unknown_name")):
+            with self.assertRaises(TokenError) as e:
+                verifier.verify(name, token)
+            self.assertEqual(e.exception.reason, reason)
+
+
+class GrantsTests(SynchronousTestCase):
+    def test_roundTrip(self):
+        for grants in (Grants(), Grants(outgoing=True), Grants(True, ("a", "b"), True, True)):
+            self.assertEqual(Grants.fromClaim(grants.toClaim()), grants)
+
+    def test_trunks(self):
+        self.assertTrue(Grants(outgoing=True).mayUseTrunk("x"))
+        self.assertFalse(Grants(outgoing=True, trunks=()).mayUseTrunk("x"))
+        self.assertFalse(Grants(trunks=("x",)).mayUseTrunk("x"))
