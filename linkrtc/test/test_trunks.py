@@ -70,3 +70,27 @@ class TrunkServiceTests(SynchronousTestCase):
         self.successResultOf(d)
         self.clock.advance(1)
         self.assertEqual(self.layer.sent, [])
+
+
+class CredentialsTests(SynchronousTestCase):
+    def test_sharedWithCalls(self):
+        """
+        One DigestCredentials per trunk with credentials, used by its
+        registration and handed to the dialer; without realm it learns one.
+        """
+        from linkrtc.call.outbound import OutboundDialer
+
+        trunks = parseTrunks(TRUNKS + [{"name": "fixed", "proxy": "sip:198.51.100.3",
+                                        "username": "u", "password": "p", "realm": "r"}])
+        service = TrunkService(trunks, FakeLayer(), FakeTransport(), Clock())
+        self.assertEqual(sorted(service.credentials), ["fixed", "pbx"])
+        pbx = service.credentials["pbx"]
+        self.assertTrue(pbx.learnRealm)
+        self.assertIs(service.registrations["pbx"]._auth.credentials, pbx)
+        self.assertEqual(service.credentials["fixed"].realms, frozenset(["r"]))
+        self.assertFalse(service.credentials["fixed"].learnRealm)
+        dialer = OutboundDialer(None, trunks, Clock(), credentials=service.credentials)
+        self.assertIs(dialer.credentials["pbx"], pbx)
+        own = OutboundDialer(None, trunks, Clock())
+        self.assertEqual(sorted(own.credentials), ["fixed", "pbx"])
+
