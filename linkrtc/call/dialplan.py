@@ -62,7 +62,6 @@ __all__ = [
     "securityEvent",
 ]
 
-log = Logger()
 securityLog = Logger(namespace="linkrtc.security")
 
 #: Prefixes refused unless the trunk allows them: international access
