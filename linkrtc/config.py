@@ -71,6 +71,10 @@ class LinkRTCConfig:
     @ivar registerTimeout: seconds a WebSocket may stay without a
         successful C{register}.
     @ivar maxConnectionsPerAddress: open WebSockets allowed per source address.
+    @ivar maxOutboundCalls: outbound calls one identity may have at once
+        (C{int}), or C{None} for no limit (docs/trunks.rst).
+    @ivar maxOutboundCallsPerMinute: outbound calls one identity may start
+        per 60 seconds (C{int}), or C{None} for no limit.
     """
 
     sip: tuple = ("udp:5060:interface=127.0.0.1", "tcp:5060:interface=127.0.0.1")
@@ -102,6 +106,8 @@ class LinkRTCConfig:
     allowedOrigins: tuple = ()
     registerTimeout: float = 10.0
     maxConnectionsPerAddress: int = 50
+    maxOutboundCalls: int | None = 4
+    maxOutboundCallsPerMinute: int | None = 10
 
     def replace(self, **changes):
         """@return: a copy with C{changes} applied."""
@@ -161,6 +167,8 @@ KEYS = {
     "allowed-origins": "allowedOrigins",
     "register-timeout": "registerTimeout",
     "max-connections-per-address": "maxConnectionsPerAddress",
+    "max-outbound-calls": "maxOutboundCalls",
+    "max-outbound-calls-per-minute": "maxOutboundCallsPerMinute",
 }
 
 
@@ -236,6 +244,19 @@ def _nonNegative(key, value):
     return number
 
 
+def _countOrNone(key, value):
+    """A non-negative whole number; 0 (or none) means no limit: C{None}."""
+    if value is None or value == "":
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: expected a whole number, got {value!r}")
+    if isinstance(value, bool) or isinstance(value, float) or number < 0:
+        raise ConfigError(f"{key}: expected a whole number >= 0, got {value!r}")
+    return number or None
+
+
 def normalise(key, value):
     """
     Check and convert one option value.
@@ -260,6 +281,8 @@ def normalise(key, value):
         value = _nonNegative(key, value)
     elif name == "trunks":
         value = parseTrunks(value)
+    elif name in ("maxOutboundCalls", "maxOutboundCallsPerMinute"):
+        value = _countOrNone(key, value)
     elif name == "rtpPorts":
         value = parseRTPPorts(value)
     elif name == "media":
@@ -365,7 +388,10 @@ class Trunk:
     @ivar username: the digest user (and AOR user), or C{None}.
     @ivar password: C{str}, or C{None} when C{ha1} is given (or no auth).
     @ivar ha1: the hex H(username:realm:password), instead of C{password}.
-    @ivar realm: the realm the credentials answer, or C{None} for any.
+    @ivar realm: the realm the credentials answer (C{str}, or a C{tuple}
+        of realms), or C{None}: then the realm of the trunk's first
+        challenge (its registration's, for a registering trunk) is the only
+        one answered afterwards.
     @ivar register: C{True} to keep a registration up.
     @ivar expires: seconds asked for in REGISTER.
     @ivar registrar: the registrar URI if it differs from C{proxy}, or C{None}.
@@ -373,6 +399,8 @@ class Trunk:
         the AOR; default the proxy's host and port.
     @ivar callerId: the From user: a template with C{{client}} and
         C{{username}}; default C{{username}} (or C{{client}} without one).
+        C{{client}} stands for a token-authenticated identity only (see
+        L{callerIdFor}).
     @ivar callerName: the From display name template, or C{None} for none.
     @ivar codecs: encoding names the trunk allows (others are taken out
         of the offer); empty allows all.
@@ -380,6 +408,10 @@ class Trunk:
     @ivar route: C{{DID: client name}} for calls arriving through the trunk
         without a webhook.
     @ivar defaultClient: the client for DIDs not in C{route}, or C{None}.
+    @ivar allow: dial-plan patterns (prefixes, or regular expressions
+        starting with C{^}) of numbers allowed in spite of the built-in
+        international/premium denials (L{linkrtc.call.dialplan}).
+    @ivar deny: dial-plan patterns of numbers always refused.
     """
 
     name: str
@@ -388,7 +420,7 @@ class Trunk:
     username: str | None = None
     password: str | None = None
     ha1: str | None = None
-    realm: str | None = None
+    realm: str | tuple | None = None
     register: bool = False
     expires: int = 3600
     registrar: str | None = None
@@ -399,6 +431,8 @@ class Trunk:
     offerless: bool = False
     route: dict = field(default_factory=dict)
     defaultClient: str | None = None
+    allow: tuple = ()
+    deny: tuple = ()
 
     def proxyURI(self):
         """@return: the proxy as a L{linkrtc.sip.uri.SIPURI}."""
@@ -435,22 +469,41 @@ class Trunk:
         host = params.get("maddr") or uri.host
         return Address(transport, host, uri.port or _DEFAULT_PORTS[transport])
 
-    def callerIdFor(self, client, override=None):
+    def callerIdFor(self, client, override=None, authenticated=False):
         """
-        @param client: the calling client's name (C{str} or C{None}).
+        @param client: the calling identity (C{str} or C{None}).
         @param override: a caller-ID the application chose, or C{None}.
+        @param authenticated: C{True} when a token authenticated C{client}:
+            only then does C{{client}} stand for it; a template using
+            C{{client}} otherwise gives the trunk's username (or
+            C{anonymous}), so no client picks its own caller ID.
         @return: the From user part, C{str}.
         """
         if override:
             return str(override)
         template = self.callerId or ("{username}" if self.username else "{client}")
+        if not authenticated and _usesClient(template, self.username):
+            return self.username or "anonymous"
         return template.format(client=client or "anonymous", username=self.username or "")
 
-    def callerNameFor(self, client):
-        """@return: the From display name, or C{None}."""
+    def callerNameFor(self, client, authenticated=False):
+        """
+        @return: the From display name, or C{None} (always C{None} for a
+            template using C{{client}} when C{authenticated} is false).
+        """
         if not self.callerName:
             return None
+        if not authenticated and _usesClient(self.callerName, self.username):
+            return None
         return self.callerName.format(client=client or "", username=self.username or "")
+
+
+_CLIENT_MARK = "\x00client\x00"
+
+
+def _usesClient(template, username):
+    """C{True} if C{template} expands C{{client}}."""
+    return _CLIENT_MARK in template.format(client=_CLIENT_MARK, username=username or "")
 
 
 def _sipURI(text, what):
@@ -488,6 +541,8 @@ TRUNK_KEYS = {
     "offerless": "offerless",
     "route": "route",
     "default-client": "defaultClient",
+    "allow": "allow",
+    "deny": "deny",
 }
 
 
@@ -516,7 +571,14 @@ def parseTrunk(value, index=0):
     where = f"trunk {name}"
     if not isinstance(data.get("proxy"), str) or not data["proxy"]:
         raise ConfigError(f"{where}: 'proxy' is required (sip:HOST[:PORT])")
-    for key in ("username", "password", "ha1", "realm", "registrar", "domain", "callerId",
+    realm = data.get("realm")
+    if isinstance(realm, (list, tuple)):
+        if not realm or not all(isinstance(r, str) and r for r in realm):
+            raise ConfigError(f"{where}: realm must be a string or a list of strings")
+        data["realm"] = realm[0] if len(realm) == 1 else tuple(realm)
+    elif realm is not None and not isinstance(realm, str):
+        raise ConfigError(f"{where}: realm must be a string or a list of strings")
+    for key in ("username", "password", "ha1", "registrar", "domain", "callerId",
                 "callerName", "defaultClient"):
         if data.get(key) is not None and not isinstance(data[key], str):
             raise ConfigError(f"{where}: {key} must be a string")
@@ -546,16 +608,41 @@ def parseTrunk(value, index=0):
     if not isinstance(route, dict) or not all(isinstance(v, str) for v in route.values()):
         raise ConfigError(f"{where}: route must be a table of DID = client name")
     data["route"] = {str(k): v for k, v in route.items()}
+    data.update(_dialPatterns(where, data))
     trunk = Trunk(**data)
     trunk.proxyURI()
     trunk.registrarURI()
     trunk.domainHostPort()
     try:
-        trunk.callerIdFor("x")
-        trunk.callerNameFor("x")
+        trunk.callerIdFor("x", authenticated=True)
+        trunk.callerNameFor("x", authenticated=True)
     except (KeyError, IndexError, ValueError) as e:
         raise ConfigError(f"{where}: bad caller-id/caller-name template: {e}")
     return trunk
+
+
+def _dialPatterns(where, data):
+    """
+    Check a trunk's C{allow} and C{deny} (a string or a list of strings).
+
+    @return: C{{"allow": tuple, "deny": tuple}}.
+    @raise ConfigError: a bad pattern.
+    """
+    from linkrtc.call.dialplan import compilePatterns
+
+    result = {}
+    for key in ("allow", "deny"):
+        value = data.get(key, ())
+        if isinstance(value, str):
+            value = (value,)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: {key} must be a list of patterns")
+        try:
+            compilePatterns(value, f"{where}: {key}")
+        except ValueError as e:
+            raise ConfigError(str(e))
+        result[key] = tuple(value)
+    return result
 
 
 def parseTrunks(value):

@@ -243,6 +243,8 @@ def makeLinkRTCService(config, reactor=None):
     manager.dialer = OutboundDialer(
         useragent, config.trunks, reactor, mediaName=mediaFactory.name,
         maxRingSeconds=config.maxRingSeconds, maxAnswerSeconds=config.maxAnswerSeconds,
+        maxCalls=config.maxOutboundCalls, maxCallsPerMinute=config.maxOutboundCallsPerMinute,
+        credentials=trunkService.credentials,
     )
 
     signalling = SignallingFactory(

@@ -18,18 +18,37 @@ from linkrtc.sip.registration import REGISTERED
 log = Logger()
 
 
-def makeRegistration(trunk, transactionLayer, transportLayer, clock, **kwargs):
+def trunkCredentials(trunk):
     """
-    @param trunk: a L{linkrtc.config.Trunk} with C{register} true.
-    @return: its L{linkrtc.sip.registration.Registration} (not started).
+    The digest credentials of a trunk, to be shared by its registration and
+    its calls: they answer the trunk's C{realm} only or, when it is not
+    configured, only the realm of the first challenge answered (the
+    registration's, for a registering trunk).
+
+    @param trunk: a L{linkrtc.config.Trunk}.
+    @return: a L{linkrtc.sip.auth.DigestCredentials}, or C{None} for a
+        trunk without username and password/HA1.
     """
     from linkrtc.sip.auth import DigestCredentials
+
+    if not trunk.username or (trunk.password is None and trunk.ha1 is None):
+        return None
+    return DigestCredentials(trunk.username, password=trunk.password, ha1=trunk.ha1,
+                             realm=trunk.realm, learnRealm=trunk.realm is None)
+
+
+def makeRegistration(trunk, transactionLayer, transportLayer, clock, credentials=None,
+                     **kwargs):
+    """
+    @param trunk: a L{linkrtc.config.Trunk} with C{register} true.
+    @param credentials: the trunk's L{linkrtc.sip.auth.DigestCredentials}
+        (L{trunkCredentials} when C{None}).
+    @return: its L{linkrtc.sip.registration.Registration} (not started).
+    """
     from linkrtc.sip.registration import Registration
 
-    credentials = None
-    if trunk.password is not None or trunk.ha1 is not None:
-        credentials = DigestCredentials(trunk.username, password=trunk.password, ha1=trunk.ha1,
-                                        realm=trunk.realm)
+    if credentials is None:
+        credentials = trunkCredentials(trunk)
     outboundProxy = trunk.proxyURI() if trunk.registrar else None
     return Registration(
         transactionLayer, transportLayer, clock, trunk.registrarURI(), trunk.aor(), credentials,
@@ -43,6 +62,8 @@ class TrunkService(Service):
 
     @ivar trunks: the L{linkrtc.config.Trunk}s.
     @ivar registrations: C{{trunk name: Registration}} for trunks that register.
+    @ivar credentials: C{{trunk name: DigestCredentials}} for trunks with
+        credentials, shared with the outbound calls (L{trunkCredentials}).
     """
 
     name = "trunks"
@@ -50,8 +71,11 @@ class TrunkService(Service):
     def __init__(self, trunks, transactionLayer, transportLayer, clock, **kwargs):
         self.trunks = tuple(trunks)
         self.clock = clock
+        self.credentials = {t.name: c for t in self.trunks
+                            if (c := trunkCredentials(t)) is not None}
         self.registrations = {
-            t.name: makeRegistration(t, transactionLayer, transportLayer, clock, **kwargs)
+            t.name: makeRegistration(t, transactionLayer, transportLayer, clock,
+                                     credentials=self.credentials.get(t.name), **kwargs)
             for t in self.trunks if t.register
         }
         self._starting = None

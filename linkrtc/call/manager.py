@@ -112,7 +112,9 @@ class CallManager:
         call's id at once, then the outbound topology runs. Without a
         dialer (no trunk) or in a media mode that cannot place calls the
         client gets C{error} (503 / 501) instead, and so does every client
-        while LinkRTC drains (503, docs/operations.rst).
+        while LinkRTC drains (503, docs/operations.rst); so it does for a
+        target the dial plan refuses (403 / 484) or a caller over its limits
+        (429), and nothing is sent to a trunk (L{linkrtc.call.dialplan}).
 
         @return: the new L{linkrtc.call.outbound.OutboundCall} or C{None}.
         """
@@ -120,7 +122,7 @@ class CallManager:
             refused = (503, "LinkRTC is draining: no new calls")
         else:
             refused = (503, "outbound calls are not configured") if self.dialer is None \
-                else self.dialer.refuse(message)
+                else self.dialer.refuse(message, connection)
         if refused is not None:
             reply = {"type": "error", "code": refused[0], "message": refused[1]}
             if message.get("ref") is not None:

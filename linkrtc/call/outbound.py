@@ -44,6 +44,17 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from linkrtc.call.call import Call
+from linkrtc.call.dialplan import (
+    DEFAULT_MAX_CALLS,
+    DEFAULT_MAX_CALLS_PER_MINUTE,
+    CallLimiter,
+    DialPlan,
+    DialPlanRefused,
+    callerIdentity,
+    grant,
+    identityOf,
+    securityEvent,
+)
 from linkrtc.call.events import ApplicationDecisionEvent, CallEvent
 from linkrtc.call.machine import CallStateMachine
 from linkrtc.call.state import State
@@ -62,8 +73,6 @@ OUTBOUND_STATE_NAMES = (ROUTING, CALLING, RINGING, CONFIRMED, DROPPED)
 #: The timers of an outgoing call.
 RING_TIMER = "ring"
 ANSWER_TIMER = "answer"
-
-_NUMBER = re.compile(r"[0-9A-Za-z+*#._~-]{1,64}\Z")
 
 #: What L{OutboundDialer.route} returns while the media session makes the offer.
 PENDING = "pending"
@@ -268,11 +277,11 @@ class OutboundCall(Call):
     @ivar answerSdp: the SDP last sent to the client as C{answer}, or C{None}.
     @ivar maxRingSeconds: seconds (C{float}).
     @ivar maxAnswerSeconds: seconds (C{float}) or C{None} (no limit).
-    @ivar identity: the originator's L{linkrtc.signalling.tokens.Identity}
-        (who placed the call, for the dial plan), or C{None}.
-    @ivar grants: the originator's L{linkrtc.signalling.tokens.Grants}, or
-        C{None} (a connection without grants: no restriction here; the
-        signalling layer already refused C{call} without C{outgoing}).
+    @ivar dialIdentity: who placed the call (L{identityOf}), C{str} or C{None}.
+    @ivar dialGrants: its grants (C{dict} or grant object).
+    @ivar authenticated: C{True} if a token authenticated it.
+    @ivar dialDecision: the L{linkrtc.call.dialplan.DialDecision} once
+        routed, else C{None}.
     """
 
     direction = "outbound"
@@ -296,13 +305,13 @@ class OutboundCall(Call):
         self.answerSdp = None
         self.confirmPending = False
         self.routeTarget = None
-        self.routeCallerId = None
+        self.dialDecision = None
+        self.routeFrom = None
+        self.dialIdentity, self.dialGrants, self.authenticated = identityOf(connection)
         self.sipFrom = None
         self.sipTo = None
         self.maxRingSeconds = dialer.maxRingSeconds
         self.maxAnswerSeconds = dialer.maxAnswerSeconds
-        self.identity = getattr(connection, "identity", None)
-        self.grants = getattr(connection, "grants", None)
 
     def __repr__(self):
         return f"<OutboundCall {self.id} {self.state.name if self.state else None}>"
@@ -459,17 +468,24 @@ def _seconds(value, what, allowNone=False):
 
 class OutboundDialer:
     """
-    Places the clients' outbound calls through the configured trunks.
+    Places the clients' outbound calls through the configured trunks,
+    within the dial plan (L{linkrtc.call.dialplan}).
 
     @ivar trunks: C{tuple} of L{linkrtc.config.Trunk} (the first is the
         default).
     @ivar machine: the outbound L{CallStateMachine}.
     @ivar maxRingSeconds: default seconds to wait for the answer.
     @ivar maxAnswerSeconds: default talk time limit, seconds, or C{None}.
+    @ivar dialPlan: the L{DialPlan} every target goes through.
+    @ivar limiter: the per-identity L{CallLimiter}.
+    @ivar credentials: C{{trunk name: DigestCredentials}}, one per trunk
+        with credentials, shared by all its calls (and its registration).
     """
 
     def __init__(self, userAgent, trunks, clock, mediaName="passthrough", maxRingSeconds=60.0,
-                 maxAnswerSeconds=None, machine=None, legFactory=None):
+                 maxAnswerSeconds=None, machine=None, legFactory=None,
+                 maxCalls=DEFAULT_MAX_CALLS, maxCallsPerMinute=DEFAULT_MAX_CALLS_PER_MINUTE,
+                 credentials=None):
         """
         @param userAgent: the L{linkrtc.sip.useragent.UserAgent}.
         @param trunks: iterable of L{linkrtc.config.Trunk}.
@@ -478,7 +494,16 @@ class OutboundDialer:
             bridge place calls (L{OUTBOUND_MEDIA}).
         @param legFactory: makes the leg, C{(**kwargs) -> ISIPClientLeg}
             (default L{linkrtc.sip.outbound.InviteClientLeg}); for tests.
+        @param maxCalls: outbound calls one identity may have at once
+            (C{int}), C{None} for no limit.
+        @param maxCallsPerMinute: calls one identity may start per 60
+            seconds (C{int}), C{None} for no limit.
+        @param credentials: C{{trunk name: DigestCredentials}} (the
+            L{linkrtc.trunks.TrunkService}'s, so the realm a registration
+            learned binds the calls too); default made here.
         """
+        from linkrtc.trunks import trunkCredentials
+
         self.userAgent = userAgent
         self.trunks = tuple(trunks)
         self.clock = clock
@@ -491,6 +516,12 @@ class OutboundDialer:
 
             legFactory = InviteClientLeg
         self.legFactory = legFactory
+        self.dialPlan = DialPlan(self.trunks)
+        self.limiter = CallLimiter(clock, maxCalls, maxCallsPerMinute)
+        if credentials is None:
+            credentials = {t.name: c for t in self.trunks
+                           if (c := trunkCredentials(t)) is not None}
+        self.credentials = credentials
 
     def findTrunk(self, name=None):
         """@return: the trunk named C{name} (the first one for C{None}), or C{None}."""
@@ -501,24 +532,60 @@ class OutboundDialer:
                 return trunk
         return None
 
-    def refuse(self, message):
+    def refuse(self, message, connection=None):
         """
+        @param connection: the client's connection; with it, the target
+            must pass the dial plan of at least one trunk the identity may
+            use (the application's decision is checked again in L{route})
+            and the identity must be within its limits (L{CallLimiter}).
+            A refusal logs one security event.
         @return: C{(code, text)} if a C{call} message cannot be placed at
-            all (no trunk, or a media mode without outbound support), else
-            C{None}.
+            all (no trunk 503, a media mode without outbound support 501,
+            dial plan 403/484, limits 429), else C{None}.
         """
         if self.mediaName not in OUTBOUND_MEDIA:
             return 501, f"outbound calls are not implemented with --media {self.mediaName}"
         if not self.trunks:
             return 503, "no trunk is configured for outbound calls"
+        if connection is None:
+            return None
+        identity, grants, _ = identityOf(connection)
+        target = message.get("to")
+        try:
+            self._precheck(identity, grants, target)
+            self.limiter.check(identity)
+        except DialPlanRefused as e:
+            if e.event is not None:
+                securityEvent(e.event, connection, identity=identity, to=target,
+                              code=e.code, reason=e.reason)
+            return e.code, e.reason
         return None
+
+    def _precheck(self, identity, grants, target):
+        """
+        @raise DialPlanRefused: when no trunk C{grants} allow passes
+            C{target} (the refusal of the first such trunk).
+        """
+        trunks = grant(grants, "trunks")
+        candidates = [t for t in self.trunks if trunks is None or t.name in trunks] \
+            or self.trunks[:1]
+        refusal = None
+        for trunk in candidates:
+            try:
+                self.dialPlan.check(identity, grants, trunk, target)
+                return
+            except DialPlanRefused as e:
+                refusal = refusal or e
+        raise refusal
 
     def route(self, call, decision):
         """
         Apply the application's C{route} decision to C{call}: pick the
-        trunk, the per-call limits, ask the media session for the offer
-        (L{IOutboundMediaSession.sipOffer}) and, once it is there, make the
-        SIP leg (not started; see L{offerReady}).
+        trunk, check the target (the decision's C{to}, else the client's)
+        and the caller ID against the dial plan, the per-call limits, ask
+        the media session for the offer (L{IOutboundMediaSession.sipOffer})
+        and, once it is there, make the SIP leg (not started; see
+        L{offerReady}).
 
         @return: C{None} on success, L{PENDING} while the media session
             makes the offer (a L{MediaResultEvent} C{sipOffer} follows),
@@ -527,8 +594,6 @@ class OutboundDialer:
         trunk = self.findTrunk(decision.get("trunk"))
         if trunk is None:
             return 404, f"unknown trunk {decision.get('trunk')!r}"
-        if call.grants is not None and not call.grants.mayUseTrunk(trunk.name):
-            return 403, f"this client may not call through trunk {trunk.name!r}"
         try:
             if "max_ring_seconds" in decision:
                 call.maxRingSeconds = _seconds(decision["max_ring_seconds"], "max_ring_seconds")
@@ -539,9 +604,15 @@ class OutboundDialer:
             return 500, f"bad decision from the application: {e}"
         target = decision.get("to") or call.target
         try:
-            self.requestURI(trunk, target)
-        except ValueError as e:
-            return 484, f"cannot call {target!r}: {e}"
+            dial = self.dialPlan.check(call.dialIdentity, call.dialGrants, trunk, target)
+            caller = callerIdentity(trunk, call.dialIdentity, call.dialGrants,
+                                    call.authenticated, decision.get("caller_id"))
+        except DialPlanRefused as e:
+            if e.event is not None:
+                securityEvent(e.event, call.originator, call=call.id,
+                              identity=call.dialIdentity, trunk=trunk.name, to=target,
+                              code=e.code, reason=e.reason)
+            return e.code, f"cannot call {str(target)[:80]!r}: {e.reason}"
         if trunk.offerless and self.mediaName != "passthrough":
             return 501, (f"trunk {trunk.name!r} is offerless: that needs --media passthrough"
                          f" (not {self.mediaName})")
@@ -549,7 +620,8 @@ class OutboundDialer:
             return 501, f"outbound calls are not implemented with --media {self.mediaName}"
         call.trunk = trunk
         call.routeTarget = target
-        call.routeCallerId = decision.get("caller_id")
+        call.dialDecision = dial
+        call.routeFrom = caller
         try:
             d = defer.maybeDeferred(call.media.sipOffer, call.clientSdp, trunk.codecs)
         except Exception:
@@ -577,7 +649,7 @@ class OutboundDialer:
         @return: C{None} on success, else C{(status, reason)}.
         """
         try:
-            leg = self.makeLeg(call, call.trunk, call.routeTarget, call.routeCallerId, offer)
+            leg = self.makeLeg(call, offer)
         except MediaError as e:
             return 488, str(e)
         except ValueError as e:
@@ -586,46 +658,36 @@ class OutboundDialer:
         leg.setListener(call)
         return None
 
-    def requestURI(self, trunk, target):
+    def redirectTarget(self, call, uri):
         """
-        @param target: a number (digits, C{+}, C{*}, C{#}, letters) or a
-            C{sip:}/C{sips:}/C{tel:} URI.
-        @return: the Request-URI (L{SIPURI}): a number goes to the trunk's
-            domain.
-        @raise ValueError: for an unusable target.
-        """
-        from linkrtc.error import SIPParseError
-        from linkrtc.sip.uri import SIPURI, TelURI, parseURI
+        A 3xx of C{call}'s INVITE names C{uri}: it is followed only if it
+        passes the dial plan (else one security event).
 
-        if ":" in target and target.split(":", 1)[0].lower() in ("sip", "sips", "tel"):
-            try:
-                uri = parseURI(target)
-            except SIPParseError as e:
-                raise ValueError(e.reason) from None
-            if isinstance(uri, TelURI):
-                target = uri.number
-            elif isinstance(uri, SIPURI):
-                return uri
-            else:
-                raise ValueError("not a SIP or tel URI")
-        if not _NUMBER.match(target):
-            raise ValueError("not a number: use digits, + * #, letters, or a SIP URI")
-        host, port = trunk.domainHostPort()
-        return SIPURI("sip", user=target, host=host, port=port)
-
-    def makeLeg(self, call, trunk, target, callerId=None, offer=None):
+        @return: the Request-URI to use (L{SIPURI}), or C{None}.
         """
-        Build the (unstarted) SIP leg for C{call} through C{trunk}.
+        try:
+            return self.dialPlan.check(call.dialIdentity, call.dialGrants, call.trunk,
+                                       str(uri)).requestURI
+        except DialPlanRefused as e:
+            securityEvent("dialplan_refused", call.originator, call=call.id,
+                          identity=call.dialIdentity, trunk=call.trunk.name,
+                          redirect=str(uri), reason=e.reason)
+            return None
+
+    def makeLeg(self, call, offer=None):
+        """
+        Build the (unstarted) SIP leg for C{call} as L{route} decided
+        (C{call.trunk}, C{call.dialDecision}, C{call.routeFrom}).
 
         @param offer: the INVITE's SDP (C{bytes}); C{None}: the client's
             offer with the trunk's codecs only.
-        @raise ValueError: unusable target or trunk settings.
+        @raise ValueError: unusable trunk settings.
         @raise MediaError: the offer keeps no allowed codec.
         """
-        from linkrtc.sip.auth import DigestCredentials
         from linkrtc.sip.uri import SIPURI, NameAddr
 
-        requestURI = self.requestURI(trunk, target)
+        trunk = call.trunk
+        requestURI = call.dialDecision.requestURI
         proxyURI = trunk.proxyURI()
         proxy = trunk.destination()
         routes = ()
@@ -634,15 +696,10 @@ class OutboundDialer:
             route.params["lr"] = None
             routes = (f"<{route}>",)
         host, port = trunk.domainHostPort()
-        user = trunk.callerIdFor(call.clientName, callerId)
-        display = trunk.callerNameFor(call.clientName)
+        user, display = call.routeFrom
         fromAddr = NameAddr(SIPURI("sip", user=user, host=host, port=port), display=display)
         if offer is None:
             offer = filterCodecs(call.clientSdp, trunk.codecs).encode("utf-8")
-        credentials = None
-        if trunk.username and (trunk.password is not None or trunk.ha1 is not None):
-            credentials = DigestCredentials(trunk.username, password=trunk.password,
-                                            ha1=trunk.ha1, realm=trunk.realm)
         call.sipFrom = str(fromAddr.uri)
         call.sipTo = str(requestURI)
         return self.legFactory(
@@ -650,13 +707,23 @@ class OutboundDialer:
             fromAddr=fromAddr, proxy=proxy, routes=routes,
             body=None if trunk.offerless else offer,
             ackBody=offer if trunk.offerless else None,
-            credentials=credentials,
+            credentials=self.credentials.get(trunk.name),
+            redirectCheck=lambda uri: self.redirectTarget(call, uri),
         )
 
     def placeCall(self, connection, message, services, onRelease=None):
         """
-        Make the L{OutboundCall} for a client's C{call} message (not started).
+        Make the L{OutboundCall} for a client's C{call} message (not
+        started); it counts against its identity's limits until released.
 
         @return: the call.
         """
-        return OutboundCall(connection, message, self.machine, services, self, onRelease)
+        identity = identityOf(connection)[0]
+        release = self.limiter.record(identity)
+
+        def released(call):
+            release()
+            if onRelease is not None:
+                onRelease(call)
+
+        return OutboundCall(connection, message, self.machine, services, self, released)

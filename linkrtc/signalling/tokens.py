@@ -52,6 +52,8 @@ MIN_SECRET_LENGTH = 32
 
 _KID = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
 _TRUNK = re.compile(r"[\x21-\x7e]{1,64}\Z")
+#: A caller ID a token may grant: a number, with an optional leading +.
+_CALLER_ID = re.compile(r"\+?[0-9]{1,32}\Z")
 
 
 class TokenError(ValueError):
@@ -79,13 +81,16 @@ class Grants:
     @ivar trunks: C{tuple} of trunk names the outgoing calls may use, or
         C{None} for any trunk.
     @ivar trace: C{True} to receive C{trace} messages of its own calls.
-    @ivar app: C{True} for the call-control API (reserved).
+    @ivar app: C{True} for the call-control API (docs/api.rst).
+    @ivar caller_id: the number outgoing calls show as caller ID (the From
+        user, docs/trunks.rst), or C{None} for the trunk's own.
     """
 
     outgoing: bool = False
     trunks: tuple | None = None
     trace: bool = False
     app: bool = False
+    caller_id: str | None = None
 
     def mayUseTrunk(self, name):
         """@return: C{True} if outgoing calls may go through trunk C{name}."""
@@ -114,13 +119,18 @@ class Grants:
                     isinstance(t, str) and _TRUNK.match(t) for t in trunks):
                 raise TokenError("bad_grants")
             trunks = tuple(trunks)
-        return cls(trunks=trunks, **flags)
+        callerId = value.get("caller_id")
+        if callerId is not None and not (isinstance(callerId, str) and _CALLER_ID.match(callerId)):
+            raise TokenError("bad_grants")
+        return cls(trunks=trunks, caller_id=callerId, **flags)
 
     def toClaim(self):
         """@return: the C{grants} claim for these grants (a C{dict}; only true flags)."""
         claim = {k: True for k in ("outgoing", "trace", "app") if getattr(self, k)}
         if self.trunks is not None:
             claim["trunks"] = list(self.trunks)
+        if self.caller_id is not None:
+            claim["caller_id"] = self.caller_id
         return claim
 
 

@@ -383,18 +383,32 @@ class DigestCredentials:
         C{"SHA-512-256"}) to hex HA1s. HA1 = H(username:realm:password) is
         specific to its algorithm and realm; it also answers the C{-sess}
         variant of its algorithm.
-    @ivar realm: C{str}, or C{None} to answer any realm. Given with C{ha1},
-        it is the realm the HA1 was computed for.
+    @ivar realm: C{str}, a collection of C{str} (several realms: a proxy's
+        and a server's), or C{None} to answer any realm (but see
+        C{learnRealm}). Given with C{ha1}, it is the realm the HA1 was
+        computed for.
+    @ivar realms: the C{frozenset} of realms answered, or C{None} for any.
+    @ivar learnRealm: C{True} (with C{realm} C{None}): the realm of the
+        first challenge answered (L{learn}) becomes the only one answered
+        afterwards, by every L{DigestClient} sharing these credentials
+        (a trunk's registration and its calls).
     @raise ValueError: neither or both of C{password} and C{ha1}, or an HA1
         whose algorithm cannot be told.
     """
 
-    def __init__(self, username, password=None, ha1=None, realm=None):
+    def __init__(self, username, password=None, ha1=None, realm=None, learnRealm=False):
         if (password is None) == (ha1 is None):
             raise ValueError("give exactly one of password and ha1")
         self.username = username
         self.password = password
         self.realm = realm
+        if realm is None:
+            self.realms = None
+        elif isinstance(realm, str):
+            self.realms = frozenset((realm,))
+        else:
+            self.realms = frozenset(realm)
+        self.learnRealm = learnRealm
         self.ha1 = ha1
         self._ha1s = {}
         if isinstance(ha1, str):
@@ -415,9 +429,19 @@ class DigestCredentials:
         return "<DigestCredentials %s realm=%r %s>" % (
             self.username, self.realm, "password" if self.password is not None else "HA1")
 
+    def learn(self, realm):
+        """
+        A challenge of C{realm} is being answered: with C{learnRealm} and
+        no realm yet, C{realm} becomes the only realm answered from now on.
+        """
+        if self.realms is None and self.learnRealm:
+            self.realms = frozenset((realm,))
+            log.info("digest credentials of {username}: answering realm {realm!r} only "
+                     "(learned from the first challenge)", username=self.username, realm=realm)
+
     def canAnswer(self, challenge):
         """@return: C{True} if these credentials can answer C{challenge}."""
-        if self.realm is not None and challenge.realm != self.realm:
+        if self.realms is not None and challenge.realm not in self.realms:
             return False
         if not challenge.supported:
             return False
@@ -430,7 +454,7 @@ class DigestCredentials:
         @return: the hex H(username:realm:password) for C{algorithm}, or
             C{None} if these credentials cannot give it.
         """
-        if self.realm is not None and realm != self.realm:
+        if self.realms is not None and realm not in self.realms:
             return None
         base = _baseAlgorithm(algorithm)
         if self.password is not None:
@@ -638,6 +662,10 @@ class DigestClient:
             byRealm.setdefault((c.proxy, c.realm), []).append(c)
         chosen = []
         for key, group in byRealm.items():
+            realms = getattr(self.credentials, "realms", None)
+            if realms is not None and key[1] not in realms:
+                raise DigestAuthError("realm %r is not the credentials' (%s): not answered"
+                                      % (key[1], ", ".join(sorted(realms))), key[1])
             challenge = chooseChallenge(group, self.credentials)
             if challenge is None:
                 offered = ", ".join(sorted({str(c.algorithm) for c in group}))
@@ -647,6 +675,7 @@ class DigestClient:
             ok, reason = self.shouldAnswer(challenge)
             if not ok:
                 raise DigestAuthError(reason, challenge.realm)
+            self.credentials.learn(challenge.realm)
             if self._answered.get(key):
                 self._stale += 1
             self._answered.setdefault(key, set()).add(challenge.nonce)

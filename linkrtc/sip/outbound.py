@@ -109,7 +109,7 @@ class InviteClientLeg:
 
     def __init__(self, userAgent, clock, requestURI, fromAddr, toAddr=None, proxy=None,
                  body=None, contentType=SDP, ackBody=None, credentials=None, headers=(),
-                 routes=(), callId=None, localTag=None):
+                 routes=(), callId=None, localTag=None, redirectCheck=None):
         """
         @param userAgent: the L{linkrtc.sip.useragent.UserAgent} (its
             transaction layer, transport helpers and dialog table).
@@ -129,6 +129,10 @@ class InviteClientLeg:
         @param headers: extra C{(name, value)} pairs for the INVITE.
         @param routes: C{Route} values (C{str}) for the INVITE (a
             pre-loaded route set, RFC 3261 §8.1.2).
+        @param redirectCheck: C{None} to follow a 3xx's Contacts as they
+            are, or a callable C{(uri) -> uri or None}: the Request-URI to
+            use for a Contact, or C{None} to skip it (a dial plan:
+            L{linkrtc.call.dialplan}).
         """
         self.userAgent = userAgent
         self.clock = clock
@@ -146,6 +150,7 @@ class InviteClientLeg:
         self.auth = credentials
         self.extraHeaders = tuple(headers)
         self.routes = tuple(routes)
+        self.redirectCheck = redirectCheck
         self.callId = callId or "%s@linkrtc" % (os.urandom(12).hex(),)
         self.remoteTag = None
         self.request = None
@@ -340,6 +345,19 @@ class InviteClientLeg:
                 continue
             if len(self.targets) >= MAX_TARGETS:
                 break
+            if self.redirectCheck is not None:
+                try:
+                    checked = self.redirectCheck(uri)
+                except Exception:
+                    log.failure("SIP outbound {callId}: checking a redirect", callId=self.callId)
+                    checked = None
+                if checked is None:
+                    log.info("SIP outbound {callId}: {status} to {uri} not followed",
+                             callId=self.callId, status=status, uri=str(uri))
+                    continue
+                uri = checked
+                if any(uri == tried for tried in self.targets):
+                    continue
             log.info("SIP outbound {callId}: {status} redirects to {uri}", callId=self.callId,
                      status=status, uri=str(uri))
             self.targets.append(uri)

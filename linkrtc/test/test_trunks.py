@@ -96,3 +96,27 @@ class TrunkReadinessTests(SynchronousTestCase):
         self.assertEqual(value(), 1.0)
         self.assertIsNone(metrics.REGISTRY.get_sample_value("linkrtc_trunk_registered",
                                                             {"trunk": "out"}))
+
+
+class CredentialsTests(SynchronousTestCase):
+    def test_sharedWithCalls(self):
+        """
+        One DigestCredentials per trunk with credentials, used by its
+        registration and handed to the dialer; without realm it learns one.
+        """
+        from linkrtc.call.outbound import OutboundDialer
+
+        trunks = parseTrunks(TRUNKS + [{"name": "fixed", "proxy": "sip:198.51.100.3",
+                                        "username": "u", "password": "p", "realm": "r"}])
+        service = TrunkService(trunks, FakeLayer(), FakeTransport(), Clock())
+        self.assertEqual(sorted(service.credentials), ["fixed", "pbx"])
+        pbx = service.credentials["pbx"]
+        self.assertTrue(pbx.learnRealm)
+        self.assertIs(service.registrations["pbx"]._auth.credentials, pbx)
+        self.assertEqual(service.credentials["fixed"].realms, frozenset(["r"]))
+        self.assertFalse(service.credentials["fixed"].learnRealm)
+        dialer = OutboundDialer(None, trunks, Clock(), credentials=service.credentials)
+        self.assertIs(dialer.credentials["pbx"], pbx)
+        own = OutboundDialer(None, trunks, Clock())
+        self.assertEqual(sorted(own.credentials), ["fixed", "pbx"])
+

@@ -199,14 +199,15 @@ class CallingTests(OutboundMixin, SynchronousTestCase):
     def test_routeDefaultTrunk(self):
         """
         The default route uses the first trunk: the INVITE's Request-URI is
-        the number at the trunk's domain, From is the caller-ID rule, the
-        offer keeps only the allowed codecs, Route is not needed.
+        the number at the trunk's domain, From is the caller-ID rule (for
+        an anonymous client C{{client}} is the trunk's username), the offer
+        keeps only the allowed codecs, Route is not needed.
         """
         call, leg = self.routed()
         self.assertEqual(leg.actions, ["start"])
         self.assertEqual(call.state.name, "calling")
         self.assertEqual(str(leg.kwargs["requestURI"]), "sip:5551234@198.51.100.1:5060")
-        self.assertEqual(str(leg.kwargs["fromAddr"]), "<sip:alice@198.51.100.1:5060>")
+        self.assertEqual(str(leg.kwargs["fromAddr"]), "<sip:u1@198.51.100.1:5060>")
         self.assertEqual(leg.kwargs["routes"], ())
         self.assertEqual(str(leg.kwargs["proxy"]), "UDP:198.51.100.1:5060")
         body = leg.kwargs["body"].decode()
@@ -220,11 +221,11 @@ class CallingTests(OutboundMixin, SynchronousTestCase):
     def test_routeNamedTrunkOfferless(self):
         """A decision naming a trunk uses it; an offerless trunk puts the offer in the ACK."""
         call, leg = self.routed({"action": "route", "trunk": "other"},
-                                to="sip:bob@example.org")
+                                to="sip:bob@other.example.com")
         self.assertIsNone(leg.kwargs["body"])
         self.assertEqual(leg.kwargs["ackBody"], OFFER.encode())
-        self.assertEqual(str(leg.kwargs["requestURI"]), "sip:bob@example.org")
-        self.assertEqual(leg.kwargs["routes"], ("<sip:other.example.com;lr>",))
+        self.assertEqual(str(leg.kwargs["requestURI"]), "sip:bob@other.example.com")
+        self.assertEqual(leg.kwargs["routes"], ())
         self.assertIsNone(leg.kwargs["credentials"])
 
     def test_unknownTrunk(self):
@@ -241,8 +242,9 @@ class CallingTests(OutboundMixin, SynchronousTestCase):
         self.alice.identity = identity
         self.alice.grants = identity.grants
         call = self.dial()
-        self.assertIs(call.identity, identity)
-        self.assertIs(call.grants, identity.grants)
+        self.assertEqual(call.dialIdentity, "alice")
+        self.assertIs(call.dialGrants, identity.grants)
+        self.assertTrue(call.authenticated)
 
     def test_trunkNotGranted(self):
         """A token restricted to other trunks: dropped 403, nothing sent."""
@@ -265,10 +267,10 @@ class CallingTests(OutboundMixin, SynchronousTestCase):
         self.assertReleased(call)
 
     def test_badNumber(self):
-        """A target that is neither a number nor a SIP URI: dropped 484."""
-        call = self.dial(to="bad number!")
-        self.h.application.decide(call, {"action": "route"})
-        self.assertEqual(self.alice.ofType("state")[-1]["cause"], 484)
+        """A target that is neither a number nor a SIP URI: error 484, no call."""
+        self.assertIsNone(self.dial(to="bad number!"))
+        self.assertEqual(self.alice.ofType("error")[-1]["code"], 484)
+        self.assertEqual(self.legs, [])
 
     def test_noAllowedCodec(self):
         """An offer without any allowed codec: dropped 488."""
@@ -352,7 +354,7 @@ class AnswerTests(OutboundMixin, SynchronousTestCase):
         self.assertEqual((cdr["call_dir"], cdr["cause"], cdr["dropped_by"]),
                          ("outbound", 200, "usr"))
         self.assertEqual(cdr["to_uri"], "sip:5551234@198.51.100.1:5060")
-        self.assertEqual(cdr["from_uri"], "sip:alice@198.51.100.1:5060")
+        self.assertEqual(cdr["from_uri"], "sip:u1@198.51.100.1:5060")
         self.assertEqual(cdr["trunk"], "pbx")
         self.assertReleased(call)
 

@@ -139,3 +139,15 @@ class GrantsTests(SynchronousTestCase):
         self.assertTrue(Grants(outgoing=True).mayUseTrunk("x"))
         self.assertFalse(Grants(outgoing=True, trunks=()).mayUseTrunk("x"))
         self.assertFalse(Grants(trunks=("x",)).mayUseTrunk("x"))
+
+
+class CallerIdGrantTests(SynchronousTestCase):
+    def test_callerIdClaim(self):
+        """The C{caller_id} grant is a number; it survives a claim round trip."""
+        from linkrtc.signalling.tokens import Grants, TokenError
+
+        grants = Grants.fromClaim({"outgoing": True, "caller_id": "+14155550100"})
+        self.assertEqual(grants.caller_id, "+14155550100")
+        self.assertEqual(Grants.fromClaim(grants.toClaim()), grants)
+        for bad in ("alice", "", 5, "+1 415"):
+            self.assertRaises(TokenError, Grants.fromClaim, {"caller_id": bad})

@@ -415,3 +415,50 @@ class RoundTripTests(SynchronousTestCase):
         c = DigestChallenge(realm="r", nonce="n", qop=("auth",))
         self.assertTrue(c.supported)
         self.assertEqual(c.headerName, "Authorization")
+
+
+class RealmTests(SynchronousTestCase):
+    """Credentials bound to a realm, several realms, or the first realm seen."""
+
+    def test_configuredRealm(self):
+        """A realm that is not the credentials' is not answered, with a clear reason."""
+        client = DigestClient(DigestCredentials("alice", "secret", realm="pbx"))
+        e = self.assertRaises(DigestAuthError, client.answer,
+                              challenge401(makeChallenge("evil", "N1")))
+        self.assertIn("'evil'", e.reason)
+        self.assertEqual(e.realm, "evil")
+        request = register()
+        client.authorize(request)
+        self.assertIsNone(request.headers.get("Authorization"))
+
+    def test_severalRealms(self):
+        """A collection of realms answers each of them (a proxy's and a server's)."""
+        credentials = DigestCredentials("alice", "secret", realm=("proxy", "server"))
+        client = DigestClient(credentials)
+        client.answer(challenge401(makeChallenge("proxy", "N1"), status=407))
+        client.answer(challenge401(makeChallenge("server", "N2")))
+        self.assertRaises(DigestAuthError, DigestClient(credentials).answer,
+                          challenge401(makeChallenge("other", "N3")))
+
+    def test_learnRealm(self):
+        """
+        learnRealm: the first realm answered binds every client sharing the
+        credentials; without it any realm is answered (as before).
+        """
+        credentials = DigestCredentials("alice", "secret", learnRealm=True)
+        DigestClient(credentials).answer(challenge401(makeChallenge("pbx", "N1")))
+        self.assertEqual(credentials.realms, frozenset(["pbx"]))
+        self.assertRaises(DigestAuthError, DigestClient(credentials).answer,
+                          challenge401(makeChallenge("evil", "N2")))
+        DigestClient(credentials).answer(challenge401(makeChallenge("pbx", "N3")))
+        anyRealm = DigestCredentials("alice", "secret")
+        DigestClient(anyRealm).answer(challenge401(makeChallenge("pbx", "N1")))
+        DigestClient(anyRealm).answer(challenge401(makeChallenge("evil", "N2")))
+        self.assertIsNone(anyRealm.realms)
+
+    def test_learnOneOfTwo(self):
+        """Two realms in the first challenge: the first is learned, the other refused."""
+        credentials = DigestCredentials("alice", "secret", learnRealm=True)
+        self.assertRaises(DigestAuthError, DigestClient(credentials).answer,
+                          challenge401(makeChallenge("pbx", "N1"), makeChallenge("evil", "N2")))
+        self.assertEqual(credentials.realms, frozenset(["pbx"]))

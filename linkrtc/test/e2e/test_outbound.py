@@ -33,6 +33,7 @@ name = "sipp"
 proxy = "sip:127.0.0.1:{port}"
 username = "trunkuser"
 password = "{password}"
+realm = ["proxy.test", "linkrtc.test"]
 caller_id = "{{client}}"
 codecs = ["PCMU", "PCMA", "telephone-event"]
 """
@@ -218,3 +219,24 @@ class WrongPasswordTests(_OutboundBase):
         self.assertEqual(dropped["cause"], 407)
         [cdr] = self.cdrs()
         self.assertIn("authentication failed", cdr["reason"])
+
+
+class DialPlanTests(_OutboundBase):
+    def test_tollFraudRefused(self):
+        """
+        A premium number, an international one and a foreign host get
+        error 403 and nothing reaches the trunk (a UDP socket on its port).
+        """
+        trunk = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(trunk.close)
+        trunk.bind(("127.0.0.1", self.trunkPort))
+        for target in ("+19005550100", "011441234567890", "sip:2000@evil.example.com",
+                       "sip:2000@127.0.0.1;maddr=192.0.2.66"):
+            client = self.dial(target)
+            error = client.waitFor("error")
+            self.assertEqual(error["code"], 403, error)
+            self.assertEqual(error["ref"], "e2e-dial")
+        trunk.settimeout(1.0)
+        self.assertRaises(socket.timeout, trunk.recv, 65536)
+        self.assertIn("event=dialplan_refused", self.linkrtc.logText())
+
