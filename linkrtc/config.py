@@ -82,6 +82,9 @@ class LinkRTCConfig:
     sipIdleTimeout: float | None = 60.0
     webhookQueueSize: int = 1000
     webhookGiveUpSeconds: float = 300.0
+    #: C{package.module:factory} of an in-process call-control application
+    #: (L{linkrtc.app.api}), or C{None}.
+    application: str | None = None
 
     def replace(self, **changes):
         """@return: a copy with C{changes} applied."""
@@ -119,6 +122,7 @@ KEYS = {
     "sip-idle-timeout": "sipIdleTimeout",
     "webhook-queue-size": "webhookQueueSize",
     "webhook-give-up-seconds": "webhookGiveUpSeconds",
+    "application": "application",
 }
 
 
@@ -183,6 +187,12 @@ def normalise(key, value):
         value = _positive(key, value)
     elif name == "webhookQueueSize":
         value = _count(key, value)
+    elif name == "application":
+        if value in (None, ""):
+            value = None
+        elif not isinstance(value, str) or value.count(":") != 1 or not all(
+                value.split(":")):
+            raise ConfigError(f"application: expected package.module:factory, got {value!r}")
     elif name == "trunks":
         value = parseTrunks(value)
     elif name == "rtpPorts":

@@ -42,6 +42,7 @@ class Options(usage.Options):
         ["event-loop", None, None, "asyncio event loop under the reactor: uvloop, or asyncio for the standard library's [default: uvloop]."],
         ["webhook-queue-size", None, None, "Most state/dtmf/cdr webhook events held for delivery; more are dropped [default: 1000]."],
         ["webhook-give-up-seconds", None, None, "Seconds after which an undelivered state/dtmf/cdr webhook event is dropped [default: 300]."],
+        ["application", None, None, "An in-process call-control application, package.module:factory (docs/api.rst)."],
     ]
 
     def __init__(self):
@@ -92,6 +93,8 @@ class Options(usage.Options):
                         "sip-idle-timeout"):
                 if self[key] is not None:
                     changes[key] = self[key]
+            if self["application"] is not None:
+                changes["application"] = self["application"]
             for key in ("webhook-queue-size", "webhook-give-up-seconds"):
                 if self[key] is not None:
                     changes[key] = self[key]

@@ -149,7 +149,7 @@ class CallManager:
 
 
 def buildCallManager(reactor, directory, application, mediaFactory, ringTimeout=60.0,
-                     operators=(), cdrPath=None):
+                     operators=(), cdrPath=None, callControl=None):
     """
     Build the call engine.
 
@@ -162,6 +162,8 @@ def buildCallManager(reactor, directory, application, mediaFactory, ringTimeout=
     @param operators: C{"NAME[:ARG]"} operator plugin specs to add.
     @param cdrPath: file to append CDR JSON lines to, or C{None}
         (L{buildCDRWriter}).
+    @param callControl: the call-control API (L{linkrtc.app.control.CallControl})
+        or C{None}.
     @return: a L{CallManager} (the L{IInviteHandler} for the SIP user agent
         and the L{IClientMessageHandler} for signalling).
     @raise linkrtc.error.OperatorConfigError: for a bad operator spec
@@ -171,7 +173,8 @@ def buildCallManager(reactor, directory, application, mediaFactory, ringTimeout=
 
     machine = buildMachine(operators)
     services = CallServices(reactor, directory, application, mediaFactory,
-                            buildCDRWriter(reactor, cdrPath), ringTimeout=float(ringTimeout))
+                            buildCDRWriter(reactor, cdrPath), ringTimeout=float(ringTimeout),
+                            callControl=callControl)
     return CallManager(machine, services)
 
 
