@@ -137,3 +137,25 @@ class IVRTests(SynchronousTestCase):
         leg.ack()
         leg.receive("BYE")
         self.assertEqual(self.h.control.resources, {})
+
+
+class ConfigTests(SynchronousTestCase):
+    """The C{application} key and C{--application}."""
+
+    def test_normalise(self):
+        """C{package.module:factory} is taken; other shapes are refused naming the key."""
+        from linkrtc.config import ConfigError, normalise
+
+        self.assertEqual(normalise("application", "ivr:factory"), ("application", "ivr:factory"))
+        self.assertEqual(normalise("application", ""), ("application", None))
+        for bad in ("ivr", "ivr:", ":f", 5):
+            e = self.assertRaises(ConfigError, normalise, "application", bad)
+            self.assertIn("application", str(e))
+
+    def test_option(self):
+        """C{--application} reaches the configuration."""
+        from linkrtc.tap import Options
+
+        options = Options()
+        options.parseOptions(["--application", "ivr:factory"])
+        self.assertEqual(options.config.application, "ivr:factory")
