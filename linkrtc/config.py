@@ -108,6 +108,9 @@ class LinkRTCConfig:
     maxConnectionsPerAddress: int = 50
     maxOutboundCalls: int | None = 4
     maxOutboundCallsPerMinute: int | None = 10
+    #: C{package.module:factory} of an in-process call-control application
+    #: (L{linkrtc.app.api}), or C{None}.
+    application: str | None = None
 
     def replace(self, **changes):
         """@return: a copy with C{changes} applied."""
@@ -169,6 +172,7 @@ KEYS = {
     "max-connections-per-address": "maxConnectionsPerAddress",
     "max-outbound-calls": "maxOutboundCalls",
     "max-outbound-calls-per-minute": "maxOutboundCallsPerMinute",
+    "application": "application",
 }
 
 
@@ -279,6 +283,12 @@ def normalise(key, value):
         value = _count(key, value)
     elif name == "drainSeconds":
         value = _nonNegative(key, value)
+    elif name == "application":
+        if value in (None, ""):
+            value = None
+        elif not isinstance(value, str) or value.count(":") != 1 or not all(
+                value.split(":")):
+            raise ConfigError(f"application: expected package.module:factory, got {value!r}")
     elif name == "trunks":
         value = parseTrunks(value)
     elif name in ("maxOutboundCalls", "maxOutboundCallsPerMinute"):

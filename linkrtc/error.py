@@ -63,3 +63,35 @@ class OperatorConfigError(LinkRTCError):
 
 class MediaError(LinkRTCError):
     """An SDP could not be parsed or shares no codec with us (SIP 488 Not Acceptable Here)."""
+
+
+class ApiError(LinkRTCError):
+    """
+    A call-control API method (seed 001 C{sys.call.*}, L{linkrtc.app})
+    could not be carried out; becomes a JSON-RPC 2.0 error object.
+
+    @ivar code: the JSON-RPC error code, C{int} (see L{linkrtc.app.errors}:
+        -32602 bad parameter, -32001 unknown resource, -32002 wrong state,
+        -32003 media actions unavailable, -32004 failed).
+    @ivar message: the text, C{str}.
+    @ivar data: extra JSON-able detail (C{{"state": NAME}},
+        C{{"param": NAME}}) or C{None}.
+    """
+
+    def __init__(self, code, message, data=None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+    @classmethod
+    def wrongState(cls, method, state):
+        """@return: the error -32002 for C{method} called in C{state} (a seed 001 name)."""
+        return cls(-32002, f"{method} not allowed in state {state}", {"state": state})
+
+    def toJSON(self):
+        """@return: the JSON-RPC C{error} object, a C{dict}."""
+        error = {"code": self.code, "message": self.message}
+        if self.data is not None:
+            error["data"] = self.data
+        return error

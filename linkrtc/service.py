@@ -220,9 +220,22 @@ def makeLinkRTCService(config, reactor=None):
     else:
         application = DefaultApplication(directory, config.trunks)
     mediaFactory = makeMediaFactory(config, reactor)
+    # The call-control API (seed 001, docs/api.rst): /api and --application.
+    from linkrtc.api.rpc import ApiResource, webhookSink
+    from linkrtc.app.application import ApiApplication
+    from linkrtc.app.auth import ApiAuthorizer
+    from linkrtc.app.control import CallControl
+    from linkrtc.app.jsonrpc import JsonRpcEndpoint
+    from linkrtc.signalling.api import ApiFactory, makeApiWebSocketResource
+
+    callControl = CallControl(reactor, directory, decideTimeout=config.webhookTimeout)
+    if config.webhook:
+        callControl.addSink(webhookSink(application), controller=False)
+    application = ApiApplication(application, callControl)
     manager = buildCallManager(
         reactor, directory, application, mediaFactory, ringTimeout=config.ringTimeout,
         operators=config.operators, cdrPath=config.cdr, admission=admission,
+        callControl=callControl,
     )
 
     transport = SIPTransportLayer(reactor, publicAddress=config.publicAddress,
@@ -262,6 +275,14 @@ def makeLinkRTCService(config, reactor=None):
     root.putChild(b"metrics", MetricsResource())
     root.putChild(b"admin", adminResource(drainService))
     bindSwitchGauges(manager, transactions, directory, signalling, mediaFactory, admission)
+    apiEndpoint = JsonRpcEndpoint(callControl)
+    apiAuthorizer = ApiAuthorizer(getattr(config, "authSecret", None), reactor)
+    root.putChild(b"api", ApiResource(apiEndpoint, apiAuthorizer, makeApiWebSocketResource(
+        ApiFactory(apiEndpoint, apiAuthorizer, reactor))))
+    if config.application:
+        from linkrtc.app.api import loadApplication
+
+        loadApplication(config.application, callControl)
     http = EndpointService(reactor, config.http, WebSite(root))
     http.setName("http")
     http.setServiceParent(top)

@@ -53,6 +53,7 @@ class Options(usage.Options):
         ["auth-secret", None, None, "Key (32+ characters) clients' JWT access tokens are signed with (HS256); also env LINKRTC_AUTH_SECRET. Without one, only loopback clients may connect."],
         ["register-timeout", None, None, "Seconds a WebSocket may stay without a successful register [default: 10]."],
         ["max-connections-per-address", None, None, "Open WebSockets allowed per source address [default: 50]."],
+        ["application", None, None, "An in-process call-control application, package.module:factory (docs/api.rst)."],
     ]
 
     def __init__(self):
@@ -108,6 +109,8 @@ class Options(usage.Options):
                         "sip-idle-timeout"):
                 if self[key] is not None:
                     changes[key] = self[key]
+            if self["application"] is not None:
+                changes["application"] = self["application"]
             for key in ("webhook-queue-size", "webhook-give-up-seconds"):
                 if self[key] is not None:
                     changes[key] = self[key]

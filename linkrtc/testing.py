@@ -472,12 +472,12 @@ class CallHarness:
     """
 
     def __init__(self, operators=(), ringTimeout=60.0, mediaFactory=None, application=None,
-                 machine=None, manualMedia=False):
+                 machine=None, manualMedia=False, clock=None, callControl=None):
         from linkrtc.call.call import CallServices
         from linkrtc.call.manager import CallManager
         from linkrtc.call.registry import buildMachine
 
-        self.clock = Clock()
+        self.clock = clock if clock is not None else Clock()
         self.directory = FakeClientDirectory()
         self.application = application if application is not None else FakeApplication()
         self.mediaFactory = mediaFactory or FakeMediaFactory(manual=manualMedia)
@@ -486,7 +486,7 @@ class CallHarness:
         self.machine = machine if machine is not None else buildMachine(operators)
         services = CallServices(self.clock, self.directory, self.application,
                                 self.mediaFactory, _ListCDRWriter(self.cdrs, self.startCdrs),
-                                ringTimeout)
+                                ringTimeout, callControl=callControl)
         self.manager = CallManager(self.machine, services)
 
     def connect(self, name):

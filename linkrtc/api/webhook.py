@@ -154,6 +154,8 @@ def _decision(body):
         return {"action": "route", "client": client}
     if action == "reject":
         return _rejectDecision(reply)
+    if action == "api":
+        return {"action": "api"}
     raise WebhookError(f"unknown action {str(action)[:40]!r}")
 
 

@@ -18,6 +18,7 @@ from zope.interface import implementer
 
 from linkrtc.call.cdr import RECORD_END, RECORD_START
 from linkrtc.call.events import (
+    ApiCommandEvent,
     ApplicationDecisionEvent,
     ClientLostEvent,
     ClientMessageEvent,
@@ -31,6 +32,8 @@ from linkrtc.call.events import (
     SIPRequestEvent,
     TimerEvent,
 )
+from linkrtc.call.states import apiStateName
+from linkrtc.error import ApiError
 from linkrtc.interfaces import IMediaListener, ISIPLegListener
 from linkrtc.sip.redact import redactHeader
 
@@ -98,9 +101,13 @@ class CallServices:
     @ivar mediaFactory: the L{linkrtc.interfaces.IMediaFactory}.
     @ivar cdrWriter: a L{linkrtc.call.cdr.CDRWriter}.
     @ivar ringTimeout: seconds a call may ring before 480, C{float}.
+    @ivar callControl: the call-control API's engine side
+        (L{linkrtc.app.control.CallControl}) or C{None} when none is set up.
     """
 
-    def __init__(self, clock, directory, application, mediaFactory, cdrWriter, ringTimeout=60.0):
+    def __init__(self, clock, directory, application, mediaFactory, cdrWriter, ringTimeout=60.0,
+                 callControl=None):
+        self.callControl = callControl
         self.clock = clock
         self.directory = directory
         self.application = application
@@ -222,6 +229,9 @@ class Call:
         self.history = []
         self.timers = {}
         self.data = {}
+        #: The call-control API resource (L{linkrtc.app.control.Resource})
+        #: while an application controls the call, else C{None}.
+        self.api = None
         self.released = False
         self._releaseWaiters = []
         self._queue = []
@@ -344,7 +354,9 @@ class Call:
 
     def _unhandled(self, event):
         """Default answers for an event no operator took in this state."""
-        if isinstance(event, ClientMessageEvent):
+        if isinstance(event, ApiCommandEvent):
+            event.refuse(ApiError.wrongState(event.method, apiStateName(self.state)))
+        elif isinstance(event, ClientMessageEvent):
             self.sendError(event.connection, 409,
                            f"{event.type!r} not allowed in state {self.publishedState()}")
         elif isinstance(event, SIPRequestEvent) and event.respond is not None:

@@ -244,3 +244,41 @@ EXTERNAL_EVENTS = (
     ClientLostEvent, ApplicationDecisionEvent, TimerEvent, MediaDigitsEvent,
     MediaTimeoutEvent, ShutdownEvent,
 )
+
+
+# -- The call-control API (seed 001, linkrtc.app) ----------------------------------
+
+
+@dataclass(eq=False)
+class ApiCommandEvent(CallEvent):
+    """
+    A call-control method (seed 001 C{sys.call.*}) for this call, its
+    parameters already checked (L{linkrtc.app.methods}).
+
+    The operator that takes it fires C{result} (a L{Deferred}) with the
+    method's result, or fails it with L{linkrtc.app.errors.ApiError}; a
+    command no operator takes in the current state fails with a
+    wrong-state error naming the state (L{linkrtc.call.call.Call}).
+
+    @ivar method: the method's short name (C{"answer"}, C{"play_start"}...).
+    @ivar params: C{dict} of the method's parameters, defaults filled in.
+    @ivar result: the L{Deferred} the caller waits on.
+    """
+
+    method: str = ""
+    params: dict = field(default_factory=dict)
+    result: Any = None
+    kind = "api"
+
+    def describe(self):
+        return f"api:{self.method}"
+
+    def reply(self, value=None):
+        """Fire L{result} with C{value} (once)."""
+        if self.result is not None and not self.result.called:
+            self.result.callback(value)
+
+    def refuse(self, error):
+        """Fail L{result} with C{error} (an L{Exception}), once."""
+        if self.result is not None and not self.result.called:
+            self.result.errback(error)

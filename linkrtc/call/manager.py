@@ -176,7 +176,7 @@ class CallManager:
 
 
 def buildCallManager(reactor, directory, application, mediaFactory, ringTimeout=60.0,
-                     operators=(), cdrPath=None, admission=None):
+                     operators=(), cdrPath=None, admission=None, callControl=None):
     """
     Build the call engine.
 
@@ -190,6 +190,8 @@ def buildCallManager(reactor, directory, application, mediaFactory, ringTimeout=
     @param cdrPath: file to append CDR JSON lines to, or C{None}
         (L{buildCDRWriter}).
     @param admission: the L{linkrtc.drain.Admission}, or C{None}.
+    @param callControl: the call-control API (L{linkrtc.app.control.CallControl})
+        or C{None}.
     @return: a L{CallManager} (the L{IInviteHandler} for the SIP user agent
         and the L{IClientMessageHandler} for signalling).
     @raise linkrtc.error.OperatorConfigError: for a bad operator spec
@@ -199,7 +201,8 @@ def buildCallManager(reactor, directory, application, mediaFactory, ringTimeout=
 
     machine = buildMachine(operators)
     services = CallServices(reactor, directory, application, mediaFactory,
-                            buildCDRWriter(reactor, cdrPath), ringTimeout=float(ringTimeout))
+                            buildCDRWriter(reactor, cdrPath), ringTimeout=float(ringTimeout),
+                            callControl=callControl)
     return CallManager(machine, services, admission=admission)
 
 

@@ -18,6 +18,12 @@ from linkrtc.interfaces import IOperatorFactory
 _LIVE_BEFORE_ANSWER = ("pending", "calling", "ringing", "answering")
 _LIVE = _LIVE_BEFORE_ANSWER + ("confirmed",)
 
+# The call-control API's states (seed 001; linkrtc.call.states).
+_API_BEFORE_ANSWER = ("Initiated", "Answer")
+_API_ACTIONS = ("Play", "Record", "SendDtmf", "ReceiveDtmf", "Dial", "Connect", "Conf")
+_API_ANSWERED = ("Idle",) + _API_ACTIONS
+_API_LIVE = _API_BEFORE_ANSWER + _API_ANSWERED
+
 
 @implementer(IPlugin, IOperatorFactory)
 class StockOperatorFactory:
@@ -41,6 +47,25 @@ class StockOperatorFactory:
         return getattr(module, self.operatorName)()
 
 
+@implementer(IPlugin, IOperatorFactory)
+class ApiVariantFactory(StockOperatorFactory):
+    """
+    A stock operator reused in the call-control API's states
+    (L{linkrtc.call.operators.api.ApiVariant}): it runs only for calls an
+    application controls, and its C{confirmed} is renamed by C{variant}.
+    """
+
+    def __init__(self, innerName, module, placements, operatorHelp, variant):
+        super().__init__(innerName + "Api", module, placements, operatorHelp)
+        self._inner = innerName
+        self._variant = variant
+
+    def buildOperator(self, argString):
+        api = import_module("linkrtc.call.operators.api")
+        module = import_module(f"linkrtc.call.operators.{self._module}")
+        return getattr(api, self._variant)(getattr(module, self._inner)())
+
+
 def _f(name, module, placements, text):
     return StockOperatorFactory(name, module, placements, text)
 
@@ -52,7 +77,8 @@ def _in(queue, *states):
 #: Every stock operator factory, in queue order.
 stockFactories = [
     # -- entry operators --
-    _f("OpSendRinging", "ring", _in("entry", "ringing"), "Send 180 Ringing to SIP once."),
+    _f("OpSendRinging", "ring", _in("entry", "ringing", "Initiated"),
+       "Send 180 Ringing to SIP once."),
     _f("OpSIPHangup", "end", _in("entry", "dropped"),
        "Send the final response (before answer) or BYE (after) that the ending asks for."),
     _f("OpNotifyClients", "notify", _in("entry", "ringing", "confirmed", "dropped"),
@@ -70,6 +96,8 @@ stockFactories = [
     # -- event operators --
     _f("OpRing", "ring", _in("event", "pending"),
        "On the INVITE, ask the application who takes the call."),
+    _f("OpApiTakeControl", "api", _in("event", "pending"),
+       "On the decision 'api': the call becomes a call-control resource (Initiated)."),
     _f("OpRoute", "ring", _in("event", "pending"),
        "On the application's decision: reject (403 or its status), 480 if the client "
        "is not connected, else calling."),
@@ -101,15 +129,55 @@ stockFactories = [
     _f("OpMediaDigits", "answer", _in("event", "confirmed"),
        "DTMF from SIP: tell the client and the application."),
     _f("OpMediaTimeout", "end", _in("event", "confirmed"), "No RTP: BYE, cause 408."),
-    _f("OpCancel", "ring", _in("event", *_LIVE_BEFORE_ANSWER), "CANCEL: 487, dropped."),
+    _f("OpCancel", "ring", _in("event", *_LIVE_BEFORE_ANSWER, *_API_BEFORE_ANSWER),
+       "CANCEL: 487, dropped."),
     _f("OpRingTimeout", "timers", _in("event", "calling", "ringing"),
        "Ring timer fired: 480, dropped."),
     _f("OpClientGone", "end", _in("event", "calling", "ringing", "answering", "confirmed"),
        "A client connection closed: 480 before answer, BYE after."),
-    _f("OpLegTerminated", "end", _in("event", *_LIVE), "The SIP leg is gone: dropped."),
-    _f("OpShutdown", "end", _in("event", *_LIVE), "LinkRTC stops: 503 or BYE."),
+    _f("OpLegTerminated", "end", _in("event", *_LIVE, *_API_LIVE),
+       "The SIP leg is gone: dropped."),
+    _f("OpShutdown", "end", _in("event", *_LIVE, *_API_LIVE), "LinkRTC stops: 503 or BYE."),
     _f("OpInDialogRequest", "answer", _in("event", "confirmed"),
        "Other in-dialog requests: INFO (DTMF relay) and OPTIONS 200, others 501."),
+] + [
+    # -- the call-control API (seed 001): entry operators --
+    _f("OpApiIncoming", "api", _in("entry", "Initiated"),
+       "API: make the call a resource, start the decision timer, raise on_incoming."),
+    _f("OpApiReleased", "api", _in("entry", "dropped"),
+       "API: stop the running action and raise on_released."),
+    # -- event operators --
+    _f("OpApiDecideTimeout", "api", _in("event", "Initiated"),
+       "API: no answer/drop/redirect/route within the webhook timeout: 503."),
+    _f("OpApiInitiated", "api", _in("event", "Initiated"),
+       "API: answer (LinkRTC answers the SIP offer), redirect (302), route (to a client)."),
+    _f("OpApiAnswered", "api", _in("event", "Answer"),
+       "API: the media's answer goes in the 200 OK; Idle."),
+    ApiVariantFactory("OpAck", "answer", _in("event", *_API_ANSWERED),
+                      "API: take the ACK (its SDP for an offerless INVITE).", "answeredVariant"),
+    ApiVariantFactory("OpSendAnswer", "answer", _in("event", *_API_ANSWERED),
+                      "API: the ACK's SDP answer.", "answeredVariant"),
+    _f("OpAckTimeout", "end", _in("event", *_API_ANSWERED),
+       "API: no ACK for the 200 OK: BYE, cause 408."),
+    _f("OpEndCall", "end", _in("event", *_API_ANSWERED), "API: BYE from SIP: 200, dropped."),
+    ApiVariantFactory("OpReinvite", "answer", _in("event", *_API_ANSWERED),
+                      "API: re-INVITE/UPDATE to the media session.", "answeredVariant"),
+    ApiVariantFactory("OpReofferDone", "answer", _in("event", *_API_ANSWERED),
+                      "API: answer the re-INVITE.", "answeredVariant"),
+    _f("OpMediaTimeout", "end", _in("event", *_API_ANSWERED), "API: no RTP: BYE, cause 408."),
+    _f("OpApiDigits", "api", _in("event", *_API_ANSWERED),
+       "API: DTMF from SIP is for the audio's actions."),
+    _f("OpApiAnswerTimeout", "api", _in("event", *_API_ANSWERED),
+       "API: max_answer_seconds passed: BYE, cause 200."),
+    _f("OpApiIdle", "api", _in("event", "Idle"),
+       "API: start a CTI action (play, record, DTMF, connect, conference)."),
+    _f("OpApiAction", "api", _in("event", *_API_ACTIONS),
+       "API: stop the running action; its end raises on_*_completed, Idle."),
+    ApiVariantFactory("OpInDialogRequest", "answer", _in("event", *_API_ANSWERED),
+                      "API: INFO (DTMF relay) and OPTIONS 200, others 501.", "answeredVariant"),
+    _f("OpApiCommon", "api", _in("event", *_API_LIVE), "API: nop and drop in any live state."),
+    _f("OpApiLateResult", "api", _in("event", "dropped"),
+       "API: an action ending after the release still raises on_*_completed."),
 ]
 
 # Module-level providers are what getPlugins finds.

@@ -78,13 +78,14 @@ class BuildTests(SynchronousTestCase):
     def test_topology(self):
         """The default machine: stock operators in their states and queues, in order."""
         queues = buildMachine().operatorsByQueue()
-        self.assertEqual(queues["pending"]["event"][:2], ["OpRing", "OpRoute"])
+        self.assertEqual(queues["pending"]["event"][:3],
+                         ["OpRing", "OpApiTakeControl", "OpRoute"])
         self.assertIn("OpAnswerCall", queues["ringing"]["event"])
         self.assertIn("OpEndCall", queues["confirmed"]["event"])
         self.assertEqual(queues["confirmed"]["event"][-1], "OpInDialogRequest")
         self.assertEqual(queues["dropped"]["entry"],
                          ["OpSIPHangup", "OpNotifyClients", "OpNotifyApplication",
-                          "OpReleaseCall"])
+                          "OpReleaseCall", "OpApiReleased"])
         self.assertEqual(queues["calling"]["entry"],
                          ["OpNotifyApplication", "OpStartRingTimer", "OpOfferClient"])
 
