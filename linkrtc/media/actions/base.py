@@ -6,7 +6,6 @@ L{Partner} (the second leg's side of a connection or a conference seat).
 """
 
 from twisted.internet import defer
-from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from linkrtc.media.actions.pcm import FRAME_SECONDS
@@ -16,36 +15,58 @@ log = Logger()
 
 class FrameClock:
     """
-    Calls C{tick(count)} every 20 ms of the injected clock; C{count} is the
-    number of frames due (more than 1 when the reactor was late, so the
-    pace stays 50 frames a second on average).
+    Calls C{tick(count)} every 20 ms of the injected clock, the first time
+    at once; C{count} is the number of frames due (more than 1 when the
+    reactor was late, so the pace stays 50 frames a second on average).
+    Deadlines are kept from the start (no drift).
 
     @param clock: an L{IReactorTime}.
     @param tick: a callable taking the C{int} frame count.
     """
 
-    def __init__(self, clock, tick):
-        self._tick = tick
-        self._loop = LoopingCall.withCount(self._due)
-        self._loop.clock = clock
+    #: Frames sent at most in one late call (a stalled reactor does not burst more).
+    MAX_CATCH_UP = 10
 
-    def _due(self, count):
+    def __init__(self, clock, tick):
+        self._clock = clock
+        self._tick = tick
+        self._call = None
+        self._due = None
+        self.running = False
+
+    def start(self, now=True):
+        """Start ticking: the first frame at once (C{now}) or in 20 ms."""
+        if self.running:
+            return
+        self.running = True
+        self._due = self._clock.seconds()
+        if now:
+            self._fire()
+        else:
+            self._due += FRAME_SECONDS
+            self._call = self._clock.callLater(FRAME_SECONDS, self._fire)
+
+    def _fire(self):
+        self._call = None
+        now = self._clock.seconds()
+        count = int((now - self._due) / FRAME_SECONDS + 1e-6) + 1
+        if count > self.MAX_CATCH_UP:
+            self._due += (count - self.MAX_CATCH_UP) * FRAME_SECONDS
+            count = self.MAX_CATCH_UP
+        self._due += count * FRAME_SECONDS
         try:
             self._tick(count)
         except Exception:
             log.failure("a 20 ms media tick failed")
-
-    def start(self):
-        if not self._loop.running:
-            self._loop.start(FRAME_SECONDS, now=True)
+        if self.running:
+            self._call = self._clock.callLater(max(0.0, self._due - self._clock.seconds()),
+                                               self._fire)
 
     def stop(self):
-        if self._loop.running:
-            self._loop.stop()
-
-    @property
-    def running(self):
-        return self._loop.running
+        self.running = False
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self._call = None
 
 
 class Action:

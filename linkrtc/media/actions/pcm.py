@@ -51,7 +51,7 @@ def _encodeTable(decode, zero):
     samples = numpy.arange(-32768, 32768, dtype=numpy.int32)
     upper = numpy.clip(numpy.searchsorted(unique, samples), 1, len(unique) - 1)
     lower = upper - 1
-    nearer = numpy.where(samples - unique[lower] <= unique[upper] - samples, lower, upper)
+    nearer = numpy.where(samples - unique[lower] < unique[upper] - samples, lower, upper)
     table = numpy.empty(65536, dtype=numpy.uint8)
     table[samples.astype(numpy.int16).view(numpy.uint16)] = uniqueCodes[nearer]
     return table

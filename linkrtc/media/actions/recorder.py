@@ -145,7 +145,7 @@ class Record(Action):
             return
         self._recording = True
         self.audio.needInput(True)
-        self._clock.start()
+        self._clock.start(now=False)
 
     def _tick(self, count):
         n = self.audio.codec.frameSamples
