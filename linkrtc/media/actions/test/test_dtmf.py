@@ -122,7 +122,7 @@ class ReceiveTests(SynchronousTestCase):
         self.receive(playContent=self.prompt(1.0), firstKeyTimeout=2)
         run(self.clock, 1.0)
         self.assertEqual(len(self.leg.packets(0)), 50)
-        self.assertAlmostEqual(dominant(self.leg.heard(), 8000), 500, delta=5)
+        self.assertApproximates(dominant(self.leg.heard(), 8000), 500, tolerance=5)
         run(self.clock, 1.9)
         self.assertEqual(self.done, [])
         run(self.clock, 0.2)

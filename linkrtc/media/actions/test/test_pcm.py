@@ -67,7 +67,7 @@ class CodecTests(SynchronousTestCase):
         payloads = [codec.encode(signal[i:i + 320]) for i in range(0, 16000, 320)]
         self.assertEqual({len(p) for p in payloads}, {160})
         back = numpy.concatenate([codec.decode(p) for p in payloads])
-        self.assertAlmostEqual(dominant(back[1600:], 16000), 1000, delta=5)
+        self.assertApproximates(dominant(back[1600:], 16000), 1000, tolerance=5)
 
     def test_unknown(self):
         self.assertRaises(ValueError, pcm.PayloadCodec, "OPUS")
@@ -82,6 +82,6 @@ class CodecTests(SynchronousTestCase):
         """8 <-> 16 kHz keeps the frequency and the frame length."""
         up = pcm.resample(tone(440, 8000, 160), 8000, 16000)
         self.assertEqual(len(up), 320)
-        self.assertAlmostEqual(dominant(pcm.resample(tone(440, 8000, 8000), 8000, 16000), 16000),
-                               440, delta=2)
+        self.assertApproximates(dominant(pcm.resample(tone(440, 8000, 8000), 8000, 16000), 16000),
+                                440, 2)
         self.assertEqual(len(pcm.resample(tone(440, 16000, 320), 16000, 8000)), 160)

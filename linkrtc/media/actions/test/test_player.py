@@ -53,7 +53,7 @@ class PlayerTests(SynchronousTestCase):
         self.assertAlmostEqual(done[0]["end_time"], begin + 1.0, places=3)
         timestamps = [p[3] for p in leg.packets(0)]
         self.assertEqual(set(numpy.diff(timestamps) % 2 ** 32), {160})
-        self.assertAlmostEqual(dominant(leg.heard(), 8000), 440, delta=3)
+        self.assertApproximates(dominant(leg.heard(), 8000), 440, tolerance=3)
         self.assertEqual(leg.sending, [True, False])
         self.assertFalse(leg.audio.busy)
 
@@ -75,8 +75,8 @@ class PlayerTests(SynchronousTestCase):
                 self.assertEqual(done[0]["error"], None)
                 self.assertEqual(len(leg.packets(leg.pt)), 50)
                 heard = leg.heard()
-                self.assertAlmostEqual(dominant(heard[len(heard) // 10:], leg.rate), freq,
-                                       delta=5, msg=(rate, codec))
+                self.assertApproximates(dominant(heard[len(heard) // 10:], leg.rate), freq,
+                                       tolerance=5, msg=(rate, codec))
 
     def test_contentList(self):
         """Seed 001 content lists: paths, [path, 0], [a|b, 7], negative kinds skipped; repeat."""
@@ -90,9 +90,9 @@ class PlayerTests(SynchronousTestCase):
         self.assertEqual(done[0]["error"], None)
         heard = leg.heard()
         self.assertEqual(len(heard), 8000 * 0.8)
-        self.assertAlmostEqual(dominant(heard[:1600], 8000), 440, delta=5)
-        self.assertAlmostEqual(dominant(heard[1600:3200], 8000), 880, delta=5)
-        self.assertAlmostEqual(dominant(heard[3200:4800], 8000), 440, delta=5)
+        self.assertApproximates(dominant(heard[:1600], 8000), 440, tolerance=5)
+        self.assertApproximates(dominant(heard[1600:3200], 8000), 880, tolerance=5)
+        self.assertApproximates(dominant(heard[3200:4800], 8000), 440, tolerance=5)
 
     def test_unreadable(self):
         """A missing or broken file, or an unsupported kind: a result with error; the call goes on."""

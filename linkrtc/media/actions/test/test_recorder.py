@@ -44,7 +44,7 @@ class RecorderTests(SynchronousTestCase):
         self.assertAlmostEqual(done[0]["end_time"] - done[0]["begin_time"], 1.0, places=3)
         samples, rate, channels = readWav(self.path)
         self.assertEqual((rate, channels, len(samples)), (8000, 1, 8000))
-        self.assertAlmostEqual(dominant(samples, rate), 440, delta=3)
+        self.assertApproximates(dominant(samples, rate), 440, tolerance=3)
         self.assertIs(leg.rtp.onAudio, handler)  # no decoding once it ended
         self.assertEqual(leg.packets(), [])  # recording sends nothing
 
@@ -86,7 +86,7 @@ class RecorderTests(SynchronousTestCase):
         leg = Leg(self.clock, freq=440)
         done = self.record(leg, beep=True, maxSeconds=1)
         run(self.clock, 0.3, [leg])
-        self.assertAlmostEqual(dominant(leg.heard(), 8000), 1000, delta=5)
+        self.assertApproximates(dominant(leg.heard(), 8000), 1000, tolerance=5)
         self.assertEqual(leg.sending, [True, False])
         run(self.clock, 1.2, [leg])
         self.assertTrue(done)
@@ -100,14 +100,14 @@ class RecorderTests(SynchronousTestCase):
         run(self.clock, 0.6, [leg])
         samples, rate, _ = readWav(self.path)
         self.assertEqual((rate, len(samples)), (16000, 8000))
-        self.assertAlmostEqual(dominant(samples[1600:], rate), 1000, delta=5)
+        self.assertApproximates(dominant(samples[1600:], rate), 1000, tolerance=5)
         for fmt in (1, 2, 3):
             leg = Leg(self.clock, "PCMA", freq=600)
             self.record(leg, maxSeconds=0.5, fmt=fmt)
             run(self.clock, 0.6, [leg])
             samples, rate = decodeAny(self.path)
             self.assertEqual((rate, len(samples)), (8000, 4000))
-            self.assertAlmostEqual(dominant(samples, rate), 600, delta=5)
+            self.assertApproximates(dominant(samples, rate), 600, tolerance=5)
 
     def test_badPathOrFormat(self):
         leg = Leg(self.clock)
