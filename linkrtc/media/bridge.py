@@ -272,8 +272,8 @@ class BridgeSession:
 
     def clientOffer(self, sipOffer):
         try:
-            if self.leg is not None or self.closed or self._outbound:
-                raise MediaError("clientOffer called twice or after close")
+            if self.leg is not None or self.closed or self._outbound or self.mode == "local":
+                raise MediaError("clientOffer called twice, after answerLocally or after close")
             self._loop = loopOf(self._reactor)
             if self.factory.allocator.full:
                 raise self.factory.allocator.exhausted()
@@ -398,7 +398,7 @@ class BridgeSession:
         if it is there. The WebRTC answer waits for L{clientAnswer}.
         """
         try:
-            if self.leg is not None or self.closed:
+            if self.leg is not None or self.closed or self.mode == "local":
                 raise MediaError("sipOffer called twice, after clientOffer or after close")
             if not isinstance(clientOffer, str) or not clientOffer.lstrip().startswith("v=0"):
                 raise MediaError("the client's offer is not SDP (no v=0 line)")
