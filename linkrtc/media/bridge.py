@@ -271,9 +271,11 @@ class BridgeSession:
     # -- IMediaSession ----------------------------------------------------
 
     def clientOffer(self, sipOffer):
+        if self.mode == "local":
+            return defer.fail(MediaError("clientOffer after answerLocally"))
         try:
-            if self.leg is not None or self.closed or self._outbound or self.mode == "local":
-                raise MediaError("clientOffer called twice, after answerLocally or after close")
+            if self.leg is not None or self.closed or self._outbound:
+                raise MediaError("clientOffer called twice or after close")
             self._loop = loopOf(self._reactor)
             if self.factory.allocator.full:
                 raise self.factory.allocator.exhausted()
@@ -397,8 +399,10 @@ class BridgeSession:
         what C{codecs} leaves out, with the codec the WebRTC leg uses first
         if it is there. The WebRTC answer waits for L{clientAnswer}.
         """
+        if self.mode == "local":
+            return defer.fail(MediaError("sipOffer after answerLocally"))
         try:
-            if self.leg is not None or self.closed or self.mode == "local":
+            if self.leg is not None or self.closed:
                 raise MediaError("sipOffer called twice, after clientOffer or after close")
             if not isinstance(clientOffer, str) or not clientOffer.lstrip().startswith("v=0"):
                 raise MediaError("the client's offer is not SDP (no v=0 line)")
@@ -583,9 +587,10 @@ class BridgeSession:
             offer is unusable or shares no codec, the RTP port range is
             full, or the session already has media.
         """
+        if self.rtp is not None or self.leg is not None or self.closed or self._outbound:
+            # Refused without touching the media the session already has.
+            return defer.fail(MediaError("answerLocally after other media set-up or close"))
         try:
-            if self.rtp is not None or self.leg is not None or self.closed or self._outbound:
-                raise MediaError("answerLocally after other media set-up or close")
             if self.factory.allocator.full:
                 raise self.factory.allocator.exhausted()
             desc = sdpmod.parseSDP(sipOffer)

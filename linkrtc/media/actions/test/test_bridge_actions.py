@@ -106,6 +106,8 @@ class AnswerLocallyTests(SynchronousTestCase):
         self.assertEqual(other.audio().rate, 16000)
         self.failureResultOf(other.answerLocally(sipOffer(4002, "0 101")), MediaError)
         self.failureResultOf(other.clientOffer(sipOffer(4002, "0 101")), MediaError)
+        self.failureResultOf(other.sipOffer("v=0\r\n"), MediaError)
+        self.assertEqual(other.mode, "local")
 
     def test_closeEndsActions(self):
         self.successResultOf(self.session.answerLocally(sipOffer(4000, "0 101")))
