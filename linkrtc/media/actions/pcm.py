@@ -40,7 +40,9 @@ def _encodeTable(decode, zero):
     """
     @return: a 65536-entry C{uint8} table from a sample's 16 bits
         (C{int16} viewed as C{uint16}) to the code whose value is nearest
-        (G.711's decision levels are the midpoints between values).
+        (G.711's decision levels are the midpoints between values); a tie
+        goes to the larger value, so A-law's 0 is +8 (0xD5) as in FFmpeg,
+        and µ-law's 0 is C{zero}.
     """
     values = decode.astype(numpy.int32)
     codes = numpy.argsort(values, kind="stable")

@@ -6,7 +6,6 @@ the SIP side replaces the browser's audio while it plays and the browser
 is heard again afterwards.
 """
 
-import os
 
 import numpy
 from twisted.internet import defer

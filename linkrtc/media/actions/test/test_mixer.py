@@ -1,8 +1,6 @@
 """Tests for L{linkrtc.media.actions.mixer}: seed 001 C{connect_start} and C{conf_enter}."""
 
-import os
 
-import numpy
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 

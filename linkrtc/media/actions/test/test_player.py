@@ -4,12 +4,12 @@ import os
 
 import numpy
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
 
 from linkrtc.error import MediaError
 from linkrtc.interfaces import ICallAudio
 from linkrtc.media.actions import player
 from linkrtc.media.actions.test.fakes import Leg, dominant, newClock, run, tone, writeWav
-from zope.interface.verify import verifyObject
 
 
 class PlayerTests(SynchronousTestCase):
@@ -145,7 +145,9 @@ class PlayerTests(SynchronousTestCase):
     def test_noDecodingWhilePlaying(self):
         """Playing sends only: the RTP session's onAudio stays the bridge's own (fast path)."""
         leg = Leg(self.clock)
-        handler = lambda *a: None
+        def handler(*args):
+            pass
+
         leg.rtp.onAudio = handler
         leg.audio.play(self.wav("a.wav", 440, 8000))
         self.assertIs(leg.rtp.onAudio, handler)
