@@ -15,6 +15,10 @@ makes its own RTP offer for the INVITE), C{clientAnswer} (the SIP answer
 starts the media; the client gets aiortc's answer).
 Either: the client's hold is a re-INVITE (C{reoffer}, C{reofferAnswered},
 L{IReofferMediaSession}).
+Application-answered calls (seed 001 C{answer}): C{answerLocally} answers
+the SIP offer with LinkRTC's own RTP and no browser.
+Seed 001's actions (play, record, DTMF, connect, conference) reach the SIP
+leg through C{audio()}, an L{ICallAudio} (L{linkrtc.media.actions}).
 """
 
 import random
@@ -28,6 +32,7 @@ from zope.interface import implementer
 from linkrtc.error import MediaError
 from linkrtc.interfaces import IMediaFactory, IReofferMediaSession
 from linkrtc.media import sdp as sdpmod
+from linkrtc.media.actions import RTPAudio
 from linkrtc.media.relay import PacketRelay, WebRTCTap, checkSeam
 from linkrtc.media.rtp import PortAllocator, RTCPSink, RTPSession
 from linkrtc.media.transcode import FeedTrack, Transcoder
@@ -139,7 +144,8 @@ class BridgeSession:
     """
     One call's bridged media. Created by L{BridgeMediaFactory.newSession}.
 
-    @ivar mode: C{None}, C{"relay"} or C{"transcode"}.
+    @ivar mode: C{None}, C{"relay"}, C{"transcode"} or C{"local"} (answered
+        by L{answerLocally}: SIP RTP only, no browser).
     """
 
     def __init__(self, factory, callId, listener):
@@ -177,6 +183,8 @@ class BridgeSession:
         self._farSending = True
         self._sipHeld = False
         self._reoffered = None
+        self._audio = None
+        self._sipMuted = False
 
     # -- SIP side helpers -------------------------------------------------
 
@@ -250,6 +258,8 @@ class BridgeSession:
             self.listener.mediaDigits(digit)
         except Exception:
             log.failure("listener.mediaDigits failed")
+        if self._audio is not None:
+            self._audio.keyPressed(digit)
 
     def _timeout(self):
         log.info("call {callId}: no RTP for {t} s", callId=self.callId, t=self.rtp.mediaTimeout)
@@ -261,6 +271,8 @@ class BridgeSession:
     # -- IMediaSession ----------------------------------------------------
 
     def clientOffer(self, sipOffer):
+        if self.mode == "local":
+            return defer.fail(MediaError("clientOffer after answerLocally"))
         try:
             if self.leg is not None or self.closed or self._outbound:
                 raise MediaError("clientOffer called twice or after close")
@@ -387,6 +399,8 @@ class BridgeSession:
         what C{codecs} leaves out, with the codec the WebRTC leg uses first
         if it is there. The WebRTC answer waits for L{clientAnswer}.
         """
+        if self.mode == "local":
+            return defer.fail(MediaError("sipOffer after answerLocally"))
         try:
             if self.leg is not None or self.closed:
                 raise MediaError("sipOffer called twice, after clientOffer or after close")
@@ -554,9 +568,88 @@ class BridgeSession:
             figures["webrtc"] = webrtc
         return figures
 
+    # -- seed 001's actions ---------------------------------------------------
+
+    def answerLocally(self, sipOffer, codecs=("PCMU", "PCMA")):
+        """
+        The application answers an incoming SIP call itself, with no
+        browser (seed 001 C{answer}): LinkRTC's own RTP answers the offer
+        and the call's audio is only what L{audio}'s actions make of it.
+        Used instead of C{clientOffer}/C{sipAnswer}; re-INVITEs go to
+        C{sipReoffer} as usual, and the media timeout runs.
+
+        @param sipOffer: the INVITE's SDP (C{bytes} or C{str}).
+        @param codecs: the codec names we accept, in no order (the offer's
+            order wins, RFC 3264 §6.1); C{"G722"} may be added.
+        @return: L{Deferred} firing with our SDP answer (C{bytes}) for the
+            200 OK: one audio codec (and telephone-event/8000 if offered),
+            our RTP address and port; failing with L{MediaError} when the
+            offer is unusable or shares no codec, the RTP port range is
+            full, or the session already has media.
+        """
+        if self.rtp is not None or self.leg is not None or self.closed or self._outbound:
+            # Refused without touching the media the session already has.
+            return defer.fail(MediaError("answerLocally after other media set-up or close"))
+        try:
+            if self.factory.allocator.full:
+                raise self.factory.allocator.exhausted()
+            desc = sdpmod.parseSDP(sipOffer)
+            index, m = desc.audio()
+            codec, event = sdpmod.chooseCodec(m, supported=tuple(codecs))
+            self._offer = desc
+            self._audioIndex = index
+            family = socket.AF_INET6 if m.address[0] == "IP6" else socket.AF_INET
+            self._newRTP(family)
+            self._sipCodec, self._sipEvent = codec, event
+            self.rtp.setCodecs(codec, event)
+            self._applyRemote(m)
+            self._bind()
+            self._startMedia()
+            self.rtp.startTimeout()
+            self._answered = (sipOffer, self._sipAnswerSdp())
+        except Exception as e:
+            return self._setupFailed(e)
+        return defer.succeed(self._answered[1])
+
+    def audio(self):
+        """
+        The SIP leg's audio for seed 001's actions (play, record, DTMF,
+        connect, conference): one L{linkrtc.media.actions.RTPAudio} per
+        session, made on the first call. While an action sends audio to
+        the SIP side, the browser's audio to SIP is dropped (replaced, not
+        mixed) and comes back when the action ends; the browser keeps
+        hearing the SIP side. DTMF keys reach the actions as well as the
+        listener's C{mediaDigits}.
+
+        @return: an L{ICallAudio}.
+        @raise MediaError: before the SIP side's media runs (answer or
+            L{answerLocally} first) or after L{close}.
+        """
+        if self.closed:
+            raise MediaError("the call's media is closed")
+        if self._audio is None:
+            if self.rtp is None or self._sipCodec is None or self.mode is None:
+                raise MediaError("the call has no SIP media yet")
+            self._audio = RTPAudio(self._reactor, self.rtp, self._sipCodec.name,
+                                   onSending=self._actionSending)
+        return self._audio
+
+    def _actionSending(self, sending):
+        """L{RTPAudio}'s hook: actions start (C{True}) or stop sending to SIP."""
+        self._sipMuted = sending
+        if self._pipe is not None:
+            self._pipe.mute(sending)
+
     # -- media pipelines --------------------------------------------------
 
     def _startMedia(self):
+        if self._audio is not None:
+            self._audio.codecChanged(self._sipCodec.name)
+        if self.leg is None:
+            self.mode = "local"
+            log.info("call {callId}: media answered locally (SIP {sip})", callId=self.callId,
+                     sip=self._sipCodec.name)
+            return
         name = self._webrtcCodec[0]
         if name == "PCMU" and self._sipCodec.name == "PCMU" and not self.factory.relayProblem:
             self.mode = "relay"
@@ -569,9 +662,15 @@ class BridgeSession:
         log.info("call {callId}: media {mode} (SIP {sip}, WebRTC {webrtc})", callId=self.callId,
                  mode=self.mode, sip=self._sipCodec.name, webrtc=name)
         self._pipe.start()
+        if self._sipMuted:
+            self._pipe.mute(True)
+        if self._audio is not None:
+            self._audio.pipeStarted()
 
     def _stopMedia(self):
         if self._pipe is not None:
+            if self._audio is not None:
+                self._audio.pipeStopping()
             self._pipe.stop()
             self._pipe = None
         self.mode = None
@@ -595,6 +694,8 @@ class BridgeSession:
     def _releaseSync(self):
         """Release what needs no waiting; @return: C{list} of L{Deferred}s for the rest."""
         waits = []
+        if self._audio is not None:
+            self._audio.close()
         self._stopMedia()
         if self.rtp is not None:
             self.rtp.stop()

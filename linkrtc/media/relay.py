@@ -307,9 +307,22 @@ class PacketRelay:
         self.webrtcPackets += 1
         self._rtp.relayAudio(marker, ssrc, seq, ts, payload)
 
+    def _dropWebRTC(self, marker, pt, seq, ts, ssrc, payload):
+        if pt == self._tap.audioPT:
+            self.webrtcPackets += 1
+
+    def mute(self, muted):
+        """
+        Drop (C{True}) or relay again (C{False}) the browser's audio to SIP
+        while an action sends its own (the relay's per-packet path is not
+        touched: the tap's handler is swapped).
+        """
+        if self._tap.onPacket in (self._fromWebRTC, self._dropWebRTC):
+            self._tap.onPacket = self._dropWebRTC if muted else self._fromWebRTC
+
     def stop(self):
         self._stopSilence()
         if self._rtp.onAudio == self._fromSIP:
             self._rtp.onAudio = None
-        if self._tap.onPacket == self._fromWebRTC:
+        if self._tap.onPacket in (self._fromWebRTC, self._dropWebRTC):
             self._tap.onPacket = None

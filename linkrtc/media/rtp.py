@@ -656,6 +656,10 @@ class RTPSession(DatagramProtocol):
         if self._digitCall is None and not self._eventActive:
             self._nextDigit()
 
+    def cancelDigits(self):
+        """Drop the keys L{sendDigits} queued that have not started (the current one ends normally)."""
+        self._digitQueue = ""
+
     def _nextDigit(self):
         self._digitCall = None
         if not self._digitQueue or self.transport is None:

@@ -143,7 +143,12 @@ class Transcoder:
         self._encoder = get_encoder(params)
         self._feed.setRate(SIP_CODEC_PARAMETERS[codecName][2])
         self._task = None
+        self._muted = False
         self.framesEncoded = 0
+
+    def mute(self, muted):
+        """Drop (C{True}) or send again (C{False}) the browser's audio to SIP (an action sends)."""
+        self._muted = bool(muted)
 
     def start(self):
         self._rtp.onAudio = self._fromSIP
@@ -163,6 +168,8 @@ class Transcoder:
         try:
             while True:
                 frame = await self._remote.recv()
+                if self._muted:
+                    continue
                 payloads, _ = self._encoder.encode(frame)
                 for payload in payloads:
                     self.framesEncoded += 1
