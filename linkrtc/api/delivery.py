@@ -28,6 +28,7 @@ from twisted.web.client import (
     RequestNotSent,
     RequestTransmissionFailed,
     ResponseNeverReceived,
+    _HTTP11ClientFactory,
 )
 
 from linkrtc import metrics
@@ -104,7 +105,19 @@ class _ReusedConnection:
         return getattr(self._protocol, name)
 
 
-class WebhookConnectionPool(HTTPConnectionPool):
+class _QuietClientFactory(_HTTP11ClientFactory):
+    """Twisted's per-connection HTTP client factory without its start/stop log lines."""
+
+    noisy = False
+
+
+class QuietConnectionPool(HTTPConnectionPool):
+    """An L{HTTPConnectionPool} that does not log every connection it opens and closes."""
+
+    _factory = _QuietClientFactory
+
+
+class WebhookConnectionPool(QuietConnectionPool):
     """
     A persistent L{HTTPConnectionPool} whose reused connections report a
     request lost before any response byte as L{StaleConnection} (Twisted's
@@ -147,7 +160,7 @@ def makeClients(reactor):
     """
     pool = WebhookConnectionPool(reactor)
     pooled = HTTPClient(Agent(reactor, pool=pool))
-    fresh = HTTPClient(Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False)))
+    fresh = HTTPClient(Agent(reactor, pool=QuietConnectionPool(reactor, persistent=False)))
     return pooled, fresh, pool
 
 

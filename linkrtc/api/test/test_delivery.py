@@ -452,3 +452,13 @@ class NotificationQueueTests(SynchronousTestCase):
         self.assertFalse(self.successResultOf(second))
         self.assertEqual(self.clock.getDelayedCalls(), [])
         self.assertEqual(len(queue), 0)
+
+
+class QuietPoolTests(SynchronousTestCase):
+    def test_noConnectionLogLines(self):
+        """The webhook's pools do not log a line per connection opened and closed."""
+        from linkrtc.api.delivery import QuietConnectionPool, WebhookConnectionPool
+
+        for pool in (WebhookConnectionPool(MemoryReactorClock()),
+                     QuietConnectionPool(MemoryReactorClock(), persistent=False)):
+            self.assertFalse(pool._factory.noisy)
