@@ -319,7 +319,8 @@ class WebhookApplication:
 
         Counts C{metrics.WEBHOOK_LATENCY} for a reply,
         C{metrics.WEBHOOK_FAILURES} (C{timeout}, C{connection}, C{body})
-        and C{metrics.WEBHOOK_RETRIES} for the fresh-connection retry.
+        when the request fails, and C{metrics.WEBHOOK_RETRIES} (only) for
+        the fresh-connection retry.
 
         @param event: the C{dict} to send, with C{event} and C{event_id}.
         @return: L{Deferred} firing with C{(status, body bytes)}, failing
@@ -363,9 +364,9 @@ class WebhookApplication:
         def stale(failure):
             if timedOut or not failure.check(StaleConnection):
                 return failure
-            metrics.WEBHOOK_FAILURES.labels(event=kind, reason="connection").inc()
+            # Not a failure (the retry usually succeeds): counted as a retry.
             metrics.WEBHOOK_RETRIES.labels(event=kind).inc()
-            log.info("webhook {event} event {id}: the reused connection was closed ({why}); "
+            log.debug("webhook {event} event {id}: the reused connection was closed ({why}); "
                      "sending again on a new connection", event=kind,
                      id=event.get("event_id"), why=failure.getErrorMessage())
             return attempt(self.fresh)
