@@ -100,6 +100,7 @@ class BrowserBridgeTests(BridgeTestsMixin, TestCase):
         await session.close()
         self.assertTrue(audio.closed)
         await browser.close()
+        self.assertEqual(await self.settle(), self.before)
 
     def test_playAndRecord(self):
         """A call with only a browser leg: it hears a prompt; a recording holds its tone."""
@@ -165,23 +166,23 @@ class BrowserBridgeTests(BridgeTestsMixin, TestCase):
         """A conference of two SIP legs and a browser: each hears the other two, not itself."""
         return defer.ensureDeferred(self._conference())
 
-    async def _relayedCall(self):
-        phone = Phone(self.reactor, "PCMU", freq=440)
+    async def _bridgedCall(self, codecs, phoneCodec, mode, rate):
+        phone = Phone(self.reactor, phoneCodec, freq=440)
         self.cleanups.append(phone.stop)
         port = phone.listen()
         session = self.factory.newSession("bridged", self.listener)
         self.cleanups.append(session.close)
-        offer = await session.clientOffer(sipOffer(port, "0 101"))
+        offer = await session.clientOffer(sipOffer(port, codecs))
         browser = Browser(freq=880)
         self.cleanups.append(browser.close)
         answer = await session.sipAnswer(await browser.answer(offer))
         index, m = parseSDP(answer).audio()
-        self.assertEqual(session.mode, "relay")
+        self.assertEqual(session.mode, mode)
         phone.start(("127.0.0.1", m.port))
         await self.sleep(0.6)
         audio = session.browserAudio()
         self.assertIsNot(audio, session.audio())
-        self.assertEqual(audio.rate, 8000)
+        self.assertEqual(audio.rate, rate)
         path = self.mktemp() + ".wav"
         writeWav(path, tone(1500, 8000, 8000), 8000)
         start, phoneStart = len(browser.heard), len(phone.heard)
@@ -189,7 +190,7 @@ class BrowserBridgeTests(BridgeTestsMixin, TestCase):
         self.assertEqual(session.mode, "transcode")
         played = await d
         self.assertEqual(played["error"], None)
-        self.assertEqual(session.mode, "relay")
+        self.assertEqual(session.mode, mode)
         # The prompt replaced the phone's 440 Hz; the phone kept hearing the browser.
         self.assertHears(since(browser.heard, start, 0.3, browser.rate), browser.rate,
                          [1500], [440], "browser")
@@ -197,7 +198,7 @@ class BrowserBridgeTests(BridgeTestsMixin, TestCase):
         start = len(browser.heard)
         recording = self.mktemp() + ".wav"
         recorded = await audio.record(recording, maxSeconds=0.8)
-        self.assertEqual(session.mode, "relay")
+        self.assertEqual(session.mode, mode)
         samples, rate, _ = readWav(recording)
         self.assertApproximates(dominant(samples[rate // 5:], rate), 880, 20)
         await self.sleep(0.6)
@@ -211,4 +212,8 @@ class BrowserBridgeTests(BridgeTestsMixin, TestCase):
         action needs it (a prompt replaces the SIP audio; a recording holds
         the browser's tone) and comes back after.
         """
-        return defer.ensureDeferred(self._relayedCall())
+        return defer.ensureDeferred(self._bridgedCall("0 101", "PCMU", "relay", 8000))
+
+    def test_transcodedCall(self):
+        """The same on a transcoded call (PCMA, Opus): the transcoder shares the browser's frames."""
+        return defer.ensureDeferred(self._bridgedCall("8 101", "PCMA", "transcode", 16000))
