@@ -533,7 +533,8 @@ class ICallAudio(Interface):
     def sendDigits(keys):
         """
         Send DTMF (seed 001 C{send_dtmf_start}): RFC 4733 events to a SIP
-        leg, the WebRTC leg's telephone-event otherwise.
+        leg; in-band ITU-T Q.23 tones to a browser leg (aiortc negotiates
+        no telephone-event).
 
         @param keys: C{str} of 0-9*#A-D.
         @return: L{Deferred} firing with C{{"error", "begin_time", "end_time"}}.
