@@ -479,8 +479,12 @@ class ICallAudio(Interface):
     """
     The audio of one call leg, as the call-control API's CTI actions drive
     it (seed 001: play, record, send and receive DTMF, connect, conference).
-    A bridge media session gives one with C{session.audio()}; passthrough
-    sessions have none (the media does not cross LinkRTC).
+    A bridge media session gives one with C{session.audio()} (its SIP leg;
+    on a call with a browser leg only, made with C{session.browserOffer()}
+    and C{browserAnswer(sdp)}, the browser leg) and the browser (WebRTC)
+    leg's with C{session.browserAudio()}; passthrough sessions have none
+    (the media does not cross LinkRTC). Connections and conferences take
+    SIP and browser legs alike (docs/media.rst, "The browser leg").
 
     Audio is handled as 20 ms frames of signed 16-bit mono PCM at
     L{rate} Hz (C{numpy.int16} arrays of C{rate // 50} samples). Decoding
@@ -496,7 +500,8 @@ class ICallAudio(Interface):
     carry it. Times in results are Unix seconds (C{float}).
     """
 
-    rate = Attribute("Sample rate of the PCM frames, Hz (C{int}, 8000 or 16000).")
+    rate = Attribute("Sample rate of the PCM frames, Hz (C{int}, 8000 or 16000; "
+                     "a browser leg: 16000 with Opus, 8000 with PCMU).")
 
     def play(content, finishKeys="", repeat=1):
         """
@@ -528,7 +533,8 @@ class ICallAudio(Interface):
     def sendDigits(keys):
         """
         Send DTMF (seed 001 C{send_dtmf_start}): RFC 4733 events to a SIP
-        leg, the WebRTC leg's telephone-event otherwise.
+        leg; in-band ITU-T Q.23 tones to a browser leg (aiortc negotiates
+        no telephone-event).
 
         @param keys: C{str} of 0-9*#A-D.
         @return: L{Deferred} firing with C{{"error", "begin_time", "end_time"}}.

@@ -18,7 +18,9 @@ L{IReofferMediaSession}).
 Application-answered calls (seed 001 C{answer}): C{answerLocally} answers
 the SIP offer with LinkRTC's own RTP and no browser.
 Seed 001's actions (play, record, DTMF, connect, conference) reach the SIP
-leg through C{audio()}, an L{ICallAudio} (L{linkrtc.media.actions}).
+leg through C{audio()}, an L{ICallAudio} (L{linkrtc.media.actions}), and
+the browser leg through C{browserAudio()}; a call with a browser leg only
+starts with C{browserOffer}, C{browserAnswer} (L{linkrtc.media.browserside}).
 """
 
 import random
@@ -33,6 +35,7 @@ from linkrtc.error import MediaError
 from linkrtc.interfaces import IMediaFactory, IReofferMediaSession
 from linkrtc.media import sdp as sdpmod
 from linkrtc.media.actions import RTPAudio
+from linkrtc.media.browserside import BrowserSide
 from linkrtc.media.relay import PacketRelay, WebRTCTap, checkSeam
 from linkrtc.media.rtp import PortAllocator, RTCPSink, RTPSession
 from linkrtc.media.transcode import FeedTrack, Transcoder
@@ -140,12 +143,13 @@ def _mediaError(failure, what):
 
 
 @implementer(IReofferMediaSession)
-class BridgeSession:
+class BridgeSession(BrowserSide):
     """
     One call's bridged media. Created by L{BridgeMediaFactory.newSession}.
 
-    @ivar mode: C{None}, C{"relay"}, C{"transcode"} or C{"local"} (answered
-        by L{answerLocally}: SIP RTP only, no browser).
+    @ivar mode: C{None}, C{"relay"}, C{"transcode"}, C{"local"} (answered
+        by L{answerLocally}: SIP RTP only, no browser) or C{"browser"}
+        (L{browserOffer}: a browser leg only, no SIP).
     """
 
     def __init__(self, factory, callId, listener):
@@ -185,6 +189,9 @@ class BridgeSession:
         self._reoffered = None
         self._audio = None
         self._sipMuted = False
+        self._browserAudio = None
+        self._browserMuted = False
+        self._browserOnly = False
 
     # -- SIP side helpers -------------------------------------------------
 
@@ -273,9 +280,10 @@ class BridgeSession:
     def clientOffer(self, sipOffer):
         if self.mode == "local":
             return defer.fail(MediaError("clientOffer after answerLocally"))
+        if self.leg is not None or self.closed or self._outbound:
+            # Refused without touching the media the session already has.
+            return defer.fail(MediaError("clientOffer called twice or after close"))
         try:
-            if self.leg is not None or self.closed or self._outbound:
-                raise MediaError("clientOffer called twice or after close")
             self._loop = loopOf(self._reactor)
             if self.factory.allocator.full:
                 raise self.factory.allocator.exhausted()
@@ -306,7 +314,7 @@ class BridgeSession:
         Also usable for early media: the same body may go in a 183 and the
         200 OK; a second call with the same C{clientSdp} returns it again.
         """
-        if self.leg is None or self.closed or self._outbound:
+        if self.leg is None or self.closed or self._outbound or self._browserOnly:
             return defer.fail(MediaError("sipAnswer without clientOffer"))
         if self._answered is not None:
             if self._answered[0] == clientSdp:
@@ -401,9 +409,10 @@ class BridgeSession:
         """
         if self.mode == "local":
             return defer.fail(MediaError("sipOffer after answerLocally"))
+        if self.leg is not None or self.closed:
+            # Refused without touching the media the session already has.
+            return defer.fail(MediaError("sipOffer called twice, after clientOffer or after close"))
         try:
-            if self.leg is not None or self.closed:
-                raise MediaError("sipOffer called twice, after clientOffer or after close")
             if not isinstance(clientOffer, str) or not clientOffer.lstrip().startswith("v=0"):
                 raise MediaError("the client's offer is not SDP (no v=0 line)")
             allowed = {c.upper() for c in codecs} if codecs else None
@@ -548,8 +557,10 @@ class BridgeSession:
         return defer.succeed(held)
 
     def sendDigits(self, digits):
+        """The client's keys: RFC 4733 to SIP, and to the browser leg's actions."""
         if self.rtp is not None and not self.closed:
             self.rtp.sendDigits(digits)
+        self._browserDigits(digits)
 
     def stats(self):
         """
@@ -621,12 +632,17 @@ class BridgeSession:
         hearing the SIP side. DTMF keys reach the actions as well as the
         listener's C{mediaDigits}.
 
+        On a call with a browser leg only (L{browserOffer}) this is
+        L{browserAudio}.
+
         @return: an L{ICallAudio}.
         @raise MediaError: before the SIP side's media runs (answer or
             L{answerLocally} first) or after L{close}.
         """
         if self.closed:
             raise MediaError("the call's media is closed")
+        if self.mode == "browser":
+            return self.browserAudio()
         if self._audio is None:
             if self.rtp is None or self._sipCodec is None or self.mode is None:
                 raise MediaError("the call has no SIP media yet")
@@ -651,7 +667,7 @@ class BridgeSession:
                      sip=self._sipCodec.name)
             return
         name = self._webrtcCodec[0]
-        if name == "PCMU" and self._sipCodec.name == "PCMU" and not self.factory.relayProblem:
+        if self._relayCodecs() and not self._browserDecoding():
             self.mode = "relay"
             self.track.park()
             self._pipe = PacketRelay(self._reactor, self.rtp, self.tap)
@@ -666,6 +682,7 @@ class BridgeSession:
             self._pipe.mute(True)
         if self._audio is not None:
             self._audio.pipeStarted()
+        self._browserPipeStarted()
 
     def _stopMedia(self):
         if self._pipe is not None:
@@ -696,6 +713,8 @@ class BridgeSession:
         waits = []
         if self._audio is not None:
             self._audio.close()
+        if self._browserAudio is not None:
+            self._browserAudio.close()
         self._stopMedia()
         if self.rtp is not None:
             self.rtp.stop()

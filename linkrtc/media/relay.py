@@ -30,10 +30,17 @@ above whenever those names are missing:
    C{Connection.send} -> C{StunProtocol.send_data} do, without their
    coroutines); other protocols (TURN) get C{send_data} driven.
 
+What aiortc's own sender sends (transcode mode) is renumbered through the
+same L{StreamRewriter} as the relayed and local packets, so the browser
+sees one stream whatever the mode: sequence numbers continue across a
+switch between relay and transcode (the browser's SRTP replay check,
+RFC 3711 §3.3.2, drops packets whose index goes back).
+
 L{checkSeam} verifies those names at start-up.
 """
 
 import inspect
+import struct
 
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
@@ -42,6 +49,11 @@ from linkrtc.media.rtp import ReceiveStats, StreamRewriter, buildHeader, parseRT
 from linkrtc.media.webrtc import drive, iceConnection, pairSender, plainStunProtocol
 
 log = Logger()
+
+#: The L{StreamRewriter} source of the packets aiortc's sender makes.
+AIORTC_SOURCE = "aiortc"
+
+_SEQ_TS = struct.Struct("!HI")
 
 #: 20 ms of PCMU silence (mu-law 0xFF is zero).
 PCMU_SILENCE = b"\xff" * 160
@@ -199,10 +211,25 @@ class WebRTCTap:
         await self._originalReceive(data, arrival_time_ms)
 
     async def _sending(self, data):
+        """aiortc sends (RTP from its sender in transcode mode, RTCP)."""
         if len(data) > 1 and not 192 <= data[1] <= 223:  # RTP, not RTCP (RFC 5761 §4)
+            data = self._renumber(data)
             self.packetsSent += 1
             self.bytesSent += len(data) - 12
         await self._originalSend(data)
+
+    def _renumber(self, data):
+        """
+        @return: aiortc's RTP packet C{data} with its sequence number and
+            timestamp moved into L{out}'s stream (the marker bit set when
+            the source changed); other SSRCs' packets as they are.
+        """
+        if len(data) < 12 or int.from_bytes(data[8:12], "big") != self.out.ssrc:
+            return data
+        seq, ts = _SEQ_TS.unpack_from(data, 2)
+        seq, ts, rebased = self.out.relay(AIORTC_SOURCE, seq, ts)
+        second = data[1] | 0x80 if rebased else data[1]
+        return bytes((data[0], second)) + _SEQ_TS.pack(seq, ts) + data[8:]
 
     def send(self, marker, pt, seq, ts, payload):
         """Send one RTP packet to the browser (SRTP-protected), synchronously."""
@@ -211,7 +238,9 @@ class WebRTCTap:
         packet = buildHeader(marker, pt, seq, ts, self.out.ssrc) + payload
         ice = self._ice
         if ice is None:
-            drive(self.dtls._send_rtp(packet))
+            self.packetsSent += 1
+            self.bytesSent += len(packet) - 12
+            drive(self._originalSend(packet))
             return
         self.packetsSent += 1
         self.bytesSent += len(packet) - 12

@@ -144,11 +144,28 @@ class Transcoder:
         self._feed.setRate(SIP_CODEC_PARAMETERS[codecName][2])
         self._task = None
         self._muted = False
+        self._toBrowserMuted = False
+        self._tee = None
         self.framesEncoded = 0
 
     def mute(self, muted):
         """Drop (C{True}) or send again (C{False}) the browser's audio to SIP (an action sends)."""
         self._muted = bool(muted)
+
+    def muteToBrowser(self, muted):
+        """
+        Drop (C{True}) or feed again (C{False}) the SIP side's audio to the
+        browser (an action on the browser leg feeds the track meanwhile).
+        """
+        self._toBrowserMuted = bool(muted)
+
+    def tee(self, callback):
+        """
+        Give every decoded frame from the browser (an C{av.AudioFrame}) also
+        to C{callback} (the browser leg's actions), muted or not; C{None}
+        stops.
+        """
+        self._tee = callback
 
     def start(self):
         self._rtp.onAudio = self._fromSIP
@@ -156,6 +173,8 @@ class Transcoder:
         self._task = self._loop.create_task(self._pump())
 
     def _fromSIP(self, marker, pt, seq, ts, ssrc, payload):
+        if self._toBrowserMuted:
+            return
         try:
             frames = self._decoder.decode(JitterFrame(data=payload, timestamp=ts))
         except Exception:
@@ -168,6 +187,12 @@ class Transcoder:
         try:
             while True:
                 frame = await self._remote.recv()
+                tee = self._tee
+                if tee is not None:
+                    try:
+                        tee(frame)
+                    except Exception:
+                        log.failure("the browser leg's actions failed on a frame")
                 if self._muted:
                     continue
                 payloads, _ = self._encoder.encode(frame)

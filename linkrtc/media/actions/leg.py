@@ -1,7 +1,8 @@
 # -*- test-case-name: linkrtc.media.actions.test.test_leg -*-
 """
-L{RTPAudio}: the L{ICallAudio} of a SIP leg (an L{RTPSession}), and the
-L{Action} base the actions (play, record, DTMF, connect, conference) share.
+L{RTPAudio}: the L{ICallAudio} of a SIP leg (an L{RTPSession}), on
+L{LegAudio}, what every leg's audio shares (the browser leg's is
+L{linkrtc.media.actions.webrtc_leg.WebRTCAudio}).
 
 Decoding happens only while something needs the far end's audio (record,
 connect across codecs, conference): then L{RTPAudio} puts itself in front
@@ -36,36 +37,29 @@ log = Logger()
 INBOX_FRAMES = 10
 
 
-@implementer(ICallAudio)
-class RTPAudio:
+class LegAudio:
     """
-    The actions' view of one SIP leg.
+    What every leg's L{ICallAudio} shares: one action at a time, the
+    actions' methods, DTMF keys to the listener and the running action,
+    and the count of senders (C{onSending}). Subclasses give L{codec} (its
+    C{name}, C{rate}, C{frameSamples}), L{rate}, C{sendDigits},
+    C{needInput}, C{readFrame}, C{writeFrame}, C{relayKey} and C{close}.
 
     @param clock: an L{IReactorTime} (pacing, timeouts, result times).
-    @param rtp: the leg's L{linkrtc.media.rtp.RTPSession}.
-    @param codecName: the negotiated codec (C{"PCMU"}, C{"PCMA"}, C{"G722"}).
     @param onSending: C{None} or a callable taking C{True} when actions
-        start sending audio to this leg and C{False} when they stop (the
-        bridge mutes the browser's audio to SIP meanwhile).
-    @ivar rate: decoded sample rate, Hz.
-    @ivar codec: the L{PayloadCodec}.
+        start sending audio to this leg and C{False} when they stop.
+    @ivar packetRelay: C{True} if a connection between two such legs of
+        the same codec may relay packets without decoding (C{forwardTo}
+        and C{rtp.relayAudio}).
     """
 
-    def __init__(self, clock, rtp, codecName, onSending=None):
+    packetRelay = False
+
+    def __init__(self, clock, onSending=None):
         self.clock = clock
-        self.rtp = rtp
-        self.codec = PayloadCodec(codecName)
-        self.rate = self.codec.rate
         self._onSending = onSending
         self._action = None
         self._listener = None
-        self._inputUsers = 0
-        self._tapped = False
-        self._downstream = None
-        self._forward = None
-        self._suspended = False
-        self._inbox = collections.deque(maxlen=INBOX_FRAMES)
-        self._partial = numpy.zeros(0, dtype=numpy.int16)
         self._senders = 0
         self.closed = False
 
@@ -107,9 +101,6 @@ class RTPAudio:
     def record(self, path, maxSeconds=None, beep=False, finishKeys="", fmt="wav"):
         return self._run(Record(self, path, maxSeconds, beep, finishKeys, fmt))
 
-    def sendDigits(self, keys):
-        return self._run(SendDigits(self, keys))
-
     def receiveDigits(self, validKeys="0123456789*#", maxKeys=1, finishKeys="#",
                       firstKeyTimeout=45, continuesKeysTimeout=30,
                       playContent=None, playRepeat=0, ifBreakOnKey=True):
@@ -119,10 +110,14 @@ class RTPAudio:
 
     def connect(self, other, maxSeconds=None, recordPath=None, localVolume=None,
                 remoteVolume=None):
+        """
+        As L{ICallAudio.connect}; C{other} is any leg's audio (SIP or
+        browser), not busy, not closed.
+        """
         if other is self:
             return defer.fail(MediaError("a leg cannot be connected to itself"))
-        if not isinstance(other, RTPAudio):
-            return defer.fail(MediaError("connect needs another SIP leg's audio"))
+        if not isinstance(other, LegAudio):
+            return defer.fail(MediaError("connect needs another call leg's audio"))
         if other.closed or other.busy:
             return defer.fail(MediaError("the other call is busy or closed"))
         return self._run(Connection(self, other, maxSeconds, recordPath, localVolume,
@@ -137,8 +132,8 @@ class RTPAudio:
 
     def keyPressed(self, key):
         """
-        A DTMF key (C{str}) from the far end (RFC 4733, through the RTP
-        session's C{onDigit}): to the listener, then to the running action.
+        A DTMF key (C{str}) from the far end: to the listener, then to the
+        running action.
         """
         if self._listener is not None:
             try:
@@ -147,6 +142,69 @@ class RTPAudio:
                 log.failure("DTMF listener failed")
         if self._action is not None:
             self._action.keyPressed(key)
+
+    def _endAction(self, error, partnerError):
+        """End the running action (or the connection this leg is the second party of)."""
+        action = self._action
+        if isinstance(action, Partner):
+            action.action.finish(error=partnerError)
+        elif action is not None:
+            action.finish(error=error)
+
+    # -- audio to the far end ---------------------------------------------
+
+    def needOutput(self, needed):
+        """Count one more (C{True}) or one fewer (C{False}) sender of C{writeFrame}."""
+        before = self._senders
+        self._senders = max(0, before + (1 if needed else -1))
+        if (before == 0) != (self._senders == 0):
+            self._notifySending(self._senders > 0)
+
+    def _notifySending(self, sending):
+        if self._onSending is not None:
+            try:
+                self._onSending(sending)
+            except Exception:
+                log.failure("onSending hook failed")
+
+
+@implementer(ICallAudio)
+class RTPAudio(LegAudio):
+    """
+    The actions' view of one SIP leg.
+
+    @param clock: an L{IReactorTime} (pacing, timeouts, result times).
+    @param rtp: the leg's L{linkrtc.media.rtp.RTPSession}.
+    @param codecName: the negotiated codec (C{"PCMU"}, C{"PCMA"}, C{"G722"}).
+    @param onSending: C{None} or a callable taking C{True} when actions
+        start sending audio to this leg and C{False} when they stop (the
+        bridge mutes the browser's audio to SIP meanwhile).
+    @ivar rate: decoded sample rate, Hz.
+    @ivar codec: the L{PayloadCodec}.
+    """
+
+    packetRelay = True
+
+    def __init__(self, clock, rtp, codecName, onSending=None):
+        LegAudio.__init__(self, clock, onSending)
+        self.rtp = rtp
+        self.codec = PayloadCodec(codecName)
+        self.rate = self.codec.rate
+        self._inputUsers = 0
+        self._tapped = False
+        self._downstream = None
+        self._forward = None
+        self._suspended = False
+        self._inbox = collections.deque(maxlen=INBOX_FRAMES)
+        self._partial = numpy.zeros(0, dtype=numpy.int16)
+
+    def sendDigits(self, keys):
+        return self._run(SendDigits(self, keys))
+
+    def relayKey(self, key):
+        """Send C{key} on (a connection's other leg pressed it): RFC 4733 if negotiated."""
+        if self.rtp.event is not None:
+            self.rtp.sendDigits(key)
 
     def close(self):
         """Stop any action (its result's C{error} says the call ended) and untap."""
@@ -161,14 +219,6 @@ class RTPAudio:
         if self._senders:
             self._senders = 0
             self._notifySending(False)
-
-    def _endAction(self, error, partnerError):
-        """End the running action (or the connection this leg is the second party of)."""
-        action = self._action
-        if isinstance(action, Partner):
-            action.action.finish(error=partnerError)
-        elif action is not None:
-            action.finish(error=error)
 
     def codecChanged(self, codecName):
         """
@@ -267,20 +317,6 @@ class RTPAudio:
         return None
 
     # -- audio to the far end ---------------------------------------------
-
-    def needOutput(self, needed):
-        """Count one more (C{True}) or one fewer (C{False}) sender of L{writeFrame}."""
-        before = self._senders
-        self._senders = max(0, before + (1 if needed else -1))
-        if (before == 0) != (self._senders == 0):
-            self._notifySending(self._senders > 0)
-
-    def _notifySending(self, sending):
-        if self._onSending is not None:
-            try:
-                self._onSending(sending)
-            except Exception:
-                log.failure("onSending hook failed")
 
     def writeFrame(self, samples):
         """Encode 20 ms of C{int16} samples at L{rate} and send it as one RTP packet."""

@@ -52,10 +52,12 @@ class Connection(Action):
     Seed 001 C{connect_start} between this leg and C{other}: each hears
     the other. The other leg is busy meanwhile (its L{ICallAudio.stop}
     ends the connection too). DTMF keys from one leg are sent on to the
-    other (RFC 4733).
+    other (C{relayKey}: RFC 4733 to a SIP leg; a browser leg drops them).
 
-    When both legs use the same codec, with no gain and no recording, the
-    packets are relayed as they are (no decoding); otherwise frames are
+    When both legs are SIP legs of the same codec, with no gain and no
+    recording, the packets are relayed as they are (no decoding); a
+    browser leg (L{linkrtc.media.actions.webrtc_leg.WebRTCAudio}) is always
+    joined by frames. Otherwise frames are
     decoded, scaled (C{localVolume} on this leg's audio, C{remoteVolume}
     on the other's, dB), converted between rates, encoded, and, with
     C{recordPath}, written to a stereo WAV (left: this leg, right: the
@@ -74,7 +76,8 @@ class Connection(Action):
         self._localGain = fixedGain(localVolume)
         self._remoteGain = fixedGain(remoteVolume)
         unity = 1 << GAIN_SHIFT
-        self.relayed = (audio.codec.name == other.codec.name and self._recordPath is None
+        self.relayed = (audio.packetRelay and other.packetRelay
+                        and audio.codec.name == other.codec.name and self._recordPath is None
                         and self._localGain == unity and self._remoteGain == unity)
         self._writer = None
         self._frameClock = None
@@ -132,12 +135,10 @@ class Connection(Action):
                     return
 
     def keyPressed(self, key):
-        if self.other.rtp.event is not None:
-            self.other.rtp.sendDigits(key)
+        self.other.relayKey(key)
 
     def partnerKey(self, key):
-        if self.audio.rtp.event is not None:
-            self.audio.rtp.sendDigits(key)
+        self.audio.relayKey(key)
 
     def _end(self):
         if self._timer is not None and self._timer.active():

@@ -213,6 +213,35 @@ class WebRTCTapTests(SynchronousTestCase):
         self.assertRaises(StopIteration, coroutine.send, None)
         self.assertEqual(self.relayed, [parseRTP(rtp(3))])
 
+    def test_aiortcPacketsRenumbered(self):
+        """
+        What aiortc's sender sends (transcode mode) continues the stream the
+        tap sent (relay mode): next sequence number, marker set, and back;
+        RTCP and other SSRCs pass as they are.
+        """
+        self.dtls.connect()
+        seq, ts = self.tap.out.local(160)
+        self.tap.send(0, 0, seq, ts, b"\xff" * 160)
+
+        def aiortcSends(data):
+            self.assertRaises(StopIteration, self.dtls._send_rtp(data).send, None)
+
+        for n in range(2):
+            aiortcSends(buildHeader(0, 0, 40000 + n, 9000 + 160 * n, 0xABCDEF) + b"\x01" * 160)
+        rtcp = bytes([0x80, 200]) + b"\x00" * 26
+        aiortcSends(rtcp)
+        other = buildHeader(0, 0, 7, 7, 0x999) + b"\x02"
+        aiortcSends(other)
+        sent = [parseRTP(p) for p in self.dtls.aiortcSent[:2]]
+        self.assertEqual([(p[0], p[2]) for p in sent], [(1, (seq + 1) & 0xFFFF),
+                                                        (0, (seq + 2) & 0xFFFF)])
+        self.assertEqual(sent[1][3] - sent[0][3], 160)
+        self.assertEqual({p[4] for p in sent}, {0xABCDEF})
+        self.assertEqual(self.dtls.aiortcSent[2:], [rtcp, other])
+        self.assertEqual(self.tap.packetsSent, 4)
+        # Back to the relay: the sequence goes on.
+        self.assertEqual(self.tap.out.relay(0x1234, 100, 16000)[0], (seq + 3) & 0xFFFF)
+
     def test_detach(self):
         """detach() gives aioice and aiortc their own methods back."""
         self.dtls.connect()
