@@ -11,10 +11,12 @@ C{GET /metrics} and C{GET /version}.
    No token or a bad one: 401 with C{WWW-Authenticate: Bearer}; a good
    token without the grant: 403.
  - Without one (protected mode), only loopback peers: the address is the
-   socket's (C{X-Forwarded-For} and C{Forwarded} are never read, so a
-   reverse proxy's clients are refused), and a C{POST} carrying C{Origin}
-   (sent by a web page) is refused. Refusals are 403.
- - C{/version} is also open to a loopback peer without a token.
+   socket's, and a request carrying C{Forwarded}, C{X-Forwarded-For} or
+   C{X-Real-IP} came through a reverse proxy from elsewhere, so it is
+   refused (as on C{/ws}, L{linkrtc.signalling.protocol.FORWARDING_HEADERS}).
+   A C{POST} carrying C{Origin} (sent by a web page) is refused too.
+   Refusals are 403.
+ - C{/version} is also open to such a local peer without a token.
 
 Every refusal logs one security-event line
 (L{linkrtc.signalling.guard.securityEvent}, event C{admin_refused}) and is
@@ -38,6 +40,10 @@ METRICS = ("admin", "metrics")
 
 #: The C{realm} of C{WWW-Authenticate: Bearer} (RFC 6750 §3).
 REALM = "LinkRTC"
+
+#: Headers a reverse proxy adds: a loopback peer sending one relays a client
+#: from elsewhere (the same list as the WebSocket's protected mode).
+FORWARDING_HEADERS = (b"forwarded", b"x-forwarded-for", b"x-real-ip")
 
 
 def bearerToken(value):
@@ -86,14 +92,17 @@ class AdminGuard:
         """
         source = sourceOf(request.getClientAddress())
         loopback = isLoopbackAddress(source)
+        proxied = any(request.getHeader(name) is not None for name in FORWARDING_HEADERS)
+        local = loopback and not proxied
         path = (getattr(request, "path", None) or request.uri).split(b"?", 1)[0]
         path = path.decode("latin-1", "replace")
         fromPage = request.method == b"POST" and request.getHeader(b"origin") is not None
-        if loopbackSuffices and loopback and not fromPage:
+        if loopbackSuffices and local and not fromPage:
             return None
         if not self.tokensRequired:
-            if not loopback:
-                return self._refused(request, 403, source, path, "not_loopback",
+            if not local:
+                return self._refused(request, 403, source, path,
+                                     "proxied" if loopback else "not_loopback",
                                      "admin endpoints answer loopback peers only")
             if fromPage:
                 return self._refused(request, 403, source, path, "origin",

@@ -136,16 +136,22 @@ class ProtectedModeTests(AdminTestsMixin, SynchronousTestCase):
                          'path="/status/trunks" reason=not_loopback', lines[0])
         self.assertEqual(refusals() - before, 6)
 
-    def test_forwardedHeadersIgnored(self):
-        """
-        A peer behind a reverse proxy cannot claim loopback with
-        C{X-Forwarded-For}/C{Forwarded}; a proxy on loopback forwarding
-        C{X-Forwarded-For: 192.0.2.7} is not refused by it either (the
-        socket's address decides).
-        """
+    def test_forwardedHeadersNotBelieved(self):
+        """A remote peer cannot claim loopback with C{X-Forwarded-For} and the like."""
         spoof = ((b"X-Forwarded-For", b"127.0.0.1"), (b"Forwarded", b"for=127.0.0.1"),
                  (b"X-Real-IP", b"127.0.0.1"))
         self.assertEqual(self.request(b"/status/trunks", REMOTE, headers=spoof)[0], 403)
+
+    def test_proxiedRefused(self):
+        """
+        A reverse proxy on loopback relaying a client (it adds a forwarding
+        header) does not make the client local: 403, on C{/version} too.
+        """
+        for header in (b"X-Forwarded-For", b"Forwarded", b"X-Real-IP"):
+            for path in (b"/status/trunks", b"/version", b"/metrics"):
+                status, _, _ = self.request(path, headers=((header, b"for=192.0.2.7"),))
+                self.assertEqual(status, 403, (header, path))
+        self.assertIn("reason=proxied", self.securityLines()[0])
 
     def test_webPageRefused(self):
         """A POST with C{Origin} (a web page) is refused even on loopback."""
