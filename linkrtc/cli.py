@@ -4,6 +4,7 @@ The C{linkrtc} command (setup.cfg C{console_scripts}); C{twistd linkrtc}
 runs the switch itself.
 
     linkrtc token NAME [--ttl S] [--grant outgoing] [--grant trace]
+                       [--grant admin] [--grant metrics]
                        [--trunk NAME] [--kid KID]
                        [--auth-secret S | --config FILE]
 
@@ -24,7 +25,7 @@ from linkrtc.signalling.tokens import Grants, mintToken, parseKeys
 __all__ = ["main"]
 
 #: The grants C{--grant} takes.
-GRANT_NAMES = ("outgoing", "trace", "app")
+GRANT_NAMES = ("outgoing", "trace", "app", "admin", "metrics")
 
 
 def _parser():
@@ -38,7 +39,8 @@ def _parser():
                        help="seconds until the token expires [default: 3600]")
     token.add_argument("--grant", action="append", default=[], choices=GRANT_NAMES,
                        help="a grant: outgoing (place calls), trace (see its own calls' "
-                            "ladder), app (reserved); repeatable")
+                            "ladder), app (call-control API), admin (/admin, /status, "
+                            "/metrics, /version), metrics (/metrics only); repeatable")
     token.add_argument("--trunk", action="append", default=[],
                        help="restrict outgoing calls to this trunk; repeatable")
     token.add_argument("--kid", default=None,
@@ -96,7 +98,8 @@ def main(argv=None, stdout=None, stderr=None, environ=None, now=None):
         stderr.write(f"linkrtc token: {e}\n")
         return 2
     grants = Grants(outgoing="outgoing" in args.grant, trace="trace" in args.grant,
-                    app="app" in args.grant, trunks=tuple(args.trunk) or None)
+                    app="app" in args.grant, trunks=tuple(args.trunk) or None,
+                    admin="admin" in args.grant, metrics="metrics" in args.grant)
     token = mintToken(args.name, keys, time.time() if now is None else now, ttl=args.ttl,
                       grants=grants, kid=args.kid)
     stdout.write(token + "\n")

@@ -11,6 +11,7 @@ docs/configuration.rst lists them all.
 
 import dataclasses
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 
@@ -111,6 +112,9 @@ class LinkRTCConfig:
     #: C{package.module:factory} of an in-process call-control application
     #: (L{linkrtc.app.api}), or C{None}.
     application: str | None = None
+    #: The C{Server} / C{User-Agent} header of SIP, HTTP and the webhook
+    #: (docs/security.rst); no version by default.
+    serverHeader: str = "LinkRTC"
 
     def replace(self, **changes):
         """@return: a copy with C{changes} applied."""
@@ -173,6 +177,7 @@ KEYS = {
     "max-outbound-calls": "maxOutboundCalls",
     "max-outbound-calls-per-minute": "maxOutboundCallsPerMinute",
     "application": "application",
+    "server-header": "serverHeader",
 }
 
 
@@ -180,6 +185,11 @@ KEYS = {
 OPTION_NAMES = {}
 for _key, _name in KEYS.items():
     OPTION_NAMES.setdefault(_name, _key)
+
+
+#: A C{Server} / C{User-Agent} value: printable ASCII and spaces (RFC 3261
+#: §25.1 server-val, RFC 9110 §10.2.4), no CR or LF.
+_SERVER_HEADER = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,126}[\x21-\x7e])?\Z")
 
 
 def _defaultOf(f):
@@ -289,6 +299,9 @@ def normalise(key, value):
         elif not isinstance(value, str) or value.count(":") != 1 or not all(
                 value.split(":")):
             raise ConfigError(f"application: expected package.module:factory, got {value!r}")
+    elif name == "serverHeader":
+        if not isinstance(value, str) or not _SERVER_HEADER.match(value):
+            raise ConfigError(f"{key}: expected 1-128 printable ASCII characters, got {value!r}")
     elif name == "trunks":
         value = parseTrunks(value)
     elif name in ("maxOutboundCalls", "maxOutboundCallsPerMinute"):

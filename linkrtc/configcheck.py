@@ -9,13 +9,12 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
-from twisted.internet.endpoints import serverFromString
 from twisted.internet.testing import MemoryReactor
 
 from linkrtc.call.registry import buildMachine
 from linkrtc.config import ConfigError
 from linkrtc.error import OperatorConfigError
-from linkrtc.sip.endpoints import sipServerFromString
+from linkrtc.sip.endpoints import sipServerFromString, streamServerFromString
 
 _HOSTNAME_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
 
@@ -74,7 +73,7 @@ def _checkSIPEndpoints(key, value):
 
 def _checkHTTPEndpoint(key, value):
     try:
-        serverFromString(MemoryReactor(), value)
+        streamServerFromString(MemoryReactor(), value)
     except Exception as e:
         raise ConfigError(f"{key}: bad endpoint {value!r}: {e}")
 

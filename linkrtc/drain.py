@@ -19,7 +19,7 @@ from twisted.internet import error as netError
 from twisted.logger import Logger
 from twisted.web.resource import Resource
 
-from linkrtc import metrics
+from linkrtc.adminauth import AdminGuard
 
 log = Logger()
 
@@ -212,33 +212,41 @@ def isLoopback(host):
 class DrainResource(Resource):
     """
     C{POST /admin/drain}: begin the drain (as SIGTERM does); C{202} with
-    L{DrainService.drain}'s C{dict} as JSON. Only loopback peers may ask
-    (403 otherwise), and not from a web page (a request with an C{Origin}
-    header gets 403, so a browser cannot be made to drain the switch).
+    L{DrainService.drain}'s C{dict} as JSON. Who may ask is the
+    L{linkrtc.adminauth.AdminGuard}'s decision: with an auth secret, a
+    bearer token with the C{admin} grant (401/403 otherwise); without one,
+    loopback peers only, and not from a web page (a request with an
+    C{Origin} header gets 403, so a browser cannot be made to drain the
+    switch).
+
+    @param drainService: the L{DrainService}.
+    @param guard: the L{linkrtc.adminauth.AdminGuard}; C{None} for protected
+        mode's (loopback only).
     """
 
     isLeaf = True
 
-    def __init__(self, drainService):
+    def __init__(self, drainService, guard=None):
         super().__init__()
         self.drainService = drainService
+        self.guard = guard if guard is not None else AdminGuard()
 
     def render_POST(self, request):
         request.setHeader(b"Content-Type", b"application/json")
         request.setHeader(b"Cache-Control", b"no-store")
-        peer = request.getClientAddress()
-        host = getattr(peer, "host", None)
-        if not isLoopback(host) or request.getHeader(b"origin") is not None:
-            log.warn("admin drain refused for {peer}", peer=host)
-            metrics.SECURITY_EVENTS.labels(event="admin_refused").inc()
-            request.setResponseCode(403)
-            return json.dumps({"error": "admin endpoints answer loopback peers only"}).encode()
+        refusal = self.guard.refuse(request)
+        if refusal is not None:
+            return refusal
         request.setResponseCode(202)
         return json.dumps(self.drainService.drain("POST /admin/drain")).encode()
 
 
-def adminResource(drainService):
-    """@return: the C{/admin} L{Resource} with its C{drain} child."""
+def adminResource(drainService, guard=None):
+    """
+    @param guard: the L{linkrtc.adminauth.AdminGuard} of the admin
+        endpoints, or C{None} for loopback only.
+    @return: the C{/admin} L{Resource} with its C{drain} child.
+    """
     admin = Resource()
-    admin.putChild(b"drain", DrainResource(drainService))
+    admin.putChild(b"drain", DrainResource(drainService, guard))
     return admin

@@ -14,6 +14,7 @@ from twisted.logger import Logger
 from twisted.web.static import Data
 
 from linkrtc._version import __version__
+from linkrtc.adminauth import METRICS, AdminGuard
 from linkrtc.sip.redact import redactMessage
 from linkrtc.startup import EndpointService, SIPListening, StartupReport
 from linkrtc.webroot import StaticFiles, WebSite
@@ -97,8 +98,11 @@ class SIPLadder:
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 
 
-def makeRootResource():
+def makeRootResource(adminGuard=None):
     """
+    @param adminGuard: the L{linkrtc.adminauth.AdminGuard} that keeps
+        C{/version} to loopback peers and admin tokens; C{None} for
+        loopback only.
     @return: the HTTP root: the demo softphone (C{/}), the browser SDK
         (C{/linkrtc.js}) and the other files of C{linkrtc/static/}; the
         caller mounts C{/ws} and the APIs on it.
@@ -108,7 +112,9 @@ def makeRootResource():
     root.contentTypes = dict(root.contentTypes, **{".js": "text/javascript; charset=utf-8",
                                                     ".html": "text/html; charset=utf-8",
                                                     ".css": "text/css; charset=utf-8"})
-    root.putChild(b"version", Data(f"LinkRTC {__version__}\n".encode(), "text/plain"))
+    guard = adminGuard if adminGuard is not None else AdminGuard()
+    root.putChild(b"version", guard.protect(
+        Data(f"LinkRTC {__version__}\n".encode(), "text/plain"), loopbackSuffices=True))
     return root
 
 
@@ -216,6 +222,7 @@ def makeLinkRTCService(config, reactor=None):
             config.webhook, clock=reactor, timeout=config.webhookTimeout,
             secret=config.webhookSecret,
             queueSize=config.webhookQueueSize, giveUpSeconds=config.webhookGiveUpSeconds,
+            userAgent=config.serverHeader,
         )
     else:
         application = DefaultApplication(directory, config.trunks)
@@ -241,7 +248,8 @@ def makeLinkRTCService(config, reactor=None):
     transport = SIPTransportLayer(reactor, publicAddress=config.publicAddress,
                                   idleTimeout=config.sipIdleTimeout)
     transactions = TransactionLayer(transport, reactor, None)
-    useragent = UserAgent(transactions, transport, manager, reactor, admission=admission)
+    useragent = UserAgent(transactions, transport, manager, reactor, admission=admission,
+                          userAgentName=config.serverHeader)
     transactions.tu = useragent
     transport.receiver = transactions
     transport.observers.append(SIPLadder(manager, directory))
@@ -251,7 +259,8 @@ def makeLinkRTCService(config, reactor=None):
     from linkrtc.call.outbound import OutboundDialer
     from linkrtc.trunks import TrunkService, statusResource
 
-    trunkService = TrunkService(config.trunks, transactions, transport, reactor)
+    trunkService = TrunkService(config.trunks, transactions, transport, reactor,
+                                userAgent=config.serverHeader)
     trunkService.setServiceParent(top)
     manager.dialer = OutboundDialer(
         useragent, config.trunks, reactor, mediaName=mediaFactory.name,
@@ -260,20 +269,22 @@ def makeLinkRTCService(config, reactor=None):
         credentials=trunkService.credentials,
     )
 
+    verifier = makeTokenVerifier(config, reactor)
+    adminGuard = AdminGuard(verifier)
     signalling = SignallingFactory(
-        directory, manager, verifier=makeTokenVerifier(config, reactor), clock=reactor,
+        directory, manager, verifier=verifier, clock=reactor,
         allowedOrigins=config.allowedOrigins, registerTimeout=config.registerTimeout,
         guard=SourceGuard(reactor, maxConnections=config.maxConnectionsPerAddress),
     )
-    root = makeRootResource()
+    root = makeRootResource(adminGuard)
     root.putChild(b"ws", makeWebSocketResource(signalling))
-    root.putChild(b"status", statusResource(trunkService))
+    root.putChild(b"status", adminGuard.protect(statusResource(trunkService)))
     drainService = DrainService(reactor, admission, manager, config.drainSeconds)
     root.putChild(b"healthz", HealthResource())
     root.putChild(b"readyz", ReadinessResource(admission, top.getServiceNamed("sip"),
                                                trunkService))
-    root.putChild(b"metrics", MetricsResource())
-    root.putChild(b"admin", adminResource(drainService))
+    root.putChild(b"metrics", adminGuard.protect(MetricsResource(), METRICS))
+    root.putChild(b"admin", adminResource(drainService, adminGuard))
     bindSwitchGauges(manager, transactions, directory, signalling, mediaFactory, admission)
     apiEndpoint = JsonRpcEndpoint(callControl)
     apiAuthorizer = ApiAuthorizer(getattr(config, "authSecret", None), reactor)
@@ -283,7 +294,7 @@ def makeLinkRTCService(config, reactor=None):
         from linkrtc.app.api import loadApplication
 
         loadApplication(config.application, callControl)
-    http = EndpointService(reactor, config.http, WebSite(root))
+    http = EndpointService(reactor, config.http, WebSite(root, config.serverHeader))
     http.setName("http")
     http.setServiceParent(top)
     StartupReport(config, transport, http).setServiceParent(top)

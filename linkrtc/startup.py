@@ -16,11 +16,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import Service
-from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 
 from linkrtc._version import __version__
 from linkrtc.error import LinkRTCError
+from linkrtc.sip.endpoints import streamServerFromString
 
 log = Logger()
 
@@ -97,14 +97,15 @@ def _synchronousFailure(d):
 class EndpointService(StreamServerEndpointService):
     """
     A stream server on one endpoint string (the HTTP server) that binds at
-    start-up or ends the process (L{exitCannotListen}).
+    start-up or ends the process (L{exitCannotListen}); C{ssl:} strings get
+    LinkRTC's TLS policy (L{linkrtc.sip.endpoints.streamServerFromString}).
 
     @ivar description: the endpoint string.
     @ivar port: the L{IListeningPort} once bound, else C{None}.
     """
 
     def __init__(self, reactor, description, factory):
-        super().__init__(serverFromString(reactor, description), factory)
+        super().__init__(streamServerFromString(reactor, description), factory)
         self.description = description
         self.port = None
 

@@ -54,6 +54,7 @@ class Options(usage.Options):
         ["register-timeout", None, None, "Seconds a WebSocket may stay without a successful register [default: 10]."],
         ["max-connections-per-address", None, None, "Open WebSockets allowed per source address [default: 50]."],
         ["application", None, None, "An in-process call-control application, package.module:factory (docs/api.rst)."],
+        ["server-header", None, None, "Server/User-Agent header of SIP, HTTP and the webhook [default: LinkRTC, no version]."],
     ]
 
     def __init__(self):
@@ -111,6 +112,8 @@ class Options(usage.Options):
                     changes[key] = self[key]
             if self["application"] is not None:
                 changes["application"] = self["application"]
+            if self["server-header"] is not None:
+                changes["server-header"] = self["server-header"]
             for key in ("webhook-queue-size", "webhook-give-up-seconds"):
                 if self[key] is not None:
                     changes[key] = self[key]

@@ -17,6 +17,8 @@ from twisted.web.resource import NoResource
 from twisted.web.server import Site
 from twisted.web.static import File
 
+from linkrtc._version import PRODUCT
+
 __all__ = ["StaticFiles", "WebSite", "MAX_SEGMENT_LENGTH"]
 
 #: Longest path segment looked up on disk, octets (NAME_MAX of common file systems).
@@ -64,7 +66,21 @@ class WebSite(Site):
     """
     The HTTP server's L{Site}: HTTP/1.1 (LinkRTC serves no HTTP/2), and a
     request or header line over C{MAX_LENGTH} octets (16384) is answered
-    400 Bad Request, then the connection is closed.
+    400 Bad Request, then the connection is closed. Its C{Server} header is
+    C{serverHeader} (C{LinkRTC}, without version, by default;
+    C{--server-header}) instead of Twisted's C{TwistedWeb/VERSION}.
+
+    @param resource: the root L{Resource}.
+    @param serverHeader: the C{Server} header value, ASCII C{str}.
     """
 
     protocol = _Channel
+
+    def __init__(self, resource, serverHeader=PRODUCT, **kwargs):
+        super().__init__(resource, **kwargs)
+        self.serverHeader = serverHeader.encode("ascii")
+
+    def getResourceFor(self, request):
+        # Request.process set Twisted's Server header just before this.
+        request.setHeader(b"Server", self.serverHeader)
+        return super().getResourceFor(request)

@@ -18,7 +18,7 @@ from twisted.internet.defer import maybeDeferred, succeed
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from linkrtc import __version__, metrics
+from linkrtc import _version, metrics
 from linkrtc.api.delivery import NotificationQueue, RetryLater, StaleConnection, makeClients
 from linkrtc.interfaces import IApplication, IOutgoingApplication
 from linkrtc.logging import debugEnabled
@@ -262,10 +262,13 @@ class WebhookApplication:
     @param queueSize: most notifications held at once (default 1000).
     @param giveUpSeconds: seconds after which an undelivered notification
         is dropped (default 300).
+    @param userAgent: the C{User-Agent} header, ASCII C{str} (default
+        C{LinkRTC}, no version; C{--server-header}).
     """
 
     def __init__(self, url, treq_client=None, clock=None, timeout=5.0, secret=None,
-                 failureStatus=503, fresh_client=None, queueSize=1000, giveUpSeconds=300.0):
+                 failureStatus=503, fresh_client=None, queueSize=1000, giveUpSeconds=300.0,
+                 userAgent=_version.PRODUCT):
         if clock is None:
             from twisted.internet import reactor as clock
         self._pool = None
@@ -279,6 +282,7 @@ class WebhookApplication:
         self.timeout = timeout
         self.secret = secret
         self.failureStatus = failureStatus
+        self.userAgent = userAgent
         self.queue = NotificationQueue(clock, self._deliver, size=queueSize,
                                        giveUpSeconds=giveUpSeconds)
 
@@ -301,7 +305,7 @@ class WebhookApplication:
         """
         headers = {
             b"Content-Type": [b"application/json"],
-            b"User-Agent": [f"LinkRTC/{__version__}".encode("ascii")],
+            b"User-Agent": [self.userAgent.encode("ascii")],
             EVENT_HEADER.encode("ascii"): [str(event.get("event", "")).encode("utf-8")],
             EVENT_ID_HEADER.encode("ascii"): [str(event.get("event_id", "")).encode("utf-8")],
         }

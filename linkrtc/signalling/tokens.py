@@ -14,7 +14,9 @@ a C{kid}, RFC 7515 §4.1.4). Claims:
     - C{grants}: an object, optional: C{outgoing} (C{true} to place calls),
       C{trunks} (a list of trunk names restricting C{outgoing}), C{trace}
       (C{true} to receive its own calls' ladder), C{app} (reserved for the
-      call-control API). Unknown grants are ignored.
+      call-control API), C{admin} (the admin endpoints: C{/admin/drain},
+      C{/status/trunks}, C{/metrics}, C{/version}), C{metrics} (C{/metrics}
+      only, for a Prometheus scraper). Unknown grants are ignored.
 
 The time is the injected clock's, never the wall clock read by PyJWT, so
 tests drive expiry with a C{task.Clock}.
@@ -54,6 +56,8 @@ _KID = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
 _TRUNK = re.compile(r"[\x21-\x7e]{1,64}\Z")
 #: A caller ID a token may grant: a number, with an optional leading +.
 _CALLER_ID = re.compile(r"\+?[0-9]{1,32}\Z")
+#: The grants that are C{true} or C{false}.
+_FLAGS = ("outgoing", "trace", "app", "admin", "metrics")
 
 
 class TokenError(ValueError):
@@ -84,6 +88,8 @@ class Grants:
     @ivar app: C{True} for the call-control API (docs/api.rst).
     @ivar caller_id: the number outgoing calls show as caller ID (the From
         user, docs/trunks.rst), or C{None} for the trunk's own.
+    @ivar admin: C{True} for the admin endpoints (L{linkrtc.adminauth}).
+    @ivar metrics: C{True} for C{/metrics} (L{linkrtc.adminauth}).
     """
 
     outgoing: bool = False
@@ -91,6 +97,8 @@ class Grants:
     trace: bool = False
     app: bool = False
     caller_id: str | None = None
+    admin: bool = False
+    metrics: bool = False
 
     def mayUseTrunk(self, name):
         """@return: C{True} if outgoing calls may go through trunk C{name}."""
@@ -108,7 +116,7 @@ class Grants:
         if not isinstance(value, dict):
             raise TokenError("bad_grants")
         flags = {}
-        for key in ("outgoing", "trace", "app"):
+        for key in _FLAGS:
             flag = value.get(key, False)
             if not isinstance(flag, bool):
                 raise TokenError("bad_grants")
@@ -126,7 +134,7 @@ class Grants:
 
     def toClaim(self):
         """@return: the C{grants} claim for these grants (a C{dict}; only true flags)."""
-        claim = {k: True for k in ("outgoing", "trace", "app") if getattr(self, k)}
+        claim = {k: True for k in _FLAGS if getattr(self, k)}
         if self.trunks is not None:
             claim["trunks"] = list(self.trunks)
         if self.caller_id is not None:
@@ -247,6 +255,23 @@ class TokenVerifier:
             raise TokenError("unknown_name")
         return self._verifyJWT(name, token)
 
+    def verifyBearer(self, token):
+        """
+        Check a token shown as C{Authorization: Bearer TOKEN} (RFC 6750) to
+        the admin endpoints (L{linkrtc.adminauth}): a JWT signed with one of
+        the keys, for any C{sub}. Development C{[client-tokens]} are not
+        accepted there.
+
+        @param token: C{str} or C{None}.
+        @return: the L{Identity} (its C{name} is the C{sub}).
+        @raise TokenError: when refused (the reason is for the log only).
+        """
+        if not token:
+            raise TokenError("missing_token")
+        if not self.keys:
+            raise TokenError("bad_token")
+        return self._verifyJWT(None, token)
+
     def _verifyJWT(self, name, token):
         try:
             header = jwt.get_unverified_header(token)
@@ -281,7 +306,9 @@ class TokenVerifier:
                 raise TokenError("malformed")
             if now + self.leeway < nbf:
                 raise TokenError("not_yet_valid")
-        if claims["sub"] != name:
+        if not isinstance(claims["sub"], str):
+            raise TokenError("malformed")
+        if name is not None and claims["sub"] != name:
             raise TokenError("wrong_sub")
         grants = Grants.fromClaim(claims.get("grants"))
-        return Identity(name, grants, kid=kid, expires=float(exp))
+        return Identity(claims["sub"], grants, kid=kid, expires=float(exp))

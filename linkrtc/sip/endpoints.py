@@ -15,6 +15,13 @@ backslash escapes the next character)::
     ssl:5061:privateKey=KEY.pem:certKey=CERT.pem    SIP over TLS
     tls:5061:privateKey=...        the same; C{tls:} is an alias of C{ssl:}
 
+TLS endpoints (C{ssl:}/C{tls:}, for SIP and for the HTTP server) are built
+by L{streamServerFromString} with LinkRTC's TLS policy
+(L{linkrtc.tlspolicy}: TLS 1.2+, ECDHE with AEAD ciphers only). Their
+arguments are Twisted's C{ssl:} ones: C{port}, C{privateKey}, C{certKey},
+C{extraCertChain}, C{interface}, C{backlog} (C{dhParameters} is accepted and
+ignored; C{sslmethod} is refused: the policy sets the versions).
+
 Socket buffers (DECISIONS.md "Small things"): L{setSocketBuffers} asks for
 4 MB with C{SO_RCVBUFFORCE}/C{SO_SNDBUFFORCE} (allowed to root, i.e.
 C{CAP_NET_ADMIN}), falls back to C{SO_RCVBUF}/C{SO_SNDBUF} (capped by
@@ -29,8 +36,10 @@ from dataclasses import dataclass
 
 from twisted.internet.abstract import isIPv6Address
 from twisted.internet.defer import maybeDeferred
-from twisted.internet.endpoints import serverFromString
+from twisted.internet.endpoints import SSL4ServerEndpoint, serverFromString
 from twisted.logger import Logger
+
+from linkrtc.tlspolicy import serverContextFactory
 
 log = Logger()
 
@@ -204,10 +213,61 @@ def sipServerFromString(reactor, description):
         raise ValueError(f"No port in endpoint description {description!r}")
     _parsePort(args[1] if len(args) >= 2 else kwargs["port"], description)
     try:
-        endpoint = serverFromString(reactor, description)
+        endpoint = streamServerFromString(reactor, description)
     except (TypeError, KeyError, IndexError) as e:
         raise ValueError(f"Bad endpoint description {description!r}: {e}")
     return transport, endpoint
+
+
+#: The keywords of an C{ssl:}/C{tls:} description (Twisted's, less C{sslmethod}).
+_TLS_KEYWORDS = frozenset(
+    ("port", "privateKey", "certKey", "extraCertChain", "dhParameters", "interface", "backlog"))
+
+
+def streamServerFromString(reactor, description):
+    """
+    Make a stream server endpoint from an endpoint string: C{ssl:}/C{tls:}
+    with LinkRTC's TLS policy (L{linkrtc.tlspolicy}), anything else by
+    Twisted's L{serverFromString}.
+
+    @param reactor: an L{IReactorTCP} and L{IReactorSSL}.
+    @param description: C{str}, for example
+        C{"ssl:5061:privateKey=key.pem:certKey=cert.pem"} or C{"tcp:8080"}.
+    @return: an L{IStreamServerEndpoint}.
+    @raise ValueError: for a bad or unknown argument, C{sslmethod}, or a
+        key or certificate file that cannot be loaded.
+    """
+    args, kwargs = splitDescription(description)
+    if args[0].lower() not in ("ssl", "tls"):
+        return serverFromString(reactor, description)
+    if "sslmethod" in kwargs:
+        raise ValueError(f"sslmethod is not allowed in {description!r}: LinkRTC's TLS policy "
+                         "sets the protocol versions (TLS 1.2 and later)")
+    unknown = set(kwargs) - _TLS_KEYWORDS
+    if unknown:
+        raise ValueError(f"Unknown argument(s) {sorted(unknown)} in {description!r}")
+    positional = args[1:]
+    if "port" in kwargs:
+        positional = [kwargs.pop("port")] + positional
+    if not positional:
+        raise ValueError(f"No port in endpoint description {description!r}")
+    if len(positional) > 2:
+        raise ValueError(f"Too many arguments in {description!r}")
+    port = _parsePort(positional[0], description)
+    privateKey = kwargs.get("privateKey", positional[1] if len(positional) > 1 else "server.pem")
+    try:
+        backlog = int(kwargs.get("backlog", 50))
+    except ValueError:
+        raise ValueError(f"Bad backlog in {description!r}")
+    try:
+        context = serverContextFactory(
+            privateKey, certKey=kwargs.get("certKey"),
+            extraCertChain=kwargs.get("extraCertChain"),
+            dhParameters=kwargs.get("dhParameters"))
+    except Exception as e:
+        raise ValueError(f"Cannot load the TLS key or certificate of {description!r}: {e}")
+    return SSL4ServerEndpoint(reactor, port, context, backlog=backlog,
+                              interface=kwargs.get("interface", ""))
 
 
 def setSocketBuffers(sock, size=DEFAULT_BUFFER_SIZE):
@@ -279,4 +339,5 @@ __all__ = [
     "setSocketBuffers",
     "sipServerFromString",
     "splitDescription",
+    "streamServerFromString",
 ]

@@ -161,7 +161,8 @@ class Registration:
         @param retryMax: largest retry delay, seconds.
         @param refreshMargin: seconds before expiry to refresh (but never
             before half the granted time).
-        @param userAgent: the User-Agent value (default C{LinkRTC/<version>}).
+        @param userAgent: the User-Agent value (default C{LinkRTC}, without
+            version: docs/security.rst).
         """
         self._layer = transactionLayer
         self._transportLayer = transportLayer
@@ -186,7 +187,7 @@ class Registration:
         self.retryBase = retryBase
         self.retryMax = retryMax
         self.refreshMargin = refreshMargin
-        self.userAgent = userAgent or "LinkRTC/%s" % (_version.__version__,)
+        self.userAgent = userAgent or _version.PRODUCT
 
         self.callId = "%s@linkrtc" % (os.urandom(12).hex(),)
         self.fromTag = os.urandom(8).hex()

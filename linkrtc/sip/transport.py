@@ -56,6 +56,7 @@ from linkrtc.sip.endpoints import DEFAULT_BUFFER_SIZE, setSocketBuffers, sipServ
 from linkrtc.sip.message import Request, Response
 from linkrtc.sip.parser import StreamFramer, parseMessage
 from linkrtc.sip.uri import SIPURI, Via, parseNameAddr, parseVia
+from linkrtc.tlspolicy import clientOptions
 
 log = Logger()
 
@@ -884,12 +885,8 @@ class SIPTransportLayer:
         else:
             endpoint = HostnameEndpoint(self._reactor, host, port, timeout=self.connectTimeout)
         if destination.transport == "TLS":
-            from twisted.internet.ssl import optionsForClientTLS
-
-            options = optionsForClientTLS(
-                host, trustRoot=self._tlsTrustRoot, clientCertificate=self._tlsClientCertificate
-            )
-            endpoint = wrapClientTLS(options, endpoint)
+            endpoint = wrapClientTLS(
+                clientOptions(host, self._tlsTrustRoot, self._tlsClientCertificate), endpoint)
         return endpoint
 
     # -- connections ---------------------------------------------------------

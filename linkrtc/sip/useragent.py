@@ -185,7 +185,7 @@ class UserAgent:
         @param inviteHandler: an L{linkrtc.interfaces.IInviteHandler}.
         @param clock: an C{IReactorTime}.
         @param userAgentName: the Server/User-Agent header value
-            (default C{"LinkRTC/<version>"}).
+            (default C{"LinkRTC"}, no version: docs/security.rst).
         @param allow: methods we serve (the Allow header).
         @param accept: body media types we understand (the Accept header).
         @param supported: option tags we support.
@@ -204,7 +204,7 @@ class UserAgent:
         self.transportLayer = transportLayer
         self.inviteHandler = inviteHandler
         self.clock = clock
-        self.userAgentName = userAgentName or "LinkRTC/%s" % (_version.__version__,)
+        self.userAgentName = userAgentName or _version.PRODUCT
         self.allow = tuple(allow)
         self.accept = tuple(a.lower() for a in accept)
         self.supported = tuple(supported)

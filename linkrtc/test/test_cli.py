@@ -32,6 +32,17 @@ class TokenCommandTests(SynchronousTestCase):
         self.assertEqual(identity.grants, Grants(outgoing=True, trunks=("pstn",), trace=True))
         self.assertEqual(identity.expires, NOW + 60)
 
+    def test_adminGrants(self):
+        """C{--grant admin} and C{--grant metrics} (the admin endpoints, /metrics)."""
+        status, out, err = self.command("token", "ops", "--auth-secret", SECRET,
+                                        "--grant", "admin", "--grant", "metrics")
+        self.assertEqual((status, err), (0, ""))
+        clock = Clock()
+        clock.advance(NOW)
+        identity = TokenVerifier({"default": SECRET}, clock).verifyBearer(out.strip())
+        self.assertEqual(identity.name, "ops")
+        self.assertEqual(identity.grants, Grants(admin=True, metrics=True))
+
     def test_environment(self):
         status, out, _ = self.command("token", "bob", environ={"LINKRTC_AUTH_SECRET": SECRET})
         self.assertEqual(status, 0)

@@ -118,6 +118,15 @@ class ConfigTests(SynchronousTestCase):
             e = self.assertRaises(ConfigError, applyChanges, config, {"drain-seconds": value})
             self.assertIn("drain-seconds", str(e))
 
+    def test_serverHeader(self):
+        """server-header: C{LinkRTC} (no version) by default; printable ASCII only."""
+        self.assertEqual(LinkRTCConfig().serverHeader, "LinkRTC")
+        config = applyChanges(LinkRTCConfig(), {"server-header": "Acme PBX"})
+        self.assertEqual(config.serverHeader, "Acme PBX")
+        for value in ("", "a\r\nX-Evil: 1", "caf\u00e9", " lead", "x" * 129, 7):
+            e = self.assertRaises(ConfigError, applyChanges, config, {"server-header": value})
+            self.assertIn("server-header", str(e))
+
     def test_badTOML(self):
         """A file that is not TOML, or is missing, gives a ConfigError."""
         path = self.mktemp()

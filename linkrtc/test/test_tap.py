@@ -52,6 +52,15 @@ class OptionsTests(SynchronousTestCase):
              ("127.0.0.1",)),
         )
 
+    def test_serverHeader(self):
+        """C{--server-header} sets the SIP/HTTP/webhook product name."""
+        options = Options()
+        options.parseOptions(["--server-header", "Acme"])
+        self.assertEqual(options.config.serverHeader, "Acme")
+        options = Options()
+        options.parseOptions([])
+        self.assertEqual(options.config.serverHeader, "LinkRTC")
+
     def test_badValues(self):
         """Bad values are usage errors naming the option."""
         for args, word in [(["--media", "mix"], "media"), (["--ring-timeout", "x"], "ring-timeout"),

@@ -3,6 +3,7 @@ Tests for L{linkrtc.webroot}: paths that name no file, and over-long
 lines, are answered without a traceback (RFC 9110 §15.5.1, §15.5.5).
 """
 
+from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.static import Data
@@ -17,10 +18,10 @@ class WebRootTests(SynchronousTestCase):
         self.root.putChild(b"extra", Data(b"ok", "text/plain"))
         self.site = WebSite(self.root)
 
-    def get(self, path):
-        """Send C{GET path}; return the status line (C{bytes}) and whether the connection closes."""
+    def get(self, path, peer="127.0.0.1"):
+        """Send C{GET path} from C{peer}; return the status line (C{bytes})."""
         protocol = self.site.buildProtocol(None)
-        transport = StringTransport()
+        transport = StringTransport(peerAddress=IPv4Address("TCP", peer, 40000))
         protocol.makeConnection(transport)
         protocol.dataReceived(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
         status = transport.value().split(b"\r\n", 1)[0]
@@ -33,6 +34,24 @@ class WebRootTests(SynchronousTestCase):
         self.assertEqual(self.get(b"/version"), b"HTTP/1.1 200 OK")
         self.assertEqual(self.get(b"/extra"), b"HTTP/1.1 200 OK")
         self.assertEqual(self.get(b"/missing.js"), b"HTTP/1.1 404 Not Found")
+
+    def test_versionLoopbackOnly(self):
+        """C{/version} answers loopback peers only (docs/security.rst)."""
+        self.assertEqual(self.get(b"/version", peer="192.0.2.9"), b"HTTP/1.1 403 Forbidden")
+        self.assertEqual(self.get(b"/extra", peer="192.0.2.9"), b"HTTP/1.1 200 OK")
+
+    def test_serverHeader(self):
+        """The C{Server} header is C{LinkRTC} without version, or the one configured."""
+        for site, expected in ((self.site, b"Server: LinkRTC\r\n"),
+                               (WebSite(self.root, "Switch"), b"Server: Switch\r\n")):
+            protocol = site.buildProtocol(None)
+            transport = StringTransport()
+            protocol.makeConnection(transport)
+            protocol.dataReceived(b"GET /extra HTTP/1.1\r\nHost: x\r\n\r\n")
+            head = transport.value().split(b"\r\n\r\n", 1)[0] + b"\r\n"
+            protocol.connectionLost(None)
+            self.assertIn(expected, head)
+            self.assertNotIn(b"Twisted", head)
 
     def test_nul(self):
         """

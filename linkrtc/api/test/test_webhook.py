@@ -192,6 +192,12 @@ class SignatureTests(WebhookTestsMixin, SynchronousTestCase):
         self.assertFalse(verifySignature(self.secret, "1700000001", req["body"], sig))
         self.assertFalse(verifySignature(self.secret, "1700000000", req["body"] + b" ", sig))
 
+    def test_userAgentWithoutVersion(self):
+        """The webhook's C{User-Agent} is C{LinkRTC}, without version."""
+        self.decide()
+        [req] = self.app.requests
+        self.assertEqual(req["headers"]["user-agent"], "LinkRTC")
+
     def test_knownVector(self):
         import hashlib
         import hmac

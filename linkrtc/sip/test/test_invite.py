@@ -205,7 +205,7 @@ class DialogRequestTests(UserAgentMixin, SynchronousTestCase):
         self.assertEqual(bye.fromAddr.tag, leg.localTag)
         self.assertEqual(bye.toAddr.tag, "ft1")
         self.assertEqual(bye.cseq.number, leg.dialog.localSeq)
-        self.assertTrue(bye.headers.get("User-Agent").startswith("LinkRTC/"))
+        self.assertEqual(bye.headers.get("User-Agent"), "LinkRTC")  # no version
         self.assertEqual(leg.state, "terminating")
         ok = bye.createResponse(200)
         listener.responseReceived(bye.createResponse(100), None)

@@ -132,6 +132,7 @@ class BasicTests(RegistrationTestsMixin, SynchronousTestCase):
         self.assertNotIn("Authorization", request.headers)
         self.assertNotIn("Route", request.headers)
         self.assertEqual(destination, Address("UDP", "registrar.example", 5060))
+        self.assertEqual(request.headers.get("User-Agent"), "LinkRTC")  # no version
 
     def test_challengeAnsweredOnce(self):
         """A 401 is answered once: new CSeq, same Call-ID and From tag, valid credentials."""

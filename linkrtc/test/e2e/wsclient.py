@@ -46,7 +46,10 @@ class Client(WebSocketClientProtocol):
 
     def onOpen(self):
         self.ended = 0
-        self.send({"type": "register", "client": self.options.name})
+        register = {"type": "register", "client": self.options.name}
+        if self.options.trace:
+            register["trace"] = True
+        self.send(register)
 
     def send(self, message):
         self.sendMessage(json.dumps(message).encode())
@@ -139,6 +142,8 @@ def main():
                         help="--dial: seconds after 'calling' to hang up before the answer")
     parser.add_argument("--calls", type=int, default=0, help="exit after this many calls ended")
     parser.add_argument("--lifetime", type=float, default=60.0, help="seconds")
+    parser.add_argument("--trace", action="store_true",
+                        help="register with trace: receive the calls' SIP ladder")
     options = parser.parse_args()
 
     loop = connect(Client, options)
