@@ -2,7 +2,8 @@
 """
 Via processing of the SIP transport layer: the C{received} and C{rport}
 a server writes in the top Via of a request it receives (RFC 3261
-§18.2.1, RFC 3581 §4), the address a response goes to (§18.2.2),
+§18.2.1, RFC 3581 §4), the address a response goes to (§18.2.2, with
+the deviation of L{responseDestination}: always the packet's source),
 and the stateless answer to a request that cannot be parsed (§8.2.6).
 
 Pure functions: the layer in L{linkrtc.sip.transport} sends what they build.
@@ -46,43 +47,34 @@ def annotateTopVia(via, source):
 
 def responseDestination(via, source):
     """
-    Where a response goes when there is no connection to reuse
-    (§18.2.2, RFC 3581 §4). For the top Via C{via}:
+    Where a response goes when there is no connection to reuse.
 
-     - reliable transport: C{received} (else the sent-by host), port of
-       sent-by (else the transport's default port);
-     - else C{maddr}, port of sent-by (else 5060);
-     - else with C{rport} valued and C{received}: received IP, rport
-       port (C{rport} without value: the source IP and port);
-     - else C{received} (else the sent-by host), port of sent-by (else
-       5060). A host only written in the Via is never used when
-       C{received} is present.
+     - unreliable transport (UDP): the source IP and port of the request's
+       packet, always: RFC 3581 §4 (rport) behaviour whether or not the
+       request asked for it;
+     - reliable transport: the source IP, port of sent-by (else the
+       transport's default port): the new connection of §18.2.2.
 
-    @param via: a L{linkrtc.sip.uri.Via}.
+    Deviation from RFC 3261 §18.2.2, on purpose (docs/security.rst,
+    "Response addressing"): a C{maddr}, a C{received}, a valued C{rport}
+    and the sent-by host of the top Via are written by the sender; obeying
+    them lets one forged request aim our responses (and their Timer G
+    retransmissions) at a third party. The packet's source address is the
+    only address the request proves.
+
+    @param via: the top L{linkrtc.sip.uri.Via} of the request.
     @param source: the L{Address} the request came from.
-    @return: an L{Address}.
-    The transport is always the one the request arrived on.
-
+    @return: an L{Address}; its transport is the one the request arrived
+        on (RFC 4475 §3.1.1.10: a Via naming another is answered over it).
     @raise ValueError: for a Via naming an unknown transport and a
         source without one.
     """
-    # The response goes back over the transport the request came on, even
-    # when the Via names another (RFC 4475 §3.1.1.10: treat it as UDP).
     transport = source.transport
     if transport not in TRANSPORTS:
         transport = via.transport.upper()
-    port = via.port or DEFAULT_PORTS[transport]
-    received = via.received
     if transport in RELIABLE_TRANSPORTS:
-        return Address(transport, received or via.host, port)
-    if via.maddr:
-        return Address(transport, via.maddr, port)
-    rport = via.rport
-    if rport is True:
-        return Address(transport, received or source.host, source.port)
-    if rport is not None and received:
-        return Address(transport, received, int(rport))
-    return Address(transport, received or via.host, port)
+        return Address(transport, source.host, via.port or DEFAULT_PORTS[transport])
+    return Address(transport, source.host, source.port)
 
 
 def _hasTag(value):

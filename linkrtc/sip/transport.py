@@ -18,8 +18,9 @@ compares and hashes equal to the plain L{Address} with the same transport,
 host and port.
 
 Downwards it offers L{SIPTransportLayer.sendRequest} (to a
-L{Address} destination) and L{SIPTransportLayer.sendResponse} (routed
-per §18.2.2 from the top Via and the request's source).
+L{Address} destination) and L{SIPTransportLayer.sendResponse} (to the
+request's source: its connection, or over UDP its IP and port; RFC 3261
+§18.2.2 with the deviation of L{linkrtc.sip.routing.responseDestination}).
 
 The layer's parts live in their own modules (re-exported here):
 L{linkrtc.sip.address} (L{Address}, L{Source}), L{linkrtc.sip.udp}
@@ -41,6 +42,8 @@ Bad input never raises out of this module and never stops the reactor:
 
 from __future__ import annotations
 
+import math
+import os
 import socket
 
 from twisted.internet.abstract import isIPAddress, isIPv6Address
@@ -67,6 +70,7 @@ from linkrtc.sip.address import (
 from linkrtc.sip.endpoints import DEFAULT_BUFFER_SIZE, setSocketBuffers, sipServerFromString
 from linkrtc.sip.message import Request, Response
 from linkrtc.sip.parser import parseMessage
+from linkrtc.sip.ratelimit import ALLOW, REFUSE
 from linkrtc.sip.routing import annotateTopVia, responseDestination, statelessErrorResponse
 from linkrtc.sip.stream import SIPStreamFactory, SIPStreamProtocol, _isTLSError
 from linkrtc.sip.udp import SIPDatagramProtocol
@@ -106,7 +110,7 @@ class SIPTransportLayer:
     def __init__(self, reactor, publicAddress=None, receiver=None,
                  idleTimeout=DEFAULT_IDLE_TIMEOUT, bufferSize=DEFAULT_BUFFER_SIZE,
                  connectTimeout=DEFAULT_CONNECT_TIMEOUT, tlsTrustRoot=None,
-                 tlsClientCertificate=None):
+                 tlsClientCertificate=None, rateLimiter=None):
         """
         @param reactor: provides L{IReactorTime}, and for listening and
             sending L{IReactorUDP}, L{IReactorTCP}, L{IReactorSSL}.
@@ -122,6 +126,8 @@ class SIPTransportLayer:
             connections we open (C{None}: the platform's trust store).
         @param tlsClientCertificate: a L{PrivateCertificate} to present, or
             C{None}.
+        @param rateLimiter: a L{linkrtc.sip.ratelimit.SourceRateLimiter}
+            for per-source flood control, or C{None} for none.
         @raise ValueError: for a malformed C{publicAddress}.
         """
         self._reactor = reactor
@@ -146,6 +152,8 @@ class SIPTransportLayer:
         self._connecting = {}
         self._localIP = None
         self._closed = False
+        #: The L{SourceRateLimiter}, or C{None}.
+        self.rateLimiter = rateLimiter
 
     # -- listening ---------------------------------------------------------
 
@@ -343,10 +351,11 @@ class SIPTransportLayer:
 
          - reliable transport: on the connection the request came on
            (C{source.connection}) if it is still open, else on an open
-           connection to C{source}, else on a new connection to the top
-           Via's C{received} (or sent-by host) and sent-by port;
-         - unreliable: see L{responseDestination}; sent from the socket the
-           request arrived on.
+           connection to C{source}, else on a new connection to the source
+           IP and the top Via's sent-by port;
+         - unreliable: to the packet's source IP and port, from the socket
+           the request arrived on (L{responseDestination}: never a
+           C{maddr} or C{received} the sender wrote).
 
         @param response: a L{linkrtc.sip.message.Response} whose top Via is
             the one received (with our C{received}/C{rport}).
@@ -533,6 +542,9 @@ class SIPTransportLayer:
                       connection=conn, local=conn.local)
 
     def _datagramReceived(self, proto, data, addr):
+        limiter = self.rateLimiter
+        if limiter is not None and limiter.banned(addr[0]):
+            return  # a flood: dropped before any parsing
         # Sources are immutable: one per peer and socket serves all its datagrams.
         local = proto.localAddress
         key = (addr, local)
@@ -550,6 +562,9 @@ class SIPTransportLayer:
         self._bytesReceived(data, source)
 
     def _streamMessageReceived(self, conn, data):
+        limiter = self.rateLimiter
+        if limiter is not None and limiter.banned(conn.peer.host):
+            return
         self._bytesReceived(data, self._sourceOf(conn))
 
     def _bytesReceived(self, data, source):
@@ -593,6 +608,8 @@ class SIPTransportLayer:
                     error = SIPParseError(e.reason, e.status, message.headers.items(), True)
                     self._rejectUnparseable(error, b"", source)
                     return
+                if self.rateLimiter is not None and not self._admitted(message, source):
+                    return
                 if self.receiver is None:
                     log.warn("No receiver: dropped {method} from {source}",
                              method=message.method, source=source)
@@ -617,6 +634,33 @@ class SIPTransportLayer:
                 self.receiver.responseReceived(message, source)
         except Exception:
             log.failure("Error handling a SIP message from {source}", source=source)
+
+    def _admitted(self, request, source):
+        """
+        Per-source flood control (docs/security.rst): an out-of-dialog
+        request (no To tag, not ACK) counts against its source's rate; the
+        one that starts a ban is answered 503 with C{Retry-After} (the ban's
+        length) statelessly, once; the ban's later ones are dropped.
+
+        @return: C{True} if C{request} may go on to the transaction layer.
+        """
+        if request.method == "ACK":
+            return True
+        try:
+            if request.toAddr.tag is not None:
+                return True
+        except SIPParseError:
+            pass
+        verdict = self.rateLimiter.admit(source.host)
+        if verdict == ALLOW:
+            return True
+        if verdict == REFUSE:
+            response = request.createResponse(503, toTag=os.urandom(6).hex())
+            response.headers.add("Retry-After", str(math.ceil(self.rateLimiter.banSeconds)))
+            self.sendResponse(response, source).addErrback(
+                lambda f: log.info("Could not send 503 to {source}: {error}", source=source,
+                                   error=f.value))
+        return False
 
     def _isOurVia(self, via):
         """
