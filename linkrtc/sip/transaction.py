@@ -34,9 +34,12 @@ L{linkrtc.sip.transaction_base}; this module holds the layer and
 re-exports their public names.
 """
 
+import os
+
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
+from linkrtc import metrics
 from linkrtc.error import SIPParseError
 from linkrtc.logging import debugEnabled
 from linkrtc.sip.timers import TimerConfig
@@ -99,6 +102,9 @@ __all__ = [
 
 log = Logger()
 
+#: C{Retry-After} (seconds) of the 503 sent when the server table is full.
+FULL_RETRY_AFTER = 5
+
 
 class TransactionLayer:
     """
@@ -110,11 +116,33 @@ class TransactionLayer:
     @ivar timers: the L{TimerConfig}.
     """
 
-    def __init__(self, transport, clock, tu, timers=None):
+    #: Default most server transactions held at once (L{maxServerTransactions}).
+    DEFAULT_MAX_SERVER_TRANSACTIONS = 20000
+
+    #: Source addresses remembered as having sent an ACK or answered us.
+    KNOWN_SOURCES = 10000
+
+    def __init__(self, transport, clock, tu, timers=None,
+                 maxServerTransactions=DEFAULT_MAX_SERVER_TRANSACTIONS,
+                 unknownSourceRetransmissions=None):
+        """
+        @param maxServerTransactions: most server transactions held at once
+            (C{int}), or C{None} for no bound. When full, a new request is
+            dropped over UDP (its sender retransmits; a flood gets nothing)
+            and answered 503 with C{Retry-After} statelessly over TCP/TLS;
+            logged once per episode, counted in
+            C{linkrtc_sip_refused_total{reason="transactions_full"}}.
+        @param unknownSourceRetransmissions: Timer G retransmissions of a
+            3xx-6xx to INVITE for a source IP that never sent us an ACK nor
+            answered one of our requests (C{int}), or C{None} for RFC 3261
+            behaviour (until ACK or Timer H; about ten).
+        """
         self.transport = transport
         self.clock = clock
         self.tu = tu
         self.timers = timers if timers is not None else TimerConfig()
+        self.maxServerTransactions = maxServerTransactions
+        self.unknownSourceRetransmissions = unknownSourceRetransmissions
         # RFC 3261 server transactions: (branch, sent-by host, port, method).
         self._servers = {}
         # RFC 2543 server transactions: (uri, from tag, call-id, cseq number,
@@ -124,6 +152,9 @@ class TransactionLayer:
         self._invites2543 = {}
         # Client transactions: (branch, method).
         self._clients = {}
+        # Source hosts that sent an ACK or answered us, oldest first.
+        self._knownSources = {}
+        self._full = False
 
     # -- inspection -------------------------------------------------------------
 
@@ -189,6 +220,7 @@ class TransactionLayer:
     def _requestReceived(self, request, source):
         key = self._serverKey(request)
         if request.method == "ACK":
+            self._noteKnown(source)
             tx = self._findInviteForAck(request, key)
             if tx is not None:
                 tx._ackReceived(request)
@@ -222,6 +254,10 @@ class TransactionLayer:
 
     def _newServerTransaction(self, request, source, key):
         reliable = bool(self.transport.isReliable(source))
+        if (self.maxServerTransactions is not None
+                and self.serverTransactionCount() >= self.maxServerTransactions):
+            self._refuseFull(request, source, reliable)
+            return
         if request.method == "INVITE":
             tx = InviteServerTransaction(self, request, source, reliable)
         else:
@@ -251,6 +287,7 @@ class TransactionLayer:
         @param source: the address it came from (unused by matching).
         """
         try:
+            self._noteKnown(source)
             via = response.topVia
             key = (via.branch if via is not None else None, response.cseq.method)
             tx = self._clients.get(key)
@@ -381,6 +418,59 @@ class TransactionLayer:
         for table, key in getattr(tx, "_keys", ()):
             if table.get(key) is tx:
                 del table[key]
+        if self._full and self.serverTransactionCount() < 0.9 * self.maxServerTransactions:
+            self._full = False
+            log.info("SIP server transaction table below its bound again: taking requests")
+
+    # -- bounds and amplification -------------------------------------------------
+
+    def serverTransactionCount(self):
+        """@return: the number of live server transactions (C{int})."""
+        return len(self._servers) + len(self._servers2543)
+
+    def _refuseFull(self, request, source, reliable):
+        """
+        The server table is full: drop C{request} (UDP) or answer it 503
+        statelessly (TCP/TLS); log once per episode.
+        """
+        metrics.SIP_REFUSED.labels(reason="transactions_full").inc()
+        if not self._full:
+            self._full = True
+            log.warn("SIP server transaction table full ({count}): refusing new requests",
+                     count=self.serverTransactionCount())
+        if not reliable:
+            return
+        response = request.createResponse(503, toTag=os.urandom(6).hex())
+        response.headers.add("Retry-After", str(FULL_RETRY_AFTER))
+        try:
+            d = self.transport.sendResponse(response, source)
+        except Exception:
+            log.failure("Could not send 503 (table full)")
+            return
+        if isinstance(d, Deferred):
+            d.addErrback(lambda f: log.info("Could not send 503: {error}", error=f.value))
+
+    def _noteKnown(self, source):
+        """Remember C{source}'s host: it ACKs or answers, so it is not a blind scanner."""
+        host = getattr(source, "host", None)
+        if host is None:
+            return
+        known = self._knownSources
+        if host in known:
+            return
+        if len(known) >= self.KNOWN_SOURCES:
+            del known[next(iter(known))]
+        known[host] = None
+
+    def _retransmitLimitFor(self, source):
+        """
+        @return: Timer G retransmissions allowed for a final response to
+            C{source}: C{None} (no limit but Timer H's) for a known source,
+            else L{unknownSourceRetransmissions}.
+        """
+        if getattr(source, "host", None) in self._knownSources:
+            return None
+        return self.unknownSourceRetransmissions
 
 
 def _setTopBranch(request, branch):

@@ -30,6 +30,10 @@ class ServerTransaction(_Transaction):
     """
 
     kind = "server"
+    #: Timer G retransmissions allowed (C{None}: as RFC 3261 §17.2.1 says,
+    #: until ACK or Timer H); set by L{respondOnce} or the layer.
+    _retransmitLimit = None
+    _retransmitted = 0
 
     def __init__(self, layer, request, source, reliable):
         super().__init__(layer, request, reliable)
@@ -68,6 +72,16 @@ class ServerTransaction(_Transaction):
                 "cannot send %d on %s transaction in state %s" % (status, self.kind, self.state)
             )
 
+    def respondOnce(self, response):
+        """
+        As L{respond}, for a final response that is sent once only: no
+        Timer G retransmissions of a 3xx-6xx to INVITE (admission
+        refusals: a source that never ACKs gets exactly one answer; a
+        retransmitted INVITE still gets it again). Otherwise the same.
+        """
+        self._retransmitLimit = 0
+        self.respond(response)
+
     def _resendLast(self, request=None):
         if self.lastResponse is not None:
             self._transmit(self.lastResponse)
@@ -91,7 +105,10 @@ class InviteServerTransaction(ServerTransaction):
     C{TimerConfig.tryingDelay}. A 3xx-6xx -> Completed: retransmitted on
     Timer G (T1 doubling, capped at T2, unreliable only) until an ACK
     (-> Confirmed, Timer I) or Timer H (64*T1; the TU's optional
-    C{transactionTimedOut} is called). A 2xx -> Accepted for Timer L
+    C{transactionTimedOut} is called); to a source that never sent us an ACK
+    (L{linkrtc.sip.transaction.TransactionLayer.unknownSourceRetransmissions})
+    Timer G stops after a few retransmissions, so a scanner that never ACKs
+    does not draw a dozen copies. A 2xx -> Accepted for Timer L
     (64*T1): more 2xx from the TU (its §13.3.1.4 retransmissions) are sent,
     INVITE retransmissions are absorbed, ACKs go to the TU.
     """
@@ -128,8 +145,10 @@ class InviteServerTransaction(ServerTransaction):
                 self._startTimer("L", self.timers.L, self._terminate)
         else:
             self._setState(COMPLETED)
+            if self._retransmitLimit is None:
+                self._retransmitLimit = self._layer._retransmitLimitFor(self.source)
             if self._transmit(response):
-                if not self.reliable:
+                if not self.reliable and self._retransmitLimit != 0:
                     self._startTimer("G", self.timers.G, self._timerG, self.timers.G)
                 self._startTimer("H", self.timers.H, self._timerH)
         return True
@@ -146,6 +165,9 @@ class InviteServerTransaction(ServerTransaction):
             return
         if not self._transmit(self.lastResponse):
             return
+        self._retransmitted += 1
+        if self._retransmitLimit is not None and self._retransmitted >= self._retransmitLimit:
+            return  # no more (an unknown source): Timer H still ends the transaction
         interval = self.timers.nextInterval(interval)
         self._startTimer("G", interval, self._timerG, interval)
 
