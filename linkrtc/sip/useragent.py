@@ -33,6 +33,9 @@ from linkrtc.sip.uri import SIPURI, NameAddr, TelURI
 
 log = Logger()
 
+#: Requests remembered at most for merged-request detection (§8.2.2.2).
+MAX_MERGE_MEMORY = 10000
+
 #: Methods we handle (the Allow header).
 DEFAULT_ALLOW = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "UPDATE")
 
@@ -643,6 +646,9 @@ class UserAgent:
         if seen is not None:
             return seen[0] != (branch, sentBy)
         recent[key] = ((branch, sentBy), now)
+        if len(recent) > MAX_MERGE_MEMORY:
+            # a flood of new requests: forget the oldest (bounded memory)
+            del recent[next(iter(recent))]
         return False
 
     def stop(self):

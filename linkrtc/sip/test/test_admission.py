@@ -125,3 +125,24 @@ class AdmissionStackTests(SynchronousTestCase):
         leg.sendFinal(486)
         self.reactor.pump([0.5] * 80)
         self.assertEqual(self.statuses(), [100, 180, 486, 486, 486])
+
+
+class MergeMemoryTests(SynchronousTestCase):
+    """The merged-request memory (§8.2.2.2) of the user agent is bounded."""
+
+    def test_bounded(self):
+        from linkrtc.sip import useragent
+
+        reactor = FakeReactor()
+        transport = SIPTransportLayer(reactor)
+        ua = UserAgent(None, transport, RingingHandler(), reactor)
+        transactions = TransactionLayer(transport, reactor, ua)
+        ua.setTransactionLayer(transactions)
+        transport.receiver = transactions
+        self.successResultOf(transport.listen("udp:5060:interface=192.0.2.10"))
+        udp = reactor.udpPorts[0]
+        for n in range(useragent.MAX_MERGE_MEMORY + 500):
+            udp.protocol.datagramReceived(
+                invite(n).replace(b"INVITE sip:", b"OPTIONS sip:", 1)
+                .replace(b"1 INVITE", b"1 OPTIONS"), ("198.51.100.7", 5060))
+        self.assertEqual(len(ua._recent), useragent.MAX_MERGE_MEMORY)
