@@ -109,7 +109,8 @@ def main():
     results = {"rates": rates, "seconds": options.seconds, "cores": os.cpu_count()}
 
     # 1. LinkRTC, passthrough, a client auto-answering.
-    linkrtc = LinkRTCProcess("--media", "passthrough").start()
+    linkrtc = LinkRTCProcess("--media", "passthrough", "--max-calls", "0",
+                             "--max-ringing-per-client", "0").start()
     client = WSClient(linkrtc, "bench", "--action", "answer", "--lifetime", "3600")
     try:
         client.waitFor("registered")

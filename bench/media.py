@@ -860,7 +860,8 @@ def orchestrate(args):
     budget = started + args.budget
     rows = []
     linkrtc = LinkRTCProcess("--media", "bridge", "--ice-address", "127.0.0.1",
-                             "--media-timeout", "3600", "--ring-timeout", "60")
+                             "--media-timeout", "3600", "--ring-timeout", "60",
+                             "--max-calls", "0", "--max-ringing-per-client", "0")
     linkrtc.start(timeout=20)
     try:
         for mode, ladder in (("relay", args.relay), ("transcode", args.transcode)):

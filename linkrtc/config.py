@@ -115,6 +115,21 @@ class LinkRTCConfig:
     #: The C{Server} / C{User-Agent} header of SIP, HTTP and the webhook
     #: (docs/security.rst); no version by default.
     serverHeader: str = "LinkRTC"
+    #: Out-of-dialog SIP requests a second allowed per source address
+    #: (C{float}), or C{None} for no limit (docs/security.rst).
+    sipRateLimit: float | None = 100.0
+    #: Requests a source may send at once (C{int}), or C{None}: twice the rate.
+    sipRateBurst: int | None = None
+    #: Seconds a source over the rate is ignored for.
+    sipBanSeconds: float = 30.0
+    #: C{True} to rate-limit loopback sources too (tests).
+    sipRateLimitLoopback: bool = False
+    #: Most calls at once (C{int}), or C{None}; more INVITEs get 503.
+    maxCalls: int | None = 1000
+    #: Most unanswered incoming calls from one source address, or C{None}.
+    maxRingingPerClient: int | None = 10
+    #: Most SIP server transactions held at once, or C{None}.
+    maxSipTransactions: int | None = 20000
 
     def replace(self, **changes):
         """@return: a copy with C{changes} applied."""
@@ -178,6 +193,13 @@ KEYS = {
     "max-outbound-calls-per-minute": "maxOutboundCallsPerMinute",
     "application": "application",
     "server-header": "serverHeader",
+    "sip-rate-limit": "sipRateLimit",
+    "sip-rate-burst": "sipRateBurst",
+    "sip-ban-seconds": "sipBanSeconds",
+    "sip-rate-limit-loopback": "sipRateLimitLoopback",
+    "max-calls": "maxCalls",
+    "max-ringing-per-client": "maxRingingPerClient",
+    "max-sip-transactions": "maxSipTransactions",
 }
 
 
@@ -332,6 +354,17 @@ def normalise(key, value):
     elif name in ("authSecret", "authSecrets", "allowedOrigins", "registerTimeout",
                   "maxConnectionsPerAddress"):
         value = _normaliseAccess(key, name, value)
+    elif name == "sipRateLimit":
+        value = None if value in (None, 0, "0", "") else _positive(key, value)
+    elif name == "sipBanSeconds":
+        value = _positive(key, value)
+    elif name in ("sipRateBurst", "maxCalls", "maxRingingPerClient", "maxSipTransactions"):
+        value = _countOrNone(key, value)
+    elif name == "sipRateLimitLoopback":
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
+            value = value.lower() in ("true", "yes", "1")
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
     elif name == "clientTokens":
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a table of name = token")

@@ -19,6 +19,7 @@ from twisted.internet import error as netError
 from twisted.logger import Logger
 from twisted.web.resource import Resource
 
+from linkrtc import metrics
 from linkrtc.adminauth import AdminGuard
 
 log = Logger()
@@ -28,19 +29,29 @@ class Admission:
     """
     Whether LinkRTC takes new calls: read by the SIP user agent (new
     INVITE, OPTIONS), the call manager (a client's C{call}) and C{/readyz};
-    set by L{DrainService}.
+    set by L{DrainService}. Also the caps of issue 11 ("SIP admission"):
+    concurrent calls (C{--max-calls}, like FreeSWITCH's C{max-sessions})
+    and ringing calls per client address (C{--max-ringing-per-client}).
 
     @ivar clock: an C{IReactorTime}.
     @ivar draining: C{True} once a drain began (it never ends: the process
         exits).
     @ivar deadline: clock seconds when the live calls are ended, or
         C{None} before a drain.
+    @ivar maxCalls: most calls at once (C{int}), or C{None}.
+    @ivar maxRingingPerClient: most unanswered incoming calls from one
+        source address (C{int}), or C{None}.
+    @ivar busyRetryAfter: the C{Retry-After} of a cap's 503, seconds (C{int}).
     """
 
-    def __init__(self, clock):
+    def __init__(self, clock, maxCalls=None, maxRingingPerClient=None, busyRetryAfter=5):
         self.clock = clock
         self.draining = False
         self.deadline = None
+        self.maxCalls = maxCalls
+        self.maxRingingPerClient = maxRingingPerClient
+        self.busyRetryAfter = busyRetryAfter
+        self._capped = set()
 
     def close(self, drainSeconds):
         """
@@ -61,16 +72,42 @@ class Admission:
             return 1
         return max(1, math.ceil(self.deadline - self.clock.seconds()))
 
-    def refusal(self):
+    def refusal(self, calls=None, ringing=None, source=None):
         """
+        @param calls: the calls live now (C{int}), for a new INVITE; C{None}
+            skips the C{maxCalls} check (OPTIONS).
+        @param ringing: the unanswered incoming calls from the request's
+            source address (C{int}), or C{None} to skip that check.
+        @param source: that address (C{str}), for the log.
         @return: C{None} while calls are taken, else C{(status, reason,
             headers)} for a SIP request that would start something new:
             C{(503, "Service Unavailable", [("Retry-After", "N")])}, N the
-            seconds of L{retryAfter}.
+            seconds of L{retryAfter} while draining, else
+            L{busyRetryAfter} when a cap is reached (logged once per
+            episode, counted in C{linkrtc_sip_refused_total}).
         """
-        if not self.draining:
+        if self.draining:
+            return 503, "Service Unavailable", [("Retry-After", str(self.retryAfter()))]
+        cap = None
+        if calls is not None and self.maxCalls is not None and calls >= self.maxCalls:
+            cap = "max_calls"
+        elif (ringing is not None and self.maxRingingPerClient is not None
+                and ringing >= self.maxRingingPerClient):
+            cap = "max_ringing"
+        if cap is None:
+            self._capped.discard("max_calls")
+            self._capped.discard(("max_ringing", source))
             return None
-        return 503, "Service Unavailable", [("Retry-After", str(self.retryAfter()))]
+        metrics.SIP_REFUSED.labels(reason=cap).inc()
+        episode = cap if cap == "max_calls" else (cap, source)
+        if episode not in self._capped:
+            if len(self._capped) > 1000:
+                self._capped.clear()
+            self._capped.add(episode)
+            log.warn("Refusing new calls with 503: {cap} reached ({calls} calls, {ringing} "
+                     "ringing from {source})", cap=cap, calls=calls, ringing=ringing,
+                     source=source)
+        return 503, "Service Unavailable", [("Retry-After", str(self.busyRetryAfter))]
 
 
 class DrainService(Service):

@@ -51,6 +51,10 @@ SIP_RESPONSES = Counter(
 SIP_TRANSACTIONS = Gauge(
     "linkrtc_sip_transactions", "SIP transactions in the transaction table, by kind "
     "(client, server).", ["kind"], registry=REGISTRY)
+SIP_REFUSED = Counter(
+    "linkrtc_sip_refused_total",
+    "SIP requests refused or dropped by admission and flood control, by reason.",
+    ["reason"], registry=REGISTRY)
 
 # Clients.
 WEBSOCKET_CONNECTIONS = Gauge(

@@ -215,7 +215,8 @@ def makeLinkRTCService(config, reactor=None):
         bindSwitchGauges,
     )
 
-    admission = Admission(reactor)
+    admission = Admission(reactor, maxCalls=config.maxCalls,
+                          maxRingingPerClient=config.maxRingingPerClient)
     directory = ClientDirectory(clock=reactor)
     if config.webhook:
         application = WebhookApplication(
@@ -245,9 +246,18 @@ def makeLinkRTCService(config, reactor=None):
         callControl=callControl,
     )
 
+    from linkrtc.sip.ratelimit import SourceRateLimiter
+
+    rateLimiter = None
+    if config.sipRateLimit is not None:
+        rateLimiter = SourceRateLimiter(reactor, config.sipRateLimit, config.sipRateBurst,
+                                        config.sipBanSeconds,
+                                        limitLoopback=config.sipRateLimitLoopback)
     transport = SIPTransportLayer(reactor, publicAddress=config.publicAddress,
-                                  idleTimeout=config.sipIdleTimeout)
-    transactions = TransactionLayer(transport, reactor, None)
+                                  idleTimeout=config.sipIdleTimeout, rateLimiter=rateLimiter)
+    transactions = TransactionLayer(transport, reactor, None,
+                                    maxServerTransactions=config.maxSipTransactions,
+                                    unknownSourceRetransmissions=2)
     useragent = UserAgent(transactions, transport, manager, reactor, admission=admission,
                           userAgentName=config.serverHeader)
     transactions.tu = useragent

@@ -55,6 +55,16 @@ class Options(usage.Options):
         ["max-connections-per-address", None, None, "Open WebSockets allowed per source address [default: 50]."],
         ["application", None, None, "An in-process call-control application, package.module:factory (docs/api.rst)."],
         ["server-header", None, None, "Server/User-Agent header of SIP, HTTP and the webhook [default: LinkRTC, no version]."],
+        ["sip-rate-limit", None, None, "Out-of-dialog SIP requests a second allowed per source address; 0 no limit [default: 100]."],
+        ["sip-rate-burst", None, None, "SIP requests a source may send at once [default: twice the rate]."],
+        ["sip-ban-seconds", None, None, "Seconds a SIP source over the rate is ignored for [default: 30]."],
+        ["max-calls", None, None, "Most calls at once; more INVITEs get 503; 0 no limit [default: 1000]."],
+        ["max-ringing-per-client", None, None, "Most unanswered incoming calls from one source address; 0 no limit [default: 10]."],
+        ["max-sip-transactions", None, None, "Most SIP server transactions held at once; 0 no limit [default: 20000]."],
+    ]
+
+    optFlags = [
+        ["sip-rate-limit-loopback", None, "Rate-limit loopback SIP sources too (they are exempt by default)."],
     ]
 
     def __init__(self):
@@ -127,6 +137,12 @@ class Options(usage.Options):
                     changes[key] = self[key]
             if self["allowed-origin"]:
                 changes["allowed-origin"] = self["allowed-origin"]
+            for key in ("sip-rate-limit", "sip-rate-burst", "sip-ban-seconds", "max-calls",
+                        "max-ringing-per-client", "max-sip-transactions"):
+                if self[key] is not None:
+                    changes[key] = self[key]
+            if self["sip-rate-limit-loopback"]:
+                changes["sip-rate-limit-loopback"] = True
             envSecret = os.environ.get("LINKRTC_AUTH_SECRET")
             if self["auth-secret"] is None and envSecret and config.authSecret is None:
                 changes["auth-secret"] = envSecret

@@ -27,19 +27,52 @@ Requests whose top Via branch lacks the magic cookie C{z9hG4bK} -- and the
 RFC 4475 "badbranch" case, a branch that is exactly C{z9hG4bK} -- are
 matched with the RFC 2543 rules of §17.2.3 (last paragraphs): they are
 not rejected, and nothing raises.
+
+The state machines live in L{linkrtc.sip.transaction_client} and
+L{linkrtc.sip.transaction_server}, what they share in
+L{linkrtc.sip.transaction_base}; this module holds the layer and
+re-exports their public names.
 """
 
 import os
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
-from twisted.python.failure import Failure
-from zope.interface import Interface
 
-from linkrtc.error import InvalidStateError, SIPParseError
+from linkrtc import metrics
+from linkrtc.error import SIPParseError
 from linkrtc.logging import debugEnabled
-from linkrtc.sip.message import Headers, Request
 from linkrtc.sip.timers import TimerConfig
+from linkrtc.sip.transaction_base import (
+    ACCEPTED,
+    CALLING,
+    COMPLETED,
+    CONFIRMED,
+    MAGIC_COOKIE,
+    PROCEEDING,
+    TERMINATED,
+    TRYING,
+    IClientTransactionListener,
+    ITransactionTransport,
+    ITransactionUser,
+    _callSafely,
+    _tagOf,
+    _viaIdentity,
+    buildAck,
+    buildCancel,
+    hasMagicCookie,
+    newBranch,
+)
+from linkrtc.sip.transaction_client import (
+    ClientTransaction,
+    InviteClientTransaction,
+    NonInviteClientTransaction,
+)
+from linkrtc.sip.transaction_server import (
+    InviteServerTransaction,
+    NonInviteServerTransaction,
+    ServerTransaction,
+)
 
 __all__ = [
     "MAGIC_COOKIE",
@@ -69,746 +102,8 @@ __all__ = [
 
 log = Logger()
 
-MAGIC_COOKIE = "z9hG4bK"
-
-CALLING = "calling"
-TRYING = "trying"
-PROCEEDING = "proceeding"
-COMPLETED = "completed"
-CONFIRMED = "confirmed"
-ACCEPTED = "accepted"
-TERMINATED = "terminated"
-
-
-# --------------------------------------------------------------------------
-# The layer's neighbours.
-# --------------------------------------------------------------------------
-
-
-class ITransactionTransport(Interface):
-    """What the transaction layer needs of the transport layer (§18)."""
-
-    def sendRequest(request, destination):
-        """
-        Send C{request} to C{destination} (an C{Address}).
-
-        @return: C{None} or a L{Deferred}; raising, or a Deferred that
-            fails, means the send failed (§17.1.4).
-        """
-
-    def sendResponse(response, source):
-        """
-        Send C{response} back towards C{source}, the address (and
-        connection) its request came from (§18.2.2).
-
-        @return: C{None} or a L{Deferred}; failure as for C{sendRequest}.
-        """
-
-    def isReliable(address):
-        """@return: C{True} for TCP/TLS (no retransmissions), C{False} for UDP."""
-
-
-class ITransactionUser(Interface):
-    """
-    The TU (the UA core) as the transaction layer sees it.
-
-    The two last methods are optional: the layer calls them only if the TU
-    has them.
-    """
-
-    def requestReceived(request, serverTransaction):
-        """
-        A request that matches no transaction arrived and a new server
-        transaction was made for it; answer with C{serverTransaction.respond}.
-        ACKs never get a transaction: an ACK matching none (the ACK for a
-        2xx) and an ACK absorbed by an INVITE server transaction in the
-        RFC 6026 Accepted state come as C{requestReceived(ack, None)}.
-        """
-
-    def responseReceived(response):
-        """
-        A response matching no client transaction (§18.1.2): mostly 2xx
-        retransmissions after the INVITE client transaction ended.
-        """
-
-    def transactionTimedOut(serverTransaction):
-        """
-        Optional. Timer H fired: no ACK for our 3xx-6xx (§17.2.1).
-        """
-
-    def transportFailed(serverTransaction, reason):
-        """
-        Optional. A response could not be sent (§17.2.4); the server
-        transaction is terminated. C{reason} is a L{Failure}.
-        """
-
-
-class IClientTransactionListener(Interface):
-    """Who hears a client transaction's outcome (given to C{sendRequest})."""
-
-    def responseReceived(response, transaction):
-        """
-        A response for the transaction: every 1xx, the final response, and
-        (INVITE, RFC 6026 Accepted state) every 2xx including retransmissions
-        and other forks' 2xx. Retransmitted 3xx-6xx are absorbed.
-        """
-
-    def transactionTimedOut(transaction):
-        """Timer B (INVITE, still Calling) or F (non-INVITE) fired: act as on a 408."""
-
-    def transportFailed(transaction, reason):
-        """The request (or the ACK of a 3xx-6xx) could not be sent; C{reason} is a L{Failure}."""
-
-
-# --------------------------------------------------------------------------
-# Helpers.
-# --------------------------------------------------------------------------
-
-
-def newBranch():
-    """
-    @return: a fresh RFC 3261 branch (C{str}): the magic cookie and 16 hex digits.
-    """
-    return MAGIC_COOKIE + os.urandom(8).hex()
-
-
-def hasMagicCookie(branch):
-    """
-    @return: C{True} if C{branch} starts with C{z9hG4bK} and has more after it
-        (a bare C{z9hG4bK} -- RFC 4475 "badbranch" -- counts as RFC 2543).
-    """
-    return bool(branch) and branch.startswith(MAGIC_COOKIE) and len(branch) > len(MAGIC_COOKIE)
-
-
-def _copyForSameTransaction(request):
-    """Headers shared by an ACK (§17.1.1.3) and a CANCEL (§9.1) for C{request}."""
-    headers = Headers()
-    vias = request.headers.getAll("Via")
-    headers.add("Via", vias[0])
-    headers.add("Max-Forwards", "70")
-    for route in request.headers.getAll("Route"):
-        headers.add("Route", route)
-    headers.add("From", request.headers.get("From"))
-    return headers
-
-
-def buildAck(request, response):
-    """
-    The ACK for a 3xx-6xx final response to an INVITE (RFC 3261 §17.1.1.3).
-
-    @param request: the INVITE (L{linkrtc.sip.message.Request}) as sent.
-    @param response: the non-2xx final L{linkrtc.sip.message.Response}.
-    @return: a new ACK L{Request}: the INVITE's Request-URI, its top Via only
-        (same branch), Route headers, From and Call-ID, the response's To
-        (with its tag) and C{CSeq: <number> ACK}; Max-Forwards 70, no body.
-    """
-    headers = _copyForSameTransaction(request)
-    headers.add("To", response.headers.get("To"))
-    headers.add("Call-ID", request.headers.get("Call-ID"))
-    headers.add("CSeq", "%d ACK" % (request.cseq.number,))
-    return Request("ACK", request.uri, headers)
-
-
-def buildCancel(request):
-    """
-    The CANCEL for a pending INVITE (RFC 3261 §9.1).
-
-    @param request: the INVITE (L{linkrtc.sip.message.Request}) as sent.
-    @return: a new CANCEL L{Request}: same Request-URI, top Via (branch),
-        Route, From, To, Call-ID and CSeq number, method CANCEL. Send it with
-        L{TransactionLayer.sendRequest} to the INVITE's destination.
-    """
-    headers = _copyForSameTransaction(request)
-    headers.add("To", request.headers.get("To"))
-    headers.add("Call-ID", request.headers.get("Call-ID"))
-    headers.add("CSeq", "%d CANCEL" % (request.cseq.number,))
-    return Request("CANCEL", request.uri, headers)
-
-
-def _viaIdentity(via):
-    """The parts of a Via compared by the RFC 2543 rules (not received/rport)."""
-    return (
-        (via.protocol or "").upper(),
-        (via.transport or "").upper(),
-        (via.host or "").lower(),
-        via.port,
-        via.branch,
-    )
-
-
-def _tagOf(nameAddr):
-    return None if nameAddr is None else nameAddr.tag
-
-
-def _callSafely(what, fn, *args):
-    """Call a TU/listener callback; its exceptions are logged, never raised into us."""
-    try:
-        fn(*args)
-    except Exception:
-        log.failure("{what} raised", what=what)
-
-
-# --------------------------------------------------------------------------
-# The state machines.
-# --------------------------------------------------------------------------
-
-
-class _Transaction:
-    """
-    What the four state machines share: state, timers, sending, termination.
-
-    @ivar request: the request that created the transaction.
-    @ivar state: one of the state names of this module (C{str}).
-    @ivar reliable: C{True} if the transport is reliable (no retransmission).
-    @ivar branch: the top Via branch of C{request} (C{str} or C{None}).
-    @ivar lastResponse: the latest response sent or received, or C{None}.
-    @ivar onTerminated: a C{list} of callables; each is called with the
-        transaction when it terminates (in order, once).
-    @ivar terminationReason: C{None} for a normal end, C{"timeout"}, or
-        C{"transport"}.
-    """
-
-    kind = "transaction"
-
-    def __init__(self, layer, request, reliable):
-        self._layer = layer
-        self.request = request
-        self.reliable = reliable
-        self.state = None
-        self.lastResponse = None
-        self.onTerminated = []
-        self.terminationReason = None
-        self._timers = {}
-        self._waiters = []
-        via = request.topVia
-        self.branch = via.branch if via is not None else None
-
-    def __repr__(self):
-        return "<%s %s %s %s>" % (
-            type(self).__name__,
-            self.request.method,
-            self.branch,
-            self.state,
-        )
-
-    @property
-    def timers(self):
-        """The L{TimerConfig} in use."""
-        return self._layer.timers
-
-    def whenTerminated(self):
-        """
-        @return: a L{Deferred} that fires with this transaction once it is
-            terminated (at once if it already is).
-        """
-        d = Deferred()
-        if self.state == TERMINATED:
-            d.callback(self)
-        else:
-            self._waiters.append(d)
-        return d
-
-    # -- state and timers --------------------------------------------------
-
-    def _setState(self, state):
-        old, self.state = self.state, state
-        if debugEnabled():
-            log.debug(
-                "SIP {kind} transaction {branch} {method}: {oldState} -> {newState}",
-                kind=self.kind,
-                branch=self.branch,
-                method=self.request.method,
-                oldState=old,
-                newState=state,
-            )
-
-    def _startTimer(self, name, delay, fn, *args):
-        """Run C{fn(*args)} after C{delay} seconds, as timer C{name}."""
-        self._cancelTimer(name)
-        self._timers[name] = self._layer.clock.callLater(delay, self._timerFired, name, fn, *args)
-
-    def _startOrFire(self, name, delay, fn):
-        """As L{_startTimer}, but a delay of 0 (reliable transports) runs C{fn} now."""
-        if delay <= 0:
-            fn()
-        else:
-            self._startTimer(name, delay, fn)
-
-    def _timerFired(self, name, fn, *args):
-        self._timers.pop(name, None)
-        if debugEnabled():
-            log.debug(
-                "SIP {kind} transaction {branch}: Timer {timer} fired in {state}",
-                kind=self.kind,
-                branch=self.branch,
-                timer=name,
-                state=self.state,
-            )
-        fn(*args)
-
-    def _cancelTimer(self, name):
-        call = self._timers.pop(name, None)
-        if call is not None and call.active():
-            call.cancel()
-
-    # -- sending -----------------------------------------------------------
-
-    def _send(self, message):
-        """Hand C{message} to the transport; subclasses know which way."""
-        raise NotImplementedError()
-
-    def _transmit(self, message):
-        """
-        Send C{message}; a synchronous or asynchronous failure ends the
-        transaction (§17.1.4, §17.2.4).
-
-        @return: C{False} if the transaction has terminated because of it.
-        """
-        try:
-            result = self._send(message)
-        except Exception:
-            self._transportFailed(Failure())
-            return False
-        if isinstance(result, Deferred):
-            result.addErrback(self._transportFailed)
-        return self.state != TERMINATED
-
-    def _transportFailed(self, reason):
-        if self.state == TERMINATED:
-            log.info(
-                "SIP {kind} transaction {branch}: late send failure ignored: {reason}",
-                kind=self.kind,
-                branch=self.branch,
-                reason=reason.getErrorMessage(),
-            )
-            return None
-        log.warn(
-            "SIP {kind} transaction {branch} {method}: transport failed: {reason}",
-            kind=self.kind,
-            branch=self.branch,
-            method=self.request.method,
-            reason=reason.getErrorMessage(),
-        )
-        self._terminate("transport")
-        self._notifyTransportFailed(reason)
-        return None
-
-    def _notifyTransportFailed(self, reason):
-        raise NotImplementedError()
-
-    # -- the end ---------------------------------------------------------------
-
-    def _terminate(self, reason=None):
-        """Go to Terminated: stop every timer, leave the layer's tables, run callbacks."""
-        if self.state == TERMINATED:
-            return
-        for name in list(self._timers):
-            self._cancelTimer(name)
-        self.terminationReason = reason
-        self._setState(TERMINATED)
-        self._layer._forget(self)
-        callbacks, self.onTerminated = self.onTerminated, []
-        for fn in callbacks:
-            _callSafely("onTerminated callback", fn, self)
-        waiters, self._waiters = self._waiters, []
-        for d in waiters:
-            d.callback(self)
-
-
-class ClientTransaction(_Transaction):
-    """
-    A client transaction (§17.1). Made by L{TransactionLayer.sendRequest}.
-
-    @ivar destination: where the request (and the ACK of a 3xx-6xx) goes.
-    @ivar listener: the L{IClientTransactionListener}.
-    """
-
-    kind = "client"
-
-    def __init__(self, layer, request, destination, listener, reliable):
-        super().__init__(layer, request, reliable)
-        self.destination = destination
-        self.listener = listener
-
-    def _send(self, message):
-        return self._layer.transport.sendRequest(message, self.destination)
-
-    def _notifyTransportFailed(self, reason):
-        _callSafely("transportFailed", self.listener.transportFailed, self, reason)
-
-    def _timedOut(self):
-        log.info(
-            "SIP client transaction {branch} {method} timed out in {state}",
-            branch=self.branch,
-            method=self.request.method,
-            state=self.state,
-        )
-        self._terminate("timeout")
-        _callSafely("transactionTimedOut", self.listener.transactionTimedOut, self)
-
-    def _passUp(self, response):
-        self.lastResponse = response
-        _callSafely("responseReceived", self.listener.responseReceived, response, self)
-
-    def _responseReceived(self, response):
-        handler = self._responseHandlers.get(self.state)
-        if handler is None:
-            if debugEnabled():
-                log.debug(
-                    "SIP client transaction {branch}: {status} dropped in {state}",
-                    branch=self.branch,
-                    status=response.status,
-                    state=self.state,
-                )
-            return
-        handler(self, response)
-
-    _responseHandlers = {}
-
-
-class InviteClientTransaction(ClientTransaction):
-    """
-    The INVITE client transaction (RFC 3261 §17.1.1, Figure 5 as amended by
-    RFC 6026 §8.4).
-
-    Calling: the INVITE is retransmitted on Timer A (T1, doubling, unreliable
-    transports only) until a response, or Timer B (64*T1) times out.
-    1xx -> Proceeding. 3xx-6xx -> Completed: the ACK is sent (and sent again
-    for each retransmitted final response) for Timer D. 2xx -> Accepted:
-    every 2xx is passed up for Timer M (64*T1); the TU sends the ACK.
-    """
-
-    kind = "INVITE client"
-    _ack = None
-
-    def _start(self):
-        self._setState(CALLING)
-        if not self._transmit(self.request):
-            return
-        if not self.reliable:
-            self._startTimer("A", self.timers.A, self._timerA, self.timers.A)
-        self._startTimer("B", self.timers.B, self._timerB)
-
-    def createCancel(self):
-        """@return: the CANCEL for this INVITE (§9.1); see L{buildCancel}."""
-        return buildCancel(self.request)
-
-    def _timerA(self, interval):
-        if self.state != CALLING:
-            return
-        if not self._transmit(self.request):
-            return
-        interval = self.timers.nextInterval(interval, capped=False)
-        self._startTimer("A", interval, self._timerA, interval)
-
-    def _timerB(self):
-        if self.state == CALLING:
-            self._timedOut()
-
-    def _timerD(self):
-        self._terminate()
-
-    def _timerM(self):
-        self._terminate()
-
-    def _pending(self, response):
-        """A response in Calling or Proceeding."""
-        status = response.status
-        self._cancelTimer("A")
-        self._cancelTimer("B")
-        if status < 200:
-            self._setState(PROCEEDING)
-            self._passUp(response)
-        elif status < 300:
-            self._setState(ACCEPTED)
-            self._passUp(response)
-            if self.state == ACCEPTED:
-                self._startTimer("M", self.timers.M, self._timerM)
-        else:
-            self._setState(COMPLETED)
-            self._ack = buildAck(self.request, response)
-            self._passUp(response)
-            if self.state == COMPLETED and self._transmit(self._ack):
-                self._startOrFire("D", self.timers.D(self.reliable), self._timerD)
-
-    def _completed(self, response):
-        if response.status >= 300:
-            # A retransmission of the final response: ACK again, absorb.
-            self._transmit(self._ack)
-
-    def _accepted(self, response):
-        if 200 <= response.status < 300:
-            self._passUp(response)
-
-    _responseHandlers = {
-        CALLING: _pending,
-        PROCEEDING: _pending,
-        COMPLETED: _completed,
-        ACCEPTED: _accepted,
-    }
-
-
-class NonInviteClientTransaction(ClientTransaction):
-    """
-    The non-INVITE client transaction (RFC 3261 §17.1.2, Figure 6).
-
-    Trying/Proceeding: the request is retransmitted on Timer E (T1, doubling,
-    capped at T2; always T2 once Proceeding; unreliable only) until a final
-    response, or Timer F (64*T1) times out. A final response -> Completed,
-    which absorbs retransmissions for Timer K (T4, 0 when reliable).
-    """
-
-    kind = "non-INVITE client"
-
-    def _start(self):
-        self._setState(TRYING)
-        if not self._transmit(self.request):
-            return
-        if not self.reliable:
-            self._startTimer("E", self.timers.E, self._timerE, self.timers.E)
-        self._startTimer("F", self.timers.F, self._timerF)
-
-    def _timerE(self, interval):
-        if self.state not in (TRYING, PROCEEDING):
-            return
-        if not self._transmit(self.request):
-            return
-        if self.state == PROCEEDING:
-            interval = self.timers.T2
-        else:
-            interval = self.timers.nextInterval(interval)
-        self._startTimer("E", interval, self._timerE, interval)
-
-    def _timerF(self):
-        if self.state in (TRYING, PROCEEDING):
-            self._timedOut()
-
-    def _timerK(self):
-        self._terminate()
-
-    def _pending(self, response):
-        if response.status < 200:
-            self._setState(PROCEEDING)
-            self._passUp(response)
-            return
-        self._cancelTimer("E")
-        self._cancelTimer("F")
-        self._setState(COMPLETED)
-        self._passUp(response)
-        if self.state == COMPLETED:
-            self._startOrFire("K", self.timers.K(self.reliable), self._timerK)
-
-    def _completed(self, response):
-        pass  # absorbed
-
-    _responseHandlers = {
-        TRYING: _pending,
-        PROCEEDING: _pending,
-        COMPLETED: _completed,
-    }
-
-
-class ServerTransaction(_Transaction):
-    """
-    A server transaction (§17.2). Made by the layer for each new request and
-    handed to C{tu.requestReceived(request, tx)}.
-
-    @ivar source: where the request came from; responses go back there.
-    """
-
-    kind = "server"
-
-    def __init__(self, layer, request, source, reliable):
-        super().__init__(layer, request, reliable)
-        self.source = source
-
-    def _send(self, message):
-        return self._layer.transport.sendResponse(message, self.source)
-
-    def _notifyTransportFailed(self, reason):
-        notify = getattr(self._layer.tu, "transportFailed", None)
-        if notify is not None:
-            _callSafely("transportFailed", notify, self, reason)
-
-    def _start(self):
-        raise NotImplementedError()
-
-    def _delivered(self):
-        """Called once the TU has been handed the request."""
-
-    def respond(self, response):
-        """
-        Send C{response} (a L{linkrtc.sip.message.Response}) on this
-        transaction, moving it on per its state machine.
-
-        @raise InvalidStateError: if the state takes no such response (a
-            second final response, a response after Terminated, a 1xx after
-            a 2xx).
-        @raise ValueError: if the status is not 100..699.
-        """
-        status = response.status
-        if not 100 <= status <= 699:
-            raise ValueError("bad status %r" % (status,))
-        handler = self._respondHandlers.get(self.state)
-        if handler is None or not handler(self, response):
-            raise InvalidStateError(
-                "cannot send %d on %s transaction in state %s" % (status, self.kind, self.state)
-            )
-
-    def _resendLast(self, request=None):
-        if self.lastResponse is not None:
-            self._transmit(self.lastResponse)
-
-    def _retransmissionReceived(self, request):
-        handler = self._retransmissionHandlers.get(self.state)
-        if handler is not None:
-            handler(self, request)
-
-    _respondHandlers = {}
-    _retransmissionHandlers = {}
-
-
-class InviteServerTransaction(ServerTransaction):
-    """
-    The INVITE server transaction (RFC 3261 §17.2.1, Figure 7 as amended by
-    RFC 6026 §8.7).
-
-    Proceeding: 1xx from the TU are sent; an INVITE retransmission gets the
-    latest 1xx again; C{100 Trying} is sent if the TU sends no 1xx within
-    C{TimerConfig.tryingDelay}. A 3xx-6xx -> Completed: retransmitted on
-    Timer G (T1 doubling, capped at T2, unreliable only) until an ACK
-    (-> Confirmed, Timer I) or Timer H (64*T1; the TU's optional
-    C{transactionTimedOut} is called). A 2xx -> Accepted for Timer L
-    (64*T1): more 2xx from the TU (its §13.3.1.4 retransmissions) are sent,
-    INVITE retransmissions are absorbed, ACKs go to the TU.
-    """
-
-    kind = "INVITE server"
-
-    def _start(self):
-        self._setState(PROCEEDING)
-        delay = self.timers.tryingDelay
-        if delay is not None and delay <= 0:
-            self._sendTrying()
-
-    def _delivered(self):
-        # The TU has seen the INVITE: start the Trying timer unless it has
-        # answered already (most do at once; this spares a timer per call).
-        delay = self.timers.tryingDelay
-        if (delay is not None and delay > 0 and self.state == PROCEEDING
-                and self.lastResponse is None):
-            self._startTimer("Trying", delay, self._sendTrying)
-
-    def _sendTrying(self):
-        if self.state == PROCEEDING and self.lastResponse is None:
-            self._respondProceeding(self.request.createResponse(100))
-
-    def _respondProceeding(self, response):
-        status = response.status
-        self._cancelTimer("Trying")
-        self.lastResponse = response
-        if status < 200:
-            self._transmit(response)
-        elif status < 300:
-            self._setState(ACCEPTED)
-            if self._transmit(response):
-                self._startTimer("L", self.timers.L, self._terminate)
-        else:
-            self._setState(COMPLETED)
-            if self._transmit(response):
-                if not self.reliable:
-                    self._startTimer("G", self.timers.G, self._timerG, self.timers.G)
-                self._startTimer("H", self.timers.H, self._timerH)
-        return True
-
-    def _respondAccepted(self, response):
-        if not 200 <= response.status < 300:
-            return False
-        self.lastResponse = response
-        self._transmit(response)
-        return True
-
-    def _timerG(self, interval):
-        if self.state != COMPLETED:
-            return
-        if not self._transmit(self.lastResponse):
-            return
-        interval = self.timers.nextInterval(interval)
-        self._startTimer("G", interval, self._timerG, interval)
-
-    def _timerH(self):
-        if self.state != COMPLETED:
-            return
-        log.info(
-            "SIP INVITE server transaction {branch}: no ACK for {status} (Timer H)",
-            branch=self.branch,
-            status=self.lastResponse.status,
-        )
-        self._terminate("timeout")
-        notify = getattr(self._layer.tu, "transactionTimedOut", None)
-        if notify is not None:
-            _callSafely("transactionTimedOut", notify, self)
-
-    def _ackReceived(self, ack):
-        if self.state == COMPLETED:
-            self._cancelTimer("G")
-            self._cancelTimer("H")
-            self._setState(CONFIRMED)
-            self._startOrFire("I", self.timers.I(self.reliable), self._terminate)
-        elif self.state == ACCEPTED:
-            # RFC 6026 §8.7: the ACK for a 2xx goes to the TU.
-            self._layer._deliverRequest(ack, None)
-        # Confirmed: absorbed. Proceeding: an ACK before any final; dropped.
-
-    _respondHandlers = {
-        PROCEEDING: _respondProceeding,
-        ACCEPTED: _respondAccepted,
-    }
-    _retransmissionHandlers = {
-        PROCEEDING: ServerTransaction._resendLast,
-        COMPLETED: ServerTransaction._resendLast,
-        # CONFIRMED, ACCEPTED: absorbed.
-    }
-
-
-class NonInviteServerTransaction(ServerTransaction):
-    """
-    The non-INVITE server transaction (RFC 3261 §17.2.2, Figure 8).
-
-    Trying: retransmissions are absorbed. A 1xx -> Proceeding (retransmissions
-    get it again). A final response -> Completed: retransmissions get it
-    again for Timer J (64*T1, 0 when reliable).
-    """
-
-    kind = "non-INVITE server"
-
-    def _start(self):
-        self._setState(TRYING)
-
-    def _respondPending(self, response):
-        self.lastResponse = response
-        if response.status < 200:
-            self._setState(PROCEEDING)
-            self._transmit(response)
-        else:
-            self._setState(COMPLETED)
-            if self._transmit(response):
-                self._startOrFire("J", self.timers.J(self.reliable), self._terminate)
-        return True
-
-    _respondHandlers = {
-        TRYING: _respondPending,
-        PROCEEDING: _respondPending,
-    }
-    _retransmissionHandlers = {
-        PROCEEDING: ServerTransaction._resendLast,
-        COMPLETED: ServerTransaction._resendLast,
-    }
-
-
-# --------------------------------------------------------------------------
-# The layer.
-# --------------------------------------------------------------------------
+#: C{Retry-After} (seconds) of the 503 sent when the server table is full.
+FULL_RETRY_AFTER = 5
 
 
 class TransactionLayer:
@@ -821,11 +116,33 @@ class TransactionLayer:
     @ivar timers: the L{TimerConfig}.
     """
 
-    def __init__(self, transport, clock, tu, timers=None):
+    #: Default most server transactions held at once (L{maxServerTransactions}).
+    DEFAULT_MAX_SERVER_TRANSACTIONS = 20000
+
+    #: Source addresses remembered as having sent an ACK or answered us.
+    KNOWN_SOURCES = 10000
+
+    def __init__(self, transport, clock, tu, timers=None,
+                 maxServerTransactions=DEFAULT_MAX_SERVER_TRANSACTIONS,
+                 unknownSourceRetransmissions=None):
+        """
+        @param maxServerTransactions: most server transactions held at once
+            (C{int}), or C{None} for no bound. When full, a new request is
+            dropped over UDP (its sender retransmits; a flood gets nothing)
+            and answered 503 with C{Retry-After} statelessly over TCP/TLS;
+            logged once per episode, counted in
+            C{linkrtc_sip_refused_total{reason="transactions_full"}}.
+        @param unknownSourceRetransmissions: Timer G retransmissions of a
+            3xx-6xx to INVITE for a source IP that never sent us an ACK nor
+            answered one of our requests (C{int}), or C{None} for RFC 3261
+            behaviour (until ACK or Timer H; about ten).
+        """
         self.transport = transport
         self.clock = clock
         self.tu = tu
         self.timers = timers if timers is not None else TimerConfig()
+        self.maxServerTransactions = maxServerTransactions
+        self.unknownSourceRetransmissions = unknownSourceRetransmissions
         # RFC 3261 server transactions: (branch, sent-by host, port, method).
         self._servers = {}
         # RFC 2543 server transactions: (uri, from tag, call-id, cseq number,
@@ -835,6 +152,9 @@ class TransactionLayer:
         self._invites2543 = {}
         # Client transactions: (branch, method).
         self._clients = {}
+        # Source hosts that sent an ACK or answered us, oldest first.
+        self._knownSources = {}
+        self._full = False
 
     # -- inspection -------------------------------------------------------------
 
@@ -900,6 +220,7 @@ class TransactionLayer:
     def _requestReceived(self, request, source):
         key = self._serverKey(request)
         if request.method == "ACK":
+            self._noteKnown(source)
             tx = self._findInviteForAck(request, key)
             if tx is not None:
                 tx._ackReceived(request)
@@ -933,6 +254,10 @@ class TransactionLayer:
 
     def _newServerTransaction(self, request, source, key):
         reliable = bool(self.transport.isReliable(source))
+        if (self.maxServerTransactions is not None
+                and self.serverTransactionCount() >= self.maxServerTransactions):
+            self._refuseFull(request, source, reliable)
+            return
         if request.method == "INVITE":
             tx = InviteServerTransaction(self, request, source, reliable)
         else:
@@ -962,6 +287,7 @@ class TransactionLayer:
         @param source: the address it came from (unused by matching).
         """
         try:
+            self._noteKnown(source)
             via = response.topVia
             key = (via.branch if via is not None else None, response.cseq.method)
             tx = self._clients.get(key)
@@ -1092,6 +418,59 @@ class TransactionLayer:
         for table, key in getattr(tx, "_keys", ()):
             if table.get(key) is tx:
                 del table[key]
+        if self._full and self.serverTransactionCount() < 0.9 * self.maxServerTransactions:
+            self._full = False
+            log.info("SIP server transaction table below its bound again: taking requests")
+
+    # -- bounds and amplification -------------------------------------------------
+
+    def serverTransactionCount(self):
+        """@return: the number of live server transactions (C{int})."""
+        return len(self._servers) + len(self._servers2543)
+
+    def _refuseFull(self, request, source, reliable):
+        """
+        The server table is full: drop C{request} (UDP) or answer it 503
+        statelessly (TCP/TLS); log once per episode.
+        """
+        metrics.SIP_REFUSED.labels(reason="transactions_full").inc()
+        if not self._full:
+            self._full = True
+            log.warn("SIP server transaction table full ({count}): refusing new requests",
+                     count=self.serverTransactionCount())
+        if not reliable:
+            return
+        response = request.createResponse(503, toTag=os.urandom(6).hex())
+        response.headers.add("Retry-After", str(FULL_RETRY_AFTER))
+        try:
+            d = self.transport.sendResponse(response, source)
+        except Exception:
+            log.failure("Could not send 503 (table full)")
+            return
+        if isinstance(d, Deferred):
+            d.addErrback(lambda f: log.info("Could not send 503: {error}", error=f.value))
+
+    def _noteKnown(self, source):
+        """Remember C{source}'s host: it ACKs or answers, so it is not a blind scanner."""
+        host = getattr(source, "host", None)
+        if host is None:
+            return
+        known = self._knownSources
+        if host in known:
+            return
+        if len(known) >= self.KNOWN_SOURCES:
+            del known[next(iter(known))]
+        known[host] = None
+
+    def _retransmitLimitFor(self, source):
+        """
+        @return: Timer G retransmissions allowed for a final response to
+            C{source}: C{None} (no limit but Timer H's) for a known source,
+            else L{unknownSourceRetransmissions}.
+        """
+        if getattr(source, "host", None) in self._knownSources:
+            return None
+        return self.unknownSourceRetransmissions
 
 
 def _setTopBranch(request, branch):
@@ -1099,3 +478,4 @@ def _setTopBranch(request, branch):
     vias = list(request.vias)
     vias[0].params["branch"] = branch
     request.setVias(vias)
+

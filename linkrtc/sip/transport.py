@@ -18,8 +18,16 @@ compares and hashes equal to the plain L{Address} with the same transport,
 host and port.
 
 Downwards it offers L{SIPTransportLayer.sendRequest} (to a
-L{Address} destination) and L{SIPTransportLayer.sendResponse} (routed
-per §18.2.2 from the top Via and the request's source).
+L{Address} destination) and L{SIPTransportLayer.sendResponse} (to the
+request's source: its connection, or over UDP its IP and port; RFC 3261
+§18.2.2 with the deviation of L{linkrtc.sip.routing.responseDestination}).
+
+The layer's parts live in their own modules (re-exported here):
+L{linkrtc.sip.address} (L{Address}, L{Source}), L{linkrtc.sip.udp}
+(L{SIPDatagramProtocol}), L{linkrtc.sip.stream} (L{SIPStreamProtocol},
+L{SIPStreamFactory}: TCP/TLS framing and keep-alives) and
+L{linkrtc.sip.routing} (Via annotation, response addressing, stateless
+error responses).
 
 Bad input never raises out of this module and never stops the reactor:
 
@@ -34,10 +42,9 @@ Bad input never raises out of this module and never stops the reactor:
 
 from __future__ import annotations
 
-import ipaddress
+import math
 import os
 import socket
-from dataclasses import dataclass, field
 
 from twisted.internet.abstract import isIPAddress, isIPv6Address
 from twisted.internet.defer import Deferred, DeferredList, fail, maybeDeferred, succeed
@@ -48,26 +55,29 @@ from twisted.internet.endpoints import (
     connectProtocol,
     wrapClientTLS,
 )
-from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
 from twisted.logger import Logger
 
-from linkrtc.error import SIPFramingError, SIPParseError, TransportError
+from linkrtc.error import SIPParseError, TransportError
+from linkrtc.sip.address import (
+    DEFAULT_PORTS,
+    RELIABLE_TRANSPORTS,
+    TRANSPORTS,
+    Address,
+    Source,
+    _parsePublicAddress,
+    _uriHost,
+)
 from linkrtc.sip.endpoints import DEFAULT_BUFFER_SIZE, setSocketBuffers, sipServerFromString
 from linkrtc.sip.message import Request, Response
-from linkrtc.sip.parser import StreamFramer, parseMessage
-from linkrtc.sip.uri import SIPURI, Via, parseNameAddr, parseVia
+from linkrtc.sip.parser import parseMessage
+from linkrtc.sip.ratelimit import ALLOW, REFUSE
+from linkrtc.sip.routing import annotateTopVia, responseDestination, statelessErrorResponse
+from linkrtc.sip.stream import SIPStreamFactory, SIPStreamProtocol, _isTLSError
+from linkrtc.sip.udp import SIPDatagramProtocol
+from linkrtc.sip.uri import SIPURI, Via
 from linkrtc.tlspolicy import clientOptions
 
 log = Logger()
-
-#: The transports, as written in a Via (RFC 3261 §18, §20.42).
-TRANSPORTS = ("UDP", "TCP", "TLS")
-
-#: Transports that are reliable (§17.1.1.2: no retransmission timers).
-RELIABLE_TRANSPORTS = frozenset(("TCP", "TLS"))
-
-#: Default ports (RFC 3261 §19.1.2): 5060 for UDP/TCP, 5061 for TLS.
-DEFAULT_PORTS = {"UDP": 5060, "TCP": 5060, "TLS": 5061}
 
 #: Idle time after which an unused stream connection is closed, in seconds.
 DEFAULT_IDLE_TIMEOUT = 60.0
@@ -75,368 +85,13 @@ DEFAULT_IDLE_TIMEOUT = 60.0
 #: Time allowed to open a TCP/TLS connection, in seconds.
 DEFAULT_CONNECT_TIMEOUT = 10.0
 
-# Compact header forms that may appear in the raw header lines of a
-# SIPParseError (RFC 3261 §7.3.3).
-_COMPACT = {"v": "via", "f": "from", "t": "to", "i": "call-id"}
-_ERROR_COPY = (("via", "Via"), ("from", "From"), ("to", "To"), ("call-id", "Call-ID"),
-               ("cseq", "CSeq"))
-
-
 # What a datagram holding only a keep-alive may start with.
 _BLANK = (b"", b"\r", b"\n", b"\t", b" ")
-
-
-def _stripBrackets(host):
-    if host.startswith("[") and host.endswith("]"):
-        return host[1:-1]
-    return host
-
-
-def _sameHost(a, b):
-    """
-    @return: C{True} when two host strings name the same host: equal IP
-        addresses (whatever their spelling) or equal names, ignoring case
-        and IPv6 brackets.
-    """
-    if a == b:
-        return True
-    a, b = _stripBrackets(a), _stripBrackets(b)
-    try:
-        return ipaddress.ip_address(a) == ipaddress.ip_address(b)
-    except ValueError:
-        return a.lower() == b.lower()
-
-
-def _isTLSError(reason):
-    """@return: C{True} if C{reason} (a L{Failure} or C{None}) is an OpenSSL error."""
-    try:
-        from OpenSSL.SSL import Error
-    except ImportError:
-        return False
-    return reason is not None and reason.check(Error) is not None
-
-
-def _uriHost(host):
-    """@return: C{host} as written in a URI or Via: IPv6 literals in brackets."""
-    host = _stripBrackets(host)
-    return f"[{host}]" if isIPv6Address(host) else host
-
-
-@dataclass(frozen=True, eq=False)
-class Address:
-    """
-    Where a SIP message comes from or goes to.
-
-    Equality and hashing use C{(transport, host.lower(), port)} only, so a
-    L{Source} equals the plain L{Address} of the same peer.
-
-    @ivar transport: C{"UDP"}, C{"TCP"} or C{"TLS"} (lower case is
-        accepted and upper-cased).
-    @ivar host: C{str}, an IP literal (IPv6 without brackets) or a host
-        name.
-    @ivar port: C{int}.
-    @raise ValueError: for an unknown transport or a port outside 0..65535.
-    """
-
-    transport: str
-    host: str
-    port: int
-
-    def __post_init__(self):
-        # (fields already in their final form, the usual case, are left alone)
-        transport = self.transport
-        if type(transport) is not str or transport not in TRANSPORTS:
-            transport = str(transport).upper()
-            if transport not in TRANSPORTS:
-                raise ValueError(f"Unknown SIP transport {self.transport!r}")
-            object.__setattr__(self, "transport", transport)
-        host = self.host
-        if type(host) is not str or host[:1] == "[":
-            object.__setattr__(self, "host", _stripBrackets(str(host)))
-        port = self.port
-        if type(port) is not int:
-            port = int(port)
-            object.__setattr__(self, "port", port)
-        if not 0 <= port <= 65535:
-            raise ValueError(f"Port out of range: {port}")
-
-    @property
-    def key(self):
-        """C{(transport, host, port)}, the host lower-cased: the identity of a peer."""
-        return (self.transport, self.host.lower(), self.port)
-
-    @property
-    def reliable(self):
-        """C{True} for TCP and TLS."""
-        return self.transport in RELIABLE_TRANSPORTS
-
-    @property
-    def address(self):
-        """This address as a plain L{Address} (without connection)."""
-        return Address(self.transport, self.host, self.port)
-
-    def __eq__(self, other):
-        if not isinstance(other, Address):
-            return NotImplemented
-        return self.key == other.key
-
-    def __hash__(self):
-        return hash(self.key)
-
-    def __str__(self):
-        return f"{self.transport}:{_uriHost(self.host)}:{self.port}"
-
-
-@dataclass(frozen=True, eq=False)
-class Source(Address):
-    """
-    The L{Address} a message was received from, plus how it came.
-
-    @ivar connection: the L{SIPStreamProtocol} the message arrived on, or
-        C{None} for UDP. Responses go back on it while it is open (§18.2.2).
-    @ivar local: the L{Address} of our socket that received it, or C{None}.
-    """
-
-    connection: object = field(default=None, repr=False)
-    local: Address | None = None
-
-
-# ---------------------------------------------------------------------------
-# Protocols
-# ---------------------------------------------------------------------------
-
-
-class SIPDatagramProtocol(DatagramProtocol):
-    """
-    A UDP socket of a L{SIPTransportLayer}.
-
-    @ivar localAddress: the L{Address} it is bound to (set by
-        L{SIPTransportLayer.listen}).
-    """
-
-    def __init__(self, layer):
-        self._layer = layer
-        self.localAddress = None
-
-    def datagramReceived(self, data, addr):
-        """Hand one datagram to the layer; never raises."""
-        try:
-            self._layer._datagramReceived(self, data, addr)
-        except Exception:
-            log.failure("Unexpected error handling a datagram from {addr}", addr=addr)
-
-    def send(self, data, host, port):
-        """
-        Write one datagram.
-
-        @raise Exception: whatever the socket raises (caller converts it).
-        """
-        self.transport.write(data, (host, port))
-
-
-class SIPStreamProtocol(Protocol):
-    """
-    One TCP or TLS connection carrying SIP (RFC 3261 §18.3): framed by
-    Content-Length, answering RFC 5626 double-CRLF pings with a CRLF, closed
-    by its layer after C{idleTimeout} seconds without traffic.
-
-    @ivar transportName: C{"TCP"} or C{"TLS"}.
-    @ivar peer: the L{Address} of the other end, once connected.
-    @ivar outbound: C{True} if we opened it.
-    """
-
-    def __init__(self, layer, transportName, outbound=False):
-        self._layer = layer
-        self.transportName = transportName
-        self.outbound = outbound
-        self.peer = None
-        self.local = None
-        self.connected = False
-        self._framer = StreamFramer()
-        self._pending = 0  # octets of an unfinished message held by the framer
-        self._crlf = b""
-        self._lastActivity = 0.0
-        self._idleCall = None
-        self._holds = 0
-
-    def hold(self):
-        """
-        A dialog uses this connection: it is not closed for being idle
-        until every hold is released (a long call may carry no SIP for
-        longer than the idle timeout). Holds nest.
-        """
-        self._holds += 1
-
-    def release(self):
-        """Undo one L{hold}; the idle timeout counts from now."""
-        if self._holds > 0:
-            self._holds -= 1
-            self._touch()
-
-    def connectionMade(self):
-        self.connected = True
-        peer = self.transport.getPeer()
-        host = self.transport.getHost()
-        self.peer = Address(self.transportName, peer.host, peer.port)
-        try:
-            self.local = Address(self.transportName, host.host, host.port)
-        except (AttributeError, ValueError):
-            self.local = None
-        self._touch()
-        self._layer._connectionMade(self)
-
-    def connectionLost(self, reason):
-        self.connected = False
-        if self._idleCall is not None and self._idleCall.active():
-            self._idleCall.cancel()
-        self._idleCall = None
-        self._layer._connectionLost(self, reason)
-
-    def _touch(self):
-        """Note traffic now, and (re)arm the idle timer."""
-        self._lastActivity = self._layer._reactor.seconds()
-        timeout = self._layer.idleTimeout
-        if timeout is not None and self._idleCall is None and self.connected:
-            self._idleCall = self._layer._reactor.callLater(timeout, self._idleCheck)
-
-    def _idleCheck(self):
-        self._idleCall = None
-        timeout = self._layer.idleTimeout
-        if not self.connected or timeout is None:
-            return
-        idle = self._layer._reactor.seconds() - self._lastActivity
-        if self._holds:
-            self._idleCall = self._layer._reactor.callLater(timeout, self._idleCheck)
-        elif idle >= timeout:
-            log.info("Closing idle {transport} connection to {peer} after {idle} s",
-                     transport=self.transportName, peer=self.peer, idle=idle)
-            self.transport.loseConnection()
-        else:
-            self._idleCall = self._layer._reactor.callLater(timeout - idle, self._idleCheck)
-
-    def send(self, data):
-        """Write C{data} (C{bytes}) on the connection."""
-        self.transport.write(data)
-        self._touch()
-
-    def dataReceived(self, data):
-        """Frame messages and hand each to the layer; never raises."""
-        if not self.connected:
-            return
-        self._touch()
-        try:
-            self._dataReceived(data)
-        except SIPFramingError as e:
-            # Whole messages framed before the fault in this chunk are handled first.
-            for message in getattr(e, "messages", ()):
-                if self.connected:
-                    self._layer._streamMessageReceived(self, message)
-            self._framingFailed(e)
-        except Exception:
-            log.failure("Unexpected error on {transport} connection from {peer}",
-                        transport=self.transportName, peer=self.peer)
-            self.transport.loseConnection()
-            self.connected = False
-
-    def _dataReceived(self, data):
-        messages = self._framer.feed(data)
-        # Mirror the framer (which returns each message's exact octets and
-        # skips CR/LF before a start line) to find the CR/LF runs between
-        # messages: a double CRLF there is an RFC 5626 ping.
-        pos = 0
-        if self._pending == 0:
-            pos = self._skipCRLF(data, 0)
-        for message in messages:
-            pos += len(message) - self._pending
-            self._pending = 0
-            self._crlf = b""
-            pos = self._skipCRLF(data, pos)
-        if pos < len(data):
-            self._pending += len(data) - pos
-            self._crlf = b""
-        for message in messages:
-            if not self.connected:
-                return
-            self._layer._streamMessageReceived(self, message)
-
-    def _skipCRLF(self, data, pos):
-        """
-        Skip CR and LF from C{data[pos:]}, answering each double CRLF (ping)
-        with one CRLF (pong, RFC 5626 §4.4.1).
-
-        @return: the offset of the first other octet, or C{len(data)}.
-        """
-        start = pos
-        while pos < len(data) and data[pos] in b"\r\n":
-            pos += 1
-        if pos > start:
-            run = self._crlf + data[start:pos]
-            index = run.find(b"\r\n\r\n")
-            while index >= 0:
-                self.transport.write(b"\r\n")
-                run = run[index + 4:]
-                index = run.find(b"\r\n\r\n")
-            self._crlf = run[-3:]
-        return pos
-
-    def _framingFailed(self, error):
-        log.warn("Closing {transport} connection from {peer}: cannot frame: {reason}",
-                 transport=self.transportName, peer=self.peer, reason=error.reason)
-        try:
-            if error.isRequest:
-                self._layer._rejectUnparseable(error, b"", self._layer._sourceOf(self))
-        except Exception:
-            log.failure("Could not answer an unframeable request")
-        self.transport.loseConnection()
-        self.connected = False
-
-
-class SIPStreamFactory(Factory):
-    """Builds L{SIPStreamProtocol}s for a listening TCP/TLS port."""
-
-    def __init__(self, layer, transportName):
-        self._layer = layer
-        self.transportName = transportName
-
-    def buildProtocol(self, addr):
-        return SIPStreamProtocol(self._layer, self.transportName)
 
 
 # ---------------------------------------------------------------------------
 # The layer
 # ---------------------------------------------------------------------------
-
-
-def _parsePublicAddress(publicAddress):
-    """
-    @param publicAddress: C{None}, C{"host"}, C{"host:port"},
-        C{"[v6]:port"} or C{(host, port)}.
-    @return: C{(host, port)} with C{port} an C{int} or C{None}; C{host}
-        without IPv6 brackets (or C{None}).
-    @raise ValueError: for a malformed value.
-    """
-    if publicAddress is None:
-        return None, None
-    if isinstance(publicAddress, tuple):
-        host, port = publicAddress
-        return _stripBrackets(host), (None if port is None else int(port))
-    text = str(publicAddress).strip()
-    if not text:
-        raise ValueError("Empty public address")
-    if text.startswith("["):
-        end = text.find("]")
-        if end < 0:
-            raise ValueError(f"Bad public address {publicAddress!r}")
-        host, rest = text[1:end], text[end + 1:]
-        if not rest:
-            return host, None
-        if not rest.startswith(":"):
-            raise ValueError(f"Bad public address {publicAddress!r}")
-        return host, int(rest[1:])
-    if text.count(":") == 1:
-        host, port = text.split(":")
-        return host, int(port)
-    return text, None
 
 
 class SIPTransportLayer:
@@ -456,7 +111,7 @@ class SIPTransportLayer:
     def __init__(self, reactor, publicAddress=None, receiver=None,
                  idleTimeout=DEFAULT_IDLE_TIMEOUT, bufferSize=DEFAULT_BUFFER_SIZE,
                  connectTimeout=DEFAULT_CONNECT_TIMEOUT, tlsTrustRoot=None,
-                 tlsClientCertificate=None):
+                 tlsClientCertificate=None, rateLimiter=None):
         """
         @param reactor: provides L{IReactorTime}, and for listening and
             sending L{IReactorUDP}, L{IReactorTCP}, L{IReactorSSL}.
@@ -472,6 +127,8 @@ class SIPTransportLayer:
             connections we open (C{None}: the platform's trust store).
         @param tlsClientCertificate: a L{PrivateCertificate} to present, or
             C{None}.
+        @param rateLimiter: a L{linkrtc.sip.ratelimit.SourceRateLimiter}
+            for per-source flood control, or C{None} for none.
         @raise ValueError: for a malformed C{publicAddress}.
         """
         self._reactor = reactor
@@ -496,6 +153,8 @@ class SIPTransportLayer:
         self._connecting = {}
         self._localIP = None
         self._closed = False
+        #: The L{SourceRateLimiter}, or C{None}.
+        self.rateLimiter = rateLimiter
 
     # -- listening ---------------------------------------------------------
 
@@ -693,10 +352,11 @@ class SIPTransportLayer:
 
          - reliable transport: on the connection the request came on
            (C{source.connection}) if it is still open, else on an open
-           connection to C{source}, else on a new connection to the top
-           Via's C{received} (or sent-by host) and sent-by port;
-         - unreliable: see L{responseDestination}; sent from the socket the
-           request arrived on.
+           connection to C{source}, else on a new connection to the source
+           IP and the top Via's sent-by port;
+         - unreliable: to the packet's source IP and port, from the socket
+           the request arrived on (L{responseDestination}: never a
+           C{maddr} or C{received} the sender wrote).
 
         @param response: a L{linkrtc.sip.message.Response} whose top Via is
             the one received (with our C{received}/C{rport}).
@@ -732,43 +392,10 @@ class SIPTransportLayer:
     @staticmethod
     def responseDestination(via, source):
         """
-        Where a response goes when there is no connection to reuse
-        (§18.2.2, RFC 3581 §4). For the top Via C{via}:
-
-         - reliable transport: C{received} (else the sent-by host), port of
-           sent-by (else the transport's default port);
-         - else C{maddr}, port of sent-by (else 5060);
-         - else with C{rport} valued and C{received}: received IP, rport
-           port (C{rport} without value: the source IP and port);
-         - else C{received} (else the sent-by host), port of sent-by (else
-           5060). A host only written in the Via is never used when
-           C{received} is present.
-
-        @param via: a L{linkrtc.sip.uri.Via}.
-        @param source: the L{Address} the request came from.
-        @return: an L{Address}.
-        The transport is always the one the request arrived on.
-
-        @raise ValueError: for a Via naming an unknown transport and a
-            source without one.
+        Where a response goes when there is no connection to reuse; see
+        L{linkrtc.sip.routing.responseDestination}.
         """
-        # The response goes back over the transport the request came on, even
-        # when the Via names another (RFC 4475 §3.1.1.10: treat it as UDP).
-        transport = source.transport
-        if transport not in TRANSPORTS:
-            transport = via.transport.upper()
-        port = via.port or DEFAULT_PORTS[transport]
-        received = via.received
-        if transport in RELIABLE_TRANSPORTS:
-            return Address(transport, received or via.host, port)
-        if via.maddr:
-            return Address(transport, via.maddr, port)
-        rport = via.rport
-        if rport is True:
-            return Address(transport, received or source.host, source.port)
-        if rport is not None and received:
-            return Address(transport, received, int(rport))
-        return Address(transport, received or via.host, port)
+        return responseDestination(via, source)
 
     def _send(self, destination, data, local=None):
         if destination.transport == "UDP":
@@ -912,6 +539,9 @@ class SIPTransportLayer:
                       connection=conn, local=conn.local)
 
     def _datagramReceived(self, proto, data, addr):
+        limiter = self.rateLimiter
+        if limiter is not None and limiter.banned(addr[0]):
+            return  # a flood: dropped before any parsing
         # Sources are immutable: one per peer and socket serves all its datagrams.
         local = proto.localAddress
         key = (addr, local)
@@ -929,6 +559,9 @@ class SIPTransportLayer:
         self._bytesReceived(data, source)
 
     def _streamMessageReceived(self, conn, data):
+        limiter = self.rateLimiter
+        if limiter is not None and limiter.banned(conn.peer.host):
+            return
         self._bytesReceived(data, self._sourceOf(conn))
 
     def _bytesReceived(self, data, source):
@@ -972,6 +605,8 @@ class SIPTransportLayer:
                     error = SIPParseError(e.reason, e.status, message.headers.items(), True)
                     self._rejectUnparseable(error, b"", source)
                     return
+                if self.rateLimiter is not None and not self._admitted(message, source):
+                    return
                 if self.receiver is None:
                     log.warn("No receiver: dropped {method} from {source}",
                              method=message.method, source=source)
@@ -996,6 +631,33 @@ class SIPTransportLayer:
                 self.receiver.responseReceived(message, source)
         except Exception:
             log.failure("Error handling a SIP message from {source}", source=source)
+
+    def _admitted(self, request, source):
+        """
+        Per-source flood control (docs/security.rst): an out-of-dialog
+        request (no To tag, not ACK) counts against its source's rate; the
+        one that starts a ban is answered 503 with C{Retry-After} (the ban's
+        length) statelessly, once; the ban's later ones are dropped.
+
+        @return: C{True} if C{request} may go on to the transaction layer.
+        """
+        if request.method == "ACK":
+            return True
+        try:
+            if request.toAddr.tag is not None:
+                return True
+        except SIPParseError:
+            pass
+        verdict = self.rateLimiter.admit(source.host)
+        if verdict == ALLOW:
+            return True
+        if verdict == REFUSE:
+            response = request.createResponse(503, toTag=os.urandom(6).hex())
+            response.headers.add("Retry-After", str(math.ceil(self.rateLimiter.banSeconds)))
+            self.sendResponse(response, source).addErrback(
+                lambda f: log.info("Could not send 503 to {source}: {error}", source=source,
+                                   error=f.value))
+        return False
 
     def _isOurVia(self, via):
         """
@@ -1033,62 +695,21 @@ class SIPTransportLayer:
         """
         @return: C{True} if C{via} (modified in place) changed.
         """
-        changed = False
-        if via.rport is True:
-            via.params["rport"] = str(source.port)
-            via.params["received"] = source.host
-            changed = True
-        if not _sameHost(via.host, source.host):
-            if via.received is None or not _sameHost(via.received, source.host):
-                via.params["received"] = source.host
-                changed = True
-        return changed
+        return annotateTopVia(via, source)
 
     def _rejectUnparseable(self, error, data, source):
         """
         Answer an unparseable request statelessly (§8.2.6, §18.2.2), or
         drop what cannot be answered (responses, ACK, garbage, no Via).
         """
-        if error.isRequest is not True:
-            log.info("Dropped unparseable {what} from {source}: {reason}",
-                     what="response" if error.isRequest is False else "data",
-                     source=source, reason=error.reason)
+        response, destination = statelessErrorResponse(error, data, source)
+        if response is None:
+            log.info("Dropped {what} from {source}: {reason}",
+                     what=destination, source=source, reason=error.reason)
             return
-        copied = {name: [] for name, _ in _ERROR_COPY}
-        for name, value in error.headers:
-            lower = str(name).strip().lower()
-            lower = _COMPACT.get(lower, lower)
-            if lower in copied:
-                copied[lower].append(str(value).strip())
-        if not copied["via"]:
-            log.info("Dropped unparseable request without Via from {source}: {reason}",
-                     source=source, reason=error.reason)
-            return
-        cseq = copied["cseq"][0].split() if copied["cseq"] else []
-        if (cseq and cseq[-1].upper() == "ACK") or data.lstrip().upper().startswith(b"ACK "):
-            log.info("Dropped unparseable ACK from {source}: {reason}",
-                     source=source, reason=error.reason)
-            return
-        reason = " ".join(str(error.reason).split()) or None
-        status = error.status if isinstance(error.status, int) and 300 <= error.status < 700 else 400
-        response = Response(status, reason)
-        destination = None
-        try:
-            topVia = parseVia(copied["via"][0])
-            if topVia:
-                self._annotateTopVia(topVia[0], source)
-                copied["via"][0] = ", ".join(str(v) for v in topVia)
-        except SIPParseError:
-            topVia = None
-        if not topVia:
-            destination = Address(source.transport, source.host, source.port)
-        for lower, canonical in _ERROR_COPY:
-            for value in copied[lower]:
-                if lower == "to" and not self._hasTag(value):
-                    value = f"{value};tag={os.urandom(6).hex()}"
-                response.headers.add(canonical, value)
+        status = response.status
         log.info("Answering unparseable request from {source} with {status} {reason}",
-                 source=source, status=status, reason=reason)
+                 source=source, status=status, reason=response.reason)
         conn = getattr(source, "connection", None)
         try:
             if conn is not None and conn.connected:
@@ -1101,13 +722,6 @@ class SIPTransportLayer:
             d = fail(e)
         d.addErrback(lambda f: log.info("Could not send {status} to {source}: {error}",
                                         status=status, source=source, error=f.value))
-
-    @staticmethod
-    def _hasTag(value):
-        try:
-            return parseNameAddr(value).tag is not None
-        except Exception:
-            return ";tag=" in value.replace(" ", "").lower()
 
 
 __all__ = [

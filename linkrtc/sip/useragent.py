@@ -33,6 +33,9 @@ from linkrtc.sip.uri import SIPURI, NameAddr, TelURI
 
 log = Logger()
 
+#: Requests remembered at most for merged-request detection (§8.2.2.2).
+MAX_MERGE_MEMORY = 10000
+
 #: Methods we handle (the Allow header).
 DEFAULT_ALLOW = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "UPDATE")
 
@@ -316,11 +319,12 @@ class UserAgent:
         return response
 
     def respond(self, transaction, request, status, reason=None, headers=(), body=None,
-                contentType=None, toTag=None):
+                contentType=None, toTag=None, once=False):
         """
         Answer C{request} on its server transaction. A request outside a
         dialog with no To tag gets a fresh tag on anything but 100
-        (§8.2.6.2).
+        (§8.2.6.2). With C{once}, a final response is sent once, without
+        Timer G retransmissions (admission refusals: no amplification).
 
         @return: the L{Response} sent, or C{None} if there is no transaction.
         """
@@ -339,7 +343,11 @@ class UserAgent:
                 method=request.method,
             )
             return None
-        transaction.respond(response)
+        respondOnce = getattr(transaction, "respondOnce", None) if once else None
+        if respondOnce is not None:
+            respondOnce(response)
+        else:
+            transaction.respond(response)
         return response
 
     def retransmitResponse(self, transaction, response):
@@ -558,10 +566,15 @@ class UserAgent:
             return
 
         if method in ("INVITE", "OPTIONS") and self.admission is not None:
-            refusal = self.admission.refusal()
+            if method == "INVITE":
+                host = getattr(tx.source, "host", None)
+                refusal = self.admission.refusal(calls=self._callCount(),
+                                                 ringing=self._ringingFrom(host), source=host)
+            else:
+                refusal = self.admission.refusal()
             if refusal is not None:
                 status, reason, headers = refusal
-                self.respond(tx, request, status, reason, headers=headers)
+                self.respond(tx, request, status, reason, headers=headers, once=True)
                 return
 
         if method == "OPTIONS":
@@ -574,6 +587,20 @@ class UserAgent:
             self.respond(tx, request, 481)
         else:
             self.respond(tx, request, 405, headers=[("Allow", ", ".join(self.allow))])
+
+    def _callCount(self):
+        """
+        @return: the calls live now (C{int}): the invite handler's C{calls}
+            (the call manager's, every kind of call) if it has them, else
+            our incoming INVITE legs.
+        """
+        calls = getattr(self.inviteHandler, "calls", None)
+        return len(calls if calls is not None else self.legs)
+
+    def _ringingFrom(self, host):
+        """@return: our incoming legs from C{host} without a final response (C{int})."""
+        return sum(1 for leg in self.legs
+                   if not leg.finalSent and getattr(leg.transaction.source, "host", None) == host)
 
     def capabilities(self):
         """
@@ -619,6 +646,9 @@ class UserAgent:
         if seen is not None:
             return seen[0] != (branch, sentBy)
         recent[key] = ((branch, sentBy), now)
+        if len(recent) > MAX_MERGE_MEMORY:
+            # a flood of new requests: forget the oldest (bounded memory)
+            del recent[next(iter(recent))]
         return False
 
     def stop(self):

@@ -205,3 +205,40 @@ class AccessOptionsTests(SynchronousTestCase):
 
     def test_shortSecret(self):
         self.assertRaises(usage.UsageError, Options().parseOptions, ["--auth-secret", "x"])
+
+
+class AdmissionOptionsTests(SynchronousTestCase):
+    """The SIP admission and flood-control options (docs/security.rst)."""
+
+    def test_defaults(self):
+        config = Options()
+        config.parseOptions([])
+        config = config.config
+        self.assertEqual((config.sipRateLimit, config.sipRateBurst, config.sipBanSeconds,
+                          config.sipRateLimitLoopback),
+                         (100.0, None, 30.0, False))
+        self.assertEqual((config.maxCalls, config.maxRingingPerClient, config.maxSipTransactions),
+                         (1000, 10, 20000))
+
+    def test_set(self):
+        options = Options()
+        options.parseOptions(["--sip-rate-limit", "20", "--sip-rate-burst", "40",
+                              "--sip-ban-seconds", "5", "--sip-rate-limit-loopback",
+                              "--max-calls", "7", "--max-ringing-per-client", "0",
+                              "--max-sip-transactions", "100"])
+        config = options.config
+        self.assertEqual((config.sipRateLimit, config.sipRateBurst, config.sipBanSeconds,
+                          config.sipRateLimitLoopback),
+                         (20.0, 40, 5.0, True))
+        self.assertEqual((config.maxCalls, config.maxRingingPerClient, config.maxSipTransactions),
+                         (7, None, 100))
+        options = Options()
+        options.parseOptions(["--sip-rate-limit", "0"])
+        self.assertIsNone(options.config.sipRateLimit)
+
+    def test_bad(self):
+        for args, word in [(["--sip-rate-limit", "-1"], "sip-rate-limit"),
+                           (["--sip-ban-seconds", "0"], "sip-ban-seconds"),
+                           (["--max-calls", "x"], "max-calls")]:
+            e = self.assertRaises(usage.UsageError, Options().parseOptions, args)
+            self.assertIn(word, str(e))

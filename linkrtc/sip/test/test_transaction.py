@@ -1268,3 +1268,126 @@ class ServerMatchingTests(LayerMixin, SynchronousTestCase):
             )
         self.clock.advance(100)
         self.assertNothingLeft()
+
+
+# --------------------------------------------------------------------------
+# Bounds and amplification (issue 11, "SIP admission").
+# --------------------------------------------------------------------------
+
+
+class AmplificationTests(SynchronousTestCase):
+    """
+    A final non-2xx to an INVITE from a source that never ACKs (a scanner)
+    is retransmitted on Timer G about ten times (the finding: each
+    unanswered INVITE drew 12 responses). Unknown sources get a few;
+    L{ServerTransaction.respondOnce} gets exactly one.
+    """
+
+    def makeLayer(self, **kwargs):
+        self.clock = Clock()
+        self.transport = FakeTransport(self.clock)
+        self.tu = FakeTU()
+        self.layer = TransactionLayer(self.transport, self.clock, self.tu, **kwargs)
+
+    def finalToInvite(self, status=486, once=False, branch=BRANCH, peer=UDP_PEER):
+        self.layer.requestReceived(wire(makeRequest(branch=branch)), peer)
+        _, tx = self.tu.requests[-1]
+        response = respond(tx.request, status)
+        if once:
+            tx.respondOnce(response)
+        else:
+            tx.respond(response)
+        for _ in range(640):
+            self.clock.advance(0.1)
+        return tx
+
+    def test_rfcRetransmitsAboutTen(self):
+        """Without a cap (RFC 3261), Timer G sends the 486 again until Timer H."""
+        self.makeLayer()
+        self.finalToInvite()
+        self.assertGreaterEqual(len(self.transport.responses), 10)
+
+    def test_unknownSourceCapped(self):
+        """With C{unknownSourceRetransmissions=2}: the 486 and two copies, no more."""
+        self.makeLayer(unknownSourceRetransmissions=2)
+        tx = self.finalToInvite()
+        self.assertEqual(len(self.transport.responses), 3)
+        self.assertEqual(tx.state, TERMINATED)
+
+    def test_knownSourceNotCapped(self):
+        """A source that sent an ACK before gets RFC 3261's retransmissions."""
+        self.makeLayer(unknownSourceRetransmissions=2)
+        tx = self.finalToInvite()
+        self.layer.requestReceived(wire(buildAck(tx.request, tx.lastResponse)), UDP_PEER)
+        del self.transport.responses[:]
+        self.finalToInvite(branch="z9hG4bKsecond")
+        self.assertGreaterEqual(len(self.transport.responses), 10)
+
+    def test_respondOnce(self):
+        """C{respondOnce}: exactly one response to a source that never ACKs."""
+        self.makeLayer()
+        tx = self.finalToInvite(status=503, once=True)
+        self.assertEqual([r.status for _, r, _ in self.transport.responses], [503])
+        self.assertEqual(tx.state, TERMINATED)
+
+    def test_respondOnceRetransmittedInvite(self):
+        """A retransmitted INVITE still gets the final response again (1:1)."""
+        self.makeLayer()
+        request = wire(makeRequest())
+        self.layer.requestReceived(request, UDP_PEER)
+        _, tx = self.tu.requests[-1]
+        tx.respondOnce(respond(tx.request, 503))
+        self.layer.requestReceived(wire(makeRequest()), UDP_PEER)
+        self.assertEqual([r.status for _, r, _ in self.transport.responses], [503, 503])
+
+
+class BoundedTableTests(SynchronousTestCase):
+    """The server transaction table has a bound; beyond it requests are refused."""
+
+    def setUp(self):
+        self.clock = Clock()
+        self.transport = FakeTransport(self.clock)
+        self.tu = FakeTU()
+        self.tu.onRequest = lambda request, tx: tx.respond(respond(request, 200))
+        self.layer = TransactionLayer(self.transport, self.clock, self.tu,
+                                      maxServerTransactions=100)
+        self.log = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+
+    def flood(self, count, peer=UDP_PEER, start=0):
+        for i in range(start, start + count):
+            self.layer.requestReceived(
+                wire(makeRequest("OPTIONS", branch="z9hG4bKf%d" % i, callId="c%d" % i)), peer)
+
+    def test_optionsFloodBounded(self):
+        """
+        The finding: an OPTIONS flood kept 32 s of transactions (Timer J)
+        and took memory to 1 GB. The table stops at its bound; the rest is
+        dropped over UDP, logged once.
+        """
+        self.flood(5000)
+        self.assertEqual(self.layer.serverTransactionCount(), 100)
+        self.assertEqual(len(self.tu.requests), 100)
+        self.assertEqual(len(self.transport.responses), 100)
+        warnings = [e for e in self.log if "table full" in e.get("log_format", "")]
+        self.assertEqual(len(warnings), 1)
+
+    def test_reliableGets503(self):
+        """Over TCP/TLS a refused request is answered 503 with Retry-After, statelessly."""
+        self.flood(100)
+        del self.transport.responses[:]
+        self.flood(1, peer=TCP_PEER, start=100)
+        [(_, response, address)] = self.transport.responses
+        self.assertEqual(response.status, 503)
+        self.assertEqual(response.headers.get("Retry-After"), "5")
+        self.assertEqual(address, TCP_PEER)
+
+    def test_episodeEnds(self):
+        """Once transactions end, requests are taken again; a new episode logs again."""
+        self.flood(200)
+        self.clock.pump([1] * 64)
+        self.assertEqual(self.layer.serverTransactionCount(), 0)
+        self.flood(1, start=1000)
+        self.assertEqual(len(self.tu.requests), 101)
+        self.flood(200, start=2000)
+        warnings = [e for e in self.log if "table full" in e.get("log_format", "")]
+        self.assertEqual(len(warnings), 2)

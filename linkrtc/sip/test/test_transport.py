@@ -490,7 +490,11 @@ def via(text):
 
 
 class ResponseDestinationTests(SynchronousTestCase):
-    """L{SIPTransportLayer.responseDestination} follows §18.2.2 and RFC 3581."""
+    """
+    L{SIPTransportLayer.responseDestination}: over UDP always the packet's
+    source (RFC 3581 behaviour), never an address the sender wrote in its
+    Via (the deviation from §18.2.2 of docs/security.rst).
+    """
 
     source = Source("UDP", "198.51.100.7", 33333)
 
@@ -498,24 +502,19 @@ class ResponseDestinationTests(SynchronousTestCase):
         return SIPTransportLayer.responseDestination(via(text), source or self.source)
 
     def test_received(self):
-        """C{received} with the sent-by port; never the Via host."""
+        """A C{received} and a sent-by port are not used: the source IP and port are."""
         self.assertEqual(self.dest("SIP/2.0/UDP pc.example.com:5066;received=198.51.100.7"),
-                         Address("UDP", "198.51.100.7", 5066))
-
-    def test_receivedDefaultPort(self):
-        """Without a sent-by port, 5060."""
-        self.assertEqual(self.dest("SIP/2.0/UDP pc.example.com;received=198.51.100.7"),
-                         Address("UDP", "198.51.100.7", 5060))
+                         Address("UDP", "198.51.100.7", 33333))
 
     def test_sentBy(self):
-        """Without C{received}, the sent-by host and port."""
-        self.assertEqual(self.dest("SIP/2.0/UDP 198.51.100.7:5070;branch=z9hG4bK1"),
-                         Address("UDP", "198.51.100.7", 5070))
+        """Without C{received}, still the source, not the sent-by host and port."""
+        self.assertEqual(self.dest("SIP/2.0/UDP 198.51.100.9:5070;branch=z9hG4bK1"),
+                         Address("UDP", "198.51.100.7", 33333))
 
     def test_rport(self):
-        """With C{rport} valued, the received IP and the rport port."""
+        """A valued C{rport} and C{received} written by the sender are ignored."""
         self.assertEqual(
-            self.dest("SIP/2.0/UDP 10.0.0.1:5060;rport=33333;received=198.51.100.7"),
+            self.dest("SIP/2.0/UDP 10.0.0.1:5060;rport=5080;received=203.0.113.9"),
             Address("UDP", "198.51.100.7", 33333),
         )
 
@@ -524,24 +523,38 @@ class ResponseDestinationTests(SynchronousTestCase):
         self.assertEqual(self.dest("SIP/2.0/UDP 10.0.0.1:5060;rport"),
                          Address("UDP", "198.51.100.7", 33333))
 
+    def test_forgedReceived(self):
+        """
+        A C{received} naming a third party (the finding: one INVITE sent 12
+        packets to 203.0.113.9) is not where the response goes.
+        """
+        self.assertEqual(
+            self.dest("SIP/2.0/UDP 198.51.100.7:5060;received=203.0.113.9;branch=z9hG4bK1"),
+            Address("UDP", "198.51.100.7", 33333),
+        )
+
     def test_maddr(self):
-        """C{maddr} wins over C{received} on UDP, with the sent-by port."""
+        """C{maddr} is ignored too (no multicast or third-party reflection)."""
         self.assertEqual(
             self.dest("SIP/2.0/UDP pc.example.com:5070;maddr=239.255.255.1;ttl=1"
                       ";received=198.51.100.7"),
-            Address("UDP", "239.255.255.1", 5070),
+            Address("UDP", "198.51.100.7", 33333),
         )
 
     def test_reliable(self):
-        """Reliable: C{received} and the sent-by port (5061 default for TLS)."""
+        """
+        Reliable, when the connection is gone: a new connection to the
+        source IP at the sent-by port (5061 default for TLS); neither
+        C{received} nor C{maddr} nor the sent-by host.
+        """
         tcp = Address("TCP", "198.51.100.7", 40000)
         tls = Address("TLS", "198.51.100.7", 40000)
-        self.assertEqual(self.dest("SIP/2.0/TCP pc.example.com:5070;received=198.51.100.7", tcp),
+        self.assertEqual(self.dest("SIP/2.0/TCP pc.example.com:5070;received=203.0.113.9", tcp),
                          Address("TCP", "198.51.100.7", 5070))
         self.assertEqual(self.dest("SIP/2.0/TLS pc.example.com;received=198.51.100.7", tls),
                          Address("TLS", "198.51.100.7", 5061))
         self.assertEqual(self.dest("SIP/2.0/TCP pc.example.com;maddr=239.1.1.1", tcp),
-                         Address("TCP", "pc.example.com", 5060))
+                         Address("TCP", "198.51.100.7", 5060))
 
     def test_transportOfArrival(self):
         """
@@ -549,9 +562,9 @@ class ResponseDestinationTests(SynchronousTestCase):
         says (RFC 4475 §3.1.1.10).
         """
         self.assertEqual(self.dest("SIP/2.0/TCP pc.example.com:5070;received=198.51.100.7"),
-                         Address("UDP", "198.51.100.7", 5070))
+                         Address("UDP", "198.51.100.7", 33333))
         self.assertEqual(self.dest("SIP/2.0/TLS pc.example.com;received=198.51.100.7"),
-                         Address("UDP", "198.51.100.7", 5060))
+                         Address("UDP", "198.51.100.7", 33333))
 
 
 class UDPSendTests(TransportTestMixin, SynchronousTestCase):
@@ -562,7 +575,7 @@ class UDPSendTests(TransportTestMixin, SynchronousTestCase):
         return self.receiver.requests[-1]
 
     def test_responseToReceived(self):
-        """A response goes to C{received} and the sent-by port."""
+        """A response goes to the packet's source IP and port."""
         request, source = self.receive()
         d = self.layer.sendResponse(request.createResponse(180, toTag="t1"), source)
         self.assertIsNone(self.successResultOf(d))
@@ -581,6 +594,21 @@ class UDPSendTests(TransportTestMixin, SynchronousTestCase):
         request, source = self.receive(invite(sentBy="203.0.113.99:5066"))
         self.layer.sendResponse(request.createResponse(200, toTag="t1"), source)
         self.assertEqual(self.written[0][1], ("192.0.2.1", 5066))
+
+    def test_responseNotToForgedVia(self):
+        """
+        A C{received} and a C{maddr} the sender wrote in its Via (a third
+        party), and a sent-by port that is not the source port: the response
+        (and a stateless 400) go to the packet's source only.
+        """
+        forged = invite(sentBy="192.0.2.1:5060", viaParams=";received=203.0.113.9"
+                        ";maddr=203.0.113.8")
+        request, source = self.receive(forged, ("192.0.2.1", 40000))
+        self.layer.sendResponse(request.createResponse(486, toTag="t1"), source)
+        self.datagram(forged.replace(b"CSeq: 314159 INVITE", b"CSeq: x INVITE"),
+                      ("192.0.2.1", 40000))
+        self.assertEqual([addr for _, addr in self.written], [("192.0.2.1", 40000)] * 2)
+        self.assertTrue(self.written[1][0].startswith(b"SIP/2.0 400 "))
 
     def test_responseWithoutVia(self):
         """A response without Via fails with L{TransportError}, not an exception."""

@@ -3,10 +3,10 @@ Send the RFC 4475 and RFC 5118 torture messages to a running LinkRTC over
 UDP and print, as JSON, the first response status each one got (or null).
 
 Run inside a network namespace that has only loopback (the caller does
-C{unshare --net}): replies go, per RFC 3261 §18.2.2, to the Via's sent-by
-port (5060, 5050, 5070) at the source address 127.0.0.1, so this script
-listens there (and on any other sent-by port a message names), and
-LinkRTC runs on another port.
+C{unshare --net}), LinkRTC on a fixed port. Replies go to the packet's
+source address and port (RFC 3581 behaviour; LinkRTC never follows the
+sent-by, C{received} or C{maddr} of a Via, docs/security.rst "Response
+addressing"), so this script listens on its sending socket only.
 
     unshare --net python torture_live.py MESSAGES_DIR [--port 5080]
 """
@@ -25,8 +25,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(HERE))))
 
 from linkrtc.test.e2e.harness import LinkRTCProcess  # noqa: E402
-
-REPLY_PORTS = (5060, 5050, 5070)
 
 
 def _header(data, names):
@@ -49,13 +47,6 @@ def identity(data):
     method = (_header(data, rb"CSeq") or b"").split()[-1:]
     sentBy = via.split(b";")[0].split(b",")[0].replace(b" ", b"")
     return (callId, sentBy, branch.group(1) if branch else None, method)
-
-
-def viaPort(data):
-    """@return: the top Via's sent-by port, or C{None}."""
-    via = _header(data, rb"Via|v") or b""
-    m = re.match(rb"SIP\s*/\s*2\.0\s*/\s*\w+\s+(\[[^\]]*\]|[^:;,\s]+)\s*:\s*(\d+)", via, re.I)
-    return int(m.group(2)) if m else None
 
 
 def drain(sockets):
@@ -109,20 +100,9 @@ def main():
 
     paths = [os.path.join(d, n) for d in args.messages for n in sorted(os.listdir(d))
              if n.endswith(".sip")]
-    ports = set(REPLY_PORTS)
-    for path in paths:
-        with open(path, "rb") as f:
-            port = viaPort(f.read())
-        if port and port != args.port:
-            ports.add(port)
-    listeners = []
-    for port in sorted(ports):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind(("127.0.0.1", port))
-        listeners.append(s)
     sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sender.bind(("127.0.0.1", 0))
-    listeners.append(sender)
+    listeners = [sender]
 
     results = {}
     alive = True
