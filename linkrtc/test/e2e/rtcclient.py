@@ -230,7 +230,10 @@ class Client(WebSocketClientProtocol):
         self.instances.append(self)
         self.calls = {}
         self.ended = 0
-        self.send({"type": "register", "client": self.options.name})
+        register = {"type": "register", "client": self.options.name}
+        if self.options.token:
+            register["token"] = self.options.token
+        self.send(register)
 
     def send(self, message):
         if self.state == self.STATE_OPEN:
@@ -305,6 +308,7 @@ def main():
     parser.add_argument("--record", default=None, help="WAV file for what the client heard")
     parser.add_argument("--hangup-after", type=float, default=None, help="seconds after accept")
     parser.add_argument("--dial", default=None, help="call this number or URI once registered")
+    parser.add_argument("--token", default=None, help="access token (linkrtc token NAME)")
     parser.add_argument("--calls", type=int, default=1, help="exit after this many calls ended")
     parser.add_argument("--lifetime", type=float, default=60.0, help="seconds")
     options = parser.parse_args()

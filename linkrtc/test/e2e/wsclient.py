@@ -47,6 +47,8 @@ class Client(WebSocketClientProtocol):
     def onOpen(self):
         self.ended = 0
         register = {"type": "register", "client": self.options.name}
+        if self.options.token:
+            register["token"] = self.options.token
         if self.options.trace:
             register["trace"] = True
         self.send(register)
@@ -142,6 +144,7 @@ def main():
                         help="--dial: seconds after 'calling' to hang up before the answer")
     parser.add_argument("--calls", type=int, default=0, help="exit after this many calls ended")
     parser.add_argument("--lifetime", type=float, default=60.0, help="seconds")
+    parser.add_argument("--token", default=None, help="access token (linkrtc token NAME)")
     parser.add_argument("--trace", action="store_true",
                         help="register with trace: receive the calls' SIP ladder")
     options = parser.parse_args()
