@@ -30,9 +30,10 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from linkrtc.error import MediaError
-from linkrtc.interfaces import IMediaFactory, IReofferMediaSession
+from linkrtc.interfaces import IMediaFactory, IReofferMediaSession, IResumableMediaSession
 from linkrtc.media import sdp as sdpmod
 from linkrtc.media.actions import RTPAudio
+from linkrtc.media.reattach import ClientReattach
 from linkrtc.media.relay import PacketRelay, WebRTCTap, checkSeam
 from linkrtc.media.rtp import PortAllocator, RTCPSink, RTPSession
 from linkrtc.media.transcode import FeedTrack, Transcoder
@@ -139,10 +140,12 @@ def _mediaError(failure, what):
     raise MediaError("media failure while %s: %s" % (what, failure.getErrorMessage()))
 
 
-@implementer(IReofferMediaSession)
-class BridgeSession:
+@implementer(IReofferMediaSession, IResumableMediaSession)
+class BridgeSession(ClientReattach):
     """
     One call's bridged media. Created by L{BridgeMediaFactory.newSession}.
+    A client that comes back after a reload gets a new WebRTC leg
+    (L{ClientReattach}).
 
     @ivar mode: C{None}, C{"relay"}, C{"transcode"} or C{"local"} (answered
         by L{answerLocally}: SIP RTP only, no browser).
@@ -562,8 +565,8 @@ class BridgeSession:
             sip = self.rtp.stats()
             sip["codec"] = self._sipCodec.name if self._sipCodec else None
             figures["sip"] = sip
-        if self.tap is not None:
-            webrtc = self.tap.stats()
+        webrtc = self._webrtcFigures()
+        if webrtc is not None:
             webrtc["codec"] = self._webrtcCodec[0] if self._webrtcCodec else None
             figures["webrtc"] = webrtc
         return figures
@@ -693,7 +696,7 @@ class BridgeSession:
 
     def _releaseSync(self):
         """Release what needs no waiting; @return: C{list} of L{Deferred}s for the rest."""
-        waits = []
+        waits = self._reattachRelease()
         if self._audio is not None:
             self._audio.close()
         self._stopMedia()
