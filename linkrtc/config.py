@@ -75,6 +75,9 @@ class LinkRTCConfig:
         (C{int}), or C{None} for no limit (docs/trunks.rst).
     @ivar maxOutboundCallsPerMinute: outbound calls one identity may start
         per 60 seconds (C{int}), or C{None} for no limit.
+    @ivar resumeSeconds: seconds an answered call waits for a client whose
+        WebSocket closed to come back with its resume token (bridge mode);
+        0 ends the call at once.
     """
 
     sip: tuple = ("udp:5060:interface=127.0.0.1", "tcp:5060:interface=127.0.0.1")
@@ -111,6 +114,7 @@ class LinkRTCConfig:
     #: C{package.module:factory} of an in-process call-control application
     #: (L{linkrtc.app.api}), or C{None}.
     application: str | None = None
+    resumeSeconds: float = 10.0
 
     def replace(self, **changes):
         """@return: a copy with C{changes} applied."""
@@ -173,6 +177,7 @@ KEYS = {
     "max-outbound-calls": "maxOutboundCalls",
     "max-outbound-calls-per-minute": "maxOutboundCallsPerMinute",
     "application": "application",
+    "resume-seconds": "resumeSeconds",
 }
 
 
@@ -281,7 +286,7 @@ def normalise(key, value):
         value = _positive(key, value)
     elif name == "webhookQueueSize":
         value = _count(key, value)
-    elif name == "drainSeconds":
+    elif name in ("drainSeconds", "resumeSeconds"):
         value = _nonNegative(key, value)
     elif name == "application":
         if value in (None, ""):

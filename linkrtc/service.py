@@ -235,7 +235,7 @@ def makeLinkRTCService(config, reactor=None):
     manager = buildCallManager(
         reactor, directory, application, mediaFactory, ringTimeout=config.ringTimeout,
         operators=config.operators, cdrPath=config.cdr, admission=admission,
-        callControl=callControl,
+        callControl=callControl, resumeSeconds=config.resumeSeconds,
     )
 
     transport = SIPTransportLayer(reactor, publicAddress=config.publicAddress,
@@ -264,6 +264,7 @@ def makeLinkRTCService(config, reactor=None):
         directory, manager, verifier=makeTokenVerifier(config, reactor), clock=reactor,
         allowedOrigins=config.allowedOrigins, registerTimeout=config.registerTimeout,
         guard=SourceGuard(reactor, maxConnections=config.maxConnectionsPerAddress),
+        resumeSeconds=config.resumeSeconds,
     )
     root = makeRootResource()
     root.putChild(b"ws", makeWebSocketResource(signalling))

@@ -54,6 +54,7 @@ class Options(usage.Options):
         ["register-timeout", None, None, "Seconds a WebSocket may stay without a successful register [default: 10]."],
         ["max-connections-per-address", None, None, "Open WebSockets allowed per source address [default: 50]."],
         ["application", None, None, "An in-process call-control application, package.module:factory (docs/api.rst)."],
+        ["resume-seconds", None, None, "Seconds an answered call waits for a client whose WebSocket closed to resume it; 0 ends it at once [default: 10]."],
     ]
 
     def __init__(self):
@@ -116,6 +117,8 @@ class Options(usage.Options):
                     changes[key] = self[key]
             if self["drain-seconds"] is not None:
                 changes["drain-seconds"] = self["drain-seconds"]
+            if self["resume-seconds"] is not None:
+                changes["resume-seconds"] = self["resume-seconds"]
             for key in ("sip", "operator", "ice-server", "ice-address"):
                 if self[key]:
                     changes[key] = self[key]
