@@ -610,6 +610,12 @@ export class Device extends Emitter {
     clearTimeout(this._retryTimer);
     this._retryTimer = null;
     const ws = this._ws;
+    if (ws && this.connected) {
+      // Hang up now: LinkRTC would otherwise keep answered calls for a resume.
+      for (const call of this.calls.values()) {
+        if (call.active && call.id !== null) this._send({ type: "hangup", call: call.id });
+      }
+    }
     if (ws) {
       this._ws = null;
       ws.onclose = null;
