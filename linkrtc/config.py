@@ -76,6 +76,9 @@ class LinkRTCConfig:
         (C{int}), or C{None} for no limit (docs/trunks.rst).
     @ivar maxOutboundCallsPerMinute: outbound calls one identity may start
         per 60 seconds (C{int}), or C{None} for no limit.
+    @ivar resumeSeconds: seconds an answered call waits for a client whose
+        WebSocket closed to come back with its resume token (bridge mode);
+        0 ends the call at once.
     """
 
     sip: tuple = ("udp:5060:interface=127.0.0.1", "tcp:5060:interface=127.0.0.1")
@@ -130,6 +133,7 @@ class LinkRTCConfig:
     maxRingingPerClient: int | None = 10
     #: Most SIP server transactions held at once, or C{None}.
     maxSipTransactions: int | None = 20000
+    resumeSeconds: float = 10.0
 
     def replace(self, **changes):
         """@return: a copy with C{changes} applied."""
@@ -200,6 +204,7 @@ KEYS = {
     "max-calls": "maxCalls",
     "max-ringing-per-client": "maxRingingPerClient",
     "max-sip-transactions": "maxSipTransactions",
+    "resume-seconds": "resumeSeconds",
 }
 
 
@@ -313,7 +318,7 @@ def normalise(key, value):
         value = _positive(key, value)
     elif name == "webhookQueueSize":
         value = _count(key, value)
-    elif name == "drainSeconds":
+    elif name in ("drainSeconds", "resumeSeconds"):
         value = _nonNegative(key, value)
     elif name == "application":
         if value in (None, ""):

@@ -201,6 +201,27 @@ class IClientMessageHandler(Interface):
         """A registered connection closed; its calls end (480 before answer, BYE after)."""
 
 
+class IResumeHandler(Interface):
+    """
+    An L{IClientMessageHandler} whose answered calls outlive a lost
+    connection for the resume grace period (C{--resume-seconds}), so that
+    the client may pick them up again from a new connection
+    (docs/signalling.rst, "Resuming after a reload").
+    """
+
+    def clientResumed(lost, connection):
+        """
+        C{connection} registered with the resume token of C{lost} (a
+        connection that closed, or was just taken over): the calls waiting
+        for C{lost} may now be resumed by C{connection} (its C{resume}
+        messages).
+
+        @return: a C{list} of C{dict}s, one per such call: C{{"call": ID,
+            "state": PUBLISHED_STATE, "direction": "inbound"|"outbound"}}
+            (empty when none waits).
+        """
+
+
 class IApplication(Interface):
     """
     The user's application server as the call engine sees it: the webhook
@@ -303,6 +324,31 @@ class IMediaSession(Interface):
 
     def close():
         """Release ports, tasks and peer connections. @return: L{Deferred}."""
+
+
+class IResumableMediaSession(IMediaSession):
+    """
+    A media session whose WebRTC leg can be rebuilt for a client that came
+    back on a new connection (bridge mode): the SIP side of the call stays
+    as it is meanwhile.
+    """
+
+    def clientDetached():
+        """
+        The client's connection is gone: drop its WebRTC leg. Until
+        L{clientResumed}, the SIP side hears silence in its codec and the
+        media timeout does not run.
+        """
+
+    def clientResumed(clientOffer):
+        """
+        The client came back with a new offer (C{str}): answer it with a new
+        WebRTC leg joined to the SIP side as before (relay or transcode).
+
+        @return: L{Deferred} firing with the answer SDP (C{str}); fails with
+            L{linkrtc.error.MediaError} for an unusable offer, or when no
+            client is detached (the session then stays as it was).
+        """
 
 
 class IMediaListener(Interface):

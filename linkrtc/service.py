@@ -243,7 +243,7 @@ def makeLinkRTCService(config, reactor=None):
     manager = buildCallManager(
         reactor, directory, application, mediaFactory, ringTimeout=config.ringTimeout,
         operators=config.operators, cdrPath=config.cdr, admission=admission,
-        callControl=callControl,
+        callControl=callControl, resumeSeconds=config.resumeSeconds,
     )
 
     from linkrtc.sip.ratelimit import SourceRateLimiter
@@ -285,6 +285,7 @@ def makeLinkRTCService(config, reactor=None):
         directory, manager, verifier=verifier, clock=reactor,
         allowedOrigins=config.allowedOrigins, registerTimeout=config.registerTimeout,
         guard=SourceGuard(reactor, maxConnections=config.maxConnectionsPerAddress),
+        resumeSeconds=config.resumeSeconds,
     )
     root = makeRootResource(adminGuard)
     root.putChild(b"ws", makeWebSocketResource(signalling))

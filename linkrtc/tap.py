@@ -61,6 +61,7 @@ class Options(usage.Options):
         ["max-calls", None, None, "Most calls at once; more INVITEs get 503; 0 no limit [default: 1000]."],
         ["max-ringing-per-client", None, None, "Most unanswered incoming calls from one source address; 0 no limit [default: 10]."],
         ["max-sip-transactions", None, None, "Most SIP server transactions held at once; 0 no limit [default: 20000]."],
+        ["resume-seconds", None, None, "Seconds an answered call waits for a client whose WebSocket closed to resume it; 0 ends it at once [default: 10]."],
     ]
 
     optFlags = [
@@ -129,6 +130,8 @@ class Options(usage.Options):
                     changes[key] = self[key]
             if self["drain-seconds"] is not None:
                 changes["drain-seconds"] = self["drain-seconds"]
+            if self["resume-seconds"] is not None:
+                changes["resume-seconds"] = self["resume-seconds"]
             for key in ("sip", "operator", "ice-server", "ice-address"):
                 if self[key]:
                     changes[key] = self[key]

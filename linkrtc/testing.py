@@ -27,6 +27,7 @@ from linkrtc.interfaces import (
     IMediaFactory,
     IMediaSession,
     IReofferMediaSession,
+    IResumableMediaSession,
     ISIPServerLeg,
 )
 
@@ -431,24 +432,58 @@ class FakeReofferMediaSession(FakeMediaSession):
         return self._result("reofferAnswered", held)
 
 
+@implementer(IResumableMediaSession)
+class FakeResumableMediaSession(FakeReofferMediaSession):
+    """
+    A L{FakeReofferMediaSession} that rebuilds the client's leg (like
+    bridge mode): C{clientResumed} answers C{"answer to " + offer}, or
+    fails with L{linkrtc.error.MediaError} for an offer without C{v=0}.
+
+    @ivar detached: C{True} between C{clientDetached} and a resume.
+    """
+
+    detached = False
+
+    def clientDetached(self):
+        self.calls.append(("clientDetached", None))
+        self.detached = True
+
+    def clientResumed(self, clientOffer):
+        from linkrtc.error import MediaError
+
+        self.calls.append(("clientResumed", clientOffer))
+        if not self.detached or not str(clientOffer).startswith("v=0"):
+            return defer.fail(MediaError("offer not acceptable"))
+        d = self._result("clientResumed", "answer to " + clientOffer)
+
+        def attached(answer):
+            self.detached = False
+            return answer
+
+        return d.addCallback(attached)
+
+
 @implementer(IMediaFactory)
 class FakeMediaFactory:
     """
     Makes L{FakeMediaSession}s (L{FakeReofferMediaSession}s with
-    C{reoffer=True}).
+    C{reoffer=True}, L{FakeResumableMediaSession}s with C{resumable=True}).
 
     @ivar sessions: C{dict} of call id to session.
     """
 
     name = "fake"
 
-    def __init__(self, manual=False, reoffer=False):
+    def __init__(self, manual=False, reoffer=False, resumable=False):
         self.manual = manual
         self.reoffer = reoffer
+        self.resumable = resumable
         self.sessions = {}
 
     def newSession(self, callId, listener):
         kind = FakeReofferMediaSession if self.reoffer else FakeMediaSession
+        if self.resumable:
+            kind = FakeResumableMediaSession
         session = kind(callId, listener, manual=self.manual)
         self.sessions[callId] = session
         return session
@@ -472,7 +507,8 @@ class CallHarness:
     """
 
     def __init__(self, operators=(), ringTimeout=60.0, mediaFactory=None, application=None,
-                 machine=None, manualMedia=False, clock=None, callControl=None):
+                 machine=None, manualMedia=False, clock=None, callControl=None,
+                 resumeSeconds=0.0):
         from linkrtc.call.call import CallServices
         from linkrtc.call.manager import CallManager
         from linkrtc.call.registry import buildMachine
@@ -486,7 +522,8 @@ class CallHarness:
         self.machine = machine if machine is not None else buildMachine(operators)
         services = CallServices(self.clock, self.directory, self.application,
                                 self.mediaFactory, _ListCDRWriter(self.cdrs, self.startCdrs),
-                                ringTimeout, callControl=callControl)
+                                ringTimeout, callControl=callControl,
+                                resumeSeconds=resumeSeconds)
         self.manager = CallManager(self.machine, services)
 
     def connect(self, name):

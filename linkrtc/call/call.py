@@ -103,11 +103,15 @@ class CallServices:
     @ivar ringTimeout: seconds a call may ring before 480, C{float}.
     @ivar callControl: the call-control API's engine side
         (L{linkrtc.app.control.CallControl}) or C{None} when none is set up.
+    @ivar resumeSeconds: seconds an answered call waits for its client to
+        come back after its connection closed (docs/signalling.rst); 0
+        ends it at once, C{float}.
     """
 
     def __init__(self, clock, directory, application, mediaFactory, cdrWriter, ringTimeout=60.0,
-                 callControl=None):
+                 callControl=None, resumeSeconds=0.0):
         self.callControl = callControl
+        self.resumeSeconds = resumeSeconds
         self.clock = clock
         self.directory = directory
         self.application = application
@@ -192,6 +196,11 @@ class Call:
     @ivar timers: C{dict} of timer name to C{IDelayedCall}.
     @ivar data: C{dict} free for plugins' own per-call state (key it by
         your operator's name).
+    @ivar lostClient: the answering connection that closed while the call
+        waits for its client to resume it, else C{None}.
+    @ivar heir: the connection that registered with the resume token of
+        L{lostClient} and so may resume the call, else C{None}.
+    @ivar resuming: C{True} while the media rebuilds the client's leg.
     """
 
     direction = "inbound"
@@ -229,6 +238,9 @@ class Call:
         self.history = []
         self.timers = {}
         self.data = {}
+        self.lostClient = None
+        self.heir = None
+        self.resuming = False
         #: The call-control API resource (L{linkrtc.app.control.Resource})
         #: while an application controls the call, else C{None}.
         self.api = None

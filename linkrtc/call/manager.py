@@ -14,7 +14,11 @@ from zope.interface import implementer
 from linkrtc.call.call import Call, CallServices
 from linkrtc.call.cdr import CDRWriter
 from linkrtc.call.events import ShutdownEvent
-from linkrtc.interfaces import IClientMessageHandler, IInviteHandler
+from linkrtc.interfaces import (
+    IClientMessageHandler,
+    IInviteHandler,
+    IResumeHandler,
+)
 from linkrtc.logging import debugEnabled
 from linkrtc.monitoring import countCall
 
@@ -24,7 +28,7 @@ log = Logger()
 CALL_MESSAGES = ("ringing", "accept", "reject", "hangup", "dtmf", "hold", "unhold")
 
 
-@implementer(IInviteHandler, IClientMessageHandler)
+@implementer(IInviteHandler, IClientMessageHandler, IResumeHandler)
 class CallManager:
     """
     Holds the live calls and routes events to them.
@@ -97,6 +101,9 @@ class CallManager:
         if kind == "call":
             self.placeCall(connection, message)
             return
+        if kind == "resume":
+            self.resumeCall(connection, message)
+            return
         if kind not in CALL_MESSAGES:
             self._error(connection, 400, f"message type {kind!r} not handled here", callId)
             return
@@ -149,10 +156,51 @@ class CallManager:
             if call.involves(connection):
                 call.clientLost(connection)
 
-    def _error(self, connection, code, text, callId):
+    def clientResumed(self, lost, connection):
+        """
+        C{connection} registered with the resume token of C{lost}: it may
+        resume the calls waiting for C{lost} (or for a connection that had
+        taken them over from C{lost} and was lost in its turn).
+
+        @return: C{list} of C{{"call", "state", "direction"}} C{dict}s.
+        """
+        waiting = []
+        for call in list(self.calls.values()):
+            if call.lostClient is not None and lost in (call.lostClient, call.heir):
+                call.heir = connection
+                waiting.append({"call": call.id, "state": call.publishedState(),
+                                "direction": call.direction})
+        return waiting
+
+    def resumeCall(self, connection, message):
+        """
+        A client's C{resume} (docs/signalling.rst): hand it to its call when
+        this connection may resume that call. Refused with C{error}: 501 in
+        a media mode that cannot move a call's media (passthrough); 404
+        (C{field} C{resume}) for an unknown call, one of another client or
+        one not waiting to be resumed; 409 when this connection has resumed
+        it already, or a resume of it is under way.
+        """
+        callId = message.get("call")
+        if getattr(self.services.mediaFactory, "name", None) == "passthrough":
+            self._error(connection, 501, "resuming a call needs --media bridge "
+                        "(in passthrough the call's media cannot move)", callId, "resume")
+            return
+        call = self.calls.get(callId)
+        if call is not None and call.involves(connection):
+            self._error(connection, 409, "call already resumed", callId, "call")
+            return
+        if call is None or call.heir is not connection or call.lostClient is None:
+            self._error(connection, 404, "no call to resume", callId, "resume")
+            return
+        call.clientMessage(connection, message)
+
+    def _error(self, connection, code, text, callId, field=None):
         try:
-            connection.sendMessage({"type": "error", "code": code, "message": text,
-                                    "call": callId})
+            message = {"type": "error", "code": code, "message": text, "call": callId}
+            if field is not None:
+                message["field"] = field
+            connection.sendMessage(message)
         except Exception:
             log.failure("error reply to a client failed")
 
@@ -176,7 +224,8 @@ class CallManager:
 
 
 def buildCallManager(reactor, directory, application, mediaFactory, ringTimeout=60.0,
-                     operators=(), cdrPath=None, admission=None, callControl=None):
+                     operators=(), cdrPath=None, admission=None, callControl=None,
+                     resumeSeconds=0.0):
     """
     Build the call engine.
 
@@ -192,6 +241,9 @@ def buildCallManager(reactor, directory, application, mediaFactory, ringTimeout=
     @param admission: the L{linkrtc.drain.Admission}, or C{None}.
     @param callControl: the call-control API (L{linkrtc.app.control.CallControl})
         or C{None}.
+    @param resumeSeconds: seconds an answered call waits for its client
+        to come back after its connection closed (C{--resume-seconds});
+        0 ends the call at once.
     @return: a L{CallManager} (the L{IInviteHandler} for the SIP user agent
         and the L{IClientMessageHandler} for signalling).
     @raise linkrtc.error.OperatorConfigError: for a bad operator spec
@@ -202,7 +254,7 @@ def buildCallManager(reactor, directory, application, mediaFactory, ringTimeout=
     machine = buildMachine(operators)
     services = CallServices(reactor, directory, application, mediaFactory,
                             buildCDRWriter(reactor, cdrPath), ringTimeout=float(ringTimeout),
-                            callControl=callControl)
+                            callControl=callControl, resumeSeconds=float(resumeSeconds))
     return CallManager(machine, services, admission=admission)
 
 

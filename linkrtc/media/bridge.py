@@ -32,10 +32,11 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from linkrtc.error import MediaError
-from linkrtc.interfaces import IMediaFactory, IReofferMediaSession
+from linkrtc.interfaces import IMediaFactory, IReofferMediaSession, IResumableMediaSession
 from linkrtc.media import sdp as sdpmod
 from linkrtc.media.actions import RTPAudio
 from linkrtc.media.browserside import BrowserSide
+from linkrtc.media.reattach import ClientReattach
 from linkrtc.media.relay import PacketRelay, WebRTCTap, checkSeam
 from linkrtc.media.rtp import PortAllocator, RTCPSink, RTPSession
 from linkrtc.media.transcode import FeedTrack, Transcoder
@@ -142,10 +143,12 @@ def _mediaError(failure, what):
     raise MediaError("media failure while %s: %s" % (what, failure.getErrorMessage()))
 
 
-@implementer(IReofferMediaSession)
-class BridgeSession(BrowserSide):
+@implementer(IReofferMediaSession, IResumableMediaSession)
+class BridgeSession(BrowserSide, ClientReattach):
     """
     One call's bridged media. Created by L{BridgeMediaFactory.newSession}.
+    A client that comes back after a reload gets a new WebRTC leg
+    (L{ClientReattach}).
 
     @ivar mode: C{None}, C{"relay"}, C{"transcode"}, C{"local"} (answered
         by L{answerLocally}: SIP RTP only, no browser) or C{"browser"}
@@ -573,8 +576,8 @@ class BridgeSession(BrowserSide):
             sip = self.rtp.stats()
             sip["codec"] = self._sipCodec.name if self._sipCodec else None
             figures["sip"] = sip
-        if self.tap is not None:
-            webrtc = self.tap.stats()
+        webrtc = self._webrtcFigures()
+        if webrtc is not None:
             webrtc["codec"] = self._webrtcCodec[0] if self._webrtcCodec else None
             figures["webrtc"] = webrtc
         return figures
@@ -710,7 +713,7 @@ class BridgeSession(BrowserSide):
 
     def _releaseSync(self):
         """Release what needs no waiting; @return: C{list} of L{Deferred}s for the rest."""
-        waits = []
+        waits = self._reattachRelease()
         if self._audio is not None:
             self._audio.close()
         if self._browserAudio is not None:

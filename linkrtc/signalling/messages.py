@@ -40,12 +40,16 @@ MAX_HANGUP_REASON = 256
 #: Most DTMF digits in one C{dtmf} message.
 MAX_DIGITS = 32
 
+#: Longest accepted resume token, in characters.
+MAX_RESUME_TOKEN = 128
+
 _NAME = re.compile(r"[A-Za-z0-9_.@+-]{1,64}\Z")
 _DIGITS = re.compile(r"[0-9*#A-D]{1,%d}\Z" % (MAX_DIGITS,))
 # Printable ASCII without space: call ids are Call-ID-like words.
 _CALL_ID = re.compile(r"[\x21-\x7e]{1,%d}\Z" % (MAX_CALL_ID,))
 _TARGET = re.compile(r"[\x21-\x7e]{1,%d}\Z" % (MAX_TARGET,))
 _NO_CONTROL = re.compile(r"[^\x00-\x1f\x7f]*\Z")
+_RESUME_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,%d}\Z" % (MAX_RESUME_TOKEN,))
 
 #: The reasons a client may give in C{reject}.
 REJECT_REASONS = ("busy", "decline")
@@ -132,6 +136,10 @@ def _parseRegister(msg):
     if not isinstance(trace, bool):
         raise MessageError("trace", "'trace' must be true or false")
     out["trace"] = trace
+    resume = _string(msg, "resume", _RESUME_TOKEN, optional=True,
+                     what=f"a resume token: 1-{MAX_RESUME_TOKEN} of A-Z a-z 0-9 _ -")
+    if resume is not None:
+        out["resume"] = resume
     return out
 
 
@@ -145,6 +153,12 @@ def _parseCallOnly(kind):
 def _parseAccept(msg):
     call = _callId(msg)
     return {"type": "accept", "call": call, "sdp": _sdp(msg, call)}
+
+
+def _parseResume(msg):
+    """C{resume}: pick a live call up again with a new offer (docs/signalling.rst)."""
+    call = _callId(msg)
+    return {"type": "resume", "call": call, "sdp": _sdp(msg, call)}
 
 
 def _parseReject(msg):
@@ -206,6 +220,7 @@ _PARSERS = {
     "hold": _parseCallOnly("hold"),
     "unhold": _parseCallOnly("unhold"),
     "call": _parseCall,
+    "resume": _parseResume,
 }
 
 #: The C{type} values a client may send.

@@ -22,6 +22,12 @@ C{Origin} must be the page's own or an allowed one (403 at the handshake);
 a connection must register within C{registerTimeout} seconds; sources are
 limited in connections and in authentication failures
 (L{linkrtc.signalling.guard.SourceGuard}).
+
+Resuming (docs/signalling.rst): C{registered} carries a resume token
+(L{linkrtc.signalling.resume}); a client that comes back within the grace
+period registers with it (C{"resume": TOKEN}) and is told which calls wait
+for it (C{"calls"}); it resumes each with a C{resume} message, which the
+handler (an L{IResumeHandler}) takes.
 """
 
 import json
@@ -34,7 +40,7 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from linkrtc.interfaces import IClientConnection
+from linkrtc.interfaces import IClientConnection, IResumeHandler
 from linkrtc.signalling.guard import (
     SourceGuard,
     isLoopbackAddress,
@@ -45,12 +51,14 @@ from linkrtc.signalling.guard import (
     sourceOf,
 )
 from linkrtc.signalling.messages import MAX_MESSAGE_SIZE, MessageError, parseClientMessage
+from linkrtc.signalling.resume import ResumeError, ResumeTokens
 from linkrtc.signalling.tokens import LOCAL_GRANTS, Grants, Identity, TokenError
 
 __all__ = [
     "CLOSE_UNAUTHENTICATED",
     "CLOSE_REGISTER_TIMEOUT",
     "CLOSE_LOCKED_OUT",
+    "CLOSE_RESUMED",
     "ClientConnection",
     "SignallingServerProtocol",
     "SignallingFactory",
@@ -68,6 +76,9 @@ CLOSE_REGISTER_TIMEOUT = 4408
 
 #: WebSocket close code: the source failed authentication too often.
 CLOSE_LOCKED_OUT = 4429
+
+#: WebSocket close code: the client resumed on a newer connection.
+CLOSE_RESUMED = 4410
 
 #: The one error a refused token gets, whatever the cause.
 AUTH_FAILED = (401, "authentication failed", "token")
@@ -280,6 +291,7 @@ class SignallingServerProtocol(WebSocketServerProtocol):
             return
         self._cancelRegisterTimer()
         trace = msg["trace"] and identity.grants.trace
+        lost = self._redeem(name, msg.get("resume"))
         old = conn.clientName
         self.factory.directory.register(name, conn, trace=trace)
         conn.clientName = name
@@ -292,9 +304,51 @@ class SignallingServerProtocol(WebSocketServerProtocol):
             log.info("client {name} registered from {peer}{how}", name=name, peer=self.peer,
                      how=" (anonymous, loopback)" if identity.anonymous else "")
         reply = {"type": "registered", "client": name}
+        token = self.factory.resumeTokens.issue(conn, name)
+        if token is not None:
+            reply["resume"] = token
+        if "resume" in msg:
+            reply["calls"] = self._resumeCalls(lost) if lost is not None else []
         if msg["trace"] and not trace:
             reply["trace"] = False
         self.sendJSON(reply)
+
+    def _redeem(self, name, token):
+        """
+        Use the resume token of a C{register} (if it has one).
+
+        @return: the connection it was issued to, or C{None} (no token, or
+            a refused one: the client was sent C{error} 404/410 with
+            C{field} C{resume}).
+        """
+        if token is None:
+            return None
+        try:
+            lost = self.factory.resumeTokens.redeem(token, name)
+        except ResumeError as e:
+            log.info("client {name} from {peer}: resume refused: {why}", name=name,
+                     peer=self.peer, why=e.message)
+            self.sendError(e.code, e.message, "resume")
+            return None
+        if lost is self.connection:
+            return None  # its own token: nothing to take over
+        if lost.connected:
+            # The client came back before the old connection's close
+            # reached us: that one is gone as far as its calls go.
+            other = lost._protocol
+            other._connectionGone(resumable=True)
+            other.sendClose(CLOSE_RESUMED, "resumed on another connection")
+        return lost
+
+    def _resumeCalls(self, lost):
+        """@return: the calls waiting for C{lost} (see L{IResumeHandler.clientResumed})."""
+        handler = self.factory.handler
+        if not IResumeHandler.providedBy(handler):
+            return []
+        calls = handler.clientResumed(lost, self.connection)
+        log.info("client {name} resumed from {peer}: {count} call(s) waiting",
+                 name=self.connection.clientName, peer=self.peer, count=len(calls))
+        return calls
 
     def _authenticate(self, name, token):
         """
@@ -312,14 +366,28 @@ class SignallingServerProtocol(WebSocketServerProtocol):
         self.factory.openConnections.discard(self)
         self._cancelRegisterTimer()
         conn = self.connection
+        if conn is not None and conn.connected and conn.clientName is not None:
+            log.info("client {name} connection {peer} closed ({code})", name=conn.clientName,
+                     peer=self.peer, code=code)
+        self._connectionGone()
+
+    def _connectionGone(self, resumable=False):
+        """
+        The connection is gone (closed, or taken over by a resume with
+        C{resumable} true): out of the directory, its resume token's grace
+        period starts, and the handler is told (once).
+        """
+        conn = self.connection
         if conn is None or not conn.connected:
             return
         conn.connected = False
         self.factory.directory.unregister(conn)
         if conn.clientName is None:
             return
-        log.info("client {name} connection {peer} closed ({code})", name=conn.clientName,
-                 peer=self.peer, code=code)
+        if resumable:
+            self.factory.resumeTokens.revoke(conn)
+        else:
+            self.factory.resumeTokens.lost(conn)
         try:
             self.factory.handler.clientLost(conn)
         except Exception:
@@ -404,6 +472,10 @@ class SignallingFactory(WebSocketServerFactory):
     @param registerTimeout: seconds a connection may stay without a
         successful C{register} before it is closed (4408).
     @param guard: the L{SourceGuard} (one with the defaults if C{None}).
+    @param resumeSeconds: the grace period, in seconds, during which a
+        client whose connection closed may come back with its resume
+        token (C{--resume-seconds}); 0 (the default here) disables resume
+        tokens.
     @raise ValueError: a malformed origin in C{allowedOrigins}.
     """
 
@@ -412,7 +484,7 @@ class SignallingFactory(WebSocketServerFactory):
     def __init__(self, directory, handler, verifier=None, clock=None, url=None,
                  autoPingInterval=20.0, autoPingTimeout=10.0, openHandshakeTimeout=10.0,
                  maxMessageSize=MAX_MESSAGE_SIZE, allowedOrigins=(), registerTimeout=10.0,
-                 guard=None):
+                 guard=None, resumeSeconds=0.0):
         if clock is None:
             from twisted.internet import reactor as clock
         super().__init__(url=url, reactor=clock)
@@ -425,6 +497,8 @@ class SignallingFactory(WebSocketServerFactory):
         self.registerTimeout = registerTimeout
         self.guard = guard if guard is not None else SourceGuard(clock)
         self.maxMessageSize = maxMessageSize
+        #: The L{ResumeTokens} of this endpoint's clients.
+        self.resumeTokens = ResumeTokens(clock, resumeSeconds)
         #: The open connections' protocols (for the metrics).
         self.openConnections = set()
         hardLimit = max(16 * maxMessageSize, 1024 * 1024)

@@ -76,6 +76,7 @@ function login(event) {
     trace: true,
   });
   app.device = device;
+  rememberLogin({ name, token: $("#token").value || "" });
   setStatus("connecting", `Connecting as ${name}…`);
   showBanner("");
 
@@ -111,11 +112,41 @@ function login(event) {
     }
   });
   device.on("incoming", (call) => adopt(call));
+  device.on("resumed", (call) => {
+    // A call kept by LinkRTC across a reload (or a lost connection): shown again.
+    const record = app.calls.get(call.id) || adopt(call);
+    app.current = record;
+    localLadder(record, "resuming the call after the connection was lost");
+    showBanner("Resuming your call…", "info");
+    updatePanel();
+  });
   device.on("trace", (line) => addTrace(line));
   device.register().catch(() => {});
 }
 
+// The log-in is kept for this tab (sessionStorage), so a reload logs in
+// again by itself and LinkRTC's resume token picks the live call up.
+const LOGIN_KEY = "linkrtc.demo.login";
+
+function rememberLogin(login) {
+  try {
+    if (login) sessionStorage.setItem(LOGIN_KEY, JSON.stringify(login));
+    else sessionStorage.removeItem(LOGIN_KEY);
+  } catch (e) {
+    // storage disabled: no log-in after a reload
+  }
+}
+
+function rememberedLogin() {
+  try {
+    return JSON.parse(sessionStorage.getItem(LOGIN_KEY) || "null");
+  } catch (e) {
+    return null;
+  }
+}
+
 function logout() {
+  rememberLogin(null);
   if (app.device) app.device.destroy();
   app.device = null;
   setStatus("unregistered", "Not logged in");
@@ -316,6 +347,7 @@ function stateWords(call, state) {
     case "calling": return call.direction === "incoming" ? "incoming call" : "calling…";
     case "ringing": return call.direction === "incoming" ? "ringing here" : "ringing at the far end";
     case "connecting": return "connecting the audio…";
+    case "resuming": return "connection lost: resuming the call…";
     case "confirmed": case "open": return "in call";
     default: return state;
   }
@@ -613,5 +645,10 @@ document.addEventListener("keydown", (event) => {
 if (params.get("name")) {
   $("#name").value = params.get("name");
   if (params.has("login")) login();
+} else if (rememberedLogin()) {
+  const saved = rememberedLogin();
+  $("#name").value = saved.name;
+  $("#token").value = saved.token || "";
+  login();
 }
 updateButtons();

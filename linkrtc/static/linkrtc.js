@@ -157,7 +157,7 @@ function waitForIceGathering(pc, timeoutMs) {
  * One call. Made by the Device (`incoming` event, or `device.connect()`).
  *
  * Properties: id, direction ("incoming"|"outgoing"), from, to, state
- * ("pending", "ringing", "connecting", "open", "closed"), onHold, cause,
+ * ("pending", "ringing", "connecting", "open", "resuming", "closed"), onHold, cause,
  * peerConnection, localStream, remoteStream.
  *
  * Events: ringing, accept, disconnect({cause, reason, local}), reject,
@@ -190,6 +190,35 @@ export class Call extends Emitter {
   /** @returns {boolean} true while the call has not ended. */
   get active() {
     return this.state !== "closed";
+  }
+
+  /**
+   * Pick the call up again after the connection to LinkRTC was lost (a
+   * page reload, a network change): a fresh RTCPeerConnection offers, the
+   * `resume` message carries the offer, the `answer` completes it. Called
+   * by the Device when `registered` lists the call. @returns {Promise<void>}
+   */
+  async _resume() {
+    this.state = "connecting";
+    try {
+      const pc = await this._setupMedia();
+      this._attachMicrophone(pc);
+      await pc.setLocalDescription(await pc.createOffer());
+      const sdp = await this._gatheredSdp(pc);
+      if (!this.active) return;
+      this.device._send({ type: "resume", call: this.id, sdp });
+    } catch (e) {
+      if (!this.active) return;
+      this._fail(e instanceof LinkRTCError ? e : new LinkRTCError(0, e.message || String(e), { call: this.id }));
+    }
+  }
+
+  /** The connection to LinkRTC is lost but the call may be resumed: drop the media only. */
+  _suspend() {
+    this._stopMedia();
+    this.peerConnection = null;
+    this.state = "resuming";
+    this.emit("state", "resuming", null);
   }
 
   /** Answer an incoming call: microphone, SDP answer, `accept`. @returns {Promise<void>} */
@@ -410,7 +439,10 @@ export class Call extends Emitter {
 
   _state(state, cause) {
     this.serverState = state;
-    if (state === "confirmed" && this.state !== "closed") this.state = "open";
+    if (state === "confirmed" && this.state !== "closed") {
+      this.state = "open";
+      this.device._saveResume();
+    }
     if (state === "ringing" && this.state === "pending") this.state = "ringing";
     this.emit("state", state, cause);
     switch (state) {
@@ -458,7 +490,8 @@ export class Call extends Emitter {
     const error = new LinkRTCError(message.code, message.message, { field: message.field, call: message.call });
     this.emit("error", error);
     // An error about the call's own setup ends it; 409 on hold etc. does not.
-    if (message.field === "sdp" || (this.id === null && this.direction === "outgoing")) {
+    if (message.field === "sdp" || message.field === "resume"
+        || (this.id === null && this.direction === "outgoing")) {
       this._closed(message.code, false);
     }
   }
@@ -477,11 +510,15 @@ export class Call extends Emitter {
  * (an HTMLAudioElement or a CSS selector; default: one it creates),
  * mediaStream (use this stream instead of getUserMedia), autoRinging (true),
  * reconnect (true), backoff ({initial: 500, max: 30000} milliseconds),
- * gatheringTimeout (10000 ms), WebSocket (constructor, for tests).
+ * gatheringTimeout (10000 ms), WebSocket (constructor, for tests),
+ * resume (true: keep the resume token LinkRTC gives in `registered` in
+ * sessionStorage, so that after a page reload, or a lost connection, the
+ * next register sends it and the calls LinkRTC kept are resumed with a
+ * fresh offer), storage (the Storage for it; default sessionStorage).
  *
  * Events: registered(client), unregistered({reason, willReconnect}),
- * reconnecting({attempt, delay}), incoming(call), error(LinkRTCError),
- * trace(line), message(raw message).
+ * reconnecting({attempt, delay}), incoming(call), resumed(call),
+ * error(LinkRTCError), trace(line), message(raw message).
  */
 export class Device extends Emitter {
   constructor(url, options = {}) {
@@ -501,6 +538,8 @@ export class Device extends Emitter {
       backoff: { initial: 500, max: 30000 },
       gatheringTimeout: 10000,
       WebSocket: globalThis.WebSocket,
+      resume: true,
+      storage: undefined,
       ...options,
     };
     this.state = "unregistered"; // "connecting", "registered", "reconnecting", "destroyed"
@@ -561,9 +600,22 @@ export class Device extends Emitter {
   /** Close the connection (ending its calls) and stop reconnecting. */
   unregister() {
     this._wanted = false;
+    this._resumeToken = null;
+    const storage = this._storage();
+    try {
+      if (storage) storage.removeItem(this._storageKey());
+    } catch (e) {
+      // nothing kept
+    }
     clearTimeout(this._retryTimer);
     this._retryTimer = null;
     const ws = this._ws;
+    if (ws && this.connected) {
+      // Hang up now: LinkRTC would otherwise keep answered calls for a resume.
+      for (const call of this.calls.values()) {
+        if (call.active && call.id !== null) this._send({ type: "hangup", call: call.id });
+      }
+    }
     if (ws) {
       this._ws = null;
       ws.onclose = null;
@@ -681,14 +733,22 @@ export class Device extends Emitter {
       if (ws !== this._ws) return;
     }
     if (token !== undefined && token !== null && token !== "") message.token = String(token);
+    const saved = this._loadResume();
+    if (saved && saved.token) message.resume = saved.token;
     this._send(message);
   }
 
   _connectionLost(reason, willReconnect) {
     // LinkRTC ends every call of a closed connection (480 / BYE).
+    // With a resume token, answered calls wait for the next register.
     const wasRegistered = this.state === "registered";
+    const saved = willReconnect ? this._loadResume() : null;
     for (const call of [...this.calls.values(), ...this._pending]) {
-      call._closed("connection to LinkRTC lost", true);
+      if (saved && saved.token && call.state === "open" && call.id !== null) {
+        call._suspend();
+      } else {
+        call._closed("connection to LinkRTC lost", true);
+      }
     }
     this._pending = [];
     this.state = willReconnect ? "reconnecting" : "unregistered";
@@ -735,10 +795,14 @@ export class Device extends Emitter {
         // false when trace was asked for but the token has no trace grant.
         this.tracing = !!this.options.trace && message.trace !== false;
         this._attempt = 0;
+        const previous = this._loadResume();
+        this._resumeToken = message.resume || null;
+        this._saveResume();
         const waiters = this._registerWaiters;
         this._registerWaiters = [];
         for (const w of waiters) w.resolve(message.client);
         this.emit("registered", message.client);
+        this._resumeCalls(message.calls || [], previous);
         break;
       }
       case "incoming":
@@ -758,6 +822,74 @@ export class Device extends Emitter {
         if (call) call._handle(message);
         break;
     }
+  }
+
+  // -- resuming after a reload ---------------------------------------------------
+
+  _storageKey() {
+    return `linkrtc.resume:${this.url}:${this.options.client}`;
+  }
+
+  _storage() {
+    if (!this.options.resume) return null;
+    if (this.options.storage !== undefined) return this.options.storage;
+    try {
+      return globalThis.sessionStorage || null;
+    } catch (e) {
+      return null; // storage disabled
+    }
+  }
+
+  /** @returns {{token: string, calls: object}|null} what the last `registered` left. */
+  _loadResume() {
+    const storage = this._storage();
+    if (!storage) return null;
+    try {
+      return JSON.parse(storage.getItem(this._storageKey()) || "null");
+    } catch (e) {
+      return null;
+    }
+  }
+
+  /** Keep the resume token and the answered calls (for their from/to after a reload). */
+  _saveResume() {
+    const storage = this._storage();
+    if (!storage) return;
+    const calls = {};
+    for (const call of this.calls.values()) {
+      if (call.active) calls[call.id] = { direction: call.direction, from: call.from, to: call.to };
+    }
+    try {
+      if (this._resumeToken) {
+        storage.setItem(this._storageKey(), JSON.stringify({ token: this._resumeToken, calls }));
+      } else {
+        storage.removeItem(this._storageKey());
+      }
+    } catch (e) {
+      // storage full or disabled: no resume after a reload
+    }
+  }
+
+  _resumeCalls(listed, previous) {
+    const known = (previous && previous.calls) || {};
+    const waiting = new Set();
+    for (const info of listed) {
+      if (!info || typeof info.call !== "string") continue;
+      waiting.add(info.call);
+      let call = this.calls.get(info.call);
+      if (!call) {
+        const saved = known[info.call] || {};
+        const direction = saved.direction || (info.direction === "outbound" ? "outgoing" : "incoming");
+        call = new Call(this, { id: info.call, direction, from: saved.from || null, to: saved.to || null });
+        this.calls.set(call.id, call);
+      }
+      this.emit("resumed", call);
+      call._resume();
+    }
+    for (const call of [...this.calls.values()]) {
+      if (call.state === "resuming" && !waiting.has(call.id)) call._closed("connection to LinkRTC lost", true);
+    }
+    this._saveResume();
   }
 
   _incoming(message) {
@@ -810,6 +942,7 @@ export class Device extends Emitter {
   _forget(call) {
     if (call.id !== null && this.calls.get(call.id) === call) this.calls.delete(call.id);
     this._pending = this._pending.filter((c) => c !== call);
+    if (this._resumeToken) this._saveResume();
   }
 
   // -- remote audio ------------------------------------------------------------------

@@ -126,6 +126,18 @@ class ConfigTests(SynchronousTestCase):
         for value in ("", "a\r\nX-Evil: 1", "caf\u00e9", " lead", "x" * 129, 7):
             e = self.assertRaises(ConfigError, applyChanges, config, {"server-header": value})
             self.assertIn("server-header", str(e))
+    def test_resumeSeconds(self):
+        """resume-seconds: 10 s by default, 0 (off) or more, from TOML too; not negative."""
+        self.assertEqual(LinkRTCConfig().resumeSeconds, 10.0)
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write("resume-seconds = 4\n")
+        self.assertEqual(loadTOML(path).resumeSeconds, 4.0)
+        config = applyChanges(LinkRTCConfig(), {"resume-seconds": 0})
+        self.assertEqual(config.resumeSeconds, 0.0)
+        for value in (-1, "soon", True):
+            e = self.assertRaises(ConfigError, applyChanges, config, {"resume-seconds": value})
+            self.assertIn("resume-seconds", str(e))
 
     def test_badTOML(self):
         """A file that is not TOML, or is missing, gives a ConfigError."""

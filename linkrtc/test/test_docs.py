@@ -210,7 +210,7 @@ class Produced:
         """@return: what the WebSocket layer itself sends: registered, error, trace."""
         clock = Clock()
         directory = ClientDirectory(clock)
-        factory = SignallingFactory(directory, FakeHandler(), clock=clock)
+        factory = SignallingFactory(directory, FakeHandler(), clock=clock, resumeSeconds=10)
         proto = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40000))
         transport = FakeTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", 40000))
         proto.makeConnection(transport)
@@ -221,6 +221,11 @@ class Produced:
             proto.dataReceived(clientFrame(json.dumps(message)))
         directory.trace("c7f3a9e2", "in", "sip", "INVITE sip:alice@gw SIP/2.0\r\n", ["alice"])
         sent = [json.loads(payload) for _, payload in serverFrames(transport.value())]
+        transport.clear()
+        token = [m for m in sent if m["type"] == "registered"][0]["resume"]
+        proto.dataReceived(clientFrame(json.dumps({"type": "register", "client": "alice",
+                                                   "resume": token})))
+        sent += [json.loads(payload) for _, payload in serverFrames(transport.value())]
         proto.connectionLost(Failure(ConnectionDone()))
         return sent
 

@@ -100,6 +100,14 @@ class OptionsTests(SynchronousTestCase):
         e = self.assertRaises(usage.UsageError, Options().parseOptions, ["--drain-seconds", "-1"])
         self.assertIn("drain-seconds", str(e))
 
+    def test_resumeSeconds(self):
+        """--resume-seconds sets seconds (default 10); a bad value names the option."""
+        options = Options()
+        options.parseOptions(["--resume-seconds", "3"])
+        self.assertEqual(options.config.resumeSeconds, 3.0)
+        e = self.assertRaises(usage.UsageError, Options().parseOptions, ["--resume-seconds", "x"])
+        self.assertIn("resume-seconds", str(e))
+
     def test_configFile(self):
         """--config reads TOML; the command line wins over it."""
         path = self.mktemp()

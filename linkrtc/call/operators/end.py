@@ -16,6 +16,7 @@ from linkrtc.call.events import (
     SIPRequestEvent,
 )
 from linkrtc.call.operators.base import Operator, hangupCause
+from linkrtc.call.operators.resume import awaitResume
 from linkrtc.call.states import DROPPED
 
 
@@ -61,7 +62,9 @@ class OpClientGone(Operator):
     Live states, when an attached connection closes: before an accept the
     connection is detached and the call ends with 480 when none is left;
     when it is the one that accepted, the call ends (480 before the 200 OK,
-    BYE after).
+    BYE after). An answered (C{confirmed}) call whose media can rebuild the
+    client's leg waits instead for the client to resume it
+    (L{linkrtc.call.operators.resume.awaitResume}).
     """
 
     name = "OpClientGone"
@@ -72,6 +75,8 @@ class OpClientGone(Operator):
         if not call.involves(event.connection):
             return None
         call.detach(event.connection)
+        if event.connection is call.answerer and awaitResume(call, event.connection):
+            return call.state.name
         if event.connection is call.answerer or not call.connections:
             return call.end(480, "client connection lost", "sys")
         return call.state.name

@@ -173,7 +173,7 @@ class TopologyTests(SynchronousTestCase):
         self.assertEqual(queues["routing"]["event"][:2], ["OpAskOutgoing", "OpRouteOutgoing"])
         self.assertEqual(queues["dropped"]["entry"],
                          ["OpSIPHangup", "OpNotifyClients", "OpNotifyApplication",
-                          "OpReleaseCall"])
+                          "OpTellHeir", "OpReleaseCall"])
 
     def test_fakes(self):
         verifyObject(ISIPClientLeg, FakeClientLeg())

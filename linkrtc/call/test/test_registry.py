@@ -85,7 +85,7 @@ class BuildTests(SynchronousTestCase):
         self.assertEqual(queues["confirmed"]["event"][-1], "OpInDialogRequest")
         self.assertEqual(queues["dropped"]["entry"],
                          ["OpSIPHangup", "OpNotifyClients", "OpNotifyApplication",
-                          "OpReleaseCall", "OpApiReleased"])
+                          "OpTellHeir", "OpReleaseCall", "OpApiReleased"])
         self.assertEqual(queues["calling"]["entry"],
                          ["OpNotifyApplication", "OpStartRingTimer", "OpOfferClient"])
 

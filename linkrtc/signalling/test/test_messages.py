@@ -81,7 +81,8 @@ class ValidMessageTests(SynchronousTestCase):
 
     def test_types(self):
         self.assertEqual(CLIENT_MESSAGE_TYPES, {"register", "ringing", "accept", "reject",
-                                                "hangup", "dtmf", "hold", "unhold", "call"})
+                                                "hangup", "dtmf", "hold", "unhold", "call",
+                                                "resume"})
 
 
 class BadMessageTests(SynchronousTestCase):

@@ -15,6 +15,11 @@ Scenarios:
     answers; audio both ways (880 Hz from the page, 440 Hz from baresip);
     the page sends a DTMF digit and hangs up. A second tab, logged in as
     bob, must see nothing of it.
+  - C{reload}: as C{call}, but in the middle of the call the page is
+    reloaded (C{page.reload()}); the page logs in again by itself, resumes
+    the call with its resume token and a new offer, and audio flows both
+    ways again (the page's FFT and the end of baresip's recording, both
+    after the reload); the page then hangs up.
   - C{readme}: the same call against the README's run command itself,
     C{twistd -n linkrtc} with no option at all (its embedded defaults:
     SIP on 127.0.0.1:5060, the page on http://127.0.0.1:8080/, bridge
@@ -365,7 +370,116 @@ def baresipCallsAlice(run, args, linkrtc):
     run.result["ok"] = True
 
 
-SCENARIOS = {"login": scenarioLogin, "call": scenarioCall, "readme": scenarioReadme}
+def startBaresip(run, args, linkrtc, phoneTone):
+    """Start baresip (440 Hz) dialling alice through C{linkrtc}; @return: its log file."""
+    recordings = run.peerPath("rec")
+    config = run.peerPath("baresip")
+    baresipConfig(config, freePort(both=True), phoneTone, recordings)
+    baresipLog = open(os.path.join(run.out, "baresip.log"), "w")
+    run.baresip = subprocess.Popen(
+        ["baresip", "-v", "-s", "-f", config, "-t", str(int(args.baresip_seconds)),
+         "-e", f"/dial sip:alice@127.0.0.1:{linkrtc.sipPort}"],
+        stdin=subprocess.DEVNULL, stdout=baresipLog, stderr=subprocess.STDOUT, cwd=run.out,
+    )
+    run.step("baresip dialling")
+    return baresipLog
+
+
+def stopBaresip(run, baresipLog):
+    """Let baresip see the BYE, stop it; @return: its log and its recordings' paths."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and run.baresip.poll() is None:
+        with open(baresipLog.name, errors="replace") as f:
+            if "terminated" in f.read().lower():
+                break
+        time.sleep(0.2)
+    time.sleep(0.5)
+    if run.baresip.poll() is None:
+        run.baresip.send_signal(signal.SIGTERM)
+        try:
+            run.baresip.wait(5)
+        except subprocess.TimeoutExpired:
+            run.baresip.kill()
+            run.baresip.wait(3)
+    baresipLog.close()
+    with open(baresipLog.name, errors="replace") as f:
+        text = f.read()
+    kept = os.path.join(run.out, "bsrec")
+    shutil.copytree(run.peerPath("rec"), kept, dirs_exist_ok=True)
+    decoded = sorted(glob.glob(os.path.join(kept, "*-dec.wav")))
+    return text, decoded
+
+
+def wavTail(path, seconds):
+    """@return: L{analyseSamples} of the last C{seconds} of a WAV file (mono)."""
+    import wave
+
+    import numpy
+
+    from linkrtc.test.e2e.drivers import analyseSamples
+
+    with wave.open(path, "rb") as w:
+        rate, channels = w.getframerate(), w.getnchannels()
+        data = w.readframes(w.getnframes())
+    samples = numpy.frombuffer(data, dtype="<i2").astype(float) / 32768.0
+    if channels > 1:
+        samples = samples.reshape(-1, channels).mean(axis=1)
+    return analyseSamples(samples[-int(rate * seconds):], rate)
+
+
+def scenarioReload(run, args):
+    """
+    baresip calls alice; the page answers; audio flows; the page reloads
+    in the middle of the call and resumes it by itself; audio flows both
+    ways again; the page hangs up.
+    """
+    linkrtc = run.startLinkRTC("bridge")
+    pageTone = run.peerPath("page880.wav")
+    phoneTone = run.peerPath("phone440.wav")
+    writeTone(pageTone, PAGE_TONE, 30, 48000)
+    writeTone(phoneTone, PHONE_TONE, 60, 8000)  # longer than the call: baresip hangs up at EOF
+    run.launch(pageTone)
+    alice = run.page("alice")
+    baresipLog = startBaresip(run, args, linkrtc, phoneTone)
+    alice.wait_for_selector("#answer:not([disabled])", timeout=15000)
+    alice.click("#answer")
+    alice.wait_for_selector('#callPanel[data-state="open"]', timeout=20000)
+    run.step("confirmed")
+    time.sleep(args.talk)
+    run.result["pageHeardBefore"] = alice.evaluate(REMOTE_FREQUENCY)
+    callBefore = alice.evaluate("window.softphone.current && window.softphone.current.call.id")
+
+    alice.reload(timeout=15000)
+    run.step("page reloaded")
+    alice.wait_for_selector('#status[data-state="registered"]', timeout=15000)
+    run.step("registered again by itself", status=alice.text_content("#status"))
+    alice.wait_for_selector('#callPanel[data-state="open"]', timeout=20000)
+    run.step("call resumed")
+    callAfter = alice.evaluate("window.softphone.current && window.softphone.current.call.id")
+    run.result["sameCall"] = bool(callBefore) and callBefore == callAfter
+    time.sleep(args.talk)
+    stats1 = alice.evaluate("window.softphone.stats()")
+    run.result["pageHeard"] = alice.evaluate(REMOTE_FREQUENCY)
+    time.sleep(1.0)
+    stats2 = alice.evaluate("window.softphone.stats()")
+    run.result["stats"] = [stats1, stats2]
+    run.result["ladderText"] = alice.inner_text("#ladder")[-3000:]
+    alice.click("#hangup")
+    alice.wait_for_selector('#calllog li[data-state="dropped"]', timeout=10000)
+    run.result["calllog"] = alice.inner_text("#calllog")
+    run.step("hung up", log=run.result["calllog"])
+
+    text, decoded = stopBaresip(run, baresipLog)
+    run.result["baresipLog"] = text[-6000:]
+    run.result["phoneSawBye"] = "terminated" in text.lower()
+    # The end of baresip's recording: only audio from after the reload.
+    run.result["phoneHeard"] = wavTail(decoded[-1], args.talk - 1.0) if decoded else None
+    run.result["phoneHeardWhole"] = analyseWav(decoded[-1]) if decoded else None
+    run.result["ok"] = True
+
+
+SCENARIOS = {"login": scenarioLogin, "call": scenarioCall, "readme": scenarioReadme,
+             "reload": scenarioReload}
 
 
 def main():

@@ -188,3 +188,39 @@ class BrowserTests(SynchronousTestCase):
         self.assertEqual((cdr["cause"], cdr["call_dir"]), (200, "inbound"), report)
         self.assertIn(cdr["media"]["mode"], ("relay", "transcode"), report)
         self.assertEqual(result["linkrtcTracebacks"], 0, result["linkrtcLog"])
+
+    def test_reloadResumesCall(self):
+        """
+        A page reload in the middle of a call (issue 13): baresip calls
+        alice, the page answers, audio flows; the page is reloaded; it logs
+        in again by itself, resumes the same call with its resume token
+        and a new offer, and audio flows both ways again: baresip's 440 Hz
+        in the page's FFT after the reload, the page's 880 Hz at the end of
+        baresip's recording (after the reload). One CDR, the page's hang-up.
+        """
+        requirePeer("baresip")
+        result, out = runDriver(self, "reload", timeout=110)
+        report = json.dumps({k: result.get(k) for k in (
+            "stats", "pageHeardBefore", "pageHeard", "phoneHeard", "phoneHeardWhole",
+            "calllog", "steps", "sameCall")})
+        self.assertNear(result["pageHeardBefore"]["dominant"], 440.0, 20, report)
+        self.assertTrue(result["sameCall"], report)
+        # After the reload: baresip's tone at the page, the page's at baresip.
+        self.assertNear(result["pageHeard"]["dominant"], 440.0, 20, report)
+        first, second = result["stats"]
+        self.assertEqual(second["ice"], "connected", report)
+        self.assertGreater(second["inbound"]["packetsReceived"],
+                           first["inbound"]["packetsReceived"], report)
+        self.assertGreater(second["outbound"]["packetsSent"], 50, report)
+        heard = result["phoneHeard"]
+        self.assertIsNotNone(heard, "baresip recorded nothing\n" + report)
+        self.assertGreater(heard["rms"], 0.01, report)
+        self.assertNear(heard["dominant"], 880.0, 20, report)
+        self.assertTrue(result["phoneSawBye"], result["baresipLog"][-2000:])
+        with open(os.path.join(out, "cdr.jsonl")) as f:
+            records = [json.loads(line) for line in f if line.strip()]
+        ends = [r for r in records if r["record"] == "end"]
+        self.assertEqual(len(ends), 1, records)
+        self.assertEqual((ends[0]["cause"], ends[0]["dropped_by"]), (200, "usr"), report)
+        self.assertEqual(ends[0]["media"]["webrtc"]["resumes"], 1, ends[0])
+        self.assertEqual(result["linkrtcTracebacks"], 0, result["linkrtcLog"])
