@@ -228,7 +228,11 @@ def makeLinkRTCService(config, reactor=None):
     from linkrtc.app.jsonrpc import JsonRpcEndpoint
     from linkrtc.signalling.api import ApiFactory, makeApiWebSocketResource
 
-    callControl = CallControl(reactor, directory, decideTimeout=config.webhookTimeout)
+    from linkrtc.media.actions.mixer import Conference
+
+    conferences = (lambda: Conference(reactor)) if mediaFactory.name == "bridge" else None
+    callControl = CallControl(reactor, directory, decideTimeout=config.webhookTimeout,
+                              conferenceFactory=conferences)
     if config.webhook:
         callControl.addSink(webhookSink(application), controller=False)
     application = ApiApplication(application, callControl)
@@ -260,6 +264,11 @@ def makeLinkRTCService(config, reactor=None):
         credentials=trunkService.credentials,
     )
 
+    from linkrtc.app.dial import ApplicationDialer
+
+    # construct (seed 001): the call control's dialer, once the engine and trunks exist.
+    callControl.dialer = ApplicationDialer(manager, manager.dialer,
+                                           loopbackAddress=getattr(mediaFactory, "rtpInterface", None))
     signalling = SignallingFactory(
         directory, manager, verifier=makeTokenVerifier(config, reactor), clock=reactor,
         allowedOrigins=config.allowedOrigins, registerTimeout=config.registerTimeout,
