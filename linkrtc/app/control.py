@@ -174,7 +174,9 @@ class Resource:
         params = {"res_id": self.resId}
         params.update(fields)
         params["user_data"] = self.userData
-        self.control.emit(f"sys.call.on_{name}", params)
+        # After the transition: an application acting on the event at once
+        # (in-process) finds the call in its new state.
+        self.call.afterEvent(lambda: self.control.emit(f"sys.call.on_{name}", params))
 
     # -- audio ---------------------------------------------------------------------
 

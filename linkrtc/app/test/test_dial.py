@@ -313,3 +313,28 @@ class PassthroughTests(SynchronousTestCase):
         h.control.dialer = ApplicationDialer(h.calls.manager, None)
         ok, error = h.invoke("sys.call.construct", to_uri="5551234")
         self.assertEqual(error.code, -32003)
+
+
+class EventOrderTests(SynchronousTestCase):
+    def test_actOnEventAtOnce(self):
+        """
+        An in-process application that acts on an event as it arrives finds
+        the call in its new state (the event is raised after the
+        transition): a construct with the parent on on_play_completed works.
+        """
+        h = DialHarness()
+        h.calls.connect("bob")
+        call, _leg, audio = h.answered()
+        results = []
+
+        def sink(notification):
+            if notification["method"] == "sys.call.on_play_completed":
+                d = h.control.invoke("sys.call.construct",
+                                     {"to_uri": "client:bob", "parent_call_res_id": call.resId})
+                d.addBoth(results.append)
+
+        h.control.addSink(sink)
+        h.invoke("play_start", res_id=call.resId, content="/x.wav")
+        audio.finish()
+        self.assertIsInstance(results[0], dict, results)
+        self.assertEqual(call.state.name, "Dial")

@@ -15,6 +15,9 @@ Scenarios:
     caller as parent, connects the two, and drops both.
   - C{conf}: three baresip phones (500, 700 and 1100 Hz) call in; the
     application answers each and puts it into one conference.
+  - C{example}: etc/examples/ivr.py runs in the switch (C{--application});
+    baresip presses 1 during the menu and is connected to the browser
+    client C{agent}, which hangs up.
 
 What each peer heard is measured by FFT (L{toneShares}): the share of the
 recording's power near each tone.
@@ -38,7 +41,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(HERE))))
 
 from linkrtc.test.e2e.bridge_driver import RTCClient, Run, stopProcess  # noqa: E402
 from linkrtc.test.e2e.drivers import driverParser, runScenario, writeTone  # noqa: E402
-from linkrtc.test.e2e.harness import JSONLinesProcess, freePort  # noqa: E402
+from linkrtc.test.e2e.harness import ROOT, JSONLinesProcess, LinkRTCProcess, freePort  # noqa: E402
 
 PROMPT_TONE = 1000.0
 CALLER_TONE = 550.0
@@ -251,7 +254,53 @@ def scenarioConf(run, args):
     run.result["ok"] = True
 
 
-SCENARIOS = {"ivr": scenarioIVR, "conf": scenarioConf}
+def scenarioExample(run, args):
+    """
+    etc/examples/ivr.py loaded in the switch (C{--application ivr:factory})
+    on real media: the phone hears the menu, presses 1, is connected to the
+    browser client C{agent}, which hangs up after C{--talk} seconds.
+    """
+    sounds = run.peerPath("sounds")
+    os.makedirs(sounds)
+    writeTone(os.path.join(sounds, "menu.wav"), PROMPT_TONE, 2.0, 16000)
+    writeTone(os.path.join(sounds, "goodbye.wav"), PROMPT_TONE, 0.5, 8000)
+    examples = os.path.join(ROOT, "etc", "examples")
+    run.cdr = os.path.join(run.out, "cdr.jsonl")
+    run.linkrtc = LinkRTCProcess(
+        "--media", "bridge", "--ice-address", "127.0.0.1", "--cdr", run.cdr,
+        "--application", "ivr:factory",
+        env={"PYTHONPATH": ROOT + os.pathsep + examples, "LINKRTC_IVR_SOUNDS": sounds,
+             "LINKRTC_IVR_AGENT": "client:agent", "LINKRTC_IVR_MESSAGES": run.out})
+    run.linkrtc.start(timeout=20)
+    run.step("linkrtc started", sip=run.linkrtc.sipPort, http=run.linkrtc.httpPort)
+    run.clientLog = open(os.path.join(run.out, "rtcclient.log"), "w")
+    run.client = RTCClient(run.linkrtc, "agent", "--tone", str(AGENT_TONE), "--codec", "pcmu",
+                           "--record", os.path.join(run.out, "client-heard.wav"),
+                           "--hangup-after", str(args.talk), "--lifetime", "55",
+                           log=run.clientLog)
+    run.client.waitFor("registered", 15)
+    run.step(run.CLIENT_REGISTERED)
+    phone = Phone(run, "caller", CALLER_TONE)
+    run.phones.append(phone)
+    phone.dial("ivr")
+    time.sleep(1.5)  # the menu plays while the digit is collected
+    phone.command("/sndcode 1\n")
+    run.client.waitFor(lambda m: m.get("state") == "dropped", 30)
+    run.step("agent dropped")
+    deadline = time.monotonic() + 15
+    while not re.search(r"terminated", phone.text()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    tones = (PROMPT_TONE, CALLER_TONE, AGENT_TONE)
+    run.result["phone"] = phone.finish(tones)
+    run.client.waitFor("heard", 10)
+    client = os.path.join(run.out, "client-heard.wav")
+    run.result["clientHeard"] = toneShares(client, tones) if os.path.exists(client) else None
+    run.client.stop()
+    run.result["cdrs"] = run.cdrs(count=2, timeout=10)
+    run.result["ok"] = True
+
+
+SCENARIOS = {"ivr": scenarioIVR, "conf": scenarioConf, "example": scenarioExample}
 
 
 def main():

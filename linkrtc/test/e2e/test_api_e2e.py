@@ -11,6 +11,7 @@ C{apiapp.py}).
     and drops both.
   - C{conf}: three baresip phones in one conference: each hears the other
     two tones and not its own.
+  - C{example}: etc/examples/ivr.py loaded in the switch, on real media.
 
 Tones are told apart by their share of each recording's power (FFT).
 """
@@ -92,4 +93,19 @@ class CallControlEndToEndTests(SynchronousTestCase):
             phone = result["phones"][str(tone)]
             others = [t for t in tones if t != tone]
             self.assertShares(phone["heard"], others, (tone,), report)
+        self.assertEqual(result["linkrtcTracebacks"], 0, result.get("linkrtcLog"))
+
+    def test_exampleIVR(self):
+        """
+        etc/examples/ivr.py in the switch (C{--application ivr:factory}) on
+        real media: the menu is heard, 1 connects the caller to the browser
+        client agent (each hears the other); the agent's hang-up ends both.
+        """
+        result = self.run_("example")
+        report = json.dumps({k: result.get(k) for k in ("phone", "clientHeard", "cdrs", "steps")})
+        self.assertShares(result["phone"]["heard"], (1000, 880), (550,), report)
+        self.assertShares(result["clientHeard"], (550,), (880,), report)
+        self.assertTrue(result["phone"]["ended"], report)
+        self.assertEqual(sorted(c["call_dir"] for c in result["cdrs"]), ["inbound", "outbound"],
+                         report)
         self.assertEqual(result["linkrtcTracebacks"], 0, result.get("linkrtcLog"))
