@@ -25,6 +25,7 @@ from collections import OrderedDict
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from linkrtc.app.dial import ringbackFile
 from linkrtc.app.errors import (
     FAILED,
     ApiError,
@@ -33,7 +34,6 @@ from linkrtc.app.errors import (
     unknownResource,
     wrongState,
 )
-from linkrtc.app.dial import ringbackFile
 from linkrtc.app.methods import METHODS, checkParams
 from linkrtc.call.events import ApiCommandEvent, MediaResultEvent
 from linkrtc.call.operators.api import ACTION_RESULT, ANSWER_TIMER

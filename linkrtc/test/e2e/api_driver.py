@@ -24,7 +24,6 @@ recording's power near each tone.
 """
 
 import glob
-import json
 import os
 import re
 import shutil
@@ -32,9 +31,9 @@ import socket
 import subprocess
 import sys
 import time
+import wave
 
 import numpy
-import wave
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(HERE))))
