@@ -651,3 +651,59 @@ class IConference(Interface):
 
     def parties():
         """@return: the number of parties, C{int}."""
+
+
+class IApplicationMediaSession(IMediaSession):
+    """
+    A media session an application can drive with no browser (seed 001
+    C{answer}, C{construct}, and the CTI actions): LinkRTC's own RTP
+    answers or makes the SIP side's SDP, and the call's audio is what
+    L{audio}'s actions make of it. Bridge sessions provide it; passthrough
+    ones do not (their media does not cross LinkRTC: the call-control API
+    then answers -32003, docs/api.rst).
+
+    Use either L{answerLocally} (an incoming INVITE) or the pair
+    L{offerLocally} / L{offerAnswered} (an INVITE LinkRTC sends), instead of
+    the client methods of L{IMediaSession} / L{IOutboundMediaSession}.
+    """
+
+    def audio():
+        """
+        @return: the SIP leg's L{ICallAudio} (the same object on every call).
+        @raise linkrtc.error.MediaError: before the SIP side's media runs or
+            after C{close}.
+        """
+
+    def answerLocally(sipOffer, codecs=("PCMU", "PCMA")):
+        """
+        Answer an incoming INVITE's offer with LinkRTC's own RTP.
+
+        @param sipOffer: the INVITE's SDP (C{bytes} or C{str}).
+        @param codecs: the codec names accepted (the offer's order wins,
+            RFC 3264 §6.1).
+        @return: L{Deferred} firing with the SDP answer (C{bytes}) for the
+            200 OK; fails with L{linkrtc.error.MediaError} (unusable offer,
+            no common codec, no RTP port).
+        """
+
+    def offerLocally(codecs=None):
+        """
+        Make LinkRTC's own RTP offer for an INVITE it sends (seed 001
+        C{construct}): an RTP port, the codecs allowed (PCMU, PCMA, G722 and
+        telephone-event/8000 on PT 101; C{codecs} narrows them, any case;
+        C{None} or empty: all).
+
+        @return: L{Deferred} firing with the SDP offer (C{bytes}); fails with
+            L{linkrtc.error.MediaError} (no codec left, no RTP port, media
+            already set up).
+        """
+
+    def offerAnswered(sipAnswer):
+        """
+        The far end answered L{offerLocally}'s offer (a 18x's or the 2xx's
+        SDP, C{bytes}): its codec and address are used and media starts. The
+        same SDP again changes nothing.
+
+        @return: L{Deferred} firing with C{None}; fails with
+            L{linkrtc.error.MediaError} for an unusable answer.
+        """

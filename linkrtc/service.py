@@ -234,9 +234,12 @@ def makeLinkRTCService(config, reactor=None):
     from linkrtc.app.auth import ApiAuthorizer
     from linkrtc.app.control import CallControl
     from linkrtc.app.jsonrpc import JsonRpcEndpoint
+    from linkrtc.media.actions.mixer import Conference
     from linkrtc.signalling.api import ApiFactory, makeApiWebSocketResource
 
-    callControl = CallControl(reactor, directory, decideTimeout=config.webhookTimeout)
+    conferences = (lambda: Conference(reactor)) if mediaFactory.name == "bridge" else None
+    callControl = CallControl(reactor, directory, decideTimeout=config.webhookTimeout,
+                              conferenceFactory=conferences)
     if config.webhook:
         callControl.addSink(webhookSink(application), controller=False)
     application = ApiApplication(application, callControl)
@@ -281,6 +284,11 @@ def makeLinkRTCService(config, reactor=None):
 
     verifier = makeTokenVerifier(config, reactor)
     adminGuard = AdminGuard(verifier)
+    from linkrtc.app.dial import ApplicationDialer
+
+    # construct (seed 001): the call control's dialer, once the engine and trunks exist.
+    callControl.dialer = ApplicationDialer(manager, manager.dialer,
+                                           loopbackAddress=getattr(mediaFactory, "rtpInterface", None))
     signalling = SignallingFactory(
         directory, manager, verifier=verifier, clock=reactor,
         allowedOrigins=config.allowedOrigins, registerTimeout=config.registerTimeout,

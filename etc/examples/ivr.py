@@ -7,15 +7,22 @@ switch's process:
 Every incoming call is answered; a menu is played while one key is
 collected: 1 connects the caller to the browser client C{agent} (a call
 LinkRTC dials to it), 2 records a message; any other key, or none, says
-goodbye. Then the call is hung up.
+goodbye. Then the call is hung up. C{LINKRTC_IVR_SOUNDS},
+C{LINKRTC_IVR_AGENT} and C{LINKRTC_IVR_MESSAGES} in the environment change
+where the prompts are, whom 1 calls and where messages go.
 """
+
+import os
 
 from linkrtc.error import ApiError
 
-MENU = "/usr/share/linkrtc/ivr/menu.wav"
-GOODBYE = "/usr/share/linkrtc/ivr/goodbye.wav"
-AGENT = "client:agent"
-MESSAGES = "/var/spool/linkrtc/message-{res_id}.wav"
+#: The prompts' directory (C{LINKRTC_IVR_SOUNDS} in the environment overrides it).
+SOUNDS = os.environ.get("LINKRTC_IVR_SOUNDS", "/usr/share/linkrtc/ivr")
+MENU = os.path.join(SOUNDS, "menu.wav")
+GOODBYE = os.path.join(SOUNDS, "goodbye.wav")
+AGENT = os.environ.get("LINKRTC_IVR_AGENT", "client:agent")
+MESSAGES = os.path.join(os.environ.get("LINKRTC_IVR_MESSAGES", "/var/spool/linkrtc"),
+                        "message-{res_id}.wav")
 
 
 def factory(switch):

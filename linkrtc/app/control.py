@@ -25,6 +25,7 @@ from collections import OrderedDict
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from linkrtc.app.dial import ringbackFile
 from linkrtc.app.errors import (
     FAILED,
     ApiError,
@@ -48,7 +49,7 @@ from linkrtc.call.states import (
     SEND_DTMF,
     apiStateName,
 )
-from linkrtc.interfaces import ICallAudio
+from linkrtc.interfaces import IApplicationMediaSession, ICallAudio
 
 log = Logger()
 
@@ -74,12 +75,27 @@ STOPS = {
     "conf_exit": CONF,
 }
 
+#: Times a parent's ringback (C{ring_play_file}) repeats at most while dialling.
+RINGBACK_REPEAT = 1000
+
 #: Released resources remembered, so that a late method gets "state Released".
 RELEASED_MEMORY = 1000
 
 #: What to do with calls when the last application leaves (see L{CallControl}).
 ORPHAN_KEEP = "keep"
 ORPHAN_DROP = "drop"
+
+
+def noApplicationMedia(media):
+    """
+    @return: the L{ApiError} -32003 for a media session that cannot serve
+        an application (no L{IApplicationMediaSession}: C{--media
+        passthrough}, where the media does not cross LinkRTC).
+    """
+    mode = getattr(getattr(media, "factory", None), "name", None) or "passthrough"
+    return mediaUnavailable(f"media actions unavailable: the call's media ({mode}) does not "
+                            "cross LinkRTC; answer, CTI actions, connect and conferences need "
+                            "--media bridge")
 
 
 def unixSeconds(t):
@@ -107,6 +123,7 @@ class _Action:
         self.stopped = False
         self.peer = peer
         self.conf = conf
+        self.ringing = False
 
 
 class Resource:
@@ -157,21 +174,24 @@ class Resource:
         params = {"res_id": self.resId}
         params.update(fields)
         params["user_data"] = self.userData
-        self.control.emit(f"sys.call.on_{name}", params)
+        # After the transition: an application acting on the event at once
+        # (in-process) finds the call in its new state.
+        self.call.afterEvent(lambda: self.control.emit(f"sys.call.on_{name}", params))
 
     # -- audio ---------------------------------------------------------------------
 
     def audio(self):
         """
-        @return: the call's L{ICallAudio} (C{call.media.audio()}).
+        @return: the call's L{ICallAudio} (C{call.media.audio()}, an
+            L{IApplicationMediaSession}).
         @raise ApiError: -32003 when its media gives none (passthrough, or
-            no media actions).
+            no media yet).
         """
-        getter = getattr(self.call.media, "audio", None)
-        if getter is None:
-            raise mediaUnavailable()
+        media = self.call.media
+        if not IApplicationMediaSession.providedBy(media):
+            raise noApplicationMedia(media)
         try:
-            audio = getter()
+            audio = media.audio()
         except Exception as e:
             raise mediaUnavailable(f"media actions unavailable: {e}") from None
         if audio is None or not ICallAudio.providedBy(audio):
@@ -189,20 +209,20 @@ class Resource:
     def startAnswer(self, params):
         """
         C{answer}: the media session answers the SIP offer itself
-        (C{applicationAnswer}, no WebRTC peer); its result comes back as
+        (L{IApplicationMediaSession.answerLocally}, no WebRTC peer); its result comes back as
         the L{MediaResultEvent} C{apiAnswer}.
 
         @raise ApiError: -32003 when the media session cannot.
         """
-        answer = getattr(self.call.media, "applicationAnswer", None)
-        if answer is None:
-            raise mediaUnavailable("media actions unavailable: this media mode cannot "
-                                   "answer without a client")
+        media = self.call.media
+        if not IApplicationMediaSession.providedBy(media):
+            raise noApplicationMedia(media)
         if params.get("user_data") is not None:
             self.userData = params["user_data"]
         if params.get("max_answer_seconds") is not None:
             self.maxAnswerSeconds = params["max_answer_seconds"]
-        self.call.whenDone(defer.maybeDeferred(answer, self.call.sipOffer), "apiAnswer")
+        self.call.whenDone(defer.maybeDeferred(media.answerLocally, self.call.sipOffer),
+                           "apiAnswer")
 
     def answeredNow(self):
         """The call is answered (Idle): C{max_answer_seconds} starts."""
@@ -331,7 +351,7 @@ class Resource:
         if current:
             self.action = None
         if method == "_dial":
-            if current and self.ringPlayFile is not None:
+            if current and action.ringing:
                 self._stopAudio()
             return current
         if method == "_connected":
@@ -361,22 +381,42 @@ class Resource:
     # -- dialling (construct with a parent) ------------------------------------------
 
     def _startDial(self, params):
+        """
+        This call is the parent of C{params["child"]} (C{construct} with
+        C{parent_call_res_id}): C{Dial}, hearing the child's
+        C{ring_play_file} (or LinkRTC's ringback) until the child's dial
+        ends.
+        """
         child = params["child"]
         self.action = _Action("_dial", DIAL, self.now(), peer=child)
-        if self.ringPlayFile is not None:
+        ring = child.ringPlayFile
+        if ring:
             try:
                 audio = self.audio()
-                d = defer.maybeDeferred(audio.play, self.ringPlayFile, repeat=1000)
+                d = defer.maybeDeferred(audio.play, ring, repeat=RINGBACK_REPEAT)
                 d.addErrback(lambda f: None)
+                self.action.ringing = True
             except ApiError:
                 pass
         return DIAL
 
+    def dialAnswered(self):
+        """
+        The call this application dialled is answered (C{Idle}): raise
+        C{on_dial_completed} (C{error} C{null}), free the parent, start
+        C{max_answer_seconds}.
+        """
+        self.answeredNow()
+        self.dialEnded(True, None)
+
     def dialEnded(self, answered, error):
         """
         A call this application dialled left C{Initiated} (answered, or
-        failed): raise C{on_dial_completed} and free its parent.
+        failed): raise C{on_dial_completed} once and free its parent.
         """
+        if self.dialBegin is None:
+            return
+        self.dialBegin = None
         self.emit("dial_completed", error=None if answered else error,
                   begin_time=unixSeconds(self.call.beginTime),
                   answer_time=unixSeconds(self.call.answerTime),
@@ -567,7 +607,8 @@ class CallControl:
         """Make C{call}, dialled by C{construct}, a resource."""
         resource = Resource(self, call, "outbound", userData=params.get("user_data"),
                             maxAnswerSeconds=params.get("max_answer_seconds"), parent=parent,
-                            ringPlayFile=params.get("ring_play_file") if parent else None)
+                            ringPlayFile=(params.get("ring_play_file") or ringbackFile())
+                            if parent else None)
         resource.dialBegin = self.clock.seconds()
         call.api = resource
         self.resources[resource.resId] = resource

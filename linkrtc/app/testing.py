@@ -14,7 +14,7 @@ from twisted.internet import defer
 from zope.interface import implementer
 
 from linkrtc.error import MediaError
-from linkrtc.interfaces import ICallAudio, IConference
+from linkrtc.interfaces import IApplicationMediaSession, ICallAudio, IConference
 from linkrtc.testing import FakeMediaFactory, FakeMediaSession, FakeReofferMediaSession
 
 #: The SDP a fake application media session answers with (C{bytes}).
@@ -131,17 +131,17 @@ class FakeConference:
 
 
 class _AppMixin:
-    def applicationAnswer(self, sipOffer):
-        self.calls.append(("applicationAnswer", sipOffer))
-        return self._result("applicationAnswer", APP_ANSWER)
+    def answerLocally(self, sipOffer, codecs=("PCMU", "PCMA")):
+        self.calls.append(("answerLocally", sipOffer))
+        return self._result("answerLocally", APP_ANSWER)
 
-    def applicationOffer(self, codecs=None):
-        self.calls.append(("applicationOffer", codecs))
-        return self._result("applicationOffer", APP_ANSWER)
+    def offerLocally(self, codecs=None):
+        self.calls.append(("offerLocally", codecs))
+        return self._result("offerLocally", APP_ANSWER)
 
-    def applicationAnswered(self, sdp):
-        self.calls.append(("applicationAnswered", sdp))
-        return self._result("applicationAnswered", None)
+    def offerAnswered(self, sipAnswer):
+        self.calls.append(("offerAnswered", sipAnswer))
+        return self._result("offerAnswered", None)
 
     def audio(self):
         if self.fakeAudio is None:
@@ -154,6 +154,7 @@ class _AppMixin:
         return super().close()
 
 
+@implementer(IApplicationMediaSession)
 class FakeAppMediaSession(_AppMixin, FakeMediaSession):
     """A L{FakeMediaSession} that can answer for an application and has a L{FakeCallAudio}."""
 
@@ -163,6 +164,7 @@ class FakeAppMediaSession(_AppMixin, FakeMediaSession):
         self.fakeAudio = None
 
 
+@implementer(IApplicationMediaSession)
 class FakeAppReofferMediaSession(_AppMixin, FakeReofferMediaSession):
     """The same, able to place calls (C{construct})."""
 

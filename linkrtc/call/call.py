@@ -248,6 +248,7 @@ class Call:
         self._releaseWaiters = []
         self._queue = []
         self._busy = False
+        self._after = []
         self._fromText = _URIText()
         self._toText = _URIText()
         self.media = services.mediaFactory.newSession(self.id, self)
@@ -324,7 +325,28 @@ class Call:
             self._failed(event)
         finally:
             self._busy = False
+        self._runAfter()
         self._drain()
+
+    def afterEvent(self, callback):
+        """
+        Call C{callback()} once the event being processed is done (its
+        transition made), or now when none is; for telling the outside
+        world what the event did (seed 001 events: an application that
+        acts on one at once finds the call in its new state).
+        """
+        if self._busy:
+            self._after.append(callback)
+        else:
+            callback()
+
+    def _runAfter(self):
+        while self._after and not self._busy:
+            callback = self._after.pop(0)
+            try:
+                callback()
+            except Exception:
+                log.failure("call {call_id}: after-event callback failed", call_id=self.id)
 
     def dispatch(self, event):
         """
@@ -352,6 +374,8 @@ class Call:
                     self._unhandled(event)
             finally:
                 self._busy = False
+            self._runAfter()
+        self._runAfter()
 
     def _failed(self, event):
         log.failure("call {call_id}: processing {event_kind} failed",

@@ -328,6 +328,18 @@ class OutboundCall(Call):
     def toURI(self):
         return self.sipTo or self.target
 
+    def canPlace(self):
+        """@return: C{True} if the call's media session can place it (L{IOutboundMediaSession})."""
+        return IOutboundMediaSession.providedBy(self.media)
+
+    def makeOffer(self, codecs):
+        """
+        @param codecs: the trunk's codec names, or empty.
+        @return: the media session's INVITE offer (L{IOutboundMediaSession.sipOffer}),
+            a L{Deferred} or C{bytes}.
+        """
+        return self.media.sipOffer(self.clientSdp, codecs)
+
     def outgoingInfo(self):
         """
         @return: the C{outgoing} event for the application: C{call},
@@ -616,14 +628,14 @@ class OutboundDialer:
         if trunk.offerless and self.mediaName != "passthrough":
             return 501, (f"trunk {trunk.name!r} is offerless: that needs --media passthrough"
                          f" (not {self.mediaName})")
-        if not IOutboundMediaSession.providedBy(call.media):
+        if not call.canPlace():
             return 501, f"outbound calls are not implemented with --media {self.mediaName}"
         call.trunk = trunk
         call.routeTarget = target
         call.dialDecision = dial
         call.routeFrom = caller
         try:
-            d = defer.maybeDeferred(call.media.sipOffer, call.clientSdp, trunk.codecs)
+            d = defer.maybeDeferred(call.makeOffer, trunk.codecs)
         except Exception:
             d = defer.fail(Failure())
         fired, result = resultNow(d)

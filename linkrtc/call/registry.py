@@ -155,6 +155,52 @@ def buildMachine(operators=(), factories=None):
     return CallStateMachine(states.values(), INITIAL_STATE)
 
 
+class _Placed:
+    """A factory's operator in other placements (L{buildApplicationDialMachine})."""
+
+    def __init__(self, factory, placements):
+        self.factory = factory
+        self.operatorName = factory.operatorName
+        self.placements = tuple(placements)
+
+    def buildOperator(self, argString):
+        return self.factory.buildOperator(argString)
+
+
+def buildApplicationDialMachine():
+    """
+    The topology of a call an application dials through a trunk (seed 001
+    C{construct}, L{linkrtc.app.dial.ApplicationCall}): the outbound
+    states (C{routing}, C{calling}, C{ringing}: the seed's C{Initiated})
+    with their stock operators, where the 2xx leads to C{Idle}; then the
+    call-control API's answered states (C{Idle} and the action states)
+    with the operators incoming calls have there; C{nop} and C{drop} in
+    every live state.
+
+    @return: a validated L{CallStateMachine} starting in C{routing}.
+    """
+    from linkrtc.call.outbound import outboundStates
+    from linkrtc.call.state import State
+    from linkrtc.call.states import API_ANSWERED_STATES, API_STATE_NAMES, DROPPED
+    from linkrtc.plugins import linkrtc_builtin
+
+    states = {state.name: state for state in outboundStates()}
+    for name in API_STATE_NAMES:
+        states[name] = State(name, published=None)
+    for factory in linkrtc_builtin.dialFactories:
+        _place(states, factory, None)
+    for factory in linkrtc_builtin.outboundFactories:
+        _place(states, factory, None)
+    answered = set(API_ANSWERED_STATES)
+    for factory in stockFactories():
+        api = factory.operatorName.startswith("OpApi")
+        placements = [p for p in _placements(factory)
+                      if p[0] in answered or (api and p[0] == DROPPED)]
+        if placements:
+            _place(states, _Placed(factory, placements), None)
+    return CallStateMachine(states.values(), "routing")
+
+
 def helpOperators(factories=None):
     """
     @return: the text of C{--help-operators}: every operator plugin with

@@ -32,7 +32,12 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from linkrtc.error import MediaError
-from linkrtc.interfaces import IMediaFactory, IReofferMediaSession, IResumableMediaSession
+from linkrtc.interfaces import (
+    IApplicationMediaSession,
+    IMediaFactory,
+    IReofferMediaSession,
+    IResumableMediaSession,
+)
 from linkrtc.media import sdp as sdpmod
 from linkrtc.media.actions import RTPAudio
 from linkrtc.media.browserside import BrowserSide
@@ -143,7 +148,7 @@ def _mediaError(failure, what):
     raise MediaError("media failure while %s: %s" % (what, failure.getErrorMessage()))
 
 
-@implementer(IReofferMediaSession, IResumableMediaSession)
+@implementer(IReofferMediaSession, IResumableMediaSession, IApplicationMediaSession)
 class BridgeSession(BrowserSide, ClientReattach):
     """
     One call's bridged media. Created by L{BridgeMediaFactory.newSession}.
@@ -624,6 +629,58 @@ class BridgeSession(BrowserSide, ClientReattach):
         except Exception as e:
             return self._setupFailed(e)
         return defer.succeed(self._answered[1])
+
+    def offerLocally(self, codecs=None):
+        """
+        Seed 001 C{construct} through a trunk: LinkRTC's own RTP offer, no
+        browser (L{IApplicationMediaSession.offerLocally}).
+        """
+        if self.rtp is not None or self.leg is not None or self.closed or self._outbound:
+            return defer.fail(MediaError("offerLocally after other media set-up or close"))
+        try:
+            allowed = {c.upper() for c in codecs} if codecs else None
+            ours = [c for c in sdpmod.ourCodecs() if allowed is None or c.name in allowed]
+            if not any(c.name != "TELEPHONE-EVENT" for c in ours):
+                raise MediaError("the trunk allows none of our SIP codecs (%s)"
+                                 % (", ".join(sdpmod.SIP_CODECS),))
+            if self.factory.allocator.full:
+                raise self.factory.allocator.exhausted()
+            self._outbound = True
+            self._ourOffer = ours
+            self._bind(socket.AF_INET)
+            body = sdpmod.buildSDP(self._ourAddress(), self._rtpPort, ours, self._sessionId,
+                                   self._version)
+            self._version += 1
+        except Exception as e:
+            return self._setupFailed(e)
+        return defer.succeed(body)
+
+    def offerAnswered(self, sipAnswer):
+        """The answer to L{offerLocally} (L{IApplicationMediaSession.offerAnswered})."""
+        if not self._outbound or self.leg is not None or self._ourOffer is None or self.closed:
+            return defer.fail(MediaError("offerAnswered without offerLocally"))
+        if self._sipAnswered == sipAnswer:
+            return defer.succeed(None)
+        try:
+            desc = sdpmod.parseSDP(sipAnswer)
+            index, m = desc.audio()
+            offered = tuple(c.name for c in self._ourOffer if c.name != "TELEPHONE-EVENT")
+            codec, event = sdpmod.chooseCodec(m, supported=offered)
+            self._offer = desc
+            self._audioIndex = index
+            self._sipCodec, self._sipEvent = codec, event
+            self.rtp.setCodecs(codec, event)
+            self._applyRemote(m)
+            if self.mode is None:
+                self._startMedia()
+            elif self._audio is not None:
+                self._audio.codecChanged(codec.name)
+            if m.direction in ("sendrecv", "sendonly") and not m.isHold:
+                self.rtp.startTimeout()
+        except MediaError as e:
+            return defer.fail(e)
+        self._sipAnswered = sipAnswer
+        return defer.succeed(None)
 
     def audio(self):
         """

@@ -66,6 +66,16 @@ class ApiVariantFactory(StockOperatorFactory):
         return getattr(api, self._variant)(getattr(module, self._inner)())
 
 
+@implementer(IPlugin, IOperatorFactory)
+class DialledVariantFactory(ApiVariantFactory):
+    """An L{ApiVariantFactory} whose placements may say C{"first"}."""
+
+    def __init__(self, innerName, module, placements, operatorHelp, variant):
+        super().__init__(innerName, module, [], operatorHelp, variant)
+        self.operatorName = innerName + "Dialled"
+        self.placements = tuple(tuple(p) for p in placements)
+
+
 def _f(name, module, placements, text):
     return StockOperatorFactory(name, module, placements, text)
 
@@ -184,6 +194,16 @@ stockFactories = [
     _f("OpApiCommon", "api", _in("event", *_API_LIVE), "API: nop and drop in any live state."),
     _f("OpApiLateResult", "api", _in("event", "dropped"),
        "API: an action ending after the release still raises on_*_completed."),
+    # -- a browser client an application rings (construct, linkrtc.app.dial) --
+    DialledVariantFactory("OpSendOk", "answer", [("answering", "event", "first")],
+                          "API: a browser leg the application rang is answered: Idle, "
+                          "on_dial_completed.", "dialVariant"),
+    _f("OpApiCommon", "api", _in("event", "calling", "ringing", "answering"),
+       "API: nop and drop while a browser leg rings."),
+    _f("OpClientHangup", "end", _in("event", *_API_ANSWERED),
+       "API: a browser leg's client hangs up: dropped."),
+    _f("OpClientGone", "end", _in("event", *_API_ANSWERED),
+       "API: a browser leg's connection closed: dropped."),
 ]
 
 # Module-level providers are what getPlugins finds.
@@ -256,6 +276,17 @@ outboundFactories = [
     _f("OpShutdown", "end", _in("event", *_OUT_LIVE), "Outbound: LinkRTC stops: CANCEL or BYE."),
     _f("OpInDialogRequest", "answer", _in("event", "confirmed"),
        "Outbound: other in-dialog requests: INFO and OPTIONS 200, others 501."),
+]
+
+#: Operators first in the dialling states of an application's trunk call
+#: (L{linkrtc.call.registry.buildApplicationDialMachine}).
+dialFactories = [
+    DialledVariantFactory("OpOutgoingAnswered", "outbound",
+                          [("calling", "event", "first"), ("ringing", "event", "first")],
+                          "API dial: 2xx: the application's call is answered: Idle, "
+                          "on_dial_completed.", "dialVariant"),
+    _f("OpApiCommon", "api", _in("event", "routing", "calling", "ringing"),
+       "API dial: nop and drop while dialling."),
 ]
 
 # The outbound-only operators are plugins too (the shared ones are already).

@@ -356,12 +356,31 @@ def answeredVariant(inner):
 
 def dialVariant(inner):
     """@return: C{inner} for an application's outgoing call: C{confirmed} becomes C{Idle}."""
-    return ApiVariant(inner, {CONFIRMED: IDLE})
+    return DialledVariant(inner, {CONFIRMED: IDLE})
+
+
+class DialledVariant(ApiVariant):
+    """
+    An L{ApiVariant} for the calls an application dialled (seed 001
+    C{construct}: C{call.api.direction} is C{"outbound"}): the answer
+    (C{confirmed}, renamed C{Idle}) raises C{on_dial_completed}, frees the
+    parent from C{Dial} and starts C{max_answer_seconds}
+    (L{linkrtc.app.control.Resource.dialAnswered}). Other calls pass to
+    the next operator.
+    """
+
+    def process(self, call, event):
+        if call.api is None or call.api.direction != "outbound":
+            return None
+        result = ApiVariant.process(self, call, event)
+        if result == IDLE and call.state.name != IDLE:
+            call.api.dialAnswered()
+        return result
 
 
 __all__ = [
     "OpApiTakeControl", "OpApiIncoming", "OpApiDecideTimeout", "OpApiInitiated",
     "OpApiAnswered", "OpApiIdle", "OpApiAction", "OpApiCommon", "OpApiAnswerTimeout",
     "OpApiDigits", "OpApiReleased", "OpApiLateResult", "ApiVariant", "answeredVariant",
-    "dialVariant", "DECIDE_TIMER", "ANSWER_TIMER", "ACTION_RESULT", "CONNECT", "DIAL",
+    "dialVariant", "DialledVariant", "DECIDE_TIMER", "ANSWER_TIMER", "ACTION_RESULT", "CONNECT", "DIAL",
 ]
