@@ -75,6 +75,12 @@ class LinkRTCConfig:
         (C{int}), or C{None} for no limit (docs/trunks.rst).
     @ivar maxOutboundCallsPerMinute: outbound calls one identity may start
         per 60 seconds (C{int}), or C{None} for no limit.
+    @ivar sipUsers: the registrar's SIP users (TOML C{[sip-users]}):
+        C{{name: {"password": ...} or {"ha1": ...}}} (docs/clients.rst).
+    @ivar sipRealm: the realm of the registrar's digest challenges.
+    @ivar sipMinExpires: seconds; a shorter registration gets 423.
+    @ivar sipMaxExpires: seconds; longer registrations are cut to it.
+    @ivar sipMaxContacts: contacts one SIP user may register at once.
     """
 
     sip: tuple = ("udp:5060:interface=127.0.0.1", "tcp:5060:interface=127.0.0.1")
@@ -111,6 +117,11 @@ class LinkRTCConfig:
     #: C{package.module:factory} of an in-process call-control application
     #: (L{linkrtc.app.api}), or C{None}.
     application: str | None = None
+    sipUsers: dict = field(default_factory=dict)
+    sipRealm: str = "linkrtc"
+    sipMinExpires: int = 60
+    sipMaxExpires: int = 3600
+    sipMaxContacts: int = 10
 
     def replace(self, **changes):
         """@return: a copy with C{changes} applied."""
@@ -173,6 +184,11 @@ KEYS = {
     "max-outbound-calls": "maxOutboundCalls",
     "max-outbound-calls-per-minute": "maxOutboundCallsPerMinute",
     "application": "application",
+    "sip-users": "sipUsers",
+    "sip-realm": "sipRealm",
+    "sip-min-expires": "sipMinExpires",
+    "sip-max-expires": "sipMaxExpires",
+    "sip-max-contacts": "sipMaxContacts",
 }
 
 
@@ -319,6 +335,18 @@ def normalise(key, value):
     elif name in ("authSecret", "authSecrets", "allowedOrigins", "registerTimeout",
                   "maxConnectionsPerAddress"):
         value = _normaliseAccess(key, name, value)
+    elif name == "sipUsers":
+        from linkrtc.sip.registrar import parseSIPUsers
+
+        try:
+            value = parseSIPUsers(value)
+        except ValueError as e:
+            raise ConfigError(f"{key}: {e}")
+    elif name in ("sipMinExpires", "sipMaxExpires", "sipMaxContacts"):
+        value = _count(key, value)
+    elif name == "sipRealm":
+        if not isinstance(value, str) or not value or '"' in value or "\\" in value:
+            raise ConfigError(f"{key}: expected a non-empty string without quotes")
     elif name == "clientTokens":
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a table of name = token")

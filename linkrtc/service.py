@@ -210,7 +210,17 @@ def makeLinkRTCService(config, reactor=None):
     )
 
     admission = Admission(reactor)
-    directory = ClientDirectory(clock=reactor)
+    # The registrar's location service: SIP phones in the client directory.
+    from linkrtc.sip.bindings import BindingTable
+    from linkrtc.sip.messaging import Messenger
+    from linkrtc.sip.registrar import Registrar, SIPUserStore
+
+    bindings = BindingTable(reactor, maxPerUser=config.sipMaxContacts)
+    directory = ClientDirectory(clock=reactor, bindings=bindings)
+    sipUsers = SIPUserStore(config.sipUsers, realm=config.sipRealm)
+    messenger = Messenger(reactor, directory, bindings, sipUsers)
+    registrar = Registrar(reactor, bindings, sipUsers, minExpires=config.sipMinExpires,
+                          maxExpires=config.sipMaxExpires, messenger=messenger)
     if config.webhook:
         application = WebhookApplication(
             config.webhook, clock=reactor, timeout=config.webhookTimeout,
@@ -241,7 +251,9 @@ def makeLinkRTCService(config, reactor=None):
     transport = SIPTransportLayer(reactor, publicAddress=config.publicAddress,
                                   idleTimeout=config.sipIdleTimeout)
     transactions = TransactionLayer(transport, reactor, None)
-    useragent = UserAgent(transactions, transport, manager, reactor, admission=admission)
+    useragent = UserAgent(transactions, transport, manager, reactor, admission=admission,
+                          registrar=registrar)
+    messenger.setUserAgent(useragent)
     transactions.tu = useragent
     transport.receiver = transactions
     transport.observers.append(SIPLadder(manager, directory))
@@ -257,13 +269,14 @@ def makeLinkRTCService(config, reactor=None):
         useragent, config.trunks, reactor, mediaName=mediaFactory.name,
         maxRingSeconds=config.maxRingSeconds, maxAnswerSeconds=config.maxAnswerSeconds,
         maxCalls=config.maxOutboundCalls, maxCallsPerMinute=config.maxOutboundCallsPerMinute,
-        credentials=trunkService.credentials,
+        credentials=trunkService.credentials, bindings=bindings,
     )
 
     signalling = SignallingFactory(
         directory, manager, verifier=makeTokenVerifier(config, reactor), clock=reactor,
         allowedOrigins=config.allowedOrigins, registerTimeout=config.registerTimeout,
         guard=SourceGuard(reactor, maxConnections=config.maxConnectionsPerAddress),
+        messenger=messenger,
     )
     root = makeRootResource()
     root.putChild(b"ws", makeWebSocketResource(signalling))

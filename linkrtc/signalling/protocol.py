@@ -238,6 +238,9 @@ class SignallingServerProtocol(WebSocketServerProtocol):
             self.sendError(403, "not registered: send {\"type\":\"register\"} first", "type",
                            msg.get("call"))
             return
+        if msg["type"] == "message":
+            self._instantMessage(msg)
+            return
         if msg["type"] == "call" and not conn.grants.outgoing:
             securityEvent("grant_refused", self.source, identity=conn.clientName,
                           grant="outgoing")
@@ -251,6 +254,23 @@ class SignallingServerProtocol(WebSocketServerProtocol):
             self.factory.directory.trace(msg["call"], "in", "ws", _text(payload),
                                          [conn.clientName])
         result = self.factory.handler.clientMessageReceived(conn, msg)
+        if isinstance(result, Deferred):
+            result.addErrback(self._handlerFailed, msg)
+
+    def _instantMessage(self, msg):
+        """
+        A C{message} (docs/signalling.rst): to the messenger
+        (L{linkrtc.sip.messaging.Messenger}), or C{error} 501 without one.
+        """
+        messenger = self.factory.messenger
+        if messenger is None:
+            err = {"type": "error", "code": 501, "field": "type",
+                   "message": "instant messages are not available"}
+            if msg.get("ref") is not None:
+                err["ref"] = msg["ref"]
+            self.sendJSON(err)
+            return
+        result = messenger.clientMessage(self.connection, msg)
         if isinstance(result, Deferred):
             result.addErrback(self._handlerFailed, msg)
 
@@ -404,6 +424,8 @@ class SignallingFactory(WebSocketServerFactory):
     @param registerTimeout: seconds a connection may stay without a
         successful C{register} before it is closed (4408).
     @param guard: the L{SourceGuard} (one with the defaults if C{None}).
+    @param messenger: the L{linkrtc.sip.messaging.Messenger} that relays
+        C{message}s, or C{None} (C{message} gets C{error} 501).
     @raise ValueError: a malformed origin in C{allowedOrigins}.
     """
 
@@ -412,7 +434,7 @@ class SignallingFactory(WebSocketServerFactory):
     def __init__(self, directory, handler, verifier=None, clock=None, url=None,
                  autoPingInterval=20.0, autoPingTimeout=10.0, openHandshakeTimeout=10.0,
                  maxMessageSize=MAX_MESSAGE_SIZE, allowedOrigins=(), registerTimeout=10.0,
-                 guard=None):
+                 guard=None, messenger=None):
         if clock is None:
             from twisted.internet import reactor as clock
         super().__init__(url=url, reactor=clock)
@@ -425,6 +447,7 @@ class SignallingFactory(WebSocketServerFactory):
         self.registerTimeout = registerTimeout
         self.guard = guard if guard is not None else SourceGuard(clock)
         self.maxMessageSize = maxMessageSize
+        self.messenger = messenger
         #: The open connections' protocols (for the metrics).
         self.openConnections = set()
         hardLimit = max(16 * maxMessageSize, 1024 * 1024)
