@@ -81,6 +81,8 @@ class LinkRTCConfig:
     @ivar sipMinExpires: seconds; a shorter registration gets 423.
     @ivar sipMaxExpires: seconds; longer registrations are cut to it.
     @ivar sipMaxContacts: contacts one SIP user may register at once.
+    @ivar sipDigestAlgorithms: digest algorithms the registrar challenges
+        with, most preferred first (C{"SHA-256"}, C{"MD5"}).
     """
 
     sip: tuple = ("udp:5060:interface=127.0.0.1", "tcp:5060:interface=127.0.0.1")
@@ -122,6 +124,7 @@ class LinkRTCConfig:
     sipMinExpires: int = 60
     sipMaxExpires: int = 3600
     sipMaxContacts: int = 10
+    sipDigestAlgorithms: tuple = ("SHA-256", "MD5")
 
     def replace(self, **changes):
         """@return: a copy with C{changes} applied."""
@@ -189,6 +192,7 @@ KEYS = {
     "sip-min-expires": "sipMinExpires",
     "sip-max-expires": "sipMaxExpires",
     "sip-max-contacts": "sipMaxContacts",
+    "sip-digest-algorithms": "sipDigestAlgorithms",
 }
 
 
@@ -344,6 +348,15 @@ def normalise(key, value):
             raise ConfigError(f"{key}: {e}")
     elif name in ("sipMinExpires", "sipMaxExpires", "sipMaxContacts"):
         value = _count(key, value)
+    elif name == "sipDigestAlgorithms":
+        if isinstance(value, str):
+            value = (value,)
+        from linkrtc.sip.auth import canonicalAlgorithm
+
+        names = tuple(canonicalAlgorithm(v) if isinstance(v, str) else None for v in value)
+        if not names or any(n not in ("SHA-256", "MD5", "SHA-512-256") for n in names):
+            raise ConfigError(f"{key}: expected a list of SHA-256, MD5, SHA-512-256")
+        value = names
     elif name == "sipRealm":
         if not isinstance(value, str) or not value or '"' in value or "\\" in value:
             raise ConfigError(f"{key}: expected a non-empty string without quotes")

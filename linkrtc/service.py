@@ -213,13 +213,15 @@ def makeLinkRTCService(config, reactor=None):
     # The registrar's location service: SIP phones in the client directory.
     from linkrtc.sip.bindings import BindingTable
     from linkrtc.sip.messaging import Messenger
-    from linkrtc.sip.registrar import Registrar, SIPUserStore
+    from linkrtc.sip.registrar import DigestServer, Registrar, SIPUserStore
 
     bindings = BindingTable(reactor, maxPerUser=config.sipMaxContacts)
     directory = ClientDirectory(clock=reactor, bindings=bindings)
     sipUsers = SIPUserStore(config.sipUsers, realm=config.sipRealm)
     messenger = Messenger(reactor, directory, bindings, sipUsers)
     registrar = Registrar(reactor, bindings, sipUsers, minExpires=config.sipMinExpires,
+                          digest=DigestServer(reactor, config.sipRealm,
+                                              algorithms=config.sipDigestAlgorithms),
                           maxExpires=config.sipMaxExpires, messenger=messenger)
     if config.webhook:
         application = WebhookApplication(

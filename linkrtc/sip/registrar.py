@@ -324,6 +324,9 @@ class Registrar:
             return None
         verdict, username = self.digest.check(request, self.users, header)
         if verdict == "ok" and (expectedUser is None or username == expectedUser):
+            if request.method != "REGISTER":
+                log.info("registrar: {method} from {user} authenticated", user=username,
+                         method=request.method)
             return username
         if verdict in ("none", "stale"):
             name = "Proxy-Authenticate" if proxy else "WWW-Authenticate"
