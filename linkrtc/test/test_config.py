@@ -17,8 +17,8 @@ from linkrtc.config import (
     applyChanges,
     configOrExit,
     loadTOML,
-    parseRTPPorts,
     normalise,
+    parseRTPPorts,
 )
 from linkrtc.configcheck import isHost
 
