@@ -278,7 +278,7 @@ class Registrar:
     @param sourceGuard: L{SourceGuard} of failures per source address.
     @param userGuard: L{SourceGuard} of failures per (source, user).
     @param messenger: a L{linkrtc.sip.messaging.Messenger} for MESSAGE,
-        or C{None} (MESSAGE then gets 405... it is not in Allow).
+        or C{None} (then MESSAGE is not in Allow and gets 405).
     """
 
     def __init__(self, clock, bindings, users, digest=None, minExpires=60, maxExpires=3600,
