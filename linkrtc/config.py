@@ -79,6 +79,14 @@ class LinkRTCConfig:
     @ivar resumeSeconds: seconds an answered call waits for a client whose
         WebSocket closed to come back with its resume token (bridge mode);
         0 ends the call at once.
+    @ivar sipUsers: the registrar's SIP users (TOML C{[sip-users]}):
+        C{{name: {"password": ...} or {"ha1": ...}}} (docs/clients.rst).
+    @ivar sipRealm: the realm of the registrar's digest challenges.
+    @ivar sipMinExpires: seconds; a shorter registration gets 423.
+    @ivar sipMaxExpires: seconds; longer registrations are cut to it.
+    @ivar sipMaxContacts: contacts one SIP user may register at once.
+    @ivar sipDigestAlgorithms: digest algorithms the registrar challenges
+        with, most preferred first (C{"SHA-256"}, C{"MD5"}).
     """
 
     sip: tuple = ("udp:5060:interface=127.0.0.1", "tcp:5060:interface=127.0.0.1")
@@ -134,6 +142,12 @@ class LinkRTCConfig:
     #: Most SIP server transactions held at once, or C{None}.
     maxSipTransactions: int | None = 20000
     resumeSeconds: float = 10.0
+    sipUsers: dict = field(default_factory=dict)
+    sipRealm: str = "linkrtc"
+    sipMinExpires: int = 60
+    sipMaxExpires: int = 3600
+    sipMaxContacts: int = 10
+    sipDigestAlgorithms: tuple = ("SHA-256", "MD5")
 
     def replace(self, **changes):
         """@return: a copy with C{changes} applied."""
@@ -205,6 +219,12 @@ KEYS = {
     "max-ringing-per-client": "maxRingingPerClient",
     "max-sip-transactions": "maxSipTransactions",
     "resume-seconds": "resumeSeconds",
+    "sip-users": "sipUsers",
+    "sip-realm": "sipRealm",
+    "sip-min-expires": "sipMinExpires",
+    "sip-max-expires": "sipMaxExpires",
+    "sip-max-contacts": "sipMaxContacts",
+    "sip-digest-algorithms": "sipDigestAlgorithms",
 }
 
 
@@ -370,6 +390,27 @@ def normalise(key, value):
             value = value.lower() in ("true", "yes", "1")
         if not isinstance(value, bool):
             raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    elif name == "sipUsers":
+        from linkrtc.sip.registrar import parseSIPUsers
+
+        try:
+            value = parseSIPUsers(value)
+        except ValueError as e:
+            raise ConfigError(f"{key}: {e}")
+    elif name in ("sipMinExpires", "sipMaxExpires", "sipMaxContacts"):
+        value = _count(key, value)
+    elif name == "sipDigestAlgorithms":
+        if isinstance(value, str):
+            value = (value,)
+        from linkrtc.sip.auth import canonicalAlgorithm
+
+        names = tuple(canonicalAlgorithm(v) if isinstance(v, str) else None for v in value)
+        if not names or any(n not in ("SHA-256", "MD5", "SHA-512-256") for n in names):
+            raise ConfigError(f"{key}: expected a list of SHA-256, MD5, SHA-512-256")
+        value = names
+    elif name == "sipRealm":
+        if not isinstance(value, str) or not value or '"' in value or "\\" in value:
+            raise ConfigError(f"{key}: expected a non-empty string without quotes")
     elif name == "clientTokens":
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a table of name = token")

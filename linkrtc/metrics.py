@@ -62,6 +62,13 @@ WEBSOCKET_CONNECTIONS = Gauge(
 CLIENTS_REGISTERED = Gauge(
     "linkrtc_clients_registered", "Client names registered in the directory.",
     registry=REGISTRY)
+SIP_REGISTRATIONS = Counter(
+    "linkrtc_sip_registrations_total", "REGISTER requests answered by the registrar, by "
+    "result (ok, challenged, refused, invalid, too_brief).", ["result"], registry=REGISTRY)
+SIP_MESSAGES = Counter(
+    "linkrtc_sip_messages_total", "Instant messages (SIP MESSAGE / client message) relayed, by "
+    "direction (to_client, to_sip) and result (delivered, refused).",
+    ["direction", "result"], registry=REGISTRY)
 
 # Webhook.
 WEBHOOK_LATENCY = Histogram(

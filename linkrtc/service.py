@@ -217,7 +217,19 @@ def makeLinkRTCService(config, reactor=None):
 
     admission = Admission(reactor, maxCalls=config.maxCalls,
                           maxRingingPerClient=config.maxRingingPerClient)
-    directory = ClientDirectory(clock=reactor)
+    # The registrar's location service: SIP phones in the client directory.
+    from linkrtc.sip.bindings import BindingTable
+    from linkrtc.sip.messaging import Messenger
+    from linkrtc.sip.registrar import DigestServer, Registrar, SIPUserStore
+
+    bindings = BindingTable(reactor, maxPerUser=config.sipMaxContacts)
+    directory = ClientDirectory(clock=reactor, bindings=bindings)
+    sipUsers = SIPUserStore(config.sipUsers, realm=config.sipRealm)
+    messenger = Messenger(reactor, directory, bindings, sipUsers)
+    registrar = Registrar(reactor, bindings, sipUsers, minExpires=config.sipMinExpires,
+                          digest=DigestServer(reactor, config.sipRealm,
+                                              algorithms=config.sipDigestAlgorithms),
+                          maxExpires=config.sipMaxExpires, messenger=messenger)
     if config.webhook:
         application = WebhookApplication(
             config.webhook, clock=reactor, timeout=config.webhookTimeout,
@@ -262,7 +274,8 @@ def makeLinkRTCService(config, reactor=None):
                                     maxServerTransactions=config.maxSipTransactions,
                                     unknownSourceRetransmissions=2)
     useragent = UserAgent(transactions, transport, manager, reactor, admission=admission,
-                          userAgentName=config.serverHeader)
+                          userAgentName=config.serverHeader, registrar=registrar)
+    messenger.setUserAgent(useragent)
     transactions.tu = useragent
     transport.receiver = transactions
     transport.observers.append(SIPLadder(manager, directory))
@@ -279,7 +292,7 @@ def makeLinkRTCService(config, reactor=None):
         useragent, config.trunks, reactor, mediaName=mediaFactory.name,
         maxRingSeconds=config.maxRingSeconds, maxAnswerSeconds=config.maxAnswerSeconds,
         maxCalls=config.maxOutboundCalls, maxCallsPerMinute=config.maxOutboundCallsPerMinute,
-        credentials=trunkService.credentials,
+        credentials=trunkService.credentials, bindings=bindings,
     )
 
     verifier = makeTokenVerifier(config, reactor)
@@ -294,6 +307,7 @@ def makeLinkRTCService(config, reactor=None):
         allowedOrigins=config.allowedOrigins, registerTimeout=config.registerTimeout,
         guard=SourceGuard(reactor, maxConnections=config.maxConnectionsPerAddress),
         resumeSeconds=config.resumeSeconds,
+        messenger=messenger,
     )
     root = makeRootResource(adminGuard)
     root.putChild(b"ws", makeWebSocketResource(signalling))

@@ -44,6 +44,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from linkrtc.call.call import Call
+from linkrtc.call.contacts import contactsFor, makeContactLeg, routeToContact
 from linkrtc.call.dialplan import (
     DEFAULT_MAX_CALLS,
     DEFAULT_MAX_CALLS_PER_MINUTE,
@@ -302,6 +303,7 @@ class OutboundCall(Call):
         self.clientSdp = message.get("sdp")
         self.dialer = dialer
         self.trunk = None
+        self.contact = None
         self.answerSdp = None
         self.confirmPending = False
         self.routeTarget = None
@@ -497,7 +499,7 @@ class OutboundDialer:
     def __init__(self, userAgent, trunks, clock, mediaName="passthrough", maxRingSeconds=60.0,
                  maxAnswerSeconds=None, machine=None, legFactory=None,
                  maxCalls=DEFAULT_MAX_CALLS, maxCallsPerMinute=DEFAULT_MAX_CALLS_PER_MINUTE,
-                 credentials=None):
+                 credentials=None, bindings=None):
         """
         @param userAgent: the L{linkrtc.sip.useragent.UserAgent}.
         @param trunks: iterable of L{linkrtc.config.Trunk}.
@@ -513,6 +515,9 @@ class OutboundDialer:
         @param credentials: C{{trunk name: DigestCredentials}} (the
             L{linkrtc.trunks.TrunkService}'s, so the realm a registration
             learned binds the calls too); default made here.
+        @param bindings: the registrar's L{linkrtc.sip.bindings.BindingTable}:
+            a C{to} naming a registered SIP user calls its contact
+            (L{linkrtc.call.contacts}); C{None}: trunks only.
         """
         from linkrtc.trunks import trunkCredentials
 
@@ -534,6 +539,7 @@ class OutboundDialer:
             credentials = {t.name: c for t in self.trunks
                            if (c := trunkCredentials(t)) is not None}
         self.credentials = credentials
+        self.bindings = bindings
 
     def findTrunk(self, name=None):
         """@return: the trunk named C{name} (the first one for C{None}), or C{None}."""
@@ -557,6 +563,8 @@ class OutboundDialer:
         """
         if self.mediaName not in OUTBOUND_MEDIA:
             return 501, f"outbound calls are not implemented with --media {self.mediaName}"
+        if contactsFor(self.bindings, message.get("to")):
+            return self._refuseForContact(connection)
         if not self.trunks:
             return 503, "no trunk is configured for outbound calls"
         if connection is None:
@@ -570,6 +578,20 @@ class OutboundDialer:
             if e.event is not None:
                 securityEvent(e.event, connection, identity=identity, to=target,
                               code=e.code, reason=e.reason)
+            return e.code, e.reason
+        return None
+
+    def _refuseForContact(self, connection):
+        """A call to a registered SIP user: only the identity's limits apply."""
+        if connection is None:
+            return None
+        identity = identityOf(connection)[0]
+        try:
+            self.limiter.check(identity)
+        except DialPlanRefused as e:
+            if e.event is not None:
+                securityEvent(e.event, connection, identity=identity, code=e.code,
+                              reason=e.reason)
             return e.code, e.reason
         return None
 
@@ -603,6 +625,10 @@ class OutboundDialer:
             makes the offer (a L{MediaResultEvent} C{sipOffer} follows),
             else C{(status, reason)} to end the call with.
         """
+        if decision.get("trunk") is None:
+            contacts = contactsFor(self.bindings, decision.get("to") or call.target)
+            if contacts:
+                return routeToContact(self, call, contacts)
         trunk = self.findTrunk(decision.get("trunk"))
         if trunk is None:
             return 404, f"unknown trunk {decision.get('trunk')!r}"
@@ -698,6 +724,8 @@ class OutboundDialer:
         """
         from linkrtc.sip.uri import SIPURI, NameAddr
 
+        if call.contact is not None:
+            return makeContactLeg(self, call, offer)
         trunk = call.trunk
         requestURI = call.dialDecision.requestURI
         proxyURI = trunk.proxyURI()

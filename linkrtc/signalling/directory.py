@@ -5,6 +5,12 @@ registered under which name.
 
 Several connections may share one name (browser tabs, devices): an
 incoming call for that name rings all of them.
+
+SIP phones registered with LinkRTC's registrar (L{linkrtc.sip.registrar})
+are in the same directory through its binding table: L{sipContactsFor}
+gives a name's contacts and L{isReachable} is true for a name with a
+connection or a contact (a client's C{call} to such a name rings the
+phone, L{linkrtc.call.contacts}).
 """
 
 import time
@@ -30,10 +36,13 @@ class ClientDirectory:
 
     @ivar clock: an L{IReactorTime} whose C{seconds()} stamps C{trace}
         messages, or C{None} to use the system time.
+    @ivar bindings: the registrar's L{linkrtc.sip.bindings.BindingTable},
+        or C{None} (no SIP phones).
     """
 
-    def __init__(self, clock=None):
+    def __init__(self, clock=None, bindings=None):
         self.clock = clock
+        self.bindings = bindings
         self._byName = {}
         self._nameOf = {}
         self._tracing = set()
@@ -94,6 +103,19 @@ class ClientDirectory:
             C{name}, oldest first (empty if none).
         """
         return list(self._byName.get(name, ()))
+
+    def sipContactsFor(self, name):
+        """
+        @return: a new C{list} of the live registered SIP contacts
+            (L{linkrtc.sip.bindings.Binding}) of C{name}, preferred first.
+        """
+        if self.bindings is None:
+            return []
+        return self.bindings.bindingsFor(name)
+
+    def isReachable(self, name):
+        """@return: C{True} if C{name} has a connection or a registered SIP contact."""
+        return bool(self._byName.get(name)) or bool(self.sipContactsFor(name))
 
     def names(self):
         """@return: a sorted C{list} of the names with at least one connection."""

@@ -37,6 +37,10 @@ MAX_REF = 128
 #: Longest accepted C{reason} of a C{hangup}, in characters.
 MAX_HANGUP_REASON = 256
 
+#: Longest C{text} of an instant C{message}, in characters (the SIP side
+#: also limits its octets: docs/signalling.rst).
+MAX_TEXT = 4096
+
 #: Most DTMF digits in one C{dtmf} message.
 MAX_DIGITS = 32
 
@@ -210,6 +214,29 @@ def _parseCall(msg):
     return out
 
 
+def _parseMessage(msg):
+    """
+    C{message}: an instant message to another client or a SIP phone by
+    name (RFC 3428 on the SIP side): C{to} (a client name), C{text}
+    (1..L{MAX_TEXT} characters, no NUL) and an optional C{ref}.
+    """
+    to = _string(msg, "to", _NAME, what="a client name: 1-64 characters of "
+                 "A-Z a-z 0-9 _ . @ + -")
+    text = msg.get("text")
+    if not isinstance(text, str) or not text:
+        raise MessageError("text", "'text' must be a non-empty string")
+    if len(text) > MAX_TEXT:
+        raise MessageError("text", f"'text' is longer than {MAX_TEXT} characters", code=413)
+    if "\x00" in text:
+        raise MessageError("text", "'text' must not contain NUL")
+    out = {"type": "message", "to": to, "text": text}
+    ref = _string(msg, "ref", _NO_CONTROL, optional=True, maxLength=MAX_REF,
+                  what="text without control characters")
+    if ref is not None:
+        out["ref"] = ref
+    return out
+
+
 _PARSERS = {
     "register": _parseRegister,
     "ringing": _parseCallOnly("ringing"),
@@ -221,6 +248,7 @@ _PARSERS = {
     "unhold": _parseCallOnly("unhold"),
     "call": _parseCall,
     "resume": _parseResume,
+    "message": _parseMessage,
 }
 
 #: The C{type} values a client may send.

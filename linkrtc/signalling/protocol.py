@@ -249,6 +249,9 @@ class SignallingServerProtocol(WebSocketServerProtocol):
             self.sendError(403, "not registered: send {\"type\":\"register\"} first", "type",
                            msg.get("call"))
             return
+        if msg["type"] == "message":
+            self._instantMessage(msg)
+            return
         if msg["type"] == "call" and not conn.grants.outgoing:
             securityEvent("grant_refused", self.source, identity=conn.clientName,
                           grant="outgoing")
@@ -262,6 +265,23 @@ class SignallingServerProtocol(WebSocketServerProtocol):
             self.factory.directory.trace(msg["call"], "in", "ws", _text(payload),
                                          [conn.clientName])
         result = self.factory.handler.clientMessageReceived(conn, msg)
+        if isinstance(result, Deferred):
+            result.addErrback(self._handlerFailed, msg)
+
+    def _instantMessage(self, msg):
+        """
+        A C{message} (docs/signalling.rst): to the messenger
+        (L{linkrtc.sip.messaging.Messenger}), or C{error} 501 without one.
+        """
+        messenger = self.factory.messenger
+        if messenger is None:
+            err = {"type": "error", "code": 501, "field": "type",
+                   "message": "instant messages are not available"}
+            if msg.get("ref") is not None:
+                err["ref"] = msg["ref"]
+            self.sendJSON(err)
+            return
+        result = messenger.clientMessage(self.connection, msg)
         if isinstance(result, Deferred):
             result.addErrback(self._handlerFailed, msg)
 
@@ -476,6 +496,8 @@ class SignallingFactory(WebSocketServerFactory):
         client whose connection closed may come back with its resume
         token (C{--resume-seconds}); 0 (the default here) disables resume
         tokens.
+    @param messenger: the L{linkrtc.sip.messaging.Messenger} that relays
+        C{message}s, or C{None} (C{message} gets C{error} 501).
     @raise ValueError: a malformed origin in C{allowedOrigins}.
     """
 
@@ -484,7 +506,7 @@ class SignallingFactory(WebSocketServerFactory):
     def __init__(self, directory, handler, verifier=None, clock=None, url=None,
                  autoPingInterval=20.0, autoPingTimeout=10.0, openHandshakeTimeout=10.0,
                  maxMessageSize=MAX_MESSAGE_SIZE, allowedOrigins=(), registerTimeout=10.0,
-                 guard=None, resumeSeconds=0.0):
+                 guard=None, resumeSeconds=0.0, messenger=None):
         if clock is None:
             from twisted.internet import reactor as clock
         super().__init__(url=url, reactor=clock)
@@ -499,6 +521,7 @@ class SignallingFactory(WebSocketServerFactory):
         self.maxMessageSize = maxMessageSize
         #: The L{ResumeTokens} of this endpoint's clients.
         self.resumeTokens = ResumeTokens(clock, resumeSeconds)
+        self.messenger = messenger
         #: The open connections' protocols (for the metrics).
         self.openConnections = set()
         hardLimit = max(16 * maxMessageSize, 1024 * 1024)

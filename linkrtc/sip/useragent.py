@@ -40,7 +40,8 @@ MAX_MERGE_MEMORY = 10000
 DEFAULT_ALLOW = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "UPDATE")
 
 #: Methods we know but do not serve: 405 rather than 501 (RFC 3261 §8.2.1).
-#: REGISTER is here because LinkRTC has no registrar (DECISIONS.md).
+#: REGISTER and MESSAGE are served when the user agent has a registrar
+#: (L{linkrtc.sip.registrar.Registrar}), which adds them to Allow.
 KNOWN_UNSUPPORTED = (
     "REGISTER",
     "SUBSCRIBE",
@@ -178,6 +179,7 @@ class UserAgent:
         T2=None,
         mergeWindow=None,
         admission=None,
+        registrar=None,
     ):
         """
         @param transactionLayer: the L{linkrtc.sip.transaction.TransactionLayer}
@@ -202,12 +204,18 @@ class UserAgent:
             C{refusal()} gives a status, a new INVITE and an out-of-dialog
             OPTIONS get it (503 with Retry-After while draining); C{None}
             takes every call.
+        @param registrar: a L{linkrtc.sip.registrar.Registrar}: it answers
+            REGISTER and MESSAGE outside dialogs (its C{methods} join
+            Allow) and may challenge INVITEs from SIP users; C{None}: 405.
         """
         self.transactionLayer = None
         self.transportLayer = transportLayer
         self.inviteHandler = inviteHandler
         self.clock = clock
         self.userAgentName = userAgentName or _version.PRODUCT
+        self.registrar = registrar
+        if registrar is not None:
+            allow = tuple(allow) + tuple(m for m in registrar.methods if m not in allow)
         self.allow = tuple(allow)
         self.accept = tuple(a.lower() for a in accept)
         self.supported = tuple(supported)
@@ -550,6 +558,11 @@ class UserAgent:
             self._cancelReceived(request, tx)
             return
 
+        # RFC 3261 §10.3 REGISTER, RFC 3428 MESSAGE: the registrar's.
+        if method in ("REGISTER", "MESSAGE") and not toTag and self.registrar is not None:
+            self._registrarRequest(request, tx)
+            return
+
         # §8.2.3 Content processing.
         status, headers = self._checkContent(request)
         if status is not None:
@@ -582,6 +595,9 @@ class UserAgent:
         elif method == "INVITE":
             # a Contact or Record-Route the dialog could not use: 400 before it rings
             checkDialogRequest(request)
+            if self.registrar is not None and not self.registrar.inviteAllowed(
+                    request, getattr(tx, "source", None), self._responder(request, tx)):
+                return
             self._newInvite(request, tx)
         elif method in _DIALOG_ONLY:
             self.respond(tx, request, 481)
@@ -601,6 +617,23 @@ class UserAgent:
         """@return: our incoming legs from C{host} without a final response (C{int})."""
         return sum(1 for leg in self.legs
                    if not leg.finalSent and getattr(leg.transaction.source, "host", None) == host)
+
+    def _responder(self, request, tx):
+        """@return: C{respond(status, reason=None, headers=())} answering C{request}."""
+
+        def respond(status, reason=None, headers=()):
+            return self.respond(tx, request, status, reason, headers=headers)
+
+        return respond
+
+    def _registrarRequest(self, request, tx):
+        """Hand a REGISTER or MESSAGE to the registrar with its source and a responder."""
+        source = getattr(tx, "source", None)
+        respond = self._responder(request, tx)
+        if request.method == "REGISTER":
+            self.registrar.registerReceived(request, source, respond)
+        else:
+            self.registrar.messageReceived(request, source, respond)
 
     def capabilities(self):
         """

@@ -518,7 +518,8 @@ export class Call extends Emitter {
  *
  * Events: registered(client), unregistered({reason, willReconnect}),
  * reconnecting({attempt, delay}), incoming(call), resumed(call),
- * error(LinkRTCError), trace(line), message(raw message).
+ * error(LinkRTCError), trace(line), message({from, text}) (an instant
+ * message), raw(every message).
  */
 export class Device extends Emitter {
   constructor(url, options = {}) {
@@ -551,6 +552,7 @@ export class Device extends Emitter {
     this._retryTimer = null;
     this._registerWaiters = [];
     this._refCounter = 0;
+    this._messageWaiters = new Map(); // ref -> {resolve, reject} of sendMessage
     this._tag = Math.random().toString(36).slice(2, 8);
     this._audioElements = new Map();
   }
@@ -664,6 +666,29 @@ export class Device extends Emitter {
       throw e;
     }
     return call;
+  }
+
+  /**
+   * Send an instant message to a client or a registered SIP phone by name
+   * (SIP MESSAGE, RFC 3428, on the phone's side).
+   * @param {string} to  the name.
+   * @param {string} text
+   * @returns {Promise<number>} the status (200 delivered, 202 accepted);
+   *   rejects with a LinkRTCError (404 unknown, 480 offline, 413 too large...).
+   */
+  sendMessage(to, text) {
+    if (this.state !== "registered") return Promise.reject(new LinkRTCError(403, "not registered"));
+    if (!to || typeof text !== "string" || !text) {
+      return Promise.reject(new LinkRTCError(400, "a name and a non-empty text are required", { field: "text" }));
+    }
+    const ref = `${this._tag}-m${++this._refCounter}`;
+    return new Promise((resolve, reject) => {
+      this._messageWaiters.set(ref, { resolve, reject });
+      if (!this._send({ type: "message", to, text, ref })) {
+        this._messageWaiters.delete(ref);
+        reject(new LinkRTCError(0, "not connected to LinkRTC"));
+      }
+    });
   }
 
   // -- the WebSocket ---------------------------------------------------------------
@@ -787,7 +812,8 @@ export class Device extends Emitter {
   }
 
   _dispatch(message) {
-    this.emit("message", message);
+    this.emit("raw", message);
+    const waiter = message.ref !== undefined ? this._messageWaiters.get(message.ref) : undefined;
     const call = typeof message.call === "string" ? this.calls.get(message.call) : undefined;
     switch (message.type) {
       case "registered": {
@@ -815,7 +841,21 @@ export class Device extends Emitter {
         this.emit("trace", message);
         if (call) call._handle(message);
         break;
+      case "message":
+        this.emit("message", { from: message.from, text: message.text });
+        break;
+      case "message-sent":
+        if (waiter) {
+          this._messageWaiters.delete(message.ref);
+          waiter.resolve(message.status);
+        }
+        break;
       case "error":
+        if (waiter) {
+          this._messageWaiters.delete(message.ref);
+          waiter.reject(new LinkRTCError(message.code, message.message, { field: message.field }));
+          break;
+        }
         this._error(message, call);
         break;
       default:

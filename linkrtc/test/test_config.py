@@ -17,6 +17,7 @@ from linkrtc.config import (
     applyChanges,
     configOrExit,
     loadTOML,
+    normalise,
     parseRTPPorts,
 )
 from linkrtc.configcheck import isHost
@@ -421,3 +422,26 @@ class AccessConfigTests(SynchronousTestCase):
                            ("max-connections-per-address", "x"),
                            ("max-connections-per-address", True)):
             self.assertRaises(ConfigError, applyChanges, LinkRTCConfig(), {key: value})
+
+
+class SIPUsersConfigTests(SynchronousTestCase):
+    """The registrar's keys: [sip-users], sip-realm, sip-digest-algorithms, expiries."""
+
+    def test_toml(self):
+        """A TOML file's [sip-users] and registrar keys reach the configuration."""
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write('sip-min-expires = 120\nsip-digest-algorithms = ["md5"]\n'
+                    '[sip-users]\nbob = "pw"\ncarol = { ha1 = "%s" }\n' % ("a" * 32,))
+        config = loadTOML(path)
+        self.assertEqual(config.sipUsers, {"bob": {"password": "pw"},
+                                           "carol": {"ha1": "a" * 32}})
+        self.assertEqual(config.sipMinExpires, 120)
+        self.assertEqual(config.sipDigestAlgorithms, ("MD5",))
+
+    def test_bad(self):
+        """A bad user entry or algorithm is a ConfigError naming the key."""
+        for key, value in (("sip-users", {"bob": ""}), ("sip-users", "bob"),
+                           ("sip-digest-algorithms", ["SHA-1"]), ("sip-max-contacts", 0)):
+            e = self.assertRaises(ConfigError, normalise, key, value)
+            self.assertIn(key, str(e))

@@ -80,7 +80,7 @@ class ValidMessageTests(SynchronousTestCase):
                          {"type": "hangup", "call": "c1"})
 
     def test_types(self):
-        self.assertEqual(CLIENT_MESSAGE_TYPES, {"register", "ringing", "accept", "reject",
+        self.assertEqual(CLIENT_MESSAGE_TYPES, {"register", "ringing", "accept", "reject", "message",
                                                 "hangup", "dtmf", "hold", "unhold", "call",
                                                 "resume"})
 

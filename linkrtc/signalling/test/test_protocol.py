@@ -398,3 +398,39 @@ class OpenConnectionsTests(ProtocolTestsMixin, SynchronousTestCase):
         self.assertEqual(self.factory.openConnections, {first, second})
         first.connectionLost(Failure(ConnectionDone()))
         self.assertEqual(self.factory.openConnections, {second})
+
+
+class InstantMessageTests(ProtocolTestsMixin, SynchronousTestCase):
+    """The C{message} type goes to the messenger, not to the call engine."""
+
+    def test_toMessenger(self):
+        """A registered client's C{message} reaches the messenger with its connection."""
+        seen = []
+
+        class Messenger:
+            def clientMessage(self, connection, message):
+                seen.append((connection, message))
+
+        self.factory = self.makeFactory(messenger=Messenger())
+        proto, transport = self.connect()
+        self.register(proto, transport)
+        self.send(proto, {"type": "message", "to": "bob", "text": "hi", "ref": "m1"})
+        self.assertEqual(seen, [(proto.connection, {"type": "message", "to": "bob",
+                                                     "text": "hi", "ref": "m1"})])
+        self.assertEqual(self.handler.messages, [])
+
+    def test_noMessenger(self):
+        """Without a messenger: error 501 with the ref."""
+        proto, transport = self.connect()
+        self.register(proto, transport)
+        self.send(proto, {"type": "message", "to": "bob", "text": "hi", "ref": "m1"})
+        [err] = self.received(transport)
+        self.assertEqual((err["type"], err["code"], err["ref"]), ("error", 501, "m1"))
+
+    def test_badMessage(self):
+        """A C{message} without text is a 400 naming the field."""
+        proto, transport = self.connect()
+        self.register(proto, transport)
+        self.send(proto, {"type": "message", "to": "bob"})
+        [err] = self.received(transport)
+        self.assertEqual((err["code"], err["field"]), (400, "text"))

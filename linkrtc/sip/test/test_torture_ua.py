@@ -4,7 +4,8 @@ file is fed as one UDP datagram from 192.0.2.1:5060 into the real
 L{SIPTransportLayer}, L{TransactionLayer} and L{UserAgent}, on a fake
 datagram transport and a fake clock; the response code (or silence) is
 checked against the verdicts of the INDEX.md files, for the role of a UAS
-that has no registrar.
+with a registrar (L{linkrtc.sip.registrar}): an unauthenticated REGISTER
+gets 401, one that is not for a SIP address-of-record 400.
 """
 
 import os
@@ -15,6 +16,10 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
 from linkrtc.interfaces import IInviteHandler
+from linkrtc.signalling.directory import ClientDirectory
+from linkrtc.sip.bindings import BindingTable
+from linkrtc.sip.messaging import Messenger
+from linkrtc.sip.registrar import Registrar, SIPUserStore
 from linkrtc.sip.transaction import TransactionLayer
 from linkrtc.sip.transport import SIPTransportLayer
 from linkrtc.sip.useragent import UserAgent
@@ -29,14 +34,14 @@ RFC4475 = {
     "wsinv": 481,
     "intmeth": 501,
     "esc01": "invite",
-    "escnull": 405,
+    "escnull": 401,
     "esc02": 501,
     "lwsdisp": 200,
     "longreq": "invite",
-    "dblreq": 405,
+    "dblreq": 401,
     "semiuri": 200,
     "transports": 200,
-    "mpart01": 405,
+    "mpart01": 415,
     "unreason": None,
     "noreason": None,
     # §3.1.2 invalid messages.
@@ -65,17 +70,17 @@ RFC4475 = {
     "insuf": 400,
     "unkscm": 416,
     "novelsc": 416,
-    "unksm2": 405,
+    "unksm2": 400,
     "bext01": 420,
     "invut": 415,
-    "regaut01": 405,
+    "regaut01": 401,
     "multi01": 400,
     "mcl01": 400,
     "bcast": None,
     "zeromf": 200,
-    "cparam01": 405,
-    "cparam02": 405,
-    "regescrt": 405,
+    "cparam01": 401,
+    "cparam02": 401,
+    "regescrt": 401,
     "sdp01": 406,
     # §3.4
     "inv2543": "invite",
@@ -86,10 +91,10 @@ RFC4475 = {
 
 #: RFC 5118 (and the derived files with Content-Length fixed for CRLF).
 RFC5118 = {
-    "ipv6-good": 405,
+    "ipv6-good": 401,
     "ipv6-bad": 400,
-    "port-ambiguous": 405,
-    "port-unambiguous": 405,
+    "port-ambiguous": 401,
+    "port-unambiguous": 401,
     # BYE with a To tag for a dialog we do not have.
     "via-received-param-with-delim": 481,
     "via-received-param-no-delim": 200,
@@ -97,8 +102,8 @@ RFC5118 = {
     "mult-ip-in-header": 481,
     "mult-ip-in-sdp": "invite",
     "ipv4-mapped-ipv6": "invite",
-    "ipv6-bug-abnf-3-colons": (400, 200, 405, "invite"),
-    "ipv6-correct-abnf-2-colons": (200, 405, "invite"),
+    "ipv6-bug-abnf-3-colons": (400, 200, 401, "invite"),
+    "ipv6-correct-abnf-2-colons": (200, 401, "invite"),
     "derived/ipv4-mapped-ipv6.cl-fixed": "invite",
     "derived/ipv6-in-sdp.cl-fixed": "invite",
     "derived/mult-ip-in-sdp.cl-fixed": "invite",
@@ -179,7 +184,12 @@ class Stack:
         self.reactor = UDPReactor()
         self.handler = CollectingHandler()
         self.transport = RecordingTransportLayer(self.reactor)
-        self.ua = UserAgent(None, self.transport, self.handler, self.reactor)
+        bindings = BindingTable(self.reactor)
+        self.registrar = Registrar(self.reactor, bindings, SIPUserStore({"phone1": {"password": "pw"}}),
+                                   messenger=Messenger(self.reactor, ClientDirectory(),
+                                                       bindings, SIPUserStore()))
+        self.ua = UserAgent(None, self.transport, self.handler, self.reactor,
+                            registrar=self.registrar)
         self.transactions = TransactionLayer(self.transport, self.reactor, self.ua)
         self.ua.setTransactionLayer(self.transactions)
         self.transport.receiver = self.transactions
@@ -281,11 +291,13 @@ class RFC4475Tests(TortureMixin, SynchronousTestCase):
         response = stack.lastResponse()
         self.assertIn("application/sdp", response.headers.get("Accept"))
 
-    def test_registerAllow(self):
-        """A REGISTER's 405 carries Allow."""
+    def test_registerChallenge(self):
+        """An unauthenticated REGISTER's 401 carries digest challenges (SHA-256, MD5)."""
         stack, _ = self.check("cparam01")
         response = stack.lastResponse()
-        self.assertIn("INVITE", response.headers.get("Allow"))
+        values = response.headers.getAll("WWW-Authenticate")
+        self.assertEqual(len(values), 2)
+        self.assertIn("SHA-256", values[0])
 
     def test_intmethAllow(self):
         """intmeth: 501 carries Allow."""

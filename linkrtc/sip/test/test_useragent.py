@@ -213,7 +213,7 @@ class UASChecksTests(UserAgentMixin, SynchronousTestCase):
         self.assertIn("INVITE", tx.responses[0].headers.get("Allow"))
 
     def test_register(self):
-        """REGISTER gets 405 with Allow: we have no registrar (DECISIONS.md)."""
+        """Without a registrar, REGISTER gets 405 with Allow (RFC 3261 §8.2.1)."""
         tx = self.receive(request("REGISTER", uri="sip:example.com"))
         self.assertEqual(tx.statuses, [405])
         self.assertIn("INVITE", tx.responses[0].headers.get("Allow"))

@@ -17,9 +17,9 @@ from linkrtc.test.e2e.harness import HERE_MESSAGES, requireNamespaces
 EXPECTED = {
     # §3.1.1 valid: accepted (INVITEs get 100 Trying first; wsinv's To has a
     # tag naming no dialog of ours, so its well-formed answer is 481, §12.2.2).
-    "wsinv.sip": {481}, "intmeth.sip": {501}, "esc01.sip": {100}, "escnull.sip": {405},
-    "esc02.sip": {501}, "lwsdisp.sip": {200}, "longreq.sip": {100}, "dblreq.sip": {405},
-    "semiuri.sip": {200}, "transports.sip": {200}, "mpart01.sip": {405, 415},
+    "wsinv.sip": {481}, "intmeth.sip": {501}, "esc01.sip": {100}, "escnull.sip": {401},
+    "esc02.sip": {501}, "lwsdisp.sip": {200}, "longreq.sip": {100}, "dblreq.sip": {401},
+    "semiuri.sip": {200}, "transports.sip": {200}, "mpart01.sip": {415},
     "unreason.sip": {None}, "noreason.sip": {None},
     # §3.1.2 invalid.
     "badinv01.sip": {400}, "clerr.sip": {400}, "ncl.sip": {400}, "scalar02.sip": {400},
@@ -29,17 +29,17 @@ EXPECTED = {
     "badvers.sip": {505}, "mismatch01.sip": {400}, "mismatch02.sip": {501}, "bigcode.sip": {None},
     # §3.2, §3.3, §3.4.
     "badbranch.sip": {400, 200}, "insuf.sip": {400}, "unkscm.sip": {416}, "novelsc.sip": {416},
-    "unksm2.sip": {405}, "bext01.sip": {420}, "invut.sip": {415}, "regaut01.sip": {405},
+    "unksm2.sip": {400}, "bext01.sip": {420}, "invut.sip": {415}, "regaut01.sip": {401},
     "multi01.sip": {400}, "mcl01.sip": {400}, "bcast.sip": {None}, "zeromf.sip": {200},
-    "cparam01.sip": {405}, "cparam02.sip": {405}, "regescrt.sip": {405}, "sdp01.sip": {406},
+    "cparam01.sip": {401}, "cparam02.sip": {401}, "regescrt.sip": {401}, "sdp01.sip": {406},
     "inv2543.sip": {100},
 }
 
 EXPECTED_5118 = {
-    "ipv6-good.sip": {405}, "ipv6-bad.sip": {400}, "port-ambiguous.sip": {405},
-    "port-unambiguous.sip": {405}, "via-received-param-with-delim.sip": {481},
-    "via-received-param-no-delim.sip": {200, 405}, "mult-ip-in-header.sip": {481},
-    "ipv6-bug-abnf-3-colons.sip": {400, 200, 405}, "ipv6-correct-abnf-2-colons.sip": {200, 405},
+    "ipv6-good.sip": {401}, "ipv6-bad.sip": {400}, "port-ambiguous.sip": {401},
+    "port-unambiguous.sip": {401}, "via-received-param-with-delim.sip": {481},
+    "via-received-param-no-delim.sip": {200, 401}, "mult-ip-in-header.sip": {481},
+    "ipv6-bug-abnf-3-colons.sip": {400, 200, 401}, "ipv6-correct-abnf-2-colons.sip": {200, 401},
     "ipv4-mapped-ipv6.cl-fixed.sip": {100}, "ipv6-in-sdp.cl-fixed.sip": {100},
     "mult-ip-in-sdp.cl-fixed.sip": {100},
 }

@@ -1,0 +1,89 @@
+# -*- test-case-name: linkrtc.call.test.test_contacts -*-
+"""
+Outgoing calls to registered SIP phones: a client's C{call} whose C{to} is
+the name of a SIP user with live bindings (L{linkrtc.sip.registrar}) goes
+to that user's contact through the flow its REGISTER came by (RFC 3261
+§10.3; the NAT-friendly reuse of RFC 5626), not through a trunk.
+
+The L{linkrtc.call.outbound.OutboundDialer} asks L{contactsFor} before its
+trunk checks and hands such calls to L{routeToContact} and
+L{makeContactLeg}; the rest of the outbound topology (timers, media,
+answer, hangup) is the same as for a trunk call.
+"""
+
+from twisted.internet import defer
+from twisted.python.failure import Failure
+
+from linkrtc.signalling.messages import isValidClientName
+from linkrtc.sip.uri import SIPURI, NameAddr
+
+__all__ = ["contactsFor", "makeContactLeg", "routeToContact"]
+
+
+def contactsFor(bindings, target):
+    """
+    @param bindings: the L{linkrtc.sip.bindings.BindingTable}, or C{None}.
+    @param target: a C{call}'s C{to} (C{str}).
+    @return: the live L{linkrtc.sip.bindings.Binding}s of the SIP user
+        named C{target}, preferred first (empty if it is not a registered
+        user's name).
+    """
+    if bindings is None or not isValidClientName(target):
+        return []
+    return bindings.bindingsFor(target)
+
+
+def routeToContact(dialer, call, contacts):
+    """
+    Route C{call} to the first of C{contacts}: ask the media session for
+    the INVITE's offer (all codecs allowed), as
+    L{linkrtc.call.outbound.OutboundDialer.route} does for a trunk.
+
+    @return: C{None}, L{linkrtc.call.outbound.PENDING} or C{(status, reason)}.
+    """
+    from linkrtc.call.outbound import PENDING, resultNow
+    from linkrtc.interfaces import IOutboundMediaSession
+
+    if not IOutboundMediaSession.providedBy(call.media):
+        return 501, f"outbound calls are not implemented with --media {dialer.mediaName}"
+    call.contact = contacts[0]
+    call.routeTarget = contacts[0].user
+    try:
+        d = defer.maybeDeferred(call.media.sipOffer, call.clientSdp, None)
+    except Exception:
+        d = defer.fail(Failure())
+    fired, result = resultNow(d)
+    if not fired:
+        call.whenDone(d, "sipOffer")
+        return PENDING
+    if isinstance(result, Failure):
+        return dialer.offerFailed(call, result)
+    return dialer.offerReady(call, result)
+
+
+def makeContactLeg(dialer, call, offer=None):
+    """
+    The (unstarted) SIP leg of a call to C{call.contact}: the INVITE's
+    Request-URI is the registered contact, sent to the binding's flow;
+    From is C{sip:CLIENT@LINKRTC}, To C{sip:USER@LINKRTC}. 3xx are not
+    followed.
+
+    @param offer: the INVITE's SDP (C{bytes}), or C{None} for the
+        client's offer as it is (passthrough).
+    """
+    binding = call.contact
+    destination = binding.flow.destination()
+    local = dialer.userAgent.localContact(destination).uri
+    caller = call.clientName or "anonymous"
+    fromAddr = NameAddr(SIPURI("sip", user=caller, host=local.host, port=local.port),
+                        display=caller)
+    toAddr = NameAddr(SIPURI("sip", user=binding.user, host=local.host, port=local.port))
+    if offer is None:
+        offer = call.clientSdp.encode("utf-8")
+    call.sipFrom = str(fromAddr.uri)
+    call.sipTo = str(toAddr.uri)
+    return dialer.legFactory(
+        userAgent=dialer.userAgent, clock=dialer.clock, requestURI=binding.contact.uri,
+        fromAddr=fromAddr, toAddr=toAddr, proxy=destination, body=offer,
+        redirectCheck=lambda uri: None,
+    )
