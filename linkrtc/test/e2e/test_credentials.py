@@ -14,10 +14,11 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from linkrtc.test.e2e.harness import LinkRTCProcess, WSClient, freePort
+from linkrtc.test.e2e.harness import LinkRTCProcess, WSClient, freePort, shortTempDir
 from linkrtc.test.e2e.test_outbound import TRUNK, _OutboundBase, _SIPpThread
 
 USERNAME = "trunkuser"
@@ -100,7 +101,10 @@ class CredentialsStayInsideTests(_OutboundBase):
         self.addCleanup(self.linkrtc.stop)
 
     def test_digestNeverLeaks(self):
-        messageLog = os.path.abspath(self.mktemp() + ".sipp-messages")
+        # SIPp overflows a buffer on long paths: the message log goes to a short one.
+        scratch = shortTempDir()
+        self.addCleanup(shutil.rmtree, scratch, ignore_errors=True)
+        messageLog = os.path.join(scratch, "sipp-messages")
         sipp = _SIPpThread("uas_auth_answer.xml", self.trunkPort,
                            "-trace_msg", "-message_file", messageLog)
         client = WSClient(self.linkrtc, "alice", "--dial", "5550100", "--trace",
