@@ -149,7 +149,8 @@ class LegAudio:
                                        ifBreakOnKey))
 
     def connect(self, other, maxSeconds=None, recordPath=None, localVolume=None,
-                remoteVolume=None):
+                remoteVolume=None, connectMode=1, schedulePlayTime=None,
+                schedulePlayFile=None, schedulePlayLoop=0):
         """
         As L{ICallAudio.connect}; C{other} is any leg's audio (SIP or
         browser), not busy, not closed.
@@ -160,8 +161,11 @@ class LegAudio:
             return defer.fail(MediaError("connect needs another call leg's audio"))
         if other.closed or other.busy:
             return defer.fail(MediaError("the other call is busy or closed"))
+        if connectMode not in (1, 2, 3):
+            return defer.fail(MediaError("connect mode %r is not 1-3" % (connectMode,)))
         return self._run(Connection(self, other, maxSeconds, recordPath, localVolume,
-                                    remoteVolume))
+                                    remoteVolume, connectMode, schedulePlayTime,
+                                    schedulePlayFile, schedulePlayLoop))
 
     def stop(self):
         if self._action is not None:
