@@ -604,11 +604,18 @@ class ICallAudio(Interface):
         """
 
     def connect(other, maxSeconds=None, recordPath=None, localVolume=None,
-                remoteVolume=None):
+                remoteVolume=None, connectMode=1, schedulePlayTime=None,
+                schedulePlayFile=None, schedulePlayLoop=0):
         """
         Join this leg with C{other} (an L{ICallAudio}) so that each hears
         the other (seed 001 C{connect_start}); when both legs have the
         same codec packets may be relayed without decoding.
+
+        @param connectMode: seed 001 C{connect_mode}: 1 both hear each
+            other, 2 only C{other} hears this leg, 3 only this leg hears
+            C{other}; another value fails with L{linkrtc.error.MediaError}.
+        @param schedulePlayTime: Unix seconds at which C{schedulePlayFile}
+            is played C{schedulePlayLoop} times to both legs, or C{None}.
 
         @param maxSeconds: seconds before the connection ends, or C{None}.
         @param recordPath: a WAV file recording both sides, or C{None}.
@@ -636,12 +643,14 @@ class IConference(Interface):
     (numpy, 20 ms frames).
     """
 
-    def enter(audio, maxSeconds=None, volume=None, playFile=None):
+    def enter(audio, maxSeconds=None, volume=None, playFile=None, voiceMode=1):
         """
         @param audio: the party's L{ICallAudio}.
         @param maxSeconds: seconds before the party leaves, or C{None}.
         @param volume: the party's gain, dB (C{None}: 0).
         @param playFile: a WAV played to the conference on entry, or C{None}.
+        @param voiceMode: seed 001 C{voice_mode}: 1 hears and is heard, 2 is
+            heard only, 3 hears only, 4 neither.
         @return: L{Deferred} firing with C{{"error", "begin_time",
             "end_time"}} when the party leaves.
         """

@@ -298,7 +298,11 @@ class Resource:
         if method == "connect_start":
             return audio.connect(peer.audio(), maxSeconds=p["max_seconds"],
                                  recordPath=p["record_file"] or None,
-                                 localVolume=p["local_volume"], remoteVolume=p["remote_volume"])
+                                 localVolume=p["local_volume"], remoteVolume=p["remote_volume"],
+                                 connectMode=p["connect_mode"],
+                                 schedulePlayTime=p["schedule_play_time"],
+                                 schedulePlayFile=p["schedule_play_file"] or None,
+                                 schedulePlayLoop=p["schedule_play_loop"])
         if method == "conf_enter":
             return conf.enter(self, audio, p)
         raise AssertionError(method)
@@ -476,7 +480,7 @@ class ConferenceResource:
     def enter(self, resource, audio, p):
         """@return: the L{Deferred} of L{IConference.enter}."""
         d = self.conference.enter(audio, maxSeconds=p["max_seconds"], volume=p["volume"],
-                                  playFile=p["play_file"])
+                                  playFile=p["play_file"], voiceMode=p["voice_mode"])
         self.members[resource.resId] = (resource, audio)
 
         def left(result):

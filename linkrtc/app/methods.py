@@ -203,12 +203,11 @@ def _ranges(method, p):
     if method == "sys.call.connect_start":
         if p["connect_mode"] not in (1, 2, 3):
             raise badParam("connect_mode", "expected 1, 2 or 3 (seed 001)")
-        if p["connect_mode"] != 1:
-            raise badParam("connect_mode", "only mode 1 (both hear each other) is supported")
-        if p["schedule_play_file"] and p["schedule_play_loop"]:
-            raise badParam("schedule_play_file", "scheduled playing is not supported")
+        if p["schedule_play_loop"] < 0:
+            raise badParam("schedule_play_loop", "must not be negative")
+        if p["schedule_play_loop"] and p["schedule_play_file"]:
+            if p["schedule_play_time"] is None:
+                raise badParam("schedule_play_time", "needed with schedule_play_file")
     if method == "sys.call.conf_enter":
         if p["voice_mode"] not in (1, 2, 3, 4):
             raise badParam("voice_mode", "expected 1..4 (seed 001)")
-        if p["voice_mode"] != 1:
-            raise badParam("voice_mode", "only mode 1 (speak and listen) is supported")

@@ -72,8 +72,11 @@ class FakeCallAudio:
                            playRepeat=playRepeat, ifBreakOnKey=ifBreakOnKey)
 
     def connect(self, other, maxSeconds=None, recordPath=None, localVolume=None,
-                remoteVolume=None):
-        d = self._start("connect", other=other, maxSeconds=maxSeconds, recordPath=recordPath)
+                remoteVolume=None, connectMode=1, schedulePlayTime=None,
+                schedulePlayFile=None, schedulePlayLoop=0):
+        d = self._start("connect", other=other, maxSeconds=maxSeconds, recordPath=recordPath,
+                        connectMode=connectMode, schedulePlayTime=schedulePlayTime,
+                        schedulePlayFile=schedulePlayFile, schedulePlayLoop=schedulePlayLoop)
         self.connectedTo = other
         other.connectedTo = self
         return d
@@ -110,15 +113,22 @@ class FakeCallAudio:
 
 @implementer(IConference)
 class FakeConference:
-    """An L{IConference} recording its parties; C{exit} ends a party's C{enter}."""
+    """
+    An L{IConference} recording its parties; C{exit} ends a party's C{enter}.
+
+    @ivar entered: C{(audio, arguments dict)} of each C{enter}, in order.
+    """
 
     def __init__(self, clock):
         self.clock = clock
         self.members = {}
+        self.entered = []
 
-    def enter(self, audio, maxSeconds=None, volume=None, playFile=None):
+    def enter(self, audio, maxSeconds=None, volume=None, playFile=None, voiceMode=1):
         d = defer.Deferred()
         self.members[id(audio)] = (d, self.clock.seconds())
+        self.entered.append((audio, {"maxSeconds": maxSeconds, "volume": volume,
+                                     "playFile": playFile, "voiceMode": voiceMode}))
         return d
 
     def exit(self, audio):

@@ -327,6 +327,44 @@ class ConnectTests(SynchronousTestCase):
         self.assertEqual(self.a.state.name, "Idle")
         self.assertEqual(len(self.h.named("on_connect_completed")), 1)
 
+    def test_connectModes(self):
+        """C{connect_mode} 1-3 and the scheduled prompt reach the media; others: -32602."""
+        for mode in (1, 2, 3):
+            ok, result = self.h.invoke(
+                "connect_start", res_id=self.a.resId, call_res_id=self.b.resId,
+                connect_mode=mode, schedule_play_time=1700000100,
+                schedule_play_file="warn.wav", schedule_play_loop=2)
+            self.assertTrue(ok, result)
+            method, args = self.audioA.calls[-1]
+            self.assertEqual((method, args["connectMode"], args["schedulePlayTime"],
+                              args["schedulePlayFile"], args["schedulePlayLoop"]),
+                             ("connect", mode, 1700000100, "warn.wav", 2))
+            self.h.invoke("connect_stop", res_id=self.a.resId)
+        for params, name in [({"connect_mode": 4}, "connect_mode"),
+                             ({"connect_mode": 0}, "connect_mode"),
+                             ({"schedule_play_loop": -1}, "schedule_play_loop"),
+                             ({"schedule_play_file": "w.wav", "schedule_play_loop": 1},
+                              "schedule_play_time")]:
+            ok, error = self.h.invoke("connect_start", res_id=self.a.resId,
+                                      call_res_id=self.b.resId, **params)
+            self.assertEqual(error.code, INVALID_PARAMS, params)
+            self.assertEqual(error.data, {"param": name})
+        self.assertEqual(self.a.state.name, "Idle")
+
+    def test_voiceModes(self):
+        """C{voice_mode} 1-4 reach the conference; 5: -32602."""
+        ok, conf = self.h.invoke("sys.conf.construct")
+        fake = self.h.control.conferences[conf["res_id"]].conference
+        for mode in (2, 3, 4):
+            ok, result = self.h.invoke("conf_enter", res_id=self.a.resId,
+                                       conf_res_id=conf["res_id"], voice_mode=mode)
+            self.assertTrue(ok, result)
+            self.assertEqual(fake.entered[-1][1]["voiceMode"], mode)
+            self.h.invoke("conf_exit", res_id=self.a.resId, conf_res_id=conf["res_id"])
+        ok, error = self.h.invoke("conf_enter", res_id=self.a.resId,
+                                  conf_res_id=conf["res_id"], voice_mode=5)
+        self.assertEqual((error.code, error.data), (INVALID_PARAMS, {"param": "voice_mode"}))
+
     def test_conference(self):
         """C{sys.conf.construct}, C{conf_enter}, C{conf_exit}, C{on_conf_completed}."""
         ok, conf = self.h.invoke("sys.conf.construct")

@@ -80,7 +80,11 @@ class Action:
 
     @ivar audio: the L{RTPAudio} the action runs on.
     @ivar deferred: fires with the result.
+    @ivar wantsKeys: C{True} if the action uses DTMF keys (then a leg with
+        no RFC 4733 events detects in-band tones while it runs).
     """
+
+    wantsKeys = False
 
     def __init__(self, audio, **extra):
         self.audio = audio

@@ -2,8 +2,10 @@
 """
 DTMF actions (seed 001 C{send_dtmf_start}, C{receive_dtmf_start}), on
 RFC 4733 telephone-events through the leg's L{RTPSession} (the bridge's
-own sender and receiver): no audio is decoded for them. In-band (audio
-tone) DTMF is not detected.
+own sender and receiver): no audio is decoded for them. On a leg with no
+RFC 4733 events (a browser leg, a SIP leg whose SDP has no
+telephone-event) the keys of L{ReceiveDigits} come from in-band tone
+detection (L{linkrtc.media.actions.inband}) while it runs.
 """
 
 from linkrtc.media.actions.base import Action
@@ -74,6 +76,8 @@ class ReceiveDigits(Action):
        C{error} C{"timeout"} if no key came, else without error.
      - A C{playContent} that cannot be played gives an C{error} at once.
     """
+
+    wantsKeys = True
 
     def __init__(self, audio, validKeys="0123456789*#", maxKeys=1, finishKeys="#",
                  firstKeyTimeout=45, continuesKeysTimeout=30, playContent=None, playRepeat=0,

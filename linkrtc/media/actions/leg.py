@@ -13,6 +13,11 @@ a call with no action costs what it cost before (the packet relay fast
 path). Sending (play, connect, conference) encodes 20 ms frames and sends
 them with L{RTPSession.sendAudio}; while it does, the session's
 C{onSending(True)} hook lets the bridge stop the browser's audio to SIP.
+
+DTMF: keys come as RFC 4733 events when the SDP negotiated
+telephone-event; otherwise, while an action wants keys (C{wantsKeys}),
+the far end's audio is decoded and searched for in-band tones
+(L{linkrtc.media.actions.inband.ToneDigitDetector}), never both.
 """
 
 import collections
@@ -26,6 +31,7 @@ from linkrtc.error import MediaError
 from linkrtc.interfaces import ICallAudio
 from linkrtc.media.actions.base import Partner
 from linkrtc.media.actions.dtmf import ReceiveDigits, SendDigits
+from linkrtc.media.actions.inband import ToneDigitDetector
 from linkrtc.media.actions.mixer import Connection
 from linkrtc.media.actions.pcm import PayloadCodec
 from linkrtc.media.actions.player import Play
@@ -51,9 +57,14 @@ class LegAudio:
     @ivar packetRelay: C{True} if a connection between two such legs of
         the same codec may relay packets without decoding (C{forwardTo}
         and C{rtp.relayAudio}).
+    @ivar inbandDigits: C{True} if the leg's keys must be found in its
+        audio (no RFC 4733 events); subclasses then call C{_detected}
+        with the decoded samples while C{_detector} is set, and implement
+        C{_inputChanged()} (decode or stop decoding).
     """
 
     packetRelay = False
+    inbandDigits = False
 
     def __init__(self, clock, onSending=None):
         self.clock = clock
@@ -61,6 +72,7 @@ class LegAudio:
         self._action = None
         self._listener = None
         self._senders = 0
+        self._detector = None
         self.closed = False
 
     # -- actions (ICallAudio) -------------------------------------------
@@ -77,6 +89,8 @@ class LegAudio:
         if self._action is not None:
             return defer.fail(MediaError("another action is running on this call"))
         self._action = action
+        if action.wantsKeys:
+            self._detectKeys(True)
         action.begin()
         return action.deferred
 
@@ -94,6 +108,32 @@ class LegAudio:
 
     def _actionEnded(self, action):
         self._release(action)
+        if self._action is None:
+            self._detectKeys(False)
+
+    # -- in-band DTMF -----------------------------------------------------
+
+    def _detectKeys(self, on):
+        """Start (C{True}, only if L{inbandDigits}) or stop in-band DTMF detection."""
+        if on and self._detector is None and self.inbandDigits and not self.closed:
+            self._detector = ToneDigitDetector(self.rate, self.keyPressed)
+            self._inputChanged()
+        elif not on and self._detector is not None:
+            self._detector.close()
+            self._detector = None
+            self._inputChanged()
+
+    def _detected(self, samples):
+        """Decoded far-end C{samples} for the in-band detector (while it runs)."""
+        detector = self._detector
+        if detector is not None:
+            try:
+                detector.feed(samples)
+            except Exception:
+                log.failure("in-band DTMF detection failed")
+
+    def _inputChanged(self):
+        pass
 
     def play(self, content, finishKeys="", repeat=1):
         return self._run(Play(self, content, finishKeys, repeat))
@@ -109,7 +149,8 @@ class LegAudio:
                                        ifBreakOnKey))
 
     def connect(self, other, maxSeconds=None, recordPath=None, localVolume=None,
-                remoteVolume=None):
+                remoteVolume=None, connectMode=1, schedulePlayTime=None,
+                schedulePlayFile=None, schedulePlayLoop=0):
         """
         As L{ICallAudio.connect}; C{other} is any leg's audio (SIP or
         browser), not busy, not closed.
@@ -120,8 +161,11 @@ class LegAudio:
             return defer.fail(MediaError("connect needs another call leg's audio"))
         if other.closed or other.busy:
             return defer.fail(MediaError("the other call is busy or closed"))
+        if connectMode not in (1, 2, 3):
+            return defer.fail(MediaError("connect mode %r is not 1-3" % (connectMode,)))
         return self._run(Connection(self, other, maxSeconds, recordPath, localVolume,
-                                    remoteVolume))
+                                    remoteVolume, connectMode, schedulePlayTime,
+                                    schedulePlayFile, schedulePlayLoop))
 
     def stop(self):
         if self._action is not None:
@@ -185,6 +229,11 @@ class RTPAudio(LegAudio):
 
     packetRelay = True
 
+    @property
+    def inbandDigits(self):
+        """C{True} when the SDP negotiated no telephone-event (RFC 4733)."""
+        return self.rtp.event is None
+
     def __init__(self, clock, rtp, codecName, onSending=None):
         LegAudio.__init__(self, clock, onSending)
         self.rtp = rtp
@@ -211,6 +260,7 @@ class RTPAudio(LegAudio):
         if self.closed:
             return
         self._endAction("the call ended", "the other call ended")
+        self._detectKeys(False)
         self.closed = True
         self._listener = None
         self._inputUsers = 0
@@ -253,8 +303,11 @@ class RTPAudio(LegAudio):
         self._forward = relay
         self._retap()
 
+    def _inputChanged(self):
+        self._retap()
+
     def _retap(self):
-        if self._inputUsers or self._forward is not None:
+        if self._inputUsers or self._forward is not None or self._detector is not None:
             self._tap()
         else:
             self._untap()
@@ -290,12 +343,15 @@ class RTPAudio(LegAudio):
             downstream(marker, pt, seq, ts, ssrc, payload)
         if self._forward is not None:
             self._forward(marker, ssrc, seq, ts, payload)
-        if not self._inputUsers:
+        if not self._inputUsers and self._detector is None:
             return
         try:
             samples = self.codec.decode(payload)
         except Exception:
             log.debug("undecodable SIP audio dropped")
+            return
+        self._detected(samples)
+        if not self._inputUsers:
             return
         n = self.codec.frameSamples
         if len(samples) == n and not len(self._partial):

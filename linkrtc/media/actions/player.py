@@ -228,6 +228,7 @@ class Play(Action):
         Action.__init__(self, audio, finish_key=None)
         self._content = content
         self._finishKeys = finishKeys or ""
+        self.wantsKeys = bool(self._finishKeys)
         self._repeat = repeat
         self._player = None
 

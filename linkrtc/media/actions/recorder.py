@@ -119,6 +119,7 @@ class Record(Action):
         self._maxFrames = None if not maxSeconds else int(round(float(maxSeconds) * 50))
         self._beep = beep
         self._finishKeys = finishKeys or ""
+        self.wantsKeys = bool(self._finishKeys)
         self._fmt = fmt
         self._writer = None
         self._clock = FrameClock(audio.clock, self._tick)

@@ -27,7 +27,10 @@ meanwhile (replaced, not mixed), as C{RTPAudio}'s hook does the other way.
 DTMF: aiortc negotiates no telephone-event on the WebRTC leg, so there
 are no RFC 4733 events either way. Keys from the browser arrive as the
 client's signalling C{dtmf} message; the session hands them to
-L{WebRTCAudio.keyPressed}. Keys to the browser (C{sendDigits}) are played
+L{WebRTCAudio.keyPressed}. While an action wants keys, the browser's
+audio is also searched for in-band tones
+(L{linkrtc.media.actions.inband}: a handset or a softphone that plays
+them into the microphone). Keys to the browser (C{sendDigits}) are played
 in-band as ITU-T Q.23 dual tones; keys relayed by a connection from the
 other leg are dropped.
 """
@@ -148,6 +151,8 @@ class WebRTCAudio(LegAudio):
     @raise KeyError: for a codec outside L{BROWSER_RATES}.
     """
 
+    inbandDigits = True
+
     def __init__(self, clock, loop, track, feed, codecName, onActive=None, onSending=None):
         LegAudio.__init__(self, clock, onSending)
         self._loop = loop
@@ -181,6 +186,7 @@ class WebRTCAudio(LegAudio):
         if self.closed:
             return
         self._endAction("the call ended", "the other call ended")
+        self._detectKeys(False)
         self.closed = True
         self._listener = None
         self._inputUsers = 0
@@ -192,8 +198,12 @@ class WebRTCAudio(LegAudio):
 
     # -- activity -----------------------------------------------------------
 
+    def _inputChanged(self):
+        self._update()
+
     def _update(self):
-        active = not self.closed and bool(self._inputUsers or self._senders)
+        active = not self.closed and bool(self._inputUsers or self._senders
+                                          or self._detector is not None)
         if active == self.active:
             return
         self.active = active
@@ -225,7 +235,7 @@ class WebRTCAudio(LegAudio):
         format, layout and rate): kept as 20 ms frames at L{rate} while
         something reads them, dropped otherwise.
         """
-        if not self._inputUsers:
+        if not self._inputUsers and self._detector is None:
             return
         self.framesReceived += 1
         key = (frame.format.name, frame.layout.name, frame.sample_rate)
@@ -239,7 +249,10 @@ class WebRTCAudio(LegAudio):
             self._resampler = self._resampling = None
             return
         for out in converted:
-            self._add(out.to_ndarray().reshape(-1).astype(numpy.int16, copy=False))
+            samples = out.to_ndarray().reshape(-1).astype(numpy.int16, copy=False)
+            self._detected(samples)
+            if self._inputUsers:
+                self._add(samples)
 
     def _add(self, samples):
         n = self.codec.frameSamples

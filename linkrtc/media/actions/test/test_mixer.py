@@ -194,3 +194,152 @@ class ConnectTests(SynchronousTestCase):
         run(self.clock, 0.2)
         self.assertEqual({p[5][0] for p in b.packets(101)}, {5})
         self.assertEqual({p[5][0] for p in a.packets(101)}, {7})
+
+
+class ConnectModeTests(SynchronousTestCase):
+    """Seed 001 connect_mode 2 and 3, and the scheduled prompt."""
+
+    def setUp(self):
+        self.clock = newClock()
+
+    def connect(self, a, b, **kw):
+        results = []
+        a.audio.connect(b.audio, **kw).addCallback(results.append)
+        return results
+
+    def hears(self, leg, freq, since=0):
+        return level(leg.heard(since)[-4000:], leg.rate, freq) > 500
+
+    def silent(self, leg, since=0):
+        heard = leg.heard(since)
+        return len(heard) > 0 and int(abs(heard.astype(int)).max()) < 50
+
+    def test_oneWay(self):
+        """Mode 2: only the second hears the first; mode 3 the reverse; the deaf side gets
+        silence packets; relayed for the same codec, decoded across codecs."""
+        for codec in ("PCMU", "G722"):
+            for mode in (2, 3):
+                a, b = Leg(self.clock, freq=440), Leg(self.clock, codec, freq=880)
+                results = self.connect(a, b, connectMode=mode)
+                run(self.clock, 1, [a, b])
+                first, second = (b, a) if mode == 2 else (a, b)
+                # first: the one that hears; second: the one that does not.
+                heardFreq = 440 if mode == 2 else 880
+                self.assertTrue(self.hears(first, heardFreq), (codec, mode))
+                self.assertTrue(self.silent(second), (codec, mode))
+                self.assertApproximates(len(second.packets(second.pt)), 50, 1)
+                self.assertEqual(a.audio._action.relayed, codec == "PCMU")
+                a.audio.stop()
+                self.assertEqual(results[0]["error"], None)
+                self.assertIsNone(a.rtp.onAudio)
+                self.assertIsNone(b.rtp.onAudio)
+
+    def test_oneWayRelayDecodesNothing(self):
+        a, b = Leg(self.clock, freq=440), Leg(self.clock, freq=880)
+        self.connect(a, b, connectMode=3)
+        run(self.clock, 0.5, [a, b])
+        self.assertEqual((a.audio._inputUsers, b.audio._inputUsers), (0, 0))
+        self.assertIsNone(a.rtp.onAudio)  # a's audio goes nowhere: not even tapped
+        self.assertEqual(b.rtp.onAudio, b.audio._received)
+
+    def test_oneWayKeys(self):
+        """Keys follow the audio: in mode 3 the second's keys reach the first, not back."""
+        a, b = Leg(self.clock), Leg(self.clock)
+        self.connect(a, b, connectMode=3)
+        a.press("5")
+        b.press("7")
+        run(self.clock, 0.2)
+        self.assertEqual(b.packets(101), [])
+        self.assertEqual({p[5][0] for p in a.packets(101)}, {7})
+
+    def test_oneWayRecordsBoth(self):
+        """A recording in mode 2 still holds both parties."""
+        path = self.mktemp() + ".wav"
+        a, b = Leg(self.clock, freq=440), Leg(self.clock, freq=880)
+        self.connect(a, b, connectMode=2, recordPath=path, maxSeconds=1)
+        run(self.clock, 1.1, [a, b])
+        self.assertTrue(self.silent(a))
+        samples, rate, channels = readWav(path)
+        self.assertGreater(level(samples[0::2], 8000, 440), 500)
+        self.assertGreater(level(samples[1::2], 8000, 880), 500)
+
+    def test_badMode(self):
+        a, b = Leg(self.clock), Leg(self.clock)
+        self.failureResultOf(a.audio.connect(b.audio, connectMode=4), MediaError)
+        self.assertFalse(b.audio.busy)
+
+    def test_schedulePlay(self):
+        """At schedule_play_time both parties hear the file, loop times, mixed with the
+        other's voice; the relay stops meanwhile and resumes after."""
+        path = self.mktemp() + ".wav"
+        writeWav(path, tone(1500, 8000, 4000), 8000)  # 0.5 s
+        for mode in (1, 2):
+            a, b = Leg(self.clock, freq=440), Leg(self.clock, freq=880)
+            at = self.clock.seconds() + 1
+            self.connect(a, b, connectMode=mode, schedulePlayTime=at, schedulePlayFile=path,
+                         schedulePlayLoop=2)
+            run(self.clock, 1, [a, b])
+            self.assertTrue(a.audio._action.relayed)
+            sinceA, sinceB = len(a.packets(0)), len(b.packets(0))
+            run(self.clock, 1, [a, b])
+            for leg in (a, b):
+                since = sinceA if leg is a else sinceB
+                heard = leg.heard(since)
+                self.assertGreater(level(heard[:8000], 8000, 1500), 500, mode)
+            self.assertGreater(level(b.heard(sinceB), 8000, 440), 500)
+            if mode == 1:
+                self.assertGreater(level(a.heard(sinceA), 8000, 880), 500)
+            else:
+                self.assertLess(level(a.heard(sinceA), 8000, 880), 20)
+            sinceA = len(a.packets(0))
+            run(self.clock, 0.5, [a, b])
+            self.assertTrue(a.audio._action.relayed)
+            self.assertLess(level(a.heard(sinceA + 2), 8000, 1500), 20)
+            self.assertEqual(a.audio._inputUsers, 0)
+            a.audio.stop()
+
+    def test_schedulePast(self):
+        """A time already past plays at once; loop 0 plays nothing; a bad file: error."""
+        path = self.mktemp() + ".wav"
+        writeWav(path, tone(1500, 8000, 8000), 8000)
+        a, b = Leg(self.clock), Leg(self.clock)
+        self.connect(a, b, schedulePlayTime=1, schedulePlayFile=path, schedulePlayLoop=1)
+        run(self.clock, 0.5)
+        self.assertGreater(level(a.heard(), 8000, 1500), 500)
+        a.audio.stop()
+        a, b = Leg(self.clock), Leg(self.clock)
+        self.connect(a, b, schedulePlayTime=1, schedulePlayFile=path, schedulePlayLoop=0)
+        run(self.clock, 0.5)
+        self.assertEqual(a.heard().size, 0)
+        a.audio.stop()
+        results = self.connect(a, b, schedulePlayTime=1, schedulePlayFile="/no/such.wav",
+                               schedulePlayLoop=1)
+        self.assertIn("cannot read", results[0]["error"])
+        self.assertFalse(a.audio.busy or b.audio.busy)
+
+
+class VoiceModeTests(SynchronousTestCase):
+    """Seed 001 conf_enter voice_mode: 1 hears and is heard, 2 is heard, 3 hears, 4 neither."""
+
+    def test_modes(self):
+        clock = newClock()
+        conference = Conference(clock)
+        legs = [Leg(clock, freq=f) for f in (300, 500, 700, 900)]
+        for mode, leg in zip((1, 2, 3, 4), legs):
+            conference.enter(leg.audio, voiceMode=mode)
+        run(clock, 1, legs)
+        normal, speaker, listener, neither = legs
+        self.assertGreater(level(normal.heard()[-4000:], 8000, 500), 500)  # hears the speaker
+        self.assertLess(level(normal.heard()[-4000:], 8000, 700), 20)  # not the listener
+        self.assertLess(level(normal.heard()[-4000:], 8000, 900), 20)
+        self.assertGreater(level(listener.heard()[-4000:], 8000, 300), 500)
+        self.assertGreater(level(listener.heard()[-4000:], 8000, 500), 500)
+        for deaf in (speaker, neither):
+            self.assertEqual(len(deaf.packets(0)), 50)  # silence keeps RTP flowing
+            self.assertLess(int(abs(deaf.heard().astype(int)).max()), 50)
+        self.assertEqual(listener.audio._inputUsers, 0)
+        self.assertEqual(neither.audio._inputUsers, 0)
+        self.assertEqual(speaker.audio._inputUsers, 1)
+        self.failureResultOf(conference.enter(Leg(clock).audio, voiceMode=5), MediaError)
+        conference.close()
+        self.assertEqual(speaker.audio._inputUsers, 0)
