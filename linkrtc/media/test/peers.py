@@ -20,7 +20,15 @@ from twisted.internet.task import LoopingCall
 
 from linkrtc.media.rtp import buildHeader, parseRTP
 from linkrtc.media.transcode import codecParameters
-from linkrtc.media.webrtc import aio, closePeerConnection, restrictHostAddresses
+from linkrtc.media.webrtc import (
+    aio,
+    closePeerConnection,
+    codecCapabilities,
+    restrictHostAddresses,
+)
+
+#: A browser's codecs without PCMA and G.722: calls on those codecs transcode.
+OPUS_PCMU = ("OPUS", "PCMU")
 
 
 def tone(freq, rate, samples, start=0, amplitude=8000):
@@ -78,10 +86,17 @@ class SineTrack(MediaStreamTrack):
 class Browser:
     """An aiortc peer that answers the bridge's offer, sends a tone and records what it hears."""
 
-    def __init__(self, freq=880):
+    def __init__(self, freq=880, codecs=None):
+        """
+        @param codecs: C{None} (aiortc's: Opus, G.722, PCMU, PCMA) or the
+            WebRTC codec names this "browser" has, in its order (e.g.
+            L{OPUS_PCMU}: one without PCMA and G.722, so the bridge transcodes).
+        """
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.track = SineTrack(freq)
         self.transceiver = self.pc.addTransceiver(self.track, direction="sendrecv")
+        if codecs:
+            self.transceiver.setCodecPreferences(codecCapabilities(codecs))
         restrictHostAddresses(self.transceiver, ["127.0.0.1"])
         self.heard = []
         self.rate = None
