@@ -36,6 +36,7 @@ from linkrtc.interfaces import (
     IApplicationMediaSession,
     IEarlyMediaSession,
     IMediaFactory,
+    IOfferlessOutboundMediaSession,
     IReofferMediaSession,
     IResumableMediaSession,
 )
@@ -157,7 +158,7 @@ class BridgeMediaFactory:
 
 
 @implementer(IReofferMediaSession, IResumableMediaSession, IApplicationMediaSession,
-             IEarlyMediaSession)
+             IEarlyMediaSession, IOfferlessOutboundMediaSession)
 class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia):
     """
     One call's bridged media. Created by L{BridgeMediaFactory.newSession}.

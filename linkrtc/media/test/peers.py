@@ -167,7 +167,8 @@ class Phone(DatagramProtocol):
         self.pt = params.payloadType if pt is None else pt
         self._encoder = get_encoder(params)
         self._decoder = get_decoder(params)
-        self.rate = 16000 if codec == "G722" else 8000
+        self.rate = {"G722": 16000, "OPUS": 48000}.get(codec, 8000)
+        self._tsStep = 960 if codec == "OPUS" else 160
         self.destination = None
         self.received = []
         self.heard = []
@@ -199,7 +200,7 @@ class Phone(DatagramProtocol):
         for payload in self._encoder.encode(frame)[0]:
             self.sendRaw(buildHeader(0, self.pt, self._seq, self._ts, 0xC0FFEE) + payload)
             self._seq += 1
-            self._ts += len(payload)
+            self._ts += self._tsStep
 
     def sendRaw(self, packet, destination=None):
         self.transport.write(packet, destination or self.destination)
@@ -230,6 +231,7 @@ def sipOffer(port, codecs="0 101", extra="", address="127.0.0.1"):
         "c=IN %s %s" % (addrType, address), "t=0 0",
         "m=audio %d RTP/AVP %s" % (port, codecs),
         "a=rtpmap:0 PCMU/8000", "a=rtpmap:8 PCMA/8000", "a=rtpmap:9 G722/8000",
+        "a=rtpmap:111 opus/48000/2",
         "a=rtpmap:101 telephone-event/8000", "a=fmtp:101 0-16", "a=ptime:20",
     ]
     if extra:
