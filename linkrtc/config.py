@@ -134,6 +134,12 @@ class LinkRTCConfig:
     #: Most SIP server transactions held at once, or C{None}.
     maxSipTransactions: int | None = 20000
     resumeSeconds: float = 10.0
+    #: C{True}: bridged incoming calls get a 183 with our SDP and a
+    #: ringback tone until the client answers (docs/media.rst).
+    earlyMedia: bool = True
+    #: The ringback's country (L{linkrtc.media.ringback.TONE_PLANS}), or
+    #: C{None} for early media in silence.
+    ringbackTone: str | None = "us"
 
     def replace(self, **changes):
         """@return: a copy with C{changes} applied."""
@@ -205,6 +211,8 @@ KEYS = {
     "max-ringing-per-client": "maxRingingPerClient",
     "max-sip-transactions": "maxSipTransactions",
     "resume-seconds": "resumeSeconds",
+    "early-media": "earlyMedia",
+    "ringback-tone": "ringbackTone",
 }
 
 
@@ -370,6 +378,22 @@ def normalise(key, value):
             value = value.lower() in ("true", "yes", "1")
         if not isinstance(value, bool):
             raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    elif name == "earlyMedia":
+        if isinstance(value, str) and value.lower() in ("true", "yes", "on", "1", "false",
+                                                        "no", "off", "0"):
+            value = value.lower() in ("true", "yes", "on", "1")
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    elif name == "ringbackTone":
+        from linkrtc.media.ringback import TONE_PLANS
+
+        if value in (None, "", "none", "off"):
+            value = None
+        elif not isinstance(value, str) or value.strip().lower() not in TONE_PLANS:
+            raise ConfigError(f"{key}: expected one of {', '.join(sorted(TONE_PLANS))} or none,"
+                              f" got {value!r}")
+        else:
+            value = value.strip().lower()
     elif name == "clientTokens":
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a table of name = token")
