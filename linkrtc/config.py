@@ -148,6 +148,12 @@ class LinkRTCConfig:
     sipMaxExpires: int = 3600
     sipMaxContacts: int = 10
     sipDigestAlgorithms: tuple = ("SHA-256", "MD5")
+    #: C{True}: bridged incoming calls get a 183 with our SDP and a
+    #: ringback tone until the client answers (docs/media.rst).
+    earlyMedia: bool = True
+    #: The ringback's country (L{linkrtc.media.ringback.TONE_PLANS}), or
+    #: C{None} for early media in silence.
+    ringbackTone: str | None = "us"
 
     def replace(self, **changes):
         """@return: a copy with C{changes} applied."""
@@ -225,6 +231,8 @@ KEYS = {
     "sip-max-expires": "sipMaxExpires",
     "sip-max-contacts": "sipMaxContacts",
     "sip-digest-algorithms": "sipDigestAlgorithms",
+    "early-media": "earlyMedia",
+    "ringback-tone": "ringbackTone",
 }
 
 
@@ -411,6 +419,22 @@ def normalise(key, value):
     elif name == "sipRealm":
         if not isinstance(value, str) or not value or '"' in value or "\\" in value:
             raise ConfigError(f"{key}: expected a non-empty string without quotes")
+    elif name == "earlyMedia":
+        if isinstance(value, str) and value.lower() in ("true", "yes", "on", "1", "false",
+                                                        "no", "off", "0"):
+            value = value.lower() in ("true", "yes", "on", "1")
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    elif name == "ringbackTone":
+        from linkrtc.media.ringback import TONE_PLANS
+
+        if value in (None, "", "none", "off"):
+            value = None
+        elif not isinstance(value, str) or value.strip().lower() not in TONE_PLANS:
+            raise ConfigError(f"{key}: expected one of {', '.join(sorted(TONE_PLANS))} or none,"
+                              f" got {value!r}")
+        else:
+            value = value.strip().lower()
     elif name == "clientTokens":
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a table of name = token")

@@ -716,3 +716,45 @@ class IApplicationMediaSession(IMediaSession):
         @return: L{Deferred} firing with C{None}; fails with
             L{linkrtc.error.MediaError} for an unusable answer.
         """
+
+
+class IEarlyMediaSession(IMediaSession):
+    """
+    A media session that can answer an incoming call's SIP offer before the
+    client answers (early media, RFC 3960 §3: the gateway model) and play
+    a ringback tone meanwhile (bridge mode).
+    """
+
+    def earlyAnswer():
+        """
+        Called when the call rings (after L{IMediaSession.clientOffer}):
+        LinkRTC's own answer to the SIP offer, for a 183 Session Progress;
+        from then on the caller hears a ringback tone until the client's
+        answer (L{IMediaSession.sipAnswer}, whose 200 OK carries the same
+        SDP). Synchronous.
+
+        @return: the SDP answer (C{bytes}), or C{None} when the call has no
+            early media (switched off, an offerless INVITE, no client offer
+            made, already answered): a 180 Ringing then.
+        @raise linkrtc.error.MediaError: when the answer cannot be made (no
+            RTP port): a 180 then too.
+        """
+
+
+class IOfferlessOutboundMediaSession(IOutboundMediaSession):
+    """
+    An L{IOutboundMediaSession} that can place a call through a trunk
+    whose INVITEs carry no SDP (RFC 3261 §13.2.1: the offer comes in the
+    2xx, the answer goes in the ACK).
+    """
+
+    def ackAnswer(sipOffer):
+        """
+        The 2xx of our offerless INVITE holds C{sipOffer} (C{bytes}):
+        answer it at once (the SIP leg ACKs the 2xx as it arrives). After
+        it, L{IOutboundMediaSession.clientAnswer} with the same SDP gives the
+        client's answer.
+
+        @return: our SDP answer (C{bytes}) for the ACK, or C{None} when the
+            offer is unusable (then C{clientAnswer} fails and the call ends).
+        """

@@ -155,6 +155,7 @@ def makeMediaFactory(config, reactor):
             reactor, rtpPorts=config.rtpPorts, publicAddress=config.publicAddress,
             iceServers=config.iceServers, iceAddresses=config.iceAddresses or None,
             mediaTimeout=config.mediaTimeout,
+            earlyMedia=config.earlyMedia, ringbackTone=config.ringbackTone,
         )
     from linkrtc.call.passthrough import PassthroughMediaFactory
 

@@ -62,6 +62,8 @@ class Options(usage.Options):
         ["max-ringing-per-client", None, None, "Most unanswered incoming calls from one source address; 0 no limit [default: 10]."],
         ["max-sip-transactions", None, None, "Most SIP server transactions held at once; 0 no limit [default: 20000]."],
         ["resume-seconds", None, None, "Seconds an answered call waits for a client whose WebSocket closed to resume it; 0 ends it at once [default: 10]."],
+        ["early-media", None, None, "Bridge mode: 183 with SDP and a ringback tone to SIP callers until the client answers: on or off [default: on]."],
+        ["ringback-tone", None, None, "The ringback's country: us, uk, de, fr, ... or none for silence [default: us]."],
     ]
 
     optFlags = [
@@ -146,6 +148,9 @@ class Options(usage.Options):
                     changes[key] = self[key]
             if self["sip-rate-limit-loopback"]:
                 changes["sip-rate-limit-loopback"] = True
+            for key in ("early-media", "ringback-tone"):
+                if self[key] is not None:
+                    changes[key] = self[key]
             envSecret = os.environ.get("LINKRTC_AUTH_SECRET")
             if self["auth-secret"] is None and envSecret and config.authSecret is None:
                 changes["auth-secret"] = envSecret

@@ -27,9 +27,12 @@ answered the client), and C{clientAnswer(sdp)} turns the SIP answer SDP
 (from a 18x for early media, else the 2xx) into the client's
 C{{"type": "answer"}}. Either may finish later (bridge): the call waits
 in C{routing} for the offer, and in C{calling}/C{ringing} for the answer
-to a 2xx. A trunk with C{offerless = true} (passthrough only) sends an
-INVITE without SDP: the 2xx then holds the far end's offer, sent to the
-client as C{answer}, and the ACK carries the client's offer.
+to a 2xx. A trunk with C{offerless = true} sends an INVITE without SDP:
+the 2xx then holds the far end's offer. In passthrough it is sent to the
+client as C{answer}, and the ACK carries the client's offer; in bridge
+mode (L{IOfferlessOutboundMediaSession}) the media session answers it
+with LinkRTC's own RTP in the ACK (L{ackAnswerer}) and the client gets
+the WebRTC answer made when the call was placed.
 """
 
 import math
@@ -61,7 +64,11 @@ from linkrtc.call.machine import CallStateMachine
 from linkrtc.call.state import State
 from linkrtc.call.states import CALLING, CONFIRMED, DROPPED, RINGING
 from linkrtc.error import MediaError
-from linkrtc.interfaces import IOutboundMediaSession, ISIPClientLegListener
+from linkrtc.interfaces import (
+    IOfferlessOutboundMediaSession,
+    IOutboundMediaSession,
+    ISIPClientLegListener,
+)
 
 log = Logger()
 
@@ -226,6 +233,28 @@ def filterCodecs(sdp, allowed):
                 continue
             out.append(line)
     return "\r\n".join(out) + "\r\n"
+
+
+def ackAnswerer(media):
+    """
+    @param media: an L{IOfferlessOutboundMediaSession}.
+    @return: the SIP leg's C{ackBody} callable: the 2xx's offer (its body)
+        answered by C{media.ackAnswer}; C{None} (an ACK without a body) when
+        the 2xx has no body or the media session fails (the call then ends
+        with 488 when the 2xx is handled).
+    """
+
+    def answer(response):
+        body = getattr(response, "body", b"") or b""
+        if not body:
+            return None
+        try:
+            return media.ackAnswer(body)
+        except Exception:
+            log.failure("answering the 2xx's offer failed")
+            return None
+
+    return answer
 
 
 def resultNow(deferred):
@@ -651,9 +680,10 @@ class OutboundDialer:
                               identity=call.dialIdentity, trunk=trunk.name, to=target,
                               code=e.code, reason=e.reason)
             return e.code, f"cannot call {str(target)[:80]!r}: {e.reason}"
-        if trunk.offerless and self.mediaName != "passthrough":
+        if trunk.offerless and self.mediaName != "passthrough" and not \
+                IOfferlessOutboundMediaSession.providedBy(call.media):
             return 501, (f"trunk {trunk.name!r} is offerless: that needs --media passthrough"
-                         f" (not {self.mediaName})")
+                         f" or bridge (not {self.mediaName})")
         if not call.canPlace():
             return 501, f"outbound calls are not implemented with --media {self.mediaName}"
         call.trunk = trunk
@@ -742,11 +772,18 @@ class OutboundDialer:
             offer = filterCodecs(call.clientSdp, trunk.codecs).encode("utf-8")
         call.sipFrom = str(fromAddr.uri)
         call.sipTo = str(requestURI)
+        ackBody = None
+        if trunk.offerless:
+            ackBody = offer
+            if IOfferlessOutboundMediaSession.providedBy(call.media):
+                # Bridge: our offer was only prepared; the 2xx's offer is
+                # answered by the media session, for the ACK (RFC 3261 §13.2.1).
+                ackBody = ackAnswerer(call.media)
         return self.legFactory(
             userAgent=self.userAgent, clock=self.clock, requestURI=requestURI,
             fromAddr=fromAddr, proxy=proxy, routes=routes,
             body=None if trunk.offerless else offer,
-            ackBody=offer if trunk.offerless else None,
+            ackBody=ackBody,
             credentials=self.credentials.get(trunk.name),
             redirectCheck=lambda uri: self.redirectTarget(call, uri),
         )

@@ -34,18 +34,23 @@ from zope.interface import implementer
 from linkrtc.error import MediaError
 from linkrtc.interfaces import (
     IApplicationMediaSession,
+    IEarlyMediaSession,
     IMediaFactory,
+    IOfferlessOutboundMediaSession,
     IReofferMediaSession,
     IResumableMediaSession,
 )
 from linkrtc.media import sdp as sdpmod
 from linkrtc.media.actions import RTPAudio
 from linkrtc.media.browserside import BrowserSide
+from linkrtc.media.earlymedia import EarlyMedia
+from linkrtc.media.outboundside import OutboundSide, mediaError
 from linkrtc.media.reattach import ClientReattach
 from linkrtc.media.relay import PacketRelay, WebRTCTap, checkSeam
+from linkrtc.media.ringback import DEFAULT_TONE, tonePlan
 from linkrtc.media.rtp import PortAllocator, RTCPSink, RTPSession
 from linkrtc.media.transcode import FeedTrack, Transcoder
-from linkrtc.media.webrtc import WebRTCLeg, loopOf
+from linkrtc.media.webrtc import WEBRTC_CLOCK_RATES, WebRTCLeg, browserCodecOrder, loopOf
 
 log = Logger()
 
@@ -99,12 +104,21 @@ class BridgeMediaFactory:
         call is answered, before L{IMediaListener.mediaTimeout}; 0 disables.
     @param rtpInterface: the address RTP sockets bind to; C{None} binds all
         addresses of the SIP offer's family.
+    @param earlyMedia: C{True} (C{--early-media}, the default): incoming
+        calls get a 183 Session Progress with our SDP answer and hear a
+        ringback tone until the client answers
+        (L{linkrtc.media.earlymedia}); C{False}: a 180 only.
+    @param ringbackTone: the ringback's country
+        (L{linkrtc.media.ringback.TONE_PLANS}: C{"us"}, C{"uk"}, C{"de"},
+        C{"fr"}, ...), or C{None}/C{""} for early media in silence.
+    @raise ValueError: for an unknown C{ringbackTone}.
     """
 
     name = "bridge"
 
     def __init__(self, reactor, rtpPorts=(20000, 29999), publicAddress=None, iceServers=(),
-                 iceAddresses=None, mediaTimeout=30.0, rtpInterface=None):
+                 iceAddresses=None, mediaTimeout=30.0, rtpInterface=None, earlyMedia=True,
+                 ringbackTone=DEFAULT_TONE):
         self.reactor = reactor
         self.allocator = PortAllocator(reactor, *rtpPorts)
         self.publicAddress = publicAddress
@@ -112,6 +126,8 @@ class BridgeMediaFactory:
         self.iceAddresses = tuple(iceAddresses or ())
         self.mediaTimeout = mediaTimeout
         self.rtpInterface = rtpInterface
+        self.earlyMedia = bool(earlyMedia)
+        self.ringbackTone = tonePlan(ringbackTone) if ringbackTone else None
         self.sessions = set()
         self.relayProblem = checkSeam()
         if self.relayProblem:
@@ -141,15 +157,9 @@ class BridgeMediaFactory:
         return defer.DeferredList([s.close() for s in list(self.sessions)], consumeErrors=True)
 
 
-def _mediaError(failure, what):
-    if failure.check(MediaError):
-        return failure
-    log.failure("media failure while {what}", failure, what=what)
-    raise MediaError("media failure while %s: %s" % (what, failure.getErrorMessage()))
-
-
-@implementer(IReofferMediaSession, IResumableMediaSession, IApplicationMediaSession)
-class BridgeSession(BrowserSide, ClientReattach):
+@implementer(IReofferMediaSession, IResumableMediaSession, IApplicationMediaSession,
+             IEarlyMediaSession, IOfferlessOutboundMediaSession)
+class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia):
     """
     One call's bridged media. Created by L{BridgeMediaFactory.newSession}.
     A client that comes back after a reload gets a new WebRTC leg
@@ -200,6 +210,8 @@ class BridgeSession(BrowserSide, ClientReattach):
         self._browserAudio = None
         self._browserMuted = False
         self._browserOnly = False
+        self._earlySdp = None
+        self._ringback = None
 
     # -- SIP side helpers -------------------------------------------------
 
@@ -304,17 +316,17 @@ class BridgeSession(BrowserSide, ClientReattach):
                 self._sipCodec, self._sipEvent = codec, event
                 self.rtp.setCodecs(codec, event)
                 self._applyRemote(m)
-                names = ["PCMU", "OPUS"] if codec.name == "PCMU" else ["OPUS", "PCMU"]
+                names = browserCodecOrder(codec.name)
             else:
                 self._offerless = True
-                names = ["PCMU", "OPUS"]
+                names = browserCodecOrder("PCMU")
             self.track = FeedTrack()
             self.leg = WebRTCLeg(self._reactor, self.track, names, self.factory.iceServers,
                                  self.factory.iceAddresses)
         except Exception as e:
             return self._setupFailed(e)
         d = self.leg.createOffer()
-        d.addErrback(_mediaError, "making the WebRTC offer")
+        d.addErrback(mediaError, "making the WebRTC offer")
         return d
 
     def sipAnswer(self, clientSdp):
@@ -341,28 +353,32 @@ class BridgeSession(BrowserSide, ClientReattach):
 
     def _answerFailed(self, failure):
         """The client's answer could not be used: give the RTP ports back at once."""
+        self._stopRingback()
         self._releasePorts()
-        return _mediaError(failure, "applying the client's SDP")
+        return mediaError(failure, "applying the client's SDP")
 
     def _clientAnswered(self, _):
         if self.closed:
             raise MediaError("the call ended while the client answered")
         negotiated = self.leg.negotiatedCodec()
         if negotiated is None:
-            raise MediaError("client SDP shares no codec with us (Opus, PCMU)")
+            raise MediaError("client SDP shares no codec with us (Opus, PCMU, PCMA)")
         self._webrtcCodec = negotiated
         name, pt = negotiated
         self._bind(socket.AF_INET)
-        self.tap = WebRTCTap(self._reactor, self.leg, pt, 48000 if name == "OPUS" else 8000)
+        self.tap = WebRTCTap(self._reactor, self.leg, pt, WEBRTC_CLOCK_RATES[name])
         if self._offerless:
-            first = "PCMU" if name == "PCMU" else None
-            self._ourOffer = sdpmod.ourCodecs(first=first)
+            self._ourOffer = sdpmod.ourCodecs(first=name)
             body = sdpmod.buildSDP(self._ourAddress(), self._rtpPort, self._ourOffer,
                                    self._sessionId, self._version)
             self._version += 1
             return body
+        self._stopRingback()
         self._startMedia()
         self.rtp.startTimeout()
+        if self._earlySdp is not None:
+            # RFC 3261 §13.2.1 / RFC 3262 §5: the 200 OK repeats the 183's answer.
+            return self._earlySdp
         return self._sipAnswerSdp()
 
     def sipAckBody(self, sdp):
@@ -404,101 +420,6 @@ class BridgeSession(BrowserSide, ClientReattach):
             return defer.succeed((self._sipAnswerSdp(), m.isHold))
         except MediaError as e:
             return defer.fail(e)
-
-    # -- outbound calls (the client offers) ---------------------------------
-
-    def sipOffer(self, clientOffer, codecs=None):
-        """
-        aiortc answers the client's offer (PCMU first when the SIP offer
-        has PCMU, to favour the relay; else Opus), then LinkRTC offers RTP
-        to SIP: PCMU, PCMA, G722 and telephone-event/8000 on PT 101, minus
-        what C{codecs} leaves out, with the codec the WebRTC leg uses first
-        if it is there. The WebRTC answer waits for L{clientAnswer}.
-        """
-        if self.mode == "local":
-            return defer.fail(MediaError("sipOffer after answerLocally"))
-        if self.leg is not None or self.closed:
-            # Refused without touching the media the session already has.
-            return defer.fail(MediaError("sipOffer called twice, after clientOffer or after close"))
-        try:
-            if not isinstance(clientOffer, str) or not clientOffer.lstrip().startswith("v=0"):
-                raise MediaError("the client's offer is not SDP (no v=0 line)")
-            allowed = {c.upper() for c in codecs} if codecs else None
-            sipCodecs = [c for c in sdpmod.ourCodecs() if allowed is None or c.name in allowed]
-            if not any(c.name != "TELEPHONE-EVENT" for c in sipCodecs):
-                raise MediaError("the trunk allows none of our SIP codecs (%s)"
-                                 % (", ".join(sdpmod.SIP_CODECS),))
-            self._loop = loopOf(self._reactor)
-            self._outbound = True
-            names = ["PCMU", "OPUS"] if any(c.name == "PCMU" for c in sipCodecs) \
-                else ["OPUS", "PCMU"]
-            self.track = FeedTrack()
-            self.leg = WebRTCLeg(self._reactor, self.track, names, self.factory.iceServers,
-                                 self.factory.iceAddresses)
-        except Exception as e:
-            return self._setupFailed(e)
-        d = self.leg.answerOffer(clientOffer)
-        d.addCallback(self._clientOffered, sipCodecs)
-        d.addErrback(_mediaError, "answering the client's offer")
-        return d
-
-    def _clientOffered(self, answer, sipCodecs):
-        if self.closed:
-            raise MediaError("the call ended while its offer was made")
-        negotiated = self.leg.negotiatedCodec()
-        if negotiated is None:
-            raise MediaError("client offer shares no codec with us (Opus, PCMU)")
-        self._webrtcCodec = negotiated
-        self._webrtcAnswer = answer
-        name, pt = negotiated
-        self.tap = WebRTCTap(self._reactor, self.leg, pt, 48000 if name == "OPUS" else 8000)
-        sipCodecs = sorted(sipCodecs, key=lambda c: c.name != name)
-        self._ourOffer = sipCodecs
-        self._bind(socket.AF_INET)
-        body = sdpmod.buildSDP(self._ourAddress(), self._rtpPort, sipCodecs, self._sessionId,
-                               self._version)
-        self._version += 1
-        return body
-
-    def clientAnswer(self, sipAnswer):
-        """
-        Parses the SIP answer (one of our codecs, its address), starts the
-        relay or the transcoder and the media timeout, and returns the
-        WebRTC answer made by L{sipOffer}. The same SDP again (a 200 OK
-        repeating the 183's) changes nothing; a different one is followed
-        like a re-INVITE (address, codec).
-        """
-        if not self._outbound or self._webrtcAnswer is None or self.closed:
-            return defer.fail(MediaError("clientAnswer without sipOffer"))
-        if self._sipAnswered == sipAnswer:
-            return defer.succeed(self._webrtcAnswer)
-        try:
-            desc = sdpmod.parseSDP(sipAnswer)
-            index, m = desc.audio()
-            offered = tuple(c.name for c in self._ourOffer if c.name != "TELEPHONE-EVENT")
-            codec, event = sdpmod.chooseCodec(m, supported=offered)
-            changed = self._sipCodec is not None and codec != self._sipCodec
-            self._offer = desc
-            self._audioIndex = index
-            self._sipCodec, self._sipEvent = codec, event
-            self.rtp.setCodecs(codec, event)
-            self._applyRemote(m)
-            if self.mode is None:
-                self._startMedia()
-            elif changed:
-                self._stopMedia()
-                self._startMedia()
-            if m.direction in ("sendrecv", "sendonly") and not m.isHold:
-                self.rtp.startTimeout()
-            else:
-                self.rtp.pauseTimeout()
-        except MediaError as e:
-            return defer.fail(e)
-        except Exception as e:
-            log.failure("call {callId}: starting the media failed", callId=self.callId)
-            return defer.fail(MediaError("starting the media failed: %s" % (e,)))
-        self._sipAnswered = sipAnswer
-        return defer.succeed(self._webrtcAnswer)
 
     def hold(self, onHold):
         """
@@ -630,58 +551,6 @@ class BridgeSession(BrowserSide, ClientReattach):
             return self._setupFailed(e)
         return defer.succeed(self._answered[1])
 
-    def offerLocally(self, codecs=None):
-        """
-        Seed 001 C{construct} through a trunk: LinkRTC's own RTP offer, no
-        browser (L{IApplicationMediaSession.offerLocally}).
-        """
-        if self.rtp is not None or self.leg is not None or self.closed or self._outbound:
-            return defer.fail(MediaError("offerLocally after other media set-up or close"))
-        try:
-            allowed = {c.upper() for c in codecs} if codecs else None
-            ours = [c for c in sdpmod.ourCodecs() if allowed is None or c.name in allowed]
-            if not any(c.name != "TELEPHONE-EVENT" for c in ours):
-                raise MediaError("the trunk allows none of our SIP codecs (%s)"
-                                 % (", ".join(sdpmod.SIP_CODECS),))
-            if self.factory.allocator.full:
-                raise self.factory.allocator.exhausted()
-            self._outbound = True
-            self._ourOffer = ours
-            self._bind(socket.AF_INET)
-            body = sdpmod.buildSDP(self._ourAddress(), self._rtpPort, ours, self._sessionId,
-                                   self._version)
-            self._version += 1
-        except Exception as e:
-            return self._setupFailed(e)
-        return defer.succeed(body)
-
-    def offerAnswered(self, sipAnswer):
-        """The answer to L{offerLocally} (L{IApplicationMediaSession.offerAnswered})."""
-        if not self._outbound or self.leg is not None or self._ourOffer is None or self.closed:
-            return defer.fail(MediaError("offerAnswered without offerLocally"))
-        if self._sipAnswered == sipAnswer:
-            return defer.succeed(None)
-        try:
-            desc = sdpmod.parseSDP(sipAnswer)
-            index, m = desc.audio()
-            offered = tuple(c.name for c in self._ourOffer if c.name != "TELEPHONE-EVENT")
-            codec, event = sdpmod.chooseCodec(m, supported=offered)
-            self._offer = desc
-            self._audioIndex = index
-            self._sipCodec, self._sipEvent = codec, event
-            self.rtp.setCodecs(codec, event)
-            self._applyRemote(m)
-            if self.mode is None:
-                self._startMedia()
-            elif self._audio is not None:
-                self._audio.codecChanged(codec.name)
-            if m.direction in ("sendrecv", "sendonly") and not m.isHold:
-                self.rtp.startTimeout()
-        except MediaError as e:
-            return defer.fail(e)
-        self._sipAnswered = sipAnswer
-        return defer.succeed(None)
-
     def audio(self):
         """
         The SIP leg's audio for seed 001's actions (play, record, DTMF,
@@ -730,7 +599,7 @@ class BridgeSession(BrowserSide, ClientReattach):
         if self._relayCodecs() and not self._browserDecoding():
             self.mode = "relay"
             self.track.park()
-            self._pipe = PacketRelay(self._reactor, self.rtp, self.tap)
+            self._pipe = PacketRelay(self._reactor, self.rtp, self.tap, name)
         else:
             self.mode = "transcode"
             self._pipe = Transcoder(self._loop, self.rtp, self.leg.transceiver.receiver.track,

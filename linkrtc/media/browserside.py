@@ -19,10 +19,10 @@ from twisted.logger import Logger
 
 from linkrtc.error import MediaError
 from linkrtc.media.actions.webrtc_leg import BROWSER_RATES, WebRTCAudio
-from linkrtc.media.relay import WebRTCTap
+from linkrtc.media.relay import RELAY_CODECS, WebRTCTap
 from linkrtc.media.rtp import EVENT_DIGITS
 from linkrtc.media.transcode import FeedTrack, Transcoder
-from linkrtc.media.webrtc import WebRTCLeg, loopOf
+from linkrtc.media.webrtc import WEBRTC_CLOCK_RATES, WebRTCLeg, loopOf
 
 log = Logger()
 
@@ -103,10 +103,10 @@ class BrowserSide:
             raise MediaError("the call ended while the client answered")
         negotiated = self.leg.negotiatedCodec()
         if negotiated is None:
-            raise MediaError("client SDP shares no codec with us (Opus, PCMU)")
+            raise MediaError("client SDP shares no codec with us (Opus, PCMU, PCMA)")
         self._webrtcCodec = negotiated
         name, pt = negotiated
-        self.tap = WebRTCTap(self._reactor, self.leg, pt, 48000 if name == "OPUS" else 8000)
+        self.tap = WebRTCTap(self._reactor, self.leg, pt, WEBRTC_CLOCK_RATES[name])
         self.tap.onPacket = _dropPacket
         self.mode = "browser"
         self._answered = (clientSdp, None)
@@ -143,9 +143,13 @@ class BrowserSide:
         return self._browserAudio
 
     def _relayCodecs(self):
-        """@return: C{True} if both legs' codecs allow the packet relay (PCMU)."""
-        return (self._webrtcCodec is not None and self._webrtcCodec[0] == "PCMU"
-                and self._sipCodec is not None and self._sipCodec.name == "PCMU"
+        """
+        @return: C{True} if both legs' codecs allow the packet relay: the
+            same codec on both, one of L{RELAY_CODECS} (PCMU, PCMA, G.722, Opus).
+        """
+        return (self._webrtcCodec is not None and self._sipCodec is not None
+                and self._webrtcCodec[0] == self._sipCodec.name
+                and self._sipCodec.name in RELAY_CODECS
                 and not self.factory.relayProblem)
 
     def _browserDecoding(self):

@@ -23,7 +23,7 @@ from twisted.logger import Logger
 from linkrtc.error import MediaError
 from linkrtc.media.relay import WebRTCTap
 from linkrtc.media.transcode import SIP_CODEC_PARAMETERS, FeedTrack, silenceFrame
-from linkrtc.media.webrtc import WebRTCLeg
+from linkrtc.media.webrtc import WEBRTC_CLOCK_RATES, WebRTCLeg, browserCodecOrder
 
 log = Logger()
 
@@ -165,7 +165,7 @@ class ClientReattach:
             return defer.fail(MediaError("a resume is under way"))
         if not isinstance(clientOffer, str) or not clientOffer.lstrip().startswith("v=0"):
             return defer.fail(MediaError("the client's offer is not SDP (no v=0 line)"))
-        names = ["PCMU", "OPUS"] if self._sipCodec.name == "PCMU" else ["OPUS", "PCMU"]
+        names = browserCodecOrder(self._sipCodec.name)
         try:
             self.track = FeedTrack()
             self.leg = WebRTCLeg(self._reactor, self.track, names, self.factory.iceServers,
@@ -185,10 +185,10 @@ class ClientReattach:
             raise MediaError("the call ended while the client came back")
         negotiated = leg.negotiatedCodec()
         if negotiated is None:
-            raise MediaError("client offer shares no codec with us (Opus, PCMU)")
+            raise MediaError("client offer shares no codec with us (Opus, PCMU, PCMA)")
         self._webrtcCodec = negotiated
         name, pt = negotiated
-        self.tap = WebRTCTap(self._reactor, leg, pt, 48000 if name == "OPUS" else 8000)
+        self.tap = WebRTCTap(self._reactor, leg, pt, WEBRTC_CLOCK_RATES[name])
         if self._silence is not None:
             self._silence.stop()
             self._silence = None

@@ -42,9 +42,11 @@ L{checkSeam} verifies those names at start-up.
 import inspect
 import struct
 
+import numpy
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
+from linkrtc.media.actions.pcm import PayloadCodec
 from linkrtc.media.rtp import ReceiveStats, StreamRewriter, buildHeader, parseRTP
 from linkrtc.media.webrtc import drive, iceConnection, pairSender, plainStunProtocol
 
@@ -57,6 +59,25 @@ _SEQ_TS = struct.Struct("!HI")
 
 #: 20 ms of PCMU silence (mu-law 0xFF is zero).
 PCMU_SILENCE = b"\xff" * 160
+
+#: The codecs the packet relay carries when both legs negotiated the same one.
+RELAY_CODECS = ("PCMU", "PCMA", "G722", "OPUS")
+
+
+def silencePayload(name):
+    """
+    @param name: one of L{RELAY_CODECS}.
+    @return: C{(payload, clockStep)}: 20 ms of silence in codec C{name}
+        and its RTP timestamp advance.
+    """
+    if name == "PCMU":
+        return PCMU_SILENCE, 160
+    if name == "PCMA":
+        return b"\xd5" * 160, 160  # A-law 0xD5 is zero (G.711 table 1a)
+    if name == "OPUS":
+        return b"\xf8\xff\xfe", 960  # a CELT 20 ms frame of silence (RFC 6716 §3.1)
+    codec = PayloadCodec(name)
+    return codec.encode(numpy.zeros(codec.frameSamples, dtype=numpy.int16)), codec.clockStep
 
 
 def checkSeam():
@@ -287,20 +308,23 @@ class WebRTCTap:
 
 class PacketRelay:
     """
-    Relay mode: same codec on both legs (PCMU). SIP -> browser packets get
-    the browser stream's SSRC, payload type and rewritten numbers; browser
-    -> SIP likewise through the RTP session's own rewriter. Until the first
-    SIP audio packet, 20 ms PCMU silence packets go to the browser.
+    Relay mode: same codec on both legs (one of L{RELAY_CODECS}). SIP ->
+    browser packets get the browser stream's SSRC, payload type and
+    rewritten numbers; browser -> SIP likewise through the RTP session's
+    own rewriter. Until the first SIP audio packet, 20 ms silence packets
+    (of the codec) go to the browser.
 
     @param clock: the reactor (L{IReactorTime}) for the silence timer.
     @param rtp: the L{linkrtc.media.rtp.RTPSession}.
     @param tap: the L{WebRTCTap}.
+    @param codecName: the codec both legs use (C{"PCMU"} by default).
     """
 
-    def __init__(self, clock, rtp, tap):
+    def __init__(self, clock, rtp, tap, codecName="PCMU"):
         self._clock = clock
         self._rtp = rtp
         self._tap = tap
+        self._silencePayload, self._silenceStep = silencePayload(codecName)
         self._silence = None
         self.sipPackets = 0
         self.webrtcPackets = 0
@@ -315,8 +339,8 @@ class PacketRelay:
 
     def _sendSilence(self):
         if self._tap.connected:
-            seq, ts = self._tap.out.local(160)
-            self._tap.send(0, self._tap.audioPT, seq, ts, PCMU_SILENCE)
+            seq, ts = self._tap.out.local(self._silenceStep)
+            self._tap.send(0, self._tap.audioPT, seq, ts, self._silencePayload)
 
     def _stopSilence(self):
         if self._silence is not None and self._silence.running:

@@ -16,6 +16,18 @@ from linkrtc.error import MediaError
 #: The SIP-side audio codecs the bridge speaks, in its own order of preference.
 SIP_CODECS = ("PCMU", "PCMA", "G722")
 
+#: Every SIP-side audio codec the bridge answers with: L{SIP_CODECS} and
+#: Opus (RFC 7587: C{opus/48000/2}, a dynamic payload type), which the
+#: bridge offers only when a trunk's C{codecs} names it.
+ALL_SIP_CODECS = SIP_CODECS + ("OPUS",)
+
+#: RTP clock rate (Hz) of each audio codec (RFC 3551 §4.5.2: 8000 for
+#: G.722 too; RFC 7587 §4.1: always 48000 for Opus).
+CLOCK_RATES = {"PCMU": 8000, "PCMA": 8000, "G722": 8000, "OPUS": 48000}
+
+#: Dynamic payload type we use for Opus when we make the offer.
+OPUS_PT = 111
+
 #: RFC 3551 §6 static payload types for the codecs above: pt -> (name, clockRate).
 STATIC_PAYLOAD_TYPES = {0: ("PCMU", 8000), 8: ("PCMA", 8000), 9: ("G722", 8000)}
 STATIC_BY_NAME = {name: pt for pt, (name, rate) in STATIC_PAYLOAD_TYPES.items()}
@@ -260,28 +272,37 @@ def parseSDP(data):
     return SessionDescription(origin, media)
 
 
-def chooseCodec(mediaDescription, supported=SIP_CODECS):
+def chooseCodec(mediaDescription, supported=ALL_SIP_CODECS, preference=None):
     """
     Pick the audio codec and telephone-event format to answer with.
 
-    The offerer's order wins (RFC 3264 §6.1); its payload type numbers are
-    kept.
+    The offerer's order wins (RFC 3264 §6.1) unless C{preference} is
+    given (a trunk's C{codecs} order: RFC 3264 §6.1 lets the answerer
+    choose among the offered formats); the offer's payload type numbers
+    are kept. Opus is taken at 48000 Hz only (RFC 7587 §7), the others at
+    8000 Hz; telephone-event at 8000 Hz.
 
     @param mediaDescription: the offered L{MediaDescription}.
-    @param supported: the codec names we accept.
+    @param supported: the codec names we accept (upper case).
+    @param preference: C{None}, or codec names (any case) in our order
+        of preference; offered codecs it leaves out come after, in the
+        offer's order.
     @return: C{(codec, telephoneEvent)}: a L{Codec} and a L{Codec} or C{None}.
     @raise MediaError: if no offered codec is one we support.
     """
-    audio = None
+    usable = []
     event = None
     for codec in mediaDescription.codecs():
-        if audio is None and codec.name in supported and codec.clockRate == 8000:
-            audio = codec
+        if codec.name in supported and codec.clockRate == CLOCK_RATES.get(codec.name):
+            usable.append(codec)
         elif event is None and codec.name == "TELEPHONE-EVENT" and codec.clockRate == 8000:
             event = codec
-    if audio is None:
+    if not usable:
         raise MediaError("SDP shares no codec with us (we support %s)" % ", ".join(supported))
-    return audio, event
+    if preference:
+        order = [name.upper() for name in preference]
+        usable.sort(key=lambda c: order.index(c.name) if c.name in order else len(order))
+    return usable[0], event
 
 
 def answerDirection(offered):
@@ -304,6 +325,10 @@ def _codecLines(codecs):
         if c.name == "TELEPHONE-EVENT":
             lines.append("a=rtpmap:%d telephone-event/%d" % (c.payloadType, c.clockRate))
             lines.append("a=fmtp:%d 0-16" % (c.payloadType,))
+        elif c.name == "OPUS":
+            # RFC 7587 §7: always opus/48000/2, whatever is sent.
+            lines.append("a=rtpmap:%d opus/48000/2" % (c.payloadType,))
+            lines.append("a=fmtp:%d useinbandfec=1" % (c.payloadType,))
         else:
             lines.append("a=rtpmap:%d %s/%d" % (c.payloadType, c.name, c.clockRate))
     return lines
@@ -350,15 +375,41 @@ def buildSDP(address, port, codecs, sessionId, version=0, direction="sendrecv",
     return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
-def ourCodecs(eventPayloadType=TELEPHONE_EVENT_PT, first=None):
+def sipCodec(name):
+    """
+    @param name: one of L{ALL_SIP_CODECS}.
+    @return: the L{Codec} we offer for it (static payload types, Opus on
+        L{OPUS_PT} with two channels, RFC 7587 §7).
+    """
+    if name == "OPUS":
+        return Codec("OPUS", 48000, OPUS_PT, 2)
+    return Codec(name, CLOCK_RATES[name], STATIC_BY_NAME[name])
+
+
+def ourCodecs(eventPayloadType=TELEPHONE_EVENT_PT, first=None, order=None):
     """
     @param first: a codec name to put first (to favour the relay path).
-    @return: the L{Codec} list we offer on the SIP side.
+    @param order: C{None} (L{SIP_CODECS}), or codec names (any case) in
+        order of preference, e.g. a trunk's C{codecs}: the audio codecs
+        named there that we speak (L{ALL_SIP_CODECS}, Opus included), in
+        that order; telephone-event is added unless C{order} lists codecs
+        without it.
+    @return: the L{Codec} list we offer on the SIP side (telephone-event last).
     """
-    names = list(SIP_CODECS)
+    if order:
+        wanted = [n.upper() for n in order]
+        names = []
+        for n in wanted:
+            if n in ALL_SIP_CODECS and n not in names:
+                names.append(n)
+        withEvent = "TELEPHONE-EVENT" in wanted
+    else:
+        names = list(SIP_CODECS)
+        withEvent = True
     if first in names:
         names.remove(first)
         names.insert(0, first)
-    codecs = [Codec(n, 8000, STATIC_BY_NAME[n]) for n in names]
-    codecs.append(Codec("TELEPHONE-EVENT", 8000, eventPayloadType))
+    codecs = [sipCodec(n) for n in names]
+    if withEvent:
+        codecs.append(Codec("TELEPHONE-EVENT", 8000, eventPayloadType))
     return codecs

@@ -1,7 +1,7 @@
 # -*- test-case-name: linkrtc.media.test.test_bridge -*-
 """
 The decode/encode path, used when the two legs negotiated different
-codecs (Opus in the browser, G.711 or G.722 on SIP): SIP RTP is decoded
+codecs (Opus in the browser, G.711 or G.722 on SIP; Opus on SIP too): SIP RTP is decoded
 with aiortc's codecs and fed to the peer connection's sending track;
 the browser's decoded frames are encoded to the SIP codec and sent as
 RTP.
@@ -25,17 +25,20 @@ from twisted.logger import Logger
 
 log = Logger()
 
-#: SIP codec name -> (aiortc MIME type, static payload type, decoded sample rate in Hz).
+#: SIP codec name -> (aiortc MIME type, payload type, decoded sample rate in Hz).
 SIP_CODEC_PARAMETERS = {
     "PCMU": ("audio/PCMU", 0, 8000),
     "PCMA": ("audio/PCMA", 8, 8000),
     "G722": ("audio/G722", 9, 16000),
+    "OPUS": ("audio/opus", 111, 48000),
 }
 
 
 def codecParameters(name):
     """@return: aiortc C{RTCRtpCodecParameters} for SIP codec C{name}."""
     mime, pt, _ = SIP_CODEC_PARAMETERS[name]
+    if name == "OPUS":
+        return RTCRtpCodecParameters(mimeType=mime, clockRate=48000, channels=2, payloadType=pt)
     return RTCRtpCodecParameters(mimeType=mime, clockRate=8000, channels=1, payloadType=pt)
 
 

@@ -35,8 +35,32 @@ from linkrtc.error import MediaError
 
 log = Logger()
 
-#: WebRTC-side codecs, by name, in aiortc's MIME spelling.
-WEBRTC_CODECS = {"OPUS": "audio/opus", "PCMU": "audio/PCMU"}
+#: WebRTC-side codecs, by name, in aiortc's MIME spelling. Browsers have
+#: Opus, PCMU and PCMA (RFC 7874 §3); Chrome has G.722 too, Firefox not.
+WEBRTC_CODECS = {"OPUS": "audio/opus", "PCMU": "audio/PCMU", "PCMA": "audio/PCMA",
+                 "G722": "audio/G722"}
+
+#: RTP clock rate (Hz) of each WebRTC-side codec.
+WEBRTC_CLOCK_RATES = {"OPUS": 48000, "PCMU": 8000, "PCMA": 8000, "G722": 8000}
+
+
+def browserCodecOrder(sipCodec=None):
+    """
+    The codecs we offer the browser (or accept from its offer), best first:
+    the SIP leg's codec first when the browser may have it (both legs on
+    one codec: the packet relay), then Opus, PCMU, PCMA. G.722 is offered
+    only when it is the SIP codec (Chrome has it; a browser without it
+    takes the next one and the bridge transcodes).
+
+    @param sipCodec: the SIP leg's codec name (upper case) or C{None}.
+    @return: C{list} of names from L{WEBRTC_CODECS}.
+    """
+    names = ["OPUS", "PCMU", "PCMA"]
+    if sipCodec in WEBRTC_CODECS:
+        if sipCodec in names:
+            names.remove(sipCodec)
+        names.insert(0, sipCodec)
+    return names
 
 
 def loopOf(reactor):

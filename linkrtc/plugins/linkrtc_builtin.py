@@ -88,7 +88,7 @@ def _in(queue, *states):
 stockFactories = [
     # -- entry operators --
     _f("OpSendRinging", "ring", _in("entry", "ringing", "Initiated"),
-       "Send 180 Ringing to SIP once."),
+       "Send 180 Ringing (183 with SDP when the media has early media) to SIP once."),
     _f("OpSIPHangup", "end", _in("entry", "dropped"),
        "Send the final response (before answer) or BYE (after) that the ending asks for."),
     _f("OpNotifyClients", "notify", _in("entry", "ringing", "confirmed", "dropped"),

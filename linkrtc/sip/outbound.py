@@ -123,7 +123,10 @@ class InviteClientLeg:
             Request-URI's host (RFC 3263 without DNS SRV).
         @param body: the offer (C{bytes}) or C{None} for an offerless INVITE.
         @param ackBody: the SDP (C{bytes}) for the ACK of a 2xx (our answer
-            to an offer in the 2xx of an offerless INVITE), or C{None}.
+            to an offer in the 2xx of an offerless INVITE), or C{None}; or
+            a callable taking the 2xx (L{Response}) and returning that SDP
+            or C{None}, called once per answering dialog (RFC 3261
+            §13.2.1: the answer to the 2xx's offer goes in the ACK).
         @param credentials: L{DigestCredentials}, a L{DigestClient} or
             C{None} (a 401/407 is then a failure).
         @param headers: extra C{(name, value)} pairs for the INVITE.
@@ -404,8 +407,9 @@ class InviteClientLeg:
         try:
             dialog = Dialog.fromClientResponse(invite, response,
                                                self.userAgent.localContact(self.destination()))
-            ack = dialog.createRequest("ACK", body=self.ackBody,
-                                       contentType=SDP if self.ackBody else None)
+            ackBody = self.ackBody(response) if callable(self.ackBody) else self.ackBody
+            ack = dialog.createRequest("ACK", body=ackBody,
+                                       contentType=SDP if ackBody else None)
             for name in _AUTH_HEADERS:
                 for value in invite.headers.getAll(name):
                     ack.headers.add(name, value)

@@ -185,6 +185,66 @@ export class Call extends Emitter {
     this._ownsStream = false;
     this._dropTimer = null;
     this._pendingAnswer = null;
+    this._earlyMedia = false;
+    this._ringback = null;
+  }
+
+  /**
+   * An outgoing call rings with no early media from the far end: play a
+   * local ringback (WebAudio) until early media, the answer or the end.
+   * The tone is the Device's `ringback` option: {frequencies, cadence}
+   * (Hz; seconds on, off, ...), default 440+480 Hz, 2 s on 4 s off; false: none.
+   */
+  _startRingback() {
+    const plan = this.device.options.ringback;
+    if (!plan || this._ringback || this._earlyMedia || this.direction !== "outgoing") return;
+    const AudioContextClass = globalThis.AudioContext || globalThis.webkitAudioContext;
+    if (!AudioContextClass) return;
+    const { frequencies = [440, 480], cadence = [2, 4] } = plan === true ? {} : plan;
+    try {
+      const context = new AudioContextClass();
+      const gain = context.createGain();
+      gain.gain.value = 0;
+      gain.connect(context.destination);
+      const oscillators = frequencies.map((frequency) => {
+        const oscillator = context.createOscillator();
+        oscillator.frequency.value = frequency;
+        oscillator.connect(gain);
+        oscillator.start();
+        return oscillator;
+      });
+      const period = cadence.reduce((a, b) => a + b, 0);
+      const level = 0.1 / Math.max(1, frequencies.length);
+      const schedule = (from) => {
+        let t = from;
+        cadence.forEach((seconds, i) => {
+          gain.gain.setValueAtTime(i % 2 === 0 ? level : 0, t);
+          t += seconds;
+        });
+      };
+      let next = context.currentTime;
+      schedule(next);
+      const timer = setInterval(() => { next += period; schedule(next); }, period * 1000);
+      this._ringback = { context, oscillators, timer };
+    } catch (e) {
+      this.emit("warning", `no local ringback: ${e.message || e}`);
+    }
+  }
+
+  _stopRingback() {
+    const ringback = this._ringback;
+    if (!ringback) return;
+    this._ringback = null;
+    clearInterval(ringback.timer);
+    for (const oscillator of ringback.oscillators) {
+      try { oscillator.stop(); } catch (e) { /* already stopped */ }
+    }
+    ringback.context.close().catch(() => {});
+  }
+
+  /** @returns {boolean} true while the local ringback plays. */
+  get ringbackPlaying() {
+    return this._ringback !== null;
   }
 
   /** @returns {boolean} true while the call has not ended. */
@@ -410,6 +470,7 @@ export class Call extends Emitter {
     clearTimeout(this._dropTimer);
     this.state = "closed";
     this.cause = cause;
+    this._stopRingback();
     this._stopMedia();
     this.device._forget(this);
     this.emit("disconnect", { cause, reason: describeCause(cause), local: !!local, call: this });
@@ -449,9 +510,11 @@ export class Call extends Emitter {
       case "calling":
         break;
       case "ringing":
+        this._startRingback();
         this.emit("ringing", this);
         break;
       case "confirmed":
+        this._stopRingback();
         this.emit("accept", this);
         break;
       case "hold":
@@ -480,6 +543,9 @@ export class Call extends Emitter {
     }
     try {
       await pc.setRemoteDescription({ type: "answer", sdp });
+      // The far end's early media (a 183's SDP) or its answer: no local ringback.
+      this._earlyMedia = true;
+      this._stopRingback();
       this.emit("answer", sdp);
     } catch (e) {
       this._fail(new LinkRTCError(488, `the far end's SDP answer was not usable: ${e.message}`, { call: this.id }));
@@ -514,7 +580,11 @@ export class Call extends Emitter {
  * resume (true: keep the resume token LinkRTC gives in `registered` in
  * sessionStorage, so that after a page reload, or a lost connection, the
  * next register sends it and the calls LinkRTC kept are resumed with a
- * fresh offer), storage (the Storage for it; default sessionStorage).
+ * fresh offer), storage (the Storage for it; default sessionStorage),
+ * ringback (true: an outgoing call that rings without early media plays
+ * 440+480 Hz, 2 s on 4 s off, with WebAudio until the far end's media or
+ * answer; {frequencies: [Hz...], cadence: [on, off, ... seconds]} for
+ * another country's; false: none).
  *
  * Events: registered(client), unregistered({reason, willReconnect}),
  * reconnecting({attempt, delay}), incoming(call), resumed(call),
@@ -538,6 +608,7 @@ export class Device extends Emitter {
       reconnect: true,
       backoff: { initial: 500, max: 30000 },
       gatheringTimeout: 10000,
+      ringback: true,
       WebSocket: globalThis.WebSocket,
       resume: true,
       storage: undefined,

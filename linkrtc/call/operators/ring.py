@@ -5,6 +5,8 @@ asking the application, offering the call to the client's connections,
 ringing, rejection and CANCEL.
 """
 
+from twisted.logger import Logger
+
 from linkrtc.call.events import (
     ApplicationDecisionEvent,
     ClientMessageEvent,
@@ -14,6 +16,9 @@ from linkrtc.call.events import (
 )
 from linkrtc.call.operators.base import Operator, hangupCause
 from linkrtc.call.states import ANSWERING, CALLING, DROPPED, PENDING, RINGING
+from linkrtc.interfaces import IEarlyMediaSession
+
+log = Logger()
 
 #: Status sent for each C{reject} reason (RFC 3261 §21.4.24, §21.6.2).
 REJECT_STATUS = {"busy": 486, "decline": 603}
@@ -129,7 +134,12 @@ class OpClientRinging(Operator):
 
 
 class OpSendRinging(Operator):
-    """C{ringing} entry: send 180 Ringing to SIP, once per call."""
+    """
+    C{ringing} entry: send 180 Ringing to SIP, once per call; or, when the
+    media session has early media for the call (bridge mode,
+    L{IEarlyMediaSession}: C{--early-media}), 183 Session Progress with its
+    SDP answer while it plays the ringback tone (RFC 3960 §3).
+    """
 
     name = "OpSendRinging"
 
@@ -137,7 +147,16 @@ class OpSendRinging(Operator):
         if call.ringingSent or call.finalStatus is not None:
             return
         call.ringingSent = True
-        call.leg.sendProvisional(180)
+        early = None
+        if IEarlyMediaSession.providedBy(call.media):
+            try:
+                early = call.media.earlyAnswer()
+            except Exception as e:
+                log.warn("call {call_id}: no early media: {why}", call_id=call.id, why=e)
+        if early:
+            call.leg.sendProvisional(183, body=early, contentType="application/sdp")
+        else:
+            call.leg.sendProvisional(180)
 
 
 class OpRejectCall(Operator):

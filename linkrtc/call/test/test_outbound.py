@@ -22,6 +22,7 @@ from linkrtc.config import parseTrunks
 from linkrtc.error import MediaError
 from linkrtc.interfaces import (
     IMediaFactory,
+    IOfferlessOutboundMediaSession,
     IOutboundMediaSession,
     IReofferMediaSession,
     ISIPClientLeg,
@@ -292,7 +293,10 @@ class CallingTests(OutboundMixin, SynchronousTestCase):
         self.assertEqual(self.alice.ofType("error")[-1]["code"], 501)
 
     def test_bridgeOfferlessRefused(self):
-        """Bridge mode and an offerless trunk: dropped 501, nothing sent."""
+        """
+        Bridge mode, an offerless trunk and a media session that cannot
+        answer a 2xx's offer: dropped 501, nothing sent.
+        """
         self.dialer.mediaName = "bridge"
         call = self.dial()
         self.h.application.decide(call, {"action": "route", "trunk": "other"})
@@ -549,6 +553,19 @@ class SlowMediaSession:
         return defer.succeed(None)
 
 
+@implementer(IOfferlessOutboundMediaSession)
+class OfferlessMediaSession(SlowMediaSession):
+    """A L{SlowMediaSession} that answers a 2xx's offer (bridge mode's C{ackAnswer})."""
+
+    def __init__(self):
+        super().__init__()
+        self.lateOffers = []
+
+    def ackAnswer(self, sipOffer):
+        self.lateOffers.append(sipOffer)
+        return b"v=0\r\nack-answer\r\n"
+
+
 @implementer(IMediaFactory)
 class SlowMediaFactory:
     name = "bridge"
@@ -557,7 +574,7 @@ class SlowMediaFactory:
         self.sessions = []
 
     def newSession(self, callId, listener):
-        session = SlowMediaSession()
+        session = OfferlessMediaSession()
         self.sessions.append(session)
         return session
 
@@ -607,6 +624,31 @@ class AsynchronousMediaTests(OutboundMixin, SynchronousTestCase):
         self.assertEqual(leg.actions, ["start", "bye"])
         self.assertTrue(session.closed)
         self.assertReleased(call)
+
+    def test_offerless(self):
+        """
+        Bridge mode and an offerless trunk: the INVITE has no SDP; the ACK's
+        answer is made by the media session from the 2xx's offer
+        (C{ackAnswer}); the 2xx's SDP then goes through C{clientAnswer} and
+        the client gets the WebRTC answer; the call is confirmed.
+        """
+        call = self.dial()
+        self.h.application.decide(call, {"action": "route", "trunk": "other"})
+        [session] = self.media.sessions
+        session.offers[0][2].callback(b"v=0\r\nm=audio 20000 RTP/AVP 0\r\n")
+        [leg] = self.legs
+        self.assertIsNone(leg.kwargs["body"])
+        self.assertEqual(leg.actions, ["start"])
+        ackBody = leg.kwargs["ackBody"]
+        self.assertEqual(ackBody(FakeResponse(200, ANSWER)), b"v=0\r\nack-answer\r\n")
+        self.assertEqual(session.lateOffers, [ANSWER])
+        self.assertIsNone(ackBody(FakeResponse(200, b"")))
+        leg.answer()
+        self.assertEqual(session.answers[0][0], ANSWER)
+        session.answers[0][1].callback("v=0\r\nwebrtc-answer\r\n")
+        self.assertEqual([m["sdp"] for m in self.alice.ofType("answer")],
+                         ["v=0\r\nwebrtc-answer\r\n"])
+        self.assertEqual(call.state.name, "confirmed")
 
     def test_offerFails(self):
         """A media failure making the offer: dropped 488, no INVITE."""

@@ -135,6 +135,16 @@ class LegAudio:
     def _inputChanged(self):
         pass
 
+    def runAction(self, action):
+        """
+        Start C{action} (an L{linkrtc.media.actions.base.Action} on this
+        leg, e.g. L{linkrtc.media.ringback.Ringback}) unless another runs.
+
+        @return: its L{Deferred}; failing with L{MediaError} when the leg
+            is busy or closed.
+        """
+        return self._run(action)
+
     def play(self, content, finishKeys="", repeat=1):
         return self._run(Play(self, content, finishKeys, repeat))
 

@@ -1,7 +1,7 @@
 # -*- test-case-name: linkrtc.media.actions.test.test_pcm -*-
 """
 PCM helpers for the call-control actions: G.711 µ-law and A-law with numpy
-lookup tables (ITU-T G.711), G.722 through PyAV's codec, gains in dB and
+lookup tables (ITU-T G.711), G.722 and Opus through PyAV's codecs, gains in dB and
 rate conversion, all vectorised (no per-sample Python loop).
 
 Frames are C{numpy.int16} arrays of mono samples.
@@ -11,7 +11,11 @@ import av
 import numpy
 
 #: Samples per second of G.711 and of G.722's decoded audio.
-RATES = {"PCMU": 8000, "PCMA": 8000, "G722": 16000}
+RATES = {"PCMU": 8000, "PCMA": 8000, "G722": 16000, "OPUS": 48000}
+
+#: RTP timestamp advance per 20 ms frame (RFC 3551 §4.5.2: G.722's clock is
+#: 8000 Hz; RFC 7587 §4.1: Opus's is 48000 Hz).
+CLOCK_STEPS = {"PCMU": 160, "PCMA": 160, "G722": 160, "OPUS": 960}
 
 #: Frame length, seconds (20 ms: RFC 3551 §4.5 default packetisation).
 FRAME_SECONDS = 0.02
@@ -145,14 +149,49 @@ class _G722:
         return b"".join(bytes(p) for p in self._encoder.encode(frame))
 
 
+class _Opus:
+    """
+    Opus (RFC 7587) through PyAV's libopus: mono 48 kHz frames of 20 ms
+    are encoded (a mono stream is valid where C{opus/48000/2} is signalled,
+    RFC 7587 §7) and any stream decoded to mono C{int16}.
+    """
+
+    def __init__(self):
+        self._decoder = av.CodecContext.create("opus", "r")
+        self._decoder.sample_rate = 48000
+        self._decoder.layout = "mono"
+        self._encoder = av.CodecContext.create("libopus", "w")
+        self._encoder.format = "s16"
+        self._encoder.layout = "mono"
+        self._encoder.sample_rate = 48000
+        self._encoder.bit_rate = 32000
+        self._pts = 0
+
+    def decode(self, payload):
+        frames = self._decoder.decode(av.Packet(payload))
+        if not frames:
+            return numpy.zeros(0, dtype=numpy.int16)
+        samples = numpy.concatenate([f.to_ndarray()[0].reshape(-1) for f in frames])
+        if samples.dtype != numpy.int16:
+            samples = clip16(samples.astype(numpy.float32) * 32768.0)
+        return samples
+
+    def encode(self, samples):
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = 48000
+        frame.pts = self._pts
+        self._pts += len(samples)
+        return b"".join(bytes(p) for p in self._encoder.encode(frame))
+
+
 class PayloadCodec:
     """
     One SIP leg's audio codec for the actions.
 
-    @param name: C{"PCMU"}, C{"PCMA"} or C{"G722"}.
+    @param name: C{"PCMU"}, C{"PCMA"}, C{"G722"} or C{"OPUS"}.
     @ivar rate: decoded sample rate, Hz.
     @ivar frameSamples: samples in 20 ms at L{rate}.
-    @ivar clockStep: RTP timestamp advance per 20 ms (8000 Hz clock for all three).
+    @ivar clockStep: RTP timestamp advance per 20 ms (L{CLOCK_STEPS}).
     @raise ValueError: for another codec name.
     """
 
@@ -162,11 +201,14 @@ class PayloadCodec:
         self.name = name
         self.rate = RATES[name]
         self.frameSamples = self.rate // 50
-        self.clockStep = 160
+        self.clockStep = CLOCK_STEPS[name]
         if name == "PCMU":
             self.decode, self.encode = ulawDecode, ulawEncode
         elif name == "PCMA":
             self.decode, self.encode = alawDecode, alawEncode
+        elif name == "OPUS":
+            opus = _Opus()
+            self.decode, self.encode = opus.decode, opus.encode
         else:
             g722 = _G722()
             self.decode, self.encode = g722.decode, g722.encode

@@ -55,7 +55,7 @@ from linkrtc.media.rtp import DIGIT_DURATION, DIGIT_GAP, EVENT_DIGITS
 log = Logger()
 
 #: WebRTC codec name -> the actions' PCM rate, Hz (Opus is wideband: 16 kHz).
-BROWSER_RATES = {"OPUS": 16000, "PCMU": 8000}
+BROWSER_RATES = {"OPUS": 16000, "PCMU": 8000, "PCMA": 8000, "G722": 16000}
 
 #: ITU-T Q.23 §2: each key's low and high frequency, Hz.
 DTMF_FREQUENCIES = {

@@ -20,7 +20,15 @@ from twisted.internet.task import LoopingCall
 
 from linkrtc.media.rtp import buildHeader, parseRTP
 from linkrtc.media.transcode import codecParameters
-from linkrtc.media.webrtc import aio, closePeerConnection, restrictHostAddresses
+from linkrtc.media.webrtc import (
+    aio,
+    closePeerConnection,
+    codecCapabilities,
+    restrictHostAddresses,
+)
+
+#: A browser's codecs without PCMA and G.722: calls on those codecs transcode.
+OPUS_PCMU = ("OPUS", "PCMU")
 
 
 def tone(freq, rate, samples, start=0, amplitude=8000):
@@ -78,10 +86,17 @@ class SineTrack(MediaStreamTrack):
 class Browser:
     """An aiortc peer that answers the bridge's offer, sends a tone and records what it hears."""
 
-    def __init__(self, freq=880):
+    def __init__(self, freq=880, codecs=None):
+        """
+        @param codecs: C{None} (aiortc's: Opus, G.722, PCMU, PCMA) or the
+            WebRTC codec names this "browser" has, in its order (e.g.
+            L{OPUS_PCMU}: one without PCMA and G.722, so the bridge transcodes).
+        """
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.track = SineTrack(freq)
         self.transceiver = self.pc.addTransceiver(self.track, direction="sendrecv")
+        if codecs:
+            self.transceiver.setCodecPreferences(codecCapabilities(codecs))
         restrictHostAddresses(self.transceiver, ["127.0.0.1"])
         self.heard = []
         self.rate = None
@@ -152,7 +167,8 @@ class Phone(DatagramProtocol):
         self.pt = params.payloadType if pt is None else pt
         self._encoder = get_encoder(params)
         self._decoder = get_decoder(params)
-        self.rate = 16000 if codec == "G722" else 8000
+        self.rate = {"G722": 16000, "OPUS": 48000}.get(codec, 8000)
+        self._tsStep = 960 if codec == "OPUS" else 160
         self.destination = None
         self.received = []
         self.heard = []
@@ -184,7 +200,7 @@ class Phone(DatagramProtocol):
         for payload in self._encoder.encode(frame)[0]:
             self.sendRaw(buildHeader(0, self.pt, self._seq, self._ts, 0xC0FFEE) + payload)
             self._seq += 1
-            self._ts += len(payload)
+            self._ts += self._tsStep
 
     def sendRaw(self, packet, destination=None):
         self.transport.write(packet, destination or self.destination)
@@ -215,6 +231,7 @@ def sipOffer(port, codecs="0 101", extra="", address="127.0.0.1"):
         "c=IN %s %s" % (addrType, address), "t=0 0",
         "m=audio %d RTP/AVP %s" % (port, codecs),
         "a=rtpmap:0 PCMU/8000", "a=rtpmap:8 PCMA/8000", "a=rtpmap:9 G722/8000",
+        "a=rtpmap:111 opus/48000/2",
         "a=rtpmap:101 telephone-event/8000", "a=fmtp:101 0-16", "a=ptime:20",
     ]
     if extra:

@@ -26,7 +26,14 @@ from linkrtc.interfaces import (
 from linkrtc.media.bridge import BridgeMediaFactory
 from linkrtc.media.rtp import buildHeader
 from linkrtc.media.sdp import parseSDP
-from linkrtc.media.test.peers import Browser, Phone, dominantFrequency, resources, sipOffer
+from linkrtc.media.test.peers import (
+    OPUS_PCMU,
+    Browser,
+    Phone,
+    dominantFrequency,
+    resources,
+    sipOffer,
+)
 from linkrtc.media.webrtc import loopOf
 
 #: What the audio tests measured, for the report (dominant Hz per direction).
@@ -109,7 +116,7 @@ class BridgeAudioTests(BridgeTestsMixin, TestCase):
         offer = await session.clientOffer(sipOffer(phonePort, sipCodecs))
         self.assertIn("127.0.0.1", offer)
         self.assertNotIn("stun.l.google.com", offer)
-        browser = Browser(freq=880)
+        browser = Browser(freq=880, codecs=None if expectMode == "relay" else OPUS_PCMU)
         self.cleanups.append(browser.close)
         answer = await browser.answer(offer)
         sipAnswer = await session.sipAnswer(answer)
@@ -385,7 +392,7 @@ class BridgeOutboundTests(BridgeTestsMixin, TestCase):
         session = self.factory.newSession("out-" + phoneCodec, self.listener)
         self.cleanups.append(session.close)
         verifyObject(IOutboundMediaSession, session)
-        browser = Browser(freq=880)
+        browser = Browser(freq=880, codecs=None if expectMode == "relay" else OPUS_PCMU)
         self.cleanups.append(browser.close)
         offer = await session.sipOffer(await browser.offer(), trunkCodecs)
         self.assertIsInstance(offer, bytes)

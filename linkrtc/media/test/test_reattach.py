@@ -18,7 +18,14 @@ from linkrtc.interfaces import IResumableMediaSession
 from linkrtc.media.bridge import BridgeMediaFactory
 from linkrtc.media.reattach import silencePayload
 from linkrtc.media.sdp import parseSDP
-from linkrtc.media.test.peers import Browser, Phone, dominantFrequency, resources, sipOffer
+from linkrtc.media.test.peers import (
+    OPUS_PCMU,
+    Browser,
+    Phone,
+    dominantFrequency,
+    resources,
+    sipOffer,
+)
 from linkrtc.media.test.test_bridge import BridgeTestsMixin, lastSeconds
 from linkrtc.media.transcode import codecParameters
 
@@ -51,7 +58,7 @@ class ReattachTests(BridgeTestsMixin, TestCase):
         session = self.factory.newSession("reload-" + phoneCodec, self.listener)
         self.cleanups.append(session.close)
         verifyObject(IResumableMediaSession, session)
-        browser = Browser(freq=880)
+        browser = Browser(freq=880, codecs=None if expectMode == "relay" else OPUS_PCMU)
         self.cleanups.append(browser.close)
         answer = await browser.answer(await session.clientOffer(sipOffer(phonePort, sipCodecs)))
         m = parseSDP(await session.sipAnswer(answer)).audio()[1]
@@ -80,7 +87,7 @@ class ReattachTests(BridgeTestsMixin, TestCase):
 
         # The page is back with a new offer.
         phone.start(("127.0.0.1", m.port))
-        second = Browser(freq=660)
+        second = Browser(freq=660, codecs=None if expectMode == "relay" else OPUS_PCMU)
         self.cleanups.append(second.close)
         newAnswer = await session.clientResumed(await second.offer())
         self.assertIn("127.0.0.1", newAnswer)

@@ -167,6 +167,18 @@ class InviteTests(LegMixin, SynchronousTestCase):
         [ack] = self.transport.requests("ACK")
         self.assertEqual(ack.body, ANSWER)
 
+    def test_offerlessAnswerMadeFromThe2xx(self):
+        """A callable C{ackBody} makes the ACK's answer from the 2xx (once: a retransmission reuses it)."""
+        seen = []
+        self.leg(body=None, ackBody=lambda response: seen.append(response.body) or ANSWER)
+        self.respond(200, body=SDP)
+        [ack] = self.transport.requests("ACK")
+        self.assertEqual((ack.body, ack.headers.get("Content-Type")), (ANSWER, "application/sdp"))
+        self.assertEqual(seen, [SDP])
+        self.respond(200, body=SDP)
+        self.assertEqual([a.body for a in self.transport.requests("ACK")], [ANSWER, ANSWER])
+        self.assertEqual(seen, [SDP])
+
     def test_earlyMediaThenAnswer(self):
         """
         100 is not passed on; 183 with SDP is; the 200 is ACKed (to its

@@ -20,7 +20,7 @@ from linkrtc.media.bridge import BridgeMediaFactory
 from linkrtc.media.relay import PacketRelay
 from linkrtc.media.rtp import parseRTP
 from linkrtc.media.sdp import parseSDP
-from linkrtc.media.test.peers import Browser, Phone, sipOffer
+from linkrtc.media.test.peers import OPUS_PCMU, Browser, Phone, sipOffer
 from linkrtc.media.test.test_bridge import BridgeTestsMixin, Listener
 
 
@@ -166,7 +166,7 @@ class BridgedActionTests(BridgeTestsMixin, TestCase):
         session = self.factory.newSession("bridged", self.listener)
         self.cleanups.append(session.close)
         offer = await session.clientOffer(sipOffer(port, codecs))
-        browser = Browser(freq=880)
+        browser = Browser(freq=880, codecs=None if mode == "relay" else OPUS_PCMU)
         self.cleanups.append(browser.close)
         answer = await session.sipAnswer(await browser.answer(offer))
         index, m = parseSDP(answer).audio()

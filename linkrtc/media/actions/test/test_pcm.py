@@ -69,8 +69,18 @@ class CodecTests(SynchronousTestCase):
         back = numpy.concatenate([codec.decode(p) for p in payloads])
         self.assertApproximates(dominant(back[1600:], 16000), 1000, tolerance=5)
 
+    def test_opus(self):
+        """Opus (RFC 7587): 48 kHz frames of 960 samples, a 48000 Hz RTP clock; a tone survives."""
+        codec = pcm.PayloadCodec("OPUS")
+        self.assertEqual((codec.rate, codec.frameSamples, codec.clockStep), (48000, 960, 960))
+        signal = tone(1000, 48000, 48000)
+        payloads = [codec.encode(signal[i:i + 960]) for i in range(0, 48000, 960)]
+        back = numpy.concatenate([codec.decode(p) for p in payloads])
+        self.assertEqual(back.dtype, numpy.int16)
+        self.assertApproximates(dominant(back[4800:], 48000), 1000, tolerance=5)
+
     def test_unknown(self):
-        self.assertRaises(ValueError, pcm.PayloadCodec, "OPUS")
+        self.assertRaises(ValueError, pcm.PayloadCodec, "GSM")
 
     def test_gain(self):
         self.assertEqual(pcm.dbGain(None), 1.0)
