@@ -197,6 +197,7 @@ def makeLinkRTCService(config, reactor=None):
     from linkrtc.signalling.directory import ClientDirectory
     from linkrtc.signalling.guard import SourceGuard
     from linkrtc.signalling.protocol import SignallingFactory, makeWebSocketResource
+    from linkrtc.signalling.sipws import SIPWebSocketFactory, makeSIPWebSocketResource
     from linkrtc.sip.transaction import TransactionLayer
     from linkrtc.sip.transport import SIPTransportLayer
     from linkrtc.sip.useragent import UserAgent
@@ -302,15 +303,19 @@ def makeLinkRTCService(config, reactor=None):
     # construct (seed 001): the call control's dialer, once the engine and trunks exist.
     callControl.dialer = ApplicationDialer(manager, manager.dialer,
                                            loopbackAddress=getattr(mediaFactory, "rtpInterface", None))
+    webSocketGuard = SourceGuard(reactor, maxConnections=config.maxConnectionsPerAddress)
     signalling = SignallingFactory(
         directory, manager, verifier=verifier, clock=reactor,
         allowedOrigins=config.allowedOrigins, registerTimeout=config.registerTimeout,
-        guard=SourceGuard(reactor, maxConnections=config.maxConnectionsPerAddress),
+        guard=webSocketGuard,
         resumeSeconds=config.resumeSeconds,
         messenger=messenger,
     )
     root = makeRootResource(adminGuard)
     root.putChild(b"ws", makeWebSocketResource(signalling))
+    # SIP over WebSocket (RFC 7118) for browser softphones: a SIP transport.
+    root.putChild(b"sip", makeSIPWebSocketResource(SIPWebSocketFactory(
+        transport, clock=reactor, allowedOrigins=config.allowedOrigins, guard=webSocketGuard)))
     root.putChild(b"status", adminGuard.protect(statusResource(trunkService)))
     drainService = DrainService(reactor, admission, manager, config.drainSeconds)
     root.putChild(b"healthz", HealthResource())
