@@ -223,8 +223,13 @@ def makeLinkRTCService(config, reactor=None):
     from linkrtc.sip.messaging import Messenger
     from linkrtc.sip.registrar import DigestServer, Registrar, SIPUserStore
 
-    bindings = BindingTable(reactor, maxPerUser=config.sipMaxContacts)
+    from linkrtc.call.wsphones import WebSocketPhones
+
+    bindings = BindingTable(reactor, maxPerUser=config.sipMaxContacts,
+                            onChange=lambda user: phones.bindingsChanged(user))
     directory = ClientDirectory(clock=reactor, bindings=bindings)
+    # Phones registered over SIP over WebSocket (RFC 7118) are clients.
+    phones = WebSocketPhones(reactor, directory, bindings)
     sipUsers = SIPUserStore(config.sipUsers, realm=config.sipRealm)
     messenger = Messenger(reactor, directory, bindings, sipUsers)
     registrar = Registrar(reactor, bindings, sipUsers, minExpires=config.sipMinExpires,
@@ -274,9 +279,12 @@ def makeLinkRTCService(config, reactor=None):
     transactions = TransactionLayer(transport, reactor, None,
                                     maxServerTransactions=config.maxSipTransactions,
                                     unknownSourceRetransmissions=2)
+    phones.engine = manager
+    manager.webSocketPhones = phones
     useragent = UserAgent(transactions, transport, manager, reactor, admission=admission,
                           userAgentName=config.serverHeader, registrar=registrar)
     messenger.setUserAgent(useragent)
+    phones.userAgent = useragent
     transactions.tu = useragent
     transport.receiver = transactions
     transport.observers.append(SIPLadder(manager, directory))
