@@ -137,3 +137,15 @@ class SIPWebSocketTests(SynchronousTestCase):
         proto.connectionLost(Failure(ConnectionDone()))
         self.assertFalse(conn.connected)
         self.assertIsNone(self.layer.connectionTo(conn.peer))
+
+    def test_secureIsWSS(self):
+        """Over HTTPS the connection's transport is WSS (RFC 7118 §5.2 Via transport)."""
+        self.factory = self.makeFactory(secure=True)
+        proto, transport, _ = self.connect()
+        self.assertEqual(proto.sip.transportName, "WSS")
+        self.assertEqual(self.layer.localVia("WSS", "z9hG4bKx").transport, "WSS")
+
+    def test_plainIsWS(self):
+        proto, transport, _ = self.connect()
+        self.assertEqual(proto.sip.transportName, "WS")
+        self.assertEqual(proto.sip.peer.host, "127.0.0.1")
