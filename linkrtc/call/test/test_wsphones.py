@@ -106,6 +106,8 @@ class WebSocketPhonesTests(SynchronousTestCase):
         [phone] = self.directory.connectionsFor("alice")
         self.socket.connected = False
         self.assertFalse(phone.connected)
+        self.assertEqual(self.directory.connectionsFor("alice"), [])
+        self.assertFalse(self.directory.isReachable("alice"))
         phone.sendMessage({"type": "incoming", "call": "c9", "sdp": WEBRTC_OFFER})
         self.assertEqual(self.legs, [])
         self.assertEqual(self.sent("reject"), [{"type": "reject", "call": "c9",
