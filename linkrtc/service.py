@@ -198,6 +198,7 @@ def makeLinkRTCService(config, reactor=None):
     from linkrtc.signalling.directory import ClientDirectory
     from linkrtc.signalling.guard import SourceGuard
     from linkrtc.signalling.protocol import SignallingFactory, makeWebSocketResource
+    from linkrtc.signalling.sipws import SIPWebSocketFactory, makeSIPWebSocketResource
     from linkrtc.sip.transaction import TransactionLayer
     from linkrtc.sip.transport import SIPTransportLayer
     from linkrtc.sip.useragent import UserAgent
@@ -223,8 +224,13 @@ def makeLinkRTCService(config, reactor=None):
     from linkrtc.sip.messaging import Messenger
     from linkrtc.sip.registrar import DigestServer, Registrar, SIPUserStore
 
-    bindings = BindingTable(reactor, maxPerUser=config.sipMaxContacts)
+    from linkrtc.call.wsphones import WebSocketPhones
+
+    bindings = BindingTable(reactor, maxPerUser=config.sipMaxContacts,
+                            onChange=lambda user: phones.bindingsChanged(user))
     directory = ClientDirectory(clock=reactor, bindings=bindings)
+    # Phones registered over SIP over WebSocket (RFC 7118) are clients.
+    phones = WebSocketPhones(reactor, directory, bindings)
     sipUsers = SIPUserStore(config.sipUsers, realm=config.sipRealm)
     messenger = Messenger(reactor, directory, bindings, sipUsers)
     registrar = Registrar(reactor, bindings, sipUsers, minExpires=config.sipMinExpires,
@@ -274,9 +280,12 @@ def makeLinkRTCService(config, reactor=None):
     transactions = TransactionLayer(transport, reactor, None,
                                     maxServerTransactions=config.maxSipTransactions,
                                     unknownSourceRetransmissions=2)
+    phones.engine = manager
+    manager.webSocketPhones = phones
     useragent = UserAgent(transactions, transport, manager, reactor, admission=admission,
                           userAgentName=config.serverHeader, registrar=registrar)
     messenger.setUserAgent(useragent)
+    phones.userAgent = useragent
     transactions.tu = useragent
     transport.receiver = transactions
     transport.observers.append(SIPLadder(manager, directory))
@@ -303,15 +312,19 @@ def makeLinkRTCService(config, reactor=None):
     # construct (seed 001): the call control's dialer, once the engine and trunks exist.
     callControl.dialer = ApplicationDialer(manager, manager.dialer,
                                            loopbackAddress=getattr(mediaFactory, "rtpInterface", None))
+    webSocketGuard = SourceGuard(reactor, maxConnections=config.maxConnectionsPerAddress)
     signalling = SignallingFactory(
         directory, manager, verifier=verifier, clock=reactor,
         allowedOrigins=config.allowedOrigins, registerTimeout=config.registerTimeout,
-        guard=SourceGuard(reactor, maxConnections=config.maxConnectionsPerAddress),
+        guard=webSocketGuard,
         resumeSeconds=config.resumeSeconds,
         messenger=messenger,
     )
     root = makeRootResource(adminGuard)
     root.putChild(b"ws", makeWebSocketResource(signalling))
+    # SIP over WebSocket (RFC 7118) for browser softphones: a SIP transport.
+    root.putChild(b"sip", makeSIPWebSocketResource(SIPWebSocketFactory(
+        transport, clock=reactor, allowedOrigins=config.allowedOrigins, guard=webSocketGuard)))
     root.putChild(b"status", adminGuard.protect(statusResource(trunkService)))
     drainService = DrainService(reactor, admission, manager, config.drainSeconds)
     root.putChild(b"healthz", HealthResource())

@@ -30,7 +30,10 @@ def contactsFor(bindings, target):
     """
     if bindings is None or not isValidClientName(target):
         return []
-    return bindings.bindingsFor(target)
+    # A phone registered over a WebSocket speaks WebRTC: it is reached as a
+    # client (linkrtc.call.wsphones), not with an RTP offer.
+    return [b for b in bindings.bindingsFor(target)
+            if str(getattr(b.flow, "transport", "")).upper() not in ("WS", "WSS")]
 
 
 def routeToContact(dialer, call, contacts):

@@ -50,15 +50,22 @@ class CallManager:
         #: The L{linkrtc.call.outbound.OutboundDialer} for clients' C{call}
         #: messages, or C{None} (they then get C{error} 503).
         self.dialer = None
+        #: The L{linkrtc.call.wsphones.WebSocketPhones} that take INVITEs
+        #: arriving over SIP over WebSocket, or C{None}.
+        self.webSocketPhones = None
 
     # -- IInviteHandler ------------------------------------------------------
 
     def inviteReceived(self, leg):
         """
-        Make a call for C{leg} (in C{pending}) and start it.
+        Make a call for C{leg} (in C{pending}) and start it; an INVITE
+        from a phone registered over a WebSocket is that phone's client
+        C{call} instead (L{linkrtc.call.wsphones}).
 
-        @return: the new L{Call}.
+        @return: the new L{Call}, or C{None} when the WebSocket phones took it.
         """
+        if self.webSocketPhones is not None and self.webSocketPhones.takes(leg):
+            return None
         call = Call(leg, self.machine, self.services, onRelease=self._released)
         self.calls[call.id] = call
         leg.setListener(call)

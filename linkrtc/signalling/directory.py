@@ -100,9 +100,11 @@ class ClientDirectory:
     def connectionsFor(self, name):
         """
         @return: a new C{list} of the L{IClientConnection}s registered as
-            C{name}, oldest first (empty if none).
+            C{name}, oldest first (empty if none). A connection whose
+            C{connected} is false is left out (a phone registered over a
+            WebSocket that closed: L{linkrtc.call.wsphones}).
         """
-        return list(self._byName.get(name, ()))
+        return [c for c in self._byName.get(name, ()) if getattr(c, "connected", True)]
 
     def sipContactsFor(self, name):
         """
@@ -115,7 +117,7 @@ class ClientDirectory:
 
     def isReachable(self, name):
         """@return: C{True} if C{name} has a connection or a registered SIP contact."""
-        return bool(self._byName.get(name)) or bool(self.sipContactsFor(name))
+        return bool(self.connectionsFor(name)) or bool(self.sipContactsFor(name))
 
     def names(self):
         """@return: a sorted C{list} of the names with at least one connection."""

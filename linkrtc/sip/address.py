@@ -13,14 +13,16 @@ from dataclasses import dataclass, field
 
 from twisted.internet.abstract import isIPv6Address
 
-#: The transports, as written in a Via (RFC 3261 §18, §20.42).
-TRANSPORTS = ("UDP", "TCP", "TLS")
+#: The transports, as written in a Via (RFC 3261 §18, §20.42; RFC 7118 §7
+#: for C{WS} and C{WSS}, SIP over WebSocket).
+TRANSPORTS = ("UDP", "TCP", "TLS", "WS", "WSS")
 
 #: Transports that are reliable (§17.1.1.2: no retransmission timers).
-RELIABLE_TRANSPORTS = frozenset(("TCP", "TLS"))
+RELIABLE_TRANSPORTS = frozenset(("TCP", "TLS", "WS", "WSS"))
 
-#: Default ports (RFC 3261 §19.1.2): 5060 for UDP/TCP, 5061 for TLS.
-DEFAULT_PORTS = {"UDP": 5060, "TCP": 5060, "TLS": 5061}
+#: Default ports (RFC 3261 §19.1.2): 5060 for UDP/TCP, 5061 for TLS; the
+#: HTTP ones for WebSocket (RFC 7118 §5.2 leaves them to the URL).
+DEFAULT_PORTS = {"UDP": 5060, "TCP": 5060, "TLS": 5061, "WS": 80, "WSS": 443}
 
 
 def _stripBrackets(host):
@@ -58,8 +60,8 @@ class Address:
     Equality and hashing use C{(transport, host.lower(), port)} only, so a
     L{Source} equals the plain L{Address} of the same peer.
 
-    @ivar transport: C{"UDP"}, C{"TCP"} or C{"TLS"} (lower case is
-        accepted and upper-cased).
+    @ivar transport: C{"UDP"}, C{"TCP"}, C{"TLS"}, C{"WS"} or C{"WSS"}
+        (lower case is accepted and upper-cased).
     @ivar host: C{str}, an IP literal (IPv6 without brackets) or a host
         name.
     @ivar port: C{int}.
@@ -95,7 +97,7 @@ class Address:
 
     @property
     def reliable(self):
-        """C{True} for TCP and TLS."""
+        """C{True} for TCP, TLS, WS and WSS."""
         return self.transport in RELIABLE_TRANSPORTS
 
     @property

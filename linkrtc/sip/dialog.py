@@ -71,7 +71,7 @@ def _stripForRequestURI(uri):
 
 
 #: Values of a C{transport} URI parameter we can send on (RFC 3261 §19.1.1).
-_TRANSPORTS = ("udp", "tcp", "tls")
+_TRANSPORTS = ("udp", "tcp", "tls", "ws", "wss")
 
 
 def _bad(what):

@@ -1,7 +1,8 @@
 # -*- test-case-name: linkrtc.sip.test.test_transport -*-
 """
 The SIP transport layer (RFC 3261 §18, RFC 3581 rport, RFC 5626 §3.5.1
-CRLF keep-alive) over UDP, TCP and TLS.
+CRLF keep-alive) over UDP, TCP and TLS, and WS/WSS (RFC 7118: SIP over
+WebSocket, L{linkrtc.sip.websocket}; connections only the client opens).
 
 L{SIPTransportLayer} owns the listening sockets and the stream
 connections. Upwards it hands every parsed message to its C{receiver}
@@ -74,6 +75,7 @@ from linkrtc.sip.ratelimit import ALLOW, REFUSE
 from linkrtc.sip.routing import annotateTopVia, responseDestination, statelessErrorResponse
 from linkrtc.sip.stream import SIPStreamFactory, SIPStreamProtocol, _isTLSError
 from linkrtc.sip.udp import SIPDatagramProtocol
+from linkrtc.sip.websocket import WS_TRANSPORTS
 from linkrtc.sip.uri import SIPURI, Via
 from linkrtc.tlspolicy import clientOptions
 
@@ -151,6 +153,10 @@ class SIPTransportLayer:
         self._connections = {}
         # Address.key -> [Deferred] waiting for a connection being opened
         self._connecting = {}
+        # host (lower case) -> SIPWebSocketConnection: RFC 7118 §5.2 aliases
+        self._wsAliases = {}
+        # "WS"/"WSS" -> port of our HTTP socket a WebSocket client came to
+        self._wsPorts = {}
         self._localIP = None
         self._closed = False
         #: The L{SourceRateLimiter}, or C{None}.
@@ -313,6 +319,8 @@ class SIPTransportLayer:
         for t, _, _, local in self._listeners:
             if t == transport:
                 return local.port
+        if transport in self._wsPorts:
+            return self._wsPorts[transport]
         return DEFAULT_PORTS[transport]
 
     def _ourPorts(self):
@@ -379,10 +387,10 @@ class SIPTransportLayer:
         if transport in RELIABLE_TRANSPORTS:
             conn = getattr(source, "connection", None)
             if conn is not None and conn.connected:
-                return self._write(conn, data)
+                return maybeDeferred(self._write, conn, data)
             conn = self._connections.get(Address(transport, source.host, source.port).key)
             if conn is not None and conn.connected:
-                return self._write(conn, data)
+                return maybeDeferred(self._write, conn, data)
         try:
             destination = self.responseDestination(via, source)
         except ValueError as e:
@@ -400,6 +408,11 @@ class SIPTransportLayer:
     def _send(self, destination, data, local=None):
         if destination.transport == "UDP":
             return self._sendDatagram(destination, data, local)
+        if destination.transport in WS_TRANSPORTS:
+            conn = self.webSocketConnectionFor(destination)
+            if conn is None:
+                return fail(TransportError(f"no WebSocket connection to {destination}"))
+            return maybeDeferred(self._write, conn, data)
         return self._connectionTo(destination).addCallback(self._write, data)
 
     def _udpProtocolFor(self, host, local=None):
@@ -451,6 +464,30 @@ class SIPTransportLayer:
         """
         conn = self._connections.get(address.key)
         return conn if conn is not None and conn.connected else None
+
+    def webSocketConnectionFor(self, destination):
+        """
+        The open SIP-over-WebSocket connection that reaches C{destination}
+        (RFC 7118 §5.2, RFC 5626 flow reuse): its own connection (a
+        L{Source}'s), the one from its address, or the one whose client
+        wrote its host (a C{.invalid} name) in a Contact or Via. A WebSocket
+        client cannot be connected to, so nothing else is tried.
+
+        @param destination: an L{Address} or L{Source} with transport
+            C{WS} or C{WSS}.
+        @return: a L{linkrtc.sip.websocket.SIPWebSocketConnection}, or
+            C{None} when the client is unreachable.
+        """
+        conn = getattr(destination, "connection", None)
+        if conn is not None and conn.connected:
+            return conn
+        conn = self._connections.get(destination.key)
+        if conn is not None and conn.connected:
+            return conn
+        conn = self._wsAliases.get(destination.host.lower())
+        if conn is not None and conn.connected:
+            return conn
+        return None
 
     def _connectionTo(self, destination):
         """
@@ -522,11 +559,16 @@ class SIPTransportLayer:
         # Register under the peer's address so later responses and requests
         # to it reuse the connection (§18.2.2, §18.1.1).
         self._connections[conn.peer.key] = conn
+        if conn.transportName in WS_TRANSPORTS and conn.local is not None:
+            self._wsPorts[conn.transportName] = conn.local.port
 
     def _connectionLost(self, conn, reason):
         for key, registered in list(self._connections.items()):
             if registered is conn:
                 del self._connections[key]
+        for host in getattr(conn, "aliases", ()):
+            if self._wsAliases.get(host) is conn:
+                del self._wsAliases[host]
         if conn.transportName == "TLS" and _isTLSError(reason):
             # A refused certificate (ours or theirs) would otherwise go unseen.
             log.warn("TLS connection {direction} {peer} failed: {error}", peer=conn.peer,
@@ -607,6 +649,8 @@ class SIPTransportLayer:
                     return
                 if self.rateLimiter is not None and not self._admitted(message, source):
                     return
+                if source.transport in WS_TRANSPORTS:
+                    self._noteWebSocketAliases(message, source)
                 if self.receiver is None:
                     log.warn("No receiver: dropped {method} from {source}",
                              method=message.method, source=source)
@@ -631,6 +675,22 @@ class SIPTransportLayer:
                 self.receiver.responseReceived(message, source)
         except Exception:
             log.failure("Error handling a SIP message from {source}", source=source)
+
+    def _noteWebSocketAliases(self, request, source):
+        """
+        Route the C{.invalid} hosts of a WebSocket client's Contact and Via
+        to its connection (RFC 7118 §5.2); a host another open connection
+        already owns is left to it.
+        """
+        conn = getattr(source, "connection", None)
+        if conn is None or not hasattr(conn, "noteAliases"):
+            return
+        for host in conn.noteAliases(request):
+            owner = self._wsAliases.get(host)
+            if owner is None or owner is conn or not owner.connected:
+                self._wsAliases[host] = conn
+            else:
+                conn.aliases.discard(host)
 
     def _admitted(self, request, source):
         """

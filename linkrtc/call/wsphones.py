@@ -1,0 +1,430 @@
+# -*- test-case-name: linkrtc.call.test.test_wsphones -*-
+"""
+SIP phones registered over WebSocket (RFC 7118: JsSIP, SIP.js in a
+browser) as clients of the call engine.
+
+A WebSocket phone's media is WebRTC (ICE, DTLS-SRTP, Opus/PCMU), not the
+plain RTP the SIP side of the media bridge speaks. So LinkRTC treats such
+a phone as it treats a JSON client: the phone's SDP goes to the WebRTC
+side of the bridge (L{linkrtc.media.bridge}: C{clientOffer} /
+C{sipAnswer} when it is called, C{sipOffer} / C{clientAnswer} when it
+calls), and its SIP signalling is translated to and from the client
+protocol (docs/signalling.rst) by a L{WebSocketPhone}, a virtual
+L{linkrtc.interfaces.IClientConnection} that L{WebSocketPhones} puts in
+the L{linkrtc.signalling.directory.ClientDirectory} under the user's
+name while the user has a live WS/WSS binding.
+
+Calls from the phone (an INVITE over its WebSocket, taken by
+L{WebSocketPhones.takes} ahead of the call manager) become the
+client's C{call} (C{to}: the Request-URI's user), so they reach a
+registered SIP user by name (L{linkrtc.call.contacts}) or a trunk; the
+engine's C{calling}, C{state}, C{answer} and C{error} become 180, 200 (with
+the WebRTC answer), BYE or the final failure.
+
+Calls to the phone: the engine's C{incoming} (a WebRTC offer) becomes an
+INVITE to the binding's contact over the phone's own WebSocket
+(L{linkrtc.sip.websocket}); 180 becomes C{ringing}, 2xx C{accept} with
+the phone's answer, a failure C{reject}, a BYE C{hangup}.
+"""
+
+from zope.interface import implementer
+
+from twisted.logger import Logger
+
+from linkrtc.interfaces import IClientConnection
+from linkrtc.sip.dialog import newTag
+from linkrtc.sip.uri import SIPURI, NameAddr, parseURI
+from linkrtc.sip.websocket import WS_TRANSPORTS
+
+__all__ = ["WebSocketPhone", "WebSocketPhones", "isWebSocketBinding"]
+
+log = Logger()
+
+SDP = "application/sdp"
+
+
+def isWebSocketBinding(binding):
+    """@return: C{True} if C{binding}'s REGISTER came over a WebSocket (WS/WSS)."""
+    return str(getattr(binding.flow, "transport", "")).upper() in WS_TRANSPORTS
+
+
+def _text(body):
+    if not body:
+        return None
+    try:
+        return bytes(body).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+class _PhoneCalls:
+    """The phone's side of one call: its SIP leg and what the engine said."""
+
+    def __init__(self, leg, outgoing):
+        self.leg = leg
+        self.outgoing = outgoing  # True: the phone called (a server leg)
+        self.callId = None
+        self.answerSdp = None
+        self.confirmed = False
+        self.finished = False  # the SIP leg is answered/failed/ended
+
+
+@implementer(IClientConnection)
+class WebSocketPhone:
+    """
+    One WebSocket-registered SIP user as a client connection of the engine.
+
+    @ivar clientName: the SIP user's name, C{str}.
+    @ivar binding: its live WS/WSS L{linkrtc.sip.bindings.Binding}.
+    @ivar connected: C{False} once its binding is gone or its WebSocket
+        closed (the phone is then unreachable, RFC 7118 §5.2).
+    """
+
+    identity = None
+    trace = False
+    grants = None
+
+    def __init__(self, phones, binding):
+        self._phones = phones
+        self.binding = binding
+        self.clientName = binding.user
+        self.registered = True
+        self.source = binding.flow.host
+        self.peer = str(binding.flow)
+        self._calls = {}  # engine call id -> _PhoneCalls
+        self._pending = {}  # ref -> _PhoneCalls (outgoing, before "calling")
+
+    @property
+    def connected(self):
+        return self.registered and self.binding.flow.alive
+
+    def __repr__(self):
+        return f"<WebSocketPhone {self.clientName!r} {self.peer}>"
+
+    # -- the engine talks to the phone ----------------------------------------
+
+    def sendMessage(self, message):
+        """
+        A client-protocol message from the engine, done in SIP.
+
+        @return: C{True}.
+        """
+        kind = message.get("type")
+        callId = message.get("call")
+        if kind == "calling":
+            pc = self._pending.pop(message.get("ref"), None)
+            if pc is not None:
+                pc.callId = callId
+                self._calls[callId] = pc
+            return True
+        if kind == "error" and message.get("ref") in self._pending:
+            pc = self._pending.pop(message["ref"])
+            self._fail(pc, message.get("code"))
+            return True
+        if kind == "incoming":
+            self._incoming(message)
+            return True
+        pc = self._calls.get(callId)
+        if pc is None:
+            return True
+        if kind == "answer":
+            pc.answerSdp = message.get("sdp")
+            self._maybeAnswer(pc)
+        elif kind == "state":
+            self._state(pc, message.get("state"), message.get("cause"))
+        elif kind == "error" and pc.outgoing and not pc.finished:
+            self._fail(pc, message.get("code"))
+        return True
+
+    def close(self, code=1000, reason=None):
+        """The engine drops the client: end every call of the phone."""
+        for callId in list(self._calls):
+            self._tell({"type": "hangup", "call": callId})
+
+    def _state(self, pc, state, cause):
+        if state == "ringing" and pc.outgoing and not pc.finished:
+            pc.leg.sendProvisional(180)
+        elif state == "confirmed":
+            pc.confirmed = True
+            self._maybeAnswer(pc)
+        elif state == "dropped":
+            self._calls.pop(pc.callId, None)
+            self._end(pc, cause)
+
+    def _maybeAnswer(self, pc):
+        if pc.outgoing and not pc.finished and pc.confirmed and pc.answerSdp:
+            pc.finished = True
+            pc.leg.sendFinal(200, body=pc.answerSdp.encode("utf-8"), contentType=SDP)
+
+    def _fail(self, pc, code):
+        if pc.finished or getattr(pc.leg, "finalSent", False):
+            return
+        pc.finished = True
+        status = code if isinstance(code, int) and 400 <= code <= 699 else 500
+        pc.leg.sendFinal(status)
+
+    def _end(self, pc, cause):
+        """The engine ended the call: end the SIP side as its state allows."""
+        if pc.outgoing:
+            if getattr(pc.leg, "finalSent", False) or pc.finished:
+                if getattr(pc.leg, "dialog", None) is not None and pc.leg.state != "terminated":
+                    pc.leg.sendBye().addErrback(lambda f: None)
+            else:
+                self._fail(pc, cause if isinstance(cause, int) and cause >= 400 else 480)
+            pc.finished = True
+            return
+        if pc.leg.dialog is not None:
+            if pc.leg.state not in ("terminating", "terminated"):
+                pc.leg.sendBye().addErrback(lambda f: None)
+        elif not pc.finished:
+            pc.leg.cancel()
+        pc.finished = True
+
+    def _tell(self, message):
+        self._phones.clientMessage(self, message)
+
+    # -- calls from the phone -------------------------------------------------
+
+    def placeCall(self, leg):
+        """
+        The phone's INVITE (an L{linkrtc.sip.invite.InviteServerLeg}): the
+        client's C{call} to the Request-URI's user. An INVITE without SDP
+        gets 488 (the WebRTC side needs the phone's offer).
+        """
+        pc = _PhoneCalls(leg, outgoing=True)
+        leg.setListener(_ServerLegListener(self, pc))
+        offer = _text(leg.request.body)
+        target = getattr(leg.request.uri, "user", None)
+        if offer is None or not offer.lstrip().startswith("v=0"):
+            pc.finished = True
+            leg.sendFinal(488, "an offer (SDP) is required")
+            return
+        if not target:
+            pc.finished = True
+            leg.sendFinal(404)
+            return
+        ref = newTag()
+        self._pending[ref] = pc
+        self._tell({"type": "call", "to": target, "sdp": offer, "ref": ref})
+        if ref in self._pending and pc.callId is None and not pc.finished:
+            # The engine neither answered "calling" nor refused.
+            self._pending.pop(ref, None)
+            self._fail(pc, 500)
+
+    # -- calls to the phone ---------------------------------------------------
+
+    def _incoming(self, message):
+        callId = message["call"]
+        offer = message.get("sdp") or ""
+        if not self.connected:
+            self._tell({"type": "reject", "call": callId, "reason": "decline"})
+            return
+        try:
+            leg = self._phones.makeLeg(self, callId, message.get("from"), offer)
+        except Exception:
+            log.failure("WebSocket phone {name}: cannot call", name=self.clientName)
+            self._tell({"type": "reject", "call": callId, "reason": "decline"})
+            return
+        pc = _PhoneCalls(leg, outgoing=False)
+        pc.callId = callId
+        self._calls[callId] = pc
+        leg.setListener(_ClientLegListener(self, pc))
+        leg.start()
+
+    def legEnded(self, pc):
+        """The phone ended the call (BYE, CANCEL, failure): the client's C{hangup}."""
+        if pc.finished and pc.callId not in self._calls:
+            return
+        pc.finished = True
+        if pc.callId is not None and self._calls.pop(pc.callId, None) is not None:
+            self._tell({"type": "hangup", "call": pc.callId})
+
+
+class _ServerLegListener:
+    """The phone called: its INVITE's server leg (L{linkrtc.interfaces.ISIPLegListener})."""
+
+    def __init__(self, phone, pc):
+        self.phone, self.pc = phone, pc
+
+    def legCancelled(self, request):
+        pc = self.pc
+        if not pc.finished:
+            pc.finished = True
+            pc.leg.sendFinal(487)
+        self.phone.legEnded(pc)
+
+    def legAcknowledged(self, ack):
+        pass
+
+    def legAckTimeout(self):
+        self.phone.legEnded(self.pc)
+
+    def legRequestReceived(self, request, respond):
+        if request.method == "BYE":
+            respond(200)
+            self.phone.legEnded(self.pc)
+        else:
+            respond(488 if request.method in ("INVITE", "UPDATE") else 501)
+
+    def legTerminated(self, reason):
+        self.phone.legEnded(self.pc)
+
+
+class _ClientLegListener:
+    """The phone is called: our INVITE's client leg (L{linkrtc.interfaces.ISIPClientLegListener})."""
+
+    def __init__(self, phone, pc):
+        self.phone, self.pc = phone, pc
+
+    def legProgress(self, response):
+        if response.status in (180, 183) and self.pc.callId in self.phone._calls:
+            self.phone._tell({"type": "ringing", "call": self.pc.callId})
+
+    def legAnswered(self, response):
+        sdp = _text(response.body)
+        if sdp is None:
+            self.phone._tell({"type": "hangup", "call": self.pc.callId, "cause": 488})
+            return
+        self.phone._tell({"type": "accept", "call": self.pc.callId, "sdp": sdp})
+
+    def legFailed(self, status, reason, response):
+        pc = self.pc
+        pc.finished = True
+        if self.phone._calls.pop(pc.callId, None) is not None:
+            self.phone._tell({"type": "reject", "call": pc.callId,
+                              "reason": "busy" if status in (486, 600) else "decline"})
+
+    def legRequestReceived(self, request, respond):
+        if request.method == "BYE":
+            respond(200)
+            self.phone.legEnded(self.pc)
+        else:
+            respond(488 if request.method in ("INVITE", "UPDATE") else 501)
+
+    def legTerminated(self, reason):
+        self.phone.legEnded(self.pc)
+
+
+class WebSocketPhones:
+    """
+    Keeps a L{WebSocketPhone} in the client directory for every SIP user
+    with a live WS/WSS binding, and takes INVITEs that arrive over a
+    WebSocket (the rest go to the call manager).
+
+    @ivar engine: the L{linkrtc.call.manager.CallManager} (an
+        L{linkrtc.interfaces.IClientMessageHandler}).
+    @ivar userAgent: the L{linkrtc.sip.useragent.UserAgent} our INVITEs to
+        phones go out through.
+    """
+
+    def __init__(self, clock, directory, bindings, engine=None, userAgent=None,
+                 legFactory=None):
+        """
+        @param clock: an C{IReactorTime}.
+        @param directory: the L{linkrtc.signalling.directory.ClientDirectory}.
+        @param bindings: the registrar's L{linkrtc.sip.bindings.BindingTable}.
+        @param engine: see C{engine} (may be given later: the engine is
+            built after the registrar).
+        @param userAgent: see C{userAgent} (idem).
+        @param legFactory: makes the INVITE client legs (default
+            L{linkrtc.sip.outbound.InviteClientLeg}).
+        """
+        if legFactory is None:
+            from linkrtc.sip.outbound import InviteClientLeg
+
+            legFactory = InviteClientLeg
+        self.clock = clock
+        self.directory = directory
+        self.bindings = bindings
+        self.engine = engine
+        self.userAgent = userAgent
+        self.legFactory = legFactory
+        self._phones = {}  # user -> WebSocketPhone
+
+    def phoneFor(self, user):
+        """@return: the L{WebSocketPhone} of C{user}, or C{None}."""
+        return self._phones.get(user)
+
+    def bindingsChanged(self, user):
+        """
+        The registrar changed C{user}'s bindings: add, move or remove its
+        phone in the directory (its newest live WS/WSS binding).
+        """
+        live = [b for b in self.bindings.bindingsFor(user)
+                if isWebSocketBinding(b) and b.flow.alive]
+        phone = self._phones.get(user)
+        if live:
+            binding = max(live, key=lambda b: b.registeredAt)
+            if phone is not None and phone.binding.flow.connection is binding.flow.connection:
+                phone.binding = binding
+                return
+            if phone is not None:
+                self._drop(user, phone)
+            phone = WebSocketPhone(self, binding)
+            self._phones[user] = phone
+            self.directory.register(user, phone)
+        elif phone is not None:
+            self._drop(user, phone)
+
+    def _drop(self, user, phone):
+        self._phones.pop(user, None)
+        phone.registered = False
+        self.directory.unregister(phone)
+        clientLost = getattr(self.engine, "clientLost", None)
+        if clientLost is not None:
+            clientLost(phone)
+
+    def clientMessage(self, phone, message):
+        """Hand a client message of C{phone} to the engine."""
+        if self.engine is None:
+            return
+        try:
+            self.engine.clientMessageReceived(phone, message)
+        except Exception:
+            log.failure("WebSocket phone {name}: engine failed on {type}",
+                        name=phone.clientName, type=message.get("type"))
+
+    # -- INVITEs from phones -----------------------------------------------------
+
+    def takes(self, leg):
+        """
+        The call manager asks this first for every INVITE: one that came
+        over a WebSocket becomes its phone's C{call} (an INVITE over a
+        WebSocket no registered user holds gets 403: register first).
+
+        @param leg: the L{linkrtc.sip.invite.InviteServerLeg}.
+        @return: C{True} if the INVITE was taken here, C{False} for the
+            manager to handle (any other transport).
+        """
+        source = leg.source
+        if str(getattr(source, "transport", "")).upper() not in WS_TRANSPORTS:
+            return False
+        connection = getattr(source, "connection", None)
+        for phone in self._phones.values():
+            if phone.connected and phone.binding.flow.connection is connection:
+                phone.placeCall(leg)
+                return True
+        leg.sendFinal(403, "register over this WebSocket first")
+        return True
+
+    # -- INVITEs to phones ------------------------------------------------------
+
+    def makeLeg(self, phone, callId, caller, offer):
+        """
+        @return: an unstarted INVITE client leg to C{phone}'s contact over
+            its own WebSocket, offering C{offer} (C{str}, WebRTC SDP).
+        """
+        binding = phone.binding
+        destination = binding.flow.destination()
+        local = self.userAgent.localContact(destination).uri
+        try:
+            user = getattr(parseURI(caller), "user", None) if caller else None
+        except Exception:
+            user = None
+        user = user or "anonymous"
+        fromAddr = NameAddr(SIPURI("sip", user=user, host=local.host, port=local.port))
+        toAddr = NameAddr(SIPURI("sip", user=binding.user, host=local.host, port=local.port))
+        return self.legFactory(
+            userAgent=self.userAgent, clock=self.clock, requestURI=binding.contact.uri,
+            fromAddr=fromAddr, toAddr=toAddr, proxy=destination, body=offer.encode("utf-8"),
+            redirectCheck=lambda uri: None)

@@ -1,0 +1,86 @@
+"""
+SIP over WebSocket end to end (RFC 7118): JsSIP (the npm package
+C{jssip@3}, which C{.ci/run} installs) in real headless Chromium registers
+with LinkRTC's registrar over C{ws://.../sip} (subprotocol C{sip}, digest
+authentication), then calls baresip (registered over UDP) and is called
+by it, through a running C{twistd -n linkrtc --media bridge}: the
+browser's DTLS-SRTP (WebRTC) on one side of the bridge, baresip's plain
+RTP on the other (C{jssip_driver.py} under C{unshare --net}).
+
+Each direction carries its own tone (880 Hz from the browser, 440 Hz
+from baresip): the page's FFT and baresip's recording are checked.
+"""
+
+import os
+
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
+
+from linkrtc.test.e2e import harness
+from linkrtc.test.e2e.harness import inCI, requireNamespaces, requirePeer
+from linkrtc.test.e2e.test_bridge_e2e import BridgeTestsMixin
+from linkrtc.test.e2e.test_browser import requireChromium
+
+DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "jssip_driver.py")
+MODULES = os.environ.get("LINKRTC_JSSIP_MODULES", "/tmp/linkrtc-npm/node_modules")
+
+
+def requireJsSIP():
+    """JsSIP from npm; skip (dev) or fail (CI) without it."""
+    if not os.path.isfile(os.path.join(MODULES, "jssip", "package.json")):
+        message = (f"JsSIP is not installed in {MODULES} "
+                   "(npm install --prefix /tmp/linkrtc-npm jssip@3)")
+        if inCI():
+            raise AssertionError(message + " (.ci/run must install it)")
+        raise SkipTest(message)
+
+
+def runDriver(testCase, scenario, timeout=75.0):
+    result, _ = harness.runScenario(
+        testCase, DRIVER, scenario, timeout, "the {scenario} scenario failed (files in {out}):",
+        lambda result: ["\npage events: " + str(result.get("pageEvents")),
+                        "\nconsole: " + "\n".join(result.get("console", [])),
+                        "\nbaresip:\n" + result.get("baresipLog", "")[-2000:]])
+    return result
+
+
+class JsSIPTests(BridgeTestsMixin, SynchronousTestCase):
+    """carol (JsSIP over WebSocket) and bob (baresip over UDP) call each other."""
+
+    def setUp(self):
+        requirePeer("baresip")
+        requireChromium()
+        requireJsSIP()
+        requireNamespaces()
+
+    def check(self, result, direction):
+        report = (f"steps: {result.get('steps')}\npage events: {result.get('pageEvents')}"
+                  f"\nbaresip:\n{result.get('baresipLog', '')[-2000:]}")
+        registrar = result["registrarLog"]
+        # carol registered over the WebSocket: a .invalid contact, a WS flow.
+        self.assertTrue(any("carol at sip:" in line and ".invalid;transport=ws via WS:" in line
+                            for line in registrar), registrar)
+        self.assertGreaterEqual(result["registrations"].get("challenged", 0), 2, report)
+        self.assertTone(result["phoneHeard"], 880.0, report)
+        heard = result["pageHeard"]
+        self.assertIsNotNone(heard, report)
+        self.assertLessEqual(abs(heard["dominant"] - 440.0), 10.0, report)
+        self.assertGreater(heard["db"], -60.0, report)
+        self.assertTrue(result["phoneEnded"], report)
+        self.assertEqual(result["linkrtcTracebacks"], 0, result.get("linkrtcLog", "")[-4000:])
+        [cdr] = result["cdrs"]
+        self.assertEqual((cdr["cause"], cdr["call_dir"], cdr["client"]),
+                         (200, direction, "carol"), report)
+        self.assertGreater(cdr["media"]["webrtc"]["packetsReceived"], 100, report)
+        return report
+
+    def test_jssipCallsPhone(self):
+        """JsSIP's INVITE over its WebSocket reaches baresip by name; tones both ways."""
+        result = runDriver(self, "jssip-calls-phone")
+        report = self.check(result, "outbound")
+        self.assertEqual(result["cdrs"][0]["to_uri"].split("@")[0], "sip:bob", report)
+
+    def test_phoneCallsJsSIP(self):
+        """baresip dials carol: the INVITE goes to JsSIP over its own WebSocket; tones both ways."""
+        result = runDriver(self, "phone-calls-jssip")
+        report = self.check(result, "inbound")
+        self.assertIn("incoming", result["pageEvents"], report)
