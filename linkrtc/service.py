@@ -220,11 +220,10 @@ def makeLinkRTCService(config, reactor=None):
     admission = Admission(reactor, maxCalls=config.maxCalls,
                           maxRingingPerClient=config.maxRingingPerClient)
     # The registrar's location service: SIP phones in the client directory.
+    from linkrtc.call.wsphones import WebSocketPhones
     from linkrtc.sip.bindings import BindingTable
     from linkrtc.sip.messaging import Messenger
     from linkrtc.sip.registrar import DigestServer, Registrar, SIPUserStore
-
-    from linkrtc.call.wsphones import WebSocketPhones
 
     bindings = BindingTable(reactor, maxPerUser=config.sipMaxContacts,
                             onChange=lambda user: phones.bindingsChanged(user))

@@ -27,9 +27,8 @@ INVITE to the binding's contact over the phone's own WebSocket
 the phone's answer, a failure C{reject}, a BYE C{hangup}.
 """
 
-from zope.interface import implementer
-
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from linkrtc.interfaces import IClientConnection
 from linkrtc.sip.dialog import newTag

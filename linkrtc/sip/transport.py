@@ -75,8 +75,8 @@ from linkrtc.sip.ratelimit import ALLOW, REFUSE
 from linkrtc.sip.routing import annotateTopVia, responseDestination, statelessErrorResponse
 from linkrtc.sip.stream import SIPStreamFactory, SIPStreamProtocol, _isTLSError
 from linkrtc.sip.udp import SIPDatagramProtocol
-from linkrtc.sip.websocket import WS_TRANSPORTS
 from linkrtc.sip.uri import SIPURI, Via
+from linkrtc.sip.websocket import WS_TRANSPORTS
 from linkrtc.tlspolicy import clientOptions
 
 log = Logger()
