@@ -114,9 +114,10 @@ class AppProtocol(WebSocketClientProtocol):
         await self.call("answer", res_id=caller, max_answer_seconds=120, user_data="ivr")
         await self.call("play_start", res_id=caller, content=o.prompt)
         played = await self.event("play_completed", caller)
-        emit({"type": "step", "name": "receiving"})
         await self.call("receive_dtmf_start", res_id=caller, max_keys=1, finish_keys="",
                         first_key_timeout=20)
+        # Only once the collector runs: a key sent before it would be lost.
+        emit({"type": "step", "name": "receiving"})
         digits = await self.event("receive_dtmf_completed", caller)
         await self.call("record_start", res_id=caller, record_file=o.record,
                         max_seconds=o.record_seconds)
