@@ -11,9 +11,6 @@ L{makeContactLeg}; the rest of the outbound topology (timers, media,
 answer, hangup) is the same as for a trunk call.
 """
 
-from twisted.internet import defer
-from twisted.python.failure import Failure
-
 from linkrtc.signalling.messages import isValidClientName
 from linkrtc.sip.uri import SIPURI, NameAddr
 
@@ -44,24 +41,13 @@ def routeToContact(dialer, call, contacts):
 
     @return: C{None}, L{linkrtc.call.outbound.PENDING} or C{(status, reason)}.
     """
-    from linkrtc.call.outbound import PENDING, resultNow
     from linkrtc.interfaces import IOutboundMediaSession
 
     if not IOutboundMediaSession.providedBy(call.media):
         return 501, f"outbound calls are not implemented with --media {dialer.mediaName}"
     call.contact = contacts[0]
     call.routeTarget = contacts[0].user
-    try:
-        d = defer.maybeDeferred(call.media.sipOffer, call.clientSdp, None)
-    except Exception:
-        d = defer.fail(Failure())
-    fired, result = resultNow(d)
-    if not fired:
-        call.whenDone(d, "sipOffer")
-        return PENDING
-    if isinstance(result, Failure):
-        return dialer.offerFailed(call, result)
-    return dialer.offerReady(call, result)
+    return dialer.takeOffer(call, call.media.sipOffer, call.clientSdp, None)
 
 
 def makeContactLeg(dialer, call, offer=None):

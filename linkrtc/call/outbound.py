@@ -690,8 +690,19 @@ class OutboundDialer:
         call.routeTarget = target
         call.dialDecision = dial
         call.routeFrom = caller
+        return self.takeOffer(call, call.makeOffer, trunk.codecs)
+
+    def takeOffer(self, call, makeOffer, *args):
+        """
+        Have the media session make the INVITE's offer, C{makeOffer(*args)}
+        (C{bytes}, or a L{Deferred} firing with them), and go on with it.
+
+        @return: L{PENDING} while the offer is not made yet (the call gets
+            it as C{"sipOffer"} by L{Call.whenDone}), else what
+            L{offerReady} or L{offerFailed} returns.
+        """
         try:
-            d = defer.maybeDeferred(call.makeOffer, trunk.codecs)
+            d = defer.maybeDeferred(makeOffer, *args)
         except Exception:
             d = defer.fail(Failure())
         fired, result = resultNow(d)

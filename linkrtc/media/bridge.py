@@ -320,9 +320,7 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia):
             else:
                 self._offerless = True
                 names = browserCodecOrder("PCMU")
-            self.track = FeedTrack()
-            self.leg = WebRTCLeg(self._reactor, self.track, names, self.factory.iceServers,
-                                 self.factory.iceAddresses)
+            self._newLeg(FeedTrack(), names)
         except Exception as e:
             return self._setupFailed(e)
         d = self.leg.createOffer()
@@ -622,6 +620,16 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia):
         self.mode = None
 
     # -- shutdown ---------------------------------------------------------
+
+    def _newLeg(self, track, names):
+        """
+        Make the call's browser leg (C{leg}): a L{WebRTCLeg} sending
+        C{track} (kept as C{track}) and offering the codecs C{names}, in
+        order, with the factory's ICE servers and addresses.
+        """
+        self.track = track
+        self.leg = WebRTCLeg(self._reactor, track, names, self.factory.iceServers,
+                             self.factory.iceAddresses)
 
     def _setupFailed(self, error):
         """

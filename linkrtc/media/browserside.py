@@ -19,10 +19,11 @@ from twisted.logger import Logger
 
 from linkrtc.error import MediaError
 from linkrtc.media.actions.webrtc_leg import BROWSER_RATES, WebRTCAudio
+from linkrtc.media.outboundside import mediaError
 from linkrtc.media.relay import RELAY_CODECS, WebRTCTap
 from linkrtc.media.rtp import EVENT_DIGITS
 from linkrtc.media.transcode import FeedTrack, Transcoder
-from linkrtc.media.webrtc import WEBRTC_CLOCK_RATES, WebRTCLeg, loopOf
+from linkrtc.media.webrtc import WEBRTC_CLOCK_RATES, loopOf
 
 log = Logger()
 
@@ -31,18 +32,11 @@ def _dropPacket(marker, pt, seq, ts, ssrc, payload):
     """A L{WebRTCTap} handler that drops the browser's packets (nothing needs them)."""
 
 
-def _browserFailure(failure, what):
-    if failure.check(MediaError):
-        return failure
-    log.failure("media failure while {what}", failure, what=what)
-    raise MediaError("media failure while %s: %s" % (what, failure.getErrorMessage()))
-
-
 class BrowserSide:
     """
     What L{linkrtc.media.bridge.BridgeSession} does for its browser leg's
     actions; it uses the session's C{leg}, C{track}, C{tap}, C{mode},
-    C{_pipe}, C{_webrtcCodec}, C{_sipCodec} and C{_startMedia} /
+    C{_pipe}, C{_webrtcCodec}, C{_sipCodec}, C{_newLeg} and C{_startMedia} /
     C{_stopMedia}, and keeps C{_browserAudio}, C{_browserMuted} and
     C{_browserOnly} (set in the session's constructor).
     """
@@ -66,13 +60,11 @@ class BrowserSide:
         try:
             self._loop = loopOf(self._reactor)
             self._browserOnly = True
-            self.track = FeedTrack(rate=BROWSER_RATES["OPUS"])
-            self.leg = WebRTCLeg(self._reactor, self.track, ["OPUS", "PCMU"],
-                                 self.factory.iceServers, self.factory.iceAddresses)
+            self._newLeg(FeedTrack(rate=BROWSER_RATES["OPUS"]), ["OPUS", "PCMU"])
         except Exception as e:
             return self._setupFailed(e)
         d = self.leg.createOffer()
-        d.addErrback(_browserFailure, "making the WebRTC offer")
+        d.addErrback(mediaError, "making the WebRTC offer")
         return d
 
     def browserAnswer(self, clientSdp):
@@ -95,7 +87,7 @@ class BrowserSide:
             return defer.fail(MediaError("the client already answered"))
         d = self.leg.setRemoteAnswer(clientSdp)
         d.addCallback(self._browserAnswered, clientSdp)
-        d.addErrback(_browserFailure, "applying the client's SDP")
+        d.addErrback(mediaError, "applying the client's SDP")
         return d
 
     def _browserAnswered(self, _, clientSdp):

@@ -30,7 +30,6 @@ from linkrtc.media.transcode import FeedTrack
 from linkrtc.media.webrtc import (
     WEBRTC_CLOCK_RATES,
     WEBRTC_CODECS,
-    WebRTCLeg,
     browserCodecOrder,
     loopOf,
 )
@@ -90,9 +89,7 @@ class OutboundSide:
             self._trunkOrder = tuple(c.upper() for c in codecs) if codecs else None
             self._loop = loopOf(self._reactor)
             self._outbound = True
-            self.track = FeedTrack()
-            self.leg = WebRTCLeg(self._reactor, self.track, names, self.factory.iceServers,
-                                 self.factory.iceAddresses)
+            self._newLeg(FeedTrack(), names)
         except Exception as e:
             return self._setupFailed(e)
         d = self.leg.answerOffer(clientOffer)

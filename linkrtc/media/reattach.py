@@ -23,7 +23,7 @@ from twisted.logger import Logger
 from linkrtc.error import MediaError
 from linkrtc.media.relay import WebRTCTap
 from linkrtc.media.transcode import SIP_CODEC_PARAMETERS, FeedTrack, silenceFrame
-from linkrtc.media.webrtc import WEBRTC_CLOCK_RATES, WebRTCLeg, browserCodecOrder
+from linkrtc.media.webrtc import WEBRTC_CLOCK_RATES, browserCodecOrder
 
 log = Logger()
 
@@ -98,7 +98,7 @@ class ClientReattach:
     """
     L{linkrtc.interfaces.IResumableMediaSession} for
     L{linkrtc.media.bridge.BridgeSession} (a mix-in: it uses the session's
-    C{rtp}, C{leg}, C{track}, C{tap}, C{_startMedia} and C{_stopMedia}).
+    C{rtp}, C{leg}, C{track}, C{tap}, C{_newLeg}, C{_startMedia} and C{_stopMedia}).
 
     @ivar resumes: how many times a client came back (C{int}).
     """
@@ -167,9 +167,7 @@ class ClientReattach:
             return defer.fail(MediaError("the client's offer is not SDP (no v=0 line)"))
         names = browserCodecOrder(self._sipCodec.name)
         try:
-            self.track = FeedTrack()
-            self.leg = WebRTCLeg(self._reactor, self.track, names, self.factory.iceServers,
-                                 self.factory.iceAddresses)
+            self._newLeg(FeedTrack(), names)
         except Exception as e:
             log.failure("call {callId}: making the new WebRTC leg failed", callId=self.callId)
             self._dropLeg()

@@ -19,9 +19,8 @@ from linkrtc.call.events import (
     ApplicationDecisionEvent,
     MediaDigitsEvent,
     MediaResultEvent,
-    TimerEvent,
 )
-from linkrtc.call.operators.base import Operator
+from linkrtc.call.operators.base import Operator, TimeoutOperator
 from linkrtc.call.states import (
     ACTION_STATES,
     ANSWER,
@@ -89,17 +88,13 @@ class OpApiIncoming(Operator):
         call.api.emitIncoming()
 
 
-class OpApiDecideTimeout(Operator):
+class OpApiDecideTimeout(TimeoutOperator):
     """C{Initiated}, when the decision timer fires: 503 (as a webhook that fails)."""
 
     name = "OpApiDecideTimeout"
-    handles = (TimerEvent,)
-    transitions = (DROPPED,)
-
-    def process(self, call, event):
-        if event.name != DECIDE_TIMER:
-            return None
-        return call.end(503, "the application did not answer the call in time", "sys")
+    timer = DECIDE_TIMER
+    cause = 503
+    reason = "the application did not answer the call in time"
 
 
 class OpApiInitiated(Operator):
@@ -254,17 +249,13 @@ class OpApiCommon(Operator):
         return None
 
 
-class OpApiAnswerTimeout(Operator):
+class OpApiAnswerTimeout(TimeoutOperator):
     """Answered states, when C{max_answer_seconds} passed: BYE, cause 200 (seed 001)."""
 
     name = "OpApiAnswerTimeout"
-    handles = (TimerEvent,)
-    transitions = (DROPPED,)
-
-    def process(self, call, event):
-        if event.name != ANSWER_TIMER:
-            return None
-        return call.end(200, "max_answer_seconds reached", "sys")
+    timer = ANSWER_TIMER
+    cause = 200
+    reason = "max_answer_seconds reached"
 
 
 class OpApiDigits(Operator):

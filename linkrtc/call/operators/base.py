@@ -5,6 +5,8 @@ A base class for operators (optional: any L{IOperator} provider will do).
 
 from zope.interface import implementer
 
+from linkrtc.call.events import TimerEvent
+from linkrtc.call.states import DROPPED
 from linkrtc.interfaces import IOperator
 
 
@@ -37,6 +39,28 @@ class Operator:
 
     def __repr__(self):
         return f"<{self.name}>"
+
+
+class TimeoutOperator(Operator):
+    """
+    An operator that ends the call when one named timer fires.
+
+    Subclasses set C{name}, C{timer} (the timer's name, C{str}), C{cause}
+    (C{int} SIP status) and C{reason} (C{str}); the call ends with them,
+    by C{"sys"}, and goes C{dropped}. Other timers are left to the next
+    operator.
+    """
+
+    handles = (TimerEvent,)
+    transitions = (DROPPED,)
+    timer = None
+    cause = None
+    reason = None
+
+    def process(self, call, event):
+        if event.name != self.timer:
+            return None
+        return call.end(self.cause, self.reason, "sys")
 
 
 def hangupCause(event, cause, reason):

@@ -14,9 +14,8 @@ from linkrtc.call.events import (
     ApplicationDecisionEvent,
     ClientMessageEvent,
     MediaResultEvent,
-    TimerEvent,
 )
-from linkrtc.call.operators.base import Operator, hangupCause
+from linkrtc.call.operators.base import Operator, TimeoutOperator, hangupCause
 from linkrtc.call.outbound import (
     ANSWER_TIMER,
     PENDING,
@@ -199,17 +198,13 @@ class OpOutgoingFailed(Operator):
         return call.end(event.status, event.reason or "failed", "sys", sip=SIP_NONE)
 
 
-class OpOutgoingRingTimeout(Operator):
+class OpOutgoingRingTimeout(TimeoutOperator):
     """C{calling}/C{ringing}, when C{max_ring_seconds} passed: CANCEL, cause 480 (no answer)."""
 
     name = "OpOutgoingRingTimeout"
-    handles = (TimerEvent,)
-    transitions = (DROPPED,)
-
-    def process(self, call, event):
-        if event.name != RING_TIMER:
-            return None
-        return call.end(480, "no answer within max_ring_seconds", "sys")
+    timer = RING_TIMER
+    cause = 480
+    reason = "no answer within max_ring_seconds"
 
 
 class OpOutgoingHangup(Operator):
@@ -241,14 +236,10 @@ class OpStartAnswerTimer(Operator):
             call.startTimer(ANSWER_TIMER, call.maxAnswerSeconds)
 
 
-class OpAnswerTimeout(Operator):
+class OpAnswerTimeout(TimeoutOperator):
     """C{confirmed}, when C{max_answer_seconds} passed: BYE, cause 200 (seed 001)."""
 
     name = "OpAnswerTimeout"
-    handles = (TimerEvent,)
-    transitions = (DROPPED,)
-
-    def process(self, call, event):
-        if event.name != ANSWER_TIMER:
-            return None
-        return call.end(200, "max_answer_seconds reached", "sys")
+    timer = ANSWER_TIMER
+    cause = 200
+    reason = "max_answer_seconds reached"

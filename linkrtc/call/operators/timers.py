@@ -1,9 +1,7 @@
 # -*- test-case-name: linkrtc.call.test.test_calls -*-
 """The ring timeout: a call that rings longer than C{ringTimeout} seconds gets 480."""
 
-from linkrtc.call.events import TimerEvent
-from linkrtc.call.operators.base import Operator
-from linkrtc.call.states import DROPPED
+from linkrtc.call.operators.base import Operator, TimeoutOperator
 
 #: The name of the ring timer.
 RING_TIMER = "ring"
@@ -27,14 +25,10 @@ class OpStopRingTimer(Operator):
         call.cancelTimer(RING_TIMER)
 
 
-class OpRingTimeout(Operator):
+class OpRingTimeout(TimeoutOperator):
     """C{calling}/C{ringing}, when the ring timer fires: 480 (no answer) and C{dropped}."""
 
     name = "OpRingTimeout"
-    handles = (TimerEvent,)
-    transitions = (DROPPED,)
-
-    def process(self, call, event):
-        if event.name != RING_TIMER:
-            return None
-        return call.end(480, "no answer", "sys")
+    timer = RING_TIMER
+    cause = 480
+    reason = "no answer"

@@ -49,7 +49,8 @@ class LegAudio:
     actions' methods, DTMF keys to the listener and the running action,
     and the count of senders (C{onSending}). Subclasses give L{codec} (its
     C{name}, C{rate}, C{frameSamples}), L{rate}, C{sendDigits},
-    C{needInput}, C{readFrame}, C{writeFrame}, C{relayKey} and C{close}.
+    C{needInput}, C{writeFrame}, C{relayKey} and C{close}; they hand the
+    far end's decoded audio to C{_queueReceived} for L{readFrame}.
 
     @param clock: an L{IReactorTime} (pacing, timeouts, result times).
     @param onSending: C{None} or a callable taking C{True} when actions
@@ -74,6 +75,8 @@ class LegAudio:
         self._senders = 0
         self._detector = None
         self.closed = False
+        self._inbox = collections.deque(maxlen=INBOX_FRAMES)
+        self._partial = numpy.zeros(0, dtype=numpy.int16)
 
     # -- actions (ICallAudio) -------------------------------------------
 
@@ -214,6 +217,34 @@ class LegAudio:
         if (before == 0) != (self._senders == 0):
             self._notifySending(self._senders > 0)
 
+    # -- the far end's audio, cut into 20 ms frames ------------------------
+
+    def _queueReceived(self, samples):
+        """Keep C{samples} (C{int16} at L{rate}) as whole frames for L{readFrame}."""
+        n = self.codec.frameSamples
+        if len(samples) == n and not len(self._partial):
+            self._inbox.append(samples)
+            return
+        samples = numpy.concatenate((self._partial, samples))
+        whole = len(samples) // n * n
+        for start in range(0, whole, n):
+            self._inbox.append(samples[start:start + n])
+        self._partial = samples[whole:]
+
+    def _clearReceived(self):
+        """Drop the frames waiting for L{readFrame} and any partial one."""
+        self._inbox.clear()
+        self._partial = self._partial[:0]
+
+    def readFrame(self):
+        """
+        @return: the oldest 20 ms frame received (C{int16}, L{rate} // 50
+            samples), or C{None} when none is waiting (silence).
+        """
+        if self._inbox:
+            return self._inbox.popleft()
+        return None
+
     def _notifySending(self, sending):
         if self._onSending is not None:
             try:
@@ -254,8 +285,6 @@ class RTPAudio(LegAudio):
         self._downstream = None
         self._forward = None
         self._suspended = False
-        self._inbox = collections.deque(maxlen=INBOX_FRAMES)
-        self._partial = numpy.zeros(0, dtype=numpy.int16)
 
     def sendDigits(self, keys):
         return self._run(SendDigits(self, keys))
@@ -290,8 +319,7 @@ class RTPAudio(LegAudio):
         self._endAction("the call's codec changed", "the other call's codec changed")
         self.codec = PayloadCodec(codecName)
         self.rate = self.codec.rate
-        self._inbox.clear()
-        self._partial = self._partial[:0]
+        self._clearReceived()
 
     # -- the far end's audio (decoded only while needed) ------------------
 
@@ -299,8 +327,7 @@ class RTPAudio(LegAudio):
         """Count one more (C{True}) or one fewer (C{False}) user of L{readFrame}."""
         self._inputUsers = max(0, self._inputUsers + (1 if needed else -1))
         if not self._inputUsers:
-            self._inbox.clear()
-            self._partial = self._partial[:0]
+            self._clearReceived()
         self._retap()
 
     def forwardTo(self, relay):
@@ -361,26 +388,8 @@ class RTPAudio(LegAudio):
             log.debug("undecodable SIP audio dropped")
             return
         self._detected(samples)
-        if not self._inputUsers:
-            return
-        n = self.codec.frameSamples
-        if len(samples) == n and not len(self._partial):
-            self._inbox.append(samples)
-            return
-        samples = numpy.concatenate((self._partial, samples))
-        whole = len(samples) // n * n
-        for start in range(0, whole, n):
-            self._inbox.append(samples[start:start + n])
-        self._partial = samples[whole:]
-
-    def readFrame(self):
-        """
-        @return: the oldest 20 ms frame received (C{int16}, L{rate} // 50
-            samples), or C{None} when none is waiting (silence).
-        """
-        if self._inbox:
-            return self._inbox.popleft()
-        return None
+        if self._inputUsers:
+            self._queueReceived(samples)
 
     # -- audio to the far end ---------------------------------------------
 

@@ -36,7 +36,6 @@ other leg are dropped.
 """
 
 import asyncio
-import collections
 
 import numpy
 from aiortc.mediastreams import MediaStreamError
@@ -47,7 +46,7 @@ from zope.interface import implementer
 
 from linkrtc.interfaces import ICallAudio
 from linkrtc.media.actions.base import Action
-from linkrtc.media.actions.leg import INBOX_FRAMES, LegAudio
+from linkrtc.media.actions.leg import LegAudio
 from linkrtc.media.actions.pcm import resample
 from linkrtc.media.actions.player import PromptPlayer, PromptSource
 from linkrtc.media.rtp import DIGIT_DURATION, DIGIT_GAP, EVENT_DIGITS
@@ -163,8 +162,6 @@ class WebRTCAudio(LegAudio):
         self._onActive = onActive
         self.active = False
         self._inputUsers = 0
-        self._inbox = collections.deque(maxlen=INBOX_FRAMES)
-        self._partial = numpy.zeros(0, dtype=numpy.int16)
         self._resampler = None
         self._resampling = None
         self._task = None
@@ -216,8 +213,7 @@ class WebRTCAudio(LegAudio):
                 log.failure("onActive hook failed")
 
     def _clearInput(self):
-        self._inbox.clear()
-        self._partial = self._partial[:0]
+        self._clearReceived()
         self._resampler = self._resampling = None
 
     # -- the browser's audio ------------------------------------------------
@@ -252,27 +248,7 @@ class WebRTCAudio(LegAudio):
             samples = out.to_ndarray().reshape(-1).astype(numpy.int16, copy=False)
             self._detected(samples)
             if self._inputUsers:
-                self._add(samples)
-
-    def _add(self, samples):
-        n = self.codec.frameSamples
-        if len(samples) == n and not len(self._partial):
-            self._inbox.append(samples)
-            return
-        samples = numpy.concatenate((self._partial, samples))
-        whole = len(samples) // n * n
-        for start in range(0, whole, n):
-            self._inbox.append(samples[start:start + n])
-        self._partial = samples[whole:]
-
-    def readFrame(self):
-        """
-        @return: the oldest 20 ms frame received (C{int16}, L{rate} // 50
-            samples), or C{None} when none is waiting (silence).
-        """
-        if self._inbox:
-            return self._inbox.popleft()
-        return None
+                self._queueReceived(samples)
 
     def readTrack(self, reading):
         """

@@ -81,6 +81,29 @@ class BridgeTestsMixin:
     def sleep(self, seconds):
         return deferLater(self.reactor, seconds, lambda: None)
 
+    async def bridged(self, codecs, phoneCodec, mode):
+        """
+        A call bridged between a L{Phone} (440 Hz, C{phoneCodec}) offering
+        C{codecs} and a L{Browser} (880 Hz; Opus and PCMU unless C{mode} is
+        C{"relay"}), the session in C{mode}, with 0.6 seconds of audio.
+
+        @return: C{(session, phone, browser)}, closed at cleanup.
+        """
+        phone = Phone(self.reactor, phoneCodec, freq=440)
+        self.cleanups.append(phone.stop)
+        port = phone.listen()
+        session = self.factory.newSession("bridged", self.listener)
+        self.cleanups.append(session.close)
+        offer = await session.clientOffer(sipOffer(port, codecs))
+        browser = Browser(freq=880, codecs=None if mode == "relay" else OPUS_PCMU)
+        self.cleanups.append(browser.close)
+        answer = await session.sipAnswer(await browser.answer(offer))
+        index, m = parseSDP(answer).audio()
+        self.assertEqual(session.mode, mode)
+        phone.start(("127.0.0.1", m.port))
+        await self.sleep(0.6)
+        return session, phone, browser
+
     async def settle(self):
         """Wait (bounded) until resources are back to what they were before the test."""
         now = None

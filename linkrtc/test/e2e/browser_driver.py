@@ -301,16 +301,7 @@ def baresipCallsAlice(run, args, linkrtc):
 
     # baresip cuts long file names (about 127 octets): its config, tone and
     # recordings are in the short directory; recordings are copied to out.
-    recordings = run.peerPath("rec")
-    config = run.peerPath("baresip")
-    baresipConfig(config, freePort(both=True), phoneTone, recordings)
-    baresipLog = open(os.path.join(run.out, "baresip.log"), "w")
-    run.baresip = subprocess.Popen(
-        ["baresip", "-v", "-s", "-f", config, "-t", str(int(args.baresip_seconds)),
-         "-e", f"/dial sip:alice@127.0.0.1:{linkrtc.sipPort}"],
-        stdin=subprocess.DEVNULL, stdout=baresipLog, stderr=subprocess.STDOUT, cwd=run.out,
-    )
-    run.step("baresip dialling")
+    baresipLog = startBaresip(run, args, linkrtc, phoneTone)
 
     alice.wait_for_selector("#answer:not([disabled])", timeout=15000)
     run.result["incoming"] = alice.text_content("#callInfo")
@@ -341,30 +332,11 @@ def baresipCallsAlice(run, args, linkrtc):
     run.result["bobLadderRows"] = bob.locator("#ladder .row").count()
 
     # Let baresip see the BYE and close its recording, then stop it.
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and run.baresip.poll() is None:
-        with open(baresipLog.name, errors="replace") as f:
-            if "terminated" in f.read().lower():
-                break
-        time.sleep(0.2)
-    time.sleep(0.5)
-    if run.baresip.poll() is None:
-        run.baresip.send_signal(signal.SIGTERM)
-        try:
-            run.baresip.wait(5)
-        except subprocess.TimeoutExpired:
-            run.baresip.kill()
-            run.baresip.wait(3)
-    baresipLog.close()
-    with open(baresipLog.name, errors="replace") as f:
-        text = f.read()
+    text, decoded = stopBaresip(run, baresipLog)
     run.result["baresipLog"] = text[-6000:]
     run.result["phoneDigits"] = digitsHeard(text)
     run.result["phoneSawBye"] = "terminated" in text.lower()
-    kept = os.path.join(run.out, "bsrec")
-    shutil.copytree(recordings, kept, dirs_exist_ok=True)
-    decoded = sorted(glob.glob(os.path.join(kept, "*-dec.wav")))
-    encoded = sorted(glob.glob(os.path.join(kept, "*-enc.wav")))
+    encoded = sorted(glob.glob(os.path.join(run.out, "bsrec", "*-enc.wav")))
     run.result["phoneHeard"] = analyseWav(decoded[-1]) if decoded else None
     run.result["phoneSent"] = analyseWav(encoded[-1]) if encoded else None
     run.result["ok"] = True

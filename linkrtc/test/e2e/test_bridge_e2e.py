@@ -52,6 +52,26 @@ def summary(result):
     return json.dumps({k: result.get(k) for k in keys})
 
 
+def baresipTail(result):
+    """@return: the end of baresip's log (C{str}), for a failure's message."""
+    return "\nbaresip:\n" + result.get("baresipLog", "")[-2000:]
+
+
+def runBaresipDriver(testCase, driver, scenario, timeout):
+    """
+    Run C{DRIVER --scenario SCENARIO} (a driver whose phone is baresip) in
+    a new network namespace.
+
+    @param driver: the driver script's path.
+    @param timeout: seconds; the driver's process group is killed after it.
+    @return: the driver's result (C{dict}).
+    """
+    result, _ = harness.runScenario(
+        testCase, driver, scenario, timeout, "the {scenario} scenario failed (files in {out}):",
+        lambda result: clientDetails(result) + [baresipTail(result)])
+    return result
+
+
 class BridgeTestsMixin:
     def assertTone(self, heard, expected, report, minSeconds=2.0):
         """What a side recorded is mainly C{expected} Hz, loud enough, long enough."""
@@ -73,12 +93,20 @@ class BridgeTestsMixin:
         self.assertEqual((cdr["cause"], cdr["call_dir"]), (200, "inbound"), report)
 
 
-class BaresipBridgeTests(BridgeTestsMixin, SynchronousTestCase):
-    """baresip calls the aiortc client through LinkRTC."""
+class BaresipTestsMixin(BridgeTestsMixin):
+    """Tests with baresip as the phone, in a network namespace."""
 
     def setUp(self):
         requirePeer("baresip")
         requireNamespaces()
+
+    def report(self, result):
+        """@return: L{summary} and the end of baresip's log (C{str})."""
+        return summary(result) + baresipTail(result)
+
+
+class BaresipBridgeTests(BaresipTestsMixin, SynchronousTestCase):
+    """baresip calls the aiortc client through LinkRTC."""
 
     def check(self, result, mode):
         report = summary(result)

@@ -14,9 +14,7 @@ import os
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from linkrtc.test.e2e import harness
-from linkrtc.test.e2e.harness import requireNamespaces, requirePeer
-from linkrtc.test.e2e.test_bridge_e2e import BridgeTestsMixin, clientDetails, summary
+from linkrtc.test.e2e.test_bridge_e2e import BaresipTestsMixin, runBaresipDriver
 
 DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "outbound_driver.py")
 
@@ -28,23 +26,15 @@ def runDriver(testCase, scenario, timeout=55.0):
     @param timeout: seconds; the driver's process group is killed after it.
     @return: the driver's result (C{dict}).
     """
-    result, _ = harness.runScenario(
-        testCase, DRIVER, scenario, timeout, "the {scenario} scenario failed (files in {out}):",
-        lambda result: clientDetails(result)
-        + ["\nbaresip:\n" + result.get("baresipLog", "")[-2000:]])
-    return result
+    return runBaresipDriver(testCase, DRIVER, scenario, timeout)
 
 
-class OutboundBridgeTests(BridgeTestsMixin, SynchronousTestCase):
+class OutboundBridgeTests(BaresipTestsMixin, SynchronousTestCase):
     """The client calls baresip (the trunk) through LinkRTC's bridge."""
-
-    def setUp(self):
-        requirePeer("baresip")
-        requireNamespaces()
 
     def check(self, scenario, mode):
         result = runDriver(self, scenario)
-        report = summary(result) + "\nbaresip:\n" + result.get("baresipLog", "")[-2000:]
+        report = self.report(result)
         self.assertTone(result["phoneHeard"], 880.0, report)
         self.assertTone(result["clientHeard"], 440.0, report)
         self.assertTrue(result["phoneEnded"], report)

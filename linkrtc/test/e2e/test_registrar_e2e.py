@@ -15,9 +15,7 @@ import os
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from linkrtc.test.e2e import harness
-from linkrtc.test.e2e.harness import requireNamespaces, requirePeer
-from linkrtc.test.e2e.test_bridge_e2e import BridgeTestsMixin, clientDetails, summary
+from linkrtc.test.e2e.test_bridge_e2e import BaresipTestsMixin, runBaresipDriver
 
 DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "registrar_driver.py")
 
@@ -29,22 +27,14 @@ def runDriver(testCase, scenario, timeout=55.0):
     @param timeout: seconds; the driver's process group is killed after it.
     @return: the driver's result (C{dict}).
     """
-    result, _ = harness.runScenario(
-        testCase, DRIVER, scenario, timeout, "the {scenario} scenario failed (files in {out}):",
-        lambda result: clientDetails(result)
-        + ["\nbaresip:\n" + result.get("baresipLog", "")[-2000:]])
-    return result
+    return runBaresipDriver(testCase, DRIVER, scenario, timeout)
 
 
-class RegisteredPhoneTests(BridgeTestsMixin, SynchronousTestCase):
+class RegisteredPhoneTests(BaresipTestsMixin, SynchronousTestCase):
     """baresip, registered as bob, and the aiortc client alice call each other."""
 
-    def setUp(self):
-        requirePeer("baresip")
-        requireNamespaces()
-
     def check(self, result, direction):
-        report = summary(result) + "\nbaresip:\n" + result.get("baresipLog", "")[-2000:]
+        report = self.report(result)
         # Challenged first (401), then registered with bob's MD5 credentials.
         self.assertGreaterEqual(result["registrations"].get("challenged", 0), 1, report)
         self.assertGreaterEqual(result["registrations"].get("ok", 0), 1, report)

@@ -20,7 +20,7 @@ from linkrtc.media.bridge import BridgeMediaFactory
 from linkrtc.media.relay import PacketRelay
 from linkrtc.media.rtp import parseRTP
 from linkrtc.media.sdp import parseSDP
-from linkrtc.media.test.peers import OPUS_PCMU, Browser, Phone, sipOffer
+from linkrtc.media.test.peers import sipOffer
 from linkrtc.media.test.test_bridge import BridgeTestsMixin, Listener
 
 
@@ -158,22 +158,6 @@ class RelayMuteTests(SynchronousTestCase):
 
 class BridgedActionTests(BridgeTestsMixin, TestCase):
     """audio() on bridged calls with real peers."""
-
-    async def bridged(self, codecs, phoneCodec, mode):
-        phone = Phone(self.reactor, phoneCodec, freq=440)
-        self.cleanups.append(phone.stop)
-        port = phone.listen()
-        session = self.factory.newSession("bridged", self.listener)
-        self.cleanups.append(session.close)
-        offer = await session.clientOffer(sipOffer(port, codecs))
-        browser = Browser(freq=880, codecs=None if mode == "relay" else OPUS_PCMU)
-        self.cleanups.append(browser.close)
-        answer = await session.sipAnswer(await browser.answer(offer))
-        index, m = parseSDP(answer).audio()
-        self.assertEqual(session.mode, mode)
-        phone.start(("127.0.0.1", m.port))
-        await self.sleep(0.6)
-        return session, phone, browser
 
     def heardSince(self, phone, start):
         return numpy.concatenate(phone.heard[start:]) if len(phone.heard) > start else numpy.zeros(8)

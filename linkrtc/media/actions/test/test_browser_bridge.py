@@ -21,7 +21,7 @@ from linkrtc.interfaces import ICallAudio
 from linkrtc.media.actions import Conference, WebRTCAudio
 from linkrtc.media.actions.test.fakes import dominant, level, readWav, tone, writeWav
 from linkrtc.media.sdp import parseSDP
-from linkrtc.media.test.peers import OPUS_PCMU, Browser, Phone, sipOffer
+from linkrtc.media.test.peers import Browser, Phone, sipOffer
 from linkrtc.media.test.test_bridge import BridgeTestsMixin
 
 
@@ -167,19 +167,7 @@ class BrowserBridgeTests(BridgeTestsMixin, TestCase):
         return defer.ensureDeferred(self._conference())
 
     async def _bridgedCall(self, codecs, phoneCodec, mode, rate):
-        phone = Phone(self.reactor, phoneCodec, freq=440)
-        self.cleanups.append(phone.stop)
-        port = phone.listen()
-        session = self.factory.newSession("bridged", self.listener)
-        self.cleanups.append(session.close)
-        offer = await session.clientOffer(sipOffer(port, codecs))
-        browser = Browser(freq=880, codecs=None if mode == "relay" else OPUS_PCMU)
-        self.cleanups.append(browser.close)
-        answer = await session.sipAnswer(await browser.answer(offer))
-        index, m = parseSDP(answer).audio()
-        self.assertEqual(session.mode, mode)
-        phone.start(("127.0.0.1", m.port))
-        await self.sleep(0.6)
+        session, phone, browser = await self.bridged(codecs, phoneCodec, mode)
         audio = session.browserAudio()
         self.assertIsNot(audio, session.audio())
         self.assertEqual(audio.rate, rate)
