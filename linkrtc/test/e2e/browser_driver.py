@@ -118,6 +118,73 @@ def cdrsLogged(log):
     return [json.loads(m) for m in re.findall(r"\bCDR (\{.*\})\s*$", log, re.MULTILINE)]
 
 
+def launchChromium(run, tone):
+    """
+    Start headless Chromium (Playwright) whose fake microphone plays the
+    WAV file C{tone}; sets C{run.playwright}, C{run.browser},
+    C{run.context} and C{run.console} (the pages' console lines).
+    L{closeChromium} stops it.
+    """
+    from playwright.sync_api import sync_playwright
+
+    run.playwright = sync_playwright().start()
+    run.browser = run.playwright.chromium.launch(
+        executable_path="/usr/bin/chromium", headless=True, timeout=30000,
+        args=CHROMIUM_FLAGS + [f"--use-file-for-fake-audio-capture={tone}"],
+    )
+    run.context = run.browser.new_context(viewport={"width": 1280, "height": 860})
+    run.console = []
+    run.step("chromium launched", version=run.browser.version)
+
+
+def loginPage(run, name):
+    """
+    Open the softphone of C{run.linkrtc} in a new tab and log in as
+    C{name}; @return: the page, once it shows C{registered} (also kept in
+    C{run.pages}).
+    """
+    page = run.context.new_page()
+    page.on("console", lambda m: run.console.append(f"{name} {m.type}: {m.text}"))
+    page.on("pageerror", lambda e: run.console.append(f"{name} pageerror: {e}"))
+    response = page.goto(f"http://127.0.0.1:{run.linkrtc.httpPort}/", timeout=15000)
+    if response is None or response.status != 200 or not page.query_selector("#login"):
+        raise AssertionError(
+            f"LinkRTC does not serve the softphone at / (HTTP "
+            f"{response.status if response else None}): linkrtc/static is not mounted")
+    page.fill("#name", name)
+    page.click("#login")
+    page.wait_for_selector('#status[data-state="registered"]', timeout=10000)
+    run.step(f"{name} registered", status=page.text_content("#status"))
+    run.pages = getattr(run, "pages", {})
+    run.pages[name] = page
+    return page
+
+
+def closeChromium(run, errors):
+    """Close what L{launchChromium} started, appending failures to C{errors} (C{list})."""
+    for closer in (lambda: getattr(run, "browser", None) and run.browser.close(),
+                   lambda: getattr(run, "playwright", None) and run.playwright.stop()):
+        try:
+            closer()
+        except Exception as e:
+            errors.append(f"cleanup: {e}")
+
+
+def snapshotPages(run):
+    """After a failure: what each of C{run.pages} showed (and a screenshot), in C{run.result}."""
+    shown = {}
+    for name, page in getattr(run, "pages", {}).items():
+        try:
+            page.screenshot(path=os.path.join(run.out, f"failure-{name}.png"), full_page=True)
+            shown[name] = {selector: page.inner_text(selector)[-2000:] for selector in
+                           ("#status", "#banner", "#callInfo", "#calllog", "#ladder",
+                            "#health", "#diagnosis")}
+            shown[name]["panel"] = page.get_attribute("#callPanel", "data-state")
+        except Exception as e:
+            shown[name] = f"unavailable: {e}"
+    run.result["pagesAtFailure"] = shown
+
+
 class Run:
     """Holds every process and the result, and cleans up."""
 
@@ -159,47 +226,13 @@ class Run:
         return process
 
     def launch(self, tone):
-        from playwright.sync_api import sync_playwright
-
-        self.playwright = sync_playwright().start()
-        self.browser = self.playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, timeout=30000,
-            args=CHROMIUM_FLAGS + [f"--use-file-for-fake-audio-capture={tone}"],
-        )
-        self.context = self.browser.new_context(viewport={"width": 1280, "height": 860})
-        self.console = []
-        self.step("chromium launched", version=self.browser.version)
+        launchChromium(self, tone)
 
     def page(self, name):
-        page = self.context.new_page()
-        page.on("console", lambda m: self.console.append(f"{name} {m.type}: {m.text}"))
-        page.on("pageerror", lambda e: self.console.append(f"{name} pageerror: {e}"))
-        response = page.goto(f"http://127.0.0.1:{self.linkrtc.httpPort}/", timeout=15000)
-        if response is None or response.status != 200 or not page.query_selector("#login"):
-            raise AssertionError(
-                f"LinkRTC does not serve the softphone at / (HTTP "
-                f"{response.status if response else None}): linkrtc/static is not mounted")
-        page.fill("#name", name)
-        page.click("#login")
-        page.wait_for_selector('#status[data-state="registered"]', timeout=10000)
-        self.step(f"{name} registered", status=page.text_content("#status"))
-        self.pages = getattr(self, "pages", {})
-        self.pages[name] = page
-        return page
+        return loginPage(self, name)
 
     def snapshot(self):
-        """After a failure: what each page showed (and a screenshot)."""
-        shown = {}
-        for name, page in getattr(self, "pages", {}).items():
-            try:
-                page.screenshot(path=os.path.join(self.out, f"failure-{name}.png"), full_page=True)
-                shown[name] = {selector: page.inner_text(selector)[-2000:] for selector in
-                               ("#status", "#banner", "#callInfo", "#calllog", "#ladder",
-                                "#health", "#diagnosis")}
-                shown[name]["panel"] = page.get_attribute("#callPanel", "data-state")
-            except Exception as e:
-                shown[name] = f"unavailable: {e}"
-        self.result["pagesAtFailure"] = shown
+        snapshotPages(self)
 
     def finish(self):
         """Clean up; keep the pages' console and the end of LinkRTC's log."""
@@ -213,12 +246,7 @@ class Run:
             self.result["linkrtcTracebacks"] = text.count("Traceback")
 
     def cleanup(self):
-        for closer in (lambda: self.browser and self.browser.close(),
-                       lambda: self.playwright and self.playwright.stop()):
-            try:
-                closer()
-            except Exception as e:
-                self.result["errors"].append(f"cleanup: {e}")
+        closeChromium(self, self.result["errors"])
         if self.baresip is not None and self.baresip.poll() is None:
             self.baresip.send_signal(signal.SIGTERM)
             try:

@@ -21,6 +21,11 @@ Scenarios:
     challenges the INVITE (407, bob is a SIP user), baresip answers with
     its credentials, the client answers; tones both ways; the client
     hangs up.
+  - C{page-calls-phone}: the demo softphone in headless Chromium
+    (C{browser_driver.py}'s helpers), logged in as alice, dials C{bob};
+    baresip answers at its registered contact; the page's fake
+    microphone sends 880 Hz, baresip 440 Hz (the page's WebAudio FFT and
+    baresip's recording); the page hangs up.
 """
 
 import os
@@ -33,7 +38,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(HERE))))
 
 from linkrtc.test.e2e.bridge_driver import Run  # noqa: E402
-from linkrtc.test.e2e.drivers import driverParser, runScenario  # noqa: E402
+from linkrtc.test.e2e.browser_driver import (  # noqa: E402
+    PAGE_TONE,
+    REMOTE_FREQUENCY,
+    closeChromium,
+    launchChromium,
+    loginPage,
+    snapshotPages,
+)
+from linkrtc.test.e2e.drivers import driverParser, runScenario, writeTone  # noqa: E402
 from linkrtc.test.e2e.harness import LinkRTCProcess, freePort  # noqa: E402
 
 PASSWORD = "b0b-secret"
@@ -84,11 +97,28 @@ class RegistrarRun(Run):
         self.step("baresip registered")
 
     def failed(self):
-        """After an error: the client's messages so far and baresip's log."""
+        """After an error: the client's messages, the pages and baresip's log."""
+        snapshotPages(self)
         if self.client is not None:
             self.result["clientMessages"] = self.client.messages[-40:]
         if self.baresip is not None:
             self.result["baresipLog"] = self.baresipText()[-3000:]
+
+    def cleanup(self):
+        """Close Chromium (if started) first, then the processes of L{Run.cleanup}."""
+        closeChromium(self, self.result["errors"])
+        self.result["console"] = getattr(self, "console", [])[-80:]
+        super().cleanup()
+
+    def finishPhone(self):
+        """After the hangup: baresip's end and recording, the CDRs and registrations."""
+        self.result["phoneEnded"] = self.waitForBaresip(r"Call with \S+ terminated", 5)
+        self.finishBaresip()
+        self.result["cdrs"] = self.cdrs()
+        self.result["registrarLog"] = [line for line in self.linkrtcLines()
+                                       if "registrar:" in line][-10:]
+        self.result["registrations"] = metric(self.linkrtc.httpPort,
+                                              "linkrtc_sip_registrations_total")
 
     def talkAndHangUp(self, args):
         self.client.waitFor(lambda m: m.get("state") == "confirmed", 20)
@@ -98,14 +128,8 @@ class RegistrarRun(Run):
         self.step("client hangup sent")
         self.client.waitFor(lambda m: m.get("state") == "dropped", 10)
         self.step("client saw dropped")
-        self.result["phoneEnded"] = self.waitForBaresip(r"Call with \S+ terminated", 5)
         self.finishClient()
-        self.finishBaresip()
-        self.result["cdrs"] = self.cdrs()
-        self.result["registrarLog"] = [line for line in self.linkrtcLines()
-                                       if "registrar:" in line][-10:]
-        self.result["registrations"] = metric(self.linkrtc.httpPort,
-                                              "linkrtc_sip_registrations_total")
+        self.finishPhone()
         self.result["ok"] = True
 
     def linkrtcLines(self):
@@ -130,14 +154,38 @@ def scenarioPhoneCallsClient(run, args):
     run.talkAndHangUp(args)
 
 
+def scenarioPageCallsPhone(run, args):
+    run.startLinkRTC()
+    run.startRegisteredBaresip(seconds=60)
+    pageTone = run.peerPath("page880.wav")
+    writeTone(pageTone, PAGE_TONE, 30, 48000)
+    launchChromium(run, pageTone)
+    alice = loginPage(run, "alice")
+    alice.fill("#to", "bob")
+    alice.click("#call")
+    run.step("page dialled bob")
+    alice.wait_for_selector('#callPanel[data-state="open"]', timeout=20000)
+    run.step("confirmed")
+    time.sleep(args.talk)
+    run.result["pageHeard"] = alice.evaluate(REMOTE_FREQUENCY)
+    run.result["stats"] = alice.evaluate("window.softphone.stats()")
+    alice.click("#hangup")
+    alice.wait_for_selector('#calllog li[data-state="dropped"]', timeout=10000)
+    run.result["calllog"] = alice.inner_text("#calllog")
+    run.step("page hung up", log=run.result["calllog"])
+    run.finishPhone()
+    run.result["ok"] = True
+
+
 SCENARIOS = {
     "client-calls-phone": scenarioClientCallsPhone,
     "phone-calls-client": scenarioPhoneCallsClient,
+    "page-calls-phone": scenarioPageCallsPhone,
 }
 
 
 def main():
-    parser = driverParser(SCENARIOS, deadline=50.0)
+    parser = driverParser(SCENARIOS, deadline=75.0)
     parser.add_argument("--talk", type=float, default=4.0, help="seconds of audio")
     args = parser.parse_args()
     run = RegistrarRun(args.out)

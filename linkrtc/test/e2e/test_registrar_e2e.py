@@ -9,13 +9,25 @@ bridge} inside a network namespace that has only loopback
 Each direction carries its own tone (440 Hz from the phone, 880 Hz from
 the client) and each side's recording is checked by FFT. SHA-256 is
 tested against our own client in L{linkrtc.sip.test.test_registrar}.
+
+The demo softphone in real Chromium calls the registered phone by name
+too (C{page-calls-phone}): 880 Hz from the page's fake microphone, found
+by the page's WebAudio FFT at baresip's end as recorded, and 440 Hz from
+baresip, found by the page's FFT.
 """
 
 import os
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from linkrtc.test.e2e.test_bridge_e2e import BaresipTestsMixin, runBaresipDriver
+from linkrtc.test.e2e.harness import requireNamespaces, requirePeer
+from linkrtc.test.e2e.test_bridge_e2e import (
+    BaresipTestsMixin,
+    BridgeTestsMixin,
+    runBaresipDriver,
+    summary,
+)
+from linkrtc.test.e2e.test_browser import requireChromium
 
 DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "registrar_driver.py")
 
@@ -70,3 +82,38 @@ class RegisteredPhoneTests(BaresipTestsMixin, SynchronousTestCase):
         self.assertTrue(any("INVITE from bob authenticated" in line
                             for line in result["registrarLog"]), report)
         self.assertEqual(result["cdrs"][0]["from_uri"].split("@")[0], "sip:bob", report)
+
+
+class RegisteredPhoneBrowserTests(BridgeTestsMixin, SynchronousTestCase):
+    """The demo softphone in Chromium, logged in as alice, calls baresip registered as bob."""
+
+    def setUp(self):
+        requirePeer("baresip")
+        requireChromium()
+        requireNamespaces()
+
+    def test_pageCallsPhone(self):
+        """
+        After baresip's digest-authenticated (MD5) REGISTER, the page dials
+        C{bob}: LinkRTC rings baresip at its registered contact, baresip
+        answers by itself; the page's 880 Hz reaches baresip and
+        baresip's 440 Hz reaches the page (FFT at each far end); the page
+        hangs up and baresip sees the BYE.
+        """
+        result = runDriver(self, "page-calls-phone", timeout=90.0)
+        report = (summary(result) + "\nbaresip:\n" + result.get("baresipLog", "")[-2000:]
+                  + "\nconsole:\n" + "\n".join(result.get("console", []))[-2000:])
+        self.assertGreaterEqual(result["registrations"].get("challenged", 0), 1, report)
+        self.assertGreaterEqual(result["registrations"].get("ok", 0), 1, report)
+        self.assertTrue(any("bob at" in line for line in result["registrarLog"]), report)
+        self.assertTone(result["phoneHeard"], 880.0, report)
+        heard = result["pageHeard"]
+        self.assertIsNotNone(heard, report)
+        self.assertLessEqual(abs(heard["dominant"] - 440.0), 20, report)
+        self.assertGreater(result["stats"]["inbound"]["packetsReceived"], 100, report)
+        self.assertTrue(result["phoneEnded"], report)
+        self.assertIn("call ended normally (200)", result["calllog"], report)
+        self.assertEqual(result["linkrtcTracebacks"], 0, result.get("linkrtcLog", "")[-4000:])
+        [cdr] = result["cdrs"]
+        self.assertEqual((cdr["cause"], cdr["call_dir"]), (200, "outbound"), report)
+        self.assertIsNone(cdr.get("trunk"), report)
