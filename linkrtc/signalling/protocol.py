@@ -35,20 +35,18 @@ import json
 from autobahn.exception import Disconnected
 from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
-from autobahn.websocket.types import ConnectionDeny
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from linkrtc.interfaces import IClientConnection, IResumeHandler
+from linkrtc.signalling.admission import GuardedConnection, admitHandshake
 from linkrtc.signalling.guard import (
     SourceGuard,
     isLoopbackAddress,
     isLoopbackHost,
     normaliseOrigin,
-    originAllowed,
     securityEvent,
-    sourceOf,
 )
 from linkrtc.signalling.messages import MAX_MESSAGE_SIZE, MessageError, parseClientMessage
 from linkrtc.signalling.resume import ResumeError, ResumeTokens
@@ -143,7 +141,7 @@ class ClientConnection:
         return f"<ClientConnection {self.clientName!r} {self.peer}>"
 
 
-class SignallingServerProtocol(WebSocketServerProtocol):
+class SignallingServerProtocol(GuardedConnection, WebSocketServerProtocol):
     """
     One client WebSocket: decodes and validates JSON text frames, handles
     C{register}, passes the rest to C{factory.handler}.
@@ -160,38 +158,16 @@ class SignallingServerProtocol(WebSocketServerProtocol):
     """
 
     connection = None
-    source = None
     anonymousAllowed = False
     _registerTimer = None
 
-    def connectionMade(self):
-        self.source = sourceOf(self.transport.getPeer())
-        self.factory.guard.opened(self.source)
-        super().connectionMade()
-
-    def connectionLost(self, reason):
-        try:
-            super().connectionLost(reason)
-        finally:
-            self._cancelRegisterTimer()
-            if self.source is not None:
-                self.factory.guard.closed(self.source)
-                self.source = None
+    def connectionGone(self):
+        self._cancelRegisterTimer()
 
     def onConnect(self, request):
         factory, source = self.factory, self.source
-        if factory.guard.lockedOut(source):
-            securityEvent("locked_out", source, phase="handshake")
-            raise ConnectionDeny(429, "too many authentication failures; try again later")
-        if factory.guard.tooMany(source):
-            securityEvent("too_many_connections", source,
-                          limit=factory.guard.maxConnections)
-            raise ConnectionDeny(429, "too many connections from this address")
+        admitHandshake(factory.guard, source, request, factory.allowedOrigins)
         host = request.headers.get("host")
-        origin = request.headers.get("origin")
-        if origin is not None and not originAllowed(origin, host, factory.allowedOrigins):
-            securityEvent("origin_refused", source, origin=origin, host=host)
-            raise ConnectionDeny(403, "origin not allowed")
         self.anonymousAllowed = (
             factory.verifier is None and isLoopbackAddress(source) and isLoopbackHost(host)
             and not any(h in request.headers for h in FORWARDING_HEADERS))

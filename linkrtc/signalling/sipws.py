@@ -27,12 +27,10 @@ from autobahn.websocket.types import ConnectionDeny
 from twisted.internet.interfaces import ISSLTransport
 from twisted.logger import Logger
 
+from linkrtc.signalling.admission import GuardedConnection, admitHandshake
 from linkrtc.signalling.guard import (
     SourceGuard,
     normaliseOrigin,
-    originAllowed,
-    securityEvent,
-    sourceOf,
 )
 from linkrtc.sip.websocket import SIPWebSocketConnection
 
@@ -45,30 +43,18 @@ SUBPROTOCOL = "sip"
 MAX_SIP_MESSAGE_SIZE = 65536
 
 
-class SIPWebSocketProtocol(WebSocketServerProtocol):
+class SIPWebSocketProtocol(GuardedConnection, WebSocketServerProtocol):
     """
     One SIP-over-WebSocket connection: the handshake checks (subprotocol,
     Origin, per-address limits), then frames in and out of its
     L{SIPWebSocketConnection}.
     """
 
-    source = None
     sip = None
 
-    def connectionMade(self):
-        self.source = sourceOf(self.transport.getPeer())
-        self.factory.guard.opened(self.source)
-        super().connectionMade()
-
-    def connectionLost(self, reason):
-        try:
-            super().connectionLost(reason)
-        finally:
-            if self.sip is not None:
-                self.sip.connectionLost()
-            if self.source is not None:
-                self.factory.guard.closed(self.source)
-                self.source = None
+    def connectionGone(self):
+        if self.sip is not None:
+            self.sip.connectionLost()
 
     def onConnect(self, request):
         """
@@ -76,18 +62,7 @@ class SIPWebSocketProtocol(WebSocketServerProtocol):
         @raise ConnectionDeny: 429 (locked out, too many connections), 403
             (Origin), 400 (no C{sip} subprotocol offered).
         """
-        factory, source = self.factory, self.source
-        if factory.guard.lockedOut(source):
-            securityEvent("locked_out", source, phase="handshake")
-            raise ConnectionDeny(429, "too many authentication failures; try again later")
-        if factory.guard.tooMany(source):
-            securityEvent("too_many_connections", source, limit=factory.guard.maxConnections)
-            raise ConnectionDeny(429, "too many connections from this address")
-        host = request.headers.get("host")
-        origin = request.headers.get("origin")
-        if origin is not None and not originAllowed(origin, host, factory.allowedOrigins):
-            securityEvent("origin_refused", source, origin=origin, host=host)
-            raise ConnectionDeny(403, "origin not allowed")
+        admitHandshake(self.factory.guard, self.source, request, self.factory.allowedOrigins)
         if SUBPROTOCOL not in [p.strip().lower() for p in request.protocols]:
             raise ConnectionDeny(400, "the WebSocket subprotocol 'sip' is required (RFC 7118)")
         return SUBPROTOCOL
