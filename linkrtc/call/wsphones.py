@@ -239,11 +239,29 @@ class WebSocketPhone:
             self._tell({"type": "hangup", "call": pc.callId})
 
 
-class _ServerLegListener:
-    """The phone called: its INVITE's server leg (L{linkrtc.interfaces.ISIPLegListener})."""
+class _LegListener:
+    """
+    What both legs of a WebSocket phone's call do with the phone's
+    in-dialog requests: BYE ends the call; re-INVITE and UPDATE (hold,
+    new media) get 488, anything else 501.
+    """
 
     def __init__(self, phone, pc):
         self.phone, self.pc = phone, pc
+
+    def legRequestReceived(self, request, respond):
+        if request.method == "BYE":
+            respond(200)
+            self.phone.legEnded(self.pc)
+        else:
+            respond(488 if request.method in ("INVITE", "UPDATE") else 501)
+
+    def legTerminated(self, reason):
+        self.phone.legEnded(self.pc)
+
+
+class _ServerLegListener(_LegListener):
+    """The phone called: its INVITE's server leg (L{linkrtc.interfaces.ISIPLegListener})."""
 
     def legCancelled(self, request):
         pc = self.pc
@@ -258,22 +276,10 @@ class _ServerLegListener:
     def legAckTimeout(self):
         self.phone.legEnded(self.pc)
 
-    def legRequestReceived(self, request, respond):
-        if request.method == "BYE":
-            respond(200)
-            self.phone.legEnded(self.pc)
-        else:
-            respond(488 if request.method in ("INVITE", "UPDATE") else 501)
-
-    def legTerminated(self, reason):
-        self.phone.legEnded(self.pc)
 
 
-class _ClientLegListener:
+class _ClientLegListener(_LegListener):
     """The phone is called: our INVITE's client leg (L{linkrtc.interfaces.ISIPClientLegListener})."""
-
-    def __init__(self, phone, pc):
-        self.phone, self.pc = phone, pc
 
     def legProgress(self, response):
         if response.status in (180, 183) and self.pc.callId in self.phone._calls:
@@ -293,15 +299,6 @@ class _ClientLegListener:
             self.phone._tell({"type": "reject", "call": pc.callId,
                               "reason": "busy" if status in (486, 600) else "decline"})
 
-    def legRequestReceived(self, request, respond):
-        if request.method == "BYE":
-            respond(200)
-            self.phone.legEnded(self.pc)
-        else:
-            respond(488 if request.method in ("INVITE", "UPDATE") else 501)
-
-    def legTerminated(self, reason):
-        self.phone.legEnded(self.pc)
 
 
 class WebSocketPhones:
