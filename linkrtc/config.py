@@ -538,6 +538,11 @@ class Trunk:
         starting with C{^}) of numbers allowed in spite of the built-in
         international/premium denials (L{linkrtc.call.dialplan}).
     @ivar deny: dial-plan patterns of numbers always refused.
+    @ivar srtp: SDES-SRTP on the trunk's calls in bridge mode (RFC 4568):
+        C{"off"} (plain RTP offers), C{"optional"} (RTP/SAVP offers with
+        a=crypto, a plain answer taken) or C{"required"} (RTP/SAVP offers,
+        plain answers and plain incoming offers refused);
+        L{linkrtc.media.sdes}.
     """
 
     name: str
@@ -559,6 +564,7 @@ class Trunk:
     defaultClient: str | None = None
     allow: tuple = ()
     deny: tuple = ()
+    srtp: str = "off"
 
     def proxyURI(self):
         """@return: the proxy as a L{linkrtc.sip.uri.SIPURI}."""
@@ -669,6 +675,7 @@ TRUNK_KEYS = {
     "default-client": "defaultClient",
     "allow": "allow",
     "deny": "deny",
+    "srtp": "srtp",
 }
 
 
@@ -735,6 +742,9 @@ def parseTrunk(value, index=0):
         raise ConfigError(f"{where}: route must be a table of DID = client name")
     data["route"] = {str(k): v for k, v in route.items()}
     data.update(_dialPatterns(where, data))
+    srtp = data.get("srtp", "off")
+    if srtp not in ("off", "optional", "required"):
+        raise ConfigError(f"{where}: srtp must be \"off\", \"optional\" or \"required\"")
     trunk = Trunk(**data)
     trunk.proxyURI()
     trunk.registrarURI()

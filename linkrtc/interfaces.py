@@ -452,6 +452,9 @@ class IOutboundMediaSession(IMediaSession):
 
         @param codecs: encoding names the trunk allows (C{["PCMU",
             "telephone-event"]}), any case; C{None} or empty: all.
+        A keyword C{srtp} (the trunk's setting, C{"optional"} or
+        C{"required"}: SDES-SRTP in bridge mode, RFC 4568) is passed too
+        when the trunk's is not C{"off"}; both modes' sessions take it.
         @return: L{Deferred} firing with the SDP offer (C{bytes}) for the
             INVITE; fails with L{linkrtc.error.MediaError} when the client's
             offer is unusable or no allowed codec is left (488).

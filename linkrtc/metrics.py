@@ -100,6 +100,9 @@ RTP_PORTS_IN_USE = Gauge(
 RTP_REJECTED = Counter(
     "linkrtc_rtp_rejected_packets_total", "RTP packets dropped because they came from an "
     "address the call does not expect (strict RTP).", registry=REGISTRY)
+SRTP_AUTH_FAILURES = Counter(
+    "linkrtc_srtp_auth_failures_total", "SIP-side SRTP and SRTCP packets (SDES, RFC 4568) "
+    "dropped because they failed authentication or the replay check.", registry=REGISTRY)
 
 # Trunks.
 TRUNK_REGISTERED = Gauge(

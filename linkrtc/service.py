@@ -150,12 +150,14 @@ def makeMediaFactory(config, reactor):
     """@return: the L{linkrtc.interfaces.IMediaFactory} for C{config.media}."""
     if config.media == "bridge":
         from linkrtc.media.bridge import BridgeMediaFactory
+        from linkrtc.media.sdes import TrunkPolicy
 
         return BridgeMediaFactory(
             reactor, rtpPorts=config.rtpPorts, publicAddress=config.publicAddress,
             iceServers=config.iceServers, iceAddresses=config.iceAddresses or None,
             mediaTimeout=config.mediaTimeout,
             earlyMedia=config.earlyMedia, ringbackTone=config.ringbackTone,
+            srtpPolicy=TrunkPolicy(config.trunks),
         )
     from linkrtc.call.passthrough import PassthroughMediaFactory
 

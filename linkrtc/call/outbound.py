@@ -367,8 +367,11 @@ class OutboundCall(Call):
         """
         @param codecs: the trunk's codec names, or empty.
         @return: the media session's INVITE offer (L{IOutboundMediaSession.sipOffer}),
-            a L{Deferred} or C{bytes}.
+            a L{Deferred} or C{bytes}; with the trunk's C{srtp} unless C{"off"}.
         """
+        srtp = getattr(self.trunk, "srtp", "off")
+        if srtp != "off":
+            return self.media.sipOffer(self.clientSdp, codecs, srtp=srtp)
         return self.media.sipOffer(self.clientSdp, codecs)
 
     def outgoingInfo(self):

@@ -137,11 +137,12 @@ class PassthroughSession:
             return defer.fail(MediaError("no previous answer"))
         return defer.succeed((self.answer, isHold(offer)))
 
-    def sipOffer(self, clientOffer, codecs=None):
+    def sipOffer(self, clientOffer, codecs=None, srtp="off"):
         """
         The client's offer, minus the codecs not in C{codecs}
         (L{linkrtc.call.outbound.filterCodecs}), as C{bytes}; it is also
-        what a re-INVITE is answered with.
+        what a re-INVITE is answered with. C{srtp} (the trunk's) changes
+        nothing: the SDP passes through, its security is the client's.
         """
         from linkrtc.call.outbound import filterCodecs
 

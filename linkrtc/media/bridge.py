@@ -48,7 +48,9 @@ from linkrtc.media.outboundside import OutboundSide, mediaError
 from linkrtc.media.reattach import ClientReattach
 from linkrtc.media.relay import PacketRelay, WebRTCTap, checkSeam
 from linkrtc.media.ringback import DEFAULT_TONE, tonePlan
-from linkrtc.media.rtp import PortAllocator, RTCPSink, RTPSession
+from linkrtc.media.rtp import PortAllocator
+from linkrtc.media.sdes import TrunkPolicy
+from linkrtc.media.sdesside import SDESSide
 from linkrtc.media.transcode import FeedTrack, Transcoder
 from linkrtc.media.webrtc import WEBRTC_CLOCK_RATES, WebRTCLeg, browserCodecOrder, loopOf
 
@@ -111,6 +113,8 @@ class BridgeMediaFactory:
     @param ringbackTone: the ringback's country
         (L{linkrtc.media.ringback.TONE_PLANS}: C{"us"}, C{"uk"}, C{"de"},
         C{"fr"}, ...), or C{None}/C{""} for early media in silence.
+    @param srtpPolicy: the trunks' C{srtp} settings for incoming calls
+        (L{linkrtc.media.sdes.TrunkPolicy}); C{None}: no trunk requires SRTP.
     @raise ValueError: for an unknown C{ringbackTone}.
     """
 
@@ -118,8 +122,9 @@ class BridgeMediaFactory:
 
     def __init__(self, reactor, rtpPorts=(20000, 29999), publicAddress=None, iceServers=(),
                  iceAddresses=None, mediaTimeout=30.0, rtpInterface=None, earlyMedia=True,
-                 ringbackTone=DEFAULT_TONE):
+                 ringbackTone=DEFAULT_TONE, srtpPolicy=None):
         self.reactor = reactor
+        self.srtpPolicy = srtpPolicy if srtpPolicy is not None else TrunkPolicy()
         self.allocator = PortAllocator(reactor, *rtpPorts)
         self.publicAddress = publicAddress
         self.iceServers = tuple(iceServers or ())
@@ -159,7 +164,7 @@ class BridgeMediaFactory:
 
 @implementer(IReofferMediaSession, IResumableMediaSession, IApplicationMediaSession,
              IEarlyMediaSession, IOfferlessOutboundMediaSession)
-class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia):
+class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia, SDESSide):
     """
     One call's bridged media. Created by L{BridgeMediaFactory.newSession}.
     A client that comes back after a reload gets a new WebRTC leg
@@ -218,8 +223,8 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia):
     def _newRTP(self, family):
         """The SIP side's L{RTPSession}, not listening yet (no port held)."""
         self._family = family
-        self.rtp = RTPSession(self._reactor, onDigit=self._digit, onTimeout=self._timeout,
-                              mediaTimeout=self.factory.mediaTimeout)
+        self.rtp = self._makeRTP(onDigit=self._digit, onTimeout=self._timeout,
+                                 mediaTimeout=self.factory.mediaTimeout)
 
     def _bind(self, family=None):
         """
@@ -235,7 +240,8 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia):
         family = self._family
         if interface in _WILDCARDS:
             interface = "::" if family == socket.AF_INET6 else ""
-        self._ports = self.factory.allocator.listen(self.rtp, RTCPSink(), interface=interface)
+        self._ports = self.factory.allocator.listen(self.rtp, self._makeRTCP(),
+                                                    interface=interface)
         self._rtpPort = self._ports[0].getHost().port
 
     def _ourAddress(self):
@@ -247,8 +253,8 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia):
         return localAddressFor(remote, self._family)
 
     def _applyOffer(self, desc):
-        """Take a SIP offer (initial or re-INVITE): codec, address, direction."""
-        index, m = desc.audio()
+        """Take a SIP offer (initial or re-INVITE): codec, address, direction, SRTP keys."""
+        index, m = self._offeredStream(desc)
         codec, event = sdpmod.chooseCodec(m)
         self._offer = desc
         self._audioIndex = index
@@ -276,7 +282,7 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia):
         rejected = [m for i, m in enumerate(self._offer.media) if i != self._audioIndex]
         body = sdpmod.buildSDP(self._ourAddress(), self._rtpPort, codecs, self._sessionId,
                                self._version, direction, rejected=rejected,
-                               audioIndex=self._audioIndex)
+                               audioIndex=self._audioIndex, **self._sdpSecurity())
         self._version += 1
         return body
 
@@ -461,7 +467,7 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia):
             return defer.fail(MediaError("an answer without a re-offer"))
         try:
             desc = sdpmod.parseSDP(sdp)
-            index, m = desc.audio()
+            index, m = self._answeredStream(desc)
             codec, event = sdpmod.chooseCodec(m, supported=(self._sipCodec.name,))
         except MediaError as e:
             return defer.fail(e)
@@ -532,7 +538,7 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia):
             if self.factory.allocator.full:
                 raise self.factory.allocator.exhausted()
             desc = sdpmod.parseSDP(sipOffer)
-            index, m = desc.audio()
+            index, m = self._offeredStream(desc)
             codec, event = sdpmod.chooseCodec(m, supported=tuple(codecs))
             self._offer = desc
             self._audioIndex = index

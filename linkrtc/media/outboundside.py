@@ -64,7 +64,7 @@ class OutboundSide:
 
     _trunkOrder = None
 
-    def sipOffer(self, clientOffer, codecs=None):
+    def sipOffer(self, clientOffer, codecs=None, srtp="off"):
         """
         aiortc answers the client's offer (the first of the trunk's codecs
         a browser has first, to favour the relay; else PCMU, Opus, PCMA),
@@ -75,6 +75,9 @@ class OutboundSide:
         L{clientAnswer} (or L{ackAnswer}).
 
         @param codecs: the trunk's codec names (any case), or C{None}.
+        @param srtp: the trunk's C{srtp}: C{"off"} (plain RTP/AVP),
+            C{"optional"} or C{"required"} (RTP/SAVP with our C{a=crypto},
+            L{linkrtc.media.sdesside}).
         @return: L{Deferred} firing with our offer (C{bytes}).
         """
         if self.mode == "local":
@@ -86,6 +89,7 @@ class OutboundSide:
             if not isinstance(clientOffer, str) or not clientOffer.lstrip().startswith("v=0"):
                 raise MediaError("the client's offer is not SDP (no v=0 line)")
             sipCodecs, names = trunkCodecs(codecs)
+            self._offerSRTP(srtp)
             self._trunkOrder = tuple(c.upper() for c in codecs) if codecs else None
             self._loop = loopOf(self._reactor)
             self._outbound = True
@@ -112,7 +116,7 @@ class OutboundSide:
         self._ourOffer = sipCodecs
         self._bind(socket.AF_INET)
         body = sdpmod.buildSDP(self._ourAddress(), self._rtpPort, sipCodecs, self._sessionId,
-                               self._version)
+                               self._version, **self._sdpSecurity())
         self._version += 1
         return body
 
@@ -145,7 +149,7 @@ class OutboundSide:
             return defer.succeed(self._webrtcAnswer)
         try:
             desc = sdpmod.parseSDP(sipAnswer)
-            index, m = desc.audio()
+            index, m = self._answeredStream(desc)
             offered = tuple(c.name for c in self._ourOffer if c.name != "TELEPHONE-EVENT")
             codec, event = sdpmod.chooseCodec(m, supported=offered)
             self._takeSipCodec(desc, index, m, codec, event)
@@ -198,7 +202,7 @@ class OutboundSide:
         self._sipAnswered = sipOffer
         try:
             desc = sdpmod.parseSDP(sipOffer)
-            index, m = desc.audio()
+            index, m = self._offeredStream(desc)
             offered = tuple(c.name for c in self._ourOffer if c.name != "TELEPHONE-EVENT")
             codec, event = sdpmod.chooseCodec(m, supported=offered,
                                               preference=self._answerPreference())

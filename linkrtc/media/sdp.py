@@ -76,6 +76,8 @@ class MediaDescription:
     @ivar fmtp: C{{pt: str}}.
     @ivar direction: one of L{DIRECTIONS} (session-level value inherited).
     @ivar ptime: packet time in milliseconds or C{None}.
+    @ivar crypto: the values of its C{a=crypto} attributes (RFC 4568 §9.1),
+        C{str}s in order, unchecked (L{linkrtc.media.sdes.parseCrypto}).
     """
 
     media: str
@@ -87,6 +89,7 @@ class MediaDescription:
     fmtp: dict = field(default_factory=dict)
     direction: str = "sendrecv"
     ptime: int = None
+    crypto: list = field(default_factory=list)
 
     def codecs(self):
         """
@@ -262,6 +265,8 @@ def parseSDP(data):
                     continue
             elif name == "ptime":
                 current.ptime = _ptime(arg)
+            elif name == "crypto":
+                current.crypto.append(arg.strip())
     if not media:
         _fail("no m= line")
     for m in media:
@@ -335,7 +340,7 @@ def _codecLines(codecs):
 
 
 def buildSDP(address, port, codecs, sessionId, version=0, direction="sendrecv",
-             ptime=20, rejected=(), audioIndex=0):
+             ptime=20, rejected=(), audioIndex=0, proto="RTP/AVP", crypto=None):
     """
     Make the SIP side's SDP (offer or answer).
 
@@ -349,6 +354,9 @@ def buildSDP(address, port, codecs, sessionId, version=0, direction="sendrecv",
     @param rejected: L{MediaDescription}s of the offer that we reject, in
         order with the audio stream at C{audioIndex} (RFC 3264 §6: the answer
         has as many m= lines as the offer).
+    @param proto: the audio m= line's profile (C{"RTP/SAVP"} with SDES).
+    @param crypto: C{None}, or the value of our C{a=crypto} attribute
+        (RFC 4568 §9.1; L{linkrtc.media.sdes.SDES.line}).
     @return: C{bytes} with CRLF line ends.
     """
     addrType = addressType(address)
@@ -359,8 +367,10 @@ def buildSDP(address, port, codecs, sessionId, version=0, direction="sendrecv",
         "c=IN %s %s" % (addrType, address),
         "t=0 0",
     ]
-    audio = ["m=audio %d RTP/AVP %s" % (port, " ".join(str(c.payloadType) for c in codecs))]
+    audio = ["m=audio %d %s %s" % (port, proto, " ".join(str(c.payloadType) for c in codecs))]
     audio += _codecLines(codecs)
+    if crypto is not None:
+        audio.append("a=crypto:" + crypto)
     audio += ["a=ptime:%d" % (ptime,), "a=" + direction]
     rejected = list(rejected)
     sections = []
