@@ -1,0 +1,120 @@
+"""
+Drive SDES-SRTP calls (RFC 4568) between baresip and an aiortc WebRTC
+client through a running C{twistd -n linkrtc --media bridge} and print
+what happened as one JSON line (the last line of stdout).
+
+baresip loads its C{srtp} module and its account says
+C{mediaenc=srtp-mand}: it offers and accepts only C{RTP/SAVP} with
+C{a=crypto}. It plays 440 Hz and records what it hears; the client sends
+880 Hz.
+
+Run inside a network namespace that has only loopback
+(C{test_srtp_e2e} does C{unshare --net}); the script brings C{lo} up.
+
+Scenarios:
+  - C{phone-calls-client}: baresip dials C{sip:alice@LINKRTC} offering
+    SRTP; LinkRTC answers C{RTP/SAVP} with its own key (bridge mode); the
+    client answers; tones both ways; the client hangs up.
+  - C{trunk-required}: baresip is a trunk with C{srtp = "required"}; the
+    client calls C{bob} through it; LinkRTC offers C{RTP/SAVP} with
+    C{a=crypto}, baresip answers by itself; tones both ways; the client
+    hangs up.
+"""
+
+import os
+import re
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(HERE))))
+
+from linkrtc.test.e2e.bridge_driver import Run  # noqa: E402
+from linkrtc.test.e2e.drivers import driverParser, runScenario  # noqa: E402
+from linkrtc.test.e2e.harness import LinkRTCProcess  # noqa: E402
+from linkrtc.test.e2e.outbound_driver import OutboundRun, dialOut  # noqa: E402
+
+TRUNK = """
+[[trunk]]
+name = "baresip"
+proxy = "sip:127.0.0.1:{port}"
+register = false
+srtp = "required"
+"""
+
+#: baresip's account parameter: SDES-SRTP, mandatory.
+SRTP_MANDATORY = ";mediaenc=srtp-mand"
+
+
+class SRTPMixin:
+    """baresip with its srtp module loaded."""
+
+    def configureBaresip(self, sipPort, accountParameters):
+        config = super().configureBaresip(sipPort, accountParameters + SRTP_MANDATORY)
+        with open(os.path.join(config, "config"), "a") as f:
+            f.write("module srtp.so\n")
+        return config
+
+    def finishBaresip(self):
+        super().finishBaresip()
+        text = self.baresipText()
+        self.result["phoneSRTP"] = re.findall(r"SRTP is Enabled \(cryptosuite=(\w+)\)", text)
+
+
+class InboundRun(SRTPMixin, Run):
+    """baresip calls the client."""
+
+
+class TrunkRun(SRTPMixin, OutboundRun):
+    """baresip is an SRTP-only trunk."""
+
+    def startLinkRTC(self):
+        self.cdr = os.path.join(self.out, "cdr.jsonl")
+        trunks = os.path.join(self.out, "trunks.toml")
+        with open(trunks, "w") as f:
+            f.write(TRUNK.format(port=self.baresipPort))
+        self.linkrtc = LinkRTCProcess("--media", "bridge", "--ice-address", "127.0.0.1",
+                                      "--config", trunks, "--cdr", self.cdr)
+        self.linkrtc.start(timeout=20)
+        self.step("linkrtc started", sip=self.linkrtc.sipPort, http=self.linkrtc.httpPort)
+
+
+def scenarioPhoneCallsClient(run, args):
+    run.startLinkRTC()
+    run.startClient("--codec", "pcmu")
+    run.startBaresip()
+    run.client.waitFor(lambda m: m.get("state") == "confirmed", 20)
+    run.step("confirmed")
+    time.sleep(args.talk)
+    run.client.command({"type": "hangup"})
+    run.step("client hangup sent")
+    run.client.waitFor(lambda m: m.get("state") == "dropped", 10)
+    run.step("client saw dropped")
+    run.result["phoneEnded"] = run.waitForBaresip(r"terminated", 5)
+    run.finishClient()
+    run.finishBaresip()
+    run.result["cdrs"] = run.cdrs()
+    run.result["ok"] = True
+
+
+def scenarioTrunkRequired(run, args):
+    dialOut(run, args, "pcmu")
+
+
+SCENARIOS = {
+    "phone-calls-client": (InboundRun, scenarioPhoneCallsClient),
+    "trunk-required": (TrunkRun, scenarioTrunkRequired),
+}
+
+
+def main():
+    parser = driverParser(SCENARIOS, deadline=50.0)
+    parser.add_argument("--talk", type=float, default=4.0, help="seconds of audio")
+    args = parser.parse_args()
+    runClass, scenario = SCENARIOS[args.scenario]
+    run = runClass(args.out)
+    runScenario(run, scenario, args, run.failed, run.finish)
+
+
+if __name__ == "__main__":
+    main()
