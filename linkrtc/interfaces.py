@@ -705,6 +705,9 @@ class IApplicationMediaSession(IMediaSession):
         telephone-event/8000 on PT 101; C{codecs} narrows them, any case;
         C{None} or empty: all).
 
+        A keyword C{srtp} (the trunk's, when not C{"off"}) asks for an
+        SDES-SRTP offer as L{IOutboundMediaSession.sipOffer}'s does.
+
         @return: L{Deferred} firing with the SDP offer (C{bytes}); fails with
             L{linkrtc.error.MediaError} (no codec left, no RTP port, media
             already set up).

@@ -161,6 +161,9 @@ class ApplicationCall(OutboundCall):
         return IApplicationMediaSession.providedBy(self.media)
 
     def makeOffer(self, codecs):
+        srtp = getattr(self.trunk, "srtp", "off")
+        if srtp != "off":
+            return self.media.offerLocally(codecs, srtp=srtp)
         return self.media.offerLocally(codecs)
 
     def answerFromSIP(self, body):
@@ -307,7 +310,7 @@ class ClientLegMedia:
     def answerLocally(self, sipOffer, codecs=("PCMU", "PCMA")):
         return defer.fail(MediaError("a browser leg is answered by its client"))
 
-    def offerLocally(self, codecs=None):
+    def offerLocally(self, codecs=None, srtp="off"):
         return defer.fail(MediaError("a browser leg is offered to its client"))
 
     def offerAnswered(self, sipAnswer):

@@ -369,12 +369,14 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia, SDESS
             raise MediaError("client SDP shares no codec with us (Opus, PCMU, PCMA)")
         self._webrtcCodec = negotiated
         name, pt = negotiated
+        if self._offerless:
+            self._offerSRTPIfRequired()
         self._bind(socket.AF_INET)
         self.tap = WebRTCTap(self._reactor, self.leg, pt, WEBRTC_CLOCK_RATES[name])
         if self._offerless:
             self._ourOffer = sdpmod.ourCodecs(first=name)
             body = sdpmod.buildSDP(self._ourAddress(), self._rtpPort, self._ourOffer,
-                                   self._sessionId, self._version)
+                                   self._sessionId, self._version, **self._sdpSecurity())
             self._version += 1
             return body
         self._stopRingback()
@@ -390,7 +392,7 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia, SDESS
             return defer.succeed(None)
         try:
             desc = sdpmod.parseSDP(sdp)
-            index, m = desc.audio()
+            index, m = self._answeredStream(desc)
             offered = {c.name for c in self._ourOffer}
             codec, event = sdpmod.chooseCodec(m, supported=tuple(offered))
             self._offer = desc

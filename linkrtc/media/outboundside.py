@@ -216,11 +216,12 @@ class OutboundSide:
             self._lateOfferError = "answering the 2xx's offer failed: %s" % (e,)
         return None
 
-    def offerLocally(self, codecs=None):
+    def offerLocally(self, codecs=None, srtp="off"):
         """
         Seed 001 C{construct} through a trunk: LinkRTC's own RTP offer, no
         browser (L{IApplicationMediaSession.offerLocally}); the trunk's
-        C{codecs} in their order.
+        C{codecs} in their order; RTP/SAVP with C{a=crypto} when the
+        trunk's C{srtp} is C{"optional"} or C{"required"}.
         """
         if self.rtp is not None or self.leg is not None or self.closed or self._outbound:
             return defer.fail(MediaError("offerLocally after other media set-up or close"))
@@ -228,11 +229,12 @@ class OutboundSide:
             ours, _ = trunkCodecs(codecs)
             if self.factory.allocator.full:
                 raise self.factory.allocator.exhausted()
+            self._offerSRTP(srtp)
             self._outbound = True
             self._ourOffer = ours
             self._bind(socket.AF_INET)
             body = sdpmod.buildSDP(self._ourAddress(), self._rtpPort, ours, self._sessionId,
-                                   self._version)
+                                   self._version, **self._sdpSecurity())
             self._version += 1
         except Exception as e:
             return self._setupFailed(e)
@@ -246,7 +248,7 @@ class OutboundSide:
             return defer.succeed(None)
         try:
             desc = sdpmod.parseSDP(sipAnswer)
-            index, m = desc.audio()
+            index, m = self._answeredStream(desc)
             offered = tuple(c.name for c in self._ourOffer if c.name != "TELEPHONE-EVENT")
             codec, event = sdpmod.chooseCodec(m, supported=offered)
             self._offer = desc

@@ -49,6 +49,12 @@ class SDESSide:
         if srtp != "off":
             self._sdes = SDES()
 
+    def _offerSRTPIfRequired(self):
+        """An offerless INVITE: our offer (in the 2xx) is SRTP if its trunk requires it."""
+        trunk = self._requiringTrunk()
+        if trunk is not None:
+            self._offerSRTP("required")
+
     def _requiringTrunk(self):
         """@return: the name of the trunk an incoming call comes from if it requires SRTP."""
         policy = getattr(self.factory, "srtpPolicy", None)

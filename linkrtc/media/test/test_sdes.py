@@ -30,6 +30,7 @@ from linkrtc.media.sdes import (
 from linkrtc.media.sdp import buildSDP, parseSDP, sipCodec
 from linkrtc.media.test.peers import sipOffer
 from linkrtc.media.test.test_bridge import Listener
+from linkrtc.testing import CallHarness
 
 KEY = bytes(range(KEY_LENGTH))
 PHONE_KEY = bytes(range(100, 100 + KEY_LENGTH))
@@ -306,6 +307,15 @@ class OutboundSDESTests(SynchronousTestCase):
         m = parseSDP(self.offer("off")).media[0]
         self.assertEqual((m.proto, m.crypto), ("RTP/AVP", []))
 
+    def test_offerLocally(self):
+        """An application's call through an SRTP trunk offers SAVP; the answer gives the keys."""
+        body = self.successResultOf(self.session.offerLocally(("PCMU",), srtp="required"))
+        m = parseSDP(body).media[0]
+        self.assertEqual(parseCrypto(m.crypto[0]).tag, 1)
+        self.failureResultOf(self.session.offerAnswered(sipOffer(4000)), MediaError)
+        self.successResultOf(self.session.offerAnswered(cryptoOffer()))
+        self.assertEqual(self.session.rtp.context.keys[1], PHONE_KEY)
+
     def test_sipOfferBadSetting(self):
         """An unknown setting: MediaError."""
         self.assertRaises(MediaError, self.session._offerSRTP, "maybe")
@@ -359,6 +369,50 @@ class TrunkPolicyTests(SynchronousTestCase):
         d = defer.maybeDeferred(session.clientOffer, sipOffer(4000))
         self.failureResultOf(d, MediaError)
         self.assertIsNone(session.leg)
+
+    def test_offerlessFromTrunk(self):
+        """
+        An offerless INVITE from a trunk that requires SRTP: our offer (in
+        the 2xx) is RTP/SAVP with a=crypto, and the ACK's answer must
+        echo it; from elsewhere the offer is plain.
+        """
+        factory = BridgeMediaFactory(FakeReactor(), rtpPorts=(40000, 40009),
+                                     rtpInterface="127.0.0.1", srtpPolicy=self.policy)
+        for source, secure in (("192.0.2.10", True), ("192.0.2.99", False)):
+            session = factory.newSession("in-" + source, Call(source, "alice"))
+            self.addCleanup(session.close)
+            session._offerless = True
+            session._offerSRTPIfRequired()
+            session._bind()
+            session._ourOffer = [sipCodec("PCMU")]
+            self.assertEqual("crypto" in session._sdpSecurity(), secure)
+            self.assertEqual(isinstance(session.rtp, SRTPSession), secure)
+        self.failureResultOf(session.sipAckBody(cryptoOffer()), MediaError)
+        secureSession = factory.newSession("in-3", Call("192.0.2.10", "alice"))
+        self.addCleanup(secureSession.close)
+        secureSession._offerless = True
+        secureSession._offerSRTPIfRequired()
+        secureSession._bind()
+        secureSession._ourOffer = [sipCodec("PCMU")]
+        self.failureResultOf(secureSession.sipAckBody(sipOffer(4000)), MediaError)
+        self.successResultOf(secureSession.sipAckBody(cryptoOffer()))
+        self.assertEqual(secureSession.rtp.context.keys[1], PHONE_KEY)
+
+    def test_callRefused488(self):
+        """
+        Through the call engine: an INVITE to a DID of a trunk with srtp =
+        required offering plain RTP gets 488 before anything rings, the
+        CDR saying why.
+        """
+        factory = BridgeMediaFactory(FakeReactor(), rtpPorts=(40000, 40009),
+                                     rtpInterface="127.0.0.1", srtpPolicy=self.policy)
+        harness = CallHarness(mediaFactory=factory)
+        alice = harness.connect("alice")
+        call, leg = harness.invite(to="sip:+4930111@example.com", body=sipOffer(4000))
+        harness.route(call, "alice")
+        self.assertEqual(leg.finalStatus, 488)
+        self.assertEqual(alice.ofType("incoming"), [])
+        self.assertIn("requires SRTP", harness.cdrs[-1]["reason"])
 
     def test_config(self):
         """The TOML key srtp: off, optional, required; anything else refused."""
