@@ -84,7 +84,8 @@ class SDESSide:
             index, m, crypto = chooseAudio(desc, required)
         except MediaError as e:
             if trunk is not None:
-                raise MediaError("trunk %s requires SRTP: %s" % (trunk, e)) from None
+                raise MediaError("trunk %s requires SRTP (srtp = required) and the offer has no "
+                                 "RTP/SAVP audio with a usable a=crypto" % (trunk,)) from e
             raise
         if crypto is None:
             if self._sdes is not None:

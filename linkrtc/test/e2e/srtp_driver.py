@@ -19,6 +19,9 @@ Scenarios:
     client calls C{bob} through it; LinkRTC offers C{RTP/SAVP} with
     C{a=crypto}, baresip answers by itself; tones both ways; the client
     hangs up.
+  - C{plain-from-trunk}: baresip without SRTP dials C{sip:alice@LINKRTC}
+    from the address of a trunk with C{srtp = "required"}: LinkRTC answers
+    488 and the client is never offered the call.
 """
 
 import os
@@ -65,8 +68,8 @@ class InboundRun(SRTPMixin, Run):
     """baresip calls the client."""
 
 
-class TrunkRun(SRTPMixin, OutboundRun):
-    """baresip is an SRTP-only trunk."""
+class TrunkConfigMixin:
+    """LinkRTC with one trunk at 127.0.0.1:C{baresipPort}, C{srtp = "required"}."""
 
     def startLinkRTC(self):
         self.cdr = os.path.join(self.out, "cdr.jsonl")
@@ -77,6 +80,29 @@ class TrunkRun(SRTPMixin, OutboundRun):
                                       "--config", trunks, "--cdr", self.cdr)
         self.linkrtc.start(timeout=20)
         self.step("linkrtc started", sip=self.linkrtc.sipPort, http=self.linkrtc.httpPort)
+
+
+class TrunkRun(SRTPMixin, TrunkConfigMixin, OutboundRun):
+    """baresip is an SRTP-only trunk."""
+
+
+class PlainFromTrunkRun(TrunkConfigMixin, Run):
+    """baresip, plain RTP only, calls from the address of an SRTP-only trunk."""
+
+    baresipPort = 5060  # the trunk's proxy: only its host matters here
+
+
+def scenarioPlainFromTrunk(run, args):
+    run.startLinkRTC()
+    run.startClient("--codec", "pcmu")
+    run.startBaresip(seconds=15)
+    run.result["phoneRefused"] = run.waitForBaresip(r"488 ", 15)
+    run.step("baresip refused")
+    run.result["cdrs"] = run.cdrs()
+    run.result["clientIncoming"] = len(run.client.of("incoming"))
+    run.result["clientStates"] = [m.get("state") for m in run.client.of("state")]
+    run.client.stop()
+    run.result["ok"] = True
 
 
 def scenarioPhoneCallsClient(run, args):
@@ -104,6 +130,7 @@ def scenarioTrunkRequired(run, args):
 SCENARIOS = {
     "phone-calls-client": (InboundRun, scenarioPhoneCallsClient),
     "trunk-required": (TrunkRun, scenarioTrunkRequired),
+    "plain-from-trunk": (PlainFromTrunkRun, scenarioPlainFromTrunk),
 }
 
 

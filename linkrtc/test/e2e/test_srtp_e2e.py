@@ -8,7 +8,8 @@ and an aiortc WebRTC client, through a running C{twistd -n linkrtc
 Each direction carries its own tone (440 Hz from baresip, 880 Hz from
 the client), each checked by FFT at the far end; baresip must report
 SRTP enabled, and LinkRTC's CDR must show the SIP leg as SRTP
-(C{srtpFailures} is a figure of SRTP legs only).
+(C{srtpFailures} is a figure of SRTP legs only). A plain-RTP call from
+the address of a trunk that requires SRTP is refused with 488.
 """
 
 import os
@@ -59,3 +60,19 @@ class SRTPTests(BaresipTestsMixin, SynchronousTestCase):
         """
         cdr = self.check("trunk-required", "outbound")
         self.assertEqual(cdr["trunk"], "baresip")
+
+    def test_plainFromTrunkRefused(self):
+        """
+        baresip without SRTP calls from the address of a trunk with C{srtp =
+        "required"}: 488, the client is never offered the call, and the
+        CDR says why.
+        """
+        result = runBaresipDriver(self, DRIVER, "plain-from-trunk", 45.0)
+        report = self.report(result)
+        self.assertTrue(result["phoneRefused"], report)
+        self.assertEqual(result["clientIncoming"], 0, report)
+        self.assertEqual(result["linkrtcTracebacks"], 0, result.get("linkrtcLog", "")[-4000:])
+        [cdr] = result["cdrs"]
+        self.assertEqual((cdr["cause"], cdr["call_dir"], cdr["answer_time"]),
+                         (488, "inbound", None), report)
+        self.assertIn("trunk baresip requires SRTP", cdr["reason"], report)
