@@ -176,10 +176,12 @@ def redactURL(url):
 
 
 def describeTrunk(trunk):
-    """@return: C{"NAME (PROXY, TRANSPORT[, registering as USER])"}."""
+    """@return: C{"NAME (PROXY, TRANSPORT[, registering as USER][, SRTP MODE])"}."""
     text = f"{trunk.name} ({trunk.proxy}, {trunk.destination().transport}"
     if trunk.register:
         text += f", registering as {trunk.username}"
+    if trunk.srtp != "off":
+        text += f", SRTP {trunk.srtp}"
     return text + ")"
 
 

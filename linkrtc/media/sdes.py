@@ -316,6 +316,13 @@ class SRTPFailures:
         self.count = 0
 
     def failed(self, kind, addr, error):
+        """
+        One packet failed: count it (and log the call's first).
+
+        @param kind: C{"SRTP"} or C{"SRTCP"}.
+        @param addr: its source C{(host, port)}.
+        @param error: libsrtp's L{pylibsrtp.Error}.
+        """
         if not self.count:
             log.info("call {callId}: {kind} packet from {addr} dropped ({error}); further "
                      "failures are only counted", callId=self.callId, kind=kind, addr=addr,

@@ -165,12 +165,13 @@ class ReportTests(SynchronousTestCase):
             media="bridge", rtpPorts=(30000, 30099),
             webhook="https://user:secret@app.example.com/hook",
             trunks=(Trunk("pbx", "sip:pbx.example.com", username="1001", password="p",
-                          register=True), Trunk("itsp", "sip:itsp.example.net;transport=tls")),
+                          register=True),
+                    Trunk("itsp", "sip:itsp.example.net;transport=tls", srtp="required")),
         ).lines()
         self.assertEqual(lines[3:], [
             "media: bridge, RTP on UDP ports 30000-30099",
             "trunks: pbx (sip:pbx.example.com, UDP, registering as 1001), "
-            "itsp (sip:itsp.example.net;transport=tls, TLS)",
+            "itsp (sip:itsp.example.net;transport=tls, TLS, SRTP required)",
             "routing: webhook https://app.example.com/hook",
         ])
 
