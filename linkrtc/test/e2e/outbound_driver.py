@@ -48,6 +48,9 @@ class OutboundRun(Run):
 
     CLIENT_REGISTERED = "client registered, dialling"
 
+    #: LinkRTC's trunk table, C{{port}} standing for baresip's port.
+    trunkConfig = TRUNK
+
     def startBaresip(self, seconds=45):
         """baresip listening on its own port, answering by itself; no dialling."""
         self.baresipPort = freePort(both=True)
@@ -61,7 +64,7 @@ class OutboundRun(Run):
         self.cdr = os.path.join(self.out, "cdr.jsonl")
         trunks = os.path.join(self.out, "trunks.toml")
         with open(trunks, "w") as f:
-            f.write(TRUNK.format(port=self.baresipPort))
+            f.write(self.trunkConfig.format(port=self.baresipPort))
         self.linkrtc = LinkRTCProcess("--media", "bridge", "--ice-address", "127.0.0.1",
                                       "--config", trunks, "--cdr", self.cdr)
         self.linkrtc.start(timeout=20)

@@ -43,12 +43,15 @@ class SRTPTests(BaresipTestsMixin, SynchronousTestCase):
         # (its log: RTCP starts before the media encryption): dropped, counted.
         self.assertLessEqual(sip["srtpFailures"], 2, report)
         self.assertGreater(sip["packetsReceived"], 100, report)
+        if direction == "inbound":
+            self.assertEqual(result["clientDigits"], ["5"], report)
         return cdr
 
     def test_phoneCallsClient(self):
         """
         baresip offers RTP/SAVP with a=crypto: LinkRTC answers RTP/SAVP with
-        its own key; SRTP both ways, tones heard at each far end.
+        its own key; SRTP both ways, tones heard at each far end; baresip's
+        DTMF key (RFC 4733, inside SRTP) reaches the client once.
         """
         self.check("phone-calls-client", "inbound")
 
