@@ -34,15 +34,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(HERE))))
 
 from linkrtc.test.e2e.bridge_driver import Run, baresipCall  # noqa: E402
 from linkrtc.test.e2e.drivers import driverParser, runScenario  # noqa: E402
+from linkrtc.test.e2e.outbound_driver import TRUNK as PLAIN_TRUNK  # noqa: E402
 from linkrtc.test.e2e.outbound_driver import OutboundRun, dialOut  # noqa: E402
 
-TRUNK = """
-[[trunk]]
-name = "baresip"
-proxy = "sip:127.0.0.1:{port}"
-register = false
-srtp = "required"
-"""
+#: baresip as the trunk, SRTP only.
+TRUNK = PLAIN_TRUNK + 'srtp = "required"\n'
 
 #: baresip's account parameter: SDES-SRTP, mandatory.
 SRTP_MANDATORY = ";mediaenc=srtp-mand"
