@@ -256,11 +256,20 @@ class SDES:
         raise MediaError("SRTP: the answer has no a=crypto with our tag %d and %s"
                          % (self.tag, self.suite))
 
-    def context(self):
-        """@return: an L{SRTPContext} for our key and the far end's."""
+    def context(self, previous=None):
+        """
+        @param previous: the L{SRTPContext} in use, or C{None}: when it has
+            our key and suite, its sending session is kept (a far end that
+            changes its key must not reset our rollover counter, RFC 3711
+            §3.3.1).
+        @return: an L{SRTPContext} for our key and the far end's.
+        """
         if self.remote is None:
             raise MediaError("SRTP: the far end's key is not known")
-        return SRTPContext(self.key, self.remote.key, self.suite)
+        sender = None
+        if previous is not None and previous.keys[0] == self.key and previous.keys[2] == self.suite:
+            sender = previous.sender
+        return SRTPContext(self.key, self.remote.key, self.suite, sender)
 
 
 class SRTPContext:
@@ -271,13 +280,20 @@ class SRTPContext:
     @param localKey: our master key and salt (C{bytes}, 30).
     @param remoteKey: the far end's (C{bytes}, 30).
     @param suite: one of L{SUITES}.
+    @param sender: C{None}, or the libsrtp session of an earlier context
+        with the same C{localKey} and C{suite}, to go on sending with.
+
+    @ivar keys: C{(localKey, remoteKey, suite)}.
+    @ivar sender: the sending libsrtp session.
     """
 
-    def __init__(self, localKey, remoteKey, suite=SUITE):
+    def __init__(self, localKey, remoteKey, suite=SUITE, sender=None):
         profile = SUITES[suite]
         self.keys = (localKey, remoteKey, suite)
-        self._tx = pylibsrtp.Session(pylibsrtp.Policy(
-            key=localKey, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND, srtp_profile=profile))
+        if sender is None:
+            sender = pylibsrtp.Session(pylibsrtp.Policy(
+                key=localKey, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND, srtp_profile=profile))
+        self.sender = self._tx = sender
         self._rx = pylibsrtp.Session(pylibsrtp.Policy(
             key=remoteKey, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND, srtp_profile=profile))
 

@@ -96,7 +96,7 @@ class SDESSide:
                 raise MediaError("SRTP cannot be added to a call that runs plain RTP")
             self._sdes = SDES()
         if self._sdes.takeOffer(m, crypto) and self.rtp is not None:
-            self.rtp.setContext(self._sdes.context())
+            self.rtp.setContext(self._sdes.context(self.rtp.context))
         return index, m
 
     def _answeredStream(self, desc):
@@ -123,7 +123,7 @@ class SDESSide:
             self._plainAfterAll()
             return index, m
         if self._sdes.takeAnswer(m):
-            self.rtp.setContext(self._sdes.context())
+            self.rtp.setContext(self._sdes.context(self.rtp.context))
         return index, m
 
     def _plainAfterAll(self):

@@ -230,6 +230,7 @@ class SIPLegTests(SynchronousTestCase):
         """A re-INVITE of an SRTP call must stay SRTP (488 for plain); a new key is taken."""
         body, m = self.answer(cryptoOffer())
         self.failureResultOf(self.session.sipReoffer(sipOffer(4000)), MediaError)
+        sender = self.session.rtp.context.sender
         newKey = os.urandom(KEY_LENGTH)
         offer = cryptoOffer(crypto=("1 AES_CM_128_HMAC_SHA1_80 inline:"
                                     + base64.b64encode(newKey).decode(),))
@@ -237,6 +238,8 @@ class SIPLegTests(SynchronousTestCase):
         again = parseSDP(answer).media[0]
         self.assertEqual(parseCrypto(again.crypto[0]).key, parseCrypto(m.crypto[0]).key)
         self.assertEqual(self.session.rtp.context.keys[1], newKey)
+        # Our sending session goes on (its rollover counter with it).
+        self.assertIs(self.session.rtp.context.sender, sender)
 
     def test_plainCallNotUpgraded(self):
         """A plain call re-offered SRTP: MediaError (488)."""
