@@ -1,7 +1,8 @@
 # -*- test-case-name: linkrtc.media.test.test_bridge -*-
 """
-C{--media bridge}: LinkRTC terminates the SIP side's plain RTP and the
-browser's ICE/DTLS-SRTP, and joins them.
+C{--media bridge}: LinkRTC terminates the SIP side's plain RTP (or
+SDES-SRTP, L{linkrtc.media.sdesside}) and the browser's ICE/DTLS-SRTP,
+and joins them.
 
 For each call a L{BridgeSession} owns one RTP/RTCP port pair (from
 C{rtpPorts}), one aiortc C{RTCPeerConnection} with one audio transceiver,
