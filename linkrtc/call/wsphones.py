@@ -30,6 +30,7 @@ the phone's answer, a failure C{reject}, a BYE C{hangup}.
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from linkrtc.call.fork import ANSWERED_ELSEWHERE, ANSWERED_ELSEWHERE_REASON
 from linkrtc.interfaces import IClientConnection
 from linkrtc.sip.dialog import newTag
 from linkrtc.sip.uri import SIPURI, NameAddr, parseURI
@@ -176,7 +177,8 @@ class WebSocketPhone:
             if pc.leg.state not in ("terminating", "terminated"):
                 pc.leg.sendBye().addErrback(lambda f: None)
         elif not pc.finished:
-            pc.leg.cancel()
+            pc.leg.cancel(reason=ANSWERED_ELSEWHERE_REASON if cause == ANSWERED_ELSEWHERE
+                          else None)
         pc.finished = True
 
     def _tell(self, message):

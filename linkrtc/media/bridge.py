@@ -37,6 +37,7 @@ from linkrtc.interfaces import (
     IEarlyMediaSession,
     IMediaFactory,
     IOfferlessOutboundMediaSession,
+    IPhoneMediaSession,
     IReofferMediaSession,
     IResumableMediaSession,
 )
@@ -45,6 +46,7 @@ from linkrtc.media.actions import RTPAudio
 from linkrtc.media.browserside import BrowserSide
 from linkrtc.media.earlymedia import EarlyMedia
 from linkrtc.media.outboundside import OutboundSide, mediaError
+from linkrtc.media.phoneside import PhoneSide
 from linkrtc.media.reattach import ClientReattach
 from linkrtc.media.relay import PacketRelay, WebRTCTap, checkSeam
 from linkrtc.media.ringback import DEFAULT_TONE, tonePlan
@@ -158,8 +160,8 @@ class BridgeMediaFactory:
 
 
 @implementer(IReofferMediaSession, IResumableMediaSession, IApplicationMediaSession,
-             IEarlyMediaSession, IOfferlessOutboundMediaSession)
-class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia):
+             IEarlyMediaSession, IOfferlessOutboundMediaSession, IPhoneMediaSession)
+class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia, PhoneSide):
     """
     One call's bridged media. Created by L{BridgeMediaFactory.newSession}.
     A client that comes back after a reload gets a new WebRTC leg
@@ -167,7 +169,9 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia):
 
     @ivar mode: C{None}, C{"relay"}, C{"transcode"}, C{"local"} (answered
         by L{answerLocally}: SIP RTP only, no browser) or C{"browser"}
-        (L{browserOffer}: a browser leg only, no SIP).
+        (L{browserOffer}: a browser leg only, no SIP) or C{"sip"} (a SIP
+        phone answered: RTP relayed between two SIP legs,
+        L{linkrtc.media.phoneside}).
     """
 
     def __init__(self, factory, callId, listener):
@@ -500,6 +504,9 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia):
             sip = self.rtp.stats()
             sip["codec"] = self._sipCodec.name if self._sipCodec else None
             figures["sip"] = sip
+        phone = self._phoneStats()
+        if phone is not None:
+            figures["phone"] = phone
         webrtc = self._webrtcFigures()
         if webrtc is not None:
             webrtc["codec"] = self._webrtcCodec[0] if self._webrtcCodec else None
@@ -656,6 +663,7 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia):
         if self.rtp is not None:
             self.rtp.stop()
         waits.extend(self._releasePorts())
+        waits.extend(self._releasePhone())
         if self.tap is not None:
             self.tap.detach()
         if self.track is not None:
