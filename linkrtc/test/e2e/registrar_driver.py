@@ -37,7 +37,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(HERE))))
 
-from linkrtc.test.e2e.bridge_driver import Run  # noqa: E402
+from linkrtc.test.e2e.bridge_driver import PHONE_TONE, Run  # noqa: E402
 from linkrtc.test.e2e.browser_driver import (  # noqa: E402
     PAGE_TONE,
     REMOTE_FREQUENCY,
@@ -50,6 +50,8 @@ from linkrtc.test.e2e.drivers import driverParser, runScenario, writeTone  # noq
 from linkrtc.test.e2e.harness import LinkRTCProcess, freePort  # noqa: E402
 
 PASSWORD = "b0b-secret"
+#: carol's password (a second SIP user, the caller of the fork tests).
+CAROL_PASSWORD = "c4rol-secret"
 
 USERS = f"""
 sip-min-expires = 60
@@ -58,6 +60,7 @@ sip-digest-algorithms = ["MD5"]
 
 [sip-users]
 bob = "{PASSWORD}"
+carol = "{CAROL_PASSWORD}"
 """
 
 
@@ -84,12 +87,13 @@ class RegistrarRun(Run):
         self.linkrtc.start(timeout=20)
         self.step("linkrtc started", sip=self.linkrtc.sipPort, http=self.linkrtc.httpPort)
 
-    def startRegisteredBaresip(self, *args, seconds=45):
-        """baresip registering as bob (digest), answering by itself."""
+    def startRegisteredBaresip(self, *args, seconds=45, user="bob", password=PASSWORD,
+                               tone=PHONE_TONE):
+        """baresip registering as C{user} (digest), answering by itself, playing C{tone} Hz."""
         port = freePort(both=True)
-        config = self.configureBaresip(port, "")
+        config = self.configureBaresip(port, "", tone=tone)
         with open(os.path.join(config, "accounts"), "w") as f:
-            f.write(f"<sip:bob@127.0.0.1:{self.linkrtc.sipPort}>;auth_pass={PASSWORD};"
+            f.write(f"<sip:{user}@127.0.0.1:{self.linkrtc.sipPort}>;auth_pass={password};"
                     "regint=60;audio_codecs=pcmu;answermode=auto\n")
         self.spawnBaresip(config, "-t", str(seconds), *args)
         if not self.waitForBaresip(r"200 OK.*\[\d+ binding", 10):
