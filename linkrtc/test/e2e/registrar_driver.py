@@ -30,6 +30,7 @@ Scenarios:
 
 import os
 import re
+import socket
 import sys
 import time
 import urllib.request
@@ -181,7 +182,54 @@ def scenarioPageCallsPhone(run, args):
     run.result["ok"] = True
 
 
+def scenarioMessages(run, args):
+    run.startLinkRTC()
+    run.startClient("--codec", "pcmu")
+    port = freePort(both=True)
+    config = run.configureBaresip(port, "")
+    with open(os.path.join(config, "config"), "a") as f:
+        f.write("module contact.so\n")
+    with open(os.path.join(config, "contacts"), "w") as f:
+        f.write(f'"alice" <sip:alice@127.0.0.1:{run.linkrtc.sipPort}>\n')
+    with open(os.path.join(config, "accounts"), "w") as f:
+        f.write(f"<sip:bob@127.0.0.1:{run.linkrtc.sipPort}>;auth_pass={PASSWORD};"
+                "regint=60;audio_codecs=pcmu\n")
+    run.spawnBaresip(config, "-t", "40")
+    if not run.waitForBaresip(r"200 OK.*\[\d+ binding", 10):
+        raise AssertionError("baresip did not register:\n" + run.baresipText()[-2000:])
+    run.step("baresip registered")
+    # baresip's UI is its console: what it shows (the message it gets)
+    # goes to the address the last command came from, this socket.
+    console = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    console.bind(("127.0.0.1", 0))
+    console.settimeout(0.5)
+    console.sendto(b"/message hello alice from bob\n", ("127.0.0.1", run.consPort))
+    run.step("baresip command", text="/message hello alice from bob")
+    run.result["clientGot"] = run.client.waitFor("message", 10)
+    run.step("client got the message")
+    run.client.command({"type": "message", "to": "bob", "text": "hi bob, alice here",
+                        "ref": "m1"})
+    run.result["clientSent"] = run.client.waitFor(
+        lambda m: m.get("type") in ("message-sent", "error"), 10)
+    shown = b""
+    deadline = time.monotonic() + 10
+    while b"hi bob, alice here" not in shown and time.monotonic() < deadline:
+        try:
+            shown += console.recvfrom(65536)[0]
+        except socket.timeout:
+            pass
+    run.result["phoneShown"] = shown.decode(errors="replace")[-1000:]
+    run.result["phoneGot"] = b"hi bob, alice here" in shown
+    console.close()
+    run.step("phone got the message")
+    run.result["baresipLog"] = run.baresipText()[-3000:]
+    run.result["registrarLog"] = [line for line in run.linkrtcLines()
+                                  if "registrar:" in line or "MESSAGE" in line][-10:]
+    run.result["ok"] = True
+
+
 SCENARIOS = {
+    "messages": scenarioMessages,
     "client-calls-phone": scenarioClientCallsPhone,
     "phone-calls-client": scenarioPhoneCallsClient,
     "page-calls-phone": scenarioPageCallsPhone,
