@@ -14,7 +14,13 @@ from linkrtc.call.test.test_outbound import FakeClientLeg
 from linkrtc.sip.bindings import Binding, BindingTable, flowOf
 from linkrtc.sip.transport import Address
 from linkrtc.sip.uri import SIPURI, NameAddr, parseURI
-from linkrtc.testing import CLIENT_ANSWER, SIP_OFFER, CallHarness, FakeApplication
+from linkrtc.testing import (
+    CLIENT_ANSWER,
+    SIP_OFFER,
+    CallHarness,
+    FakeApplication,
+    FakeMediaFactory,
+)
 
 PHONE_ANSWER = CLIENT_ANSWER.replace("198.51.100.7", "198.51.100.8")
 
@@ -225,6 +231,39 @@ class ForkTests(SynchronousTestCase):
         self.h.application.decide(call, {"action": "route", "client": "bob"})
         self.assertEqual(self.legs, [])
         self.assertEqual(leg.finalStatus, 488)
+
+
+    def test_phoneReinvite488(self):
+        """In a call a phone answered, its re-INVITE gets 488 and the call goes on."""
+        self.bind()
+        call, leg = self.ring()
+        [phone] = self.legs
+        phone.answer()
+        leg.ack()
+        responses = []
+        request = type("R", (), {"method": "INVITE", "body": b""})()
+        phone.listener.legRequestReceived(request, lambda status, *a, **k: responses.append(status))
+        self.assertEqual(responses, [488])
+        self.assertEqual(call.state.name, "confirmed")
+
+    def test_phoneWithoutSDP(self):
+        """A phone's 200 without SDP: BYE to it, and it counts as a 488 refusal."""
+        self.bind()
+        call, leg = self.ring()
+        [phone] = self.legs
+        phone.answer(b"")
+        self.assertEqual(phone.actions, ["start", "bye"])
+        self.assertEqual(leg.finalStatus, 488)
+
+    def test_mediaWithoutPhones(self):
+        """A media mode without phone support: the phones are left out, the browser rings."""
+        self.setUp(mediaFactory=FakeMediaFactory())
+        browser = self.h.connect("bob")
+        self.bind()
+        call, leg = self.ring()
+        self.assertEqual(self.legs, [])
+        self.assertEqual(len(browser.ofType("incoming")), 1)
+        self.assertEqual(call.connections, [browser])
 
 
 class BestResponseTests(SynchronousTestCase):
