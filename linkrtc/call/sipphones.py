@@ -31,10 +31,11 @@ the phone is not mapped), other requests 501.
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from linkrtc.call.contacts import contactsFor
+from linkrtc.call.contacts import contactsFor, inviteToContact
 from linkrtc.call.fork import ANSWERED_ELSEWHERE, ANSWERED_ELSEWHERE_REASON
 from linkrtc.interfaces import IClientConnection
-from linkrtc.sip.uri import SIPURI, NameAddr, parseURI
+from linkrtc.sip.outbound import InviteClientLeg
+from linkrtc.sip.uri import parseURI
 
 __all__ = ["PhoneBranch", "PhoneRinger"]
 
@@ -68,14 +69,10 @@ class PhoneRinger:
         @param legFactory: makes the INVITE client legs (default
             L{linkrtc.sip.outbound.InviteClientLeg}).
         """
-        if legFactory is None:
-            from linkrtc.sip.outbound import InviteClientLeg
-
-            legFactory = InviteClientLeg
         self.clock = clock
         self.bindings = bindings
         self.userAgent = userAgent
-        self.legFactory = legFactory
+        self.legFactory = legFactory or InviteClientLeg
 
     def branchesFor(self, call, name):
         """
@@ -97,17 +94,8 @@ class PhoneRinger:
         @return: an unstarted INVITE client leg to the contact, through
             the flow its REGISTER came by (no 3xx followed).
         """
-        destination = binding.flow.destination()
-        local = self.userAgent.localContact(destination).uri
-        fromAddr = NameAddr(SIPURI("sip", user=caller or "anonymous", host=local.host,
-                                   port=local.port), display=display)
-        toAddr = NameAddr(SIPURI("sip", user=binding.user, host=local.host, port=local.port))
-        if isinstance(offer, str):
-            offer = offer.encode("utf-8")
-        return self.legFactory(
-            userAgent=self.userAgent, clock=self.clock, requestURI=binding.contact.uri,
-            fromAddr=fromAddr, toAddr=toAddr, proxy=destination, body=offer,
-            redirectCheck=lambda uri: None)
+        return inviteToContact(self.userAgent, self.clock, self.legFactory, binding, caller,
+                               offer, display)
 
 
 @implementer(IClientConnection)

@@ -258,6 +258,21 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia, Phone
         self._audioIndex = index
         return m, codec, event
 
+    def _takeSipOffer(self, sipOffer):
+        """
+        The SIP side from the caller's offer (C{bytes}): codec, address,
+        direction, and its L{RTPSession}, not listening yet.
+
+        @return: the chosen audio L{linkrtc.media.sdp.Codec}.
+        @raise MediaError: for an unusable offer.
+        """
+        m, codec, event = self._applyOffer(sdpmod.parseSDP(sipOffer))
+        self._newRTP(socket.AF_INET6 if m.address[0] == "IP6" else socket.AF_INET)
+        self._sipCodec, self._sipEvent = codec, event
+        self.rtp.setCodecs(codec, event)
+        self._applyRemote(m)
+        return codec
+
     def _applyRemote(self, m):
         host = m.address[1]
         held = host in ("0.0.0.0", "::")
@@ -312,14 +327,9 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia, Phone
             if self.factory.allocator.full:
                 raise self.factory.allocator.exhausted()
             if sipOffer is not None:
-                m, codec, event = self._applyOffer(sdpmod.parseSDP(sipOffer))
-                family = socket.AF_INET6 if m.address[0] == "IP6" else socket.AF_INET
                 # The port is taken when the client answers (sipAnswer):
                 # an unanswered INVITE holds none.
-                self._newRTP(family)
-                self._sipCodec, self._sipEvent = codec, event
-                self.rtp.setCodecs(codec, event)
-                self._applyRemote(m)
+                codec = self._takeSipOffer(sipOffer)
                 names = browserCodecOrder(codec.name)
             else:
                 self._offerless = True

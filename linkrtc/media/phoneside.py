@@ -118,12 +118,7 @@ class PhoneSide:
                 raise self.factory.allocator.exhausted()
             if self.rtp is None:
                 # Only phones ring: no browser offer parsed the caller's SDP.
-                m, codec, event = self._applyOffer(sdpmod.parseSDP(sipOffer))
-                family = socket.AF_INET6 if m.address[0] == "IP6" else socket.AF_INET
-                self._newRTP(family)
-                self._sipCodec, self._sipEvent = codec, event
-                self.rtp.setCodecs(codec, event)
-                self._applyRemote(m)
+                self._takeSipOffer(sipOffer)
             phone = RTPSession(self._reactor, onTimeout=self._timeout,
                                mediaTimeout=self.factory.mediaTimeout)
             interface = self.factory.rtpInterface

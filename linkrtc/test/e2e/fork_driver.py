@@ -47,44 +47,33 @@ from linkrtc.test.e2e.registrar_driver import (  # noqa: E402
 CALLER_TONE = 440.0  # Hz, carol's baresip
 CALLEE_TONE = 880.0  # Hz, bob's answering device
 
+#: One REGISTER of bob's SIPp device: C{%(cseq)d}, and C{%(auth)s} for a
+#: line with SIPp's C{[authentication]} keyword, or nothing.
+REGISTER_MESSAGE = """
+  <send retrans="500">
+    <![CDATA[
+      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      Max-Forwards: 70
+      From: <sip:bob@[remote_ip]:[remote_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:bob@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: %(cseq)d REGISTER
+      Contact: <sip:bob@[local_ip]:[local_port]>
+      Expires: 120%(auth)s
+      Content-Length: 0
+
+    ]]>
+  </send>"""
+
 REGISTER_XML = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="bob's second device registers (digest)">
-  <send retrans="500">
-    <![CDATA[
-      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
-      Max-Forwards: 70
-      From: <sip:bob@[remote_ip]:[remote_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:bob@[remote_ip]:[remote_port]>
-      Call-ID: [call_id]
-      CSeq: 1 REGISTER
-      Contact: <sip:bob@[local_ip]:[local_port]>
-      Expires: 120
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="401" auth="true"/>
-  <send retrans="500">
-    <![CDATA[
-      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
-      Max-Forwards: 70
-      From: <sip:bob@[remote_ip]:[remote_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:bob@[remote_ip]:[remote_port]>
-      Call-ID: [call_id]
-      CSeq: 2 REGISTER
-      Contact: <sip:bob@[local_ip]:[local_port]>
-      Expires: 120
-      [authentication]
-      Content-Length: 0
-
-    ]]>
-  </send>
+<scenario name="bob's second device registers (digest)">%s
+  <recv response="401" auth="true"/>%s
   <recv response="200"/>
 </scenario>
-"""
+""" % (REGISTER_MESSAGE % {"cseq": 1, "auth": ""},
+       REGISTER_MESSAGE % {"cseq": 2, "auth": "\n      [authentication]"})
 
 RING_ONLY_XML = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
