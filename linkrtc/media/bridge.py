@@ -377,6 +377,7 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia, Phone
             raise MediaError("client SDP shares no codec with us (Opus, PCMU, PCMA)")
         self._webrtcCodec = negotiated
         name, pt = negotiated
+        self._releasePhone()  # a browser answered: the phones' port pair goes back
         self._bind(socket.AF_INET)
         self.tap = WebRTCTap(self._reactor, self.leg, pt, WEBRTC_CLOCK_RATES[name])
         if self._offerless:

@@ -205,7 +205,11 @@ class PhoneSide:
     def _releasePhone(self):
         """Stop the phone side's RTP; @return: C{list} of L{Deferred}s."""
         waits = []
-        if self._phoneRtp is not None:
+        if self._phoneRtp is not None and self.mode != "sip":
+            # Not answered by a phone: nothing of it goes in the stats.
+            self._phoneRtp.stop()
+            self._phoneRtp = None
+        elif self._phoneRtp is not None:
             self._phoneRtp.stop()
         if self._phonePorts is not None:
             for port in self._phonePorts:

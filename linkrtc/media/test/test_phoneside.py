@@ -129,6 +129,7 @@ class PhoneSideTests(BridgeTestsMixin, TestCase):
         browser = Browser(freq=880)
         self.cleanups.append(browser.close)
         await session.sipAnswer(await browser.answer(clientOffer))
+        self.assertEqual(self.factory.allocator.portsInUse(), 2)  # the caller's pair only
         with self.assertRaises(MediaError):
             await session.phoneAnswer(sipOffer(40002, "0"))
         await session.close()

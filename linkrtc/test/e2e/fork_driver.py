@@ -10,6 +10,9 @@ it hears), dialling C{sip:bob@LINKRTC}. bob's devices:
   - C{phone-calls-phone}: baresip registered as bob (880 Hz, answers by
     itself): a SIP-to-SIP call through the bridge (RTP relayed between
     the two SIP legs); carol hangs up.
+  - C{phone-calls-phone-passthrough}: the same with C{--media
+    passthrough}: the phones' SDP is passed through, RTP flows between
+    them.
   - C{fork-phone-wins}: baresip as bob (880 Hz, answers by itself) and a
     SIPp device registered as bob that only rings (180) and expects a
     CANCEL with C{Reason: SIP;cause=200;text="Call completed
@@ -233,8 +236,8 @@ class ForkRun(RegistrarRun):
         super().cleanup()
 
 
-def scenarioPhoneCallsPhone(run, args):
-    run.startLinkRTC()
+def scenarioPhoneCallsPhone(run, args, media="bridge"):
+    run.startLinkRTC(media=media)
     run.startBob()
     run.dialBob()
     run.carolHangsUp(args)
@@ -276,6 +279,8 @@ def scenarioForkClientWins(run, args):
 
 SCENARIOS = {
     "phone-calls-phone": scenarioPhoneCallsPhone,
+    "phone-calls-phone-passthrough":
+        lambda run, args: scenarioPhoneCallsPhone(run, args, media="passthrough"),
     "fork-phone-wins": scenarioForkPhoneWins,
     "fork-client-wins": scenarioForkClientWins,
 }

@@ -78,12 +78,12 @@ class RegistrarRun(Run):
 
     CLIENT_REGISTERED = "client registered"
 
-    def startLinkRTC(self):
+    def startLinkRTC(self, media="bridge"):
         self.cdr = os.path.join(self.out, "cdr.jsonl")
         users = os.path.join(self.out, "users.toml")
         with open(users, "w") as f:
             f.write(USERS)
-        self.linkrtc = LinkRTCProcess("--media", "bridge", "--ice-address", "127.0.0.1",
+        self.linkrtc = LinkRTCProcess("--media", media, "--ice-address", "127.0.0.1",
                                       "--config", users, "--cdr", self.cdr)
         self.linkrtc.start(timeout=20)
         self.step("linkrtc started", sip=self.linkrtc.sipPort, http=self.linkrtc.httpPort)

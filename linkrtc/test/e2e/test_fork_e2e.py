@@ -59,6 +59,17 @@ class ForkTests(BridgeTestsMixin, SynchronousTestCase):
         self.assertEqual(cdr["media"]["mode"], "sip", report)
         self.assertTrue(cdr["device"].startswith("sip:bob"), report)
 
+    def test_phoneCallsPhonePassthrough(self):
+        """
+        The same with C{--media passthrough}: carol's SDP goes to bob and
+        bob's answer back as they are; RTP flows between the phones;
+        tones both ways.
+        """
+        result, cdr, report = self.run_("phone-calls-phone-passthrough")
+        self.assertTone(result["bobHeard"], 440.0, report)
+        self.assertEqual(cdr["media"]["mode"], "passthrough", report)
+        self.assertTrue(cdr["device"].startswith("sip:bob"), report)
+
     def test_forkPhoneWins(self):
         """
         bob has two SIP devices: both ring; baresip answers, the SIPp
