@@ -148,6 +148,9 @@ class LinkRTCConfig:
     sipMaxExpires: int = 3600
     sipMaxContacts: int = 10
     sipDigestAlgorithms: tuple = ("SHA-256", "MD5")
+    #: Devices one incoming call rings at most (a user's connections and
+    #: registered SIP contacts, docs/clients.rst).
+    maxForks: int = 10
     #: C{True}: bridged incoming calls get a 183 with our SDP and a
     #: ringback tone until the client answers (docs/media.rst).
     earlyMedia: bool = True
@@ -231,6 +234,7 @@ KEYS = {
     "sip-max-expires": "sipMaxExpires",
     "sip-max-contacts": "sipMaxContacts",
     "sip-digest-algorithms": "sipDigestAlgorithms",
+    "max-forks": "maxForks",
     "early-media": "earlyMedia",
     "ringback-tone": "ringbackTone",
 }
@@ -405,7 +409,7 @@ def normalise(key, value):
             value = parseSIPUsers(value)
         except ValueError as e:
             raise ConfigError(f"{key}: {e}")
-    elif name in ("sipMinExpires", "sipMaxExpires", "sipMaxContacts"):
+    elif name in ("sipMinExpires", "sipMaxExpires", "sipMaxContacts", "maxForks"):
         value = _count(key, value)
     elif name == "sipDigestAlgorithms":
         if isinstance(value, str):

@@ -747,6 +747,37 @@ class IEarlyMediaSession(IMediaSession):
         """
 
 
+class IPhoneMediaSession(IMediaSession):
+    """
+    A media session whose incoming call can be answered by a registered
+    SIP phone (plain RTP) as well as by a client: the phones of the user
+    the call is routed to ring beside its browsers (the fork of
+    L{linkrtc.call.sipphones}; docs/clients.rst).
+    """
+
+    def phoneOffer(sipOffer):
+        """
+        The offer for the INVITEs to the phones, the same for every phone
+        of the call (bridge: LinkRTC's own RTP address and the codec it
+        chose from C{sipOffer}; passthrough: C{sipOffer} as is). May be
+        asked beside L{IMediaSession.clientOffer}.
+
+        @param sipOffer: the caller's SDP (C{bytes}) or C{None}.
+        @return: L{Deferred} firing with the SDP (C{bytes} or C{str}), or
+            failing with L{linkrtc.error.MediaError} (an offerless INVITE
+            in bridge mode, no RTP port).
+        """
+
+    def phoneAnswer(sdp):
+        """
+        The phone that answered first: its SDP answer (C{bytes} or C{str})
+        to L{phoneOffer}. Used instead of L{IMediaSession.sipAnswer}.
+
+        @return: L{Deferred} firing with the caller's SDP answer (C{bytes})
+            for the 200 OK, or failing with L{linkrtc.error.MediaError}.
+        """
+
+
 class IOfferlessOutboundMediaSession(IOutboundMediaSession):
     """
     An L{IOutboundMediaSession} that can place a call through a trunk

@@ -232,6 +232,10 @@ def makeLinkRTCService(config, reactor=None):
     directory = ClientDirectory(clock=reactor, bindings=bindings)
     # Phones registered over SIP over WebSocket (RFC 7118) are clients.
     phones = WebSocketPhones(reactor, directory, bindings)
+    # Phones registered over UDP/TCP/TLS ring as devices of incoming calls.
+    from linkrtc.call.sipphones import PhoneRinger
+
+    ringer = PhoneRinger(reactor, bindings)
     sipUsers = SIPUserStore(config.sipUsers, realm=config.sipRealm)
     messenger = Messenger(reactor, directory, bindings, sipUsers)
     registrar = Registrar(reactor, bindings, sipUsers, minExpires=config.sipMinExpires,
@@ -267,6 +271,7 @@ def makeLinkRTCService(config, reactor=None):
         reactor, directory, application, mediaFactory, ringTimeout=config.ringTimeout,
         operators=config.operators, cdrPath=config.cdr, admission=admission,
         callControl=callControl, resumeSeconds=config.resumeSeconds,
+        sipPhones=ringer, maxForks=config.maxForks,
     )
 
     from linkrtc.sip.ratelimit import SourceRateLimiter
@@ -287,6 +292,7 @@ def makeLinkRTCService(config, reactor=None):
                           userAgentName=config.serverHeader, registrar=registrar)
     messenger.setUserAgent(useragent)
     phones.userAgent = useragent
+    ringer.userAgent = useragent
     transactions.tu = useragent
     transport.receiver = transactions
     transport.observers.append(SIPLadder(manager, directory))

@@ -139,6 +139,10 @@ def _rejectDecision(reply):
     return {"action": "reject", "status": status}
 
 
+#: Names one C{route} decision's C{clients} may list at most.
+MAX_ROUTE_CLIENTS = 10
+
+
 def _decision(body):
     """
     Turn a 2xx reply body into a decision dict.
@@ -149,8 +153,20 @@ def _decision(body):
     action = reply.get("action")
     if action == "route":
         client = reply.get("client")
+        clients = reply.get("clients")
+        if clients is not None:
+            if not isinstance(clients, list) or not clients or len(clients) > MAX_ROUTE_CLIENTS:
+                raise WebhookError(f"route with a bad clients list (1 to {MAX_ROUTE_CLIENTS} "
+                                   f"names)")
+            for name in clients:
+                if not isValidClientName(name):
+                    raise WebhookError(f"route with a bad client name {str(name)[:80]!r}")
+            if client is None:
+                client = clients[0]
         if not isValidClientName(client):
             raise WebhookError(f"route with a bad client name {str(client)[:80]!r}")
+        if clients is not None:
+            return {"action": "route", "client": client, "clients": list(clients)}
         return {"action": "route", "client": client}
     if action == "reject":
         return _rejectDecision(reply)
@@ -558,14 +574,15 @@ class DefaultApplication:
     def incoming(self, info):
         """
         @return: L{Deferred} firing with C{route} to C{info["callee"]} (or
-            the client a trunk's tables name) if a connection is registered
-            under it, else C{reject} 480 (Temporarily Unavailable); 404 if
+            the client a trunk's tables name) if a connection or a SIP
+            contact is registered under it, else C{reject} 480 (Temporarily Unavailable); 404 if
             there is no usable callee.
         """
         callee = self.trunkClient(info) or info.get("callee")
+        reachable = getattr(self.directory, "isReachable", self.directory.connectionsFor)
         if not isValidClientName(callee):
             decision = {"action": "reject", "status": 404}
-        elif self.directory.connectionsFor(callee):
+        elif reachable(callee):
             decision = {"action": "route", "client": callee}
         else:
             decision = {"action": "reject", "status": 480}

@@ -32,6 +32,7 @@ from linkrtc.call.events import (
     SIPRequestEvent,
     TimerEvent,
 )
+from linkrtc.call.fork import deviceName
 from linkrtc.call.states import apiStateName
 from linkrtc.error import ApiError
 from linkrtc.interfaces import IMediaListener, ISIPLegListener
@@ -106,10 +107,16 @@ class CallServices:
     @ivar resumeSeconds: seconds an answered call waits for its client to
         come back after its connection closed (docs/signalling.rst); 0
         ends it at once, C{float}.
+    @ivar sipPhones: the L{linkrtc.call.sipphones.PhoneRinger} that makes
+        the branches to registered SIP phones, or C{None} (none rung).
+    @ivar maxForks: devices one incoming call rings at most (C{int},
+        C{max-forks}; L{linkrtc.call.fork}).
     """
 
     def __init__(self, clock, directory, application, mediaFactory, cdrWriter, ringTimeout=60.0,
-                 callControl=None, resumeSeconds=0.0):
+                 callControl=None, resumeSeconds=0.0, sipPhones=None, maxForks=10):
+        self.sipPhones = sipPhones
+        self.maxForks = maxForks
         self.callControl = callControl
         self.resumeSeconds = resumeSeconds
         self.clock = clock
@@ -509,7 +516,10 @@ class Call:
             C{call}, C{res_id}, C{call_dir} (C{"inbound"} or
             C{"outbound"}), C{from_uri}, C{to_uri}, C{client},
             C{begin_time}, C{answer_time}, C{end_time} (clock seconds or
-            C{None}), C{dropped_by}, C{cause}, C{reason}, C{media}.
+            C{None}), C{dropped_by}, C{cause}, C{reason}, C{media}, and
+            C{device}: the device that answered (a SIP phone's contact
+            URI, C{"ws:"} and a connection's peer), else C{None}
+            (L{linkrtc.call.fork.deviceName}).
         """
         ending = self.ending
         return {
@@ -528,6 +538,7 @@ class Call:
             "cause": ending.cause if ending else None,
             "reason": ending.reason if ending else None,
             "media": mediaStats or {},
+            "device": deviceName(self.answerer),
         }
 
     def startCDR(self):

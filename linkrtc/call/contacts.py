@@ -14,7 +14,7 @@ answer, hangup) is the same as for a trunk call.
 from linkrtc.signalling.messages import isValidClientName
 from linkrtc.sip.uri import SIPURI, NameAddr
 
-__all__ = ["contactsFor", "makeContactLeg", "routeToContact"]
+__all__ = ["contactsFor", "inviteToContact", "makeContactLeg", "routeToContact"]
 
 
 def contactsFor(bindings, target):
@@ -76,3 +76,33 @@ def makeContactLeg(dialer, call, offer=None):
         fromAddr=fromAddr, toAddr=toAddr, proxy=destination, body=offer,
         redirectCheck=lambda uri: None,
     )
+
+
+def inviteToContact(userAgent, clock, legFactory, binding, caller, offer, display=None):
+    """
+    An unstarted INVITE client leg to a registered contact, through the
+    flow its REGISTER came by (RFC 5626 flow reuse; no 3xx followed):
+    Request-URI the contact, From C{sip:CALLER@LINKRTC}, To
+    C{sip:USER@LINKRTC}.
+
+    @param userAgent: the L{linkrtc.sip.useragent.UserAgent}.
+    @param clock: an C{IReactorTime}.
+    @param legFactory: makes the leg (L{linkrtc.sip.outbound.InviteClientLeg}'s
+        keyword arguments).
+    @param binding: the contact's L{linkrtc.sip.bindings.Binding}.
+    @param caller: the caller's user part (C{str}), or C{None} for
+        C{anonymous}.
+    @param offer: the INVITE's SDP (C{bytes} or C{str}).
+    @param display: the From display name, or C{None}.
+    """
+    destination = binding.flow.destination()
+    local = userAgent.localContact(destination).uri
+    fromAddr = NameAddr(SIPURI("sip", user=caller or "anonymous", host=local.host,
+                               port=local.port), display=display)
+    toAddr = NameAddr(SIPURI("sip", user=binding.user, host=local.host, port=local.port))
+    if isinstance(offer, str):
+        offer = offer.encode("utf-8")
+    return legFactory(
+        userAgent=userAgent, clock=clock, requestURI=binding.contact.uri,
+        fromAddr=fromAddr, toAddr=toAddr, proxy=destination, body=offer,
+        redirectCheck=lambda uri: None)

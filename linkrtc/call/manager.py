@@ -232,7 +232,7 @@ class CallManager:
 
 def buildCallManager(reactor, directory, application, mediaFactory, ringTimeout=60.0,
                      operators=(), cdrPath=None, admission=None, callControl=None,
-                     resumeSeconds=0.0):
+                     resumeSeconds=0.0, sipPhones=None, maxForks=10):
     """
     Build the call engine.
 
@@ -251,6 +251,8 @@ def buildCallManager(reactor, directory, application, mediaFactory, ringTimeout=
     @param resumeSeconds: seconds an answered call waits for its client
         to come back after its connection closed (C{--resume-seconds});
         0 ends the call at once.
+    @param sipPhones: the L{linkrtc.call.sipphones.PhoneRinger}, or C{None}.
+    @param maxForks: devices one incoming call rings at most (C{max-forks}).
     @return: a L{CallManager} (the L{IInviteHandler} for the SIP user agent
         and the L{IClientMessageHandler} for signalling).
     @raise linkrtc.error.OperatorConfigError: for a bad operator spec
@@ -261,7 +263,8 @@ def buildCallManager(reactor, directory, application, mediaFactory, ringTimeout=
     machine = buildMachine(operators)
     services = CallServices(reactor, directory, application, mediaFactory,
                             buildCDRWriter(reactor, cdrPath), ringTimeout=float(ringTimeout),
-                            callControl=callControl, resumeSeconds=float(resumeSeconds))
+                            callControl=callControl, resumeSeconds=float(resumeSeconds),
+                            sipPhones=sipPhones, maxForks=maxForks)
     return CallManager(machine, services, admission=admission)
 
 

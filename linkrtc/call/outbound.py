@@ -436,6 +436,10 @@ class OutboundCall(Call):
         cdr = super().buildCDR(mediaStats)
         cdr["trunk"] = self.trunk.name if self.trunk is not None else None
         cdr["ref"] = self.ref
+        # The callee's device: a registered phone's contact, else none known.
+        contact = getattr(self, "contact", None)
+        cdr["device"] = (contact.uriText or str(contact.contact.uri)) \
+            if contact is not None and self.answerTime is not None else None
         return cdr
 
     def sendAnswer(self, sdp):

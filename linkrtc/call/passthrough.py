@@ -23,7 +23,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from linkrtc.error import MediaError
-from linkrtc.interfaces import IMediaFactory, IOutboundMediaSession
+from linkrtc.interfaces import IMediaFactory, IOutboundMediaSession, IPhoneMediaSession
 
 log = Logger()
 
@@ -71,7 +71,7 @@ def isHold(sdp):
     return any(line in ("a=sendonly", "a=inactive") for line in lines)
 
 
-@implementer(IOutboundMediaSession)
+@implementer(IOutboundMediaSession, IPhoneMediaSession)
 class PassthroughSession:
     """
     One call's passthrough media: it only checks and converts SDP.
@@ -152,6 +152,16 @@ class PassthroughSession:
             return defer.fail()
         self.answer = offer.encode("utf-8")
         return defer.succeed(self.answer)
+
+    def phoneOffer(self, sipOffer):
+        """The caller's offer as is (C{str}): SIP phones get the caller's SDP."""
+        if sipOffer is None:
+            return defer.fail(MediaError("an offerless INVITE cannot ring a SIP phone"))
+        return defer.maybeDeferred(_text, sipOffer, "the SIP offer")
+
+    def phoneAnswer(self, sdp):
+        """The answering phone's SDP as is (C{bytes}), for the caller's 200 OK."""
+        return self.sipAnswer(sdp)
 
     def clientAnswer(self, sipAnswer):
         """The SIP answer, decoded (C{str}); the same every time for the same SDP."""

@@ -30,9 +30,11 @@ the phone's answer, a failure C{reject}, a BYE C{hangup}.
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from linkrtc.call.contacts import inviteToContact
+from linkrtc.call.fork import ANSWERED_ELSEWHERE, ANSWERED_ELSEWHERE_REASON
 from linkrtc.interfaces import IClientConnection
 from linkrtc.sip.dialog import newTag
-from linkrtc.sip.uri import SIPURI, NameAddr, parseURI
+from linkrtc.sip.uri import parseURI
 from linkrtc.sip.websocket import WS_TRANSPORTS
 
 __all__ = ["WebSocketPhone", "WebSocketPhones", "isWebSocketBinding"]
@@ -176,7 +178,8 @@ class WebSocketPhone:
             if pc.leg.state not in ("terminating", "terminated"):
                 pc.leg.sendBye().addErrback(lambda f: None)
         elif not pc.finished:
-            pc.leg.cancel()
+            pc.leg.cancel(reason=ANSWERED_ELSEWHERE_REASON if cause == ANSWERED_ELSEWHERE
+                          else None)
         pc.finished = True
 
     def _tell(self, message):
@@ -410,17 +413,9 @@ class WebSocketPhones:
         @return: an unstarted INVITE client leg to C{phone}'s contact over
             its own WebSocket, offering C{offer} (C{str}, WebRTC SDP).
         """
-        binding = phone.binding
-        destination = binding.flow.destination()
-        local = self.userAgent.localContact(destination).uri
         try:
             user = getattr(parseURI(caller), "user", None) if caller else None
         except Exception:
             user = None
-        user = user or "anonymous"
-        fromAddr = NameAddr(SIPURI("sip", user=user, host=local.host, port=local.port))
-        toAddr = NameAddr(SIPURI("sip", user=binding.user, host=local.host, port=local.port))
-        return self.legFactory(
-            userAgent=self.userAgent, clock=self.clock, requestURI=binding.contact.uri,
-            fromAddr=fromAddr, toAddr=toAddr, proxy=destination, body=offer.encode("utf-8"),
-            redirectCheck=lambda uri: None)
+        return inviteToContact(self.userAgent, self.clock, self.legFactory, phone.binding,
+                               user, offer)

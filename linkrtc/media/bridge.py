@@ -38,6 +38,7 @@ from linkrtc.interfaces import (
     IEarlyMediaSession,
     IMediaFactory,
     IOfferlessOutboundMediaSession,
+    IPhoneMediaSession,
     IReofferMediaSession,
     IResumableMediaSession,
 )
@@ -46,6 +47,7 @@ from linkrtc.media.actions import RTPAudio
 from linkrtc.media.browserside import BrowserSide
 from linkrtc.media.earlymedia import EarlyMedia
 from linkrtc.media.outboundside import OutboundSide, mediaError
+from linkrtc.media.phoneside import PhoneSide
 from linkrtc.media.reattach import ClientReattach
 from linkrtc.media.relay import PacketRelay, WebRTCTap, checkSeam
 from linkrtc.media.ringback import DEFAULT_TONE, tonePlan
@@ -164,8 +166,9 @@ class BridgeMediaFactory:
 
 
 @implementer(IReofferMediaSession, IResumableMediaSession, IApplicationMediaSession,
-             IEarlyMediaSession, IOfferlessOutboundMediaSession)
-class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia, SDESSide):
+             IEarlyMediaSession, IOfferlessOutboundMediaSession, IPhoneMediaSession)
+class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia, SDESSide,
+                    PhoneSide):
     """
     One call's bridged media. Created by L{BridgeMediaFactory.newSession}.
     A client that comes back after a reload gets a new WebRTC leg
@@ -173,7 +176,9 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia, SDESS
 
     @ivar mode: C{None}, C{"relay"}, C{"transcode"}, C{"local"} (answered
         by L{answerLocally}: SIP RTP only, no browser) or C{"browser"}
-        (L{browserOffer}: a browser leg only, no SIP).
+        (L{browserOffer}: a browser leg only, no SIP) or C{"sip"} (a SIP
+        phone answered: RTP relayed between two SIP legs,
+        L{linkrtc.media.phoneside}).
     """
 
     def __init__(self, factory, callId, listener):
@@ -261,6 +266,21 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia, SDESS
         self._audioIndex = index
         return m, codec, event
 
+    def _takeSipOffer(self, sipOffer):
+        """
+        The SIP side from the caller's offer (C{bytes}): codec, address,
+        direction, and its L{RTPSession}, not listening yet.
+
+        @return: the chosen audio L{linkrtc.media.sdp.Codec}.
+        @raise MediaError: for an unusable offer.
+        """
+        m, codec, event = self._applyOffer(sdpmod.parseSDP(sipOffer))
+        self._newRTP(socket.AF_INET6 if m.address[0] == "IP6" else socket.AF_INET)
+        self._sipCodec, self._sipEvent = codec, event
+        self.rtp.setCodecs(codec, event)
+        self._applyRemote(m)
+        return codec
+
     def _applyRemote(self, m):
         host = m.address[1]
         held = host in ("0.0.0.0", "::")
@@ -315,14 +335,9 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia, SDESS
             if self.factory.allocator.full:
                 raise self.factory.allocator.exhausted()
             if sipOffer is not None:
-                m, codec, event = self._applyOffer(sdpmod.parseSDP(sipOffer))
-                family = socket.AF_INET6 if m.address[0] == "IP6" else socket.AF_INET
                 # The port is taken when the client answers (sipAnswer):
                 # an unanswered INVITE holds none.
-                self._newRTP(family)
-                self._sipCodec, self._sipEvent = codec, event
-                self.rtp.setCodecs(codec, event)
-                self._applyRemote(m)
+                codec = self._takeSipOffer(sipOffer)
                 names = browserCodecOrder(codec.name)
             else:
                 self._offerless = True
@@ -372,6 +387,7 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia, SDESS
         name, pt = negotiated
         if self._offerless:
             self._offerSRTPIfRequired()
+        self._releasePhone()  # a browser answered: the phones' port pair goes back
         self._bind(socket.AF_INET)
         self.tap = WebRTCTap(self._reactor, self.leg, pt, WEBRTC_CLOCK_RATES[name])
         if self._offerless:
@@ -509,6 +525,9 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia, SDESS
             sip = self.rtp.stats()
             sip["codec"] = self._sipCodec.name if self._sipCodec else None
             figures["sip"] = sip
+        phone = self._phoneStats()
+        if phone is not None:
+            figures["phone"] = phone
         webrtc = self._webrtcFigures()
         if webrtc is not None:
             webrtc["codec"] = self._webrtcCodec[0] if self._webrtcCodec else None
@@ -665,6 +684,7 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia, SDESS
         if self.rtp is not None:
             self.rtp.stop()
         waits.extend(self._releasePorts())
+        waits.extend(self._releasePhone())
         if self.tap is not None:
             self.tap.detach()
         if self.track is not None:

@@ -112,7 +112,7 @@ stockFactories = [
        "On the decision 'api': the call becomes a call-control resource (Initiated)."),
     _f("OpRoute", "ring", _in("event", "pending"),
        "On the application's decision: reject (403 or its status), 480 if the client "
-       "is not connected, else calling."),
+       "has no device (connection or registered SIP phone), else calling."),
     _f("OpSendIncoming", "ring", _in("event", "calling"),
        "Send 'incoming' to the client's connections; 480 if none takes it."),
     _f("OpSendOk", "answer", _in("event", "answering"),

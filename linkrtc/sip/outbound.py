@@ -167,6 +167,7 @@ class InviteClientLeg:
         self._current = None
         self._submissions = 0
         self._cancelWanted = False
+        self._cancelReason = None
         self._cancelTimer = None
         self._resubmitting = None
         self._acks = {}  # remote tag -> (ack, destination)
@@ -459,17 +460,21 @@ class InviteClientLeg:
 
     # -- CANCEL ---------------------------------------------------------------------
 
-    def cancel(self):
+    def cancel(self, reason=None):
         """
         See L{ISIPClientLeg.cancel}. Before any provisional response the
         CANCEL waits for one (§9.1); 64*T1 seconds after the CANCEL without
         a final response the INVITE is given up.
+
+        @param reason: a C{Reason} header value for the CANCEL (RFC 3326,
+            e.g. L{linkrtc.call.fork.ANSWERED_ELSEWHERE}), or C{None}.
         """
         if self.state in ("confirmed", "terminating", "terminated", "cancelling"):
             return
         if self.state == "idle" or self._resubmitting is not None:
             self._end()
             return
+        self._cancelReason = reason
         self._cancelWanted = True
         if self.state == "proceeding":
             self._sendCancel()
@@ -481,6 +486,8 @@ class InviteClientLeg:
         tx = self.transaction
         try:
             cancel = tx.createCancel()
+            if self._cancelReason:
+                cancel.headers.add("Reason", self._cancelReason)
             self.userAgent.transactionLayer.sendRequest(
                 cancel, tx.destination, _IgnoringListener("CANCEL of %s" % (self.callId,)))
         except Exception:

@@ -445,3 +445,24 @@ class SIPUsersConfigTests(SynchronousTestCase):
                            ("sip-digest-algorithms", ["SHA-1"]), ("sip-max-contacts", 0)):
             e = self.assertRaises(ConfigError, normalise, key, value)
             self.assertIn(key, str(e))
+
+
+class MaxForksConfigTests(SynchronousTestCase):
+    """max-forks: devices one incoming call rings at most."""
+
+    def test_default(self):
+        self.assertEqual(loadTOML(self._write("")).maxForks, 10)
+
+    def test_toml(self):
+        self.assertEqual(loadTOML(self._write("max-forks = 3\n")).maxForks, 3)
+
+    def test_bad(self):
+        for value in (0, -1, "many"):
+            e = self.assertRaises(ConfigError, normalise, "max-forks", value)
+            self.assertIn("max-forks", str(e))
+
+    def _write(self, text):
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write(text)
+        return path

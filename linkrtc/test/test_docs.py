@@ -181,6 +181,7 @@ class Produced:
                                           legFactory=legFactory)
         # An incoming call: answered, DTMF, hold, unhold, hung up.
         alice = h.connect("alice")
+        alice.peer = "tcp4:192.0.2.33:52710"  # the CDR's device (docs/webhooks.rst)
         call, leg = h.invite(body=SIP_OFFER)
         stub.flush()
         h.clientSays(alice, "ringing", call)

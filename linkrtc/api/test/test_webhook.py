@@ -145,6 +145,23 @@ class IncomingTests(WebhookTestsMixin, SynchronousTestCase):
             self.app.body = body
             self.assertEqual(self.decide(), {"action": "reject", "status": 503}, body)
 
+    def test_routeClients(self):
+        """C{clients} names several users; C{client} defaults to the first."""
+        self.app.body = b'{"action":"route","clients":["bob","alice"]}'
+        self.assertEqual(self.decide(), {"action": "route", "client": "bob",
+                                         "clients": ["bob", "alice"]})
+        self.app.body = b'{"action":"route","client":"alice","clients":["bob"]}'
+        self.assertEqual(self.decide(), {"action": "route", "client": "alice",
+                                         "clients": ["bob"]})
+
+    def test_routeBadClients(self):
+        names = ",".join('"u%d"' % i for i in range(11))
+        for body in (b'{"action":"route","clients":[]}', b'{"action":"route","clients":"bob"}',
+                     b'{"action":"route","clients":["a b"]}',
+                     b'{"action":"route","clients":[' + names.encode() + b']}'):
+            self.app.body = body
+            self.assertEqual(self.decide(), {"action": "reject", "status": 503}, body)
+
     def test_tooBig(self):
         self.app.body = b'{"action":"route","client":"alice","x":"' + b"a" * 70000 + b'"}'
         self.assertEqual(self.decide(), {"action": "reject", "status": 503})
@@ -299,6 +316,22 @@ class DefaultApplicationTests(SynchronousTestCase):
     def test_nobody(self):
         self.assertEqual(self.successResultOf(self.application.incoming(dict(INFO))),
                          {"action": "reject", "status": 480})
+
+    def test_routesToRegisteredPhone(self):
+        """A SIP user with a registered contact and no connection is routed (SIP to SIP)."""
+        from linkrtc.sip.bindings import Binding, BindingTable, flowOf
+        from linkrtc.sip.transport import Address
+        from linkrtc.sip.uri import NameAddr, parseURI
+
+        clock = Clock()
+        bindings = BindingTable(clock)
+        uri = "sip:alice@10.0.0.2:5062"
+        bindings.bind(Binding(user="alice", contact=NameAddr(parseURI(uri)), uriText=uri,
+                              flow=flowOf(Address("UDP", "10.0.0.2", 5062)), callId="c",
+                              cseq=1, expiresAt=600))
+        application = DefaultApplication(ClientDirectory(clock, bindings))
+        self.assertEqual(self.successResultOf(application.incoming(dict(INFO))),
+                         {"action": "route", "client": "alice"})
 
     def test_noCallee(self):
         self.assertEqual(self.successResultOf(self.application.incoming(dict(INFO, callee=None))),

@@ -13,6 +13,7 @@ from linkrtc.call.events import (
     MediaResultEvent,
     SIPRequestEvent,
 )
+from linkrtc.call.fork import ANSWERED_ELSEWHERE
 from linkrtc.call.operators.base import Operator
 from linkrtc.call.states import ANSWERING, CONFIRMED, DROPPED
 from linkrtc.error import InvalidStateError, TransactionTimeout
@@ -28,7 +29,8 @@ class OpAnswerCall(Operator):
     C{calling}/C{ringing}, on the first C{accept} (VOCAL's OpAnswerCall):
     that connection wins; the others get C{state} C{dropped} with cause
     "answered elsewhere" and are detached; the media session turns the
-    client's SDP into the SIP answer; the call goes to C{answering}.
+    client's SDP into the SIP answer (a SIP phone's through
+    C{phoneAnswer}, L{linkrtc.call.fork}); the call goes to C{answering}.
     """
 
     name = "OpAnswerCall"
@@ -40,11 +42,15 @@ class OpAnswerCall(Operator):
             return None
         winner = event.connection
         others = [c for c in call.connections if c is not winner]
-        call.tellClients({"type": "state", "state": DROPPED, "cause": "answered elsewhere"},
+        call.tellClients({"type": "state", "state": DROPPED, "cause": ANSWERED_ELSEWHERE},
                          others)
         call.connections = [winner]
         call.answerer = winner
-        call.whenDone(call.media.sipAnswer(event.message.get("sdp")), "sipAnswer")
+        if getattr(winner, "plainRTP", False):
+            answer = call.media.phoneAnswer(event.message.get("sdp"))
+        else:
+            answer = call.media.sipAnswer(event.message.get("sdp"))
+        call.whenDone(answer, "sipAnswer")
         return ANSWERING
 
 

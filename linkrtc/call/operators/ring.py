@@ -14,6 +14,7 @@ from linkrtc.call.events import (
     MediaResultEvent,
     SIPCancelEvent,
 )
+from linkrtc.call.fork import ForkOffers, bestResponse, devicesFor, forkOffers, forkResponses
 from linkrtc.call.operators.base import Operator, hangupCause
 from linkrtc.call.states import ANSWERING, CALLING, DROPPED, PENDING, RINGING
 from linkrtc.interfaces import IEarlyMediaSession
@@ -42,9 +43,11 @@ class OpRing(Operator):
 class OpRoute(Operator):
     """
     C{pending}, on the application's decision: C{reject} -> its status
-    (403 by default) and C{dropped}; C{route} to a client with no connection
-    -> 480 and C{dropped}; otherwise the client's connections are attached
-    and the call goes to C{calling}.
+    (403 by default) and C{dropped}; C{route} to a client with no device
+    -> 480 and C{dropped}; otherwise the client's devices are attached
+    and the call goes to C{calling}. The devices are the client's
+    connections and its registered SIP phones (L{linkrtc.call.fork}),
+    those of every name of C{clients} when the decision has that list.
     """
 
     name = "OpRoute"
@@ -60,10 +63,14 @@ class OpRoute(Operator):
                 status = 403
             return call.end(status, decision.get("reason") or "refused by the application", "sys")
         client = decision.get("client")
-        if action != "route" or not isinstance(client, str) or not client:
+        names = decision.get("clients") or [client]
+        if not isinstance(client, str) and isinstance(names, list) and names:
+            client = names[0]
+        if action != "route" or not isinstance(client, str) or not client \
+                or not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             return call.end(500, "bad decision from the application", "sys")
         call.clientName = client
-        connections = list(call.services.directory.connectionsFor(client) or ())
+        connections = devicesFor(call, names)
         if not connections:
             return call.end(480, "client not connected", "sys")
         call.connections = connections
@@ -74,19 +81,26 @@ class OpRoute(Operator):
 class OpOfferClient(Operator):
     """
     C{calling} entry: ask the media session for the client's offer (the SIP
-    offer as is in passthrough, C{None} for an offerless INVITE).
+    offer as is in passthrough, C{None} for an offerless INVITE); when SIP
+    phones ring too, for theirs as well (a L{ForkOffers}).
     """
 
     name = "OpOfferClient"
 
     def process(self, call, event):
+        if any(getattr(c, "plainRTP", False) for c in call.connections):
+            clients = any(not getattr(c, "plainRTP", False) for c in call.connections)
+            call.whenDone(forkOffers(call, clients), "clientOffer")
+            return
         call.whenDone(call.media.clientOffer(call.sipOffer), "clientOffer")
 
 
 class OpSendIncoming(Operator):
     """
     C{calling}, on the client offer: send C{incoming} to every attached
-    connection; if none takes it, 480 (seed 000 step 2.1.1). A media
+    connection (a SIP phone's branch gets the phones' offer; without one
+    it is left out with 488); if none takes it, 480 (seed 000 step
+    2.1.1), or the best of the refusals (L{bestResponse}). A media
     failure gives 488.
     """
 
@@ -99,12 +113,27 @@ class OpSendIncoming(Operator):
             return None
         if not event.succeeded:
             return call.end(488, f"offer not acceptable: {event.failure.getErrorMessage()}", "sys")
+        offers = event.result
+        if not isinstance(offers, ForkOffers):
+            offers = ForkOffers(offers, None)
+        elif offers.phone is None:
+            log.info("call {call_id}: SIP phones not rung: {why}", call_id=call.id, why=offers.why)
         message = {"type": "incoming", "call": call.id, "from": call.fromURI,
-                   "to": call.toURI, "sdp": event.result}
+                   "to": call.toURI, "sdp": offers.client}
         for connection in list(call.connections):
-            if not call.sendClient(connection, message):
+            if getattr(connection, "plainRTP", False):
+                if offers.phone is None:
+                    call.detach(connection)
+                    forkResponses(call).append((488, offers.why or "no offer for SIP phones"))
+                    continue
+                sent = call.sendClient(connection, dict(message, sdp=offers.phone))
+            else:
+                sent = call.sendClient(connection, message)
+            if not sent:
                 call.detach(connection)
         if not call.connections:
+            if forkResponses(call):
+                return call.end(*bestResponse(forkResponses(call)), "sys")
             return call.end(480, "client not reachable", "sys")
         return CALLING
 
@@ -167,7 +196,9 @@ class OpRejectCall(Operator):
     (486) only removes that connection, and the call ends with 486 when no
     connection is left. A C{hangup} with a C{cause} (a failure on that
     client's side, e.g. 488 when its media set-up failed) counts as
-    C{busy} does, with that status.
+    C{busy} does, with that status (a SIP phone's failure comes so). When
+    no device is left, the call ends with the best of their answers
+    (L{bestResponse}: a 6xx, else the lowest class).
     """
 
     name = "OpRejectCall"
@@ -186,8 +217,9 @@ class OpRejectCall(Operator):
             return call.end(status, reason, "usr")
         call.sendClient(event.connection, {"type": "state", "state": DROPPED, "cause": status})
         call.detach(event.connection)
+        forkResponses(call).append((status, reason))
         if not call.connections:
-            return call.end(status, reason, "usr")
+            return call.end(*bestResponse(forkResponses(call)), "usr")
         return call.state.name
 
 

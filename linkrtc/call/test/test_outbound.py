@@ -67,8 +67,9 @@ class FakeClientLeg:
     def start(self):
         self.actions.append("start")
 
-    def cancel(self):
+    def cancel(self, reason=None):
         self.actions.append("cancel")
+        self.cancelReason = reason
 
     def sendBye(self):
         self.actions.append("bye")

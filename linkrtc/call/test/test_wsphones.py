@@ -241,6 +241,15 @@ class WebSocketPhonesTests(SynchronousTestCase):
         phone, leg = self.incoming()
         phone.sendMessage({"type": "state", "call": "c2", "state": "dropped", "cause": 487})
         self.assertEqual(leg.actions, ["start", "cancel"])
+        self.assertIsNone(leg.cancelReason)
+
+    def test_calledAnsweredElsewhere(self):
+        """Another device of the user answered: the CANCEL says so (RFC 3326 Reason)."""
+        phone, leg = self.incoming()
+        phone.sendMessage({"type": "state", "call": "c2", "state": "dropped",
+                           "cause": "answered elsewhere"})
+        self.assertEqual(leg.actions, ["start", "cancel"])
+        self.assertEqual(leg.cancelReason, 'SIP;cause=200;text="Call completed elsewhere"')
 
 
 class EngineTests(SynchronousTestCase):

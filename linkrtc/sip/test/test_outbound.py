@@ -354,6 +354,24 @@ class CancelTests(LegMixin, SynchronousTestCase):
         self.clock.advance(100)
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
+    def test_cancelReason(self):
+        """cancel(reason) puts a Reason header in the CANCEL (RFC 3326); none without."""
+        leg = self.leg()
+        self.respond(180)
+        leg.cancel(reason='SIP;cause=200;text="Call completed elsewhere"')
+        [cancel] = self.transport.requests("CANCEL")
+        self.assertEqual(cancel.headers.getAll("Reason"),
+                         ['SIP;cause=200;text="Call completed elsewhere"'])
+
+    def test_cancelReasonAfterProvisional(self):
+        """A CANCEL that waits for the first 1xx still carries the Reason."""
+        leg = self.leg()
+        leg.cancel(reason='SIP;cause=200;text="Call completed elsewhere"')
+        self.respond(183)
+        [cancel] = self.transport.requests("CANCEL")
+        self.assertEqual(cancel.headers.get("Reason"),
+                         'SIP;cause=200;text="Call completed elsewhere"')
+
     def test_cancelBeforeProvisional(self):
         """Before any 1xx nothing is sent (§9.1); the CANCEL goes with the first 1xx."""
         leg = self.leg()

@@ -254,11 +254,11 @@ class Run:
                           "-e", f"/dial sip:alice@127.0.0.1:{self.linkrtc.sipPort}")
         self.step("baresip dialling")
 
-    def configureBaresip(self, sipPort, accountParameters):
+    def configureBaresip(self, sipPort, accountParameters, tone=PHONE_TONE):
         """
-        Write baresip's config (listening on C{sipPort}, playing 440 Hz,
-        recording, its console on C{self.consPort}) and its account (bob,
-        PCMU, with C{accountParameters} appended).
+        Write baresip's config (listening on C{sipPort}, playing C{tone}
+        Hz, 440 by default, recording, its console on C{self.consPort})
+        and its account (bob, PCMU, with C{accountParameters} appended).
 
         @return: the config directory.
         """
@@ -267,8 +267,8 @@ class Run:
         os.makedirs(self.recordings)
         config = self.peerPath("baresip")
         os.makedirs(config)
-        tone = self.peerPath("phone440.wav")
-        writeTone(tone, PHONE_TONE, 60, 8000)  # longer than the call: baresip hangs up at EOF
+        frequency, tone = tone, self.peerPath("phone%d.wav" % (tone,))
+        writeTone(tone, frequency, 60, 8000)  # longer than the call: baresip hangs up at EOF
         self.consPort = freePort(both=True)
         with open(os.path.join(config, "config"), "w") as f:
             f.write(

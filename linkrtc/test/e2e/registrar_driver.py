@@ -30,6 +30,7 @@ Scenarios:
 
 import os
 import re
+import socket
 import sys
 import time
 import urllib.request
@@ -37,7 +38,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(HERE))))
 
-from linkrtc.test.e2e.bridge_driver import Run  # noqa: E402
+from linkrtc.test.e2e.bridge_driver import PHONE_TONE, Run  # noqa: E402
 from linkrtc.test.e2e.browser_driver import (  # noqa: E402
     PAGE_TONE,
     REMOTE_FREQUENCY,
@@ -50,6 +51,8 @@ from linkrtc.test.e2e.drivers import driverParser, runScenario, writeTone  # noq
 from linkrtc.test.e2e.harness import LinkRTCProcess, freePort  # noqa: E402
 
 PASSWORD = "b0b-secret"
+#: carol's password (a second SIP user, the caller of the fork tests).
+CAROL_PASSWORD = "c4rol-secret"
 
 USERS = f"""
 sip-min-expires = 60
@@ -58,6 +61,7 @@ sip-digest-algorithms = ["MD5"]
 
 [sip-users]
 bob = "{PASSWORD}"
+carol = "{CAROL_PASSWORD}"
 """
 
 
@@ -74,22 +78,23 @@ class RegistrarRun(Run):
 
     CLIENT_REGISTERED = "client registered"
 
-    def startLinkRTC(self):
+    def startLinkRTC(self, media="bridge"):
         self.cdr = os.path.join(self.out, "cdr.jsonl")
         users = os.path.join(self.out, "users.toml")
         with open(users, "w") as f:
             f.write(USERS)
-        self.linkrtc = LinkRTCProcess("--media", "bridge", "--ice-address", "127.0.0.1",
+        self.linkrtc = LinkRTCProcess("--media", media, "--ice-address", "127.0.0.1",
                                       "--config", users, "--cdr", self.cdr)
         self.linkrtc.start(timeout=20)
         self.step("linkrtc started", sip=self.linkrtc.sipPort, http=self.linkrtc.httpPort)
 
-    def startRegisteredBaresip(self, *args, seconds=45):
-        """baresip registering as bob (digest), answering by itself."""
+    def startRegisteredBaresip(self, *args, seconds=45, user="bob", password=PASSWORD,
+                               tone=PHONE_TONE):
+        """baresip registering as C{user} (digest), answering by itself, playing C{tone} Hz."""
         port = freePort(both=True)
-        config = self.configureBaresip(port, "")
+        config = self.configureBaresip(port, "", tone=tone)
         with open(os.path.join(config, "accounts"), "w") as f:
-            f.write(f"<sip:bob@127.0.0.1:{self.linkrtc.sipPort}>;auth_pass={PASSWORD};"
+            f.write(f"<sip:{user}@127.0.0.1:{self.linkrtc.sipPort}>;auth_pass={password};"
                     "regint=60;audio_codecs=pcmu;answermode=auto\n")
         self.spawnBaresip(config, "-t", str(seconds), *args)
         if not self.waitForBaresip(r"200 OK.*\[\d+ binding", 10):
@@ -177,7 +182,54 @@ def scenarioPageCallsPhone(run, args):
     run.result["ok"] = True
 
 
+def scenarioMessages(run, args):
+    run.startLinkRTC()
+    run.startClient("--codec", "pcmu")
+    port = freePort(both=True)
+    config = run.configureBaresip(port, "")
+    with open(os.path.join(config, "config"), "a") as f:
+        f.write("module contact.so\n")
+    with open(os.path.join(config, "contacts"), "w") as f:
+        f.write(f'"alice" <sip:alice@127.0.0.1:{run.linkrtc.sipPort}>\n')
+    with open(os.path.join(config, "accounts"), "w") as f:
+        f.write(f"<sip:bob@127.0.0.1:{run.linkrtc.sipPort}>;auth_pass={PASSWORD};"
+                "regint=60;audio_codecs=pcmu\n")
+    run.spawnBaresip(config, "-t", "40")
+    if not run.waitForBaresip(r"200 OK.*\[\d+ binding", 10):
+        raise AssertionError("baresip did not register:\n" + run.baresipText()[-2000:])
+    run.step("baresip registered")
+    # baresip's UI is its console: what it shows (the message it gets)
+    # goes to the address the last command came from, this socket.
+    console = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    console.bind(("127.0.0.1", 0))
+    console.settimeout(0.5)
+    console.sendto(b"/message hello alice from bob\n", ("127.0.0.1", run.consPort))
+    run.step("baresip command", text="/message hello alice from bob")
+    run.result["clientGot"] = run.client.waitFor("message", 10)
+    run.step("client got the message")
+    run.client.command({"type": "message", "to": "bob", "text": "hi bob, alice here",
+                        "ref": "m1"})
+    run.result["clientSent"] = run.client.waitFor(
+        lambda m: m.get("type") in ("message-sent", "error"), 10)
+    shown = b""
+    deadline = time.monotonic() + 10
+    while b"hi bob, alice here" not in shown and time.monotonic() < deadline:
+        try:
+            shown += console.recvfrom(65536)[0]
+        except socket.timeout:
+            pass
+    run.result["phoneShown"] = shown.decode(errors="replace")[-1000:]
+    run.result["phoneGot"] = b"hi bob, alice here" in shown
+    console.close()
+    run.step("phone got the message")
+    run.result["baresipLog"] = run.baresipText()[-3000:]
+    run.result["registrarLog"] = [line for line in run.linkrtcLines()
+                                  if "registrar:" in line or "MESSAGE" in line][-10:]
+    run.result["ok"] = True
+
+
 SCENARIOS = {
+    "messages": scenarioMessages,
     "client-calls-phone": scenarioClientCallsPhone,
     "phone-calls-client": scenarioPhoneCallsClient,
     "page-calls-phone": scenarioPageCallsPhone,

@@ -84,6 +84,32 @@ class RegisteredPhoneTests(BaresipTestsMixin, SynchronousTestCase):
         self.assertEqual(result["cdrs"][0]["from_uri"].split("@")[0], "sip:bob", report)
 
 
+class RegisteredPhoneMessageTests(BaresipTestsMixin, SynchronousTestCase):
+    """Instant messages between baresip registered as bob and the aiortc client alice."""
+
+    def test_messagesBothWays(self):
+        """
+        baresip's C{/message} to alice (a SIP MESSAGE, challenged with 407
+        and sent again with bob's credentials) reaches the client as
+        C{message}; the client's C{message} to C{bob} reaches baresip as
+        a MESSAGE to its registered contact, and the client gets
+        C{message-sent}.
+        """
+        result = runDriver(self, "messages")
+        report = self.report(result)
+        self.assertEqual(result["clientGot"],
+                         {"type": "message", "from": "bob", "text": "hello alice from bob"},
+                         report)
+        self.assertTrue(any("MESSAGE from bob authenticated" in line
+                            for line in result["registrarLog"]), report)
+        sent = result["clientSent"]
+        self.assertEqual((sent["type"], sent["to"], sent["ref"]), ("message-sent", "bob", "m1"),
+                         report)
+        self.assertIn(sent["status"], (200, 202), report)
+        self.assertTrue(result["phoneGot"], report + "\n" + result.get("phoneShown", ""))
+        self.assertEqual(result["linkrtcTracebacks"], 0, result.get("linkrtcLog", "")[-4000:])
+
+
 class RegisteredPhoneBrowserTests(BridgeTestsMixin, SynchronousTestCase):
     """The demo softphone in Chromium, logged in as alice, calls baresip registered as bob."""
 

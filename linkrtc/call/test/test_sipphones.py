@@ -1,0 +1,283 @@
+"""
+Ringing every device of a user (L{linkrtc.call.fork},
+L{linkrtc.call.sipphones}): browsers and registered SIP phones at once,
+first answer wins, on the fakes of L{linkrtc.testing} and fake SIP legs.
+"""
+
+from twisted.internet import defer
+from twisted.trial.unittest import SynchronousTestCase
+
+from linkrtc.call.fork import ANSWERED_ELSEWHERE_REASON, bestResponse
+from linkrtc.call.passthrough import PassthroughMediaFactory
+from linkrtc.call.sipphones import PhoneRinger
+from linkrtc.call.test.test_outbound import FakeClientLeg
+from linkrtc.sip.bindings import Binding, BindingTable, flowOf
+from linkrtc.sip.transport import Address
+from linkrtc.sip.uri import SIPURI, NameAddr, parseURI
+from linkrtc.testing import (
+    CLIENT_ANSWER,
+    SIP_OFFER,
+    CallHarness,
+    FakeApplication,
+    FakeMediaFactory,
+)
+
+PHONE_ANSWER = CLIENT_ANSWER.replace("198.51.100.7", "198.51.100.8")
+
+
+class FakeUserAgent:
+    def localContact(self, source=None, secure=False):
+        return NameAddr(SIPURI("sip", host="203.0.113.10", port=5060))
+
+
+class BranchLeg(FakeClientLeg):
+    """A fake INVITE client leg whose 2xx makes a dialog, as the real one's does."""
+
+    state = "calling"
+
+    def answer(self, body=PHONE_ANSWER.encode()):
+        self.dialog = object()
+        self.state = "confirmed"
+        super().answer(body)
+
+    def sendBye(self):
+        self.state = "terminated"
+        return super().sendBye()
+
+
+class ForkTests(SynchronousTestCase):
+    def setUp(self, mediaFactory=None, maxForks=10):
+        self.h = CallHarness(mediaFactory=mediaFactory or PassthroughMediaFactory(),
+                             application=FakeApplication())
+        self.bindings = BindingTable(self.h.clock)
+        self.legs = []
+
+        def legFactory(**kwargs):
+            leg = BranchLeg(**kwargs)
+            leg.byeResult = defer.succeed(None)
+            self.legs.append(leg)
+            return leg
+
+        services = self.h.manager.services
+        services.sipPhones = PhoneRinger(self.h.clock, self.bindings, FakeUserAgent(),
+                                         legFactory=legFactory)
+        services.maxForks = maxForks
+
+    def bind(self, user="bob", port=5062):
+        uri = f"sip:{user}@10.0.0.2:{port}"
+        self.bindings.bind(Binding(user=user, contact=NameAddr(parseURI(uri)), uriText=uri,
+                                   flow=flowOf(Address("UDP", "198.51.100.7", port)),
+                                   callId=f"c{port}", cseq=1,
+                                   expiresAt=self.h.clock.seconds() + 600))
+
+    def ring(self, user="bob", **decision):
+        call, leg = self.h.invite(to=f"sip:{user}@example.com")
+        self.h.application.decide(call, dict({"action": "route", "client": user}, **decision))
+        return call, leg
+
+    def cdr(self, call):
+        return [c for c in self.h.cdrs if c["call"] == call.id][0]
+
+    def test_sipOnlyUserRings(self):
+        """A user with only SIP phones: each contact gets the INVITE (was 480)."""
+        self.bind(port=5062)
+        self.bind(port=5064)
+        call, leg = self.ring()
+        self.assertEqual(len(self.legs), 2)
+        for branch in self.legs:
+            self.assertEqual(branch.actions, ["start"])
+            self.assertEqual(branch.kwargs["body"], SIP_OFFER)
+            self.assertEqual(branch.kwargs["proxy"].host, "198.51.100.7")
+            self.assertEqual(branch.kwargs["toAddr"].uri.user, "bob")
+            self.assertEqual(branch.kwargs["fromAddr"].uri.user, "bob")
+            self.assertEqual(branch.kwargs["requestURI"].port in (5062, 5064), True)
+        self.assertIsNone(leg.finalStatus)
+        self.assertEqual(call.state.name, "calling")
+
+    def test_ringingThenFirstAnswerWins(self):
+        """180 from a phone rings the caller; the first 200 wins, the others get CANCEL with Reason."""
+        self.bind(port=5062)
+        self.bind(port=5064)
+        self.bind(port=5066)
+        call, leg = self.ring()
+        a, b, c = self.legs
+        a.progress(180)
+        self.assertEqual([p.status for p in leg.provisionals], [180])
+        b.answer()
+        self.assertEqual(leg.finalStatus, 200)
+        self.assertEqual(leg.finals[0].body, PHONE_ANSWER.encode())
+        for loser in (a, c):
+            self.assertEqual(loser.actions, ["start", "cancel"])
+            self.assertEqual(loser.cancelReason, ANSWERED_ELSEWHERE_REASON)
+        self.assertEqual(b.actions, ["start"])
+        leg.ack()
+        self.assertEqual(call.state.name, "confirmed")
+        leg.receive("BYE")
+        self.assertEqual(b.actions, ["start", "bye"])
+        self.assertEqual(self.cdr(call)["device"], "sip:bob@10.0.0.2:5064")
+        self.assertEqual(self.h.startCdrs[0]["device"], "sip:bob@10.0.0.2:5064")
+
+    def test_browserAndPhoneRing(self):
+        """A browser and a phone of one user both ring; the browser wins: the phone is CANCELed."""
+        alice = self.h.connect("bob")
+        self.bind()
+        call, leg = self.ring()
+        [incoming] = alice.ofType("incoming")
+        self.assertEqual(incoming["sdp"], SIP_OFFER.decode())
+        [phone] = self.legs
+        self.h.clientSays(alice, "accept", call, sdp=CLIENT_ANSWER)
+        self.assertEqual(leg.finalStatus, 200)
+        self.assertEqual(phone.actions, ["start", "cancel"])
+        self.assertEqual(phone.cancelReason, ANSWERED_ELSEWHERE_REASON)
+        alice.peer = "tcp4:192.0.2.33:41000"
+        leg.ack()
+        leg.receive("BYE")
+        self.assertEqual(self.cdr(call)["device"], "ws:tcp4:192.0.2.33:41000")
+
+    def test_phoneWinsBrowserTold(self):
+        """The phone answers first: the browser gets dropped, answered elsewhere."""
+        alice = self.h.connect("bob")
+        self.bind()
+        call, leg = self.ring()
+        self.legs[0].answer()
+        self.assertEqual(leg.finalStatus, 200)
+        self.assertEqual(alice.ofType("state")[-1],
+                         {"type": "state", "call": call.id, "state": "dropped",
+                          "cause": "answered elsewhere"})
+
+    def test_late200AfterWinnerIsEnded(self):
+        """A phone's 200 that comes once another device won is ended with BYE."""
+        self.bind(port=5062)
+        self.bind(port=5064)
+        call, leg = self.ring()
+        a, b = self.legs
+        a.answer()
+        b.answer()
+        self.assertEqual(b.actions, ["start", "cancel", "bye"])
+        self.assertEqual([f.status for f in leg.finals], [200])
+
+    def test_allFailBestResponse(self):
+        """Every branch fails: the caller gets the lowest class (486 before 503 and 480)."""
+        self.bind(port=5062)
+        self.bind(port=5064)
+        self.bind(port=5066)
+        call, leg = self.ring()
+        a, b, c = self.legs
+        a.fail(503)
+        self.assertIsNone(leg.finalStatus)
+        b.fail(486)
+        c.fail(408)
+        self.assertEqual(leg.finalStatus, 486)
+        self.assertEqual(call.state.name, "dropped")
+
+    def test_6xxEndsTheFork(self):
+        """A 603 from one phone ends the call with 603; the other branches are CANCELed."""
+        self.bind(port=5062)
+        self.bind(port=5064)
+        call, leg = self.ring()
+        a, b = self.legs
+        a.fail(603, "Decline")
+        self.assertEqual(leg.finalStatus, 603)
+        self.assertEqual(b.actions, ["start", "cancel"])
+        self.assertIsNone(b.cancelReason)
+
+    def test_callerCancels(self):
+        """The caller's CANCEL: every branch is CANCELed, without the Reason of an answer."""
+        self.bind(port=5062)
+        self.bind(port=5064)
+        call, leg = self.ring()
+        leg.cancel()
+        self.assertEqual(leg.finalStatus, 487)
+        for branch in self.legs:
+            self.assertEqual(branch.actions, ["start", "cancel"])
+            self.assertIsNone(branch.cancelReason)
+
+    def test_phoneHangsUp(self):
+        """The answering phone's BYE: 200 to it, BYE to the caller."""
+        self.bind()
+        call, leg = self.ring()
+        [phone] = self.legs
+        phone.answer()
+        leg.ack()
+        self.assertEqual(phone.bye(), [200])
+        self.assertEqual(call.state.name, "dropped")
+        self.assertEqual(len(leg.byes), 1)
+        self.assertEqual(phone.actions, ["start"])
+
+    def test_boundOnForks(self):
+        """No more than max-forks devices ring; the rest are left out (logged)."""
+        self.setUp(maxForks=2)
+        browser = self.h.connect("bob")
+        for port in (5062, 5064, 5066):
+            self.bind(port=port)
+        call, leg = self.ring()
+        self.assertEqual(len(browser.ofType("incoming")), 1)
+        self.assertEqual(len(self.legs), 1)
+        self.assertEqual(len(call.connections), 2)
+
+    def test_clientsList(self):
+        """A route decision with C{clients} rings every device of every name."""
+        alice = self.h.connect("alice")
+        self.bind("bob")
+        call, leg = self.ring("bob", clients=["bob", "alice"])
+        self.assertEqual(len(alice.ofType("incoming")), 1)
+        self.assertEqual(len(self.legs), 1)
+        self.assertEqual(call.clientName, "bob")
+
+    def test_offerlessWithoutPhones(self):
+        """An offerless INVITE cannot ring phones: they are left out, 488 if none else."""
+        self.bind()
+        call, leg = self.h.invite(to="sip:bob@example.com", body=b"")
+        self.h.application.decide(call, {"action": "route", "client": "bob"})
+        self.assertEqual(self.legs, [])
+        self.assertEqual(leg.finalStatus, 488)
+
+
+    def test_phoneReinvite488(self):
+        """In a call a phone answered, its re-INVITE gets 488 and the call goes on."""
+        self.bind()
+        call, leg = self.ring()
+        [phone] = self.legs
+        phone.answer()
+        leg.ack()
+        responses = []
+        request = type("R", (), {"method": "INVITE", "body": b""})()
+        phone.listener.legRequestReceived(request, lambda status, *a, **k: responses.append(status))
+        self.assertEqual(responses, [488])
+        self.assertEqual(call.state.name, "confirmed")
+
+    def test_phoneWithoutSDP(self):
+        """A phone's 200 without SDP: BYE to it, and it counts as a 488 refusal."""
+        self.bind()
+        call, leg = self.ring()
+        [phone] = self.legs
+        phone.answer(b"")
+        self.assertEqual(phone.actions, ["start", "bye"])
+        self.assertEqual(leg.finalStatus, 488)
+
+    def test_mediaWithoutPhones(self):
+        """A media mode without phone support: the phones are left out, the browser rings."""
+        self.setUp(mediaFactory=FakeMediaFactory())
+        browser = self.h.connect("bob")
+        self.bind()
+        call, leg = self.ring()
+        self.assertEqual(self.legs, [])
+        self.assertEqual(len(browser.ofType("incoming")), 1)
+        self.assertEqual(call.connections, [browser])
+
+
+class BestResponseTests(SynchronousTestCase):
+    def test_none(self):
+        self.assertEqual(bestResponse([]), (480, "no device answered"))
+
+    def test_6xxWins(self):
+        self.assertEqual(bestResponse([(486, "a"), (600, "b"), (603, "c")]), (600, "b"))
+
+    def test_lowestClass(self):
+        self.assertEqual(bestResponse([(503, "a"), (486, "b"), (480, "c")]), (486, "b"))
+
+    def test_503Becomes500(self):
+        self.assertEqual(bestResponse([(503, "busy here"), (500, "x")]), (500, "busy here"))
+
+    def test_ignoresNonFinal(self):
+        self.assertEqual(bestResponse([(180, "x"), ("bad", "y"), (404, "z")]), (404, "z"))

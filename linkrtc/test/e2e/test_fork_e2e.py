@@ -1,0 +1,93 @@
+"""
+A user with several devices, and SIP-to-SIP calls, end to end
+(L{linkrtc.call.fork}, L{linkrtc.call.sipphones}): baresip registered as
+carol (digest) calls bob by name through a running C{twistd -n linkrtc
+--media bridge}, inside a network namespace that has only loopback
+(C{fork_driver.py} under C{unshare --net}).
+
+Each direction carries its own tone (440 Hz from carol, 880 Hz from bob's
+answering device), each side's recording checked by FFT. bob's second
+device, a SIPp UAS registered as bob, only rings: its scenario fails
+unless it gets a CANCEL with C{Reason: SIP;cause=200;text="Call
+completed elsewhere"} (RFC 3326).
+"""
+
+import os
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from linkrtc.test.e2e.harness import requireNamespaces, requirePeer
+from linkrtc.test.e2e.test_bridge_e2e import BridgeTestsMixin, runBaresipDriver, summary
+
+DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fork_driver.py")
+
+
+class ForkTests(BridgeTestsMixin, SynchronousTestCase):
+    def setUp(self):
+        requirePeer("baresip")
+        requirePeer("sipp")
+        requireNamespaces()
+
+    def run_(self, scenario):
+        result = runBaresipDriver(self, DRIVER, scenario, timeout=90.0)
+        report = (summary(result) + "\nbob: " + str(result.get("bobHeard"))
+                  + "\ndevice: " + str(result.get("deviceLog", ""))[-1500:]
+                  + "\nlinkrtc:\n" + result.get("linkrtcLog", "")[-3000:])
+        self.assertEqual(result["linkrtcTracebacks"], 0, report)
+        [cdr] = result["cdrs"]
+        self.assertEqual((cdr["cause"], cdr["call_dir"], cdr["client"]),
+                         (200, "inbound", "bob"), report)
+        self.assertEqual(cdr["from_uri"].split("@")[0], "sip:carol", report)
+        self.assertTone(result["phoneHeard"], 880.0, report)
+        self.assertTrue(result["phoneEnded"], report)
+        return result, cdr, report
+
+    def assertCancelledElsewhere(self, result, report):
+        self.assertEqual(result["deviceExit"], 0, report)
+        self.assertTrue(result["deviceSawReason"], report)
+
+    def test_phoneCallsPhone(self):
+        """
+        baresip (carol) dials C{sip:bob@LINKRTC}, bob is only a registered
+        baresip: it rings and answers (was 480); the bridge relays RTP
+        between the two SIP legs; tones both ways; carol hangs up and bob
+        sees the BYE.
+        """
+        result, cdr, report = self.run_("phone-calls-phone")
+        self.assertTone(result["bobHeard"], 440.0, report)
+        self.assertTrue(result["bobEnded"], report)
+        self.assertEqual(cdr["media"]["mode"], "sip", report)
+        self.assertTrue(cdr["device"].startswith("sip:bob"), report)
+
+    def test_phoneCallsPhonePassthrough(self):
+        """
+        The same with C{--media passthrough}: carol's SDP goes to bob and
+        bob's answer back as they are; RTP flows between the phones;
+        tones both ways.
+        """
+        result, cdr, report = self.run_("phone-calls-phone-passthrough")
+        self.assertTone(result["bobHeard"], 440.0, report)
+        self.assertEqual(cdr["media"]["mode"], "passthrough", report)
+        self.assertTrue(cdr["device"].startswith("sip:bob"), report)
+
+    def test_forkPhoneWins(self):
+        """
+        bob has two SIP devices: both ring; baresip answers, the SIPp
+        device is CANCELed with the Reason; tones both ways on the winner.
+        """
+        result, cdr, report = self.run_("fork-phone-wins")
+        self.assertCancelledElsewhere(result, report)
+        self.assertTone(result["bobHeard"], 440.0, report)
+        self.assertTrue(cdr["device"].startswith("sip:bob"), report)
+
+    def test_forkClientWins(self):
+        """
+        bob has a WebRTC client and a SIP device: both ring; the client
+        answers, the SIP device is CANCELed with the Reason; tones both
+        ways between carol's baresip and the client.
+        """
+        result, cdr, report = self.run_("fork-client-wins")
+        self.assertCancelledElsewhere(result, report)
+        self.assertTone(result["clientHeard"], 440.0, report)
+        self.assertEqual(result["clientStates"][-2:], ["confirmed", "dropped"], report)
+        self.assertTrue(cdr["device"].startswith("ws:"), report)
