@@ -228,6 +228,12 @@ def makeLinkRTCService(config, reactor=None):
     bindings = BindingTable(reactor, maxPerUser=config.sipMaxContacts,
                             onChange=lambda user: phones.bindingsChanged(user))
     directory = ClientDirectory(clock=reactor, bindings=bindings)
+    cluster = None
+    if config.redis:
+        # Scale-out (docs/scaling.rst): the directory is shared in Redis.
+        from linkrtc.cluster.service import makeClusterDirectory
+
+        directory, cluster = makeClusterDirectory(config, reactor, bindings, top)
     # Phones registered over SIP over WebSocket (RFC 7118) are clients.
     phones = WebSocketPhones(reactor, directory, bindings)
     sipUsers = SIPUserStore(config.sipUsers, realm=config.sipRealm)
@@ -264,7 +270,7 @@ def makeLinkRTCService(config, reactor=None):
     manager = buildCallManager(
         reactor, directory, application, mediaFactory, ringTimeout=config.ringTimeout,
         operators=config.operators, cdrPath=config.cdr, admission=admission,
-        callControl=callControl, resumeSeconds=config.resumeSeconds,
+        callControl=callControl, resumeSeconds=config.resumeSeconds, cluster=cluster,
     )
 
     from linkrtc.sip.ratelimit import SourceRateLimiter
