@@ -130,12 +130,14 @@ class KamailioProcess:
             raise AssertionError(f"kamailio did not start ({e}):\n{self.logText()}")
         return self
 
-    def logText(self):
+    def logText(self, full=False):
+        """@return: its log (the last 4000 characters unless C{full})."""
         try:
-            with open(self.log) as f:
-                return f.read()[-4000:]
+            with open(self.log, errors="replace") as f:
+                text = f.read()
         except OSError:
             return ""
+        return text if full else text[-4000:]
 
     def stop(self):
         if self.process is not None and self.process.poll() is None:

@@ -90,6 +90,15 @@ class ClusterTests(SynchronousTestCase):
             time.sleep(0.1)
         self.fail(f"linkrtc:client:{name} {'never came' if present else 'never went'}")
 
+    def waitForKamailio(self, line):
+        """Wait until Kamailio's log has C{line}."""
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if line in self.kamailio.logText(full=True):
+                return
+            time.sleep(0.1)
+        self.fail(f"kamailio never logged {line!r}:\n{self.logs()}")
+
     def test_callsAcrossNodesThenNodeBDies(self):
         alice = self.client("a", "alice")
         bob = self.client("b", "bob")
@@ -127,11 +136,15 @@ class ClusterTests(SynchronousTestCase):
 
         self.nodes["b"].process.send_signal(signal.SIGKILL)
         self.nodes["b"].process.wait(10)
-        # B's entries expire from Redis (it no longer refreshes them) ...
+        # Kamailio's OPTIONS probes find B dead and take it out of rotation ...
+        self.waitForKamailio(f"LinkRTC node sip:127.0.0.1:{self.nodes['b'].sipPort} down")
+        # ... and B's entries expire from Redis (it no longer refreshes them).
         self.waitForRedis("bob", False)
-        # ... and Kamailio has probed it dead (probe interval 1 s) by now.
+        before = len(self.kamailio.logText(full=True))
         self.sipp("uac_call.xml", "alice", "-d", "200", calls=4)
         self.failing("bob", 480, calls=2)
+        # No new call was sent to the dead node.
+        self.assertNotIn("did not answer", self.kamailio.logText(full=True)[before:])
 
         thread.join(70)
         result = longCall["result"]
