@@ -20,6 +20,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from linkrtc.interfaces import IClusterDirectory
+from linkrtc.metrics import CLUSTER_STORE_ERRORS
 from linkrtc.signalling.directory import ClientDirectory
 
 __all__ = ["ClusterDirectory", "ClusterDirectoryService", "defaultNodeId", "nodeAddressFor"]
@@ -126,6 +127,7 @@ class ClusterDirectory(ClientDirectory):
 
     def _watch(self, d, what):
         def failed(failure):
+            CLUSTER_STORE_ERRORS.labels(operation=what).inc()
             log.warn("cluster directory: {what} in the store failed: {error}", what=what,
                      error=failure.getErrorMessage())
 
@@ -176,6 +178,7 @@ class ClusterDirectory(ClientDirectory):
             return None
 
         def failed(failure):
+            CLUSTER_STORE_ERRORS.labels(operation="locate").inc()
             log.warn("cluster directory: looking up {name} failed: {error}", name=name,
                      error=failure.getErrorMessage())
             return None

@@ -12,6 +12,7 @@ node keeps nothing of it.
 
 from twisted.logger import Logger
 
+from linkrtc.metrics import CLUSTER_INVITES
 from linkrtc.signalling.messages import isValidClientName
 
 __all__ = ["ClusterRouter"]
@@ -61,8 +62,10 @@ class ClusterRouter:
         if getattr(leg, "finalSent", False) or getattr(leg, "state", None) == "terminated":
             return  # cancelled while the directory answered (487 sent)
         if address is None or self.directory.connectionsFor(callee):
+            CLUSTER_INVITES.labels(result="local").inc()
             local(leg)
             return
+        CLUSTER_INVITES.labels(result="redirected").inc()
         log.info("cluster: INVITE for {callee} redirected to node {address}", callee=callee,
                  address=address)
         leg.sendFinal(302, "Moved Temporarily",

@@ -137,3 +137,31 @@ class ManagerTests(SynchronousTestCase):
                                    PassthroughMediaFactory())
         self.assertIsNone(manager.cluster)
         self.assertIsNotNone(manager.inviteReceived(invite("alice")))
+
+
+class MetricsTests(SynchronousTestCase):
+    def value(self, name, **labels):
+        from linkrtc.metrics import REGISTRY
+
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    def test_counted(self):
+        """Redirected and local INVITEs, and failed lookups, are counted."""
+        clock = Clock()
+        clock.advance(START)
+        store = MemoryLocationStore()
+        a = ClusterDirectory(store, "a", "10.0.0.1:5060", clock)
+        ClusterDirectory(store, "b", "10.0.0.2:5070", clock).register(
+            "bob", FakeClientConnection("bob"))
+        router = ClusterRouter(a)
+        before = [self.value("linkrtc_cluster_invites_total", result=r)
+                  for r in ("redirected", "local")]
+        failedBefore = self.value("linkrtc_cluster_store_errors_total", operation="locate")
+        router.takes(invite("bob"), lambda leg: None)
+        router.takes(invite("carol"), lambda leg: None)
+        store.failing = True
+        router.takes(invite("bob"), lambda leg: None)
+        self.assertEqual([self.value("linkrtc_cluster_invites_total", result=r) - b
+                          for r, b in zip(("redirected", "local"), before)], [1, 2])
+        self.assertEqual(self.value("linkrtc_cluster_store_errors_total", operation="locate")
+                         - failedBefore, 1)
