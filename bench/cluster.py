@@ -40,44 +40,25 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
+from cps import cpuSeconds  # noqa: E402
+
 from linkrtc.test.e2e.cluster_harness import KamailioProcess, RedisProcess  # noqa: E402
-from linkrtc.test.e2e.harness import (  # noqa: E402
-    SCENARIOS,
-    LinkRTCProcess,
-    WSClient,
-    freePort,
-)
-
-TICK = os.sysconf("SC_CLK_TCK")
+from linkrtc.test.e2e.harness import SCENARIOS, LinkRTCProcess, WSClient, freePort  # noqa: E402
 
 
-def cpuSeconds(pid, group=False):
-    """
-    @param group: C{True} to add up every process of C{pid}'s process
-        group (Kamailio's children).
-    @return: user+system CPU seconds.
-    """
-    if not group:
-        pids = [pid]
-    else:
-        pids = []
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    with open(f"/proc/{entry}/stat") as f:
-                        fields = f.read().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                if int(fields[2]) == pid:
-                    pids.append(int(entry))
+def groupCPUSeconds(pgid):
+    """@return: user+system CPU seconds of the processes of group C{pgid} (Kamailio's)."""
     total = 0.0
-    for p in pids:
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
             continue
-        total += (int(fields[11]) + int(fields[12])) / TICK
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[2]) != pgid:
+                    continue
+            total += cpuSeconds(int(entry))
+        except (OSError, ValueError):
+            continue
     return total
 
 
@@ -132,14 +113,14 @@ def sweep(name, kamailio, nodes, clients, rates, seconds, services):
     rows, best = [], None
     for rate in rates:
         nodesBefore = sum(cpuSeconds(n.process.pid) for n in nodes)
-        kamBefore = cpuSeconds(kamailio.process.pid, group=True)
+        kamBefore = groupCPUSeconds(kamailio.process.pid)
         clientsBefore = sum(cpuSeconds(c.process.pid) for c in clients)
         row = runLoad(kamailio.port, rate, seconds, services)
         calls = max(row["successful"], 1)
         row["nodes_cpu_ms_per_call"] = 1000 * (
             sum(cpuSeconds(n.process.pid) for n in nodes) - nodesBefore) / calls
         row["kamailio_cpu_ms_per_call"] = 1000 * (
-            cpuSeconds(kamailio.process.pid, group=True) - kamBefore) / calls
+            groupCPUSeconds(kamailio.process.pid) - kamBefore) / calls
         row["clients_cpu_ms_per_call"] = 1000 * (
             sum(cpuSeconds(c.process.pid) for c in clients) - clientsBefore) / calls
         row["reached"] = (not row["failed"] and row["successful"] == row["calls"]
