@@ -69,7 +69,8 @@ def startSIPp(port, rate, seconds, service, scratch):
             "-mi", "127.0.0.1", "-mp", str(freePort()),
             "-r", str(rate), "-m", str(calls), "-nostdin", "-l", str(max(rate * 4, 100)),
             "-timeout", f"{int(seconds) + 30}s", "-max_recv_loops", "10000",
-            "-buff_size", str(4 * 1024 * 1024), "-trace_stat", "-fd", "1"]
+            "-buff_size", str(4 * 1024 * 1024), "-trace_stat", "-fd", "1", "-trace_err",
+            "-error_file", os.path.join(scratch, "errors.log")]
     return calls, subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    text=True, cwd=scratch)
 
@@ -89,7 +90,7 @@ def runLoad(port, rate, seconds, services):
             os.mkdir(sub)
             runs.append(startSIPp(port, share, seconds, service, sub))
         total = successful = failed = 0
-        for calls, process in runs:
+        for i, (calls, process) in enumerate(runs):
             try:
                 text, _ = process.communicate(timeout=seconds + 60)
             except subprocess.TimeoutExpired:
@@ -101,8 +102,15 @@ def runLoad(port, rate, seconds, services):
             total += calls
             successful += good
             failed += int(bad[-1]) if bad else calls - good
-            if not ok:
-                print(f"  SIPp gave no statistics:\n{text[-1500:]}", flush=True)
+            if not good:
+                print(f"  SIPp completed no call (exit {process.returncode}):\n{text[-1500:]}",
+                      flush=True)
+            if bad and int(bad[-1]):
+                try:
+                    with open(os.path.join(scratch, str(i), "errors.log"), errors="replace") as f:
+                        print(f"  SIPp errors:\n{f.read()[:1500]}", flush=True)
+                except OSError:
+                    pass
     elapsed = time.monotonic() - start
     return {"rate": rate, "calls": total, "successful": successful, "failed": failed,
             "seconds": elapsed, "achieved": successful / elapsed if elapsed else 0}
@@ -149,7 +157,7 @@ def cluster(redis, nodeIds, clientNames, rates, seconds, services, name):
             client = WSClient(node, clientName, "--action", "answer", "--lifetime", "3600")
             clients.append(client)
             client.waitFor("registered")
-        kamailio = KamailioProcess(nodes, probeInterval=2, children=4).start()
+        kamailio = KamailioProcess(nodes, probeInterval=2).start()
         time.sleep(1)
         print(f"{name}:", flush=True)
         return sweep(name, kamailio, nodes, clients, rates, seconds, services)
@@ -167,20 +175,28 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rates", default="100,200,300,400,500,600,800,1000")
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--setups", default="one_node,two_nodes,two_nodes_split",
+                        help="which set-ups to run (comma-separated)")
     options = parser.parse_args()
     rates = [int(r) for r in options.rates.split(",")]
     results = {"rates": rates, "seconds": options.seconds, "cores": os.cpu_count(),
                "command": "python bench/cluster.py --rates " + options.rates
                + f" --seconds {options.seconds:g}"}
+    setups = {
+        "one_node": (["a"], ["bench"], ["bench"], "one node"),
+        "two_nodes": (["a", "b"], ["bench", "bench"], ["bench"], "two nodes"),
+        "two_nodes_split": (["a", "b"], ["bench-a", "bench-b"], ["bench-a", "bench-b"],
+                            "two nodes, split"),
+    }
+    wanted = options.setups.split(",")
+    for key in setups:
+        results[key] = {"rows": [], "best": None}
     redis = RedisProcess().start()
     try:
-        results["one_node"] = cluster(redis, ["a"], ["bench"], rates, options.seconds,
-                                      ["bench"], "one node")
-        results["two_nodes"] = cluster(redis, ["a", "b"], ["bench", "bench"], rates,
-                                       options.seconds, ["bench"], "two nodes")
-        results["two_nodes_split"] = cluster(redis, ["a", "b"], ["bench-a", "bench-b"], rates,
-                                             options.seconds, ["bench-a", "bench-b"],
-                                             "two nodes, split")
+        for key in wanted:
+            nodeIds, clientNames, services, title = setups[key]
+            results[key] = cluster(redis, nodeIds, clientNames, rates, options.seconds,
+                                   services, title)
     finally:
         redis.stop()
 

@@ -90,9 +90,13 @@ class KamailioProcess:
 
     @ivar port: its SIP port (UDP, 127.0.0.1).
     @ivar probeInterval: seconds between its OPTIONS probes.
+    @ivar children: its UDP worker processes; one by default, since
+        several may relay a node's 180 after its 200 (each worker relays
+        the message it read as soon as it can), which SIPp's scenarios
+        refuse (a real UAC ignores it).
     """
 
-    def __init__(self, nodes, probeInterval=1, nodeTimeout=2000, children=2):
+    def __init__(self, nodes, probeInterval=1, nodeTimeout=2000, children=1):
         self.executable = requirePeer("kamailio")
         self.nodes = list(nodes)
         self.port = freePort()
