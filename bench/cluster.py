@@ -181,7 +181,10 @@ def main():
     rates = [int(r) for r in options.rates.split(",")]
     results = {"rates": rates, "seconds": options.seconds, "cores": os.cpu_count(),
                "command": "python bench/cluster.py --rates " + options.rates
-               + f" --seconds {options.seconds:g}"}
+               + f" --seconds {options.seconds:g}",
+               # The machine's load before the run: other work on the same
+               # cores lowers the measured rates (see the module docstring).
+               "loadavg_before": os.getloadavg()}
     setups = {
         "one_node": (["a"], ["bench"], ["bench"], "one node"),
         "two_nodes": (["a", "b"], ["bench", "bench"], ["bench"], "two nodes"),
@@ -217,6 +220,7 @@ def main():
         summary[key] = {"measured_ratio": best["achieved"] / one["achieved"],
                         "projected": projected}
     results["summary"] = summary
+    results["loadavg_after"] = os.getloadavg()
     print("\nSummary: highest rate with 0 failed calls")
     for key in ("one_node", "two_nodes", "two_nodes_split"):
         best = results[key]["best"]
