@@ -157,6 +157,16 @@ class LinkRTCConfig:
     #: The ringback's country (L{linkrtc.media.ringback.TONE_PLANS}), or
     #: C{None} for early media in silence.
     ringbackTone: str | None = "us"
+    #: Redis URL of a cluster's shared client directory (docs/scaling.rst),
+    #: or C{None}: the directory is in-process.
+    redis: str | None = None
+    #: This node's id in the cluster, or C{None}: C{HOSTNAME-PID}.
+    nodeId: str | None = None
+    #: C{HOST:PORT} other nodes send this node's INVITEs to, or C{None}:
+    #: from the first UDP/TCP C{--sip} endpoint.
+    nodeAddress: str | None = None
+    #: Seconds a client's entry lives in Redis without a refresh.
+    directoryTTL: float = 30.0
 
     def replace(self, **changes):
         """@return: a copy with C{changes} applied."""
@@ -237,6 +247,10 @@ KEYS = {
     "max-forks": "maxForks",
     "early-media": "earlyMedia",
     "ringback-tone": "ringbackTone",
+    "redis": "redis",
+    "node-id": "nodeId",
+    "node-address": "nodeAddress",
+    "directory-ttl": "directoryTTL",
 }
 
 
@@ -439,6 +453,11 @@ def normalise(key, value):
                               f" got {value!r}")
         else:
             value = value.strip().lower()
+    elif name == "directoryTTL":
+        value = _positive(key, value)
+    elif name == "redis" and value not in (None, ""):
+        if not isinstance(value, str) or value.split("://")[0] not in ("redis", "rediss", "unix"):
+            raise ConfigError(f"{key}: expected a redis://, rediss:// or unix:// URL, got {value!r}")
     elif name == "clientTokens":
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a table of name = token")

@@ -795,3 +795,48 @@ class IOfferlessOutboundMediaSession(IOutboundMediaSession):
         @return: our SDP answer (C{bytes}) for the ACK, or C{None} when the
             offer is unusable (then C{clientAnswer} fails and the call ends).
         """
+
+
+class ILocationStore(Interface):
+    """
+    Where a cluster's nodes publish their clients (docs/scaling.rst):
+    Redis (L{linkrtc.cluster.store.RedisLocationStore}). Every method
+    returns a L{Deferred}; a failure (server unreachable) is the caller's
+    to log.
+    """
+
+    def publish(nodeId, address, names, expiresAt, ttl):
+        """
+        Say that node C{nodeId}, reached over SIP at C{address}
+        (C{"HOST:PORT"}), holds connections for C{names} until
+        C{expiresAt} (UNIX seconds); keys expire after C{ttl} seconds.
+        """
+
+    def withdraw(nodeId, name):
+        """Node C{nodeId} no longer holds a connection for C{name}."""
+
+    def locate(name, now):
+        """
+        @return: a L{Deferred} firing with a C{list} of C{(nodeId,
+            address)} of the nodes holding C{name} whose entry expires
+            after C{now} (UNIX seconds), freshest first (maybe empty).
+        """
+
+    def close():
+        """Close the connections to the store."""
+
+
+class IClusterDirectory(IClientDirectory):
+    """
+    An L{IClientDirectory} shared by the nodes of a cluster: it also knows
+    which other node holds a name's connections.
+    """
+
+    nodeId = Attribute("This node's id, C{str}.")
+
+    def locate(name):
+        """
+        @return: a L{Deferred} firing with the SIP address C{"HOST:PORT"}
+            of another live node holding a connection for C{name}, or
+            C{None}; it never fails (a store error gives C{None}).
+        """

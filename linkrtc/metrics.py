@@ -69,6 +69,14 @@ SIP_MESSAGES = Counter(
     "linkrtc_sip_messages_total", "Instant messages (SIP MESSAGE / client message) relayed, by "
     "direction (to_client, to_sip) and result (delivered, refused).",
     ["direction", "result"], registry=REGISTRY)
+CLUSTER_INVITES = Counter(
+    "linkrtc_cluster_invites_total", "INVITEs for a client with no connection on this node, "
+    "by where the cluster directory sent them (redirected, local).",
+    ["result"], registry=REGISTRY)
+CLUSTER_STORE_ERRORS = Counter(
+    "linkrtc_cluster_store_errors_total", "Failed operations on the cluster directory's "
+    "Redis, by operation (publish, refresh, withdraw, close, locate).", ["operation"],
+    registry=REGISTRY)
 
 # Webhook.
 WEBHOOK_LATENCY = Histogram(

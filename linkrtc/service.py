@@ -230,6 +230,12 @@ def makeLinkRTCService(config, reactor=None):
     bindings = BindingTable(reactor, maxPerUser=config.sipMaxContacts,
                             onChange=lambda user: phones.bindingsChanged(user))
     directory = ClientDirectory(clock=reactor, bindings=bindings)
+    cluster = None
+    if config.redis:
+        # Scale-out (docs/scaling.rst): the directory is shared in Redis.
+        from linkrtc.cluster.service import makeClusterDirectory
+
+        directory, cluster = makeClusterDirectory(config, reactor, bindings, top)
     # Phones registered over SIP over WebSocket (RFC 7118) are clients.
     phones = WebSocketPhones(reactor, directory, bindings)
     # Phones registered over UDP/TCP/TLS ring as devices of incoming calls.
@@ -271,7 +277,7 @@ def makeLinkRTCService(config, reactor=None):
         reactor, directory, application, mediaFactory, ringTimeout=config.ringTimeout,
         operators=config.operators, cdrPath=config.cdr, admission=admission,
         callControl=callControl, resumeSeconds=config.resumeSeconds,
-        sipPhones=ringer, maxForks=config.maxForks,
+        sipPhones=ringer, maxForks=config.maxForks, cluster=cluster,
     )
 
     from linkrtc.sip.ratelimit import SourceRateLimiter

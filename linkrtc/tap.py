@@ -64,6 +64,10 @@ class Options(usage.Options):
         ["resume-seconds", None, None, "Seconds an answered call waits for a client whose WebSocket closed to resume it; 0 ends it at once [default: 10]."],
         ["early-media", None, None, "Bridge mode: 183 with SDP and a ringback tone to SIP callers until the client answers: on or off [default: on]."],
         ["ringback-tone", None, None, "The ringback's country: us, uk, de, fr, ... or none for silence [default: us]."],
+        ["redis", None, None, "Redis URL of a cluster's shared client directory, redis://HOST:PORT/DB (docs/scaling.rst) [default: in-process]."],
+        ["node-id", None, None, "This node's id in the cluster [default: HOSTNAME-PID]."],
+        ["node-address", None, None, "HOST:PORT other nodes and Kamailio reach this node's SIP at [default: the first --sip endpoint's]."],
+        ["directory-ttl", None, None, "Seconds a client's entry lives in Redis without a refresh [default: 30]."],
     ]
 
     optFlags = [
@@ -149,6 +153,9 @@ class Options(usage.Options):
             if self["sip-rate-limit-loopback"]:
                 changes["sip-rate-limit-loopback"] = True
             for key in ("early-media", "ringback-tone"):
+                if self[key] is not None:
+                    changes[key] = self[key]
+            for key in ("redis", "node-id", "node-address", "directory-ttl"):
                 if self[key] is not None:
                     changes[key] = self[key]
             envSecret = os.environ.get("LINKRTC_AUTH_SECRET")

@@ -41,10 +41,13 @@ class CallManager:
         calls are taken, or C{None} (always taken).
     """
 
-    def __init__(self, machine, services, admission=None):
+    def __init__(self, machine, services, admission=None, cluster=None):
         self.machine = machine
         self.services = services
         self.admission = admission
+        #: The L{linkrtc.cluster.redirect.ClusterRouter} that sends INVITEs
+        #: for other nodes' clients on (C{--redis}), or C{None}.
+        self.cluster = cluster
         self.calls = {}
         self._idleWaiters = []
         #: The L{linkrtc.call.outbound.OutboundDialer} for clients' C{call}
@@ -62,10 +65,22 @@ class CallManager:
         from a phone registered over a WebSocket is that phone's client
         C{call} instead (L{linkrtc.call.wsphones}).
 
-        @return: the new L{Call}, or C{None} when the WebSocket phones took it.
+        @return: the new L{Call}, or C{None} when the WebSocket phones took
+            it, or the cluster router (the callee is on another node, or the
+            router is asking the cluster directory; L{linkrtc.cluster.redirect}).
         """
         if self.webSocketPhones is not None and self.webSocketPhones.takes(leg):
             return None
+        if self.cluster is not None and self.cluster.takes(leg, self.startCall):
+            return None
+        return self.startCall(leg)
+
+    def startCall(self, leg):
+        """
+        Make a call on this node for the INVITE of C{leg} and start it.
+
+        @return: the new L{Call}.
+        """
         call = Call(leg, self.machine, self.services, onRelease=self._released)
         self.calls[call.id] = call
         leg.setListener(call)
@@ -232,7 +247,7 @@ class CallManager:
 
 def buildCallManager(reactor, directory, application, mediaFactory, ringTimeout=60.0,
                      operators=(), cdrPath=None, admission=None, callControl=None,
-                     resumeSeconds=0.0, sipPhones=None, maxForks=10):
+                     resumeSeconds=0.0, sipPhones=None, maxForks=10, cluster=None):
     """
     Build the call engine.
 
@@ -253,6 +268,8 @@ def buildCallManager(reactor, directory, application, mediaFactory, ringTimeout=
         0 ends the call at once.
     @param sipPhones: the L{linkrtc.call.sipphones.PhoneRinger}, or C{None}.
     @param maxForks: devices one incoming call rings at most (C{max-forks}).
+    @param cluster: the L{linkrtc.cluster.redirect.ClusterRouter} (with
+        C{--redis}) or C{None}.
     @return: a L{CallManager} (the L{IInviteHandler} for the SIP user agent
         and the L{IClientMessageHandler} for signalling).
     @raise linkrtc.error.OperatorConfigError: for a bad operator spec
@@ -265,7 +282,7 @@ def buildCallManager(reactor, directory, application, mediaFactory, ringTimeout=
                             buildCDRWriter(reactor, cdrPath), ringTimeout=float(ringTimeout),
                             callControl=callControl, resumeSeconds=float(resumeSeconds),
                             sipPhones=sipPhones, maxForks=maxForks)
-    return CallManager(machine, services, admission=admission)
+    return CallManager(machine, services, admission=admission, cluster=cluster)
 
 
 def buildCDRWriter(reactor, path):

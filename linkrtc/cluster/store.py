@@ -1,0 +1,107 @@
+# -*- test-case-name: linkrtc.cluster.test.test_store -*-
+"""
+The client locations of a cluster in Redis (docs/scaling.rst, "Redis
+keys").
+
+Keys (C{PREFIX} is C{linkrtc:} by default):
+
+  - C{PREFIX client:NAME}: a sorted set of the ids of the nodes where
+    client NAME has a connection, each scored with the UNIX time (seconds)
+    its entry expires at. The node rewrites its score every third of the
+    TTL while the client stays connected; a dead node's members fall out
+    of lookups once their score is past, and the whole key expires (Redis
+    C{EXPIRE}, the TTL) when no node refreshes it.
+  - C{PREFIX node:ID}: the node's SIP address C{HOST:PORT} (where other
+    nodes send an INVITE for its clients), with the TTL as C{EX}.
+
+Redis is reached with redis-py's asyncio client (C{redis.asyncio}) on the
+reactor's asyncio loop (the process runs on Twisted's asyncio reactor);
+each operation returns a L{Deferred}.
+"""
+
+import asyncio
+
+from twisted.internet.defer import Deferred
+from zope.interface import implementer
+
+from linkrtc.interfaces import ILocationStore
+
+__all__ = ["RedisLocationStore", "clientKey", "nodeKey"]
+
+#: The default prefix of every key.
+PREFIX = "linkrtc:"
+
+
+def clientKey(name, prefix=PREFIX):
+    """@return: the key of client C{name}'s node set, C{str}."""
+    return f"{prefix}client:{name}"
+
+
+def nodeKey(nodeId, prefix=PREFIX):
+    """@return: the key of node C{nodeId}'s SIP address, C{str}."""
+    return f"{prefix}node:{nodeId}"
+
+
+def _deferred(coroutine):
+    """Run C{coroutine} on the running asyncio loop; @return: a L{Deferred}."""
+    return Deferred.fromFuture(asyncio.ensure_future(coroutine))
+
+
+@implementer(ILocationStore)
+class RedisLocationStore:
+    """
+    L{ILocationStore} on a Redis server.
+
+    @ivar url: the Redis URL (C{redis://HOST:PORT/DB},
+        C{unix:///PATH?db=N}, C{rediss://...}).
+    """
+
+    def __init__(self, url, prefix=PREFIX, client=None):
+        """
+        @param url: the Redis URL (see L{redis.asyncio.from_url}).
+        @param prefix: the prefix of every key.
+        @param client: a C{redis.asyncio.Redis} to use (tests), or C{None}
+            to make one from C{url} (connections are opened on first use).
+        """
+        self.url = url
+        self.prefix = prefix
+        if client is None:
+            import redis.asyncio
+
+            client = redis.asyncio.from_url(url, decode_responses=True,
+                                            socket_timeout=2.0, socket_connect_timeout=2.0)
+        self.client = client
+
+    def publish(self, nodeId, address, names, expiresAt, ttl):
+        """See L{ILocationStore.publish}."""
+        return _deferred(self._publish(nodeId, address, list(names), expiresAt, ttl))
+
+    async def _publish(self, nodeId, address, names, expiresAt, ttl):
+        seconds = max(1, int(round(ttl)))
+        pipe = self.client.pipeline(transaction=False)
+        pipe.set(nodeKey(nodeId, self.prefix), address, ex=seconds)
+        for name in names:
+            key = clientKey(name, self.prefix)
+            pipe.zadd(key, {nodeId: expiresAt})
+            pipe.zremrangebyscore(key, "-inf", f"({expiresAt - ttl}")
+            pipe.expire(key, seconds)
+        await pipe.execute()
+
+    def withdraw(self, nodeId, name):
+        """See L{ILocationStore.withdraw}."""
+        return _deferred(self.client.zrem(clientKey(name, self.prefix), nodeId))
+
+    def locate(self, name, now):
+        """See L{ILocationStore.locate}."""
+        return _deferred(self._locate(name, now))
+
+    async def _locate(self, name, now):
+        ids = await self.client.zrevrangebyscore(clientKey(name, self.prefix), "+inf", f"({now}")
+        if not ids:
+            return []
+        addresses = await self.client.mget([nodeKey(i, self.prefix) for i in ids])
+        return [(i, a) for i, a in zip(ids, addresses) if a]
+
+    def close(self):
+        """See L{ILocationStore.close}."""
+        return _deferred(self.client.aclose())
