@@ -154,6 +154,11 @@ class LinkRTCConfig:
     #: The ringback's country (L{linkrtc.media.ringback.TONE_PLANS}), or
     #: C{None} for early media in silence.
     ringbackTone: str | None = "us"
+    #: RFC 4028: the session interval we ask for and grant at most, seconds.
+    sessionExpires: int = 1800
+    #: RFC 4028: the shortest session interval we accept (Min-SE), seconds;
+    #: below 90 for tests only.
+    minSE: int = 90
 
     def replace(self, **changes):
         """@return: a copy with C{changes} applied."""
@@ -233,6 +238,8 @@ KEYS = {
     "sip-digest-algorithms": "sipDigestAlgorithms",
     "early-media": "earlyMedia",
     "ringback-tone": "ringbackTone",
+    "session-expires": "sessionExpires",
+    "min-se": "minSE",
 }
 
 
@@ -405,7 +412,7 @@ def normalise(key, value):
             value = parseSIPUsers(value)
         except ValueError as e:
             raise ConfigError(f"{key}: {e}")
-    elif name in ("sipMinExpires", "sipMaxExpires", "sipMaxContacts"):
+    elif name in ("sipMinExpires", "sipMaxExpires", "sipMaxContacts", "sessionExpires", "minSE"):
         value = _count(key, value)
     elif name == "sipDigestAlgorithms":
         if isinstance(value, str):
@@ -538,6 +545,8 @@ class Trunk:
         starting with C{^}) of numbers allowed in spite of the built-in
         international/premium denials (L{linkrtc.call.dialplan}).
     @ivar deny: dial-plan patterns of numbers always refused.
+    @ivar reliableProvisionals: C{True} (TOML C{100rel}) to offer reliable
+        provisional responses (RFC 3262) in the INVITEs to the trunk.
     """
 
     name: str
@@ -559,6 +568,8 @@ class Trunk:
     defaultClient: str | None = None
     allow: tuple = ()
     deny: tuple = ()
+    #: C{False} not to offer C{Supported: 100rel} (RFC 3262) to this trunk.
+    reliableProvisionals: bool = True
 
     def proxyURI(self):
         """@return: the proxy as a L{linkrtc.sip.uri.SIPURI}."""
@@ -669,6 +680,7 @@ TRUNK_KEYS = {
     "default-client": "defaultClient",
     "allow": "allow",
     "deny": "deny",
+    "100rel": "reliableProvisionals",
 }
 
 
@@ -716,7 +728,7 @@ def parseTrunk(value, index=0):
         raise ConfigError(f"{where}: give password or ha1, not both")
     if data.get("ha1") is not None and len(data["ha1"]) not in (32, 64):
         raise ConfigError(f"{where}: ha1 must be 32 (MD5) or 64 (SHA-256) hex digits")
-    for key in ("register", "offerless"):
+    for key in ("register", "offerless", "reliableProvisionals"):
         if key in data and not isinstance(data[key], bool):
             raise ConfigError(f"{where}: {key} must be true or false")
     if data.get("register") and not data.get("username"):

@@ -64,6 +64,8 @@ class Options(usage.Options):
         ["resume-seconds", None, None, "Seconds an answered call waits for a client whose WebSocket closed to resume it; 0 ends it at once [default: 10]."],
         ["early-media", None, None, "Bridge mode: 183 with SDP and a ringback tone to SIP callers until the client answers: on or off [default: on]."],
         ["ringback-tone", None, None, "The ringback's country: us, uk, de, fr, ... or none for silence [default: us]."],
+        ["session-expires", None, None, "RFC 4028 session interval asked for and granted at most, seconds [default: 1800]."],
+        ["min-se", None, None, "RFC 4028 shortest session interval accepted (Min-SE), seconds [default: 90]."],
     ]
 
     optFlags = [
@@ -149,6 +151,9 @@ class Options(usage.Options):
             if self["sip-rate-limit-loopback"]:
                 changes["sip-rate-limit-loopback"] = True
             for key in ("early-media", "ringback-tone"):
+                if self[key] is not None:
+                    changes[key] = self[key]
+            for key in ("session-expires", "min-se"):
                 if self[key] is not None:
                     changes[key] = self[key]
             envSecret = os.environ.get("LINKRTC_AUTH_SECRET")
