@@ -15,6 +15,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from linkrtc import metrics
 from linkrtc.error import InvalidStateError, TransactionTimeout, TransportError
 from linkrtc.interfaces import ISIPServerLeg
 from linkrtc.sip import sessiontimer
@@ -178,6 +179,7 @@ class InviteServerLeg:
         if self.finalSent:
             return
         self._finalQueued = False
+        metrics.SIP_PRACK_TIMEOUTS.inc()
         try:
             self.sendFinal(NO_PRACK_STATUS, "Reliable Provisional Not Acknowledged")
         except Exception:

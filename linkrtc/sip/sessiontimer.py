@@ -28,6 +28,7 @@ send, starts a new interval.
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from linkrtc import metrics
 from linkrtc.error import TransactionTimeout
 from linkrtc.sip.reliable import optionTags
 
@@ -344,6 +345,8 @@ class DialogSessionTimer:
 
     def _fail(self, reason):
         log.info("session timer: {reason}: BYE", reason=reason)
+        metrics.SIP_SESSION_TIMER_ENDS.labels(
+            "expired" if reason == EXPIRED else "refresh_failed").inc()
         self.stop()
         self._end(reason)
 

@@ -5,6 +5,7 @@ PRACK (RFC 3262) on the INVITE server leg (§3) and client leg (§4).
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from linkrtc import metrics
 from linkrtc.sip.reliable import ReliableProvisionals, parseRAck
 from linkrtc.sip.test.test_invite import retransmissionTimes
 from linkrtc.sip.test.test_outbound import LegMixin
@@ -145,6 +146,7 @@ class ServerLegTests(UserAgentMixin, SynchronousTestCase):
 
     def test_noPrack(self):
         """No PRACK within 64*T1: a 5xx to the INVITE and the listener hears the end."""
+        before = metrics.SIP_PRACK_TIMEOUTS._value.get()
         tx, leg = self.invite(extra=RELIABLE)
         leg.sendProvisional(180)
         self.clock.advance(31.9)
@@ -152,6 +154,7 @@ class ServerLegTests(UserAgentMixin, SynchronousTestCase):
         self.clock.advance(0.1)
         self.assertEqual(tx.statuses[-1], 504)
         self.assertEqual(self.handler.listener.names(), ["terminated"])
+        self.assertEqual(metrics.SIP_PRACK_TIMEOUTS._value.get(), before + 1)
         self.assertEqual(leg.state, "terminated")
         self.assertEqual(self.ua.legs, set())
         self.assertEqual(self.clock.getDelayedCalls(), [])

@@ -5,6 +5,7 @@ UPDATE (RFC 3311) on both INVITE legs, on a L{Clock}.
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from linkrtc import metrics
 from linkrtc.error import TransactionTimeout
 from linkrtc.sip import sessiontimer
 from linkrtc.sip.sessiontimer import (
@@ -148,6 +149,8 @@ class ServerLegTests(UserAgentMixin, SynchronousTestCase):
         refresher=uac and no refresh: BYE at interval - min(32, interval/3),
         and the listener hears why.
         """
+        ends = metrics.SIP_SESSION_TIMER_ENDS.labels("expired")
+        before = ends._value.get()
         tx, leg = self.confirmed("Supported: timer", "Session-Expires: 600")
         self.assertEqual(tx.responses[-1].headers.get("Session-Expires"), "600;refresher=uac")
         self.clock.advance(567.9)
@@ -155,6 +158,7 @@ class ServerLegTests(UserAgentMixin, SynchronousTestCase):
         self.clock.advance(0.1)
         self.assertEqual(len(self.sent("BYE")), 1)
         self.assertEqual(self.handler.listener.events, [("terminated", EXPIRED)])
+        self.assertEqual(ends._value.get(), before + 1)
 
     def test_refreshByPeer(self):
         """
