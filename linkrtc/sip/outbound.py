@@ -595,6 +595,8 @@ class InviteClientLeg:
                     self._ackReinvite(request, response)
             if response.status in (408, 481) and endOnFailure:
                 self._terminate("%d to %s" % (response.status, method))
+            elif 200 <= response.status < 300 and body and self.sessionTimer is not None:
+                self.sessionTimer.localSdp = bytes(body)  # a refresh re-offers it
             return response
 
         def failed(failure):

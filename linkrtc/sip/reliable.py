@@ -211,7 +211,7 @@ class PrackSender:
             the early L{Dialog} (its next hop); failures are its own.
         """
         self._send = send
-        self._early = {}  # To tag -> [last RSeq, early Dialog]
+        self._early = {}  # To tag -> [last RSeq, early Dialog, INVITE CSeq]
 
     def provisionalReceived(self, invite, response, localContact):
         """
@@ -233,7 +233,7 @@ class PrackSender:
             return True
         rseq = int(rseqText.strip())
         known = self._early.get(tag)
-        if known is not None and known[1].localSeq < invite.cseq.number:
+        if known is not None and known[2] != invite.cseq.number:
             known = None  # a new INVITE (after 401/407): a new sequence
         if known is not None:
             if rseq <= known[0]:
@@ -246,7 +246,7 @@ class PrackSender:
             dialog = known[1]
         else:
             dialog = Dialog.fromClientResponse(invite, response, localContact)
-            self._early[tag] = [rseq, dialog]
+            self._early[tag] = [rseq, dialog, invite.cseq.number]
         dialog.refreshTarget(response)
         prack = dialog.createRequest(
             "PRACK", headers=[("RAck", "%d %d INVITE" % (rseq, invite.cseq.number))])

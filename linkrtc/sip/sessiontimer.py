@@ -29,7 +29,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from linkrtc import metrics
-from linkrtc.error import TransactionTimeout
+from linkrtc.error import InvalidStateError, TransactionTimeout
 from linkrtc.sip.reliable import optionTags
 
 log = Logger()
@@ -48,6 +48,10 @@ EXPIRED = "session-timer-expired"
 
 #: The reason a session whose refresh failed ends with; a detail follows.
 REFRESH_FAILED = "session-refresh-failed"
+
+#: Seconds before a refresh that could not start (a re-INVITE of the call
+#: in progress) is tried again.
+RETRY_DELAY = 1.0
 
 
 class SessionTimerSettings:
@@ -214,6 +218,7 @@ class DialogSessionTimer:
         self._end = end
         self._useUpdate = useUpdate
         self._timer = None
+        self._retry = None
         self._stopped = False
         self._refreshing = False
         self.refreshes = 0
@@ -237,9 +242,10 @@ class DialogSessionTimer:
             self._timer = self.clock.callLater(self.interval - margin, self._expired)
 
     def _cancel(self):
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
+        for call in (self._timer, self._retry):
+            if call is not None and call.active():
+                call.cancel()
+        self._timer = self._retry = None
 
     def stop(self):
         """The dialog is over: no more timers."""
@@ -295,7 +301,7 @@ class DialogSessionTimer:
         # if no refresh succeeds, the session still ends at its expiry
         self._timer = self.clock.callLater(self.interval / 2.0 - margin, self._expired) \
             if self.interval / 2.0 > margin else None
-        self._sendRefresh(max(self.settings.minSE, 0))
+        self._sendRefresh(self.settings.minSE)
 
     def _sendRefresh(self, minSE, retried=False):
         headers = [("Session-Expires", "%d;refresher=uac" % (max(self.interval, minSE),)),
@@ -337,11 +343,21 @@ class DialogSessionTimer:
         self._refreshing = False
         if self._stopped:
             return
+        if failure.check(InvalidStateError):
+            # another re-INVITE is in progress: try again soon; the session
+            # still ends at its expiry if none succeeds
+            self._retry = self.clock.callLater(RETRY_DELAY, self._retryRefresh)
+            return
         if failure.check(TransactionTimeout):
             why = "%s timed out" % (method,)
         else:
             why = "%s not sent: %s" % (method, failure.getErrorMessage())
         self._fail("%s (%s)" % (REFRESH_FAILED, why))
+
+    def _retryRefresh(self):
+        self._retry = None
+        if not self._stopped:
+            self._sendRefresh(self.settings.minSE)
 
     def _fail(self, reason):
         log.info("session timer: {reason}: BYE", reason=reason)

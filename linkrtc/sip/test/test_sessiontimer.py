@@ -335,3 +335,30 @@ class TimeoutFailureTests(SynchronousTestCase):
         self.assertEqual(ended, ["session-refresh-failed (UPDATE timed out)"])
         self.assertEqual(clock.getDelayedCalls(), [])
         timer.stop()
+
+
+class BusyTests(UserAgentMixin, SynchronousTestCase):
+    """A refresh that cannot start now."""
+
+    def test_reinviteInProgress(self):
+        """
+        A refresh re-INVITE while the call's own re-INVITE is pending is
+        tried again a second later, not counted as a failure; its SDP is
+        the last one the far end accepted.
+        """
+        tx, leg = self.invite(extra=("Content-Type: application/sdp", "Supported: timer",
+                                     "Session-Expires: 600;refresher=uas"))
+        leg.sendFinal(200, body=SDP, contentType="application/sdp")
+        self.receive(request("ACK", toTag=leg.localTag, contact=None))
+        self.clock.advance(299)
+        held = SDP + b"a=sendonly\r\n"
+        leg.sendRequest("INVITE", held, "application/sdp")
+        self.clock.advance(1)
+        self.assertEqual(len(self.transactions.sent), 1)
+        self.assertEqual(self.handler.listener.names(), ["acknowledged"])
+        hold, _, listener = self.transactions.sent[0]
+        listener.responseReceived(hold.createResponse(200), None)
+        self.clock.advance(1)
+        [_, (refresh, _, _)] = self.transactions.sent
+        self.assertEqual((refresh.method, refresh.body), ("INVITE", held))
+        self.assertEqual(refresh.headers.get("Session-Expires"), "600;refresher=uac")
