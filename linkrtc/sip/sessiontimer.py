@@ -230,7 +230,8 @@ class DialogSessionTimer:
         return self.refresher == self.role
 
     def _restart(self, interval, refresher):
-        self.interval = max(1, int(interval))
+        # never below our Min-SE, whatever a peer's 2xx says (no refresh storm)
+        self.interval = max(1, self.settings.minSE, int(interval))
         self.refresher = refresher
         self._cancel()
         if self._stopped:

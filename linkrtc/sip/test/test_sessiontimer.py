@@ -299,6 +299,15 @@ class ClientLegTests(LegMixin, SynchronousTestCase):
         self.assertEqual(len(self.transport.requests("BYE")), 1)
         self.assertEqual(self.listener.events[-1], ("terminated", EXPIRED))
 
+    def test_2xxBelowMinSE(self):
+        """A 2xx granting less than our Min-SE: the interval stays at Min-SE."""
+        leg = self.leg()
+        self.respond(200, body=CLIENT_SDP, headers=[("Session-Expires", "1;refresher=uac"),
+                                                    ("Allow", "UPDATE")])
+        self.assertEqual(leg.sessionTimer.interval, 90)
+        self.clock.advance(44)
+        self.assertEqual(self.transport.requests("UPDATE"), [])
+
     def test_noSessionExpiresNoTimer(self):
         """A 2xx without Session-Expires: no session timer (RFC 4028 §7.2)."""
         leg = self.leg()
