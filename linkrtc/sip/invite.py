@@ -322,6 +322,7 @@ class InviteServerLeg:
             self.cancelReceived(request)
         elif request.method == "PRACK" and self._reliable is not None:
             ua.respond(transaction, request, self._reliable.prackReceived(request))
+            self._reliable.advance()  # the next provisional or the held 2xx, after the 200
         else:
             ua.respond(transaction, request, 481)
 

@@ -150,7 +150,8 @@ class ReliableProvisionals:
         @param prack: the PRACK L{Request}.
         @return: the status to answer it with: 200 if its RAck names the
             provisional waiting (or one already acknowledged: a repeat),
-            else 481.
+            else 481. What the PRACK lets go (the next provisional, a held
+            2xx) goes with L{advance}, once that answer is sent.
         """
         try:
             rseq, cseq, method = parseRAck(prack.headers.get("RAck"))
@@ -162,14 +163,22 @@ class ReliableProvisionals:
             self._cancelTimers()
             self.unacknowledged = None
             self._acknowledged.add(rseq)
-            if self._queue:
-                self._transmit(self._queue.pop(0))
-            else:
-                waiting, self._waiting = self._waiting, []
-                for callback in waiting:
-                    callback()
             return 200
         return 200 if rseq in self._acknowledged else 481
+
+    def advance(self):
+        """
+        After a PRACK's answer: send the next queued provisional, or, with
+        none left, call what waits for L{whenAcknowledged}.
+        """
+        if self.unacknowledged is not None:
+            return
+        if self._queue:
+            self._transmit(self._queue.pop(0))
+            return
+        waiting, self._waiting = self._waiting, []
+        for callback in waiting:
+            callback()
 
     @property
     def pending(self):

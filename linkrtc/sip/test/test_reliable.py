@@ -9,7 +9,7 @@ from linkrtc import metrics
 from linkrtc.sip.reliable import ReliableProvisionals, parseRAck
 from linkrtc.sip.test.test_invite import retransmissionTimes
 from linkrtc.sip.test.test_outbound import LegMixin
-from linkrtc.sip.test.test_useragent import SDP, UserAgentMixin, request
+from linkrtc.sip.test.test_useragent import SDP, FakeServerTransaction, UserAgentMixin, request
 from linkrtc.sip.transport import Address
 
 RELIABLE = ("Content-Type: application/sdp", "Supported: 100rel")
@@ -118,7 +118,17 @@ class ServerLegTests(UserAgentMixin, SynchronousTestCase):
         leg.sendFinal(200, body=SDP, contentType="application/sdp")
         self.assertEqual(tx.statuses, [100, 183])
         self.assertFalse(leg.finalSent)
+        order = []
+        original = FakeServerTransaction.respond
+
+        def respond(transaction, response):
+            order.append((response.status, response.cseq.method))
+            original(transaction, response)
+
+        self.patch(FakeServerTransaction, "respond", respond)
         self.assertEqual(self.prack(leg, rseq).statuses, [200])
+        # the PRACK's 200 goes first, then the INVITE's
+        self.assertEqual(order, [(200, "PRACK"), (200, "INVITE")])
         self.assertEqual(tx.statuses, [100, 183, 200])
         self.assertEqual(leg.state, "accepted")
         self.receive(request("ACK", toTag=leg.localTag, contact=None))
