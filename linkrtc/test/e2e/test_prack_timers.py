@@ -5,8 +5,9 @@ end against SIPp: an incoming call whose caller requires 100rel gets its
 call through a trunk that sends a reliable 183 is PRACKed by LinkRTC; a
 session SIPp refreshes with UPDATE and re-INVITE lives past its interval
 (and a re-INVITE LinkRTC cannot relay gets 488 without ending it); a
-session LinkRTC refreshes gets UPDATEs; a session nobody refreshes is
-ended by LinkRTC's BYE, with the reason in the CDR. Min-SE is set to 2 s
+session LinkRTC refreshes gets UPDATEs; a session nobody refreshes, or
+whose refresh fails, is ended by LinkRTC's BYE, with the reason in the
+CDR; an interval below Min-SE gets 422. Min-SE is set to 2 s
 (C{--min-se 2}) so that intervals of 3-4 s keep the tests short.
 """
 
@@ -57,6 +58,23 @@ class IncomingTests(_CallTestBase):
         [cdr] = self.cdrs(1)
         self.assertEqual((cdr["cause"], cdr["reason"], cdr["dropped_by"]),
                          (408, "session-timer-expired", "sys"))
+
+    def test_refreshFails(self):
+        """Our refresh UPDATE gets 481: LinkRTC sends BYE; the CDR says why."""
+        bob = self.client("bob", "--action", "answer")
+        self.sipp("uac_session_refresh_fails.xml", "bob")
+        bob.waitFor(lambda m: m.get("state") == "dropped")
+        [cdr] = self.cdrs(1)
+        self.assertEqual((cdr["cause"], cdr["reason"]),
+                         (408, "session-refresh-failed (481 to UPDATE)"))
+
+    def test_intervalTooSmall(self):
+        """A 1 s session is refused 422 with Min-SE 2; asked again with it, the call goes."""
+        bob = self.client("bob", "--action", "answer")
+        self.sipp("uac_session_422.xml", "bob")
+        bob.waitFor(lambda m: m.get("state") == "dropped")
+        [cdr] = self.cdrs(1)
+        self.assertEqual(cdr["cause"], 200)
 
 
 class OutgoingTests(_OutboundBase):
