@@ -167,6 +167,11 @@ class LinkRTCConfig:
     nodeAddress: str | None = None
     #: Seconds a client's entry lives in Redis without a refresh.
     directoryTTL: float = 30.0
+    #: RFC 4028: the session interval we ask for and grant at most, seconds.
+    sessionExpires: int = 1800
+    #: RFC 4028: the shortest session interval we accept (Min-SE), seconds;
+    #: below 90 for tests only.
+    minSE: int = 90
 
     def replace(self, **changes):
         """@return: a copy with C{changes} applied."""
@@ -251,6 +256,8 @@ KEYS = {
     "node-id": "nodeId",
     "node-address": "nodeAddress",
     "directory-ttl": "directoryTTL",
+    "session-expires": "sessionExpires",
+    "min-se": "minSE",
 }
 
 
@@ -423,7 +430,8 @@ def normalise(key, value):
             value = parseSIPUsers(value)
         except ValueError as e:
             raise ConfigError(f"{key}: {e}")
-    elif name in ("sipMinExpires", "sipMaxExpires", "sipMaxContacts", "maxForks"):
+    elif name in ("sipMinExpires", "sipMaxExpires", "sipMaxContacts", "maxForks",
+                  "sessionExpires", "minSE"):
         value = _count(key, value)
     elif name == "sipDigestAlgorithms":
         if isinstance(value, str):
@@ -566,6 +574,8 @@ class Trunk:
         a=crypto, a plain answer taken) or C{"required"} (RTP/SAVP offers,
         plain answers and plain incoming offers refused);
         L{linkrtc.media.sdes}.
+    @ivar reliableProvisionals: C{True} (TOML C{100rel}) to offer reliable
+        provisional responses (RFC 3262) in the INVITEs to the trunk.
     """
 
     name: str
@@ -588,6 +598,8 @@ class Trunk:
     allow: tuple = ()
     deny: tuple = ()
     srtp: str = "off"
+    #: C{False} not to offer C{Supported: 100rel} (RFC 3262) to this trunk.
+    reliableProvisionals: bool = True
 
     def proxyURI(self):
         """@return: the proxy as a L{linkrtc.sip.uri.SIPURI}."""
@@ -699,6 +711,7 @@ TRUNK_KEYS = {
     "allow": "allow",
     "deny": "deny",
     "srtp": "srtp",
+    "100rel": "reliableProvisionals",
 }
 
 
@@ -746,7 +759,7 @@ def parseTrunk(value, index=0):
         raise ConfigError(f"{where}: give password or ha1, not both")
     if data.get("ha1") is not None and len(data["ha1"]) not in (32, 64):
         raise ConfigError(f"{where}: ha1 must be 32 (MD5) or 64 (SHA-256) hex digits")
-    for key in ("register", "offerless"):
+    for key in ("register", "offerless", "reliableProvisionals"):
         if key in data and not isinstance(data[key], bool):
             raise ConfigError(f"{where}: {key} must be true or false")
     if data.get("register") and not data.get("username"):

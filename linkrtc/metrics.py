@@ -55,6 +55,14 @@ SIP_REFUSED = Counter(
     "linkrtc_sip_refused_total",
     "SIP requests refused or dropped by admission and flood control, by reason.",
     ["reason"], registry=REGISTRY)
+SIP_SESSION_TIMER_ENDS = Counter(
+    "linkrtc_sip_session_timer_ends_total",
+    "Dialogs ended with BYE by their session timer (RFC 4028), by reason "
+    "(expired, refresh_failed).", ["reason"], registry=REGISTRY)
+SIP_PRACK_TIMEOUTS = Counter(
+    "linkrtc_sip_prack_timeouts_total",
+    "INVITEs rejected because a reliable provisional response had no PRACK "
+    "(RFC 3262).", registry=REGISTRY)
 
 # Clients.
 WEBSOCKET_CONNECTIONS = Gauge(

@@ -294,8 +294,12 @@ def makeLinkRTCService(config, reactor=None):
                                     unknownSourceRetransmissions=2)
     phones.engine = manager
     manager.webSocketPhones = phones
+    from linkrtc.sip.sessiontimer import SessionTimerSettings
+
+    sessionTimer = SessionTimerSettings(max(config.sessionExpires, config.minSE), config.minSE)
     useragent = UserAgent(transactions, transport, manager, reactor, admission=admission,
-                          userAgentName=config.serverHeader, registrar=registrar)
+                          userAgentName=config.serverHeader, registrar=registrar,
+                          sessionTimer=sessionTimer)
     messenger.setUserAgent(useragent)
     phones.userAgent = useragent
     ringer.userAgent = useragent

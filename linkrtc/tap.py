@@ -68,6 +68,8 @@ class Options(usage.Options):
         ["node-id", None, None, "This node's id in the cluster [default: HOSTNAME-PID]."],
         ["node-address", None, None, "HOST:PORT other nodes and Kamailio reach this node's SIP at [default: the first --sip endpoint's]."],
         ["directory-ttl", None, None, "Seconds a client's entry lives in Redis without a refresh [default: 30]."],
+        ["session-expires", None, None, "RFC 4028 session interval asked for and granted at most, seconds [default: 1800]."],
+        ["min-se", None, None, "RFC 4028 shortest session interval accepted (Min-SE), seconds [default: 90]."],
     ]
 
     optFlags = [
@@ -155,7 +157,8 @@ class Options(usage.Options):
             for key in ("early-media", "ringback-tone"):
                 if self[key] is not None:
                     changes[key] = self[key]
-            for key in ("redis", "node-id", "node-address", "directory-ttl"):
+            for key in ("redis", "node-id", "node-address", "directory-ttl",
+                        "session-expires", "min-se"):
                 if self[key] is not None:
                     changes[key] = self[key]
             envSecret = os.environ.get("LINKRTC_AUTH_SECRET")

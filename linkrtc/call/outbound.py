@@ -804,6 +804,7 @@ class OutboundDialer:
             ackBody=ackBody,
             credentials=self.credentials.get(trunk.name),
             redirectCheck=lambda uri: self.redirectTarget(call, uri),
+            reliableProvisionals=trunk.reliableProvisionals,
         )
 
     def placeCall(self, connection, message, services, onRelease=None):

@@ -58,6 +58,33 @@ def plainRTP(sdp):
     return "no audio stream"
 
 
+#: RFC 3551's static audio payload types, by number.
+_STATIC_AUDIO = {"0": "PCMU", "3": "GSM", "4": "G723", "8": "PCMA", "9": "G722", "18": "G729"}
+
+
+def audioCodecs(sdp):
+    """
+    @param sdp: SDP text (C{str}).
+    @return: the upper-case encoding names of the first C{m=audio}
+        section's formats (rtpmap, else RFC 3551's static table), without
+        C{TELEPHONE-EVENT} (C{set}; empty without an audio section).
+    """
+    names, formats, inAudio, seen = {}, [], False, False
+    for line in sdp.splitlines():
+        line = line.strip()
+        if line.startswith("m="):
+            if seen:
+                break
+            fields = line[2:].split()
+            inAudio = seen = bool(fields) and fields[0] == "audio" and fields[1:2] != ["0"]
+            formats = fields[3:] if inAudio else []
+        elif inAudio and line.lower().startswith("a=rtpmap:"):
+            pt, _, rest = line[9:].partition(" ")
+            names[pt] = rest.split("/")[0].strip().upper()
+    codecs = {names.get(pt) or _STATIC_AUDIO.get(pt) for pt in formats}
+    return {c for c in codecs if c and c != "TELEPHONE-EVENT"}
+
+
 def isHold(sdp):
     """
     @param sdp: an SDP offer (C{str}).
@@ -127,7 +154,9 @@ class PassthroughSession:
         """
         Passthrough cannot ask the client for a new answer: the last answer
         is sent again (unchanged, so its C{o=} version stays valid, RFC 3264
-        §8), and the offer's direction says whether this is hold.
+        §8), and the offer's direction says whether this is hold. An offer
+        without any audio codec of that answer fails (L{MediaError}: 488,
+        the call keeps its media).
         """
         try:
             offer = _text(sdp, "the re-INVITE's SDP")
@@ -135,6 +164,11 @@ class PassthroughSession:
             return defer.fail()
         if self.answer is None:
             return defer.fail(MediaError("no previous answer"))
+        ours = audioCodecs(self.answer.decode("utf-8", "replace"))
+        if ours and not ours & audioCodecs(offer):
+            # the client's answer cannot be sent again: 488, the media stays
+            return defer.fail(MediaError("the re-offer shares no codec with the call (%s)"
+                                         % ", ".join(sorted(ours))))
         return defer.succeed((self.answer, isHold(offer)))
 
     def sipOffer(self, clientOffer, codecs=None, srtp="off"):

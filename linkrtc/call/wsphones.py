@@ -245,8 +245,9 @@ class WebSocketPhone:
 class _LegListener:
     """
     What both legs of a WebSocket phone's call do with the phone's
-    in-dialog requests: BYE ends the call; re-INVITE and UPDATE (hold,
-    new media) get 488, anything else 501.
+    in-dialog requests: BYE ends the call; an UPDATE without SDP (a
+    session refresh) gets 200; re-INVITE and UPDATE with SDP (hold, new
+    media) get 488, anything else 501.
     """
 
     def __init__(self, phone, pc):
@@ -256,6 +257,8 @@ class _LegListener:
         if request.method == "BYE":
             respond(200)
             self.phone.legEnded(self.pc)
+        elif request.method == "UPDATE" and not getattr(request, "body", b""):
+            respond(200)  # a session refresh (RFC 4028, RFC 3311): nothing changes
         else:
             respond(488 if request.method in ("INVITE", "UPDATE") else 501)
 

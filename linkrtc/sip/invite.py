@@ -15,9 +15,12 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from linkrtc import metrics
 from linkrtc.error import InvalidStateError, TransactionTimeout, TransportError
 from linkrtc.interfaces import ISIPServerLeg
+from linkrtc.sip import sessiontimer
 from linkrtc.sip.dialog import Dialog, newTag
+from linkrtc.sip.reliable import NO_PRACK_STATUS, OPTION_TAG, ReliableProvisionals, offersReliable
 
 log = Logger()
 
@@ -102,6 +105,16 @@ class InviteServerLeg:
         self._reinviteOut = False
         self._lastAck = None
         self._destination = None
+        self._finalQueued = False
+        self.sessionTimer = None
+        self._sessionTerms = sessiontimer.uasTerms(
+            request, getattr(userAgent, "sessionTimer", None))
+        self._reliable = None
+        if OPTION_TAG in getattr(userAgent, "supported", ()) and offersReliable(request):
+            # RFC 3262 §3: the caller takes reliable provisionals
+            self._reliable = ReliableProvisionals(
+                clock, userAgent.T1, request.cseq.number, self._sendProvisionalNow,
+                self._noPrack, userAgent.isReliable(self.source))
 
     def __repr__(self):
         return "<InviteServerLeg %s;%s %s>" % (self.callId, self.localTag, self.state)
@@ -151,7 +164,29 @@ class InviteServerLeg:
         if self.finalSent:
             raise InvalidStateError("the INVITE already has its final response")
         response = self._dialogResponse(self.request, status, reason, body, contentType, headers)
-        self.transaction.respond(response)
+        if self._reliable is not None:
+            self._reliable.send(response)
+        else:
+            self.transaction.respond(response)
+
+    def _sendProvisionalNow(self, response):
+        """Send (or send again) a reliable provisional while the INVITE has no final."""
+        if not self.finalSent:
+            self.transaction.respond(response)
+
+    def _noPrack(self):
+        """RFC 3262 §3: no PRACK within 64*T1: a 5xx, and the leg ends."""
+        if self.finalSent:
+            return
+        self._finalQueued = False
+        metrics.SIP_PRACK_TIMEOUTS.inc()
+        try:
+            self.sendFinal(NO_PRACK_STATUS, "Reliable Provisional Not Acknowledged")
+        except Exception:
+            log.failure("no PRACK: the 5xx was not sent")
+            self._end()
+        if self.listener is not None:
+            self.listener.legTerminated("no PRACK for a reliable provisional")
 
     def sendFinal(self, status, reason=None, body=None, contentType=None, headers=()):
         """
@@ -162,8 +197,17 @@ class InviteServerLeg:
         """
         if not 200 <= status <= 699:
             raise ValueError("final status must be 200..699, not %r" % (status,))
-        if self.finalSent:
+        if self.finalSent or (self._finalQueued and status < 300):
             raise InvalidStateError("the INVITE already has its final response")
+        if status < 300 and self._reliable is not None and self._reliable.pending:
+            # RFC 3262 §3: the 2xx waits for the PRACK of what is unacknowledged
+            self._finalQueued = True
+            self._reliable.whenAcknowledged(
+                lambda: self._sendQueuedFinal(status, reason, body, contentType, headers))
+            return
+        self._finalQueued = False
+        if self._reliable is not None:
+            self._reliable.stop()
         if status >= 300:
             self.finalSent = True
             response = self.userAgent.makeResponse(
@@ -174,6 +218,9 @@ class InviteServerLeg:
             self.transaction.respond(response)
             return
         contact = self._contact()
+        if self._sessionTerms is not None:
+            headers = tuple(headers) + tuple(
+                sessiontimer.initialHeaders(self._sessionTerms, self.request))
         response = self._dialogResponse(self.request, status, reason, body, contentType, headers,
                                         contact)
         # Built before finalSent: a 2xx that cannot be built (a malformed
@@ -189,6 +236,18 @@ class InviteServerLeg:
             self._end()
             raise
         self._startRetransmission(self.transaction, response, self.request.cseq.number)
+        self.sessionTimer = sessiontimer.startTimer(self, "uas", self._sessionTerms, self.request,
+                                                    body)
+
+    def _sendQueuedFinal(self, status, reason, body, contentType, headers):
+        """The 2xx held for a PRACK goes now (unless a final went meanwhile)."""
+        if not self._finalQueued or self.finalSent:
+            return
+        self._finalQueued = False
+        try:
+            self.sendFinal(status, reason, body, contentType, headers)
+        except Exception:
+            log.failure("the 2xx held for PRACK was not sent")
 
     def _startRetransmission(self, transaction, response, number):
         ua = self.userAgent
@@ -261,6 +320,9 @@ class InviteServerLeg:
         if request.method == "BYE":
             ua.respond(transaction, request, 200)
             self.cancelReceived(request)
+        elif request.method == "PRACK" and self._reliable is not None:
+            ua.respond(transaction, request, self._reliable.prackReceived(request))
+            self._reliable.advance()  # the next provisional or the held 2xx, after the 200
         else:
             ua.respond(transaction, request, 481)
 
@@ -278,6 +340,13 @@ class InviteServerLeg:
         if method == "BYE" and self.state == "terminating":
             # Our BYE crossed theirs: answer, the dialog ends with ours.
             ua.respond(transaction, request, 200)
+            return
+        if method == "PRACK":
+            # a late PRACK (RFC 3262 §3): 200 if it names one acknowledged
+            reliable = self._reliable
+            ua.respond(transaction, request, reliable.prackReceived(request) if reliable else 481)
+            return
+        if sessiontimer.refuseTooSmall(self, request, transaction):
             return
         if method == "INVITE":
             if self._reinviteIn is not None:
@@ -331,6 +400,8 @@ class InviteServerLeg:
     def _respondInDialog(self, request, transaction, status, reason, body, contentType, headers):
         method = request.method
         refresh = method in ("INVITE", "UPDATE") and 200 <= status < 300
+        headers = tuple(headers) + sessiontimer.answerHeaders(self.sessionTimer, request, status,
+                                                              body)
         if refresh:
             response = self._dialogResponse(request, status, reason, body, contentType, headers)
             if self.dialog is not None:
@@ -385,11 +456,12 @@ class InviteServerLeg:
 
         return d.addBoth(ended)
 
-    def sendRequest(self, method, body=None, contentType=None, headers=()):
+    def sendRequest(self, method, body=None, contentType=None, headers=(), endOnFailure=True):
         """
         See L{ISIPServerLeg.sendRequest}. A re-INVITE's 2xx is ACKed here.
         A 481 or 408 (or a timeout) ends the dialog (§12.2.1.2) and the
-        listener hears C{legTerminated}.
+        listener hears C{legTerminated}, unless C{endOnFailure} is false
+        (a session refresh, whose failure the session timer handles).
 
         @raise ValueError: for ACK or CANCEL.
         """
@@ -421,16 +493,18 @@ class InviteServerLeg:
                     ack = self.dialog.createRequest("ACK", cseq=request.cseq.number)
                     self._lastAck = (request.cseq.number, ack, destination)
                     self.userAgent.sendAck(ack, destination)
-            if response.status in (408, 481):
+            if response.status in (408, 481) and endOnFailure:
                 self._terminate("%d to %s" % (response.status, method))
             elif 200 <= response.status < 300 and method == "UPDATE" and self.dialog:
                 self.dialog.refreshTarget(response)
+            if 200 <= response.status < 300 and body and self.sessionTimer is not None:
+                self.sessionTimer.localSdp = bytes(body)
             return response
 
         def failed(failure):
             if method == "INVITE":
                 self._reinviteOut = False
-            if failure.check(TransactionTimeout):
+            if failure.check(TransactionTimeout) and endOnFailure:
                 self._terminate("%s timed out" % (method,))
             return failure
 
@@ -455,6 +529,9 @@ class InviteServerLeg:
             connection.release()
         self._stopRetransmissions()
         self.state = "terminated"
+        for running in (self.sessionTimer, self._reliable):
+            if running is not None:
+                running.stop()
         if self._reinviteTransaction is not None:
             self.userAgent.unwatchTransaction(self._reinviteTransaction)
             self._reinviteTransaction = None

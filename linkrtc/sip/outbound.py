@@ -26,10 +26,12 @@ from zope.interface import implementer
 
 from linkrtc.error import InvalidStateError, TransactionTimeout, TransportError
 from linkrtc.interfaces import ISIPClientLeg
+from linkrtc.sip import sessiontimer
 from linkrtc.sip.auth import DigestAuthError, DigestClient, DigestCredentials
 from linkrtc.sip.dialog import Dialog, newCSeq, newTag
 from linkrtc.sip.invite import _Retransmission
 from linkrtc.sip.message import Headers, Request
+from linkrtc.sip.reliable import PrackSender
 from linkrtc.sip.uri import SIPURI, NameAddr
 
 log = Logger()
@@ -109,7 +111,8 @@ class InviteClientLeg:
 
     def __init__(self, userAgent, clock, requestURI, fromAddr, toAddr=None, proxy=None,
                  body=None, contentType=SDP, ackBody=None, credentials=None, headers=(),
-                 routes=(), callId=None, localTag=None, redirectCheck=None):
+                 routes=(), callId=None, localTag=None, redirectCheck=None,
+                 reliableProvisionals=True):
         """
         @param userAgent: the L{linkrtc.sip.useragent.UserAgent} (its
             transaction layer, transport helpers and dialog table).
@@ -136,6 +139,8 @@ class InviteClientLeg:
             are, or a callable C{(uri) -> uri or None}: the Request-URI to
             use for a Contact, or C{None} to skip it (a dial plan:
             L{linkrtc.call.dialplan}).
+        @param reliableProvisionals: C{True} to offer C{Supported: 100rel}
+            (RFC 3262; a reliable 1xx is PRACKed either way).
         """
         self.userAgent = userAgent
         self.clock = clock
@@ -175,6 +180,10 @@ class InviteClientLeg:
         self._reinviteCSeq = None
         self._reinviteOut = False
         self._lastReinviteAck = None
+        self.reliableProvisionals = reliableProvisionals
+        self._prack = PrackSender(self._sendPrack)
+        self._minSE = 0  # a 422's Min-SE (RFC 4028 §7.3)
+        self.sessionTimer = None
 
     def __repr__(self):
         return "<InviteClientLeg %s;%s %s>" % (self.callId, self.localTag, self.state)
@@ -231,6 +240,12 @@ class InviteClientLeg:
         headers.add("User-Agent", self.userAgent.userAgentName)
         for name, value in self.extraHeaders:
             headers.add(name, value)
+        settings = getattr(self.userAgent, "sessionTimer", None)
+        tags = ["100rel"] * bool(self.reliableProvisionals) + ["timer"] * bool(settings)
+        if tags:
+            headers.add("Supported", ", ".join(tags))
+        for name, value in sessiontimer.uacHeaders(settings, self._minSE) if settings else ():
+            headers.add(name, value)
         request = Request("INVITE", self.requestURI, headers)
         if self.body:
             request.body = bytes(self.body)
@@ -285,6 +300,9 @@ class InviteClientLeg:
                 return
             if self.state == "cancelling":
                 return
+            if not self._prack.provisionalReceived(self.request, response,
+                                                   self.userAgent.localContact(self.destination())):
+                return  # a repeated reliable 1xx (RFC 3262 §4)
             self._tell("legProgress", response)
             return
         self.lastStatus = status
@@ -296,6 +314,9 @@ class InviteClientLeg:
             self._challenged(response)
         elif 300 <= status < 400:
             self._redirected(response)
+        elif status == 422 and sessiontimer.uacRetry(response, self._minSE) is not None:
+            self._minSE = sessiontimer.uacRetry(response, self._minSE)
+            self._resubmit()
         else:
             self._fail(status, response.reason, response)
 
@@ -441,7 +462,10 @@ class InviteClientLeg:
         self.dialog = dialog
         self.remoteTag = remoteTag
         self.state = "confirmed"
+        dialog.localSeq = max(dialog.localSeq, self._prack.lastCSeq(remoteTag))  # after PRACKs
         self.userAgent.registerDialog(dialog, self)
+        self.sessionTimer = sessiontimer.startTimer(
+            self, "uac", sessiontimer.uacTerms(response), response, self.body or ackBody)
         self._tell("legAnswered", response)
 
     def _byeUnwanted(self, dialog):
@@ -452,6 +476,13 @@ class InviteClientLeg:
         except Exception:
             log.failure("SIP outbound {callId}: BYE of an unwanted 2xx failed",
                         callId=self.callId)
+
+    def _sendPrack(self, prack, dialog):
+        """Send a PRACK (RFC 3262 §4) in an early dialog, with the credentials so far."""
+        if self.auth is not None:
+            self.auth.authorize(prack)
+        d = self.userAgent.sendRequest(prack, self._destinationFor(dialog, prack))
+        d.addErrback(lambda f: log.info("PRACK failed: {why}", why=f.getErrorMessage()))
 
     def _destinationFor(self, dialog, request):
         if self.proxy is not None and not dialog.routeSet:
@@ -531,12 +562,13 @@ class InviteClientLeg:
 
         return d.addBoth(ended)
 
-    def sendRequest(self, method, body=None, contentType=None, headers=()):
+    def sendRequest(self, method, body=None, contentType=None, headers=(), endOnFailure=True):
         """
         See L{ISIPClientLeg.sendRequest}. A re-INVITE carries the trunk's
         credentials cached so far; its 2xx is ACKed here (§13.2.2.4), also
         when it comes again; one re-INVITE at a time. A 481 or 408 (or a
-        timeout) ends the dialog (§12.2.1.2).
+        timeout) ends the dialog (§12.2.1.2), unless C{endOnFailure} is
+        false (a session refresh: the session timer handles its failure).
 
         @raise ValueError: for ACK, CANCEL.
         """
@@ -568,14 +600,16 @@ class InviteClientLeg:
                 self._reinviteOut = False
                 if 200 <= response.status < 300 and self.dialog is not None:
                     self._ackReinvite(request, response)
-            if response.status in (408, 481):
+            if response.status in (408, 481) and endOnFailure:
                 self._terminate("%d to %s" % (response.status, method))
+            elif 200 <= response.status < 300 and body and self.sessionTimer is not None:
+                self.sessionTimer.localSdp = bytes(body)  # a refresh re-offers it
             return response
 
         def failed(failure):
             if invite:
                 self._reinviteOut = False
-            if failure.check(TransactionTimeout):
+            if failure.check(TransactionTimeout) and endOnFailure:
                 self._terminate("%s timed out" % (method,))
             return failure
 
@@ -615,6 +649,8 @@ class InviteClientLeg:
         if request.method == "INVITE" and self._reinviteOut:
             ua.respond(transaction, request, 491)  # glare (§14.2)
             return
+        if sessiontimer.refuseTooSmall(self, request, transaction):
+            return
         if request.method == "INVITE":
             self._reinviteCSeq = request.cseq.number
         respond = self._responder(request, transaction)
@@ -639,6 +675,8 @@ class InviteClientLeg:
     def _respondInDialog(self, request, transaction, status, reason, body, contentType, headers):
         ua = self.userAgent
         method = request.method
+        headers = tuple(headers) + sessiontimer.answerHeaders(self.sessionTimer, request, status,
+                                                              body)
         response = ua.makeResponse(request, status, reason, None, body, contentType, headers)
         if method in ("INVITE", "UPDATE") and 200 <= status < 300 and self.dialog is not None:
             response.headers.set("Contact", str(self.dialog.localContact
@@ -699,6 +737,8 @@ class InviteClientLeg:
         self.state = "terminated"
         self._cancelWanted = False
         self._stopReinviteRetransmission()
+        if self.sessionTimer is not None:
+            self.sessionTimer.stop()
         for timer in (self._cancelTimer, self._resubmitting):
             if timer is not None and timer.active():
                 timer.cancel()

@@ -28,6 +28,7 @@ from zope.interface import implementer
 from linkrtc import _version
 from linkrtc.error import SIPParseError, TransactionTimeout, TransportError
 from linkrtc.sip.dialog import DialogTable, checkDialogRequest, checkTargetRefresh, newTag
+from linkrtc.sip.sessiontimer import SessionTimerSettings, tooSmall
 from linkrtc.sip.transaction import ITransactionUser
 from linkrtc.sip.uri import SIPURI, NameAddr, TelURI
 
@@ -37,7 +38,7 @@ log = Logger()
 MAX_MERGE_MEMORY = 10000
 
 #: Methods we handle (the Allow header).
-DEFAULT_ALLOW = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "UPDATE")
+DEFAULT_ALLOW = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "UPDATE", "PRACK")
 
 #: Methods we know but do not serve: 405 rather than 501 (RFC 3261 §8.2.1).
 #: REGISTER and MESSAGE are served when the user agent has a registrar
@@ -49,7 +50,6 @@ KNOWN_UNSUPPORTED = (
     "PUBLISH",
     "MESSAGE",
     "REFER",
-    "PRACK",
 )
 
 #: Content types we understand in request bodies (RFC 3261 §8.2.3).
@@ -59,11 +59,11 @@ DEFAULT_ACCEPT = ("application/sdp", "application/dtmf-relay", "application/dtmf
 URI_SCHEMES = ("sip", "sips", "tel")
 
 #: Option tags we support (Require/Supported, RFC 3261 §8.2.2.3).
-DEFAULT_SUPPORTED = ()
+DEFAULT_SUPPORTED = ("100rel", "timer")
 
 #: Methods that a request without a To tag may not carry: they only make
 #: sense inside a dialog (RFC 3261 §12.2.2, §15.1.2; RFC 3311 §5.2).
-_DIALOG_ONLY = ("BYE", "INFO", "UPDATE")
+_DIALOG_ONLY = ("BYE", "INFO", "UPDATE", "PRACK")
 
 _BOUNDARY = re.compile(r';\s*boundary\s*=\s*("([^"]*)"|[^;\s]+)', re.IGNORECASE)
 
@@ -180,6 +180,7 @@ class UserAgent:
         mergeWindow=None,
         admission=None,
         registrar=None,
+        sessionTimer=None,
     ):
         """
         @param transactionLayer: the L{linkrtc.sip.transaction.TransactionLayer}
@@ -207,6 +208,8 @@ class UserAgent:
         @param registrar: a L{linkrtc.sip.registrar.Registrar}: it answers
             REGISTER and MESSAGE outside dialogs (its C{methods} join
             Allow) and may challenge INVITEs from SIP users; C{None}: 405.
+        @param sessionTimer: the L{SessionTimerSettings} of RFC 4028
+            (default 1800 s, Min-SE 90 s).
         """
         self.transactionLayer = None
         self.transportLayer = transportLayer
@@ -223,6 +226,7 @@ class UserAgent:
         self._T2 = T2
         self._mergeWindow = mergeWindow
         self.admission = admission
+        self.sessionTimer = sessionTimer or SessionTimerSettings()
         self.dialogs = DialogTable()
         self.legs = set()
         self._legsByKey = {}
@@ -779,6 +783,10 @@ class UserAgent:
         """A dialog-creating INVITE: 100 Trying, a new leg, the handler."""
         from linkrtc.sip.invite import InviteServerLeg
 
+        minSE = tooSmall(request, self.sessionTimer)
+        if minSE is not None:  # RFC 4028 §9
+            self.respond(tx, request, 422, headers=[("Min-SE", str(minSE))])
+            return
         self.respond(tx, request, 100)
         leg = InviteServerLeg(self, request, tx, self.clock)
         self.legs.add(leg)

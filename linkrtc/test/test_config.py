@@ -466,3 +466,38 @@ class MaxForksConfigTests(SynchronousTestCase):
         with open(path, "w") as f:
             f.write(text)
         return path
+class SessionTimerConfigTests(SynchronousTestCase):
+    """RFC 4028 and RFC 3262 settings: session-expires, min-se, a trunk's 100rel."""
+
+    def test_defaults(self):
+        """1800 s and Min-SE 90 s; trunks offer 100rel."""
+        config = LinkRTCConfig()
+        self.assertEqual((config.sessionExpires, config.minSE), (1800, 90))
+
+    def test_toml(self):
+        """The TOML keys and a trunk's 100rel = false reach the configuration."""
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write('session-expires = 600\nmin-se = 120\n'
+                    '[[trunk]]\nname = "pbx"\nproxy = "sip:pbx.example.com"\n100rel = false\n'
+                    '[[trunk]]\nname = "itsp"\nproxy = "sip:itsp.example.com"\n')
+        config = loadTOML(path)
+        self.assertEqual((config.sessionExpires, config.minSE), (600, 120))
+        self.assertEqual([t.reliableProvisionals for t in config.trunks], [False, True])
+
+    def test_commandLine(self):
+        """--session-expires and --min-se are whole seconds; others are refused."""
+        from linkrtc.tap import Options
+
+        options = Options()
+        options.parseOptions(["--session-expires", "300", "--min-se", "2"])
+        self.assertEqual((options.config.sessionExpires, options.config.minSE), (300, 2))
+        for bad in ("0", "soon", "1.5"):
+            self.assertRaises(ConfigError, normalise, "min-se", bad)
+
+    def test_badTrunk(self):
+        """100rel must be true or false."""
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write('[[trunk]]\nname = "pbx"\nproxy = "sip:pbx.example.com"\n100rel = "yes"\n')
+        self.assertRaises(ConfigError, loadTOML, path)

@@ -136,8 +136,10 @@ class OpReinvite(Operator):
     C{confirmed}, on a re-INVITE or UPDATE: its SDP goes to the media
     session (hold, unhold, new address); a second one while the first is
     pending gets 491 (RFC 3261 §14.2), and so does one while our own
-    re-INVITE (the client's hold) is pending; one without SDP gets our last
-    SDP.
+    re-INVITE (the client's hold) is pending; a re-INVITE without SDP gets
+    our last SDP, an UPDATE without SDP a 200 without body (RFC 3311). An
+    offer the media cannot take (no codec we can relay) gets 488 and the
+    call keeps its media (L{OpReofferDone}).
     """
 
     name = "OpReinvite"
@@ -151,6 +153,9 @@ class OpReinvite(Operator):
             event.respond(491)
             return CONFIRMED
         body = getattr(event.request, "body", b"") or b""
+        if not body and event.method == "UPDATE":
+            event.respond(200)  # RFC 3311 §5.2: no offer, no answer (a session refresh)
+            return CONFIRMED
         if not body:
             event.respond(200, body=call.localSdp, contentType=SDP if call.localSdp else None)
             return CONFIRMED

@@ -111,6 +111,9 @@ class OpLegTerminated(Operator):
     """
     Live states, when the SIP leg is gone (transport failure, transaction
     timeout): nothing more is sent to SIP; cause 408 for a timeout, else 503.
+    A session timer's end (RFC 4028: no refresh, or a failed one; the leg
+    sent the BYE) is cause 408 with the leg's reason as it is
+    (C{session-timer-expired}, C{session-refresh-failed (...)}).
     """
 
     name = "OpLegTerminated"
@@ -118,6 +121,9 @@ class OpLegTerminated(Operator):
     transitions = (DROPPED,)
 
     def process(self, call, event):
+        if (event.reason or "").startswith("session-"):
+            # RFC 4028: the leg sent BYE itself; the CDR gets its reason
+            return call.end(408, event.reason, "sys", sip=SIP_NONE)
         cause = 408 if "timeout" in (event.reason or "").lower() else 503
         return call.end(cause, f"SIP leg lost: {event.reason}", "sys", sip=SIP_NONE)
 

@@ -588,6 +588,42 @@ class ConfirmedTests(HarnessMixin, SynchronousTestCase):
         [ok] = leg.receive("INVITE")
         self.assertEqual(ok.body, CLIENT_ANSWER.encode())
 
+    def test_updateWithoutSdp(self):
+        """An UPDATE without SDP (a session refresh, RFC 3311): 200 without a body."""
+        call, leg, alice = self.h.answer()
+        [ok] = leg.receive("UPDATE")
+        self.assertEqual((ok.status, ok.body), (200, None))
+        self.assertEqual(call.state.name, "confirmed")
+
+    def test_reofferUnrelayable(self):
+        """
+        A re-INVITE or UPDATE whose offer the media cannot take (no codec we
+        can relay): 488, and the call goes on with its media.
+        """
+        call, leg, alice = self.h.answer()
+        media = self.h.media(call)
+        media.manual = True
+        for method in ("INVITE", "UPDATE"):
+            answers = leg.receive(method, b"v=0 g729 only", "application/sdp")
+            media.deferreds.pop(0)[1].errback(MediaError("SDP shares no codec with us"))
+            self.assertEqual([a.status for a in answers], [488])
+            self.assertEqual(call.state.name, "confirmed")
+        self.assertEqual(leg.byes, [])
+        self.assertNotIn("close", [c[0] for c in media.calls])
+
+    def test_sessionTimerEnded(self):
+        """
+        The leg ended the session for its session timer (RFC 4028; it sent
+        the BYE): dropped, no second BYE, the reason in the CDR.
+        """
+        call, leg, alice = self.h.answer()
+        call.legTerminated("session-refresh-failed (481 to UPDATE)")
+        self.assertEqual(leg.byes, [])
+        cdr = self.cdr(call)
+        self.assertEqual((cdr["cause"], cdr["reason"], cdr["dropped_by"]),
+                         (408, "session-refresh-failed (481 to UPDATE)", "sys"))
+        self.assertReleased(call)
+
     def test_otherRequests(self):
         """OPTIONS in the dialog gets 200, an unknown method 501."""
         call, leg, alice = self.h.answer()

@@ -72,6 +72,28 @@ class PassthroughTests(SynchronousTestCase):
         self.assertEqual(self.successResultOf(self.session.sipReoffer(SIP_OFFER)),
                          (CLIENT_ANSWER.encode(), False))
 
+    def test_reofferUnrelayable(self):
+        """
+        A re-offer sharing no audio codec with the client's answer fails
+        (488 to SIP), and the answer stays what it was.
+        """
+        self.successResultOf(self.session.sipAnswer(CLIENT_ANSWER))
+        g729 = SIP_OFFER.replace(b"RTP/AVP 0 101", b"RTP/AVP 18 101").replace(
+            b"a=rtpmap:0 PCMU/8000", b"a=rtpmap:18 G729/8000")
+        self.failureResultOf(self.session.sipReoffer(g729), MediaError)
+        self.assertEqual(self.session.answer, CLIENT_ANSWER.encode())
+        self.assertEqual(self.successResultOf(self.session.sipReoffer(SIP_OFFER)),
+                         (CLIENT_ANSWER.encode(), False))
+
+    def test_audioCodecs(self):
+        """The names of the first audio section's codecs, static types included."""
+        from linkrtc.call.passthrough import audioCodecs
+
+        self.assertEqual(audioCodecs(SIP_OFFER.decode()), {"PCMU"})
+        self.assertEqual(audioCodecs("m=audio 4 RTP/AVP 8 18\r\n"), {"PCMA", "G729"})
+        self.assertEqual(audioCodecs("m=video 4 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n"),
+                         set())
+
     def test_reofferBeforeAnswer(self):
         """A re-offer with no previous answer fails."""
         self.failureResultOf(self.session.sipReoffer(SIP_OFFER), MediaError)

@@ -172,6 +172,21 @@ class WebSocketPhonesTests(SynchronousTestCase):
         phone.sendMessage({"type": "state", "call": "c1", "state": "dropped", "cause": 200})
         self.assertEqual(leg.byes, [])
 
+    def test_sessionRefresh(self):
+        """
+        The phone's UPDATE without SDP (a session refresh, RFC 4028) gets
+        200; a re-INVITE or an UPDATE with SDP still gets 488.
+        """
+        phone, leg = self.placed()
+        phone.sendMessage({"type": "answer", "call": "c1", "sdp": WEBRTC_ANSWER})
+        phone.sendMessage({"type": "state", "call": "c1", "state": "confirmed"})
+        self.assertEqual([r.status for r in leg.receive("UPDATE")], [200])
+        self.assertEqual([r.status for r in leg.receive("UPDATE", b"v=0", "application/sdp")],
+                         [200, 488])
+        self.assertEqual([r.status for r in leg.receive("INVITE", b"v=0", "application/sdp")],
+                         [488])
+        self.assertEqual(self.sent("hangup"), [])
+
     def test_phoneCancels(self):
         phone, leg = self.placed()
         leg.cancel()

@@ -323,6 +323,12 @@ class BridgeSignallingTests(BridgeTestsMixin, TestCase):
         self.assertFalse(hold)
         self.assertIn(b"a=sendrecv", answer)
         self.assertEqual(session.mode, "transcode")
+        # an offer with no codec we can relay: refused (488), the media stays
+        with self.assertRaises(MediaError):
+            await session.sipReoffer(sipOffer(phone.port.getHost().port, "18"))
+        self.assertEqual(session.mode, "transcode")
+        answer, hold = await session.sipReoffer(sipOffer(phone.port.getHost().port, "8 101"))
+        self.assertIn(b"PCMA", answer)
         await session.close()
         await browser.close()
         await defer.maybeDeferred(phone.stop)

@@ -425,14 +425,58 @@ def scenarioPhoneHangup(run, args):
     baresipCall(run, args, codec="opus", hangup="phone")
 
 
-def scenarioSIPp(run, args):
+#: SIPP_SCENARIO with Require: 100rel (RFC 3262): the early-media 183 must
+#: come reliably (RSeq); SIPp PRACKs it and takes the PRACK's 200 before
+#: the INVITE's.
+SIPP_SCENARIO_100REL = SIPP_SCENARIO.replace(
+    "CSeq: 1 INVITE\n", "CSeq: 1 INVITE\n      Require: 100rel\n", 1,
+).replace(
+    """  <recv response="180" optional="true"/>
+  <recv response="183" optional="true"/>
+  <recv response="200" rrs="true"/>""",
+    """  <recv response="183" rrs="true">
+    <action>
+      <ereg regexp="[0-9]+" search_in="hdr" header="RSeq:" check_it="true" assign_to="rseq"/>
+      <ereg regexp="m=audio" search_in="body" check_it="true" assign_to="early"/>
+    </action>
+  </recv>
+  <send retrans="500">
+    <![CDATA[
+      PRACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      Max-Forwards: 70
+      From: "sipp" <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 PRACK
+      RAck: [$rseq] 1 INVITE
+      [routes]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200">
+    <action>
+      <ereg regexp="PRACK" search_in="hdr" header="CSeq:" check_it="true" assign_to="prack"/>
+    </action>
+  </recv>
+  <recv response="200" rrs="true">
+    <action>
+      <ereg regexp="INVITE" search_in="hdr" header="CSeq:" check_it="true" assign_to="ok"/>
+    </action>
+  </recv>""", 1,
+).replace("CSeq: 2 BYE", "CSeq: 3 BYE", 1).replace(
+    "</scenario>", '  <Reference variables="early,prack,ok"/>\n</scenario>', 1)
+
+
+def scenarioSIPp(run, args, text=SIPP_SCENARIO):
     run.startLinkRTC()
     run.startClient("--codec", "pcmu")
     stream = run.peerPath("tone440.ulaw")
     writeUlawTone(stream, PHONE_TONE, 2.0)
     scenario = run.peerPath("uac_rtp_stream.xml")
     with open(scenario, "w") as f:
-        f.write(SIPP_SCENARIO.replace("@RTP_FILE@", stream))
+        f.write(text.replace("@RTP_FILE@", stream))
     talk = int(args.talk * 1000) + 1000
     sippLog = os.path.join(run.out, "sipp.log")
     with open(sippLog, "w") as log:
@@ -460,6 +504,7 @@ SCENARIOS = {
     "client-hangup": scenarioClientHangup,
     "phone-hangup": scenarioPhoneHangup,
     "sipp": scenarioSIPp,
+    "sipp-100rel": lambda run, args: scenarioSIPp(run, args, SIPP_SCENARIO_100REL),
 }
 
 

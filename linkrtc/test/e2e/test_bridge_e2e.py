@@ -139,6 +139,17 @@ class SIPpBridgeTests(BridgeTestsMixin, SynchronousTestCase):
         requirePeer("sipp")
         requireNamespaces()
 
+    def test_rtpStreamReliableEarlyMedia(self):
+        """
+        With Require: 100rel the early-media 183 comes reliably; SIPp PRACKs
+        it, gets the 200 OK after the PRACK's, and its stream is heard.
+        """
+        result = runDriver(self, "sipp-100rel")
+        report = summary(result) + "\nsipp:\n" + result.get("sippLog", "")[-2000:]
+        self.assertEqual(result["sippExit"], 0, report)
+        self.assertTone(result["clientHeard"], 440.0, report)
+        self.assertCleanCall(result, report, "relay")
+
     def test_rtpStream(self):
         """SIPp's 440 Hz mu-law stream reaches the aiortc client as 440 Hz."""
         result = runDriver(self, "sipp")
