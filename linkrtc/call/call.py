@@ -23,6 +23,7 @@ from linkrtc.call.events import (
     ClientLostEvent,
     ClientMessageEvent,
     InviteEvent,
+    LegReplacedEvent,
     MediaDigitsEvent,
     MediaResultEvent,
     MediaTimeoutEvent,
@@ -106,6 +107,8 @@ class CallServices:
     @ivar resumeSeconds: seconds an answered call waits for its client to
         come back after its connection closed (docs/signalling.rst); 0
         ends it at once, C{float}.
+    @ivar transfers: the L{linkrtc.call.transfer.Transfers} of the call
+        manager, or C{None} (REFER then gets 501).
     """
 
     def __init__(self, clock, directory, application, mediaFactory, cdrWriter, ringTimeout=60.0,
@@ -118,6 +121,7 @@ class CallServices:
         self.mediaFactory = mediaFactory
         self.cdrWriter = cdrWriter
         self.ringTimeout = ringTimeout
+        self.transfers = None
 
 
 def _uriText(addr):
@@ -395,6 +399,8 @@ class Call:
         elif isinstance(event, ClientMessageEvent):
             self.sendError(event.connection, 409,
                            f"{event.type!r} not allowed in state {self.publishedState()}")
+        elif isinstance(event, LegReplacedEvent):
+            event.leg.sendFinal(481)
         elif isinstance(event, SIPRequestEvent) and event.respond is not None:
             try:
                 if self.isOver:
@@ -528,6 +534,7 @@ class Call:
             "cause": ending.cause if ending else None,
             "reason": ending.reason if ending else None,
             "media": mediaStats or {},
+            **({"transfer": dict(self.data["transfer"])} if "transfer" in self.data else {}),
         }
 
     def startCDR(self):
@@ -710,6 +717,11 @@ class Call:
 
     def legTerminated(self, reason):
         self.dispatch(SIPLegTerminatedEvent(reason))
+
+    def legReplaced(self, leg):
+        """An INVITE with Replaces names this call's dialog (RFC 3891)."""
+        leg.setListener(self)
+        self.dispatch(LegReplacedEvent(leg))
 
     # -- IMediaListener ----------------------------------------------------------------
 

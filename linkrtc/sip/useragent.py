@@ -37,7 +37,8 @@ log = Logger()
 MAX_MERGE_MEMORY = 10000
 
 #: Methods we handle (the Allow header).
-DEFAULT_ALLOW = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "UPDATE")
+DEFAULT_ALLOW = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "UPDATE", "REFER",
+                 "NOTIFY")
 
 #: Methods we know but do not serve: 405 rather than 501 (RFC 3261 §8.2.1).
 #: REGISTER and MESSAGE are served when the user agent has a registrar
@@ -58,12 +59,13 @@ DEFAULT_ACCEPT = ("application/sdp", "application/dtmf-relay", "application/dtmf
 #: Request-URI schemes we serve (RFC 3261 §8.2.2.1; others get 416).
 URI_SCHEMES = ("sip", "sips", "tel")
 
-#: Option tags we support (Require/Supported, RFC 3261 §8.2.2.3).
-DEFAULT_SUPPORTED = ()
+#: Option tags we support (Require/Supported, RFC 3261 §8.2.2.3):
+#: C{replaces} (RFC 3891, L{linkrtc.call.transfer}).
+DEFAULT_SUPPORTED = ("replaces",)
 
 #: Methods that a request without a To tag may not carry: they only make
 #: sense inside a dialog (RFC 3261 §12.2.2, §15.1.2; RFC 3311 §5.2).
-_DIALOG_ONLY = ("BYE", "INFO", "UPDATE")
+_DIALOG_ONLY = ("BYE", "INFO", "UPDATE", "NOTIFY")
 
 _BOUNDARY = re.compile(r';\s*boundary\s*=\s*("([^"]*)"|[^;\s]+)', re.IGNORECASE)
 
@@ -601,6 +603,9 @@ class UserAgent:
             self._newInvite(request, tx)
         elif method in _DIALOG_ONLY:
             self.respond(tx, request, 481)
+        elif method == "REFER":
+            # RFC 3515 allows a REFER outside a dialog; we transfer calls only.
+            self.respond(tx, request, 403, "REFER Outside A Dialog")
         else:
             self.respond(tx, request, 405, headers=[("Allow", ", ".join(self.allow))])
 
@@ -779,14 +784,45 @@ class UserAgent:
         """A dialog-creating INVITE: 100 Trying, a new leg, the handler."""
         from linkrtc.sip.invite import InviteServerLeg
 
+        replaced = None
+        if request.headers.get("Replaces") is not None:
+            replaced = self._replacedLeg(request)
+            if replaced is None:
+                self.respond(tx, request, 481)
+                return
         self.respond(tx, request, 100)
         leg = InviteServerLeg(self, request, tx, self.clock)
         self.legs.add(leg)
         self._legsByTransaction[id(tx)] = leg
         self._legsByKey[self._legKey(leg.callId, leg.localTag, leg.remoteTag)] = leg
         try:
-            self.inviteHandler.inviteReceived(leg)
+            if replaced is not None:
+                replaced.listener.legReplaced(leg)
+            else:
+                self.inviteHandler.inviteReceived(leg)
         except Exception:
             log.failure("invite handler failed")
             if not leg.finalSent:
                 leg.sendFinal(500)
+
+    def _replacedLeg(self, request):
+        """
+        The leg an INVITE's Replaces names (RFC 3891 §3): a confirmed
+        dialog of ours whose listener can hand its call over
+        (C{legReplaced}).
+
+        @return: that L{InviteServerLeg}, or C{None} (the INVITE then gets
+            481: an unreadable Replaces, or one naming no such dialog).
+        """
+        from linkrtc.sip.refer import parseReplaces, replacesDialog
+
+        try:
+            dialogId = replacesDialog(parseReplaces(request.headers.get("Replaces")))
+        except SIPParseError:
+            return None
+        leg = self.dialogs.get(dialogId)
+        listener = getattr(leg, "listener", None)
+        if leg is None or getattr(leg, "state", None) in ("terminating", "terminated") \
+                or getattr(listener, "legReplaced", None) is None:
+            return None
+        return leg
