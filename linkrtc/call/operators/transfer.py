@@ -206,7 +206,7 @@ class OpClientTransfer(Operator):
             securityEvent("dialplan_refused", connection, identity=identity, to=to,
                           code=refusal[0], reason=refusal[1])
             return None, refusal
-        return decision.uri, None
+        return decision.requestURI, None
 
 
 class OpReferAnswered(Operator):
@@ -257,7 +257,8 @@ class OpReferNotify(Operator):
             return None
         request = event.request
         event.respond(200)
-        contentType = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        contentType = getattr(request, "contentType", None) \
+            or (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if not call.data.get(REFERRING) or contentType != SIPFRAG:
             return CONFIRMED
         frag = parseSipfrag(getattr(request, "body", b"") or b"")
