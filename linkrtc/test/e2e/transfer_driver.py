@@ -166,16 +166,17 @@ def scenarioSIPpAttended(run, args):
     run.startCarol()
     os.makedirs(run.peerPath("."), exist_ok=True)
     target = sipp(run, "uac_attended_target.xml", "sipp-target.log", "-s", "carol",
-                  "-cid_str", "attended-y-%u", "-trace_logs")
+                  "-cid_str", "attended-y-%u", "-trace_msg")
     run.carol.waitFor(lambda m: m.get("state") == "confirmed", 20)
     run.step("carol confirmed")
     totag = None
     deadline = time.monotonic() + 10
     while totag is None and time.monotonic() < deadline:
         for name in os.listdir(run.peerPath(".")):
-            if name.endswith("_logs.log"):
+            if name.endswith("_messages.log"):
                 with open(run.peerPath(name), errors="replace") as f:
-                    found = re.search(r"TOTAG=(\S+)", f.read())
+                    found = re.search(r"SIP/2.0 200 OK.*?\n\s*To:[^\n]*;tag=([^;>\s]+)",
+                                      f.read(), re.S)
                 totag = found.group(1) if found else None
         time.sleep(0.1)
     run.step("target dialog", totag=totag)
