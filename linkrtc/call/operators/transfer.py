@@ -22,6 +22,7 @@ from twisted.logger import Logger
 from linkrtc.call.call import SIP_BYE
 from linkrtc.call.dialplan import DialPlanRefused, identityOf, securityEvent
 from linkrtc.call.events import (
+    ApiCommandEvent,
     ClientMessageEvent,
     LegReplacedEvent,
     MediaResultEvent,
@@ -30,11 +31,14 @@ from linkrtc.call.events import (
 from linkrtc.call.operators.base import Operator
 from linkrtc.call.states import CONFIRMED, DROPPED
 from linkrtc.call.transfer import ReferSubscription, canTransfer, joinCalls, replaceLeg
-from linkrtc.error import SIPParseError
+from linkrtc.error import ApiError, SIPParseError
 from linkrtc.sip.refer import SIPFRAG, parseReferTo, parseSipfrag, replacesDialog
 from linkrtc.sip.uri import SIPURI
 
 log = Logger()
+
+#: JSON-RPC error "failed" of the call-control API (L{linkrtc.app.errors.FAILED}).
+FAILED = -32004
 
 #: The C{call.data} key of a client's transfer under way (its target).
 REFERRING = "referring"
@@ -89,28 +93,28 @@ class OpRefer(Operator):
         engine = getattr(call.services, "transfers", None)
         if call.data.get("transferring") is not None or call.data.get(REFERRING):
             respond(491)
-            return CONFIRMED
+            return call.state.name
         try:
             target = parseReferTo(event.request.headers.get("Refer-To"))
         except SIPParseError as e:
             respond(e.status or 400, e.reason)
-            return CONFIRMED
+            return call.state.name
         if engine is None or not canTransfer(call):
             respond(501, "Transfer Needs Bridge Media")
-            return CONFIRMED
+            return call.state.name
         subscription = ReferSubscription(call.leg)
         if target.replaces is not None:
             other = engine.callForDialog(call.leg, replacesDialog(target.replaces))
             if other is None or other is call or not canTransfer(other):
                 respond(481)
-                return CONFIRMED
+                return call.state.name
             respond(202)
             joinCalls(call, other, subscription)
-            return CONFIRMED
+            return call.state.name
         if engine.clientConnected(target.user):
             respond(202)
             engine.blind(call, target.user, subscription)
-            return CONFIRMED
+            return call.state.name
         identity = _fromUser(call)
         target = target.user or str(target.uri)
         refusal, _ = dialPlanRefusal(engine.dialer(), identity, SIP_PEER_GRANTS, target)
@@ -119,7 +123,7 @@ class OpRefer(Operator):
                       reason=reason)
         respond(status)
         subscription.notify(status)
-        return CONFIRMED
+        return call.state.name
 
 
 class OpLegReplaced(Operator):
@@ -137,9 +141,72 @@ class OpLegReplaced(Operator):
     def process(self, call, event):
         if not canTransfer(call) or call.data.get("transferring") is not None:
             event.leg.sendFinal(481)
-            return CONFIRMED
+            return call.state.name
         replaceLeg(call, event.leg)
-        return CONFIRMED
+        return call.state.name
+
+
+def referTarget(call, to, identity, grants, connection=None):
+    """
+    Where to REFER the SIP side of C{call} for a transfer to C{to}.
+
+    @param to: a client name, a registered SIP user's name, a number, or a
+        URI (C{client:NAME}, C{sip:USER@...} whose user is a client or SIP
+        user, or a number for the dial plan).
+    @param identity: who asks (for the dial plan and the security log).
+    @param grants: that identity's grants (L{linkrtc.call.dialplan.identityOf}).
+    @param connection: the asking client's connection, or C{None}.
+    @return: C{(uri, None)} (a L{SIPURI} for Refer-To) or
+        C{(None, (code, text))}: 409 without a SIP dialog, 403/484 from the
+        dial plan, 404 for a target that is nothing here.
+    """
+    engine = getattr(call.services, "transfers", None)
+    dialer = engine.dialer() if engine is not None else None
+    userAgent = getattr(call.leg, "userAgent", None)
+    if userAgent is None:
+        return None, (409, "the call has no SIP dialog to transfer")
+    name = to[len("client:"):] if to.lower().startswith("client:") else to
+    if ":" in name and "@" in name:
+        name = name.split(":", 1)[1].split("@", 1)[0]
+    bindings = getattr(dialer, "bindings", None)
+    known = engine is not None and engine.clientConnected(name)
+    if not known and bindings is not None:
+        known = bool(list(bindings.bindingsFor(name) or ()))
+    if known:
+        source = getattr(getattr(call.leg, "transaction", None), "source", None)
+        us = userAgent.localContact(source).uri
+        return SIPURI(us.scheme, user=name, host=us.host, port=us.port,
+                      params=dict(us.params)), None
+    if dialer is None or not getattr(dialer, "trunks", None):
+        return None, (404, f"no client, SIP user or trunk for {to!r}")
+    refusal, decision = dialPlanRefusal(dialer, identity, grants, to)
+    if refusal is not None:
+        securityEvent("dialplan_refused", connection, identity=identity, to=to,
+                      code=refusal[0], reason=refusal[1])
+        return None, refusal
+    return decision.requestURI, None
+
+
+def sendRefer(call, to, uri, referrer):
+    """
+    REFER the SIP side of C{call} to C{uri} (RFC 3515 §2.4.1); its answer
+    comes back as the L{MediaResultEvent} C{refer} (L{OpReferAnswered}).
+
+    @param referrer: the Referred-By user (C{str}).
+    """
+    call.data[REFERRING] = to
+    call.data.setdefault("transfer", {}).update(kind="blind", role="transferor", target=to)
+    try:
+        d = call.leg.sendRequest("REFER", headers=[
+            ("Refer-To", f"<{uri}>"), ("Referred-By", f"<sip:{referrer}@{uri.host}>")])
+    except Exception as e:
+        d = defer.fail(e)
+    call.whenDone(d, "refer")
+
+
+def transferBusy(call):
+    """@return: C{True} while a transfer of C{call} runs (either way)."""
+    return bool(call.data.get(REFERRING)) or call.data.get("transferring") is not None
 
 
 class OpClientTransfer(Operator):
@@ -149,7 +216,7 @@ class OpClientTransfer(Operator):
     registered SIP user is referred to as C{sip:NAME@LINKRTC}; a number
     must pass the dial plan with the client's grants (403/484 as for its
     C{call}) and is referred to at the trunk's domain. C{error} 409 while
-    one runs, 404 for a target that is none of these.
+    one runs, 404 for a target that is none of these (L{referTarget}).
     """
 
     name = "OpClientTransfer"
@@ -160,53 +227,47 @@ class OpClientTransfer(Operator):
         if event.type != "transfer" or event.connection is not call.answerer:
             return None
         connection = event.connection
-        if call.data.get(REFERRING) or call.data.get("transferring") is not None:
+        if transferBusy(call):
             call.sendError(connection, 409, "a transfer of this call is under way")
-            return CONFIRMED
+            return call.state.name
         to = event.message["to"]
-        referTo, error = self.referTarget(call, connection, to)
+        identity, grants, _ = identityOf(connection)
+        uri, error = referTarget(call, to, identity, grants, connection)
         if error is not None:
             call.sendError(connection, *error)
-            return CONFIRMED
-        referredBy = f"<sip:{call.clientName or 'anonymous'}@{referTo.host}>"
-        call.data[REFERRING] = to
-        call.data.setdefault("transfer", {}).update(kind="blind", role="transferor", target=to)
-        try:
-            d = call.leg.sendRequest("REFER", headers=[("Refer-To", f"<{referTo}>"),
-                                                        ("Referred-By", referredBy)])
-        except Exception as e:
-            d = defer.fail(e)
-        call.whenDone(d, "refer")
-        return CONFIRMED
+            return call.state.name
+        sendRefer(call, to, uri, call.clientName or "anonymous")
+        return call.state.name
 
-    def referTarget(self, call, connection, to):
-        """
-        @return: C{(uri, None)} (a L{SIPURI} for Refer-To) or
-            C{(None, (code, text))} for the client's C{error}.
-        """
-        engine = getattr(call.services, "transfers", None)
-        dialer = engine.dialer() if engine is not None else None
-        bindings = getattr(dialer, "bindings", None)
-        known = engine is not None and engine.clientConnected(to)
-        if not known and bindings is not None:
-            known = bool(list(bindings.bindingsFor(to) or ()))
-        if known:
-            source = getattr(getattr(call.leg, "transaction", None), "source", None)
-            userAgent = getattr(call.leg, "userAgent", None)
-            if userAgent is None:
-                return None, (409, "the call has no SIP dialog to transfer")
-            us = userAgent.localContact(source).uri
-            return SIPURI(us.scheme, user=to, host=us.host, port=us.port,
-                          params=dict(us.params)), None
-        if dialer is None or not getattr(dialer, "trunks", None):
-            return None, (404, f"no client, SIP user or trunk for {to!r}")
-        identity, grants, _ = identityOf(connection)
-        refusal, decision = dialPlanRefusal(dialer, identity, grants, to)
-        if refusal is not None:
-            securityEvent("dialplan_refused", connection, identity=identity, to=to,
-                          code=refusal[0], reason=refusal[1])
-            return None, refusal
-        return decision.requestURI, None
+
+class OpApiTransfer(Operator):
+    """
+    C{Idle}, on C{sys.call.transfer} (docs/api.rst): as L{OpClientTransfer}
+    for the application, trusted as for C{construct} (the dial plan
+    applies with no grants); the method's result is the SIP side's answer
+    to the REFER (C{null} for 2xx, else error -32004 with its status).
+    """
+
+    name = "OpApiTransfer"
+    handles = (ApiCommandEvent,)
+    transitions = ()
+
+    def process(self, call, event):
+        if call.api is None or event.method != "transfer":
+            return None
+        if transferBusy(call):
+            event.refuse(ApiError(FAILED, "a transfer of this call is under way",
+                                  {"status": 409}))
+            return call.state.name
+        to = event.params["to_uri"]
+        uri, error = referTarget(call, to, None, {})
+        if error is not None:
+            event.refuse(ApiError(FAILED, f"cannot transfer to {to[:80]!r}: {error[1]}",
+                                  {"status": error[0]}))
+            return call.state.name
+        call.data["referReply"] = event
+        sendRefer(call, to, uri, "linkrtc")
+        return call.state.name
 
 
 class OpReferAnswered(Operator):
@@ -228,15 +289,23 @@ class OpReferAnswered(Operator):
             reason = getattr(event.result, "reason", "") or ""
         else:
             status, reason = 408, event.failure.getErrorMessage()
+        if not 200 <= status < 300:
+            call.data.pop(REFERRING, None)
+        command = call.data.pop("referReply", None)
+        if command is not None:
+            if 200 <= status < 300:
+                command.reply(None)
+            else:
+                command.refuse(ApiError(FAILED, f"transfer refused by the SIP side: {status} "
+                                        f"{reason}", {"status": status}))
         if call.answerer is None:
-            return CONFIRMED
+            return call.state.name
         if 200 <= status < 300:
             call.sendClient(call.answerer, {"type": "transfer", "status": status,
                                             "reason": reason})
         else:
-            call.data.pop(REFERRING, None)
             call.sendError(call.answerer, status, f"transfer refused by the SIP side: {reason}")
-        return CONFIRMED
+        return call.state.name
 
 
 class OpReferNotify(Operator):
@@ -260,23 +329,23 @@ class OpReferNotify(Operator):
         contentType = getattr(request, "contentType", None) \
             or (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if not call.data.get(REFERRING) or contentType != SIPFRAG:
-            return CONFIRMED
+            return call.state.name
         frag = parseSipfrag(getattr(request, "body", b"") or b"")
         if frag is None:
-            return CONFIRMED
+            return call.state.name
         status, reason = frag
         if call.answerer is not None:
             call.sendClient(call.answerer, {"type": "transfer", "status": status,
                                             "reason": reason})
         if status < 200:
-            return CONFIRMED
+            return call.state.name
         call.data.pop(REFERRING, None)
         if status < 300:
             call.data.setdefault("transfer", {})["status"] = status
             return call.end(200, "transferred", "usr", sip=SIP_BYE)
         call.data.setdefault("transfer", {})["failed"] = status
-        return CONFIRMED
+        return call.state.name
 
 
-__all__ = ["OpClientTransfer", "OpLegReplaced", "OpRefer", "OpReferAnswered",
+__all__ = ["OpApiTransfer", "OpClientTransfer", "OpLegReplaced", "OpRefer", "OpReferAnswered",
            "OpReferNotify", "dialPlanRefusal"]

@@ -11,6 +11,7 @@ from linkrtc.call.dialplan import DialPlan
 from linkrtc.call.transfer import JoinedLeg, Transfers, loopbackSdp
 from linkrtc.config import parseTrunk
 from linkrtc.sip.dialog import DialogId
+from linkrtc.sip.uri import SIPURI, NameAddr
 from linkrtc.testing import (
     CLIENT_ANSWER,
     SIP_OFFER,
@@ -45,8 +46,6 @@ class FakeUserAgent:
         self.dialogs = {}
 
     def localContact(self, source=None):
-        from linkrtc.sip.uri import NameAddr, SIPURI
-
         return NameAddr(SIPURI("sip", host="192.0.2.1", port=5060))
 
 
@@ -96,10 +95,6 @@ class TransferTestsMixin:
     def requestsOf(self, leg, method):
         return [(m, b, c, h) for (m, b, c, d), h in zip(leg.requests, leg.sentHeaders)
                 if m == method]
-
-
-class RecordingLeg(FakeServerLeg):
-    pass
 
 
 def _recordHeaders(leg):
@@ -424,3 +419,83 @@ class ClientTransferTests(TransferTestsMixin, SynchronousTestCase):
         self.h.clientSays(mallory, "transfer", call, to="bob")
         self.assertEqual(mallory.messages[-1]["code"], 404)
         self.assertEqual(leg.requests, [])
+
+
+class ApiTransferTests(SynchronousTestCase):
+    """C{sys.call.transfer}: an application REFERs its answered call's SIP side."""
+
+    def setUp(self):
+        from linkrtc.app.testing import ApiHarness
+
+        self.h = ApiHarness()
+        manager = self.h.calls.manager
+        manager.services.transfers = Transfers(manager)
+        manager.dialer = FakeDialer([parseTrunk({"name": "pbx", "proxy": "sip:pbx.example.com"})])
+
+    def answered(self):
+        call, leg, audio = self.h.answered()
+        leg.userAgent = FakeUserAgent()
+        _recordHeaders(leg)
+        return call, leg
+
+    def invokeLater(self, call, to="2001"):
+        """@return: the L{Deferred} of C{sys.call.transfer} (not fired yet)."""
+        d = self.h.control.invoke("sys.call.transfer", {"res_id": call.resId, "to_uri": to})
+        self.assertFalse(d.called)
+        return d
+
+    def test_transfer(self):
+        """
+        REFER to the number at the trunk; the method returns once the SIP
+        side accepts; NOTIFY 200 releases the call (cause 200, transferred).
+        """
+        call, leg = self.answered()
+        d = self.invokeLater(call)
+        [(method, body, _, headers)] = [r for r in zip(
+            [r[0] for r in leg.requests], [r[1] for r in leg.requests],
+            [r[2] for r in leg.requests], leg.sentHeaders) if r[0] == "REFER"]
+        self.assertEqual(dict(headers)["Refer-To"], "<sip:2001@pbx.example.com>")
+        results = []
+        d.addCallback(results.append)
+        self.assertEqual(results, [])
+        leg.requests[-1][3].callback(FakeResponse(202))
+        self.assertEqual(results, [None])
+        self.assertEqual(call.state.name, "Idle")
+        leg.receive("NOTIFY", body=b"SIP/2.0 200 OK\r\n", contentType="message/sipfrag")
+        self.assertEqual(call.state.name, "dropped")
+        [released] = self.h.named("on_released")
+        self.assertEqual(released["cause"], 200)
+
+    def test_refusedBySIP(self):
+        """The SIP side refuses the REFER: error -32004 with its status; the call stays."""
+        call, leg = self.answered()
+        d = self.invokeLater(call)
+        failures = []
+        d.addErrback(lambda f: failures.append(f.value))
+        leg.requests[-1][3].callback(FakeResponse(603))
+        [error] = failures
+        self.assertEqual((error.code, error.data["status"]), (-32004, 603))
+        self.assertEqual(call.state.name, "Idle")
+
+    def test_dialPlan(self):
+        """A number the dial plan refuses: -32004 with status 403, no REFER."""
+        call, leg = self.answered()
+        ok, error = self.h.invoke("transfer", res_id=call.resId, to_uri="+4420123")
+        self.assertFalse(ok)
+        self.assertEqual(error.data["status"], 403)
+        self.assertEqual(leg.requests, [])
+
+    def test_missingTarget(self):
+        """No to_uri: -32602 naming it."""
+        call, leg = self.answered()
+        ok, error = self.h.invoke("transfer", res_id=call.resId)
+        self.assertFalse(ok)
+        self.assertEqual(error.code, -32602)
+        self.assertIn("to_uri", error.message)
+
+    def test_beforeAnswer(self):
+        """Before the answer (Initiated): wrong state."""
+        call, leg = self.h.incoming()
+        ok, error = self.h.invoke("transfer", res_id=call.resId, to_uri="2001")
+        self.assertFalse(ok)
+        self.assertEqual(error.code, -32002)
