@@ -33,6 +33,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from linkrtc import metrics
 from linkrtc.call.call import Call
 from linkrtc.call.events import ApplicationDecisionEvent, InviteEvent, SIPRequestEvent
 from linkrtc.error import InvalidStateError
@@ -248,12 +249,14 @@ def joinCalls(call, other, subscription=None):
             subscription.notify(200)
         for leg in legs:
             releaseLeg(leg)
+        metrics.CALL_TRANSFERS.labels(kind="attended", result="done").inc()
 
     def failed(f):
         log.info("transfer: joining {a} and {b} failed: {why}", a=call.id, b=other.id,
                  why=f.getErrorMessage())
         if subscription is not None:
             subscription.notify(488, "Not Acceptable Here")
+        metrics.CALL_TRANSFERS.labels(kind="attended", result="failed").inc()
         return f
 
     return d.addCallbacks(joined, failed)
@@ -287,12 +290,14 @@ def replaceLeg(call, leg):
         leg.sendFinal(200, body=answer, contentType=SDP)
         _note(call, kind="replaces", replaced_by=str(getattr(leg, "callId", "") or ""))
         releaseLeg(old)
+        metrics.CALL_TRANSFERS.labels(kind="replaces", result="done").inc()
 
     def failed(f):
         log.info("transfer: Replaces for {call_id} refused: {why}", call_id=call.id,
                  why=f.getErrorMessage())
         leg.setListener(_Released())
         leg.sendFinal(488)
+        metrics.CALL_TRANSFERS.labels(kind="replaces", result="failed").inc()
 
     return d.addCallbacks(answered, failed)
 
@@ -436,6 +441,7 @@ class BlindTransfer:
                 call.held = False
                 _tellUnhold(call)
             releaseLeg(self._transferorLeg)
+            metrics.CALL_TRANSFERS.labels(kind="blind", result="done").inc()
 
         def failed(f):
             log.info("transfer: {call_id} not re-bridged: {why}", call_id=call.id,
@@ -454,6 +460,7 @@ class BlindTransfer:
         ending = target.ending
         status = ending.cause if ending is not None and ending.cause >= 300 else 480
         _note(self.call, failed=status)
+        metrics.CALL_TRANSFERS.labels(kind="blind", result="failed").inc()
         self.subscription.notify(status, ending.reason if ending is not None else None)
 
     def _transfereeGone(self):

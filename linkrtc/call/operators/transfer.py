@@ -19,6 +19,7 @@ Replaces; the machinery is L{linkrtc.call.transfer}):
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from linkrtc import metrics
 from linkrtc.call.call import SIP_BYE
 from linkrtc.call.dialplan import DialPlanRefused, identityOf, securityEvent
 from linkrtc.call.events import (
@@ -50,6 +51,10 @@ SIP_PEER_GRANTS = {"outgoing": False}
 def _fromUser(call):
     uri = getattr(call.request.fromAddr, "uri", None)
     return getattr(uri, "user", None)
+
+
+def _refused(kind):
+    metrics.CALL_TRANSFERS.labels(kind=kind, result="refused").inc()
 
 
 def dialPlanRefusal(dialer, identity, grants, target):
@@ -98,15 +103,18 @@ class OpRefer(Operator):
             target = parseReferTo(event.request.headers.get("Refer-To"))
         except SIPParseError as e:
             respond(e.status or 400, e.reason)
+            _refused("attended" if e.status == 481 else "blind")
             return call.state.name
         if engine is None or not canTransfer(call):
             respond(501, "Transfer Needs Bridge Media")
+            _refused("attended" if target.replaces is not None else "blind")
             return call.state.name
         subscription = ReferSubscription(call.leg)
         if target.replaces is not None:
             other = engine.callForDialog(call.leg, replacesDialog(target.replaces))
             if other is None or other is call or not canTransfer(other):
                 respond(481)
+                _refused("attended")
                 return call.state.name
             respond(202)
             joinCalls(call, other, subscription)
@@ -123,6 +131,7 @@ class OpRefer(Operator):
                       reason=reason)
         respond(status)
         subscription.notify(status)
+        _refused("blind")
         return call.state.name
 
 
@@ -141,6 +150,7 @@ class OpLegReplaced(Operator):
     def process(self, call, event):
         if not canTransfer(call) or call.data.get("transferring") is not None:
             event.leg.sendFinal(481)
+            _refused("replaces")
             return call.state.name
         replaceLeg(call, event.leg)
         return call.state.name
@@ -235,6 +245,7 @@ class OpClientTransfer(Operator):
         uri, error = referTarget(call, to, identity, grants, connection)
         if error is not None:
             call.sendError(connection, *error)
+            _refused("refer_out")
             return call.state.name
         sendRefer(call, to, uri, call.clientName or "anonymous")
         return call.state.name
@@ -262,6 +273,7 @@ class OpApiTransfer(Operator):
         to = event.params["to_uri"]
         uri, error = referTarget(call, to, None, {})
         if error is not None:
+            _refused("refer_out")
             event.refuse(ApiError(FAILED, f"cannot transfer to {to[:80]!r}: {error[1]}",
                                   {"status": error[0]}))
             return call.state.name
@@ -291,6 +303,7 @@ class OpReferAnswered(Operator):
             status, reason = 408, event.failure.getErrorMessage()
         if not 200 <= status < 300:
             call.data.pop(REFERRING, None)
+            _refused("refer_out")
         command = call.data.pop("referReply", None)
         if command is not None:
             if 200 <= status < 300:
@@ -342,8 +355,10 @@ class OpReferNotify(Operator):
         call.data.pop(REFERRING, None)
         if status < 300:
             call.data.setdefault("transfer", {})["status"] = status
+            metrics.CALL_TRANSFERS.labels(kind="refer_out", result="done").inc()
             return call.end(200, "transferred", "usr", sip=SIP_BYE)
         call.data.setdefault("transfer", {})["failed"] = status
+        metrics.CALL_TRANSFERS.labels(kind="refer_out", result="failed").inc()
         return call.state.name
 
 

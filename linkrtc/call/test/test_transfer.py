@@ -7,6 +7,7 @@ Replaces, and the client's C{transfer}.
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from linkrtc import metrics
 from linkrtc.call.dialplan import DialPlan
 from linkrtc.call.transfer import JoinedLeg, Transfers, loopbackSdp
 from linkrtc.config import parseTrunk
@@ -206,9 +207,12 @@ class BlindTransferTests(TransferTestsMixin, SynchronousTestCase):
         ends the subscription, the transferor's dialog gets BYE and the
         call's leg is now joined to bob's call.
         """
+        done = metrics.CALL_TRANSFERS.labels(kind="blind", result="done")._value.get()
         call, leg, alice, bob, target = self.start()
         self.h.clientSays(bob, "accept", target, sdp=CLIENT_ANSWER)
         self.assertEqual(target.state.name, "confirmed")
+        self.assertEqual(metrics.CALL_TRANSFERS.labels(kind="blind", result="done")._value.get(),
+                         done + 1)
         reoffers = [a for m, a in self.h.media(call).calls if m == "sipReoffer"]
         self.assertEqual(reoffers, [loopbackSdp(CLIENT_ANSWER.encode(), "127.0.0.1")])
         self.assertIn(("sipAckBody", b"v=0 reanswer"), self.h.media(target).calls)
