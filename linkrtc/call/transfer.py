@@ -305,8 +305,11 @@ def replaceLeg(call, leg):
 # -- blind transfer to a client ----------------------------------------------------------
 
 
-class _TargetRequest:
-    """The stand-in INVITE of a L{TransferTargetCall}: From, To, no SDP (offerless)."""
+class StandInRequest:
+    """
+    The stand-in INVITE of a call with no SIP INVITE (a L{TransferTargetCall},
+    L{linkrtc.app.dial.ClientLegCall}): From, To, no SDP (offerless).
+    """
 
     method = "INVITE"
     body = b""
@@ -318,7 +321,9 @@ class _TargetRequest:
         self.uri = toURI
 
 
-class _Ack:
+class StandInAck:
+    """The stand-in ACK (its SDP the answer) of a call with a L{StandInRequest}."""
+
     method = "ACK"
 
     def __init__(self, body):
@@ -347,32 +352,42 @@ class TransferLeg(JoinedLeg):
             self.transfer.targetAnswered(body)
 
 
-class TransferTargetCall(Call):
+class DirectClientCall(Call):
     """
-    The call that rings the client a blind transfer names: the incoming
-    topology (C{incoming}, C{ringing}, C{accept}, ring timeout) with a
-    L{TransferLeg} as its SIP side, routed to the client at once.
+    A call with no SIP INVITE that rings a client LinkRTC chose itself
+    (C{clientTarget}): the incoming topology, routed to it at once.
+    Subclasses give the leg (L{TransferTargetCall},
+    L{linkrtc.app.dial.ClientLegCall}).
     """
 
     direction = "outbound"
-
-    def __init__(self, client, fromURI, toURI, machine, services, transfer, onRelease=None):
-        self.clientTarget = client
-        leg = TransferLeg(_TargetRequest(fromURI, toURI), transfer)
-        super().__init__(leg, machine, services, onRelease=onRelease,
-                         callId="t" + uuid.uuid4().hex)
-        leg.setListener(self)
+    clientTarget = None
 
     def __repr__(self):
-        return f"<TransferTargetCall {self.id} {self.state.name if self.state else None}>"
+        return f"<{type(self).__name__} {self.id} {self.state.name if self.state else None}>"
 
     def firstEvent(self):
         return InviteEvent(self.request)
 
     def askApplication(self):
-        """The transfer chose the client: route to it."""
+        """The client was chosen already: route to it."""
         self.dispatch(ApplicationDecisionEvent({"action": "route",
                                                 "client": self.clientTarget}))
+
+
+class TransferTargetCall(DirectClientCall):
+    """
+    The call that rings the client a blind transfer names: the incoming
+    topology (C{incoming}, C{ringing}, C{accept}, ring timeout) with a
+    L{TransferLeg} as its SIP side.
+    """
+
+    def __init__(self, client, fromURI, toURI, machine, services, transfer, onRelease=None):
+        self.clientTarget = client
+        leg = TransferLeg(StandInRequest(fromURI, toURI), transfer)
+        super().__init__(leg, machine, services, onRelease=onRelease,
+                         callId="t" + uuid.uuid4().hex)
+        leg.setListener(self)
 
 
 class BlindTransfer:
@@ -435,7 +450,7 @@ class BlindTransfer:
             call.data.pop("transferring", None)
             target.leg.peer = call
             call.leg = JoinedLeg(call.request, target)
-            target.legAcknowledged(_Ack(loopbackSdp(answer, hop)))
+            target.legAcknowledged(StandInAck(loopbackSdp(answer, hop)))
             self.subscription.notify(200)
             if call.held:
                 call.held = False
@@ -512,6 +527,6 @@ class Transfers:
         return transfer
 
 
-__all__ = ["BlindTransfer", "JoinedLeg", "ReferSubscription", "TransferLeg",
+__all__ = ["BlindTransfer", "DirectClientCall", "JoinedLeg", "ReferSubscription", "StandInAck", "StandInRequest", "TransferLeg",
            "TransferTargetCall", "Transfers", "canTransfer", "hopAddress", "joinCalls",
            "loopbackSdp", "releaseLeg", "replaceLeg"]
