@@ -54,7 +54,8 @@ KNOWN_UNSUPPORTED = (
 )
 
 #: Content types we understand in request bodies (RFC 3261 §8.2.3).
-DEFAULT_ACCEPT = ("application/sdp", "application/dtmf-relay", "application/dtmf")
+DEFAULT_ACCEPT = ("application/sdp", "application/dtmf-relay", "application/dtmf",
+                  "message/sipfrag")
 
 #: Request-URI schemes we serve (RFC 3261 §8.2.2.1; others get 416).
 URI_SCHEMES = ("sip", "sips", "tel")

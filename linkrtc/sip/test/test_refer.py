@@ -107,6 +107,15 @@ class UserAgentReferTests(UserAgentMixin, SynchronousTestCase):
         self.assertIn("NOTIFY", headers.get("Allow"))
         self.assertIn("replaces", headers.get("Supported"))
 
+    def test_sipfragAccepted(self):
+        """A NOTIFY's message/sipfrag body passes the content check (no 415)."""
+        tx = self.receive(request("NOTIFY", body=b"SIP/2.0 200 OK\r\n", extra=(
+            "Event: refer", "Content-Type: message/sipfrag")))
+        self.assertEqual(tx.statuses, [481])  # no such dialog, but the body was read
+        self.assertIn("message/sipfrag",
+                      self.receive(request("OPTIONS", callId="o2")).responses[0].headers.get(
+                          "Accept"))
+
     def test_referOutsideDialog(self):
         """A REFER with no To tag: 403 (we transfer calls only)."""
         tx = self.receive(request("REFER", extra=("Refer-To: <sip:bob@example.com>",)))

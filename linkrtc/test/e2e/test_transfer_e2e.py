@@ -87,6 +87,7 @@ class TransferTests(BridgeTestsMixin, SynchronousTestCase):
         self.assertTone(result["phoneHeard"], CAROL, report)
         [alice] = [c for c in result["cdrs"] if c.get("transfer")]
         self.assertEqual(alice["transfer"]["role"], "transferor", report)
+        self.assertEqual((alice["cause"], alice["reason"]), (200, "transferred"), report)
 
     def test_attendedTransfer(self):
         """
