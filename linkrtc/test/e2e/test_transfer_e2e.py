@@ -10,7 +10,9 @@ Tones tell the parties apart: alice (aiortc) sends 880 Hz, carol
   - alice transfers baresip to carol (C{transfer} message; LinkRTC REFERs
     baresip): baresip and carol then hear each other;
   - SIPp, in two calls, makes an attended transfer (REFER with Replaces):
-    alice and carol are joined.
+    alice and carol are joined;
+  - SIPp's INVITE with Replaces takes over alice's call (its tone reaches
+    alice); one whose Replaces names no dialog gets 481.
 """
 
 import json
@@ -36,6 +38,7 @@ def details(result):
 def summary(result):
     keys = ("clientHeard", "aliceHeardAfter", "carolHeard", "phoneHeard", "clientStates",
             "carolStates", "aliceTransfer", "phoneEnded", "sippReferExit", "sippTargetExit",
+            "sippUnknownExit", "sippReplacedExit", "sippReplacesExit",
             "mediaModes", "cdrs", "steps", "clientErrors", "carolErrors")
     return json.dumps({k: result.get(k) for k in keys})
 
@@ -102,3 +105,18 @@ class TransferTests(BridgeTestsMixin, SynchronousTestCase):
         self.assertTone(result["carolHeard"], ALICE, report)
         roles = sorted(c["transfer"]["role"] for c in result["cdrs"])
         self.assertEqual(roles, ["target", "transferee"], report)
+
+    def test_inviteWithReplaces(self):
+        """
+        An INVITE whose Replaces names no dialog gets 481; one naming
+        alice's call from SIPp gets 200, the old dialog gets BYE, alice
+        hears the new dialog's 440 Hz, and its BYE ends alice's call.
+        """
+        result, report = self.runTransfer("sipp-replaces")
+        self.assertEqual(result["sippUnknownExit"], 0, report + result.get("sipp-unknown.log", ""))
+        self.assertEqual((result["sippReplacedExit"], result["sippReplacesExit"]), (0, 0), report)
+        self.assertTone(result["clientHeard"], PHONE, report)
+        self.assertEqual(result["clientStates"], ["ringing", "confirmed", "dropped"], report)
+        self.assertEqual(result["linkrtcTracebacks"], 0, result.get("linkrtcLog", "")[-4000:])
+        [cdr] = result["cdrs"]
+        self.assertEqual((cdr["cause"], cdr["transfer"]["kind"]), (200, "replaces"), report)

@@ -16,6 +16,12 @@ Scenarios:
     C{{"type":"transfer","to":"carol"}}; LinkRTC REFERs baresip, which
     calls carol; its NOTIFY 200 ends alice's call; baresip and carol
     talk; carol hangs up.
+  - C{sipp-replaces}: SIPp calls alice (the dialog to replace); a second
+    SIPp sends an INVITE with a Replaces naming no dialog (481,
+    C{uac_replaces_unknown.xml}), a third one naming alice's call
+    (C{uac_replaces.xml}): it gets 200 and streams 440 Hz, the first
+    dialog gets BYE, alice hears the tone; the new dialog's BYE ends
+    alice's call.
   - C{sipp-attended}: SIPp (the transferor) calls carol
     (C{uac_attended_target.xml}), then alice (C{uac_attended_refer.xml}),
     and REFERs the alice call with Replaces naming the carol call;
@@ -37,7 +43,7 @@ import numpy
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(HERE))))
 
-from linkrtc.test.e2e.bridge_driver import RTCClient, Run  # noqa: E402
+from linkrtc.test.e2e.bridge_driver import PHONE_TONE, RTCClient, Run, writeUlawTone  # noqa: E402
 from linkrtc.test.e2e.drivers import analyseSamples, driverParser, runScenario  # noqa: E402
 from linkrtc.test.e2e.harness import SCENARIOS, freePort  # noqa: E402
 
@@ -149,26 +155,40 @@ def scenarioClientTransfers(run, args):
     run.result["ok"] = True
 
 
-def sipp(run, scenario, logName, *args):
-    """Start SIPp on C{scenario} (from the scenarios directory) towards LinkRTC."""
+def sipp(run, scenario, logName, *args, rtpFile=None):
+    """
+    Start SIPp on C{scenario} (from the scenarios directory) towards
+    LinkRTC; C{rtpFile} replaces C{@RTP_FILE@} in it.
+    """
     log = open(os.path.join(run.out, logName), "w")
+    path = os.path.join(SCENARIOS, scenario)
+    if rtpFile is not None:
+        with open(path) as f:
+            text = f.read().replace("@RTP_FILE@", rtpFile)
+        path = run.peerPath(scenario)
+        with open(path, "w") as f:
+            f.write(text)
     return subprocess.Popen(
-        ["sipp", f"127.0.0.1:{run.linkrtc.sipPort}", "-sf", os.path.join(SCENARIOS, scenario),
+        ["sipp", f"127.0.0.1:{run.linkrtc.sipPort}", "-sf", path,
          "-i", "127.0.0.1", "-p", str(freePort(both=True)), "-mi", "127.0.0.1",
          "-mp", str(freePort()), "-m", "1", "-nostdin", "-timeout", "40s", "-timeout_error",
          *args],
         stdout=log, stderr=subprocess.STDOUT, cwd=run.peerPath("."))
 
 
-def scenarioSIPpAttended(run, args):
-    run.startLinkRTC()
-    run.startClient("--codec", "pcmu")
-    run.startCarol()
+def sippCall(run, client, callIdPrefix):
+    """
+    SIPp (C{uac_attended_target.xml}) calls C{client}, which answers.
+
+    @return: the SIPp process and LinkRTC's To tag of that dialog (its
+        Call-ID is C{callIdPrefix}-1, SIPp's tag C{ytag1}).
+    """
     os.makedirs(run.peerPath("."), exist_ok=True)
-    target = sipp(run, "uac_attended_target.xml", "sipp-target.log", "-s", "carol",
-                  "-cid_str", "attended-y-%u", "-trace_msg")
-    run.carol.waitFor(lambda m: m.get("state") == "confirmed", 20)
-    run.step("carol confirmed")
+    process = sipp(run, "uac_attended_target.xml", f"sipp-{client}.log", "-s", client,
+                   "-cid_str", callIdPrefix + "-%u", "-trace_msg")
+    peer = run.carol if client == "carol" else run.client
+    peer.waitFor(lambda m: m.get("state") == "confirmed", 20)
+    run.step(f"{client} confirmed")
     totag = None
     deadline = time.monotonic() + 10
     while totag is None and time.monotonic() < deadline:
@@ -179,7 +199,43 @@ def scenarioSIPpAttended(run, args):
                                       f.read(), re.S)
                 totag = found.group(1) if found else None
         time.sleep(0.1)
-    run.step("target dialog", totag=totag)
+    run.step("dialog", totag=totag)
+    return process, totag
+
+
+def scenarioSIPpReplaces(run, args):
+    run.startLinkRTC()
+    run.startClient("--codec", "pcmu")
+    first, totag = sippCall(run, "alice", "replaced")
+    unknown = sipp(run, "uac_replaces_unknown.xml", "sipp-unknown.log", "-s", "alice",
+                   "-set", "rcid", "replaced-1", "-set", "rtotag", "nosuchtag",
+                   "-set", "rfromtag", "ytag1")
+    run.result["sippUnknownExit"] = unknown.wait(20)
+    stream = run.peerPath("tone440.ulaw")
+    writeUlawTone(stream, PHONE_TONE, 2.0)
+    replacer = sipp(run, "uac_replaces.xml", "sipp-replaces.log", "-s", "alice",
+                    "-set", "rcid", "replaced-1", "-set", "rtotag", totag,
+                    "-set", "rfromtag", "ytag1", "-d", str(int(args.talk * 1000)),
+                    rtpFile=stream)
+    run.result["sippReplacedExit"] = first.wait(20)
+    run.step("first dialog released")
+    run.result["sippReplacesExit"] = replacer.wait(30)
+    run.step("replacing dialog hung up")
+    for name in ("sipp-alice.log", "sipp-unknown.log", "sipp-replaces.log"):
+        with open(os.path.join(run.out, name), errors="replace") as f:
+            run.result[name] = f.read()[-2000:]
+    run.client.waitFor(lambda m: m.get("state") == "dropped", 10)
+    run.step("alice saw dropped")
+    run.finishClient()
+    run.result["cdrs"] = run.cdrs(count=1)
+    run.result["ok"] = True
+
+
+def scenarioSIPpAttended(run, args):
+    run.startLinkRTC()
+    run.startClient("--codec", "pcmu")
+    run.startCarol()
+    target, totag = sippCall(run, "carol", "attended-y")
     refer = sipp(run, "uac_attended_refer.xml", "sipp-refer.log", "-s", "alice",
                  "-set", "ycid", "attended-y-1", "-set", "ytotag", totag,
                  "-set", "yfromtag", "ytag1")
@@ -188,7 +244,7 @@ def scenarioSIPpAttended(run, args):
     run.result["sippReferExit"] = refer.wait(30)
     run.result["sippTargetExit"] = target.wait(30)
     run.step("sipp done")
-    for name in ("sipp-target.log", "sipp-refer.log"):
+    for name in ("sipp-carol.log", "sipp-refer.log"):
         with open(os.path.join(run.out, name), errors="replace") as f:
             run.result[name] = f.read()[-2000:]
     carolHangsUp(run, args)
@@ -204,6 +260,7 @@ SCENARIOS_RUN = {
     "phone-transfers": scenarioPhoneTransfers,
     "client-transfers": scenarioClientTransfers,
     "sipp-attended": scenarioSIPpAttended,
+    "sipp-replaces": scenarioSIPpReplaces,
 }
 
 
