@@ -414,6 +414,7 @@ class BlindTransfer:
         self.engine = engine
         self.target = None
         self.done = False
+        self.transferorGone = False
         self._transferorLeg = call.leg
 
     def start(self):
@@ -466,6 +467,15 @@ class BlindTransfer:
         d.addCallbacks(rebridged, failed)
         d.addErrback(lambda f: log.failure("transfer: answered", f))
 
+    def transferorLeft(self):
+        """
+        The transferor hung up (BYE) while the target rings, as phones may
+        right after the 202 (RFC 5589 §6): the transfer goes on; if it
+        fails, the transferee's call ends.
+        """
+        self.transferorGone = True
+        _note(self.call, transferor_left=True)
+
     def _targetReleased(self, target):
         self.engine.manager._released(target)
         if self.done:
@@ -476,6 +486,10 @@ class BlindTransfer:
         status = ending.cause if ending is not None and ending.cause >= 300 else 480
         _note(self.call, failed=status)
         metrics.CALL_TRANSFERS.labels(kind="blind", result="failed").inc()
+        if self.transferorGone:
+            if not self.call.isOver:
+                self.call.dispatch(SIPRequestEvent(_Bye()))
+            return
         self.subscription.notify(status, ending.reason if ending is not None else None)
 
     def _transfereeGone(self):

@@ -125,6 +125,8 @@ stockFactories = [
        "No ACK for the 200 OK: BYE, dropped, cause 408."),
     _f("OpRefer", "transfer", _in("event", "confirmed"),
        "REFER from SIP: blind transfer to a client, attended (Replaces), or 403."),
+    _f("OpTransferorBye", "transfer", _in("event", "confirmed"),
+       "BYE from the transferor while its blind transfer rings: 200, the transfer goes on."),
     _f("OpLegReplaced", "transfer", _in("event", "confirmed"),
        "INVITE with Replaces naming the call's dialog: it takes the SIP side."),
     _f("OpClientTransfer", "transfer", _in("event", "confirmed"),

@@ -119,6 +119,11 @@ class OpRefer(Operator):
             respond(202)
             joinCalls(call, other, subscription)
             return call.state.name
+        if target.user is not None and target.user == call.clientName:
+            respond(403, "Transfer To The Same Client")
+            subscription.notify(403)
+            _refused("blind")
+            return call.state.name
         if engine.clientConnected(target.user):
             respond(202)
             engine.blind(call, target.user, subscription)
@@ -132,6 +137,26 @@ class OpRefer(Operator):
         respond(status)
         subscription.notify(status)
         _refused("blind")
+        return call.state.name
+
+
+class OpTransferorBye(Operator):
+    """
+    C{confirmed}, on the transferor's BYE while its blind transfer rings
+    the target: 200, and the transfer goes on (the transferee waits); if
+    it then fails, the call ends (L{linkrtc.call.transfer.BlindTransfer}).
+    """
+
+    name = "OpTransferorBye"
+    handles = (SIPRequestEvent,)
+    transitions = (CONFIRMED,)
+
+    def process(self, call, event):
+        transfer = call.data.get("transferring")
+        if event.method != "BYE" or transfer is None or event.respond is None:
+            return None
+        event.respond(200)
+        transfer.transferorLeft()
         return call.state.name
 
 
@@ -362,5 +387,5 @@ class OpReferNotify(Operator):
         return call.state.name
 
 
-__all__ = ["OpApiTransfer", "OpClientTransfer", "OpLegReplaced", "OpRefer", "OpReferAnswered",
+__all__ = ["OpApiTransfer", "OpClientTransfer", "OpLegReplaced", "OpRefer", "OpTransferorBye", "OpReferAnswered",
            "OpReferNotify", "dialPlanRefusal"]

@@ -269,6 +269,37 @@ class BlindTransferTests(TransferTestsMixin, SynchronousTestCase):
         self.assertEqual(target.state.name, "dropped")
         self.assertEqual(target.ending.cause, 487)
 
+    def test_transferorLeavesEarly(self):
+        """
+        The transferor BYEs right after the 202: 200, the call waits; bob
+        answers and is joined to alice.
+        """
+        call, leg, alice, bob, target = self.start()
+        self.assertEqual(leg.receive("BYE")[0].status, 200)
+        self.assertEqual(call.state.name, "confirmed")
+        self.h.clientSays(bob, "accept", target, sdp=CLIENT_ANSWER)
+        self.assertIsInstance(call.leg, JoinedLeg)
+        self.assertEqual(call.state.name, "confirmed")
+        self.h.clientSays(alice, "hangup", call)
+        self.assertEqual(target.state.name, "dropped")
+
+    def test_transferorLeftAndTargetDeclines(self):
+        """The transferor left and bob declines: alice's call ends."""
+        call, leg, alice, bob, target = self.start()
+        leg.receive("BYE")
+        self.h.clientSays(bob, "reject", target, reason="decline")
+        self.assertEqual(call.state.name, "dropped")
+        self.assertEqual([m.get("state") for m in alice.messages if m["type"] == "state"][-1],
+                         "dropped")
+
+    def test_referToSelf(self):
+        """A REFER to the transferee's own client: 403 and its NOTIFY."""
+        call, leg, alice, bob, target = self.start()
+        target.legCancelled(None)  # the first transfer ends
+        [answer] = self.refer(leg, "<sip:alice@linkrtc.example.com>")
+        self.assertEqual(answer.status, 403)
+        self.assertTrue(self.notifies(leg)[-1][0].startswith(b"SIP/2.0 403"))
+
     def test_secondReferWhileRinging(self):
         """A second REFER while the first runs: 491."""
         call, leg, alice, bob, target = self.start()
