@@ -13,7 +13,7 @@ from linkrtc.sip.dialog import DialogId
 from linkrtc.sip.message import defaultReason
 from linkrtc.sip.uri import SIPURI, TelURI, parseNameAddr
 
-__all__ = ["ReferTarget", "parseReferTo", "parseReplaces", "replacesDialog", "sipfrag",
+__all__ = ["ReferTarget", "parseReferTo", "parseReplaces", "replacedLeg", "replacesDialog", "sipfrag",
            "notifyHeaders", "parseSipfrag", "SIPFRAG", "REFER_EVENT"]
 
 #: The Content-Type of a REFER's NOTIFY body (RFC 3420).
@@ -75,6 +75,29 @@ def replacesDialog(replaces):
     """
     callId, toTag, fromTag = replaces
     return DialogId(callId, toTag, fromTag)
+
+
+def replacedLeg(dialogs, request):
+    """
+    The leg an INVITE's Replaces names (RFC 3891 §3): a confirmed dialog
+    of ours, not ending, whose listener can hand its call over
+    (C{legReplaced}).
+
+    @param dialogs: the user agent's L{linkrtc.sip.dialog.DialogTable}.
+    @param request: the INVITE.
+    @return: that leg, or C{None} (the INVITE then gets 481: an unreadable
+        Replaces, or one naming no such dialog).
+    """
+    try:
+        dialogId = replacesDialog(parseReplaces(request.headers.get("Replaces")))
+    except SIPParseError:
+        return None
+    leg = dialogs.get(dialogId)
+    listener = getattr(leg, "listener", None)
+    if leg is None or getattr(leg, "state", None) in ("terminating", "terminated") \
+            or getattr(listener, "legReplaced", None) is None:
+        return None
+    return leg
 
 
 def parseReferTo(value):

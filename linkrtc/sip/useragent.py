@@ -28,6 +28,7 @@ from zope.interface import implementer
 from linkrtc import _version
 from linkrtc.error import SIPParseError, TransactionTimeout, TransportError
 from linkrtc.sip.dialog import DialogTable, checkDialogRequest, checkTargetRefresh, newTag
+from linkrtc.sip.refer import replacedLeg
 from linkrtc.sip.transaction import ITransactionUser
 from linkrtc.sip.uri import SIPURI, NameAddr, TelURI
 
@@ -787,7 +788,8 @@ class UserAgent:
 
         replaced = None
         if request.headers.get("Replaces") is not None:
-            replaced = self._replacedLeg(request)
+            # RFC 3891 §3: the call whose dialog it names takes the new leg
+            replaced = replacedLeg(self.dialogs, request)
             if replaced is None:
                 self.respond(tx, request, 481)
                 return
@@ -805,25 +807,3 @@ class UserAgent:
             log.failure("invite handler failed")
             if not leg.finalSent:
                 leg.sendFinal(500)
-
-    def _replacedLeg(self, request):
-        """
-        The leg an INVITE's Replaces names (RFC 3891 §3): a confirmed
-        dialog of ours whose listener can hand its call over
-        (C{legReplaced}).
-
-        @return: that L{InviteServerLeg}, or C{None} (the INVITE then gets
-            481: an unreadable Replaces, or one naming no such dialog).
-        """
-        from linkrtc.sip.refer import parseReplaces, replacesDialog
-
-        try:
-            dialogId = replacesDialog(parseReplaces(request.headers.get("Replaces")))
-        except SIPParseError:
-            return None
-        leg = self.dialogs.get(dialogId)
-        listener = getattr(leg, "listener", None)
-        if leg is None or getattr(leg, "state", None) in ("terminating", "terminated") \
-                or getattr(listener, "legReplaced", None) is None:
-            return None
-        return leg

@@ -116,6 +116,10 @@ class OpRefer(Operator):
                 respond(481)
                 _refused("attended")
                 return call.state.name
+            if other.data.get("transferring") is not None or other.data.get(REFERRING):
+                respond(491)
+                _refused("attended")
+                return call.state.name
             respond(202)
             joinCalls(call, other, subscription)
             return call.state.name
