@@ -40,6 +40,9 @@ CALLS = Counter(
     ["direction", "outcome"], registry=REGISTRY)
 CALLS_ACTIVE = Gauge(
     "linkrtc_calls_active", "Calls not yet ended.", registry=REGISTRY)
+CALL_TRANSFERS = Counter(
+    "linkrtc_call_transfers_total", "Call transfers, by kind (blind, attended, replaces, "
+    "refer_out) and result (done, failed, refused).", ["kind", "result"], registry=REGISTRY)
 
 # SIP.
 SIP_REQUESTS = Counter(

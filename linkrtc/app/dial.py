@@ -43,10 +43,11 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from linkrtc.app.errors import FAILED, ApiError, mediaUnavailable
-from linkrtc.call.call import Call, CallServices
+from linkrtc.call.call import CallServices
 from linkrtc.call.dialplan import DialPlanRefused
-from linkrtc.call.events import ApplicationDecisionEvent, InviteEvent
+from linkrtc.call.events import ApplicationDecisionEvent
 from linkrtc.call.outbound import OutboundCall, resultNow
+from linkrtc.call.transfer import DirectClientCall, StandInAck, StandInRequest, loopbackSdp
 from linkrtc.error import MediaError
 from linkrtc.interfaces import IApplicationMediaSession, IMediaListener, ISIPServerLeg
 
@@ -58,7 +59,6 @@ CLIENT_SCHEME = "client:"
 #: Codecs the browser leg's loopback hop accepts (the browser session offers them).
 ANCHOR_CODECS = ("PCMU", "PCMA", "G722")
 
-_C_LINE = re.compile(rb"^c=IN IP[46] \S+", re.MULTILINE)
 
 _ringback = {}
 
@@ -110,12 +110,6 @@ def uriHost(uri):
     if host.startswith("["):
         return host[1:].split("]", 1)[0].lower()
     return host.rsplit(":", 1)[0].lower() if host.count(":") == 1 else host.lower()
-
-
-def loopbackSdp(sdp, address):
-    """@return: C{sdp} (C{bytes}) with every C{c=} line naming C{address}."""
-    kind = "IP6" if ":" in address else "IP4"
-    return _C_LINE.sub(f"c=IN {kind} {address}".encode(), sdp)
 
 
 # -- calls through a trunk ------------------------------------------------------------
@@ -188,26 +182,6 @@ class ApplicationCall(OutboundCall):
 # -- calls to a browser client -----------------------------------------------------------
 
 
-class _LegRequest:
-    """The stand-in INVITE of a L{ClientLegCall} (no SIP: From, To and an empty body)."""
-
-    method = "INVITE"
-    body = b""
-    headers = None
-
-    def __init__(self, fromURI, toURI):
-        self.fromAddr = fromURI
-        self.toAddr = toURI
-        self.uri = toURI
-
-
-class _Ack:
-    method = "ACK"
-
-    def __init__(self, body):
-        self.body = body
-
-
 @implementer(ISIPServerLeg)
 class LoopbackLeg:
     """
@@ -241,7 +215,7 @@ class LoopbackLeg:
                                 ANCHOR_CODECS)
 
         def answered(answer):
-            self.listener.legAcknowledged(_Ack(loopbackSdp(answer, self.address)))
+            self.listener.legAcknowledged(StandInAck(loopbackSdp(answer, self.address)))
 
         def failed(f):
             log.warn("browser leg: the loopback answer failed: {why}", why=f.getErrorMessage())
@@ -326,14 +300,12 @@ class ClientLegMedia:
                                    defer.maybeDeferred(self.anchor.close)], consumeErrors=True)
 
 
-class ClientLegCall(Call):
+class ClientLegCall(DirectClientCall):
     """
     A browser client rung by an application (seed 001 C{construct} to a
     client): an incoming-topology call with no SIP side (L{LoopbackLeg}),
     routed to C{client} at once; answered, it is C{Idle}.
     """
-
-    direction = "outbound"
 
     def __init__(self, client, fromURI, toURI, machine, services, onRelease=None,
                  loopbackAddress="127.0.0.1"):
@@ -341,22 +313,11 @@ class ClientLegCall(Call):
         callId = "b" + uuid.uuid4().hex
         anchorListener = _AnchorListener()
         anchor = services.mediaFactory.newSession(callId + "-anchor", anchorListener)
-        leg = LoopbackLeg(_LegRequest(fromURI, toURI), anchor, loopbackAddress)
+        leg = LoopbackLeg(StandInRequest(fromURI, toURI), anchor, loopbackAddress)
         super().__init__(leg, machine, services, onRelease=onRelease, callId=callId)
         leg.setListener(self)
         anchorListener.call = self
         self.media = ClientLegMedia(self.media, anchor)
-
-    def __repr__(self):
-        return f"<ClientLegCall {self.id} {self.state.name if self.state else None}>"
-
-    def firstEvent(self):
-        return InviteEvent(self.request)
-
-    def askApplication(self):
-        """The application chose the client already (C{construct}): route to it."""
-        self.dispatch(ApplicationDecisionEvent({"action": "route",
-                                                "client": self.clientTarget}))
 
 
 # -- the dialer ---------------------------------------------------------------------------

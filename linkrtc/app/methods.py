@@ -45,6 +45,7 @@ METHODS = {
     "sys.call.answer": (_RES, _p("max_answer_seconds", INT, None), _p("user_data", STR, None)),
     "sys.call.drop": (_RES, _p("cause", INT, 603)),
     "sys.call.redirect": (_RES, _p("redirect_uri", STR)),
+    "sys.call.transfer": (_RES, _p("to_uri", STR)),
     "sys.call.route": (_RES, _p("client", STR)),
     "sys.call.play_start": (_RES, _p("content", CONTENT), _p("finish_keys", STR, "", True)),
     "sys.call.play_stop": (_RES,),

@@ -23,6 +23,7 @@ from linkrtc.call.events import (
     ClientLostEvent,
     ClientMessageEvent,
     InviteEvent,
+    LegReplacedEvent,
     MediaDigitsEvent,
     MediaResultEvent,
     MediaTimeoutEvent,
@@ -111,6 +112,8 @@ class CallServices:
         the branches to registered SIP phones, or C{None} (none rung).
     @ivar maxForks: devices one incoming call rings at most (C{int},
         C{max-forks}; L{linkrtc.call.fork}).
+    @ivar transfers: the L{linkrtc.call.transfer.Transfers} of the call
+        manager, or C{None} (REFER then gets 501).
     """
 
     def __init__(self, clock, directory, application, mediaFactory, cdrWriter, ringTimeout=60.0,
@@ -125,6 +128,7 @@ class CallServices:
         self.mediaFactory = mediaFactory
         self.cdrWriter = cdrWriter
         self.ringTimeout = ringTimeout
+        self.transfers = None
 
 
 def _uriText(addr):
@@ -402,6 +406,8 @@ class Call:
         elif isinstance(event, ClientMessageEvent):
             self.sendError(event.connection, 409,
                            f"{event.type!r} not allowed in state {self.publishedState()}")
+        elif isinstance(event, LegReplacedEvent):
+            event.leg.sendFinal(481)
         elif isinstance(event, SIPRequestEvent) and event.respond is not None:
             try:
                 if self.isOver:
@@ -539,6 +545,7 @@ class Call:
             "reason": ending.reason if ending else None,
             "media": mediaStats or {},
             "device": deviceName(self.answerer),
+            **({"transfer": dict(self.data["transfer"])} if "transfer" in self.data else {}),
         }
 
     def startCDR(self):
@@ -721,6 +728,11 @@ class Call:
 
     def legTerminated(self, reason):
         self.dispatch(SIPLegTerminatedEvent(reason))
+
+    def legReplaced(self, leg):
+        """An INVITE with Replaces names this call's dialog (RFC 3891)."""
+        leg.setListener(self)
+        self.dispatch(LegReplacedEvent(leg))
 
     # -- IMediaListener ----------------------------------------------------------------
 

@@ -213,6 +213,18 @@ class MediaResultEvent(CallEvent):
 
 
 @dataclass(eq=False)
+class LegReplacedEvent(CallEvent):
+    """
+    An INVITE with Replaces (RFC 3891) names this call's dialog: C{leg}
+    (its new, unanswered L{linkrtc.interfaces.ISIPServerLeg}) is to take
+    the place of the call's SIP leg (L{linkrtc.call.transfer}).
+    """
+
+    leg: Any
+    kind = "replaces"
+
+
+@dataclass(eq=False)
 class MediaDigitsEvent(CallEvent):
     """
     DTMF from the SIP side (RFC 4733 via the media session, or SIP INFO).

@@ -14,6 +14,7 @@ from zope.interface import implementer
 from linkrtc.call.call import Call, CallServices
 from linkrtc.call.cdr import CDRWriter
 from linkrtc.call.events import ShutdownEvent
+from linkrtc.call.transfer import Transfers
 from linkrtc.interfaces import (
     IClientMessageHandler,
     IInviteHandler,
@@ -25,7 +26,7 @@ from linkrtc.monitoring import countCall
 log = Logger()
 
 #: The client message types about an existing call.
-CALL_MESSAGES = ("ringing", "accept", "reject", "hangup", "dtmf", "hold", "unhold")
+CALL_MESSAGES = ("ringing", "accept", "reject", "hangup", "dtmf", "hold", "unhold", "transfer")
 
 
 @implementer(IInviteHandler, IClientMessageHandler, IResumeHandler)
@@ -282,7 +283,10 @@ def buildCallManager(reactor, directory, application, mediaFactory, ringTimeout=
                             buildCDRWriter(reactor, cdrPath), ringTimeout=float(ringTimeout),
                             callControl=callControl, resumeSeconds=float(resumeSeconds),
                             sipPhones=sipPhones, maxForks=maxForks)
-    return CallManager(machine, services, admission=admission, cluster=cluster)
+    manager = CallManager(machine, services, admission=admission, cluster=cluster)
+    # Call transfer (REFER, Replaces, the client's transfer): linkrtc.call.transfer.
+    services.transfers = Transfers(manager)
+    return manager
 
 
 def buildCDRWriter(reactor, path):

@@ -214,6 +214,19 @@ def _parseCall(msg):
     return out
 
 
+def _parseTransfer(msg):
+    """
+    C{transfer}: the answering client hands the call's far party to
+    another target (docs/signalling.rst, L{linkrtc.call.operators.transfer}):
+    C{call} and C{to} (a client name, a registered SIP user's name or a
+    number, as C{call}'s C{to}).
+    """
+    call = _callId(msg)
+    to = _string(msg, "to", _TARGET, call=call, what="a client name, number or URI: printable "
+                 f"ASCII without spaces, at most {MAX_TARGET} characters")
+    return {"type": "transfer", "call": call, "to": to}
+
+
 def _parseMessage(msg):
     """
     C{message}: an instant message to another client or a SIP phone by
@@ -249,6 +262,7 @@ _PARSERS = {
     "call": _parseCall,
     "resume": _parseResume,
     "message": _parseMessage,
+    "transfer": _parseTransfer,
 }
 
 #: The C{type} values a client may send.

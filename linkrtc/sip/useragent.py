@@ -28,6 +28,7 @@ from zope.interface import implementer
 from linkrtc import _version
 from linkrtc.error import SIPParseError, TransactionTimeout, TransportError
 from linkrtc.sip.dialog import DialogTable, checkDialogRequest, checkTargetRefresh, newTag
+from linkrtc.sip.refer import replacedLeg
 from linkrtc.sip.sessiontimer import SessionTimerSettings, tooSmall
 from linkrtc.sip.transaction import ITransactionUser
 from linkrtc.sip.uri import SIPURI, NameAddr, TelURI
@@ -38,7 +39,8 @@ log = Logger()
 MAX_MERGE_MEMORY = 10000
 
 #: Methods we handle (the Allow header).
-DEFAULT_ALLOW = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "UPDATE", "PRACK")
+DEFAULT_ALLOW = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "UPDATE", "PRACK",
+                 "REFER", "NOTIFY")
 
 #: Methods we know but do not serve: 405 rather than 501 (RFC 3261 §8.2.1).
 #: REGISTER and MESSAGE are served when the user agent has a registrar
@@ -53,17 +55,20 @@ KNOWN_UNSUPPORTED = (
 )
 
 #: Content types we understand in request bodies (RFC 3261 §8.2.3).
-DEFAULT_ACCEPT = ("application/sdp", "application/dtmf-relay", "application/dtmf")
+DEFAULT_ACCEPT = ("application/sdp", "application/dtmf-relay", "application/dtmf",
+                  "message/sipfrag")
 
 #: Request-URI schemes we serve (RFC 3261 §8.2.2.1; others get 416).
 URI_SCHEMES = ("sip", "sips", "tel")
 
-#: Option tags we support (Require/Supported, RFC 3261 §8.2.2.3).
-DEFAULT_SUPPORTED = ("100rel", "timer")
+#: Option tags we support (Require/Supported, RFC 3261 §8.2.2.3):
+#: C{100rel} (RFC 3262), C{timer} (RFC 4028), C{replaces} (RFC 3891,
+#: L{linkrtc.call.transfer}).
+DEFAULT_SUPPORTED = ("100rel", "timer", "replaces")
 
 #: Methods that a request without a To tag may not carry: they only make
 #: sense inside a dialog (RFC 3261 §12.2.2, §15.1.2; RFC 3311 §5.2).
-_DIALOG_ONLY = ("BYE", "INFO", "UPDATE", "PRACK")
+_DIALOG_ONLY = ("BYE", "INFO", "UPDATE", "PRACK", "NOTIFY")
 
 _BOUNDARY = re.compile(r';\s*boundary\s*=\s*("([^"]*)"|[^;\s]+)', re.IGNORECASE)
 
@@ -605,6 +610,9 @@ class UserAgent:
             self._newInvite(request, tx)
         elif method in _DIALOG_ONLY:
             self.respond(tx, request, 481)
+        elif method == "REFER":
+            # RFC 3515 allows a REFER outside a dialog; we transfer calls only.
+            self.respond(tx, request, 403, "REFER Outside A Dialog")
         else:
             self.respond(tx, request, 405, headers=[("Allow", ", ".join(self.allow))])
 
@@ -787,13 +795,23 @@ class UserAgent:
         if minSE is not None:  # RFC 4028 §9
             self.respond(tx, request, 422, headers=[("Min-SE", str(minSE))])
             return
+        replaced = None
+        if request.headers.get("Replaces") is not None:
+            # RFC 3891 §3: the call whose dialog it names takes the new leg
+            replaced = replacedLeg(self.dialogs, request)
+            if replaced is None:
+                self.respond(tx, request, 481)
+                return
         self.respond(tx, request, 100)
         leg = InviteServerLeg(self, request, tx, self.clock)
         self.legs.add(leg)
         self._legsByTransaction[id(tx)] = leg
         self._legsByKey[self._legKey(leg.callId, leg.localTag, leg.remoteTag)] = leg
         try:
-            self.inviteHandler.inviteReceived(leg)
+            if replaced is not None:
+                replaced.listener.legReplaced(leg)
+            else:
+                self.inviteHandler.inviteReceived(leg)
         except Exception:
             log.failure("invite handler failed")
             if not leg.finalSent:

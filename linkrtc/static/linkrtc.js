@@ -162,7 +162,8 @@ function waitForIceGathering(pc, timeoutMs) {
  *
  * Events: ringing, accept, disconnect({cause, reason, local}), reject,
  * dtmf(digits), hold(onHold: boolean), unhold, mute(muted), state(state,
- * cause), answer(sdp), trace(line), error(LinkRTCError), warning(text).
+ * cause), answer(sdp), transfer({status, reason}) (progress of transfer(to)),
+ * trace(line), error(LinkRTCError), warning(text).
  */
 export class Call extends Emitter {
   constructor(device, { id = null, direction, from = null, to = null, offer = null, ref = null }) {
@@ -365,6 +366,23 @@ export class Call extends Emitter {
   }
 
   /**
+   * Blind-transfer the far party to another target: LinkRTC REFERs the SIP
+   * side to it (RFC 3515). Progress arrives as `transfer` events
+   * ({status, reason}: 202 accepted, then 100/180/200... of the new call);
+   * a final 2xx ends this call (`disconnect`), a refusal is an `error`
+   * (403 when the dial plan refuses the target) and the call stays.
+   * @param {string} to  a client name, a registered SIP user or a number.
+   */
+  transfer(to) {
+    const target = String(to);
+    if (!/^[\x21-\x7e]{1,512}$/.test(target)) {
+      throw new LinkRTCError(400, "to must be printable ASCII without spaces", { field: "to" });
+    }
+    if (!this.active || this.id === null) throw new LinkRTCError(409, "the call is not connected", { call: this.id });
+    this.device._send({ type: "transfer", call: this.id, to: target });
+  }
+
+  /**
    * Mute or unmute the microphone (nothing is signalled: silence is sent).
    * @param {boolean} [shouldMute=true]
    */
@@ -486,6 +504,9 @@ export class Call extends Emitter {
         break;
       case "dtmf":
         this.emit("dtmf", message.digits, this);
+        break;
+      case "transfer":
+        this.emit("transfer", { status: message.status, reason: message.reason }, this);
         break;
       case "trace":
         this.emit("trace", message);

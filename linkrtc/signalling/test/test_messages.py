@@ -82,7 +82,7 @@ class ValidMessageTests(SynchronousTestCase):
     def test_types(self):
         self.assertEqual(CLIENT_MESSAGE_TYPES, {"register", "ringing", "accept", "reject", "message",
                                                 "hangup", "dtmf", "hold", "unhold", "call",
-                                                "resume"})
+                                                "resume", "transfer"})
 
 
 class BadMessageTests(SynchronousTestCase):
