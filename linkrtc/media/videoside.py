@@ -13,6 +13,7 @@ the SIP answer, no port left) the SIP answer rejects the stream (port 0,
 RFC 3264 §6), as for any stream the bridge does not carry.
 """
 
+import json
 import socket
 
 from twisted.internet import defer
@@ -211,6 +212,8 @@ class VideoSide:
             return waits
         if video.relay is not None:
             video.relay.stop()
+            log.info("call {callId}: video ended: {figures}", callId=self.callId,
+                     figures=json.dumps(video.relay.stats(), sort_keys=True))
         if video.ports is not None:
             for port in video.ports:
                 waits.append(defer.maybeDeferred(port.stopListening))
