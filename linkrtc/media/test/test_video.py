@@ -13,8 +13,13 @@ from twisted.trial.unittest import SynchronousTestCase
 from linkrtc.media import sdp
 from linkrtc.media.relay import WebRTCTap
 from linkrtc.media.rtp import StreamRewriter, buildHeader
-from linkrtc.media.test.test_relay import FakeConnection, FakeDtls, FakeIceTransport, FakeLeg
-from linkrtc.media.test.test_relay import stunProtocol
+from linkrtc.media.test.test_relay import (
+    FakeConnection,
+    FakeDtls,
+    FakeIceTransport,
+    FakeLeg,
+    stunProtocol,
+)
 from linkrtc.media.video import (
     FMT_FIR,
     FMT_NACK,
