@@ -11,6 +11,14 @@ L{linkrtc.media.video.VideoRelay} carries the packets both ways,
 undecoded. Otherwise (no such format, the browser declined video before
 the SIP answer, no port left) the SIP answer rejects the stream (port 0,
 RFC 3264 §6), as for any stream the bridge does not carry.
+
+Outgoing calls: when the client's offer has video in a relayable format,
+aiortc answers it with our video transceiver (the first such codec) and
+the INVITE's offer adds an C{m=video} section (L{_offerVideo}); the SIP
+answer starts the relay (L{_videoAnswered}) or, declining it, leaves the
+browser's video unanswered. A client that comes back after a reload
+(L{linkrtc.media.reattach}) with video gets the relay on its new leg
+(L{_videoReattached}).
 """
 
 import json
@@ -150,7 +158,8 @@ class VideoSide:
             self._video = None
             return False
         video.port = video.ports[0].getHost().port
-        video.follow(video.offered)
+        if video.offered is not None:
+            video.follow(video.offered)
         return True
 
     def _startVideo(self, clientSdp):
@@ -172,16 +181,114 @@ class VideoSide:
         if not self._bindVideo():
             return
         video.direction = intersectDirections(video.direction, browserDirection)
+        self._startRelay(negotiated[1])
+
+    def _startRelay(self, webrtcPT):
+        """Start the relay of L{_video} on the current tap and leg."""
+        video = self._video
         video.relay = VideoRelay(self._reactor, self.tap, self.leg.videoSSRC, video.rtp,
-                                 video.rtcp, codec.payloadType, negotiated[1])
+                                 video.rtcp, video.codec.payloadType, webrtcPT)
         video.relay.start()
         log.info("call {callId}: video relayed ({codec}, SIP PT {sip}, WebRTC PT {webrtc})",
-                 callId=self.callId, codec=codec.name, sip=codec.payloadType,
-                 webrtc=negotiated[1])
+                 callId=self.callId, codec=video.codec.name, sip=video.codec.payloadType,
+                 webrtc=webrtcPT)
+
+    # -- outgoing calls and resumed clients ---------------------------------
+
+    def _clientVideoNames(self, clientOffer):
+        """
+        @param clientOffer: the client's SDP offer (C{str}).
+        @return: the video codec to answer it with (C{[name]}: the first
+            relayable one it offers), or C{[]} (no enabled video, none
+            relayable, or the relay is disabled).
+        """
+        if self.factory.relayProblem:
+            return []
+        try:
+            desc = sdpmod.parseSDP(clientOffer)
+        except MediaError:
+            return []
+        for m in desc.media:
+            if m.media == "video" and m.port != 0 and m.direction != "inactive":
+                self._clientVideoDirection = m.direction
+                names = [c.name for c in sdpmod.videoCodecs(m)]
+                return names[:1]
+        return []
+
+    _clientVideoDirection = "sendrecv"
+
+    def _offerVideo(self, body):
+        """
+        Our SIP offer C{body} (C{bytes}, audio only) for an outgoing call:
+        with an C{m=video} section (our payload type, NACK/PLI/FIR) when
+        aiortc took the client's video.
+        """
+        negotiated = self.leg.negotiatedVideoCodec()
+        if self.leg.videoTransceiver is None or negotiated is None:
+            return body
+        codec = sdpmod.ourVideoCodec(negotiated[0])
+        self._video = SIPVideo(1, None, [codec])
+        self._video.codec = codec
+        self._video.direction = self._clientVideoDirection
+        if not self._bindVideo():
+            return body
+        lines = sdpmod.videoSection(self._video.port, codec, self._video.direction)
+        return body + ("\r\n".join(lines) + "\r\n").encode("ascii")
+
+    def _videoAnswered(self, desc):
+        """
+        The SIP answer C{desc} to L{_offerVideo}'s offer: its video stream
+        (at our index, our codec) starts the relay; a refused one (port 0,
+        another codec, none) ends our side of it.
+        """
+        video = self._video
+        if video is None:
+            return
+        m = desc.media[video.index] if video.index < len(desc.media) else None
+        match = [c for c in sdpmod.videoCodecs(m) if c.name == video.codec.name] \
+            if m is not None and m.media == "video" and m.port != 0 and m.address else []
+        if not match:
+            if video.relay is None or m is None or m.port == 0:
+                log.info("call {callId}: the SIP side declined video", callId=self.callId)
+                defer.DeferredList(self._videoRelease(), consumeErrors=True)
+            return
+        video.follow(m)
+        if video.relay is not None:
+            return
+        video.codec = sdpmod.VideoCodec(video.codec.name, match[0].payloadType, video.codec.fmtp)
+        video.direction = intersectDirections(video.direction,
+                                              sdpmod.answerDirection(m.direction))
+        self._startRelay(self.leg.negotiatedVideoCodec()[1])
+
+    def _videoUnanswered(self):
+        """An offerless call's video (the 2xx offers, we answer in the ACK): not carried."""
+        if self._video is not None and self._video.offered is None:
+            defer.DeferredList(self._videoRelease(), consumeErrors=True)
+
+    def _resumeVideoNames(self, clientOffer):
+        """@return: the video codec for a resumed client's new leg (C{[name]} or C{[]})."""
+        video = self._video
+        if video is None or video.relay is None:
+            return []
+        names = self._clientVideoNames(clientOffer)
+        return [video.codec.name] if video.codec.name in names else []
+
+    def _videoReattached(self):
+        """The client's new leg is up: the video relay moves to it (if it took video)."""
+        video = self._video
+        if video is None or video.relay is None:
+            return
+        video.relay.stop()
+        video.relay = None
+        negotiated = self.leg.negotiatedVideoCodec()
+        if negotiated is None or negotiated[0] != video.codec.name:
+            log.info("call {callId}: the resumed client has no video", callId=self.callId)
+            return
+        self._startRelay(negotiated[1])
 
     def _videoSections(self, direction):
         """@return: C{{index: lines}} for L{linkrtc.media.sdp.buildSDP}'s C{accepted}."""
-        if self._video is None or not self._bindVideo():
+        if self._video is None or self._video.offered is None or not self._bindVideo():
             return None
         return {self._video.index: self._video.section(direction)}
 

@@ -363,12 +363,23 @@ class WebRTCLeg:
         async def answer():
             try:
                 await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+                self._declineOthers()
                 await self.pc.setLocalDescription(await self.pc.createAnswer())
             except Exception as e:  # aiortc raises ValueError / InvalidStateError / ...
                 raise MediaError("client offer not acceptable: %s" % (e,)) from e
             return self.pc.localDescription.sdp
 
         return self._aio(answer())
+
+    def _declineOthers(self):
+        """
+        Streams of the client's offer that aiortc made transceivers for
+        (video we do not relay, a second audio) are answered C{inactive}:
+        aiortc would otherwise decode what the browser sends on them.
+        """
+        for transceiver in self.pc.getTransceivers():
+            if transceiver is not self.transceiver and transceiver is not self.videoTransceiver:
+                transceiver.direction = "inactive"
 
     def negotiatedCodec(self):
         """

@@ -71,10 +71,29 @@ class VideoPhone:
 class VideoBrowser(Browser):
     """An aiortc browser whose video packets are counted, not decoded; it may decline video."""
 
-    def __init__(self, declineVideo=False):
+    def __init__(self, declineVideo=False, offerVideo=False):
         super().__init__(freq=880)
         self.declineVideo = declineVideo
         self.video = []
+        if offerVideo:
+            self.pc.addTransceiver("video", direction="sendrecv")
+
+    def countVideo(self):
+        """Count the video packets at the DTLS transport instead of decoding them."""
+        dtls = self.transceiver.sender.transport
+        original = dtls._handle_rtp_data
+
+        async def counted(data, arrival_time_ms):
+            if data[1] & 0x7F == self.videoPT:
+                self.video.append(data)
+            else:
+                await original(data, arrival_time_ms)
+
+        dtls._handle_rtp_data = counted
+
+    def offer(self):
+        self.countVideo()
+        return super().offer()
 
     def answer(self, offerSdp):
         from aiortc import RTCSessionDescription
@@ -87,16 +106,7 @@ class VideoBrowser(Browser):
                 if transceiver.kind == "video" and self.declineVideo:
                     transceiver.direction = "inactive"
             await self.pc.setLocalDescription(await self.pc.createAnswer())
-            dtls = self.transceiver.sender.transport
-            original = dtls._handle_rtp_data
-
-            async def counted(data, arrival_time_ms):
-                if data[1] & 0x7F == self.videoPT:
-                    self.video.append(data)
-                else:
-                    await original(data, arrival_time_ms)
-
-            dtls._handle_rtp_data = counted
+            self.countVideo()
             return self.pc.localDescription.sdp
 
         return aio(go())
@@ -156,14 +166,22 @@ class BridgeVideoTests(BridgeTestsMixin, TestCase):
         self.assertEqual(m.rtcpFeedback["100"], ["nack", "nack pli", "ccm fir"])
         self.assertEqual(answer.media[0].media, "audio")
 
+        await self.exchange(session, browser, phone, m.port, ourSSRC, 100)
+        await self.released(browser, session)
+
+    async def exchange(self, session, browser, phone, sipPort, ourSSRC, sipPT):
+        """
+        Video both ways between C{phone} (sending to LinkRTC's C{sipPort})
+        and C{browser}, and the browser's PLI to the phone.
+        """
         for _ in range(100):
             if session.tap.connected and browser.transceiver.sender.transport.state == "connected":
                 break
             await self.sleep(0.05)
         # SIP -> browser: PT mapped, our announced SSRC, payload untouched.
         for i in range(5):
-            phone.rtpPort.write(buildHeader(0, 100, 100 + i, 9000 * i, PHONE_SSRC)
-                                + b"\x10vp8-%d" % i, ("127.0.0.1", m.port))
+            phone.rtpPort.write(buildHeader(0, sipPT, 100 + i, 9000 * i, PHONE_SSRC)
+                                + b"\x10vp8-%d" % i, ("127.0.0.1", sipPort))
         # browser -> SIP (the browser's own video PT), and a PLI on our stream.
         for i in range(3):
             browser.sendRaw(buildHeader(0, browser.videoPT, 7 + i, 3000 * i, BROWSER_SSRC)
@@ -184,7 +202,7 @@ class BridgeVideoTests(BridgeTestsMixin, TestCase):
             self.assertEqual(struct.unpack_from("!I", packet, 8)[0], ourSSRC)
             self.assertTrue(packet.endswith(b"\x10vp8-%d" % i))
         self.assertEqual(len(phone.rtp.got), 3)
-        self.assertEqual({p[1] & 0x7F for p in phone.rtp.got}, {100})
+        self.assertEqual({p[1] & 0x7F for p in phone.rtp.got}, {sipPT})
         self.assertTrue(all(p.endswith(b"\x10cam") for p in phone.rtp.got))
         # The start PLI (key frame) and the browser's PLI, both naming the phone's SSRC.
         plis = [feedbackMessages(p) for p in phone.rtcp.got]
@@ -195,7 +213,6 @@ class BridgeVideoTests(BridgeTestsMixin, TestCase):
         stats = session.stats()["video"]
         self.assertEqual((stats["codec"], stats["sipPackets"], stats["webrtcPackets"],
                           stats["feedbackToSIP"]), ("VP8", 5, 3, 1))
-        await self.released(browser, session)
 
     def test_relayed(self):
         """VP8 both ways and the browser's PLI to SIP, undecoded; all released."""
@@ -222,3 +239,71 @@ class BridgeVideoTests(BridgeTestsMixin, TestCase):
     def test_unsupported(self):
         """Video in a format we do not relay (H.261): not offered, rejected (port 0)."""
         return defer.ensureDeferred(self._unsupported())
+
+    async def _outbound(self):
+        phone = Phone(self.reactor, "PCMU", freq=440)
+        self.cleanups.append(phone.stop)
+        audioPort = phone.listen()
+        videoPhone = VideoPhone(self.reactor)
+        self.cleanups.append(videoPhone.stop)
+        self.phones = (phone, videoPhone)
+        browser = VideoBrowser(offerVideo=True)
+        self.cleanups.append(browser.close)
+        session = self.factory.newSession("video-out", self.listener)
+        self.cleanups.append(session.close)
+        offer = parseSDP(await session.sipOffer(await browser.offer()))
+        # The INVITE offers VP8 (PT 96) with NACK, PLI and FIR after the audio.
+        index, m = videoStream(offer)
+        self.assertEqual((index, m.formats, m.rtpmap[96][0], m.direction),
+                         (1, ["96"], "VP8", "sendrecv"))
+        self.assertEqual(m.rtcpFeedback["96"], ["nack", "nack pli", "ccm fir"])
+        # The phone answers video on its own payload type number.
+        answer = sipOffer(audioPort, "0 101", extra=VIDEO.replace("100", "98") % (videoPhone.port,))
+        webrtcAnswer = await session.clientAnswer(answer)
+        self.assertIn("a=rtpmap:97 VP8/90000", webrtcAnswer)
+        await browser.accept(webrtcAnswer)
+        phone.start(("127.0.0.1", offer.audio()[1].port))
+        await self.exchange(session, browser, videoPhone, m.port, session.leg.videoSSRC, 98)
+        await self.released(browser, session)
+
+    def test_outbound(self):
+        """
+        The client offers video: the INVITE offers VP8; the phone's answer
+        starts the relay, with the phone's payload type.
+        """
+        return defer.ensureDeferred(self._outbound())
+
+    async def _outboundDeclined(self):
+        browser = VideoBrowser(offerVideo=True)
+        self.cleanups.append(browser.close)
+        session = self.factory.newSession("video-out", self.listener)
+        self.cleanups.append(session.close)
+        offer = await session.sipOffer(await browser.offer())
+        self.assertIn(b"m=video", offer)
+        answer = sipOffer(4000, "0 101", extra="m=video 0 RTP/AVP 96")
+        await session.clientAnswer(answer)
+        self.assertNotIn("video", session.stats())
+        self.assertEqual(self.factory.allocator.portsInUse(), 2)
+
+    def test_outboundDeclined(self):
+        """The SIP side rejects the video: its ports are given back."""
+        return defer.ensureDeferred(self._outboundDeclined())
+
+    async def _outboundNoRelay(self):
+        self.factory.relayProblem = "no relay in this test"
+        browser = VideoBrowser(offerVideo=True)
+        self.cleanups.append(browser.close)
+        session = self.factory.newSession("video-out", self.listener)
+        self.cleanups.append(session.close)
+        offer = await session.sipOffer(await browser.offer())
+        self.assertNotIn(b"m=video", offer)
+        answer = await session.clientAnswer(sipOffer(4000, "0 101"))
+        video = answer[answer.index("m=video"):]
+        self.assertIn("a=inactive", video)
+
+    def test_outboundNoRelay(self):
+        """
+        Video the bridge cannot relay is answered inactive to the browser
+        (aiortc would decode it) and not offered to SIP.
+        """
+        return defer.ensureDeferred(self._outboundNoRelay())
