@@ -100,6 +100,9 @@ RTP_PORTS_IN_USE = Gauge(
 RTP_REJECTED = Counter(
     "linkrtc_rtp_rejected_packets_total", "RTP packets dropped because they came from an "
     "address the call does not expect (strict RTP).", registry=REGISTRY)
+VIDEO_PACKETS = Counter(
+    "linkrtc_video_packets_total", "Video RTP packets relayed (never decoded) in ended calls, "
+    "by direction (to_browser, to_sip).", ["direction"], registry=REGISTRY)
 
 # Trunks.
 TRUNK_REGISTERED = Gauge(

@@ -27,6 +27,7 @@ import socket
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from linkrtc import metrics
 from linkrtc.error import MediaError
 from linkrtc.media import sdp as sdpmod
 from linkrtc.media.video import SIPVideoSocket, VideoRelay
@@ -319,8 +320,11 @@ class VideoSide:
             return waits
         if video.relay is not None:
             video.relay.stop()
+            figures = video.relay.stats()
+            metrics.VIDEO_PACKETS.labels("to_browser").inc(figures["sipPackets"])
+            metrics.VIDEO_PACKETS.labels("to_sip").inc(figures["webrtcPackets"])
             log.info("call {callId}: video ended: {figures}", callId=self.callId,
-                     figures=json.dumps(video.relay.stats(), sort_keys=True))
+                     figures=json.dumps(figures, sort_keys=True))
         if video.ports is not None:
             for port in video.ports:
                 waits.append(defer.maybeDeferred(port.stopListening))

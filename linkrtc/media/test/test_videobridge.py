@@ -15,6 +15,7 @@ from twisted.internet.error import CannotListenError
 from twisted.internet.protocol import DatagramProtocol
 from twisted.trial.unittest import TestCase
 
+from linkrtc import metrics
 from linkrtc.media.rtp import buildHeader
 from linkrtc.media.sdp import parseSDP, videoStream
 from linkrtc.media.test.peers import Browser, Phone, sipOffer
@@ -166,8 +167,12 @@ class BridgeVideoTests(BridgeTestsMixin, TestCase):
         self.assertEqual(m.rtcpFeedback["100"], ["nack", "nack pli", "ccm fir"])
         self.assertEqual(answer.media[0].media, "audio")
 
+        before = metrics.REGISTRY.get_sample_value(
+            "linkrtc_video_packets_total", {"direction": "to_browser"}) or 0
         await self.exchange(session, browser, phone, m.port, ourSSRC, 100)
         await self.released(browser, session)
+        self.assertEqual(metrics.REGISTRY.get_sample_value(
+            "linkrtc_video_packets_total", {"direction": "to_browser"}), before + 5)
 
     async def exchange(self, session, browser, phone, sipPort, ourSSRC, sipPT):
         """
