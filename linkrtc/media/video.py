@@ -31,7 +31,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 
-from linkrtc.media.rtp import StreamRewriter, buildHeader
+from linkrtc.media.rtp import StreamRewriter, buildHeader, parseRTP
 
 log = Logger()
 
@@ -74,26 +74,6 @@ class ParkedVideoTrack(MediaStreamTrack):
         super().stop()
         if self._ended is not None and not self._ended.done():
             self._ended.set_result(None)
-
-
-def payloadOffset(data):
-    """
-    @param data: one RTP packet (C{bytes}).
-    @return: C{(offset, padded)}: where the payload starts (after CSRCs
-        and the header extension, RFC 3550 §5.1/§5.3.1) and whether the
-        padding bit is set; C{None} if C{data} is not RTP version 2 or is
-        truncated.
-    """
-    if len(data) < 12 or data[0] >> 6 != 2:
-        return None
-    offset = 12 + 4 * (data[0] & 0x0F)
-    if data[0] & 0x10:
-        if len(data) < offset + 4:
-            return None
-        offset += 4 + 4 * struct.unpack_from("!H", data, offset + 2)[0]
-    if offset > len(data):
-        return None
-    return offset, bool(data[0] & 0x20)
 
 
 def isRTCP(data):
@@ -259,17 +239,20 @@ class VideoRelay:
 
     @staticmethod
     def _rewrite(data, pt, rewriter):
-        """@return: C{(packet, sourceSSRC)} for the other leg, or C{None}."""
-        found = payloadOffset(data)
-        if found is None:
+        """
+        @return: C{(packet, sourceSSRC)} for the other leg (the padding
+            kept), or C{None} if C{data} is not RTP.
+        """
+        parsed = parseRTP(data)
+        if parsed is None:
             return None
-        offset, padded = found
-        seq, ts, ssrc = struct.unpack_from("!HII", data, 2)
+        marker, _, seq, ts, ssrc, payload = parsed
         outSeq, outTs, rebased = rewriter.relay(ssrc, seq, ts)
-        header = buildHeader((data[1] >> 7) | rebased, pt, outSeq, outTs, rewriter.ssrc)
-        if padded:
+        header = buildHeader(marker | rebased, pt, outSeq, outTs, rewriter.ssrc)
+        if data[0] & 0x20:
             header = bytes((header[0] | 0x20,)) + header[1:]
-        return header + data[offset:], ssrc
+            payload += data[len(data) - data[-1]:]
+        return header + payload, ssrc
 
     def _fromSIP(self, data):
         if isRTCP(data):  # RTCP multiplexed on the RTP port (RFC 5761)
@@ -300,25 +283,33 @@ class VideoRelay:
 
     def _rtcpFromSIP(self, data):
         """The SIP side's feedback about our stream to it: to the browser."""
-        if self.browserSource is None:
-            return
-        for message in feedbackMessages(data):
-            packet = rewriteFeedback(message, self.toBrowser.ssrc, self.browserSource,
-                                     self.toSIP.ssrc, self.toSIP)
-            if packet is not None:
-                self.feedbackToBrowser += 1
-                self._tap.sendRTCP(packet)
+        self.feedbackToBrowser += self._relayFeedback(
+            data, self.toBrowser.ssrc, self.browserSource, self.toSIP, self._tap.sendRTCP)
 
     def _rtcpFromWebRTC(self, data):
         """The browser's feedback about our stream to it: to the SIP side."""
-        if self.sipSource is None:
-            return
+        self.feedbackToSIP += self._relayFeedback(
+            data, self.toSIP.ssrc, self.sipSource, self.toBrowser, self._rtcp.send)
+
+    @staticmethod
+    def _relayFeedback(data, sender, target, about, send):
+        """
+        Send on (C{send}) the feedback of RTCP C{data} about the stream of
+        the L{StreamRewriter} C{about}, rewritten (L{rewriteFeedback}) to
+        come from C{sender} and name C{target} (C{None} before the source
+        sent anything: dropped).
+
+        @return: how many messages were sent on.
+        """
+        if target is None:
+            return 0
+        count = 0
         for message in feedbackMessages(data):
-            packet = rewriteFeedback(message, self.toSIP.ssrc, self.sipSource,
-                                     self.toBrowser.ssrc, self.toBrowser)
+            packet = rewriteFeedback(message, sender, target, about.ssrc, about)
             if packet is not None:
-                self.feedbackToSIP += 1
-                self._rtcp.send(packet)
+                count += 1
+                send(packet)
+        return count
 
     def stats(self):
         """

@@ -30,7 +30,6 @@ from linkrtc.media.video import (
     VideoRelay,
     feedbackMessages,
     feedbackPacket,
-    payloadOffset,
     rewriteFeedback,
 )
 from linkrtc.media.videoside import browserVideoDirection, intersectDirections
@@ -336,10 +335,10 @@ class FeedbackTests(SynchronousTestCase):
         pli = feedbackPacket(RTCP_PSFB, FMT_PLI, 1, 2, b"")
         self.assertEqual(len(feedbackMessages(pli + pli[:6])), 1)
 
-    def test_payloadOffset(self):
-        self.assertEqual(payloadOffset(rtp(1, 1, extension=True)), (20, False))
-        self.assertIsNone(payloadOffset(b"\x90" + b"\x00" * 12))
-        self.assertIsNone(payloadOffset(b"\x40" + b"\x00" * 12))
+    def test_notRTP(self):
+        """Truncated or not RTP version 2: nothing to relay."""
+        for data in (b"\x90" + b"\x00" * 12, b"\x40" + b"\x00" * 12, b"\xa0" + b"\x00" * 12):
+            self.assertIsNone(VideoRelay._rewrite(data, 97, StreamRewriter(Clock())))
 
 
 class SIPVideoSocketTests(SynchronousTestCase):

@@ -278,12 +278,16 @@ class BridgeVideoTests(BridgeTestsMixin, TestCase):
         """
         return defer.ensureDeferred(self._outbound())
 
-    async def _outboundDeclined(self):
+    async def offering(self):
+        """@return: C{(session, offer)}: a browser offering video and LinkRTC's SIP offer."""
         browser = VideoBrowser(offerVideo=True)
         self.cleanups.append(browser.close)
         session = self.factory.newSession("video-out", self.listener)
         self.cleanups.append(session.close)
-        offer = await session.sipOffer(await browser.offer())
+        return session, await session.sipOffer(await browser.offer())
+
+    async def _outboundDeclined(self):
+        session, offer = await self.offering()
         self.assertIn(b"m=video", offer)
         answer = sipOffer(4000, "0 101", extra="m=video 0 RTP/AVP 96")
         await session.clientAnswer(answer)
@@ -296,11 +300,7 @@ class BridgeVideoTests(BridgeTestsMixin, TestCase):
 
     async def _outboundNoRelay(self):
         self.factory.relayProblem = "no relay in this test"
-        browser = VideoBrowser(offerVideo=True)
-        self.cleanups.append(browser.close)
-        session = self.factory.newSession("video-out", self.listener)
-        self.cleanups.append(session.close)
-        offer = await session.sipOffer(await browser.offer())
+        session, offer = await self.offering()
         self.assertNotIn(b"m=video", offer)
         answer = await session.clientAnswer(sipOffer(4000, "0 101"))
         video = answer[answer.index("m=video"):]

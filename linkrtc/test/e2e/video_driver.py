@@ -29,6 +29,7 @@ from linkrtc.test.e2e.browser_driver import (  # noqa: E402
     PAGE_TONE,
     PHONE_TONE,
     Run,
+    baresipConfig,
     stopBaresip,
 )
 from linkrtc.test.e2e.drivers import driverParser, runScenario, writeTone  # noqa: E402
@@ -73,34 +74,6 @@ RENDERED_FRAMES = """async () => {
 }"""
 
 
-def baresipVideoConfig(directory, sipPort, tone, recordings):
-    """baresip's config with VP8 and the fakevideo camera/display (baresip 1.0 keys)."""
-    os.makedirs(directory, exist_ok=True)
-    os.makedirs(recordings, exist_ok=True)
-    with open(os.path.join(directory, "config"), "w") as f:
-        f.write(
-            f"sip_listen 127.0.0.1:{sipPort}\n"
-            "net_interface 127.0.0.1\n"
-            f"audio_source aufile,{tone}\n"
-            "audio_player alsa,null\n"
-            "audio_alert alsa,null\n"
-            "ausrc_srate 8000\nauplay_srate 8000\nausrc_channels 1\nauplay_channels 1\n"
-            "video_source fakevideo,nil\n"
-            "video_display fakevideo,nil\n"
-            "video_size 320x240\nvideo_bitrate 300000\nvideo_fps 15\n"
-            "module_path /usr/lib/baresip/modules\n"
-            "module g711.so\nmodule alsa.so\nmodule aufile.so\nmodule sndfile.so\n"
-            "module vp8.so\nmodule fakevideo.so\n"
-            "module stdio.so\n"
-            "module_tmp account.so\n"
-            "module_app menu.so\n"
-            f"snd_path {recordings}\n"
-        )
-    with open(os.path.join(directory, "accounts"), "w") as f:
-        f.write("<sip:bob@127.0.0.1>;regint=0;audio_codecs=pcmu;video_codecs=vp8;"
-                "answermode=manual\n")
-
-
 def videoEnded(log):
     """@return: the video relay's counters of LinkRTC's C{video ended: {...}} line, or C{None}."""
     found = re.findall(r"video ended: (\{.*\})\s*$", log, re.MULTILINE)
@@ -140,7 +113,7 @@ def scenarioVideo(run, args):
 
     recordings = run.peerPath("rec")
     config = run.peerPath("baresip")
-    baresipVideoConfig(config, freePort(both=True), phoneTone, recordings)
+    baresipConfig(config, freePort(both=True), phoneTone, recordings, video=True)
     baresipLog = open(os.path.join(run.out, "baresip.log"), "w")
     run.baresip = subprocess.Popen(
         ["baresip", "-v", "-f", config, "-t", str(int(args.baresip_seconds)),
