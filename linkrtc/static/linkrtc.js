@@ -441,6 +441,7 @@ export class Call extends Emitter {
     pc.addEventListener("track", (event) => {
       const stream = event.streams && event.streams[0] ? event.streams[0] : new MediaStream([event.track]);
       if (event.track.kind === "video") {
+        if (!this.video) return; // declined (inactive in our answer)
         this.remoteVideoStream = stream;
         device._showVideo(this, stream);
         this.emit("video", stream);
@@ -1022,7 +1023,7 @@ export class Device extends Emitter {
     if (!storage) return;
     const calls = {};
     for (const call of this.calls.values()) {
-      if (call.active) calls[call.id] = { direction: call.direction, from: call.from, to: call.to };
+      if (call.active) calls[call.id] = { direction: call.direction, from: call.from, to: call.to, video: call.video };
     }
     try {
       if (this._resumeToken) {
@@ -1046,6 +1047,7 @@ export class Device extends Emitter {
         const saved = known[info.call] || {};
         const direction = saved.direction || (info.direction === "outbound" ? "outgoing" : "incoming");
         call = new Call(this, { id: info.call, direction, from: saved.from || null, to: saved.to || null });
+        call.video = !!saved.video; // a video call is resumed with video
         this.calls.set(call.id, call);
       }
       this.emit("resumed", call);

@@ -60,3 +60,24 @@ class VideoCallTests(SynchronousTestCase):
         self.assertGreater(phone["receivedBps"], 0, report)
         self.assertGreater(phone["decodedFps"], 0, report)
         self.assertEqual(result["linkrtcTracebacks"], 0, result.get("linkrtcLog", "")[-4000:])
+
+    def test_videoDeclined(self):
+        """
+        baresip calls with video; the page, logged in without video,
+        answers with its video inactive: LinkRTC refuses baresip's video
+        (port 0) and the audio call goes on.
+        """
+        result, _ = harness.runScenario(
+            self, DRIVER, "videoOff", 100.0, "the video-off scenario failed:",
+            lambda result: ["\nconsole: " + "\n".join(result.get("console", []))[-2000:]])
+        report = json.dumps({k: result.get(k) for k in (
+            "answerVideo", "videoStats", "videoRelay", "audioStats", "steps")})
+        self.assertTrue(result["offerHasVideo"], report)
+        self.assertTrue(result["answerVideo"]["inactive"], report)
+        self.assertIn("video declined by the browser", result["linkrtcLog"], report)
+        self.assertIsNone(result["videoRelay"], report)
+        self.assertIsNone(result["videoStats"][1]["inbound"], report)
+        self.assertFalse(result["videoStats"][1]["remoteVideoStream"], report)
+        self.assertTrue(result["videoStats"][1]["element"]["hidden"], report)
+        self.assertGreater(result["audioStats"]["inbound"]["packetsReceived"], 100, report)
+        self.assertEqual(result["linkrtcTracebacks"], 0, result.get("linkrtcLog", "")[-4000:])

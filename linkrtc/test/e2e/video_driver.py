@@ -95,6 +95,16 @@ def baresipVideo(log):
 
 
 def scenarioVideo(run, args):
+    """baresip calls the page with video; the page answers with video."""
+    videoCall(run, args, pageVideo=True)
+
+
+def scenarioVideoOff(run, args):
+    """baresip calls the page with video; the page, logged in without video, declines it."""
+    videoCall(run, args, pageVideo=False)
+
+
+def videoCall(run, args, pageVideo):
     linkrtc = run.startLinkRTC("bridge")
     pageTone = run.peerPath("page880.wav")
     phoneTone = run.peerPath("phone440.wav")
@@ -105,11 +115,12 @@ def scenarioVideo(run, args):
     page.on("console", lambda m: run.console.append(f"alice {m.type}: {m.text}"))
     page.goto(f"http://127.0.0.1:{linkrtc.httpPort}/", timeout=15000)
     page.fill("#name", "alice")
-    page.check("#video")
+    if pageVideo:
+        page.check("#video")
     page.click("#login")
     page.wait_for_selector('#status[data-state="registered"]', timeout=10000)
     run.pages = {"alice": page}
-    run.step("alice registered with video")
+    run.step("alice registered", video=pageVideo)
 
     recordings = run.peerPath("rec")
     config = run.peerPath("baresip")
@@ -127,7 +138,15 @@ def scenarioVideo(run, args):
     page.click("#answer")
     page.wait_for_selector('#callPanel[data-state="open"]', timeout=20000)
     run.step("confirmed")
+    run.result["answerVideo"] = page.evaluate("""() => {
+      const pc = window.softphone.current.call.peerConnection;
+      const sdp = pc && pc.localDescription ? pc.localDescription.sdp : "";
+      const m = sdp.split("m=").find((s) => s.startsWith("video"));
+      return m ? {line: "m=" + m.split("\\r\\n")[0],
+                  inactive: m.includes("a=inactive")} : null;
+    }""")
     time.sleep(args.talk)
+    run.result["audioStats"] = page.evaluate("window.softphone.stats()")
     first = page.evaluate(VIDEO_STATS)
     run.result["rendered"] = page.evaluate(RENDERED_FRAMES)
     second = page.evaluate(VIDEO_STATS)
@@ -139,12 +158,14 @@ def scenarioVideo(run, args):
     run.step("hung up")
     text, _ = stopBaresip(run, baresipLog)
     run.result["baresipLog"] = text[-8000:]
+    run.result["phoneAnswerVideo"] = re.findall(r"^m=video .*$", text, re.MULTILINE)
     run.result["phoneVideo"] = baresipVideo(text)
     run.result["ok"] = True
 
 
 def main():
-    parser = driverParser({"video": scenarioVideo}, deadline=75.0, defaultScenario="video")
+    scenarios = {"video": scenarioVideo, "videoOff": scenarioVideoOff}
+    parser = driverParser(scenarios, deadline=75.0, defaultScenario="video")
     parser.add_argument("--talk", type=float, default=6.0, help="seconds of video before measuring")
     parser.add_argument("--baresip-seconds", type=float, default=45.0)
     args = parser.parse_args()
@@ -155,7 +176,7 @@ def main():
         run.finish()
         run.result["videoRelay"] = videoEnded(run.result.get("linkrtcLog") or "")
 
-    runScenario(run, scenarioVideo, args, run.snapshot, finished, catch=Exception)
+    runScenario(run, scenarios[args.scenario], args, run.snapshot, finished, catch=Exception)
 
 
 if __name__ == "__main__":
