@@ -81,3 +81,26 @@ class VideoCallTests(SynchronousTestCase):
         self.assertTrue(result["videoStats"][1]["element"]["hidden"], report)
         self.assertGreater(result["audioStats"]["inbound"]["packetsReceived"], 100, report)
         self.assertEqual(result["linkrtcTracebacks"], 0, result.get("linkrtcLog", "")[-4000:])
+
+    def test_pageCallsPhone(self):
+        """
+        The page, with video, calls bob, a baresip registered with
+        LinkRTC's registrar (VP8): the client's video offer reaches SIP as
+        VP8, and frames arrive both ways.
+        """
+        result, _ = harness.runScenario(
+            self, DRIVER, "pageCallsPhone", 100.0, "the page-calls-phone video scenario failed:",
+            lambda result: ["\nbaresip: " + (result.get("baresipLog") or "")[-2000:]])
+        report = json.dumps({k: result.get(k) for k in (
+            "videoStats", "rendered", "videoRelay", "phoneVideo", "steps")})
+        first, second = result["videoStats"]
+        self.assertEqual(second["inbound"]["codec"], "video/VP8", report)
+        self.assertGreater(second["inbound"]["framesDecoded"],
+                           first["inbound"]["framesDecoded"], report)
+        self.assertGreater(result["rendered"], 3, report)
+        relay = result["videoRelay"]
+        self.assertIsNotNone(relay, report)
+        self.assertGreater(relay["sipPackets"], 50, report)
+        self.assertGreater(relay["webrtcPackets"], 50, report)
+        self.assertGreater(result["phoneVideo"]["receivedBps"], 0, report)
+        self.assertGreater(result["phoneVideo"]["decodedFps"], 0, report)

@@ -1,10 +1,18 @@
 """
-A video call through C{--media bridge} in real headless Chromium: baresip
-(VP8, its C{fakevideo} camera) calls alice; the demo page, logged in with
-video on, answers with Chromium's fake camera; VP8 frames must arrive
-both ways. Prints one JSON line (see L{browser_driver} for the frame).
+Video calls through C{--media bridge} in real headless Chromium and
+baresip (VP8, its C{fakevideo} camera); VP8 frames must arrive both ways.
+Prints one JSON line (see L{browser_driver} for the frame).
 
-    unshare --net python video_driver.py --out DIR
+    unshare --net python video_driver.py --scenario SCENARIO --out DIR
+
+Scenarios:
+  - C{video}: baresip calls alice; the demo page, logged in with video on,
+    answers with Chromium's fake camera.
+  - C{videoOff}: the same call, the page logged in without video: it
+    declines the video (inactive), LinkRTC refuses it (port 0).
+  - C{pageCallsPhone}: baresip registers as bob (LinkRTC's registrar,
+    L{registrar_driver}) and answers by itself; the page, with video,
+    dials bob: the client's video offer goes to SIP as VP8.
 
 What is measured:
  - in Chromium, the remote video: C{getStats()} inbound-rtp video
@@ -26,14 +34,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(HERE))))
 
 from linkrtc.test.e2e.browser_driver import (  # noqa: E402
+    BARESIP_VIDEO,
     PAGE_TONE,
     PHONE_TONE,
     Run,
     baresipConfig,
+    launchChromium,
     stopBaresip,
 )
 from linkrtc.test.e2e.drivers import driverParser, runScenario, writeTone  # noqa: E402
 from linkrtc.test.e2e.harness import freePort  # noqa: E402
+from linkrtc.test.e2e.registrar_driver import RegistrarRun  # noqa: E402
 
 # The page's remote video: inbound-rtp video stats and the codec.
 VIDEO_STATS = """async () => {
@@ -104,13 +115,14 @@ def scenarioVideoOff(run, args):
     videoCall(run, args, pageVideo=False)
 
 
-def videoCall(run, args, pageVideo):
-    linkrtc = run.startLinkRTC("bridge")
+def videoPage(run, linkrtc, pageVideo):
+    """
+    Launch Chromium and log alice in, with the page's *Video* box as
+    C{pageVideo}; @return: the page.
+    """
     pageTone = run.peerPath("page880.wav")
-    phoneTone = run.peerPath("phone440.wav")
     writeTone(pageTone, PAGE_TONE, 30, 48000)
-    writeTone(phoneTone, PHONE_TONE, 60, 8000)
-    run.launch(pageTone)
+    launchChromium(run, pageTone)
     page = run.context.new_page()
     page.on("console", lambda m: run.console.append(f"alice {m.type}: {m.text}"))
     page.goto(f"http://127.0.0.1:{linkrtc.httpPort}/", timeout=15000)
@@ -121,6 +133,25 @@ def videoCall(run, args, pageVideo):
     page.wait_for_selector('#status[data-state="registered"]', timeout=10000)
     run.pages = {"alice": page}
     run.step("alice registered", video=pageVideo)
+    return page
+
+
+def measureVideo(run, args, page):
+    """After C{args.talk} seconds: the page's audio and video figures, a screenshot."""
+    time.sleep(args.talk)
+    run.result["audioStats"] = page.evaluate("window.softphone.stats()")
+    first = page.evaluate(VIDEO_STATS)
+    run.result["rendered"] = page.evaluate(RENDERED_FRAMES)
+    second = page.evaluate(VIDEO_STATS)
+    run.result["videoStats"] = [first, second]
+    page.screenshot(path=os.path.join(run.out, "video.png"), full_page=True)
+
+
+def videoCall(run, args, pageVideo):
+    linkrtc = run.startLinkRTC("bridge")
+    phoneTone = run.peerPath("phone440.wav")
+    writeTone(phoneTone, PHONE_TONE, 60, 8000)
+    page = videoPage(run, linkrtc, pageVideo)
 
     recordings = run.peerPath("rec")
     config = run.peerPath("baresip")
@@ -145,14 +176,7 @@ def videoCall(run, args, pageVideo):
       return m ? {line: "m=" + m.split("\\r\\n")[0],
                   inactive: m.includes("a=inactive")} : null;
     }""")
-    time.sleep(args.talk)
-    run.result["audioStats"] = page.evaluate("window.softphone.stats()")
-    first = page.evaluate(VIDEO_STATS)
-    run.result["rendered"] = page.evaluate(RENDERED_FRAMES)
-    second = page.evaluate(VIDEO_STATS)
-    run.result["videoStats"] = [first, second]
-    shot = os.path.join(run.out, "video.png")
-    page.screenshot(path=shot, full_page=True)
+    measureVideo(run, args, page)
     page.click("#hangup")
     page.wait_for_selector('#calllog li[data-state="dropped"]', timeout=10000)
     run.step("hung up")
@@ -163,20 +187,63 @@ def videoCall(run, args, pageVideo):
     run.result["ok"] = True
 
 
+class VideoRegistrarRun(RegistrarRun):
+    """A L{RegistrarRun} whose registered baresip has VP8 video."""
+
+    def spawnBaresip(self, config, *args):
+        with open(os.path.join(config, "config"), "a") as f:
+            f.write(BARESIP_VIDEO)
+        accounts = os.path.join(config, "accounts")
+        with open(accounts) as f:
+            account = f.read()
+        with open(accounts, "w") as f:
+            f.write(account.replace("audio_codecs=pcmu", "audio_codecs=pcmu;video_codecs=vp8"))
+        super().spawnBaresip(config, *args)
+
+
+def scenarioPageCallsPhone(run, args):
+    """The page, with video, calls bob (a registered baresip with video)."""
+    run.startLinkRTC()
+    run.startRegisteredBaresip(seconds=60)
+    page = videoPage(run, run.linkrtc, True)
+    page.fill("#to", "bob")
+    page.click("#call")
+    run.step("page dialled bob")
+    page.wait_for_selector('#callPanel[data-state="open"]', timeout=20000)
+    run.step("confirmed")
+    measureVideo(run, args, page)
+    page.click("#hangup")
+    page.wait_for_selector('#calllog li[data-state="dropped"]', timeout=10000)
+    run.step("page hung up")
+    run.finishPhone()
+    run.result["phoneVideo"] = baresipVideo(run.baresipText())
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not videoEnded("\n".join(run.linkrtcLines())):
+        time.sleep(0.1)
+    run.result["linkrtcLog"] = "\n".join(run.linkrtcLines())[-8000:]
+    run.result["ok"] = True
+
+
 def main():
-    scenarios = {"video": scenarioVideo, "videoOff": scenarioVideoOff}
+    scenarios = {"video": scenarioVideo, "videoOff": scenarioVideoOff,
+                 "pageCallsPhone": scenarioPageCallsPhone}
     parser = driverParser(scenarios, deadline=75.0, defaultScenario="video")
     parser.add_argument("--talk", type=float, default=6.0, help="seconds of video before measuring")
     parser.add_argument("--baresip-seconds", type=float, default=45.0)
     args = parser.parse_args()
-    run = Run(args.out)
+    if args.scenario == "pageCallsPhone":
+        run = VideoRegistrarRun(args.out)
+        failed = run.failed
+    else:
+        run = Run(args.out)
+        failed = run.snapshot
     run.t0 = time.monotonic()
 
     def finished():
         run.finish()
         run.result["videoRelay"] = videoEnded(run.result.get("linkrtcLog") or "")
 
-    runScenario(run, scenarios[args.scenario], args, run.snapshot, finished, catch=Exception)
+    runScenario(run, scenarios[args.scenario], args, failed, finished, catch=Exception)
 
 
 if __name__ == "__main__":
