@@ -122,6 +122,9 @@ RTP_REJECTED = Counter(
 SRTP_AUTH_FAILURES = Counter(
     "linkrtc_srtp_auth_failures_total", "SIP-side SRTP and SRTCP packets (SDES, RFC 4568) "
     "dropped because they failed authentication or the replay check.", registry=REGISTRY)
+VIDEO_PACKETS = Counter(
+    "linkrtc_video_packets_total", "Video RTP packets relayed (never decoded) in ended calls, "
+    "by direction (to_browser, to_sip).", ["direction"], registry=REGISTRY)
 
 # Trunks.
 TRUNK_REGISTERED = Gauge(

@@ -55,6 +55,7 @@ from linkrtc.media.rtp import PortAllocator
 from linkrtc.media.sdes import TrunkPolicy
 from linkrtc.media.sdesside import SDESSide
 from linkrtc.media.transcode import FeedTrack, Transcoder
+from linkrtc.media.videoside import VideoSide
 from linkrtc.media.webrtc import WEBRTC_CLOCK_RATES, WebRTCLeg, browserCodecOrder, loopOf
 
 log = Logger()
@@ -168,7 +169,7 @@ class BridgeMediaFactory:
 @implementer(IReofferMediaSession, IResumableMediaSession, IApplicationMediaSession,
              IEarlyMediaSession, IOfferlessOutboundMediaSession, IPhoneMediaSession)
 class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia, SDESSide,
-                    PhoneSide):
+                    PhoneSide, VideoSide):
     """
     One call's bridged media. Created by L{BridgeMediaFactory.newSession}.
     A client that comes back after a reload gets a new WebRTC leg
@@ -303,7 +304,8 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia, SDESS
         rejected = [m for i, m in enumerate(self._offer.media) if i != self._audioIndex]
         body = sdpmod.buildSDP(self._ourAddress(), self._rtpPort, codecs, self._sessionId,
                                self._version, direction, rejected=rejected,
-                               audioIndex=self._audioIndex, **self._sdpSecurity())
+                               audioIndex=self._audioIndex,
+                               accepted=self._videoSections(direction), **self._sdpSecurity())
         self._version += 1
         return body
 
@@ -339,10 +341,12 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia, SDESS
                 # an unanswered INVITE holds none.
                 codec = self._takeSipOffer(sipOffer)
                 names = browserCodecOrder(codec.name)
+                videoNames = self._videoOffered(self._offer)
             else:
                 self._offerless = True
                 names = browserCodecOrder("PCMU")
-            self._newLeg(FeedTrack(), names)
+                videoNames = ()
+            self._newLeg(FeedTrack(), names, videoNames)
         except Exception as e:
             return self._setupFailed(e)
         d = self.leg.createOffer()
@@ -361,7 +365,7 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia, SDESS
                 return defer.succeed(self._answered[1])
             return defer.fail(MediaError("the client already answered"))
         d = self.leg.setRemoteAnswer(clientSdp)
-        d.addCallback(self._clientAnswered)
+        d.addCallback(self._clientAnswered, clientSdp)
         d.addErrback(self._answerFailed)
 
         def remember(body):
@@ -377,7 +381,7 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia, SDESS
         self._releasePorts()
         return mediaError(failure, "applying the client's SDP")
 
-    def _clientAnswered(self, _):
+    def _clientAnswered(self, _, clientSdp=None):
         if self.closed:
             raise MediaError("the call ended while the client answered")
         negotiated = self.leg.negotiatedCodec()
@@ -398,6 +402,7 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia, SDESS
             return body
         self._stopRingback()
         self._startMedia()
+        self._startVideo(clientSdp)
         self.rtp.startTimeout()
         if self._earlySdp is not None:
             # RFC 3261 §13.2.1 / RFC 3262 §5: the 200 OK repeats the 183's answer.
@@ -429,6 +434,7 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia, SDESS
             return defer.fail(MediaError("re-INVITE before the call has media"))
         try:
             m, codec, event = self._applyOffer(sdpmod.parseSDP(sdp))
+            self._videoReoffered(self._offer)
             changed = codec != self._sipCodec
             self._sipCodec, self._sipEvent = codec, event
             self.rtp.setCodecs(codec, event)
@@ -517,7 +523,9 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia, SDESS
     def stats(self):
         """
         @return: C{dict}: C{mode}, C{rtp_rejected} (SIP-side packets strict
-            RTP dropped), and the C{sip} and C{webrtc} legs' figures.
+            RTP dropped), the C{sip} and C{webrtc} legs' figures, and
+            C{video} (L{linkrtc.media.video.VideoRelay.stats} and its
+            C{codec}) while video is relayed.
         """
         figures = {"mode": self.mode,
                    "rtp_rejected": self.rtp.rejected if self.rtp is not None else 0}
@@ -532,6 +540,9 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia, SDESS
         if webrtc is not None:
             webrtc["codec"] = self._webrtcCodec[0] if self._webrtcCodec else None
             figures["webrtc"] = webrtc
+        video = self._videoFigures()
+        if video is not None:
+            figures["video"] = video
         return figures
 
     # -- seed 001's actions ---------------------------------------------------
@@ -649,15 +660,16 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia, SDESS
 
     # -- shutdown ---------------------------------------------------------
 
-    def _newLeg(self, track, names):
+    def _newLeg(self, track, names, videoNames=()):
         """
         Make the call's browser leg (C{leg}): a L{WebRTCLeg} sending
         C{track} (kept as C{track}) and offering the codecs C{names}, in
-        order, with the factory's ICE servers and addresses.
+        order, with the factory's ICE servers and addresses; and video with
+        the codecs C{videoNames} when given (L{VideoSide}).
         """
         self.track = track
         self.leg = WebRTCLeg(self._reactor, track, names, self.factory.iceServers,
-                             self.factory.iceAddresses)
+                             self.factory.iceAddresses, videoCodecNames=videoNames)
 
     def _setupFailed(self, error):
         """
@@ -681,6 +693,7 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia, SDESS
         if self._browserAudio is not None:
             self._browserAudio.close()
         self._stopMedia()
+        waits.extend(self._videoRelease())
         if self.rtp is not None:
             self.rtp.stop()
         waits.extend(self._releasePorts())

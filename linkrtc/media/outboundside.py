@@ -93,7 +93,7 @@ class OutboundSide:
             self._trunkOrder = tuple(c.upper() for c in codecs) if codecs else None
             self._loop = loopOf(self._reactor)
             self._outbound = True
-            self._newLeg(FeedTrack(), names)
+            self._newLeg(FeedTrack(), names, self._clientVideoNames(clientOffer))
         except Exception as e:
             return self._setupFailed(e)
         d = self.leg.answerOffer(clientOffer)
@@ -118,7 +118,7 @@ class OutboundSide:
         body = sdpmod.buildSDP(self._ourAddress(), self._rtpPort, sipCodecs, self._sessionId,
                                self._version, **self._sdpSecurity())
         self._version += 1
-        return body
+        return self._offerVideo(body)
 
     def _answerPreference(self):
         """
@@ -153,6 +153,7 @@ class OutboundSide:
             offered = tuple(c.name for c in self._ourOffer if c.name != "TELEPHONE-EVENT")
             codec, event = sdpmod.chooseCodec(m, supported=offered)
             self._takeSipCodec(desc, index, m, codec, event)
+            self._videoAnswered(desc)
         except MediaError as e:
             return defer.fail(e)
         except Exception as e:
@@ -200,6 +201,7 @@ class OutboundSide:
         if not self._outbound or self._webrtcAnswer is None or self.closed:
             return None
         self._sipAnswered = sipOffer
+        self._videoUnanswered()
         try:
             desc = sdpmod.parseSDP(sipOffer)
             index, m = self._offeredStream(desc)

@@ -167,7 +167,7 @@ class ClientReattach:
             return defer.fail(MediaError("the client's offer is not SDP (no v=0 line)"))
         names = browserCodecOrder(self._sipCodec.name)
         try:
-            self._newLeg(FeedTrack(), names)
+            self._newLeg(FeedTrack(), names, self._resumeVideoNames(clientOffer))
         except Exception as e:
             log.failure("call {callId}: making the new WebRTC leg failed", callId=self.callId)
             self._dropLeg()
@@ -192,6 +192,7 @@ class ClientReattach:
             self._silence = None
         self._detached = False
         self._startMedia()
+        self._videoReattached()
         if self._timeoutWasRunning:
             self.rtp.startTimeout()
         self.resumes += 1

@@ -11,6 +11,9 @@ The seam, per MEDIA-RELAY.md (aiortc 1.16; stable since 0.9):
  - send: C{RTCDtlsTransport._send_rtp(data)} protects and sends, driven
    eagerly (L{linkrtc.media.webrtc.drive}) with the SSRC aiortc
    announced (C{RTCRtpSender._ssrc});
+ - RTCP: C{RTCDtlsTransport._handle_rtcp_data(data)} is replaced on the
+   instance to show the video relay the browser's feedback
+   (L{WebRTCTap.attachVideo}); aiortc still handles every packet;
  - SRTP authentication failures: C{RTCDtlsTransport._rx_srtp} is wrapped
    once the transport is connected, to count them (aiortc drops them).
 
@@ -87,7 +90,7 @@ def checkSeam():
     """
     from aiortc.rtcdtlstransport import RTCDtlsTransport
 
-    for name in ("_handle_rtp_data", "_send_rtp"):
+    for name in ("_handle_rtp_data", "_send_rtp", "_handle_rtcp_data"):
         if not inspect.iscoroutinefunction(getattr(RTCDtlsTransport, name, None)):
             return "aiortc RTCDtlsTransport.%s is missing" % (name,)
     return None
@@ -143,10 +146,15 @@ class WebRTCTap:
         self._protocol = None
         #: The nominated candidate pair we send on, and its L{pairSender}.
         self._pair = self._pairSend = None
+        #: Video (L{attachVideo}): its payload type, RTP and RTCP handlers.
+        self.videoPT = self._onVideo = self._onRTCP = None
         self._originalReceive = self.dtls._handle_rtp_data
         self._originalSend = self.dtls._send_rtp
+        self._originalRTCP = getattr(self.dtls, "_handle_rtcp_data", None)
         self.dtls._handle_rtp_data = self._received
         self.dtls._send_rtp = self._sending
+        if self._originalRTCP is not None:
+            self.dtls._handle_rtcp_data = self._rtcpReceived
         self.dtls.on("statechange", self._stateChanged)
         self._stateChanged()
 
@@ -207,6 +215,9 @@ class WebRTCTap:
         self._deliver(data, onPacket)
 
     def _deliver(self, data, onPacket):
+        if data[1] & 0x7F == self.videoPT:
+            self._video(data)
+            return
         parsed = parseRTP(data)
         if parsed is None:
             return
@@ -222,6 +233,9 @@ class WebRTCTap:
         onPacket = self.onPacket
         if onPacket is not None:
             self._deliver(data, onPacket)
+            return
+        if len(data) > 1 and data[1] & 0x7F == self.videoPT:
+            self._video(data)  # never to aiortc's receiver: no decoding
             return
         parsed = parseRTP(data)
         if parsed is None:
@@ -257,14 +271,16 @@ class WebRTCTap:
         if not self._isConnected:
             return
         packet = buildHeader(marker, pt, seq, ts, self.out.ssrc) + payload
-        ice = self._ice
-        if ice is None:
-            self.packetsSent += 1
-            self.bytesSent += len(packet) - 12
-            drive(self._originalSend(packet))
-            return
         self.packetsSent += 1
         self.bytesSent += len(packet) - 12
+        self._transmit(packet)
+
+    def _transmit(self, packet):
+        """SRTP-protect one RTP packet and send it on the nominated pair, now."""
+        ice = self._ice
+        if ice is None:
+            drive(self._originalSend(packet))
+            return
         pair = ice._nominated.get(1)
         if pair is None:
             return  # aioice: "not connected"
@@ -278,6 +294,51 @@ class WebRTCTap:
         except Exception:
             log.failure("RTP send failed")
 
+    # -- video (L{linkrtc.media.video.VideoRelay}) ---------------------------
+
+    def attachVideo(self, payloadType, onVideo, onRTCP):
+        """
+        Take the browser's video: RTP packets of C{payloadType} go to
+        C{onVideo(data)} (decrypted C{bytes}) instead of aiortc's receiver,
+        and every decrypted RTCP packet also to C{onRTCP(data)} (aiortc
+        still handles it).
+        """
+        self.videoPT = payloadType
+        self._onVideo = onVideo
+        self._onRTCP = onRTCP
+
+    def detachVideo(self):
+        """Stop L{attachVideo}'s handlers; the video's packets are then dropped."""
+        self._onVideo = self._onRTCP = None
+
+    def _video(self, data):
+        handler = self._onVideo
+        if handler is None:
+            return
+        try:
+            handler(data)
+        except Exception:
+            log.failure("relaying a WebRTC video packet failed")
+
+    async def _rtcpReceived(self, data):
+        handler = self._onRTCP
+        if handler is not None:
+            try:
+                handler(data)
+            except Exception:
+                log.failure("relaying WebRTC RTCP failed")
+        await self._originalRTCP(data)
+
+    def sendVideo(self, packet):
+        """Send one video RTP packet (header made by the caller) to the browser."""
+        if self._isConnected:
+            self._transmit(packet)
+
+    def sendRTCP(self, packet):
+        """Send one RTCP packet to the browser (SRTCP-protected by aiortc)."""
+        if self._isConnected:
+            drive(self._originalSend(packet))
+
     def stats(self):
         figures = self.recvStats.asDict()
         figures.update(packetsSent=self.packetsSent, bytesSent=self.bytesSent,
@@ -287,7 +348,8 @@ class WebRTCTap:
     def detach(self):
         """Give the transport back its own methods."""
         self.onPacket = None
-        for name in ("_handle_rtp_data", "_send_rtp"):
+        self.detachVideo()
+        for name in ("_handle_rtp_data", "_send_rtp", "_handle_rtcp_data"):
             self.dtls.__dict__.pop(name, None)
         if self._ice is not None:
             if self._ice.__dict__.get("data_received") == self._iceData:

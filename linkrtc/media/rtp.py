@@ -179,6 +179,19 @@ class StreamRewriter:
         self.seq = (self.seq + 1) & 0xFFFF
         return self.seq, self.ts
 
+    @property
+    def source(self):
+        """The SSRC of the source relayed last (C{None} after local packets)."""
+        return self._source
+
+    def original(self, seq):
+        """
+        @param seq: a sequence number of this stream (e.g. in a NACK,
+            RFC 4585 §6.2.1).
+        @return: the relayed source's own sequence number for it.
+        """
+        return (seq - self._seqOffset) & 0xFFFF
+
 
 class ReceiveStats:
     """

@@ -78,6 +78,8 @@ class MediaDescription:
     @ivar ptime: packet time in milliseconds or C{None}.
     @ivar crypto: the values of its C{a=crypto} attributes (RFC 4568 §9.1),
         C{str}s in order, unchecked (L{linkrtc.media.sdes.parseCrypto}).
+    @ivar rtcpFeedback: C{{pt or "*": [str]}}: the C{a=rtcp-fb} values
+        (RFC 4585 §4.2), e.g. C{{"*": ["nack", "nack pli"]}}.
     """
 
     media: str
@@ -90,6 +92,7 @@ class MediaDescription:
     direction: str = "sendrecv"
     ptime: int = None
     crypto: list = field(default_factory=list)
+    rtcpFeedback: dict = field(default_factory=dict)
 
     def codecs(self):
         """
@@ -267,6 +270,8 @@ def parseSDP(data):
                 current.ptime = _ptime(arg)
             elif name == "crypto":
                 current.crypto.append(arg.strip())
+            elif name == "rtcp-fb":
+                _addFeedback(current, arg)
     if not media:
         _fail("no m= line")
     for m in media:
@@ -340,7 +345,8 @@ def _codecLines(codecs):
 
 
 def buildSDP(address, port, codecs, sessionId, version=0, direction="sendrecv",
-             ptime=20, rejected=(), audioIndex=0, proto="RTP/AVP", crypto=None):
+             ptime=20, rejected=(), audioIndex=0, proto="RTP/AVP", crypto=None,
+             accepted=None):
     """
     Make the SIP side's SDP (offer or answer).
 
@@ -357,6 +363,9 @@ def buildSDP(address, port, codecs, sessionId, version=0, direction="sendrecv",
     @param proto: the audio m= line's profile (C{"RTP/SAVP"} with SDES).
     @param crypto: C{None}, or the value of our C{a=crypto} attribute
         (RFC 4568 §9.1; L{linkrtc.media.sdes.SDES.line}).
+    @param accepted: C{None} or C{{index: [line]}}: the sections (C{str}
+        lines, from L{videoSection}) that stand at those indexes instead
+        of the rejected stream there.
     @return: C{bytes} with CRLF line ends.
     """
     addrType = addressType(address)
@@ -377,6 +386,8 @@ def buildSDP(address, port, codecs, sessionId, version=0, direction="sendrecv",
     for i in range(len(rejected) + 1):
         if i == audioIndex:
             sections.append(audio)
+        elif accepted and i in accepted:
+            sections.append(list(accepted[i]))
         else:
             m = rejected[i if i < audioIndex else i - 1]
             sections.append(["m=%s 0 %s %s" % (m.media, m.proto, " ".join(m.formats))])
@@ -423,3 +434,147 @@ def ourCodecs(eventPayloadType=TELEPHONE_EVENT_PT, first=None, order=None):
     if withEvent:
         codecs.append(Codec("TELEPHONE-EVENT", 8000, eventPayloadType))
     return codecs
+
+
+# -- video (relayed without decoding) -----------------------------------------
+
+#: The video codecs the bridge relays, packet by packet, in its own order
+#: of preference: VP8 (RFC 7741) and H.264 (RFC 6184) in packetization
+#: mode 1 with a Baseline profile, which every browser decodes.
+VIDEO_CODECS = ("VP8", "H264")
+
+#: RTP clock rate of video (RFC 7741 §6.1, RFC 6184 §8.1), Hz.
+VIDEO_CLOCK_RATE = 90000
+
+#: The H.264 format we offer and answer with: Constrained Baseline level
+#: 3.1, non-interleaved (RFC 6184 §8.1), as browsers offer it.
+H264_FMTP = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+
+#: The RTCP feedback the bridge relays for video: generic NACK, PLI
+#: (RFC 4585 §4.2) and FIR (RFC 5104 §7.1).
+VIDEO_FEEDBACK = ("nack", "nack pli", "ccm fir")
+
+#: Dynamic payload types we use when we offer video ourselves.
+VIDEO_PAYLOAD_TYPES = {"VP8": 96, "H264": 97}
+
+
+@dataclass(frozen=True)
+class VideoCodec:
+    """
+    One relayable video payload format.
+
+    @ivar name: C{"VP8"} or C{"H264"}.
+    @ivar payloadType: the payload type number (96-127 in practice).
+    @ivar fmtp: the C{a=fmtp} parameters we write for it (C{""}: none).
+    """
+
+    name: str
+    payloadType: int
+    fmtp: str = ""
+
+
+def _addFeedback(m, arg):
+    """Record one C{a=rtcp-fb:<pt|*> <type> [<param>]} value in C{m.rtcpFeedback}."""
+    key, _, value = arg.strip().partition(" ")
+    value = " ".join(value.split()).lower()
+    if key and value:
+        m.rtcpFeedback.setdefault(key, []).append(value)
+
+
+def fmtpParameters(text):
+    """
+    @param text: an C{a=fmtp} value after the payload type (C{"a=1;b=2"}).
+    @return: C{dict} of lower-case names to values (C{str}).
+    """
+    result = {}
+    for item in (text or "").split(";"):
+        name, _, value = item.strip().partition("=")
+        if name:
+            result[name.strip().lower()] = value.strip()
+    return result
+
+
+def h264Relayable(fmtp):
+    """
+    @param fmtp: the C{a=fmtp} text of an H.264 format (C{""} if none).
+    @return: C{True} if a browser can take it as it is: packetization
+        mode 1 (RFC 6184 §8.1) and a Baseline profile (profile_idc 0x42;
+        C{profile-level-id} absent means 420010, Baseline).
+    """
+    params = fmtpParameters(fmtp)
+    if params.get("packetization-mode", "0") != "1":
+        return False
+    return params.get("profile-level-id", "420010").lower().startswith("42")
+
+
+def videoStream(desc):
+    """
+    @param desc: a L{SessionDescription}.
+    @return: C{(index, MediaDescription)} of the first enabled RTP/AVP(F)
+        video stream that has a connection address, or C{None}.
+    """
+    for i, m in enumerate(desc.media):
+        if (m.media == "video" and m.port != 0 and m.proto.upper() in ("RTP/AVP", "RTP/AVPF")
+                and m.address is not None):
+            return i, m
+    return None
+
+
+def videoCodecs(m, supported=VIDEO_CODECS):
+    """
+    The video formats of an offer the bridge can relay, in the offer's order.
+
+    @param m: a video L{MediaDescription}.
+    @param supported: codec names (upper case) we accept.
+    @return: C{list} of L{VideoCodec} with the offer's payload types
+        (VP8/90000; H264/90000 when L{h264Relayable}, written back with
+        L{H264_FMTP}); possibly empty.
+    """
+    result = []
+    for codec in m.codecs():
+        if codec.name not in supported or codec.clockRate != VIDEO_CLOCK_RATE:
+            continue
+        if codec.name == "H264":
+            if not h264Relayable(m.fmtp.get(codec.payloadType, "")):
+                continue
+            result.append(VideoCodec("H264", codec.payloadType, H264_FMTP))
+        else:
+            result.append(VideoCodec(codec.name, codec.payloadType))
+    return result
+
+
+def videoFeedback(m, payloadType, wanted=VIDEO_FEEDBACK):
+    """
+    @param m: a video L{MediaDescription}.
+    @param payloadType: the format's payload type.
+    @return: C{tuple} of the C{wanted} feedback values C{m} lists for
+        C{payloadType} or for C{*} (RFC 4585 §4.2), in C{wanted}'s order.
+    """
+    offered = set(m.rtcpFeedback.get(str(payloadType), ())) | set(m.rtcpFeedback.get("*", ()))
+    return tuple(value for value in wanted if value in offered)
+
+
+def videoSection(port, codec, direction="sendrecv", proto="RTP/AVP", feedback=VIDEO_FEEDBACK):
+    """
+    Our C{m=video} section (offer or answer) for one relayed format.
+
+    @param port: our video RTP port (RTCP on port + 1).
+    @param codec: the L{VideoCodec}.
+    @param direction: the direction attribute.
+    @param proto: C{"RTP/AVP"} or C{"RTP/AVPF"} (an answer keeps the offer's).
+    @param feedback: the C{a=rtcp-fb} values to write (RFC 4585 §4.2).
+    @return: C{list} of C{str} lines for L{buildSDP}'s C{accepted}.
+    """
+    pt = codec.payloadType
+    lines = ["m=video %d %s %d" % (port, proto, pt),
+             "a=rtpmap:%d %s/%d" % (pt, codec.name, VIDEO_CLOCK_RATE)]
+    if codec.fmtp:
+        lines.append("a=fmtp:%d %s" % (pt, codec.fmtp))
+    lines += ["a=rtcp-fb:%d %s" % (pt, value) for value in feedback]
+    lines.append("a=" + direction)
+    return lines
+
+
+def ourVideoCodec(name):
+    """@return: the L{VideoCodec} we offer for C{name} (L{VIDEO_PAYLOAD_TYPES})."""
+    return VideoCodec(name, VIDEO_PAYLOAD_TYPES[name], H264_FMTP if name == "H264" else "")

@@ -22,6 +22,7 @@ import asyncio
 
 from aioice.ice import StunProtocol, TransportPolicy
 from aiortc import (
+    RTCBundlePolicy,
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
@@ -32,6 +33,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
 from linkrtc.error import MediaError
+from linkrtc.media.video import ParkedVideoTrack
 
 log = Logger()
 
@@ -236,6 +238,35 @@ def codecCapabilities(names):
     return result
 
 
+#: The H.264 profile we offer browsers (Constrained Baseline 3.1,
+#: packetization mode 1: L{linkrtc.media.sdp.H264_FMTP}).
+H264_PROFILE = "42e01f"
+
+
+def videoCapabilities(names):
+    """
+    @param names: video codec names in order of preference (C{"VP8"},
+        C{"H264"}).
+    @return: aiortc's codec capabilities for them, for
+        C{setCodecPreferences}: VP8, and H.264 in packetization mode 1
+        with profile-level-id L{H264_PROFILE} only; never RTX (the browser
+        then retransmits a NACKed packet as it was, which the relay can
+        pass on).
+    """
+    available = RTCRtpSender.getCapabilities("video").codecs
+    result = []
+    for name in names:
+        for c in available:
+            if c.mimeType.lower() != "video/" + name.lower():
+                continue
+            if name.upper() == "H264" and (
+                    c.parameters.get("packetization-mode") != "1"
+                    or c.parameters.get("profile-level-id", "").lower() != H264_PROFILE):
+                continue
+            result.append(c)
+    return result
+
+
 async def closePeerConnection(pc):
     """
     Close C{pc} and everything it runs. aioice may start its consent
@@ -262,17 +293,29 @@ async def closePeerConnection(pc):
 
 class WebRTCLeg:
     """
-    One call's peer connection with a single sendrecv audio transceiver.
+    One call's peer connection with a sendrecv audio transceiver and,
+    when C{videoCodecNames} are given, a sendrecv video transceiver
+    bundled with it (max-bundle: one ICE/DTLS transport for both) whose
+    track is a L{ParkedVideoTrack} (the video relay sends its packets).
 
     @ivar pc: the C{RTCPeerConnection}.
     @ivar transceiver: its audio transceiver.
+    @ivar videoTransceiver: its video transceiver, or C{None}.
     """
 
-    def __init__(self, reactor, track, codecNames, iceServers=(), iceAddresses=None):
+    def __init__(self, reactor, track, codecNames, iceServers=(), iceAddresses=None,
+                 videoCodecNames=()):
         self._loop = loopOf(reactor)
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=iceServerObjects(iceServers)))
+        configuration = RTCConfiguration(iceServers=iceServerObjects(iceServers))
+        if videoCodecNames:
+            configuration.bundlePolicy = RTCBundlePolicy.MAX_BUNDLE
+        self.pc = RTCPeerConnection(configuration)
         self.transceiver = self.pc.addTransceiver(track, direction="sendrecv")
         self.transceiver.setCodecPreferences(codecCapabilities(codecNames))
+        self.videoTransceiver = None
+        if videoCodecNames:
+            self.videoTransceiver = self.pc.addTransceiver(ParkedVideoTrack(), direction="sendrecv")
+            self.videoTransceiver.setCodecPreferences(videoCapabilities(videoCodecNames))
         restrictHostAddresses(self.transceiver, iceAddresses)
         self.closed = False
 
@@ -320,12 +363,23 @@ class WebRTCLeg:
         async def answer():
             try:
                 await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+                self._declineOthers()
                 await self.pc.setLocalDescription(await self.pc.createAnswer())
             except Exception as e:  # aiortc raises ValueError / InvalidStateError / ...
                 raise MediaError("client offer not acceptable: %s" % (e,)) from e
             return self.pc.localDescription.sdp
 
         return self._aio(answer())
+
+    def _declineOthers(self):
+        """
+        Streams of the client's offer that aiortc made transceivers for
+        (video we do not relay, a second audio) are answered C{inactive}:
+        aiortc would otherwise decode what the browser sends on them.
+        """
+        for transceiver in self.pc.getTransceivers():
+            if transceiver is not self.transceiver and transceiver is not self.videoTransceiver:
+                transceiver.direction = "inactive"
 
     def negotiatedCodec(self):
         """
@@ -338,6 +392,25 @@ class WebRTCLeg:
             if name in WEBRTC_CODECS:
                 return name, codec.payloadType
         return None
+
+    def negotiatedVideoCodec(self):
+        """
+        @return: C{(NAME, payloadType)} of the video codec negotiated with
+            the browser (C{"VP8"} or C{"H264"}), or C{None} (no video
+            transceiver, or before negotiation).
+        """
+        transceiver = self.videoTransceiver
+        for codec in (getattr(transceiver, "_codecs", None) or []) if transceiver else []:
+            name = codec.mimeType.split("/")[1].upper()
+            if name in ("VP8", "H264"):
+                return name, codec.payloadType
+        return None
+
+    @property
+    def videoSSRC(self):
+        """The SSRC aiortc announced for our video (C{RTCRtpSender._ssrc}), or C{None}."""
+        transceiver = self.videoTransceiver
+        return transceiver.sender._ssrc if transceiver is not None else None
 
     def close(self):
         """@return: L{Deferred} firing when the connection, its sockets and tasks are gone."""

@@ -74,6 +74,8 @@ function login(event) {
     client: name,
     token: $("#token").value || undefined,
     trace: true,
+    video: $("#video").checked,
+    videoElement: "#remoteVideo",
   });
   app.device = device;
   rememberLogin({ name, token: $("#token").value || "" });
@@ -206,8 +208,15 @@ function adopt(call) {
     localLadder(record, text);
   });
   call.on("error", (error) => showBanner(errorWords(error)));
+  call.on("video", () => {
+    $("#remoteVideo").hidden = false;
+    localLadder(record, "video from the far end");
+  });
   call.on("disconnect", ({ cause, reason, local }) => {
     record.ended = Date.now();
+    if (![...app.calls.values()].some((r) => r !== record && r.call.active && r.call.remoteVideoStream)) {
+      $("#remoteVideo").hidden = true;
+    }
     record.cause = cause;
     record.reason = reason;
     updateEntry(record, cause);

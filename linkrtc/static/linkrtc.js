@@ -137,6 +137,20 @@ export class Emitter {
   }
 }
 
+/** @returns {boolean} true when the SDP has an enabled video stream (m=video, port not 0). */
+function hasVideo(sdp) {
+  return typeof sdp === "string" && /^m=video [1-9]/m.test(sdp);
+}
+
+/** Decline the offer's video (the answer's video stream is inactive: no camera, nothing received). */
+function declineVideo(pc) {
+  for (const transceiver of pc.getTransceivers()) {
+    if (transceiver.receiver.track && transceiver.receiver.track.kind === "video" && !transceiver.stopped) {
+      transceiver.direction = "inactive";
+    }
+  }
+}
+
 function waitForIceGathering(pc, timeoutMs) {
   if (pc.iceGatheringState === "complete") return Promise.resolve(true);
   return new Promise((resolve) => {
@@ -158,12 +172,17 @@ function waitForIceGathering(pc, timeoutMs) {
  *
  * Properties: id, direction ("incoming"|"outgoing"), from, to, state
  * ("pending", "ringing", "connecting", "open", "resuming", "closed"), onHold, cause,
- * peerConnection, localStream, remoteStream.
+ * peerConnection, localStream, remoteStream, video (true when the call
+ * sends and receives video: the Device's `video` option, or `video` given to
+ * accept()/connect(); an incoming call only when its offer has video),
+ * remoteVideoStream (the far end's video, a MediaStream, or null).
  *
  * Events: ringing, accept, disconnect({cause, reason, local}), reject,
  * dtmf(digits), hold(onHold: boolean), unhold, mute(muted), state(state,
  * cause), answer(sdp), transfer({status, reason}) (progress of transfer(to)),
- * trace(line), error(LinkRTCError), warning(text).
+ * trace(line), error(LinkRTCError), warning(text),
+ * video(stream) (the far end's video arrived: a MediaStream, also in
+ * remoteVideoStream; shown in the Device's videoElement if it has one).
  */
 export class Call extends Emitter {
   constructor(device, { id = null, direction, from = null, to = null, offer = null, ref = null }) {
@@ -182,6 +201,8 @@ export class Call extends Emitter {
     this.peerConnection = null;
     this.localStream = null;
     this.remoteStream = null;
+    this.remoteVideoStream = null;
+    this.video = !!device.options.video && (direction === "outgoing" || hasVideo(offer));
     this._muted = false;
     this._ownsStream = false;
     this._dropTimer = null;
@@ -282,9 +303,16 @@ export class Call extends Emitter {
     this.emit("state", "resuming", null);
   }
 
-  /** Answer an incoming call: microphone, SDP answer, `accept`. @returns {Promise<void>} */
-  async accept() {
+  /**
+   * Answer an incoming call: microphone (and camera with video), SDP answer, `accept`.
+   * @param {{video?: boolean}} [options]  video: answer with video (when the
+   *   offer has it) or without (the video stream is declined); default: the
+   *   Device's `video` option.
+   * @returns {Promise<void>}
+   */
+  async accept(options = {}) {
     if (this.direction !== "incoming") throw new LinkRTCError(0, "only incoming calls can be accepted");
+    if (options.video !== undefined) this.video = !!options.video && hasVideo(this.offer);
     if (this.state !== "pending" && this.state !== "ringing") {
       throw new LinkRTCError(409, `the call is ${this.state}`, { call: this.id });
     }
@@ -295,6 +323,7 @@ export class Call extends Emitter {
       if (this.offer) {
         await pc.setRemoteDescription({ type: "offer", sdp: this.offer });
         this._attachMicrophone(pc);
+        if (!this.video) declineVideo(pc);
         await pc.setLocalDescription(await pc.createAnswer());
       } else {
         // Offerless INVITE: our offer goes in `accept`; the answer comes as `answer`.
@@ -416,9 +445,11 @@ export class Call extends Emitter {
         throw new LinkRTCError(0, "this browser has no microphone access (navigator.mediaDevices)");
       }
       try {
-        this.localStream = await navigator.mediaDevices.getUserMedia({ audio: device.audioConstraints(), video: false });
+        this.localStream = await navigator.mediaDevices.getUserMedia({
+          audio: device.audioConstraints(), video: this.video ? device.videoConstraints() : false,
+        });
       } catch (e) {
-        throw new LinkRTCError(0, `microphone unavailable: ${e.message || e.name}`);
+        throw new LinkRTCError(0, `${this.video ? "microphone or camera" : "microphone"} unavailable: ${e.message || e.name}`);
       }
       this._ownsStream = true;
     }
@@ -427,6 +458,13 @@ export class Call extends Emitter {
     this.peerConnection = pc;
     pc.addEventListener("track", (event) => {
       const stream = event.streams && event.streams[0] ? event.streams[0] : new MediaStream([event.track]);
+      if (event.track.kind === "video") {
+        if (!this.video) return; // declined (inactive in our answer)
+        this.remoteVideoStream = stream;
+        device._showVideo(this, stream);
+        this.emit("video", stream);
+        return;
+      }
       this.remoteStream = stream;
       device._playRemote(this, stream);
     });
@@ -441,6 +479,10 @@ export class Call extends Emitter {
 
   _attachMicrophone(pc) {
     for (const track of this.localStream.getAudioTracks()) {
+      pc.addTrack(track, this.localStream);
+    }
+    if (!this.video) return;
+    for (const track of this.localStream.getVideoTracks()) {
       pc.addTrack(track, this.localStream);
     }
   }
@@ -605,7 +647,11 @@ export class Call extends Emitter {
  * ringback (true: an outgoing call that rings without early media plays
  * 440+480 Hz, 2 s on 4 s off, with WebAudio until the far end's media or
  * answer; {frequencies: [Hz...], cadence: [on, off, ... seconds]} for
- * another country's; false: none).
+ * another country's; false: none), video (false; true or
+ * MediaTrackConstraints: calls send the camera and receive the far end's
+ * video, VP8 or H.264, when the far end has video), videoElement (an
+ * HTMLVideoElement or a CSS selector that shows the far end's video;
+ * default none: use the call's `video` event or remoteVideoStream).
  *
  * Events: registered(client), unregistered({reason, willReconnect}),
  * reconnecting({attempt, delay}), incoming(call), resumed(call),
@@ -633,6 +679,8 @@ export class Device extends Emitter {
       WebSocket: globalThis.WebSocket,
       resume: true,
       storage: undefined,
+      video: false,
+      videoElement: null,
       ...options,
     };
     this.state = "unregistered"; // "connecting", "registered", "reconnecting", "destroyed"
@@ -667,6 +715,11 @@ export class Device extends Emitter {
   updateToken(token) {
     this.options.token = token;
     if (this.connected && this._wanted) this._sendRegister();
+  }
+
+  /** The getUserMedia video constraints (the `video` option, or true). */
+  videoConstraints() {
+    return typeof this.options.video === "object" && this.options.video ? this.options.video : true;
   }
 
   /** The getUserMedia audio constraints. */
@@ -734,7 +787,8 @@ export class Device extends Emitter {
 
   /**
    * Place an outbound call.
-   * @param {{to: string, ref?: string}} params  a number or a SIP URI.
+   * @param {{to: string, ref?: string, video?: boolean}} params  to: a number or a SIP URI;
+   *   video: offer the camera and video (default: the Device's `video` option).
    * @returns {Promise<Call>} once the offer is sent (events follow on the Call).
    */
   async connect(params = {}) {
@@ -743,6 +797,7 @@ export class Device extends Emitter {
     if (this.state !== "registered") throw new LinkRTCError(403, "not registered");
     const ref = params.ref || `${this._tag}-${++this._refCounter}`;
     const call = new Call(this, { direction: "outgoing", from: this.options.client, to, ref });
+    if (params.video !== undefined) call.video = !!params.video;
     this._pending.push(call);
     try {
       const pc = await call._setupMedia();
@@ -989,7 +1044,7 @@ export class Device extends Emitter {
     if (!storage) return;
     const calls = {};
     for (const call of this.calls.values()) {
-      if (call.active) calls[call.id] = { direction: call.direction, from: call.from, to: call.to };
+      if (call.active) calls[call.id] = { direction: call.direction, from: call.from, to: call.to, video: call.video };
     }
     try {
       if (this._resumeToken) {
@@ -1013,6 +1068,7 @@ export class Device extends Emitter {
         const saved = known[info.call] || {};
         const direction = saved.direction || (info.direction === "outbound" ? "outgoing" : "incoming");
         call = new Call(this, { id: info.call, direction, from: saved.from || null, to: saved.to || null });
+        call.video = !!saved.video; // a video call is resumed with video
         this.calls.set(call.id, call);
       }
       this.emit("resumed", call);
@@ -1107,7 +1163,22 @@ export class Device extends Emitter {
     }
   }
 
+  _showVideo(call, stream) {
+    let element = this.options.videoElement;
+    if (typeof element === "string" && globalThis.document) element = document.querySelector(element);
+    if (!element) return;
+    element.autoplay = true;
+    element.muted = true; // the audio plays in the audio element
+    element.playsInline = true;
+    element.srcObject = stream;
+    const played = element.play && element.play();
+    if (played && played.catch) played.catch(() => {});
+  }
+
   _stopRemote(call) {
+    let video = this.options.videoElement;
+    if (typeof video === "string" && globalThis.document) video = document.querySelector(video);
+    if (video && call.remoteVideoStream && video.srcObject === call.remoteVideoStream) video.srcObject = null;
     const own = this._audioElements.get(call);
     if (own) {
       own.srcObject = null;

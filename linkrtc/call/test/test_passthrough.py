@@ -177,3 +177,43 @@ class PlainRTPWarningTests(SynchronousTestCase):
         self.successResultOf(self.session.clientOffer(WEBRTC_OFFER.encode()))
         self.successResultOf(self.session.clientAnswer(WEBRTC_OFFER.encode()))
         self.assertEqual(self.warnings(), [])
+
+
+#: A WebRTC peer's offer with audio and video (VP8, H.264) and RTCP feedback.
+VIDEO_OFFER = (
+    "v=0\r\no=- 1 1 IN IP4 192.0.2.9\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n"
+    "a=fingerprint:sha-256 AA:BB\r\n"
+    "m=audio 9 UDP/TLS/RTP/SAVPF 111 0\r\nc=IN IP4 192.0.2.9\r\na=mid:0\r\n"
+    "a=rtpmap:111 opus/48000/2\r\na=rtpmap:0 PCMU/8000\r\n"
+    "m=video 9 UDP/TLS/RTP/SAVPF 96 102\r\nc=IN IP4 192.0.2.9\r\na=mid:1\r\n"
+    "a=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 nack\r\na=rtcp-fb:96 nack pli\r\n"
+    "a=rtcp-fb:96 ccm fir\r\na=rtcp-fb:96 goog-remb\r\n"
+    "a=rtpmap:102 H264/90000\r\n"
+    "a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n"
+)
+
+
+class PassthroughVideoTests(SynchronousTestCase):
+    """C{--media passthrough} leaves video m-lines as they are, both ways."""
+
+    def setUp(self):
+        self.session = PassthroughMediaFactory().newSession("v1", None)
+
+    def test_incoming(self):
+        """A SIP offer's video reaches the client unchanged, and the answer's comes back."""
+        self.assertEqual(self.successResultOf(self.session.clientOffer(VIDEO_OFFER.encode())),
+                         VIDEO_OFFER)
+        self.assertEqual(self.successResultOf(self.session.sipAnswer(VIDEO_OFFER)),
+                         VIDEO_OFFER.encode())
+
+    def test_outgoing(self):
+        """The client's video goes into the INVITE unchanged (no trunk codec list)."""
+        self.assertEqual(self.successResultOf(self.session.sipOffer(VIDEO_OFFER)),
+                         VIDEO_OFFER.encode())
+
+    def test_trunkListsVideo(self):
+        """A trunk whose codecs name VP8 keeps VP8 (and its rtcp-fb) and drops H.264."""
+        offer = self.successResultOf(self.session.sipOffer(VIDEO_OFFER, ["PCMU", "VP8"])).decode()
+        self.assertIn("m=video 9 UDP/TLS/RTP/SAVPF 96\r\n", offer)
+        self.assertIn("a=rtcp-fb:96 nack pli\r\n", offer)
+        self.assertNotIn("H264", offer)

@@ -90,8 +90,18 @@ def digitsHeard(log):
     return "".join(digits or re.findall(r"received DTMF: '(.)'", log))
 
 
-def baresipConfig(directory, sipPort, tone, recordings):
-    """Write baresip's config and accounts (FIELD-NOTES §3) into C{directory}."""
+#: baresip 1.0's config lines for VP8 video with its fakevideo camera and display.
+BARESIP_VIDEO = ("video_source fakevideo,nil\nvideo_display fakevideo,nil\n"
+                 "video_size 320x240\nvideo_bitrate 300000\nvideo_fps 15\n"
+                 "module vp8.so\nmodule fakevideo.so\n")
+
+
+def baresipConfig(directory, sipPort, tone, recordings, video=False):
+    """
+    Write baresip's config and accounts (FIELD-NOTES §3) into C{directory};
+    with C{video}, VP8 and the C{fakevideo} camera and display too
+    (baresip 1.0 keys).
+    """
     os.makedirs(directory, exist_ok=True)
     os.makedirs(recordings, exist_ok=True)
     with open(os.path.join(directory, "config"), "w") as f:
@@ -109,8 +119,11 @@ def baresipConfig(directory, sipPort, tone, recordings):
             "module_app menu.so\n"
             f"snd_path {recordings}\n"
         )
+        if video:
+            f.write(BARESIP_VIDEO)
+    codecs = "audio_codecs=pcmu;video_codecs=vp8" if video else "audio_codecs=pcmu"
     with open(os.path.join(directory, "accounts"), "w") as f:
-        f.write("<sip:bob@127.0.0.1>;regint=0;audio_codecs=pcmu;answermode=manual\n")
+        f.write(f"<sip:bob@127.0.0.1>;regint=0;{codecs};answermode=manual\n")
 
 
 def cdrsLogged(log):
