@@ -8,7 +8,8 @@ that gathers host candidates on C{--ice-address} only (per connection, as
 C{linkrtc.media.webrtc} does: a network namespace with only loopback has
 no other address), sends a sine tone of C{--tone} Hz, records every
 decoded frame it receives, and answers with ``accept`` (non-trickle: the
-answer carries its candidates). With C{--hangup-after} it sends
+answer carries its candidates), C{--answer-after} seconds after ringing
+when given. With C{--hangup-after} it sends
 ``hangup`` that many seconds after accepting.
 
 Every message received is printed as a JSON line on stdout, and so are
@@ -129,10 +130,10 @@ class Recorder:
 
 
 def codecCapabilities(name):
-    """@return: aiortc capabilities for C{name} (C{pcmu}, C{opus}) or C{None} for any."""
+    """@return: aiortc capabilities for C{name} (C{pcmu}, C{pcma}, C{opus}) or C{None} for any."""
     if name == "any":
         return None
-    mime = {"pcmu": "audio/pcmu", "opus": "audio/opus"}[name]
+    mime = {"pcmu": "audio/pcmu", "pcma": "audio/pcma", "opus": "audio/opus"}[name]
     return [c for c in RTCRtpSender.getCapabilities("audio").codecs
             if c.mimeType.lower() == mime]
 
@@ -258,7 +259,11 @@ class Client(WebSocketClientProtocol):
             call = Call(self, message["call"], message.get("sdp"))
             self.calls[call.callId] = call
             self.send({"type": "ringing", "call": call.callId})
-            asyncio.ensure_future(self._answer(call))
+            if self.options.answer_after:
+                asyncio.get_running_loop().call_later(
+                    self.options.answer_after, asyncio.ensure_future, self._answer(call))
+            else:
+                asyncio.ensure_future(self._answer(call))
         elif kind == "state" and message.get("state") == "dropped":
             call = self.calls.get(message.get("call"))
             asyncio.ensure_future(self._end(call))
@@ -302,10 +307,12 @@ def main():
     parser.add_argument("url")
     parser.add_argument("name")
     parser.add_argument("--tone", type=float, default=880.0, help="Hz")
-    parser.add_argument("--codec", default="any", choices=["any", "pcmu", "opus"])
+    parser.add_argument("--codec", default="any", choices=["any", "pcmu", "pcma", "opus"])
     parser.add_argument("--ice-address", action="append", default=None,
                         help="host address to gather on (repeat) [default: 127.0.0.1]")
     parser.add_argument("--record", default=None, help="WAV file for what the client heard")
+    parser.add_argument("--answer-after", type=float, default=None,
+                        help="seconds between ringing and accept (the caller hears ringback)")
     parser.add_argument("--hangup-after", type=float, default=None, help="seconds after accept")
     parser.add_argument("--dial", default=None, help="call this number or URI once registered")
     parser.add_argument("--token", default=None, help="access token (linkrtc token NAME)")
