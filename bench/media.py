@@ -1,7 +1,7 @@
 """
 Media bridge capacity: N concurrent calls through ``twistd -n linkrtc
---media bridge``, for PCMU<->PCMU (packet relay) and Opus<->PCMU
-(transcoding), and a bare Twisted UDP relay carrying the same packet rate
+--media bridge``, for PCMU<->PCMU (packet relay), PCMA<->PCMA (packet
+relay, mode ``pcma``) and Opus<->PCMU (transcoding), and a bare Twisted UDP relay carrying the same packet rate
 (the ceiling).
 
 Three processes besides LinkRTC:
@@ -34,7 +34,10 @@ says so), and p50/p99 added latency. It prints the largest N with at
 least 99.9 % of frames on time in both directions and writes
 bench/results/media.json.
 
-    python bench/media.py [--relay 25,50,100,150,200] [--transcode 5,10,20,30]
+    python bench/media.py [--relay 25,50,100,150,200] [--pcma 50,100,200] [--transcode 5,10,20,30]
+
+The summary gives each LinkRTC mode's CPU per call-second as a ratio to
+the bare relay's of the same run (``cpuRatioToBare``).
 
 Everything is on 127.0.0.1; when run as root the whole run happens in a
 new network namespace with only loopback (``unshare --net``;
@@ -66,6 +69,8 @@ MAGIC = b"LRTB"
 PTIME = 0.02  # seconds per packet
 PHASES = 4  # send slots per 20 ms
 DELIVERY_GOAL = 0.999
+#: The SIP side's G.711 codec by name: RTP payload type and SDP encoding name.
+G711 = {"pcmu": (0, "PCMU"), "pcma": (8, "PCMA")}
 
 
 def cpuSeconds(pid):
@@ -248,10 +253,11 @@ class SIPCall:
             head += "Content-Type: application/sdp\r\n"
         return (head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
-    def invite(self, target):
+    def invite(self, target, codec="pcmu"):
+        pt, name = G711[codec]
         sdp = (
             "v=0\r\no=gen 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-            f"m=audio {self.rtpPort} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
+            f"m=audio {self.rtpPort} RTP/AVP {pt} 101\r\na=rtpmap:{pt} {name}/8000\r\n"
             "a=rtpmap:101 telephone-event/8000\r\na=ptime:20\r\na=sendrecv\r\n"
         ).encode()
         return self.request("INVITE", 1, target, sdp)
@@ -308,7 +314,8 @@ def runGen(args):
         if dest is None:
             return
         seqs[i] = (seqs[i] + 1) & 0xFFFF
-        head = struct.pack("!BBHII", 0x80, 0, seqs[i], (seqs[i] * 160) & 0xFFFFFFFF, ssrcs[i])
+        head = struct.pack("!BBHII", 0x80, G711[args.codec][0], seqs[i],
+                           (seqs[i] * 160) & 0xFFFFFFFF, ssrcs[i])
         payload = stampedPayload()
         try:
             rtp.sendto(head + payload, dest)
@@ -331,14 +338,14 @@ def runGen(args):
             wait = 0.05
         if not up and placed < count and now >= nextInvite:
             c = calls[placed]
-            sip.sendto(c.invite(args.target), ("127.0.0.1", args.target))
+            sip.sendto(c.invite(args.target, args.codec), ("127.0.0.1", args.target))
             c.state, c.sentAt = "inviting", now
             placed += 1
             nextInvite = now + 1.0 / args.cps
         if not up:
             for c in calls[:placed]:
                 if c.state == "inviting" and now - c.sentAt > 2.0:  # INVITE lost: resend
-                    sip.sendto(c.invite(args.target), ("127.0.0.1", args.target))
+                    sip.sendto(c.invite(args.target, args.codec), ("127.0.0.1", args.target))
                     c.sentAt = now
             if now > deadline:
                 answered = sum(c.state == "up" for c in calls)
@@ -439,13 +446,13 @@ def runClient(args):
         async def recv(self):
             await loop.create_future()
 
-    mime = {"pcmu": "audio/pcmu", "opus": "audio/opus"}[args.codec]
+    mime = {"pcmu": "audio/pcmu", "pcma": "audio/pcma", "opus": "audio/opus"}[args.codec]
     capabilities = [c for c in RTCRtpSender.getCapabilities("audio").codecs
                     if c.mimeType.lower() == mime]
     opusFrame = None
     if args.codec == "opus":
         opusFrame = opusPayload()
-    stamped = args.codec == "pcmu"
+    stamped = args.codec != "opus"
     counter = Counter(stamped)
     calls = []  # [dtls, pt, ssrc, seq] once connected
     state = {"answered": 0, "connected": 0, "up": False}
@@ -761,7 +768,7 @@ def measureStep(target, n, mode, args, children, generator, serverPid):
 
 
 def runLinkRTCStep(linkrtc, n, mode, args):
-    codec = "pcmu" if mode == "relay" else "opus"
+    codec = {"relay": "pcmu", "pcma": "pcma"}.get(mode, "opus")
     client = Child("client", "--url", f"ws://127.0.0.1:{linkrtc.httpPort}/ws",
                    "--codec", codec, "--calls", str(n), "--deadline-ms", str(args.deadline_ms),
                    "--lifetime", str(n / args.cps + 40))
@@ -773,7 +780,8 @@ def runLinkRTCStep(linkrtc, n, mode, args):
         gen = Child("gen", "--target", str(linkrtc.sipPort), "--calls", str(n),
                     "--cps", str(args.cps), "--setup-timeout", str(n / args.cps + 10),
                     "--deadline-ms", str(args.deadline_ms),
-                    *(["--stamped"] if mode == "relay" else []))
+                    "--codec", codec if codec in G711 else "pcmu",
+                    *(["--stamped"] if codec != "opus" else []))
         return measureStep("linkrtc", n, mode, args, [gen, client], gen, linkrtc.process.pid)
     finally:
         if gen is not None:
@@ -864,7 +872,8 @@ def orchestrate(args):
                              "--max-calls", "0", "--max-ringing-per-client", "0")
     linkrtc.start(timeout=20)
     try:
-        for mode, ladder in (("relay", args.relay), ("transcode", args.transcode)):
+        for mode, ladder in (("relay", args.relay), ("pcma", args.pcma),
+                             ("transcode", args.transcode)):
             for n in ladder:
                 if time.monotonic() + n / args.cps + 25 > budget:
                     print(f"  {mode} N={n}: skipped (time budget)", flush=True)
@@ -885,12 +894,17 @@ def orchestrate(args):
         row = runBareStep(n, args)
         rows.append(row)
         report(row)
-    summaries = [summarise(rows, "linkrtc", "relay"), summarise(rows, "linkrtc", "transcode"),
-                 summarise(rows, "bare", "relay")]
+    summaries = [summarise(rows, "linkrtc", "relay"), summarise(rows, "linkrtc", "pcma"),
+                 summarise(rows, "linkrtc", "transcode"), summarise(rows, "bare", "relay")]
+    ceiling = summaries[-1].get("cpuMsPerCallSecond")
+    for s in summaries[:-1]:
+        if ceiling and s.get("cpuMsPerCallSecond") is not None:
+            s["cpuRatioToBare"] = round(s["cpuMsPerCallSecond"] / ceiling, 2)
     print("\nlargest N with >= 99.9 % of frames on time (both directions):")
     for s in summaries:
-        print("  %-8s %-9s N=%-4s cpu %s ms/call-s, p99 %s, limited by: %s" % (
+        print("  %-8s %-9s N=%-4s cpu %s ms/call-s (x%s bare), p99 %s, limited by: %s" % (
             s["target"], s["mode"], s["maxCalls"], s.get("cpuMsPerCallSecond"),
+            s.get("cpuRatioToBare", "1" if s["target"] == "bare" else "?"),
             s.get("p99ms"), s.get("limitedBy", "not reached (ladder ended)")))
     result = {
         "benchmark": "media",
@@ -938,6 +952,8 @@ def main():
     run = sub.add_parser("run")
     for p in (parser, run):
         p.add_argument("--relay", type=ladder, default=ladder("25,50,100,150,175,200"))
+        p.add_argument("--pcma", type=ladder, default=ladder("50,100,200"),
+                       help="PCMA<->PCMA relay ladder")
         p.add_argument("--transcode", type=ladder, default=ladder("5,10,20,25,30"))
         p.add_argument("--bare", type=ladder, default=ladder("50,100,200,400"))
         p.add_argument("--window", type=float, default=4.0, help="seconds measured")
@@ -955,10 +971,11 @@ def main():
     gen.add_argument("--cps", type=float, default=25.0)
     gen.add_argument("--setup-timeout", type=float, default=20.0)
     gen.add_argument("--stamped", action="store_true")
+    gen.add_argument("--codec", default="pcmu", choices=sorted(G711))
     gen.add_argument("--deadline-ms", type=float, default=100.0)
     client = sub.add_parser("client")
     client.add_argument("--url", required=True)
-    client.add_argument("--codec", default="pcmu", choices=["pcmu", "opus"])
+    client.add_argument("--codec", default="pcmu", choices=["pcmu", "pcma", "opus"])
     client.add_argument("--calls", type=int, required=True)
     client.add_argument("--deadline-ms", type=float, default=100.0)
     client.add_argument("--lifetime", type=float, default=60.0)
@@ -986,7 +1003,8 @@ def main():
             process.send_signal(signal.SIGTERM)
             process.wait(10)
             sys.exit("the benchmark ran over its budget")
-    print(f"media bench: relay {args.relay}, transcode {args.transcode}, bare {args.bare}; "
+    print(f"media bench: relay {args.relay}, pcma {args.pcma}, transcode {args.transcode}, "
+          f"bare {args.bare}; "
           f"window {args.window} s after {args.warmup} s warm-up; in a network namespace: "
           f"{os.environ.get('LINKRTC_BENCH_NETNS') == '1'}", flush=True)
     orchestrate(args)
