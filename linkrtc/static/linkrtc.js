@@ -18,6 +18,12 @@ export const version = "0.1.0";
 const DIGITS = /^[0-9*#A-D]{1,32}$/;
 
 /**
+ * Milliseconds an outgoing call that rings with a 183 waits for the far
+ * end's early media (its `answer`) before playing the local ringback.
+ */
+const EARLY_MEDIA_GRACE = 1000;
+
+/**
  * WebSocket close codes after which reconnecting cannot help
  * (docs/security.rst): 4401 anonymous client refused (protected mode),
  * 4429 too many authentication failures.
@@ -209,6 +215,7 @@ export class Call extends Emitter {
     this._pendingAnswer = null;
     this._earlyMedia = false;
     this._ringback = null;
+    this._ringbackTimer = null;
   }
 
   /**
@@ -225,6 +232,8 @@ export class Call extends Emitter {
     const { frequencies = [440, 480], cadence = [2, 4] } = plan === true ? {} : plan;
     try {
       const context = new AudioContextClass();
+      // Created outside a user gesture (an autoplay policy) it may start suspended.
+      if (context.state === "suspended" && context.resume) context.resume().catch(() => {});
       const gain = context.createGain();
       gain.gain.value = 0;
       gain.connect(context.destination);
@@ -248,12 +257,15 @@ export class Call extends Emitter {
       schedule(next);
       const timer = setInterval(() => { next += period; schedule(next); }, period * 1000);
       this._ringback = { context, oscillators, timer };
+      this.emit("ringback", true, this);
     } catch (e) {
       this.emit("warning", `no local ringback: ${e.message || e}`);
     }
   }
 
   _stopRingback() {
+    clearTimeout(this._ringbackTimer);
+    this._ringbackTimer = null;
     const ringback = this._ringback;
     if (!ringback) return;
     this._ringback = null;
@@ -262,6 +274,7 @@ export class Call extends Emitter {
       try { oscillator.stop(); } catch (e) { /* already stopped */ }
     }
     ringback.context.close().catch(() => {});
+    this.emit("ringback", false, this);
   }
 
   /** @returns {boolean} true while the local ringback plays. */
@@ -573,7 +586,14 @@ export class Call extends Emitter {
       case "calling":
         break;
       case "ringing":
-        this._startRingback();
+        if (cause === 183) {
+          // A 183 (Session Progress) brings the far end's early media: its
+          // `answer` follows at once. Ring locally only if none comes.
+          clearTimeout(this._ringbackTimer);
+          this._ringbackTimer = setTimeout(() => this._startRingback(), EARLY_MEDIA_GRACE);
+        } else {
+          this._startRingback();
+        }
         this.emit("ringing", this);
         break;
       case "confirmed":
