@@ -10,6 +10,8 @@ Scenarios:
     answers (C{uas_ringing_answer.xml}): the SDK plays its ringback.
   - C{early}: the trunk sends a 183 with SDP (early media) for 4 s, then
     answers (C{uas_early_answer.xml}): no local ringback.
+  - C{progress}: a 183 without SDP (no early media) for 4 s, then the
+    answer (C{uas_progress_answer.xml}): the SDK rings after its grace.
 
 An init script wraps the page's C{AudioContext} so that its
 C{destination} is an C{AnalyserNode} (connected to the real one): every
@@ -197,6 +199,7 @@ def dial(run, scenario):
 SCENARIOS = {
     "ringing": lambda run, args: dial(run, "uas_ringing_answer.xml"),
     "early": lambda run, args: dial(run, "uas_early_answer.xml"),
+    "progress": lambda run, args: dial(run, "uas_progress_answer.xml"),
 }
 
 

@@ -91,6 +91,28 @@ class LocalRingbackTests(SynchronousTestCase):
         self.assertTrue(all(t.get("state") == "closed" for s in after for t in s["taps"]), text)
         self.assertGreater(stopped["t"], started["t"], text)
 
+    def test_progressWithoutEarlyMedia(self):
+        """
+        183 without SDP: no early media comes, so after its grace the SDK
+        plays the ringback (both tones heard) until C{confirmed}.
+        """
+        result = runDriver(self, "progress")
+        text = report(result)
+        self.assertCall(result, text)
+        events = result["events"]
+        self.assertEqual([e["ringback"] for e in events if "ringback" in e], [True, False], text)
+        # No early media: the only answer is the 200's, after the ringback started.
+        started = next(e for e in events if e.get("ringback") is True)
+        answers = [e for e in events if e.get("answer")]
+        self.assertEqual(len(answers), 1, text)
+        self.assertGreater(events.index(answers[0]), events.index(started), text)
+        taps = [t for s in result["samples"] if s["playing"] for t in s["taps"]
+                if t.get("state") == "running"]
+        self.assertTrue(any(toneOn(t) for t in taps), text)
+        confirmed = next(e for e in events if e.get("state") == "confirmed")
+        stopped = next(e for e in events if e.get("ringback") is False)
+        self.assertEqual(events.index(stopped), events.index(confirmed) + 1, text)
+
     def test_earlyMedia(self):
         """183 with SDP: the far end's early media; no local ringback at all."""
         result = runDriver(self, "early")
