@@ -225,6 +225,7 @@ class UserAgent:
         self.admission = admission
         self.dialogs = DialogTable()
         self.legs = set()
+        self._unanswered = {}
         self._legsByKey = {}
         self._legsByTransaction = {}
         self._recent = {}
@@ -453,6 +454,12 @@ class UserAgent:
         Forget a leg and its dialog: no references to it remain here.
         """
         self.legs.discard(leg)
+        host = getattr(leg.transaction.source, "host", None)
+        unanswered = self._unanswered.get(host)
+        if unanswered is not None:
+            unanswered.discard(leg)
+            if not unanswered:
+                del self._unanswered[host]
         self._legsByTransaction.pop(id(leg.transaction), None)
         self._legsByKey.pop(
             self._legKey(leg.callId, leg.localTag, leg.remoteTag), None
@@ -614,9 +621,19 @@ class UserAgent:
         return len(calls if calls is not None else self.legs)
 
     def _ringingFrom(self, host):
-        """@return: our incoming legs from C{host} without a final response (C{int})."""
-        return sum(1 for leg in self.legs
-                   if not leg.finalSent and getattr(leg.transaction.source, "host", None) == host)
+        """
+        @return: our incoming legs from C{host} without a final response (C{int}).
+
+        Fast path: the legs of each source host are kept in C{_unanswered}
+        (filled by L{_newInvite}) and the answered ones are dropped here, so
+        a call costs O(1) amortised instead of a scan of every live leg.
+        """
+        legs = self._unanswered.get(host)
+        if not legs:
+            return 0
+        answered = [leg for leg in legs if leg.finalSent]
+        legs.difference_update(answered)
+        return len(legs)
 
     def _responder(self, request, tx):
         """@return: C{respond(status, reason=None, headers=())} answering C{request}."""
@@ -782,6 +799,7 @@ class UserAgent:
         self.respond(tx, request, 100)
         leg = InviteServerLeg(self, request, tx, self.clock)
         self.legs.add(leg)
+        self._unanswered.setdefault(getattr(tx.source, "host", None), set()).add(leg)
         self._legsByTransaction[id(tx)] = leg
         self._legsByKey[self._legKey(leg.callId, leg.localTag, leg.remoteTag)] = leg
         try:
