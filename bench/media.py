@@ -226,6 +226,7 @@ class SIPCall:
         self.toTag = None
         self.remote = None
         self.state = "new"
+        self.inviteData = None
         self.sentAt = None
         self.seq = 0
         self.ts = 0
@@ -331,14 +332,16 @@ def runGen(args):
             wait = 0.05
         if not up and placed < count and now >= nextInvite:
             c = calls[placed]
-            sip.sendto(c.invite(args.target), ("127.0.0.1", args.target))
+            c.inviteData = c.invite(args.target)
+            sip.sendto(c.inviteData, ("127.0.0.1", args.target))
             c.state, c.sentAt = "inviting", now
             placed += 1
             nextInvite = now + 1.0 / args.cps
         if not up:
             for c in calls[:placed]:
                 if c.state == "inviting" and now - c.sentAt > 2.0:  # INVITE lost: resend
-                    sip.sendto(c.invite(args.target), ("127.0.0.1", args.target))
+                    # the same INVITE (same branch): a new one would be a merged request (482)
+                    sip.sendto(c.inviteData, ("127.0.0.1", args.target))
                     c.sentAt = now
             if now > deadline:
                 answered = sum(c.state == "up" for c in calls)
