@@ -436,6 +436,7 @@ class UserAgent:
     def registerDialog(self, dialog, leg):
         """Record a confirmed dialog and the leg that owns it."""
         self.dialogs.add(dialog, leg)
+        self._answered(leg)
 
     def unregisterDialog(self, dialog):
         """Forget a dialog (after BYE, or when the leg ends)."""
@@ -454,12 +455,7 @@ class UserAgent:
         Forget a leg and its dialog: no references to it remain here.
         """
         self.legs.discard(leg)
-        host = getattr(leg.transaction.source, "host", None)
-        unanswered = self._unanswered.get(host)
-        if unanswered is not None:
-            unanswered.discard(leg)
-            if not unanswered:
-                del self._unanswered[host]
+        self._answered(leg)
         self._legsByTransaction.pop(id(leg.transaction), None)
         self._legsByKey.pop(
             self._legKey(leg.callId, leg.localTag, leg.remoteTag), None
@@ -623,17 +619,18 @@ class UserAgent:
     def _ringingFrom(self, host):
         """
         @return: our incoming legs from C{host} without a final response (C{int}).
-
-        Fast path: the legs of each source host are kept in C{_unanswered}
-        (filled by L{_newInvite}) and the answered ones are dropped here, so
-        a call costs O(1) amortised instead of a scan of every live leg.
+            Fast path: O(1) from C{_unanswered} (no scan of every live leg).
         """
-        legs = self._unanswered.get(host)
-        if not legs:
-            return 0
-        answered = [leg for leg in legs if leg.finalSent]
-        legs.difference_update(answered)
-        return len(legs)
+        return len(self._unanswered.get(host, ()))
+
+    def _answered(self, leg):
+        """Drop C{leg} from C{_unanswered}: its 2xx registered a dialog, or it ended."""
+        host = getattr(getattr(getattr(leg, "transaction", None), "source", None), "host", None)
+        unanswered = self._unanswered.get(host)
+        if unanswered is not None:
+            unanswered.discard(leg)
+            if not unanswered:
+                del self._unanswered[host]
 
     def _responder(self, request, tx):
         """@return: C{respond(status, reason=None, headers=())} answering C{request}."""

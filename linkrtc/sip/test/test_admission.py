@@ -100,14 +100,16 @@ class AdmissionStackTests(SynchronousTestCase):
 
     def test_answeredNoLongerRinging(self):
         """
-        A leg with a final response no longer counts against its client's
-        ringing cap (the per-host fast path drops it), and an ended leg
-        leaves nothing behind for its host.
+        A leg with a final response (an error, or a 2xx) no longer counts
+        against its client's ringing cap (the per-host fast path drops it),
+        and an ended leg leaves nothing behind for its host.
         """
         for n in range(10):
             self.send(invite(n))
-        for leg in self.handler.calls[:5]:
+        for leg in self.handler.calls[:3]:
             leg.sendFinal(486)
+        for leg in self.handler.calls[3:5]:
+            leg.sendFinal(200, body=SDP, contentType="application/sdp")
         for n in range(10, 20):
             self.send(invite(n))
         self.assertEqual(len(self.handler.calls), 15)
