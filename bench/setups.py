@@ -9,12 +9,14 @@ is ``connected`` and the SIP side has its 200 OK.
 
 For each offered rate it prints the achieved set-ups per second (N over
 the seconds from the first INVITE to the last call up), LinkRTC's CPU per
-set-up (milliseconds, /proc/PID/stat) and what one core would sustain at
-that cost, and, as the ceiling of the same run, the CPU per set-up of the
-aiortc client process: the other half of the same ICE + DTLS handshakes,
-with no SIP and no bridge. It writes bench/results/setups.json.
+set-up (milliseconds, /proc/PID/stat; the media of the calls already up
+during the set-ups, measured right after them, taken out) and what one
+core would sustain at that cost, and, as the ceiling of the same run, the
+CPU per set-up of the aiortc client process: the other half of the same
+ICE + DTLS handshakes, with no SIP and no bridge. It writes
+bench/results/setups.json.
 
-    python bench/setups.py [--calls 100] [--rates 50,100,150,200]
+    python bench/setups.py [--calls 100] [--rates 50,100,150,200] [--profile]
 
 Everything is on 127.0.0.1; each step starts a fresh LinkRTC and is
 bounded by a set-up timeout; the whole run by ``--budget`` seconds.
@@ -31,6 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
+import flame  # noqa: E402
 import media  # noqa: E402
 
 from linkrtc.test.e2e.harness import LinkRTCProcess  # noqa: E402
@@ -55,16 +58,20 @@ def startLinkRTC():
                           "--max-calls", "0", "--max-ringing-per-client", "0").start(timeout=20)
 
 
-def holdCalls(linkrtc, n, cps, codec="pcmu", settle=0.0):
+def holdCalls(linkrtc, n, cps, codec="pcmu", settle=0.0, profile=None):
     """
     Set up C{n} bridged calls at C{cps} offered set-ups per second, hold
-    them C{settle} seconds, measure, then hang them up.
+    them C{settle} seconds, measure, then hang them up. With C{profile}
+    (a name), LinkRTC is recorded with py-spy during the set-ups
+    (bench/flame.py).
 
     @return: C{dict}: calls, cps, error (when they did not all come up),
-        setupSeconds, achievedCps, cpuMsPerSetup and clientCpuMsPerSetup
-        (LinkRTC's and the aiortc client's CPU from the first INVITE to the
-        last call up, per call), rssBefore/rssUp and clientRssBefore/
-        clientRssUp (bytes).
+        setupSeconds, achievedCps, rawCpuMsPerSetup (LinkRTC's CPU from the
+        first INVITE to the last call up, per call), mediaCpuMsPerCallSecond
+        (its CPU per call-second with all the calls up, after the set-ups),
+        cpuMsPerSetup and clientCpuMsPerSetup (LinkRTC's and the aiortc
+        client's set-up CPU per call, the media of the calls already up
+        taken out), rssBefore/rssUp and clientRssBefore/clientRssUp (bytes).
     """
     row = {"calls": n, "cps": cps}
     client = media.Child("client", "--url", f"ws://127.0.0.1:{linkrtc.httpPort}/ws",
@@ -80,18 +87,31 @@ def holdCalls(linkrtc, n, cps, codec="pcmu", settle=0.0):
         t0 = time.monotonic()
         gen = media.Child("gen", "--target", str(linkrtc.sipPort), "--calls", str(n),
                           "--cps", str(cps), "--setup-timeout", str(n / cps + 30))
+        spy = flame.start(pid, n / cps + 2, profile) if profile else None
         ups = [c.waitFor(("up", "setup-failed"), n / cps + 35) for c in (gen, client)]
         elapsed = time.monotonic() - t0
+        flame.finish(spy, profile)
         cpu, clientCpu = media.cpuSeconds(pid) - cpu0, media.cpuSeconds(client.pid) - clientCpu0
         if any(u is None or u.get("type") != "up" or u.get("failed") for u in ups):
             row["error"] = "calls not set up: " + json.dumps(ups)
             return row
-        time.sleep(settle)
+        # The calls already up carry media while the others set up: measure
+        # that per call-second with all N up, and take out the share of the
+        # set-up window (calls coming up evenly: N * elapsed / 2 call-seconds).
+        hold = max(settle, 1.0)
+        cpu1, clientCpu1 = media.cpuSeconds(pid), media.cpuSeconds(client.pid)
+        time.sleep(hold)
+        media1 = (media.cpuSeconds(pid) - cpu1) / (n * hold)
+        clientMedia1 = (media.cpuSeconds(client.pid) - clientCpu1) / (n * hold)
+        upCallSeconds = n * elapsed / 2
         row.update(
             setupSeconds=round(elapsed, 3),
             achievedCps=round(n / elapsed, 1),
-            cpuMsPerSetup=round(1000 * cpu / n, 3),
-            clientCpuMsPerSetup=round(1000 * clientCpu / n, 3),
+            rawCpuMsPerSetup=round(1000 * cpu / n, 3),
+            mediaCpuMsPerCallSecond=round(1000 * media1, 3),
+            cpuMsPerSetup=round(1000 * max(0.0, cpu - media1 * upCallSeconds) / n, 3),
+            clientCpuMsPerSetup=round(
+                1000 * max(0.0, clientCpu - clientMedia1 * upCallSeconds) / n, 3),
             rssUp=rssBytes(pid),
             clientRssUp=rssBytes(client.pid),
         )
@@ -114,6 +134,8 @@ def main():
     parser.add_argument("--rates", type=media.ladder, default=media.ladder("50,100,150,200"),
                         help="offered set-ups per second, one step each")
     parser.add_argument("--budget", type=float, default=240.0, help="seconds for the whole run")
+    parser.add_argument("--profile", action="store_true",
+                        help="record LinkRTC with py-spy during the first step's set-ups")
     options = parser.parse_args()
     started = time.monotonic()
     rows = []
@@ -123,7 +145,8 @@ def main():
             break
         linkrtc = startLinkRTC()
         try:
-            row = holdCalls(linkrtc, options.calls, cps)
+            row = holdCalls(linkrtc, options.calls, cps,
+                            profile="setups" if options.profile and not rows else None)
         finally:
             linkrtc.stop()
         rows.append(row)
