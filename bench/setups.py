@@ -75,7 +75,7 @@ def holdCalls(linkrtc, n, cps, codec="pcmu", settle=0.0, profile=None):
     """
     row = {"calls": n, "cps": cps}
     client = media.Child("client", "--url", f"ws://127.0.0.1:{linkrtc.httpPort}/ws",
-                         "--codec", codec, "--calls", str(n), "--lifetime", str(n / cps + 60))
+                         "--codec", codec, "--calls", str(n), "--lifetime", str(n / cps + 90))
     gen = None
     pid = linkrtc.process.pid
     try:
@@ -86,9 +86,9 @@ def holdCalls(linkrtc, n, cps, codec="pcmu", settle=0.0, profile=None):
         cpu0, clientCpu0 = media.cpuSeconds(pid), media.cpuSeconds(client.pid)
         t0 = time.monotonic()
         gen = media.Child("gen", "--target", str(linkrtc.sipPort), "--calls", str(n),
-                          "--cps", str(cps), "--setup-timeout", str(n / cps + 30))
+                          "--cps", str(cps), "--setup-timeout", str(n / cps + 60))
         spy = flame.start(pid, n / cps + 2, profile) if profile else None
-        ups = [c.waitFor(("up", "setup-failed"), n / cps + 35) for c in (gen, client)]
+        ups = [c.waitFor(("up", "setup-failed"), n / cps + 65) for c in (gen, client)]
         elapsed = time.monotonic() - t0
         flame.finish(spy, profile)
         cpu, clientCpu = media.cpuSeconds(pid) - cpu0, media.cpuSeconds(client.pid) - clientCpu0
