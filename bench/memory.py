@@ -55,7 +55,7 @@ def main():
         try:
             row = setups.holdCalls(linkrtc, n, options.cps, settle=options.settle)
         finally:
-            linkrtc.stop()
+            setups.stopLinkRTC(linkrtc)
         rows.append(row)
         if "error" in row:
             print(f"  N={n}: ERROR {row['error'][:300]}", flush=True)

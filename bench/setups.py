@@ -58,6 +58,14 @@ def startLinkRTC():
                           "--max-calls", "0", "--max-ringing-per-client", "0").start(timeout=20)
 
 
+def stopLinkRTC(linkrtc):
+    """Stop C{linkrtc}; a drain slower than 30 s on a loaded machine ends in a kill, not an error."""
+    try:
+        linkrtc.stop(timeout=30)
+    except AssertionError as e:
+        print(f"  note: {e} within 30 s (killed)", flush=True)
+
+
 def holdCalls(linkrtc, n, cps, codec="pcmu", settle=0.0, profile=None):
     """
     Set up C{n} bridged calls at C{cps} offered set-ups per second, hold
@@ -153,7 +161,7 @@ def main():
             row = holdCalls(linkrtc, options.calls, cps,
                             profile="setups" if options.profile and not rows else None)
         finally:
-            linkrtc.stop()
+            stopLinkRTC(linkrtc)
         rows.append(row)
         if "error" in row:
             print(f"  offered {cps:4d}/s: ERROR {row['error'][:300]}", flush=True)
