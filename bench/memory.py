@@ -16,11 +16,8 @@ Everything is on 127.0.0.1, each step bounded by a set-up timeout.
 """
 
 import argparse
-import json
 import os
-import platform
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -74,19 +71,8 @@ def main():
         print(f"\nRSS slope: LinkRTC {ours:.3f} MB per bridged call (goal <= {GOAL_MB}); "
               f"aiortc client {theirs:.3f} MB per peer connection (ceiling); "
               f"ratio {summary['ratioToClient']}")
-    result = {
-        "benchmark": "memory",
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
-        "settings": {"calls": options.calls, "cps": options.cps, "settle": options.settle},
-        "rows": rows,
-        "summary": summary,
-        "command": " ".join(["python", "bench/memory.py"] + sys.argv[1:]),
-    }
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    with open(os.path.join(HERE, "results", "memory.json"), "w") as f:
-        json.dump(result, f, indent=1)
-    print("written to bench/results/memory.json")
+    setups.writeResult("memory", {"calls": options.calls, "cps": options.cps,
+                                  "settle": options.settle}, rows, summary=summary)
 
 
 if __name__ == "__main__":

@@ -180,19 +180,24 @@ def main():
         print(f"\nbest: {best['achievedCps']}/s achieved (offered {best['cps']}/s), "
               f"{best['cpuMsPerSetup']} ms CPU per set-up = {best['perCore']}/s per core; "
               f"ratio to the aiortc peer's CPU per set-up: {best['ratioToClient']}")
+    writeResult("setups", {"calls": options.calls, "rates": options.rates}, rows, best=best)
+
+
+def writeResult(name, settings, rows, **figures):
+    """Write bench/results/NAME.json: the run's settings, rows and C{figures}."""
     result = {
-        "benchmark": "setups",
+        "benchmark": name,
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
-        "settings": {"calls": options.calls, "rates": options.rates},
+        "settings": settings,
         "rows": rows,
-        "best": best,
-        "command": " ".join(["python", "bench/setups.py"] + sys.argv[1:]),
+        **figures,
+        "command": " ".join(["python", f"bench/{name}.py"] + sys.argv[1:]),
     }
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    with open(os.path.join(HERE, "results", "setups.json"), "w") as f:
+    with open(os.path.join(HERE, "results", f"{name}.json"), "w") as f:
         json.dump(result, f, indent=1)
-    print("written to bench/results/setups.json")
+    print(f"written to bench/results/{name}.json")
 
 
 if __name__ == "__main__":
