@@ -8,7 +8,13 @@ For each target it prints the highest rate with 0 failed calls and the
 target's CPU time per call (milliseconds, from /proc), and writes the
 figures to bench/results/cps.json.
 
-    python bench/cps.py [--rates 100,200,400,800] [--seconds 5]
+Then, at 80 % of LinkRTC's highest rate, the post-dial delay: SIPp times
+each call from its INVITE to the 180 Ringing (millisecond steps), and the
+run prints p50/p95/p99 in milliseconds next to the same figures of SIPp's
+own UAS at the same rate (the ceiling). ``--profile`` records LinkRTC
+with py-spy during its sweep (bench/flame.py; bench/results/cps-linkrtc*).
+
+    python bench/cps.py [--rates 100,200,400,800] [--seconds 5] [--profile]
 
 Everything runs on 127.0.0.1 and stops by itself. On a 2-core machine
 SIPp and the auto-answering client share the cores with LinkRTC; the
@@ -28,6 +34,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
+import flame  # noqa: E402
+
 from linkrtc.test.e2e.harness import (  # noqa: E402
     SCENARIOS,
     LinkRTCProcess,
@@ -45,10 +53,58 @@ def cpuSeconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def runSIPp(target, rate, seconds, scenario, service=None):
+def timedScenario(source, scratch):
+    """
+    Write into C{scratch} a copy of SIPp scenario C{source} that times each
+    call: response-time 1 from the INVITE to the 180 Ringing.
+
+    @return: the path of the copy.
+    """
+    with open(source) as f:
+        text = f.read()
+    text = text.replace('<send retrans="500">', '<send retrans="500" start_rtd="1">', 1)
+    text = text.replace('<recv response="180" optional="true"/>',
+                        '<recv response="180" optional="true" rtd="1"/>', 1)
+    path = os.path.join(scratch, "timed.xml")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def readResponseTimes(scratch):
+    """
+    @return: C{{rtd: [milliseconds]}} from SIPp's C{-trace_rtt} files in
+        C{scratch} (lines C{date_ms;response_time_ms;rtd_no}).
+    """
+    times = {}
+    for name in os.listdir(scratch):
+        if not name.endswith("_rtt.csv"):
+            continue
+        with open(os.path.join(scratch, name)) as f:
+            for line in f:
+                fields = line.strip().split(";")
+                if len(fields) >= 3 and fields[2].strip().isdigit():
+                    try:
+                        times.setdefault(int(fields[2]), []).append(float(fields[1]))
+                    except ValueError:
+                        pass
+    return times
+
+
+def percentile(values, p):
+    """@return: the C{p}-th percentile (nearest rank) of C{values}, or C{None}."""
+    if not values:
+        return None
+    values = sorted(values)
+    return values[min(len(values) - 1, max(0, round(p / 100 * len(values)) - 1))]
+
+
+def runSIPp(target, rate, seconds, scenario, service=None, timed=False):
     """
     Run SIPp at C{rate} calls/s for C{seconds}.
 
+    @param timed: time each call (L{timedScenario}); the row then has
+        C{pdd_ms}: count, p50/p95/p99 in milliseconds.
     @return: C{dict} with successful, failed, achieved rate.
     """
     calls = int(rate * seconds)
@@ -56,25 +112,60 @@ def runSIPp(target, rate, seconds, scenario, service=None):
             "-r", str(rate), "-m", str(calls), "-nostdin", "-l", str(max(rate * 4, 100)),
             "-timeout", f"{seconds + 30}s", "-max_recv_loops", "10000",
             "-buff_size", str(4 * 1024 * 1024), "-trace_stat", "-fd", "1"]
-    if scenario == "uac":
-        args += ["-sn", "uac", "-d", "0"]
-    else:
-        args += ["-sf", os.path.join(SCENARIOS, scenario), "-d", "0", "-mi", "127.0.0.1",
-                 "-mp", str(freePort())]
     if service:
         args += ["-s", service]
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="linkrtc-cps-") as scratch:
+        if scenario == "uac":
+            args += ["-sn", "uac", "-d", "0"]
+        else:
+            path = os.path.join(SCENARIOS, scenario)
+            if timed:
+                path = timedScenario(path, scratch)
+                args += ["-trace_rtt", "-rtt_freq", "1"]
+            args += ["-sf", path, "-d", "0", "-mi", "127.0.0.1", "-mp", str(freePort())]
         out = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60,
                              cwd=scratch)
+        times = readResponseTimes(scratch) if timed else {}
     elapsed = time.monotonic() - start
     text = out.stdout + out.stderr
     ok = re.findall(r"Successful call\s*\|\s*\d+\s*\|\s*(\d+)", text)
     bad = re.findall(r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)", text)
     successful = int(ok[-1]) if ok else 0
     failed = int(bad[-1]) if bad else calls - successful
-    return {"rate": rate, "calls": calls, "successful": successful, "failed": failed,
-            "seconds": elapsed, "achieved": successful / elapsed if elapsed else 0}
+    row = {"rate": rate, "calls": calls, "successful": successful, "failed": failed,
+           "seconds": elapsed, "achieved": successful / elapsed if elapsed else 0}
+    if timed:
+        values = times.get(1, [])
+        row["pdd_ms"] = {"count": len(values), "p50": percentile(values, 50),
+                         "p95": percentile(values, 95), "p99": percentile(values, 99)}
+    return row
+
+
+def waitIdle(pid, timeout=30.0):
+    """Wait (at most C{timeout} seconds) until process C{pid} uses under 5 % of a core."""
+    deadline = time.monotonic() + timeout
+    last = cpuSeconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = cpuSeconds(pid)
+        if now - last < 0.05:
+            return
+        last = now
+
+
+def pddRow(name, target, rate, seconds, scenario, service=None):
+    """Run SIPp at C{rate} with a timed scenario and print the delays."""
+    row = runSIPp(target, rate, seconds, scenario, service, timed=True)
+    pdd = row["pdd_ms"]
+
+    def ms(value):
+        return "-" if value is None else f"{value:.1f}"
+
+    print(f"  {name:10s} rate {rate:5d}/s: {row['successful']} ok {row['failed']} failed; "
+          f"INVITE->180 p50 {ms(pdd['p50'])} p95 {ms(pdd['p95'])} p99 {ms(pdd['p99'])} ms "
+          f"({pdd['count']} timed)", flush=True)
+    return row
 
 
 def sweep(name, target, pid, rates, seconds, scenario, service=None):
@@ -104,6 +195,10 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rates", default="50,100,200,400,800,1600")
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--profile", action="store_true",
+                        help="record LinkRTC with py-spy during its sweep (bench/flame.py)")
+    parser.add_argument("--pdd-load", type=float, default=0.8,
+                        help="post-dial delay at this fraction of LinkRTC's highest rate")
     options = parser.parse_args()
     rates = [int(r) for r in options.rates.split(",")]
     results = {"rates": rates, "seconds": options.seconds, "cores": os.cpu_count()}
@@ -115,9 +210,21 @@ def main():
     try:
         client.waitFor("registered")
         print("LinkRTC (passthrough, WebSocket client auto-answering):", flush=True)
+        spy = None
+        if options.profile:
+            spy = flame.start(linkrtc.process.pid, len(rates) * (options.seconds + 2),
+                              "cps-linkrtc")
         results["linkrtc"] = sweep("linkrtc", linkrtc.sipPort, linkrtc.process.pid, rates,
                                    options.seconds, "uac_call.xml", "bench")
         results["linkrtc"]["client_cpu_s"] = cpuSeconds(client.process.pid)
+        flame.finish(spy, "cps-linkrtc")
+        best = results["linkrtc"]["best"]
+        waitIdle(linkrtc.process.pid)
+        pddRate = max(1, int(options.pdd_load * (best["rate"] if best else rates[0])))
+        print(f"LinkRTC post-dial delay at {pddRate}/s "
+              f"({options.pdd_load:.0%} of its highest rate):", flush=True)
+        results["linkrtc"]["pdd"] = pddRow("linkrtc", linkrtc.sipPort, pddRate,
+                                           options.seconds, "uac_call.xml", "bench")
     finally:
         client.stop()
         linkrtc.stop()
@@ -131,6 +238,9 @@ def main():
         time.sleep(0.5)
         print("SIPp UAS (ceiling):", flush=True)
         results["sipp_uas"] = sweep("sipp-uas", port, uas.pid, rates, options.seconds, "uac")
+        print(f"SIPp UAS post-dial delay at {pddRate}/s (ceiling):", flush=True)
+        results["sipp_uas"]["pdd"] = pddRow("sipp-uas", port, pddRate, options.seconds,
+                                            "uac_call.xml")
     finally:
         uas.kill()
         uas.wait()
@@ -154,6 +264,17 @@ def main():
                   f"(achieved {best['achieved']:.0f}/s)")
         else:
             print(f"  {key:13s} failed at the lowest rate")
+    ours, ceiling = results["linkrtc"]["pdd"]["pdd_ms"], results["sipp_uas"]["pdd"]["pdd_ms"]
+    if ours["p95"] is not None and ceiling["p95"] is not None:
+        print(f"  post-dial delay p95 at {pddRate}/s: linkrtc {ours['p95']:.1f} ms, "
+              f"sipp-uas {ceiling['p95']:.1f} ms (ratio {ours['p95'] / max(ceiling['p95'], 1.0):.1f}, "
+              f"the ceiling counted as at least SIPp's 1 ms step)")
+    bestOurs, bestBare = results["linkrtc"]["best"], results["bare_twisted"]["best"]
+    if bestOurs and bestBare:
+        print(f"  CPU per call, linkrtc / bare Twisted: "
+              f"{bestOurs['cpu_ms_per_call'] / max(bestBare['cpu_ms_per_call'], 1e-6):.1f}; "
+              f"calls/s per core at that cost: {1000 / bestOurs['cpu_ms_per_call']:.0f} "
+              f"(goal 4500)")
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     with open(os.path.join(HERE, "results", "cps.json"), "w") as f:
         json.dump(results, f, indent=1)

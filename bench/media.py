@@ -34,10 +34,13 @@ says so), and p50/p99 added latency. It prints the largest N with at
 least 99.9 % of frames on time in both directions and writes
 bench/results/media.json.
 
-    python bench/media.py [--relay 25,50,100,150,200] [--pcma 50,100,200] [--transcode 5,10,20,30]
+    python bench/media.py [--relay 25,50,100,150,200] [--pcma 50,100,200] [--transcode 5,10,20,30] [--profile]
 
 The summary gives each LinkRTC mode's CPU per call-second as a ratio to
-the bare relay's of the same run (``cpuRatioToBare``).
+the bare relay's of the same run (``cpuRatioToBare``). ``--profile``
+records LinkRTC with py-spy during each window (bench/flame.py;
+bench/results/media-relay*, media-transcode*).
+
 
 Everything is on 127.0.0.1; when run as root the whole run happens in a
 new network namespace with only loopback (``unshare --net``;
@@ -231,6 +234,7 @@ class SIPCall:
         self.toTag = None
         self.remote = None
         self.state = "new"
+        self.inviteData = None
         self.sentAt = None
         self.seq = 0
         self.ts = 0
@@ -338,14 +342,16 @@ def runGen(args):
             wait = 0.05
         if not up and placed < count and now >= nextInvite:
             c = calls[placed]
-            sip.sendto(c.invite(args.target, args.codec), ("127.0.0.1", args.target))
+            c.inviteData = c.invite(args.target, args.codec)
+            sip.sendto(c.inviteData, ("127.0.0.1", args.target))
             c.state, c.sentAt = "inviting", now
             placed += 1
             nextInvite = now + 1.0 / args.cps
         if not up:
             for c in calls[:placed]:
                 if c.state == "inviting" and now - c.sentAt > 2.0:  # INVITE lost: resend
-                    sip.sendto(c.invite(args.target, args.codec), ("127.0.0.1", args.target))
+                    # the same INVITE (same branch): a new one would be a merged request (482)
+                    sip.sendto(c.inviteData, ("127.0.0.1", args.target))
                     c.sentAt = now
             if now > deadline:
                 answered = sum(c.state == "up" for c in calls)
@@ -702,12 +708,19 @@ def measureStep(target, n, mode, args, children, generator, serverPid):
     for c in children:
         c.tell({"window": [ws, we], "stop": stop})
     time.sleep(max(0.0, ws - time.monotonic()))
+    spy = None
+    if getattr(args, "profile", False) and target == "linkrtc":
+        import flame
+
+        spy = flame.start(serverPid, args.window, f"media-{mode}")
     cpus = [cpuSeconds(serverPid)] + [cpuSeconds(c.pid) for c in children]
     busy = machineBusySeconds()
     time.sleep(max(0.0, we - time.monotonic()))
     cpus2 = [cpuSeconds(serverPid)] + [cpuSeconds(c.pid) for c in children]
     busy = machineBusySeconds() - busy
     results = [c.waitFor(("result",), 15) for c in children]
+    if spy is not None:
+        flame.finish(spy, f"media-{mode}")
     if any(r is None for r in results):
         row["error"] = "no result from the load generator: " + "".join(
             "".join(c.stderr[-5:]) for c in children)[-1500:]
@@ -963,6 +976,8 @@ def main():
                        help="one-way added latency beyond which a frame is late")
         p.add_argument("--budget", type=float, default=290.0, help="seconds for the whole run")
         p.add_argument("--no-netns", action="store_true")
+        p.add_argument("--profile", action="store_true",
+                       help="record LinkRTC with py-spy in each window (bench/flame.py)")
     gen = sub.add_parser("gen")
     gen.add_argument("--mode", default="linkrtc", choices=["linkrtc", "bare"])
     gen.add_argument("--target", type=int, default=0)

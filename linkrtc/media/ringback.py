@@ -12,6 +12,7 @@ call-control player (L{PromptPlayer}: 20 ms frames paced by the injected
 clock), until stopped.
 """
 
+import functools
 from dataclasses import dataclass
 
 import numpy
@@ -95,11 +96,22 @@ def toneSamples(plan, rate, amplitude=TONE_AMPLITUDE):
     """
     One cycle of C{plan}'s tone.
 
+    Fast path: computed once per C{(plan, rate, amplitude)} and cached (a
+    cycle at 48 kHz took about 17 ms of CPU, at every ringing call); the
+    array is shared, so it is read-only.
+
     @param plan: a L{TonePlan}.
     @param rate: sample rate, Hz.
-    @return: C{int16} numpy array of C{round(plan.period * rate)} samples;
-        the sines run on through the off periods (no click at each on).
+    @return: read-only C{int16} numpy array of C{round(plan.period * rate)}
+        samples; the sines run on through the off periods (no click at
+        each on).
     """
+    return _toneCycle(plan, rate, amplitude)
+
+
+@functools.lru_cache(maxsize=64)
+def _toneCycle(plan, rate, amplitude):
+    """L{toneSamples}, computed."""
     total = int(round(plan.period * rate))
     t = numpy.arange(total) / float(rate)
     tone = numpy.zeros(total)
@@ -112,7 +124,9 @@ def toneSamples(plan, rate, amplitude=TONE_AMPLITUDE):
         if i % 2 == 0:
             gate[int(round(start * rate)):int(round(end * rate))] = True
         start = end
-    return numpy.where(gate, tone * amplitude, 0).astype(numpy.int16)
+    samples = numpy.where(gate, tone * amplitude, 0).astype(numpy.int16)
+    samples.flags.writeable = False
+    return samples
 
 
 class Ringback(Action):

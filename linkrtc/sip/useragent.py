@@ -234,6 +234,7 @@ class UserAgent:
         self.sessionTimer = sessionTimer or SessionTimerSettings()
         self.dialogs = DialogTable()
         self.legs = set()
+        self._unanswered = {}
         self._legsByKey = {}
         self._legsByTransaction = {}
         self._recent = {}
@@ -444,6 +445,7 @@ class UserAgent:
     def registerDialog(self, dialog, leg):
         """Record a confirmed dialog and the leg that owns it."""
         self.dialogs.add(dialog, leg)
+        self._answered(leg)
 
     def unregisterDialog(self, dialog):
         """Forget a dialog (after BYE, or when the leg ends)."""
@@ -462,6 +464,7 @@ class UserAgent:
         Forget a leg and its dialog: no references to it remain here.
         """
         self.legs.discard(leg)
+        self._answered(leg)
         self._legsByTransaction.pop(id(leg.transaction), None)
         self._legsByKey.pop(
             self._legKey(leg.callId, leg.localTag, leg.remoteTag), None
@@ -626,9 +629,20 @@ class UserAgent:
         return len(calls if calls is not None else self.legs)
 
     def _ringingFrom(self, host):
-        """@return: our incoming legs from C{host} without a final response (C{int})."""
-        return sum(1 for leg in self.legs
-                   if not leg.finalSent and getattr(leg.transaction.source, "host", None) == host)
+        """
+        @return: our incoming legs from C{host} without a final response (C{int}).
+            Fast path: O(1) from C{_unanswered} (no scan of every live leg).
+        """
+        return len(self._unanswered.get(host, ()))
+
+    def _answered(self, leg):
+        """Drop C{leg} from C{_unanswered}: its 2xx registered a dialog, or it ended."""
+        host = getattr(getattr(getattr(leg, "transaction", None), "source", None), "host", None)
+        unanswered = self._unanswered.get(host)
+        if unanswered is not None:
+            unanswered.discard(leg)
+            if not unanswered:
+                del self._unanswered[host]
 
     def _responder(self, request, tx):
         """@return: C{respond(status, reason=None, headers=())} answering C{request}."""
@@ -805,6 +819,7 @@ class UserAgent:
         self.respond(tx, request, 100)
         leg = InviteServerLeg(self, request, tx, self.clock)
         self.legs.add(leg)
+        self._unanswered.setdefault(getattr(tx.source, "host", None), set()).add(leg)
         self._legsByTransaction[id(tx)] = leg
         self._legsByKey[self._legKey(leg.callId, leg.localTag, leg.remoteTag)] = leg
         try:

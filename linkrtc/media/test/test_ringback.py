@@ -63,6 +63,18 @@ class TonePlanTests(SynchronousTestCase):
         self.assertEqual(peaks(samples[4800:8000], 8000), [400.0, 450.0])
         self.assertEqual(numpy.abs(samples[8000:]).max(), 0)
 
+    def test_samplesCached(self):
+        """
+        The fast path: a tone's cycle is computed once per plan and rate
+        and shared, read-only, by every call that plays it.
+        """
+        plan = ringback.tonePlan("us")
+        first = ringback.toneSamples(plan, 48000)
+        self.assertIs(ringback.toneSamples(ringback.tonePlan("us"), 48000), first)
+        self.assertIsNot(ringback.toneSamples(plan, 8000), first)
+        self.assertFalse(first.flags.writeable)
+        self.assertRaises(ValueError, first.__setitem__, 0, 1)
+
 
 class RingbackPlayTests(SynchronousTestCase):
     """The tone played on a SIP leg, 20 ms frames paced by the clock."""

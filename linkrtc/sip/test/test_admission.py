@@ -98,6 +98,29 @@ class AdmissionStackTests(SynchronousTestCase):
         self.assertEqual(len(self.handler.calls), 11)
         self.assertEqual(self.statuses("198.51.100.8"), [100, 180])
 
+    def test_answeredNoLongerRinging(self):
+        """
+        A leg with a final response (an error, or a 2xx) no longer counts
+        against its client's ringing cap (the per-host fast path drops it),
+        and an ended leg leaves nothing behind for its host.
+        """
+        for n in range(10):
+            self.send(invite(n))
+        for leg in self.handler.calls[:3]:
+            leg.sendFinal(486)
+        for leg in self.handler.calls[3:5]:
+            leg.sendFinal(200, body=SDP, contentType="application/sdp")
+        for n in range(10, 20):
+            self.send(invite(n))
+        self.assertEqual(len(self.handler.calls), 15)
+        self.assertEqual(self.ua._ringingFrom("198.51.100.7"), 10)
+        for leg in list(self.handler.calls):
+            if not leg.finalSent:
+                leg.sendFinal(486)
+            self.ua.legEnded(leg)
+        self.assertEqual(self.ua._ringingFrom("198.51.100.7"), 0)
+        self.assertEqual(self.ua._unanswered, {})
+
     def test_maxCalls(self):
         """Past C{maxCalls} every new INVITE gets 503, whoever sends it."""
         for client in range(6):

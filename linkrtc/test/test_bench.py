@@ -1,0 +1,76 @@
+"""
+Tests for the pure helpers of the benchmarks under C{bench/} (the load
+tests themselves run by hand; see docs/performance.rst): the post-dial
+delay scenario and percentiles of bench/cps.py, the RSS slope of
+bench/memory.py and the profile summary of bench/flame.py.
+"""
+
+import importlib
+import os
+import sys
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from linkrtc.test.e2e.harness import SCENARIOS
+
+BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "bench")
+
+
+def benchModule(name):
+    """@return: the module C{bench/NAME.py}."""
+    if BENCH not in sys.path:
+        sys.path.insert(0, BENCH)
+    return importlib.import_module(name)
+
+
+class CPSBenchTests(SynchronousTestCase):
+    def test_timedScenario(self):
+        """The timed copy of the call scenario starts a timer at the INVITE, stops it at 180."""
+        cps = benchModule("cps")
+        scratch = self.mktemp()
+        os.makedirs(scratch)
+        with open(cps.timedScenario(os.path.join(SCENARIOS, "uac_call.xml"), scratch)) as f:
+            text = f.read()
+        self.assertEqual(text.count('start_rtd="1"'), 1)
+        self.assertEqual(text.count('rtd="1"/>'), 1)
+        self.assertIn('<recv response="180" optional="true" rtd="1"/>', text)
+
+    def test_responseTimes(self):
+        """SIPp's C{-trace_rtt} lines are read by timer; the header is skipped."""
+        cps = benchModule("cps")
+        scratch = self.mktemp()
+        os.makedirs(scratch)
+        with open(os.path.join(scratch, "timed_1_rtt.csv"), "w") as f:
+            f.write("Date_ms;response_time_ms;rtd_no\n204.001;3;1\n404;5;1\n")
+        self.assertEqual(cps.readResponseTimes(scratch), {1: [3.0, 5.0]})
+
+    def test_percentile(self):
+        cps = benchModule("cps")
+        values = list(range(1, 101))
+        self.assertEqual(cps.percentile(values, 95), 95)
+        self.assertEqual(cps.percentile(values, 50), 50)
+        self.assertIsNone(cps.percentile([], 95))
+
+
+class MemoryBenchTests(SynchronousTestCase):
+    def test_slope(self):
+        """The least-squares slope, C{None} below two points."""
+        memory = benchModule("memory")
+        self.assertAlmostEqual(memory.slope([100, 200, 300], [130.0, 160.0, 190.0]), 0.3)
+        self.assertIsNone(memory.slope([100], [130.0]))
+
+
+class FlameTests(SynchronousTestCase):
+    def test_summary(self):
+        """Own time goes to the innermost frame, inclusive time to each frame once."""
+        flame = benchModule("flame")
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write("process 1;run (/x/twisted/app.py:1);parse (/w/linkrtc/sip/parser.py:9) 3\n"
+                    "run (/x/twisted/app.py:1);run (/x/twisted/app.py:1) 1\n")
+        text = flame.summary(path)
+        self.assertIn("4 samples", text)
+        own = text.split("inclusive time:")[0]
+        self.assertIn(" 75.0% parse (sip/parser.py)", own)
+        self.assertIn("100.0% run (/x/twisted/app.py)", text.split("inclusive time:")[1])
