@@ -25,30 +25,19 @@ import re
 import sys
 import time
 import urllib.request
-import wave
 
 import numpy
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(HERE))))
 
+from linkrtc.test.e2e.api_driver import readWav  # noqa: E402
 from linkrtc.test.e2e.bridge_driver import CLIENT_TONE, Run  # noqa: E402
 from linkrtc.test.e2e.drivers import analyseSamples, driverParser, runScenario  # noqa: E402
 from linkrtc.test.e2e.harness import freePort  # noqa: E402
 
 #: seconds of one analysis block of a recording.
 BLOCK = 0.02
-
-
-def readWav(path):
-    """@return: C{(samples, rate)}: mono samples scaled to -1..1 and the rate, Hz."""
-    with wave.open(path, "rb") as w:
-        rate, channels = w.getframerate(), w.getnchannels()
-        data = w.readframes(w.getnframes())
-    samples = numpy.frombuffer(data, dtype="<i2").astype(float) / 32768.0
-    if channels > 1:
-        samples = samples.reshape(-1, channels).mean(axis=1)
-    return samples, rate
 
 
 def bandLevel(block, rate, frequency):
