@@ -46,7 +46,7 @@ from linkrtc.app.errors import FAILED, ApiError, mediaUnavailable
 from linkrtc.call.call import CallServices
 from linkrtc.call.dialplan import DialPlanRefused
 from linkrtc.call.events import ApplicationDecisionEvent
-from linkrtc.call.outbound import OutboundCall, resultNow
+from linkrtc.call.outboundcall import OutboundCall, resultNow
 from linkrtc.call.transfer import DirectClientCall, StandInAck, StandInRequest, loopbackSdp
 from linkrtc.error import MediaError
 from linkrtc.interfaces import IApplicationMediaSession, IMediaListener, ISIPServerLeg

@@ -179,7 +179,7 @@ def buildApplicationDialMachine():
 
     @return: a validated L{CallStateMachine} starting in C{routing}.
     """
-    from linkrtc.call.outbound import outboundStates
+    from linkrtc.call.outboundmachine import outboundStates
     from linkrtc.call.state import State
     from linkrtc.call.states import API_ANSWERED_STATES, API_STATE_NAMES, DROPPED
     from linkrtc.plugins import linkrtc_builtin

@@ -30,7 +30,7 @@ from twisted.web.resource import Resource
 
 import linkrtc
 from linkrtc.api import webhook
-from linkrtc.call.outbound import OutboundDialer
+from linkrtc.call.dialer import OutboundDialer
 from linkrtc.call.passthrough import PassthroughMediaFactory
 from linkrtc.call.test.test_outbound import ANSWER, OFFER, TRUNKS, FakeClientLeg
 from linkrtc.config import parseTrunks

@@ -104,7 +104,7 @@ class CredentialsTests(SynchronousTestCase):
         One DigestCredentials per trunk with credentials, used by its
         registration and handed to the dialer; without realm it learns one.
         """
-        from linkrtc.call.outbound import OutboundDialer
+        from linkrtc.call.dialer import OutboundDialer
 
         trunks = parseTrunks(TRUNKS + [{"name": "fixed", "proxy": "sip:198.51.100.3",
                                         "username": "u", "password": "p", "realm": "r"}])

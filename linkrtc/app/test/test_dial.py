@@ -11,7 +11,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from linkrtc.app.dial import ApplicationDialer, loopbackSdp, ringbackFile, uriHost, uriUser
 from linkrtc.app.testing import APP_ANSWER, ApiHarness
-from linkrtc.call.outbound import OutboundDialer
+from linkrtc.call.dialer import OutboundDialer
 from linkrtc.call.passthrough import PassthroughMediaFactory
 from linkrtc.call.registry import buildApplicationDialMachine
 from linkrtc.call.test.test_outbound import ANSWER, FakeClientLeg

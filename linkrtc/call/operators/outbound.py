@@ -10,15 +10,15 @@ in-dialog requests, CDR).
 from twisted.logger import Logger
 
 from linkrtc.call.call import SIP_NONE
+from linkrtc.call.dialer import PENDING
 from linkrtc.call.events import (
     ApplicationDecisionEvent,
     ClientMessageEvent,
     MediaResultEvent,
 )
 from linkrtc.call.operators.base import Operator, TimeoutOperator, hangupCause
-from linkrtc.call.outbound import (
+from linkrtc.call.outboundmachine import (
     ANSWER_TIMER,
-    PENDING,
     RING_TIMER,
     ROUTING,
     OutgoingCallEvent,

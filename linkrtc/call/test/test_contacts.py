@@ -6,7 +6,7 @@ by, without any trunk; the rest is the outbound topology.
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from linkrtc.call.outbound import OutboundDialer
+from linkrtc.call.dialer import OutboundDialer
 from linkrtc.call.passthrough import PassthroughMediaFactory
 from linkrtc.call.test.test_outbound import OFFER, FakeClientLeg, OutgoingApplication
 from linkrtc.sip.bindings import Binding, BindingTable, flowOf

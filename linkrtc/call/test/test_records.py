@@ -7,7 +7,7 @@ C{client}.
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from linkrtc.call.outbound import OutboundDialer
+from linkrtc.call.dialer import OutboundDialer
 from linkrtc.call.passthrough import PassthroughMediaFactory
 from linkrtc.call.test.test_outbound import OFFER, TRUNKS, FakeClientLeg, OutgoingApplication
 from linkrtc.config import parseTrunks

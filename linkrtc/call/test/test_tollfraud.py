@@ -11,7 +11,7 @@ from twisted.logger import Logger
 from twisted.trial.unittest import SynchronousTestCase
 
 from linkrtc.call import dialplan
-from linkrtc.call.outbound import OutboundDialer
+from linkrtc.call.dialer import OutboundDialer
 from linkrtc.call.passthrough import PassthroughMediaFactory
 from linkrtc.call.test.test_outbound import OFFER
 from linkrtc.config import parseTrunks

@@ -274,7 +274,7 @@ class EngineTests(SynchronousTestCase):
     """
 
     def setUp(self):
-        from linkrtc.call.outbound import OutboundDialer
+        from linkrtc.call.dialer import OutboundDialer
         from linkrtc.call.passthrough import PassthroughMediaFactory
         from linkrtc.call.test.test_contacts import FakeUserAgent as ContactUserAgent
         from linkrtc.call.test.test_outbound import OutgoingApplication
