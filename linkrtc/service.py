@@ -6,6 +6,7 @@ L{makeLinkRTCService} is used by C{twistd linkrtc} (L{linkrtc.tap}) and by
 .tac files (etc/linkrtc.tac).
 """
 
+import gc
 import os
 
 from twisted.application.service import MultiService, Service
@@ -15,8 +16,48 @@ from twisted.web.static import Data
 
 from linkrtc._version import __version__
 from linkrtc.adminauth import METRICS, AdminGuard
+from linkrtc.api.rpc import ApiResource, webhookSink
+from linkrtc.api.webhook import DefaultApplication, WebhookApplication
+from linkrtc.app.api import loadApplication
+from linkrtc.app.application import ApiApplication
+from linkrtc.app.auth import ApiAuthorizer
+from linkrtc.app.control import CallControl
+from linkrtc.app.dial import ApplicationDialer
+from linkrtc.app.jsonrpc import JsonRpcEndpoint
+from linkrtc.call.dialer import OutboundDialer
+from linkrtc.call.manager import buildCallManager
+from linkrtc.call.passthrough import PassthroughMediaFactory
+from linkrtc.call.sipphones import PhoneRinger
+from linkrtc.call.wsphones import WebSocketPhones
+from linkrtc.cluster.service import makeClusterDirectory
+from linkrtc.drain import Admission, DrainService, adminResource
+from linkrtc.logging import LogLevelService, levelNamed
+from linkrtc.media.actions.mixer import Conference
+from linkrtc.monitoring import (
+    HealthResource,
+    MetricsResource,
+    ReadinessResource,
+    SIPMessageCounter,
+    bindSwitchGauges,
+)
+from linkrtc.reference import Reference
+from linkrtc.signalling.api import ApiFactory, makeApiWebSocketResource
+from linkrtc.signalling.directory import ClientDirectory
+from linkrtc.signalling.guard import SourceGuard
+from linkrtc.signalling.protocol import SignallingFactory, makeWebSocketResource
+from linkrtc.signalling.sipws import SIPWebSocketFactory, makeSIPWebSocketResource
+from linkrtc.signalling.tokens import TokenVerifier, parseKeys
+from linkrtc.sip.bindings import BindingTable
+from linkrtc.sip.messaging import Messenger
+from linkrtc.sip.ratelimit import SourceRateLimiter
 from linkrtc.sip.redact import redactMessage
+from linkrtc.sip.registrar import DigestServer, Registrar, SIPUserStore
+from linkrtc.sip.sessiontimer import SessionTimerSettings
+from linkrtc.sip.transaction import TransactionLayer
+from linkrtc.sip.transport import SIPTransportLayer
+from linkrtc.sip.useragent import UserAgent
 from linkrtc.startup import EndpointService, SIPListening, StartupReport
+from linkrtc.trunks import TrunkService, statusResource
 from linkrtc.webroot import StaticFiles, WebSite
 
 log = Logger()
@@ -131,16 +172,12 @@ class GarbageCollectorTuning(Service):
     thresholds = (50000, 20, 100)
 
     def startService(self):
-        import gc
-
         Service.startService(self)
         self._previous = gc.get_threshold()
         gc.freeze()
         gc.set_threshold(*self.thresholds)
 
     def stopService(self):
-        import gc
-
         Service.stopService(self)
         gc.set_threshold(*self._previous)
         gc.unfreeze()
@@ -149,6 +186,9 @@ class GarbageCollectorTuning(Service):
 def makeMediaFactory(config, reactor):
     """@return: the L{linkrtc.interfaces.IMediaFactory} for C{config.media}."""
     if config.media == "bridge":
+        # Imported only for it: the bridge brings aiortc, PyAV and numpy
+        # (about 0.2 s of CPU and their memory), which a passthrough switch
+        # never uses.
         from linkrtc.media.bridge import BridgeMediaFactory
         from linkrtc.media.sdes import TrunkPolicy
 
@@ -159,8 +199,6 @@ def makeMediaFactory(config, reactor):
             earlyMedia=config.earlyMedia, ringbackTone=config.ringbackTone,
             srtpPolicy=TrunkPolicy(config.trunks),
         )
-    from linkrtc.call.passthrough import PassthroughMediaFactory
-
     return PassthroughMediaFactory()
 
 
@@ -172,8 +210,6 @@ def makeTokenVerifier(config, clock):
         credentials: only loopback clients, anonymously), which is logged
         once (docs/security.rst).
     """
-    from linkrtc.signalling.tokens import TokenVerifier, parseKeys
-
     keys = parseKeys(config.authSecret, config.authSecrets)
     if not keys and not config.clientTokens:
         log.warn("protected mode: no --auth-secret, so /ws accepts anonymous clients from "
@@ -188,99 +224,48 @@ def makeLinkRTCService(config, reactor=None):
     """
     Build LinkRTC.
 
+    Every object is built whole, in dependency order. The call engine
+    (L{CallManager}) needs its dialer, its WebSocket phones and the call
+    control, which need it back (as do the SIP user agent and the
+    call-control API's dialer); they get L{engine}, a
+    L{linkrtc.reference.Reference} bound to the engine once it is built.
+    The instant messenger gets one to the user agent likewise (the
+    registrar it serves is built before the user agent). The SIP layers
+    bind each other as RFC 3261 layers them (the transport's C{receiver},
+    the transaction layer's C{tu}): a reference there would add a call to
+    every message's path.
+
     @param config: a L{linkrtc.config.LinkRTCConfig}.
     @param reactor: the reactor (asyncio); the global one if C{None}.
     @return: a C{MultiService} with children C{sip}, C{http} and C{shutdown}
         (and C{drain}, which takes SIGTERM over once the reactor runs).
     """
     if reactor is None:
+        # Not at the top: importing it installs the default reactor, and
+        # twistd installs the configured one first (linkrtc.tap).
         from twisted.internet import reactor
-    from linkrtc.api.webhook import DefaultApplication, WebhookApplication
-    from linkrtc.call.manager import buildCallManager
-    from linkrtc.signalling.directory import ClientDirectory
-    from linkrtc.signalling.guard import SourceGuard
-    from linkrtc.signalling.protocol import SignallingFactory, makeWebSocketResource
-    from linkrtc.signalling.sipws import SIPWebSocketFactory, makeSIPWebSocketResource
-    from linkrtc.sip.transaction import TransactionLayer
-    from linkrtc.sip.transport import SIPTransportLayer
-    from linkrtc.sip.useragent import UserAgent
 
+    engine = Reference("the call engine")
+    userAgentReference = Reference("the SIP user agent")
     top = MultiService()
-    from linkrtc.logging import LogLevelService, levelNamed
-
     LogLevelService(levelNamed(config.logLevel)).setServiceParent(top)
-
-    from linkrtc.drain import Admission, DrainService, adminResource
-    from linkrtc.monitoring import (
-        HealthResource,
-        MetricsResource,
-        ReadinessResource,
-        SIPMessageCounter,
-        bindSwitchGauges,
-    )
 
     admission = Admission(reactor, maxCalls=config.maxCalls,
                           maxRingingPerClient=config.maxRingingPerClient)
     # The registrar's location service: SIP phones in the client directory.
-    from linkrtc.call.wsphones import WebSocketPhones
-    from linkrtc.sip.bindings import BindingTable
-    from linkrtc.sip.messaging import Messenger
-    from linkrtc.sip.registrar import DigestServer, Registrar, SIPUserStore
-
     bindings = BindingTable(reactor, maxPerUser=config.sipMaxContacts,
                             onChange=lambda user: phones.bindingsChanged(user))
     directory = ClientDirectory(clock=reactor, bindings=bindings)
     cluster = None
     if config.redis:
         # Scale-out (docs/scaling.rst): the directory is shared in Redis.
-        from linkrtc.cluster.service import makeClusterDirectory
-
         directory, cluster = makeClusterDirectory(config, reactor, bindings, top)
-    # Phones registered over SIP over WebSocket (RFC 7118) are clients.
-    phones = WebSocketPhones(reactor, directory, bindings)
-    # Phones registered over UDP/TCP/TLS ring as devices of incoming calls.
-    from linkrtc.call.sipphones import PhoneRinger
-
-    ringer = PhoneRinger(reactor, bindings)
     sipUsers = SIPUserStore(config.sipUsers, realm=config.sipRealm)
-    messenger = Messenger(reactor, directory, bindings, sipUsers)
+    messenger = Messenger(reactor, directory, bindings, sipUsers, userAgent=userAgentReference)
     registrar = Registrar(reactor, bindings, sipUsers, minExpires=config.sipMinExpires,
                           digest=DigestServer(reactor, config.sipRealm,
                                               algorithms=config.sipDigestAlgorithms),
                           maxExpires=config.sipMaxExpires, messenger=messenger)
-    if config.webhook:
-        application = WebhookApplication(
-            config.webhook, clock=reactor, timeout=config.webhookTimeout,
-            secret=config.webhookSecret,
-            queueSize=config.webhookQueueSize, giveUpSeconds=config.webhookGiveUpSeconds,
-            userAgent=config.serverHeader,
-        )
-    else:
-        application = DefaultApplication(directory, config.trunks)
-    mediaFactory = makeMediaFactory(config, reactor)
-    # The call-control API (seed 001, docs/api.rst): /api and --application.
-    from linkrtc.api.rpc import ApiResource, webhookSink
-    from linkrtc.app.application import ApiApplication
-    from linkrtc.app.auth import ApiAuthorizer
-    from linkrtc.app.control import CallControl
-    from linkrtc.app.jsonrpc import JsonRpcEndpoint
-    from linkrtc.media.actions.mixer import Conference
-    from linkrtc.signalling.api import ApiFactory, makeApiWebSocketResource
-
-    conferences = (lambda: Conference(reactor)) if mediaFactory.name == "bridge" else None
-    callControl = CallControl(reactor, directory, decideTimeout=config.webhookTimeout,
-                              conferenceFactory=conferences)
-    if config.webhook:
-        callControl.addSink(webhookSink(application), controller=False)
-    application = ApiApplication(application, callControl)
-    manager = buildCallManager(
-        reactor, directory, application, mediaFactory, ringTimeout=config.ringTimeout,
-        operators=config.operators, cdrPath=config.cdr, admission=admission,
-        callControl=callControl, resumeSeconds=config.resumeSeconds,
-        sipPhones=ringer, maxForks=config.maxForks, cluster=cluster,
-    )
-
-    from linkrtc.sip.ratelimit import SourceRateLimiter
 
     rateLimiter = None
     if config.sipRateLimit is not None:
@@ -292,43 +277,63 @@ def makeLinkRTCService(config, reactor=None):
     transactions = TransactionLayer(transport, reactor, None,
                                     maxServerTransactions=config.maxSipTransactions,
                                     unknownSourceRetransmissions=2)
-    phones.engine = manager
-    manager.webSocketPhones = phones
-    from linkrtc.sip.sessiontimer import SessionTimerSettings
-
     sessionTimer = SessionTimerSettings(max(config.sessionExpires, config.minSE), config.minSE)
-    useragent = UserAgent(transactions, transport, manager, reactor, admission=admission,
+    useragent = UserAgent(transactions, transport, engine, reactor, admission=admission,
                           userAgentName=config.serverHeader, registrar=registrar,
                           sessionTimer=sessionTimer)
-    messenger.setUserAgent(useragent)
-    phones.userAgent = useragent
-    ringer.userAgent = useragent
+    userAgentReference.bind(useragent)
     transactions.tu = useragent
     transport.receiver = transactions
-    transport.observers.append(SIPLadder(manager, directory))
-    transport.observers.append(SIPMessageCounter())
     SIPService(transport, config.sip).setServiceParent(top)
 
-    from linkrtc.call.outbound import OutboundDialer
-    from linkrtc.trunks import TrunkService, statusResource
+    # Phones registered over SIP over WebSocket (RFC 7118) are clients.
+    phones = WebSocketPhones(reactor, directory, bindings, engine=engine, userAgent=useragent)
+    # Phones registered over UDP/TCP/TLS ring as devices of incoming calls.
+    ringer = PhoneRinger(reactor, bindings, userAgent=useragent)
 
     trunkService = TrunkService(config.trunks, transactions, transport, reactor,
                                 userAgent=config.serverHeader)
     trunkService.setServiceParent(top)
-    manager.dialer = OutboundDialer(
+    mediaFactory = makeMediaFactory(config, reactor)
+    dialer = OutboundDialer(
         useragent, config.trunks, reactor, mediaName=mediaFactory.name,
         maxRingSeconds=config.maxRingSeconds, maxAnswerSeconds=config.maxAnswerSeconds,
         maxCalls=config.maxOutboundCalls, maxCallsPerMinute=config.maxOutboundCallsPerMinute,
         credentials=trunkService.credentials, bindings=bindings,
     )
 
+    if config.webhook:
+        application = WebhookApplication(
+            config.webhook, clock=reactor, timeout=config.webhookTimeout,
+            secret=config.webhookSecret,
+            queueSize=config.webhookQueueSize, giveUpSeconds=config.webhookGiveUpSeconds,
+            userAgent=config.serverHeader,
+        )
+    else:
+        application = DefaultApplication(directory, config.trunks)
+    # The call-control API (seed 001, docs/api.rst): /api and --application;
+    # construct (seed 001) dials through the engine and the trunks.
+    conferences = (lambda: Conference(reactor)) if mediaFactory.name == "bridge" else None
+    callControl = CallControl(
+        reactor, directory, decideTimeout=config.webhookTimeout, conferenceFactory=conferences,
+        dialer=ApplicationDialer(engine, dialer,
+                                 loopbackAddress=getattr(mediaFactory, "rtpInterface", None)))
+    if config.webhook:
+        callControl.addSink(webhookSink(application), controller=False)
+    application = ApiApplication(application, callControl)
+    manager = buildCallManager(
+        reactor, directory, application, mediaFactory, ringTimeout=config.ringTimeout,
+        operators=config.operators, cdrPath=config.cdr, admission=admission,
+        callControl=callControl, resumeSeconds=config.resumeSeconds,
+        sipPhones=ringer, maxForks=config.maxForks, cluster=cluster,
+        dialer=dialer, webSocketPhones=phones,
+    )
+    engine.bind(manager)
+    transport.observers.append(SIPLadder(manager, directory))
+    transport.observers.append(SIPMessageCounter())
+
     verifier = makeTokenVerifier(config, reactor)
     adminGuard = AdminGuard(verifier)
-    from linkrtc.app.dial import ApplicationDialer
-
-    # construct (seed 001): the call control's dialer, once the engine and trunks exist.
-    callControl.dialer = ApplicationDialer(manager, manager.dialer,
-                                           loopbackAddress=getattr(mediaFactory, "rtpInterface", None))
     webSocketGuard = SourceGuard(reactor, maxConnections=config.maxConnectionsPerAddress)
     signalling = SignallingFactory(
         directory, manager, verifier=verifier, clock=reactor,
@@ -355,8 +360,6 @@ def makeLinkRTCService(config, reactor=None):
     root.putChild(b"api", ApiResource(apiEndpoint, apiAuthorizer, makeApiWebSocketResource(
         ApiFactory(apiEndpoint, apiAuthorizer, reactor))))
     if config.application:
-        from linkrtc.app.api import loadApplication
-
         loadApplication(config.application, callControl)
     http = EndpointService(reactor, config.http, WebSite(root, config.serverHeader))
     http.setName("http")

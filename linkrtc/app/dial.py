@@ -330,7 +330,9 @@ class ApplicationDialer:
 
     @param manager: the L{linkrtc.call.manager.CallManager} (its machine,
         services and live calls: client messages reach a browser leg
-        through it).
+        through it), or a L{linkrtc.reference.Reference} to it (the
+        service builds the dialer before the engine, which needs the call
+        control that holds the dialer).
     @param outbound: the L{linkrtc.call.outbound.OutboundDialer} (its
         trunks, dial plan and SIP user agent), or C{None} (browser clients
         only).

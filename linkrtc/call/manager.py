@@ -42,7 +42,8 @@ class CallManager:
         calls are taken, or C{None} (always taken).
     """
 
-    def __init__(self, machine, services, admission=None, cluster=None):
+    def __init__(self, machine, services, admission=None, cluster=None, dialer=None,
+                 webSocketPhones=None):
         self.machine = machine
         self.services = services
         self.admission = admission
@@ -53,10 +54,10 @@ class CallManager:
         self._idleWaiters = []
         #: The L{linkrtc.call.outbound.OutboundDialer} for clients' C{call}
         #: messages, or C{None} (they then get C{error} 503).
-        self.dialer = None
+        self.dialer = dialer
         #: The L{linkrtc.call.wsphones.WebSocketPhones} that take INVITEs
         #: arriving over SIP over WebSocket, or C{None}.
-        self.webSocketPhones = None
+        self.webSocketPhones = webSocketPhones
 
     # -- IInviteHandler ------------------------------------------------------
 
@@ -248,7 +249,8 @@ class CallManager:
 
 def buildCallManager(reactor, directory, application, mediaFactory, ringTimeout=60.0,
                      operators=(), cdrPath=None, admission=None, callControl=None,
-                     resumeSeconds=0.0, sipPhones=None, maxForks=10, cluster=None):
+                     resumeSeconds=0.0, sipPhones=None, maxForks=10, cluster=None,
+                     dialer=None, webSocketPhones=None):
     """
     Build the call engine.
 
@@ -271,6 +273,8 @@ def buildCallManager(reactor, directory, application, mediaFactory, ringTimeout=
     @param maxForks: devices one incoming call rings at most (C{max-forks}).
     @param cluster: the L{linkrtc.cluster.redirect.ClusterRouter} (with
         C{--redis}) or C{None}.
+    @param dialer: the L{linkrtc.call.dialer.OutboundDialer} or C{None}.
+    @param webSocketPhones: the L{linkrtc.call.wsphones.WebSocketPhones} or C{None}.
     @return: a L{CallManager} (the L{IInviteHandler} for the SIP user agent
         and the L{IClientMessageHandler} for signalling).
     @raise linkrtc.error.OperatorConfigError: for a bad operator spec
@@ -283,7 +287,8 @@ def buildCallManager(reactor, directory, application, mediaFactory, ringTimeout=
                             buildCDRWriter(reactor, cdrPath), ringTimeout=float(ringTimeout),
                             callControl=callControl, resumeSeconds=float(resumeSeconds),
                             sipPhones=sipPhones, maxForks=maxForks)
-    manager = CallManager(machine, services, admission=admission, cluster=cluster)
+    manager = CallManager(machine, services, admission=admission, cluster=cluster,
+                          dialer=dialer, webSocketPhones=webSocketPhones)
     # Call transfer (REFER, Replaces, the client's transfer): linkrtc.call.transfer.
     services.transfers = Transfers(manager)
     return manager

@@ -57,8 +57,7 @@ class PhoneRinger:
     Makes the SIP branches of incoming calls.
 
     @ivar userAgent: the L{linkrtc.sip.useragent.UserAgent} the INVITEs go
-        out through (given once the SIP stack is built), or C{None}: no
-        phone is rung.
+        out through, or C{None}: no phone is rung.
     """
 
     def __init__(self, clock, bindings, userAgent=None, legFactory=None):

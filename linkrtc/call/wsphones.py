@@ -325,9 +325,10 @@ class WebSocketPhones:
         @param clock: an C{IReactorTime}.
         @param directory: the L{linkrtc.signalling.directory.ClientDirectory}.
         @param bindings: the registrar's L{linkrtc.sip.bindings.BindingTable}.
-        @param engine: see C{engine} (may be given later: the engine is
-            built after the registrar).
-        @param userAgent: see C{userAgent} (idem).
+        @param engine: see C{engine}; the service gives a
+            L{linkrtc.reference.Reference} to it (the engine is built after
+            the phones, which it takes INVITEs through).
+        @param userAgent: see C{userAgent}.
         @param legFactory: makes the INVITE client legs (default
             L{linkrtc.sip.outbound.InviteClientLeg}).
         """
