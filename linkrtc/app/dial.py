@@ -47,9 +47,10 @@ from linkrtc.call.call import CallServices
 from linkrtc.call.dialplan import DialPlanRefused
 from linkrtc.call.events import ApplicationDecisionEvent
 from linkrtc.call.outboundcall import OutboundCall, resultNow
+from linkrtc.call.stubleg import StubServerLeg
 from linkrtc.call.transfer import DirectClientCall, StandInAck, StandInRequest, loopbackSdp
 from linkrtc.error import MediaError
-from linkrtc.interfaces import IApplicationMediaSession, IMediaListener, ISIPServerLeg
+from linkrtc.interfaces import IApplicationMediaSession, IMediaListener
 
 log = Logger()
 
@@ -182,8 +183,7 @@ class ApplicationCall(OutboundCall):
 # -- calls to a browser client -----------------------------------------------------------
 
 
-@implementer(ISIPServerLeg)
-class LoopbackLeg:
+class LoopbackLeg(StubServerLeg):
     """
     The "SIP leg" of a L{ClientLegCall}: the 200 OK's SDP (the browser
     session's RTP offer) is answered by the anchor session
@@ -194,19 +194,10 @@ class LoopbackLeg:
     @param address: the address both sessions' RTP reach each other on.
     """
 
-    callId = None
-
     def __init__(self, request, anchor, address):
-        self.request = request
+        StubServerLeg.__init__(self, request)
         self.anchor = anchor
         self.address = address
-        self.listener = None
-
-    def setListener(self, listener):
-        self.listener = listener
-
-    def sendProvisional(self, status, reason=None, body=None, contentType=None, headers=()):
-        pass
 
     def sendFinal(self, status, reason=None, body=None, contentType=None, headers=()):
         if not 200 <= status < 300:
@@ -224,11 +215,8 @@ class LoopbackLeg:
         d.addCallbacks(answered, failed)
         d.addErrback(lambda f: log.failure("browser leg: ACK", f))
 
-    def sendBye(self):
-        return defer.succeed(None)
-
-    def sendRequest(self, method, body=None, contentType=None, headers=()):
-        return defer.fail(MediaError(f"a browser leg has no SIP dialog for {method}"))
+    def noDialog(self, method):
+        return MediaError(f"a browser leg has no SIP dialog for {method}")
 
 
 @implementer(IMediaListener)

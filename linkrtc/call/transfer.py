@@ -36,8 +36,9 @@ from zope.interface import implementer
 from linkrtc import metrics
 from linkrtc.call.call import Call
 from linkrtc.call.events import ApplicationDecisionEvent, InviteEvent, SIPRequestEvent
+from linkrtc.call.stubleg import StubServerLeg
 from linkrtc.error import InvalidStateError
-from linkrtc.interfaces import ISIPLegListener, ISIPServerLeg
+from linkrtc.interfaces import ISIPLegListener
 from linkrtc.sip.refer import SIPFRAG, notifyHeaders, sipfrag
 
 log = Logger()
@@ -156,8 +157,7 @@ class _Bye:
     body = b""
 
 
-@implementer(ISIPServerLeg)
-class JoinedLeg:
+class JoinedLeg(StubServerLeg):
     """
     The SIP leg of a call whose SIP peer was transferred away: the "far
     end" is another call of this switch (C{peer}), whose RTP the call's
@@ -167,22 +167,11 @@ class JoinedLeg:
     @ivar peer: the other L{Call}, or C{None} once hung up.
     """
 
-    callId = None
     finalSent = True
 
     def __init__(self, request, peer):
-        self.request = request
+        StubServerLeg.__init__(self, request)
         self.peer = peer
-        self.listener = None
-
-    def setListener(self, listener):
-        self.listener = listener
-
-    def sendProvisional(self, status, reason=None, body=None, contentType=None, headers=()):
-        pass
-
-    def sendFinal(self, status, reason=None, body=None, contentType=None, headers=()):
-        pass
 
     def sendBye(self):
         """The peer call hears a BYE (it ends, cause 200, by C{usr})."""
@@ -194,7 +183,10 @@ class JoinedLeg:
     def sendRequest(self, method, body=None, contentType=None, headers=()):
         if method == "BYE":
             return self.sendBye()
-        return defer.fail(InvalidStateError(f"a transferred call has no SIP dialog for {method}"))
+        return StubServerLeg.sendRequest(self, method, body, contentType, headers)
+
+    def noDialog(self, method):
+        return InvalidStateError(f"a transferred call has no SIP dialog for {method}")
 
 
 def _note(call, **fields):
