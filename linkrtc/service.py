@@ -40,7 +40,7 @@ from linkrtc.monitoring import (
     SIPMessageCounter,
     bindSwitchGauges,
 )
-from linkrtc.reference import Reference
+from linkrtc.reference import EngineReference, Reference
 from linkrtc.signalling.api import ApiFactory, makeApiWebSocketResource
 from linkrtc.signalling.directory import ClientDirectory
 from linkrtc.signalling.guard import SourceGuard
@@ -225,15 +225,18 @@ def makeLinkRTCService(config, reactor=None):
     Build LinkRTC.
 
     Every object is built whole, in dependency order. The call engine
-    (L{CallManager}) needs its dialer, its WebSocket phones and the call
-    control, which need it back (as do the SIP user agent and the
-    call-control API's dialer); they get L{engine}, a
-    L{linkrtc.reference.Reference} bound to the engine once it is built.
-    The instant messenger gets one to the user agent likewise (the
-    registrar it serves is built before the user agent). The SIP layers
-    bind each other as RFC 3261 layers them (the transport's C{receiver},
-    the transaction layer's C{tu}): a reference there would add a call to
-    every message's path.
+    (L{linkrtc.call.manager.CallManager}) is built last: it needs the
+    WebSocket phones and the call control (whose C{construct} dialer
+    needs the engine back), and the SIP user agent it is reached through
+    is needed by the phones, the ringer and the outbound dialer. Those
+    that need the engine get C{engine}, an
+    L{linkrtc.reference.EngineReference} bound to it once it is built.
+    The instant messenger gets a L{linkrtc.reference.Reference} to the
+    user agent likewise (the registrar it serves is built before the user
+    agent). The SIP layers still bind each other as RFC 3261 layers them
+    (the transport's C{receiver}, the transaction layer's C{tu}), in
+    L{linkrtc.sip}'s own way: a reference there would add a call to every
+    message's path.
 
     @param config: a L{linkrtc.config.LinkRTCConfig}.
     @param reactor: the reactor (asyncio); the global one if C{None}.
@@ -245,7 +248,7 @@ def makeLinkRTCService(config, reactor=None):
         # twistd installs the configured one first (linkrtc.tap).
         from twisted.internet import reactor
 
-    engine = Reference("the call engine")
+    engine = EngineReference()
     userAgentReference = Reference("the SIP user agent")
     top = MultiService()
     LogLevelService(levelNamed(config.logLevel)).setServiceParent(top)

@@ -1,8 +1,10 @@
 """Tests for L{linkrtc.reference}."""
 
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
 
-from linkrtc.reference import Reference
+from linkrtc.interfaces import IClientMessageHandler, IInviteHandler
+from linkrtc.reference import EngineReference, Reference
 
 
 class Target:
@@ -10,6 +12,12 @@ class Target:
 
     def inviteReceived(self, leg):
         return ("invite", leg)
+
+    def clientMessageReceived(self, connection, message):
+        return ("message", connection, message)
+
+    def clientLost(self, connection):
+        return ("lost", connection)
 
 
 class ReferenceTests(SynchronousTestCase):
@@ -34,3 +42,21 @@ class ReferenceTests(SynchronousTestCase):
         ref = Reference("the engine")
         ref.bind(Target())
         self.assertRaises(RuntimeError, ref.bind, Target())
+
+
+class EngineReferenceTests(SynchronousTestCase):
+    def test_handlers(self):
+        """
+        The engine's reference is the user agent's invite handler and the
+        phones' message handler, forwarding to the engine once bound.
+        """
+        ref = EngineReference()
+        self.assertTrue(verifyObject(IInviteHandler, ref))
+        self.assertTrue(verifyObject(IClientMessageHandler, ref))
+        target = Target()
+        ref.bind(target)
+        self.assertIs(ref.calls, target.calls)
+        self.assertEqual(ref.inviteReceived("leg"), ("invite", "leg"))
+        self.assertEqual(ref.clientMessageReceived("c", {"type": "x"}),
+                         ("message", "c", {"type": "x"}))
+        self.assertEqual(ref.clientLost("c"), ("lost", "c"))
