@@ -148,11 +148,11 @@ def makeRootResource(adminGuard=None):
         (C{/linkrtc.js}) and the other files of C{linkrtc/static/}; the
         caller mounts C{/ws} and the APIs on it.
     """
-    root = StaticFiles(STATIC, defaultType="application/octet-stream")
-    root.indexNames = ["index.html"]
-    root.contentTypes = dict(root.contentTypes, **{".js": "text/javascript; charset=utf-8",
-                                                    ".html": "text/html; charset=utf-8",
-                                                    ".css": "text/css; charset=utf-8"})
+    root = StaticFiles(STATIC, defaultType="application/octet-stream", indexNames=["index.html"],
+                       contentTypes=dict(StaticFiles.contentTypes,
+                                         **{".js": "text/javascript; charset=utf-8",
+                                            ".html": "text/html; charset=utf-8",
+                                            ".css": "text/css; charset=utf-8"}))
     guard = adminGuard if adminGuard is not None else AdminGuard()
     root.putChild(b"version", guard.protect(
         Data(f"LinkRTC {__version__}\n".encode(), "text/plain"), loopbackSuffices=True))

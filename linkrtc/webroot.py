@@ -47,6 +47,24 @@ class StaticFiles(File):
     nothing logged. Children made with C{putChild} are found as usual.
     """
 
+    def __init__(self, path, defaultType="text/html", ignoredExts=(), registry=None,
+                 indexNames=None, contentTypes=None):
+        """
+        L{File}'s arguments, and:
+
+        @param indexNames: the file names a directory is served as
+            (C{list} of C{str}); default L{File}'s. Files made for children
+            get a copy (L{File.createSimilarFile}).
+        @param contentTypes: C{{".ext": "type"}} for this resource;
+            default L{File}'s table. Files made for children use the
+            default.
+        """
+        File.__init__(self, path, defaultType, ignoredExts, registry)
+        if indexNames is not None:
+            self.indexNames = list(indexNames)
+        if contentTypes is not None:
+            self.contentTypes = contentTypes
+
     def getChild(self, path, request):
         if not _nameable(path):
             return NoResource()
