@@ -47,6 +47,7 @@ from linkrtc.call.call import CallServices
 from linkrtc.call.dialplan import DialPlanRefused
 from linkrtc.call.events import ApplicationDecisionEvent
 from linkrtc.call.outboundcall import OutboundCall, resultNow
+from linkrtc.call.registry import buildApplicationDialMachine
 from linkrtc.call.stubleg import StubServerLeg
 from linkrtc.call.transfer import DirectClientCall, StandInAck, StandInRequest, loopbackSdp
 from linkrtc.error import MediaError
@@ -331,8 +332,6 @@ class ApplicationDialer:
     """
 
     def __init__(self, manager, outbound=None, machine=None, loopbackAddress="127.0.0.1"):
-        from linkrtc.call.registry import buildApplicationDialMachine
-
         self.manager = manager
         self.outbound = outbound
         self.machine = machine if machine is not None else buildApplicationDialMachine()

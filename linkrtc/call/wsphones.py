@@ -34,6 +34,7 @@ from linkrtc.call.contacts import inviteToContact
 from linkrtc.call.fork import ANSWERED_ELSEWHERE, ANSWERED_ELSEWHERE_REASON
 from linkrtc.interfaces import IClientConnection
 from linkrtc.sip.dialog import newTag
+from linkrtc.sip.outbound import InviteClientLeg
 from linkrtc.sip.uri import parseURI
 from linkrtc.sip.websocket import WS_TRANSPORTS
 
@@ -332,16 +333,12 @@ class WebSocketPhones:
         @param legFactory: makes the INVITE client legs (default
             L{linkrtc.sip.outbound.InviteClientLeg}).
         """
-        if legFactory is None:
-            from linkrtc.sip.outbound import InviteClientLeg
-
-            legFactory = InviteClientLeg
         self.clock = clock
         self.directory = directory
         self.bindings = bindings
         self.engine = engine
         self.userAgent = userAgent
-        self.legFactory = legFactory
+        self.legFactory = legFactory if legFactory is not None else InviteClientLeg
         self._phones = {}  # user -> WebSocketPhone
 
     def phoneFor(self, user):
