@@ -46,7 +46,7 @@ from linkrtc.app.errors import FAILED, ApiError, mediaUnavailable
 from linkrtc.call.call import CallServices
 from linkrtc.call.dialplan import DialPlanRefused
 from linkrtc.call.events import ApplicationDecisionEvent
-from linkrtc.call.outboundcall import OutboundCall, resultNow
+from linkrtc.call.outboundcall import OutboundCall
 from linkrtc.call.registry import buildApplicationDialMachine
 from linkrtc.call.stubleg import StubServerLeg
 from linkrtc.call.transfer import DirectClientCall, StandInAck, StandInRequest, loopbackSdp
@@ -162,12 +162,8 @@ class ApplicationCall(OutboundCall):
             return self.media.offerLocally(codecs, srtp=srtp)
         return self.media.offerLocally(codecs)
 
-    def answerFromSIP(self, body):
-        d = defer.maybeDeferred(self.media.offerAnswered, body)
-        fired, result = resultNow(d)
-        if not fired:
-            self.whenDone(d, "clientAnswer")
-        return fired, result
+    def mediaAnswer(self, body):
+        return self.media.offerAnswered(body)
 
     def takeAnswer(self, result):
         if isinstance(result, Failure):

@@ -233,11 +233,18 @@ class OutboundCall(Call):
             client's SDP C{str}, or a L{Failure}); else C{(False, None)}, and
             the result comes later as a L{MediaResultEvent} C{clientAnswer}.
         """
-        d = defer.maybeDeferred(self.media.clientAnswer, body)
+        d = defer.maybeDeferred(self.mediaAnswer, body)
         fired, result = resultNow(d)
         if not fired:
             self.whenDone(d, "clientAnswer")
         return fired, result
+
+    def mediaAnswer(self, body):
+        """
+        @return: what the media session makes of the SIP side's answer SDP
+            (C{bytes}): L{IOutboundMediaSession.clientAnswer}'s result.
+        """
+        return self.media.clientAnswer(body)
 
     def takeAnswer(self, result):
         """
