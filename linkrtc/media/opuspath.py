@@ -137,7 +137,10 @@ class SIPFromOpus:
         """
         out = []
         for converted in self._resampler.resample(frame):
-            samples = converted.to_ndarray().reshape(-1)
+            # s16 mono is one packed plane: read it in place (PyAV's
+            # to_ndarray stacks the planes with numpy.vstack, a copy).
+            samples = numpy.frombuffer(converted.planes[0], dtype=numpy.int16,
+                                       count=converted.samples)
             out.append((self._codec.encode(samples),
                         int(len(samples) * self._clockPerSample)))
         return out
