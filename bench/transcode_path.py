@@ -15,7 +15,10 @@ packets, a 440 Hz tone from SIP as PCMU payloads):
     aiortc's receiver and sender (threads, Tasks, timers, RTP objects) come
     on top of this in LinkRTC and are not counted here;
   - ``opuspath``: ``linkrtc.media.opuspath`` (``SIPFromOpus``,
-    ``OpusFromSIP``), the codec work of the fast path;
+    ``OpusFromSIP``), the codec work of the fast path, with libopus
+    through ctypes (``linkrtc.media.libopus``; the row is the same as
+    ``opuspath-pyav`` when the system has no libopus), and
+    ``opuspath-pyav``: the same through PyAV, its fallback;
   - ``transcoder``: ``Transcoder``'s inline callbacks for a packet each way,
     with the numbering and the tee check, the RTP session and the tap
     replaced by stubs that only count (no SRTP, no socket).
@@ -119,12 +122,12 @@ def aiortcCodecs(opus, ulaw):
     return timed(one, len(opus))
 
 
-def opuspath(opus, ulaw):
-    fromOpus, toOpus = SIPFromOpus("PCMU"), OpusFromSIP("PCMU")
+def opuspath(opus, ulaw, useLibopus=True):
+    fromOpus = SIPFromOpus("PCMU", useLibopus=useLibopus)
+    toOpus = OpusFromSIP("PCMU", useLibopus=useLibopus)
 
     def one(i):
-        for frame in fromOpus.decode(opus[i]):
-            fromOpus.encode(frame)
+        fromOpus.transcode(opus[i])
         toOpus.encode(ulaw[i])
 
     return timed(one, len(opus))
@@ -185,12 +188,13 @@ def main():
     rows = {
         "ceiling": ceiling(opus, pcm),
         "aiortc": aiortcCodecs(opus, ulaw),
+        "opuspath-pyav": opuspath(opus, ulaw, useLibopus=False),
         "opuspath": opuspath(opus, ulaw),
         "transcoder": asyncio.run(transcoderPath(opus, ulaw)),
     }
     top = rows["ceiling"]
     for name, value in rows.items():
-        print(f"{name:11} {value:6.2f} ms CPU per call-second (x{value / top:.2f} ceiling)")
+        print(f"{name:13} {value:6.2f} ms CPU per call-second (x{value / top:.2f} ceiling)")
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     with open(os.path.join(HERE, "results", "transcode_path.json"), "w") as f:
         json.dump({"benchmark": "transcode_path", "time": time.strftime("%Y-%m-%dT%H:%M:%S"),

@@ -30,6 +30,7 @@ import fractions
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import av
 import numpy
 from aiortc.codecs import get_decoder, get_encoder
 from aiortc.codecs.g711 import PcmEncoder
@@ -41,7 +42,14 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from av import AudioFrame
 from twisted.logger import Logger
 
-from linkrtc.media.opuspath import FAST_SIP_CODECS, OPUS_CLOCK, OPUS_STEP, OpusFromSIP, SIPFromOpus
+from linkrtc.media.opuspath import (
+    FAST_SIP_CODECS,
+    OPUS_CLOCK,
+    OPUS_STEP,
+    OpusFromSIP,
+    SIPFromOpus,
+    browserFrameDecoder,
+)
 
 log = Logger()
 
@@ -228,7 +236,7 @@ class Transcoder:
         self._task = None
         self._muted = False
         self._toBrowserMuted = False
-        self._tee = None
+        self._tee = self._teeDecoder = None
         #: Inline: the feed track is parked (SIP audio is flowing), the SIP
         #: stream's SSRC and next expected timestamp, the browser's last SSRC
         #: and sequence number.
@@ -270,6 +278,8 @@ class Transcoder:
         stops.
         """
         self._tee = callback
+        if self.inline:
+            self._teeDecoder = browserFrameDecoder() if callback is not None else None
 
     def start(self):
         self._feed.unpark()
@@ -326,23 +336,36 @@ class Transcoder:
         if ssrc == self._webrtcSource and not 0 < ((seq - self._webrtcSeq) & 0xFFFF) < 0x8000:
             return
         self._webrtcSource, self._webrtcSeq = ssrc, seq
+        if not payload:
+            return
+        if self._tee is not None:
+            self._teeFrames(payload)
+        if self._muted:
+            return
         try:
-            frames = self._fromOpus.decode(payload)
+            out = self._fromOpus.transcode(payload)
         except Exception:
             log.debug("undecodable browser audio dropped")
             return
+        for sipPayload, advance in out:
+            self.framesEncoded += 1
+            self._rtp.sendAudio(sipPayload, advance)
+
+    def _teeFrames(self, payload):
+        """
+        The fast path's frames for the browser leg's actions: decoded at
+        48 kHz by a decoder of their own (made when L{tee} is given one),
+        so they keep the browser's full band whatever the SIP codec.
+        """
+        try:
+            frames = self._teeDecoder.decode(av.Packet(payload))
+        except Exception:
+            return
         for frame in frames:
-            tee = self._tee
-            if tee is not None:
-                try:
-                    tee(frame)
-                except Exception:
-                    log.failure("the browser leg's actions failed on a frame")
-            if self._muted:
-                continue
-            for sipPayload, advance in self._fromOpus.encode(frame):
-                self.framesEncoded += 1
-                self._rtp.sendAudio(sipPayload, advance)
+            try:
+                self._tee(frame)
+            except Exception:
+                log.failure("the browser leg's actions failed on a frame")
 
     def _fromSIP(self, marker, pt, seq, ts, ssrc, payload):
         if self._toBrowserMuted:

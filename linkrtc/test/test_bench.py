@@ -86,5 +86,5 @@ class TranscodePathBenchTests(SynchronousTestCase):
         pcm = bench.tone(440, 8000, 5)
         ulaw = [bytes(len(samples)) for samples in pcm]
         for row in (bench.ceiling(opus, pcm), bench.aiortcCodecs(opus, ulaw),
-                    bench.opuspath(opus, ulaw)):
+                    bench.opuspath(opus, ulaw), bench.opuspath(opus, ulaw, False)):
             self.assertGreater(row, 0)

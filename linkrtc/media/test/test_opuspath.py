@@ -1,5 +1,6 @@
 """
-Tests for the transcoder's fast path: L{linkrtc.media.opuspath} and
+Tests for the transcoder's fast path: L{linkrtc.media.opuspath} (with
+libopus through L{linkrtc.media.libopus} and through PyAV) and
 L{linkrtc.media.transcode.Transcoder}'s inline mode (with stubs for the
 RTP session and the tap; the path between real peers is in test_bridge).
 """
@@ -9,10 +10,11 @@ import asyncio
 import av
 import numpy
 from twisted.internet.task import Clock
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from linkrtc.media import libopus
 from linkrtc.media.actions.pcm import PayloadCodec, ulawDecode, ulawEncode
-from linkrtc.media.opuspath import OPUS_STEP, OpusFromSIP, SIPFromOpus
+from linkrtc.media.opuspath import OPUS_STEP, OpusFromSIP, SIPFromOpus, browserFrameDecoder
 from linkrtc.media.relay import AIORTC_SOURCE
 from linkrtc.media.rtp import StreamRewriter
 from linkrtc.media.test.peers import dominantFrequency
@@ -45,17 +47,27 @@ def browserOpus(freq=880, frames=50):
 
 def decodeOpus(payloads):
     """@return: the mono 48 kHz C{int16} samples of Opus C{payloads}."""
-    decoder = SIPFromOpus("PCMU")
-    chunks = [f.to_ndarray().reshape(-1) for p in payloads for f in decoder.decode(p)]
+    decoder = browserFrameDecoder()
+    chunks = [f.to_ndarray().reshape(-1) for p in payloads for f in decoder.decode(av.Packet(p))]
     return numpy.concatenate(chunks)
 
 
-class OpusFromSIPTests(SynchronousTestCase):
+class BackendMixin:
+    """Runs a test case's tests with libopus through ctypes (L{useLibopus}) or PyAV."""
+
+    useLibopus = True
+
+    def setUp(self):
+        if self.useLibopus and libopus.LIB is None:
+            raise SkipTest("no libopus.so.0 on this system (PyAV's libopus is tested)")
+
+
+class OpusFromSIPMixin(BackendMixin):
     """SIP payloads to Opus, no resampling."""
 
     def test_pcmuTone(self):
         """One Opus packet (CELT narrowband, 20 ms) per 20 ms of PCMU; a tone stays its pitch."""
-        toOpus = OpusFromSIP("PCMU")
+        toOpus = OpusFromSIP("PCMU", self.useLibopus)
         self.assertEqual(toOpus.rate, 8000)
         packets = []
         for samples in tone(440, 8000, 50):
@@ -70,7 +82,7 @@ class OpusFromSIPTests(SynchronousTestCase):
     def test_g722Tone(self):
         """G.722 (16 kHz audio) goes into a 16 kHz encoder."""
         codec = PayloadCodec("G722")
-        toOpus = OpusFromSIP("G722")
+        toOpus = OpusFromSIP("G722", self.useLibopus)
         self.assertEqual(toOpus.rate, 16000)
         packets = []
         for samples in tone(1000, 16000, 50):
@@ -81,7 +93,7 @@ class OpusFromSIPTests(SynchronousTestCase):
 
     def test_otherPacketTimes(self):
         """30 ms payloads make 20 ms packets; the remainder waits, and L{reset} drops it."""
-        toOpus = OpusFromSIP("PCMU")
+        toOpus = OpusFromSIP("PCMU", self.useLibopus)
         counts = [len(toOpus.encode(ulawEncode(s))) for s in tone(440, 8000, 4, size=240)]
         self.assertEqual(counts, [1, 2, 1, 2])
         self.assertEqual(len(toOpus.encode(b"\xff" * 80)), 0)
@@ -90,18 +102,25 @@ class OpusFromSIPTests(SynchronousTestCase):
         self.assertEqual(len(toOpus.encode(b"\xff" * 80)), 1)
 
 
-class SIPFromOpusTests(SynchronousTestCase):
-    """Opus to SIP payloads through one resampler per call."""
+class OpusFromSIPTests(OpusFromSIPMixin, SynchronousTestCase):
+    pass
+
+
+class OpusFromSIPPyAVTests(OpusFromSIPMixin, SynchronousTestCase):
+    useLibopus = False
+
+
+class SIPFromOpusMixin(BackendMixin):
+    """Opus to SIP payloads: decoded at the SIP rate (libopus) or resampled (PyAV)."""
 
     def test_pcmuTone(self):
         """Opus at 48 kHz becomes 20 ms PCMU payloads (160 bytes, 160 ticks); the tone stays."""
-        fromOpus = SIPFromOpus("PCMU")
+        fromOpus = SIPFromOpus("PCMU", self.useLibopus)
         payloads = []
         for packet in browserOpus(880, 50):
-            frames = fromOpus.decode(packet)
-            self.assertEqual([(f.sample_rate, f.layout.name, f.samples) for f in frames],
-                             [(48000, "mono", 960)])
-            for payload, advance in fromOpus.encode(frames[0]):
+            out = fromOpus.transcode(packet)
+            self.assertLessEqual(len(out), 1)
+            for payload, advance in out:
                 self.assertEqual((len(payload), advance), (160, 160))
                 payloads.append(payload)
         self.assertGreaterEqual(len(payloads), 49)
@@ -110,11 +129,59 @@ class SIPFromOpusTests(SynchronousTestCase):
 
     def test_g722(self):
         """G.722 payloads: 20 ms of 16 kHz audio each, 160 ticks of its 8 kHz RTP clock."""
-        fromOpus = SIPFromOpus("G722")
-        out = [pair for p in browserOpus(1000, 10) for f in fromOpus.decode(p)
-               for pair in fromOpus.encode(f)]
-        self.assertGreaterEqual(len(out), 9)
+        fromOpus = SIPFromOpus("G722", self.useLibopus)
+        codec = PayloadCodec("G722")
+        out = [pair for p in browserOpus(1000, 25) for pair in fromOpus.transcode(p)]
+        self.assertGreaterEqual(len(out), 24)
         self.assertEqual({(len(p), a) for p, a in out}, {(160, 160)})
+        samples = numpy.concatenate([codec.decode(p) for p, _ in out])
+        self.assertAlmostEqual(dominantFrequency(samples[-4000:], 16000), 1000, delta=10)
+
+    def test_undecodable(self):
+        """A packet that is not Opus raises (the transcoder drops it)."""
+        fromOpus = SIPFromOpus("PCMU", self.useLibopus)
+        self.assertRaises(Exception, fromOpus.transcode, b"\x03")
+
+
+class SIPFromOpusTests(SIPFromOpusMixin, SynchronousTestCase):
+    pass
+
+
+class SIPFromOpusPyAVTests(SIPFromOpusMixin, SynchronousTestCase):
+    useLibopus = False
+
+
+class LibopusTests(BackendMixin, SynchronousTestCase):
+    """L{libopus}'s errors."""
+
+    def test_badFrameLength(self):
+        """libopus refuses a frame that is not 2.5, 5, 10, 20, 40 or 60 ms."""
+        encoder = libopus.Encoder(8000, 32000)
+        self.assertEqual(len(encoder.encode(numpy.zeros(160, numpy.int16))) > 0, True)
+        self.assertRaises(libopus.LibopusError, encoder.encode, numpy.zeros(100, numpy.int16))
+
+    def test_badRate(self):
+        """libopus refuses other rates."""
+        self.assertRaises(libopus.LibopusError, libopus.Encoder, 44100, 32000)
+        self.assertRaises(libopus.LibopusError, libopus.Decoder, 44100)
+
+    def test_stereoDownmixed(self):
+        """A stereo stream decodes to mono: 20 ms at 8 kHz is 160 samples."""
+        packet = browserOpusStereo()
+        self.assertEqual(len(libopus.Decoder(8000).decode(packet)), 160)
+
+
+def browserOpusStereo():
+    """@return: one stereo 20 ms Opus packet."""
+    encoder = av.CodecContext.create("libopus", "w")
+    encoder.sample_rate = 48000
+    encoder.layout = "stereo"
+    encoder.format = "s16"
+    frame = av.AudioFrame.from_ndarray(numpy.zeros((1, 1920), numpy.int16), format="s16",
+                                       layout="stereo")
+    frame.sample_rate = 48000
+    frame.pts = 0
+    return bytes(encoder.encode(frame)[0])
 
 
 class StubRTP:
@@ -210,7 +277,7 @@ class InlineTranscoderTests(SynchronousTestCase):
         for seq in [100, 101, 102, 102, 101, 103, 104, 105, 106, 107, 108, 109]:
             self.tap.onPacket(0, 111, seq, seq * 960, 0x55, packets[seq - 100])
         self.tap.onPacket(0, 96, 110, 0, 0x55, b"video")  # another payload type: ignored
-        self.assertIn(len(self.rtp.sent), (9, 10))  # the resampler's delay may keep one back
+        self.assertIn(len(self.rtp.sent), (9, 10))  # PyAV's resampler delay may keep one back
         self.assertEqual(self.transcoder.framesEncoded, len(self.rtp.sent))
         self.assertEqual({(len(p), n) for p, n in self.rtp.sent}, {(160, 160)})
 
@@ -264,5 +331,7 @@ class InlineTranscoderTests(SynchronousTestCase):
         """What the codecs refuse is dropped, and the next packets go on."""
         self.transcoder.start()
         self.tap.onPacket(0, 111, 1, 0, 0x55, b"")
+        self.tap.onPacket(0, 111, 2, 0, 0x55, b"\x03")
+        self.assertEqual(self.rtp.sent, [])
         self.sip(1, 160)
         self.assertEqual(len(self.tap.sent), 1)
