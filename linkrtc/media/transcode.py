@@ -16,9 +16,9 @@ packets are decoded in the tap's datagram callback and each SIP packet is
 encoded and sent to the browser in the RTP callback
 (L{linkrtc.media.opuspath}), with neither aiortc's receiver (a decoder
 thread per call) nor its sender (a paced Task per call) on the way. Late
-or duplicate browser packets are dropped instead of reordered (aiortc's
-audio jitter buffer held 4 packets before decoding, 80 ms; the SIP phone's
-own jitter buffer reorders). The L{FeedTrack} still sends silence until
+or duplicate browser packets are dropped instead of reordered as aiortc's
+jitter buffer did (the SIP phone's own jitter buffer smooths what
+arrives). The L{FeedTrack} still sends silence until
 the SIP side's first packet and the browser leg's actions while they send
 (L{Transcoder.muteToBrowser}), through aiortc's sender; the tap's
 L{linkrtc.media.rtp.StreamRewriter} keeps one stream across the switches.
@@ -318,11 +318,11 @@ class Transcoder:
         self._parkFeed()
         tap = self._tap
         out = tap.out
-        for payload in payloads:
+        for opus in payloads:
             switched = out.source is not None  # aiortc's sender sent last
             seq, ts = out.local(OPUS_STEP + extra, atTime=switched)
             extra = 0
-            tap.send(switched or marker, tap.audioPT, seq, ts, payload)
+            tap.send(switched or marker, tap.audioPT, seq, ts, opus)
             marker = False
 
     def _fromWebRTC(self, marker, pt, seq, ts, ssrc, payload):
