@@ -640,7 +640,8 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia, SDESS
         else:
             self.mode = "transcode"
             self._pipe = Transcoder(self._loop, self.rtp, self.leg.transceiver.receiver.track,
-                                    self.track, self._sipCodec.name)
+                                    self.track, self._sipCodec.name, tap=self.tap,
+                                    webrtcCodec=name)
         log.info("call {callId}: media {mode} (SIP {sip}, WebRTC {webrtc})", callId=self.callId,
                  mode=self.mode, sip=self._sipCodec.name, webrtc=name)
         self._pipe.start()

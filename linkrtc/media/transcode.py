@@ -8,6 +8,20 @@ RTP.
 
 L{FeedTrack} is also the sending track in relay mode, where it sends
 nothing ("parked"): aiortc's sender then stays idle.
+
+Fast path: with Opus in the browser and G.711 or G.722 on SIP (the usual
+transcoded call), given the call's L{linkrtc.media.relay.WebRTCTap}, the
+L{Transcoder} works inline, as the packet relay does: the browser's SRTP
+packets are decoded in the tap's datagram callback and each SIP packet is
+encoded and sent to the browser in the RTP callback
+(L{linkrtc.media.opuspath}), with neither aiortc's receiver (a decoder
+thread per call) nor its sender (a paced Task per call) on the way. Late
+or duplicate browser packets are dropped instead of reordered as aiortc's
+jitter buffer did (the SIP phone's own jitter buffer smooths what
+arrives). The L{FeedTrack} still sends silence until
+the SIP side's first packet and the browser leg's actions while they send
+(L{Transcoder.muteToBrowser}), through aiortc's sender; the tap's
+L{linkrtc.media.rtp.StreamRewriter} keeps one stream across the switches.
 """
 
 import asyncio
@@ -16,6 +30,7 @@ import fractions
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import av
 import numpy
 from aiortc.codecs import get_decoder, get_encoder
 from aiortc.codecs.g711 import PcmEncoder
@@ -26,6 +41,15 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from av import AudioFrame
 from twisted.logger import Logger
+
+from linkrtc.media.opuspath import (
+    FAST_SIP_CODECS,
+    OPUS_CLOCK,
+    OPUS_STEP,
+    OpusFromSIP,
+    SIPFromOpus,
+    browserFrameDecoder,
+)
 
 log = Logger()
 
@@ -181,22 +205,44 @@ class Transcoder:
     @param remoteTrack: the peer connection's received audio track.
     @param feedTrack: the L{FeedTrack} the peer connection sends.
     @param codecName: the SIP codec (C{"PCMU"}, C{"PCMA"}, C{"G722"}).
+    @param tap: the call's L{linkrtc.media.relay.WebRTCTap}, or C{None}.
+    @param webrtcCodec: the browser's codec name (C{"OPUS"}, C{"PCMU"}),
+        or C{None}.
+    @ivar inline: C{True} when the fast path runs (the module docstring):
+        C{tap} given, Opus in the browser and C{codecName} one of
+        L{FAST_SIP_CODECS}.
     """
 
-    def __init__(self, loop, rtp, remoteTrack, feedTrack, codecName):
+    def __init__(self, loop, rtp, remoteTrack, feedTrack, codecName, tap=None,
+                 webrtcCodec=None):
         AudioEncodeExecutor.install(loop)
         self._loop = loop
         self._rtp = rtp
         self._remote = remoteTrack
         self._feed = feedTrack
-        params = codecParameters(codecName)
-        self._decoder = get_decoder(params)
-        self._encoder = get_encoder(params)
+        self._tap = tap
+        self.inline = (tap is not None and webrtcCodec == "OPUS"
+                       and codecName in FAST_SIP_CODECS)
+        if self.inline:
+            self._decoder = self._encoder = None
+            self._toOpus = OpusFromSIP(codecName)
+            self._fromOpus = SIPFromOpus(codecName)
+        else:
+            params = codecParameters(codecName)
+            self._decoder = get_decoder(params)
+            self._encoder = get_encoder(params)
+            self._toOpus = self._fromOpus = None
         self._feed.setRate(SIP_CODEC_PARAMETERS[codecName][2])
         self._task = None
         self._muted = False
         self._toBrowserMuted = False
-        self._tee = None
+        self._tee = self._teeDecoder = None
+        #: Inline: the feed track is parked (SIP audio is flowing), the SIP
+        #: stream's SSRC and next expected timestamp, the browser's last SSRC
+        #: and sequence number.
+        self._feedParked = False
+        self._sipSource = self._sipNextTs = None
+        self._webrtcSource = self._webrtcSeq = None
         self.framesEncoded = 0
 
     def mute(self, muted):
@@ -209,6 +255,21 @@ class Transcoder:
         browser (an action on the browser leg feeds the track meanwhile).
         """
         self._toBrowserMuted = bool(muted)
+        if self.inline:
+            if muted:
+                self._unparkFeed()
+            elif self._sipSource is not None:
+                self._parkFeed()
+
+    def _parkFeed(self):
+        if not self._feedParked:
+            self._feed.park()
+            self._feedParked = True
+
+    def _unparkFeed(self):
+        if self._feedParked:
+            self._feed.unpark()
+            self._feedParked = False
 
     def tee(self, callback):
         """
@@ -217,11 +278,94 @@ class Transcoder:
         stops.
         """
         self._tee = callback
+        if self.inline:
+            self._teeDecoder = browserFrameDecoder() if callback is not None else None
 
     def start(self):
-        self._rtp.onAudio = self._fromSIP
         self._feed.unpark()
+        self._feedParked = False
+        if self.inline:
+            self._rtp.onAudio = self._fromSIPInline
+            self._tap.onPacket = self._fromWebRTC
+            return
+        self._rtp.onAudio = self._fromSIP
         self._task = self._loop.create_task(self._pump())
+
+    def _fromSIPInline(self, marker, pt, seq, ts, ssrc, payload):
+        """
+        The fast path's SIP -> browser: one SIP packet encoded to Opus and
+        sent at once. The Opus timestamps advance 20 ms a packet, plus the
+        SIP stream's own gaps (losses, silence suppression, up to 1 s).
+        """
+        if self._toBrowserMuted:
+            return
+        extra = 0
+        if ssrc != self._sipSource:
+            self._sipSource = ssrc
+            self._toOpus.reset()
+        elif self._sipNextTs is not None:
+            gap = (ts - self._sipNextTs) & 0xFFFFFFFF
+            if gap < 8000:
+                extra = gap * (OPUS_CLOCK // 8000)
+        self._sipNextTs = (ts + len(payload)) & 0xFFFFFFFF  # G.711, G.722: a byte per tick
+        try:
+            payloads = self._toOpus.encode(payload)
+        except Exception:
+            log.debug("SIP audio that would not encode to Opus dropped")
+            return
+        if not payloads:
+            return
+        self._parkFeed()
+        tap = self._tap
+        out = tap.out
+        for opus in payloads:
+            switched = out.source is not None  # aiortc's sender sent last
+            seq, ts = out.local(OPUS_STEP + extra, atTime=switched)
+            extra = 0
+            tap.send(switched or marker, tap.audioPT, seq, ts, opus)
+            marker = False
+
+    def _fromWebRTC(self, marker, pt, seq, ts, ssrc, payload):
+        """
+        The fast path's browser -> SIP: one Opus packet decoded, given to
+        the tee, encoded to the SIP codec and sent. A packet not newer
+        than the last one of its SSRC (late, duplicate) is dropped.
+        """
+        if pt != self._tap.audioPT:
+            return
+        if ssrc == self._webrtcSource and not 0 < ((seq - self._webrtcSeq) & 0xFFFF) < 0x8000:
+            return
+        self._webrtcSource, self._webrtcSeq = ssrc, seq
+        if not payload:
+            return
+        if self._tee is not None:
+            self._teeFrames(payload)
+        if self._muted:
+            return
+        try:
+            out = self._fromOpus.transcode(payload)
+        except Exception:
+            log.debug("undecodable browser audio dropped")
+            return
+        for sipPayload, advance in out:
+            self.framesEncoded += 1
+            self._rtp.sendAudio(sipPayload, advance)
+
+    def _teeFrames(self, payload):
+        """
+        The fast path's frames for the browser leg's actions: decoded at
+        48 kHz by a decoder of their own (made when L{tee} is given one),
+        so they keep the browser's full band whatever the SIP codec.
+        """
+        try:
+            frames = self._teeDecoder.decode(av.Packet(payload))
+        except Exception:
+            return
+        for frame in frames:
+            try:
+                self._tee(frame)
+            except Exception:
+                log.failure("the browser leg's actions failed on a frame")
 
     def _fromSIP(self, marker, pt, seq, ts, ssrc, payload):
         if self._toBrowserMuted:
@@ -257,8 +401,12 @@ class Transcoder:
 
     def stop(self):
         """Stop both directions; the feed track goes back to silence."""
-        if self._rtp.onAudio == self._fromSIP:
+        if self._rtp.onAudio in (self._fromSIP, self._fromSIPInline):
             self._rtp.onAudio = None
+        if self.inline:
+            if self._tap.onPacket == self._fromWebRTC:
+                self._tap.onPacket = None
+            self._unparkFeed()
         if self._task is not None:
             self._task.cancel()
             self._task = None

@@ -2,7 +2,8 @@
 Tests for the pure helpers of the benchmarks under C{bench/} (the load
 tests themselves run by hand; see docs/performance.rst): the post-dial
 delay scenario and percentiles of bench/cps.py, the RSS slope of
-bench/memory.py and the profile summary of bench/flame.py.
+bench/memory.py, the profile summary of bench/flame.py and the in-process
+rows of bench/transcode_path.py.
 """
 
 import importlib
@@ -74,3 +75,16 @@ class FlameTests(SynchronousTestCase):
         own = text.split("inclusive time:")[0]
         self.assertIn(" 75.0% parse (sip/parser.py)", own)
         self.assertIn("100.0% run (/x/twisted/app.py)", text.split("inclusive time:")[1])
+
+
+class TranscodePathBenchTests(SynchronousTestCase):
+    def test_rows(self):
+        """bench/transcode_path.py's in-process rows run on a few frames of its tones."""
+        bench = benchModule("transcode_path")
+        opus = bench.browserPackets(5)
+        self.assertEqual(len(opus), 5)
+        pcm = bench.tone(440, 8000, 5)
+        ulaw = [bytes(len(samples)) for samples in pcm]
+        for row in (bench.ceiling(opus, pcm), bench.aiortcCodecs(opus, ulaw),
+                    bench.opuspath(opus, ulaw), bench.opuspath(opus, ulaw, False)):
+            self.assertGreater(row, 0)

@@ -216,6 +216,10 @@ class BridgeAudioTests(BridgeTestsMixin, TestCase):
     async def _transcode(self, sipCodecs, codec):
         session, phone, browser, m = await self.call(sipCodecs, codec, "transcode")
         self.assertEqual(m.codecs()[0].name, codec)
+        # The fast path (linkrtc.media.opuspath): no frame through aiortc's
+        # receiver or sender once the SIP side's audio flows.
+        self.assertTrue(session._pipe.inline)
+        self.assertGreater(session._pipe.framesEncoded, 10)
         self.checkTones("transcode %s/Opus" % (codec,), phone, browser)
         stats = await self.finish(session, phone, browser)
         self.assertEqual(stats["webrtc"]["codec"], "OPUS")
