@@ -55,7 +55,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
 from answerer import Answerer  # noqa: E402
-from sipload import cpuSeconds, pin, runSIPp, sweep  # noqa: E402
+from sipload import TICK, cpuSeconds, pin, runSIPp, sweep  # noqa: E402
 
 from linkrtc.test.e2e.cluster_harness import KamailioProcess, RedisProcess  # noqa: E402
 from linkrtc.test.e2e.harness import LinkRTCProcess  # noqa: E402
@@ -88,6 +88,26 @@ def groupCPUSeconds(pgid):
         except (OSError, ValueError):
             continue
     return total
+
+
+def machineBusySeconds():
+    """
+    @return: CPU seconds the whole machine spent busy (all cores, from
+        /proc/stat: user, nice, system, irq, softirq and steal, the time the
+        hypervisor gave to other guests).
+    """
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / TICK
+
+
+def warnings(node, count=5):
+    """@return: the last C{count} warnings and errors of C{node}'s log but the per-call ones."""
+    lines = [line for line in node.logText().splitlines()
+             if ("#warn]" in line or "#error]" in line or "#critical]" in line)
+             and "passthrough media" not in line]
+    return lines[-count:]
 
 
 def redirected(node):
@@ -170,11 +190,17 @@ def run(redis, nodeIds, clientNames, services, name, options):
 
         def load(rate):
             before = [redirected(n) for n in cluster.nodes]
+            busy = machineBusySeconds()
             row = runSIPp(cluster.kamailio.port, rate, options.seconds, "uac_call.xml",
                           services, cpus=cluster.restCores, direct=not options.via_front)
+            row["machine_busy_s"] = machineBusySeconds() - busy
             after = [redirected(n) for n in cluster.nodes]
             if None not in before + after:
                 row["redirected"] = sum(after) - sum(before)
+            if row["failed"]:
+                for i, node in enumerate(cluster.nodes):
+                    for line in warnings(node):
+                        print(f"  node {nodeIds[i]}: {line[:300]}", flush=True)
             return row
 
         result = sweep(name, rates, load, cluster.meters())
@@ -183,8 +209,14 @@ def run(redis, nodeIds, clientNames, services, name, options):
             row["nodes_cpu_ms_per_call"] = sum(row[f"node_{i}_cpu_ms_per_call"]
                                                for i in range(len(nodeIds)))
             row["rest_cpu_ms_per_call"] = sum(row[f"{k}_cpu_ms_per_call"] for k in REST)
+            # What the rest of the machine (other work, other guests) took
+            # meanwhile, in cores: the cores this run did not have.
+            ours = (row["nodes_cpu_ms_per_call"] + row["rest_cpu_ms_per_call"]) * calls / 1000
+            row["others_cores"] = (row["machine_busy_s"] - ours) / row["seconds"]
             if "redirected" in row:
                 row["redirected_share"] = row["redirected"] / calls
+        print("  meanwhile other work on the machine took (cores): " + ", ".join(
+            f"{r['others_cores']:.2f} at {r['rate']}/s" for r in result["rows"]), flush=True)
         return result
     finally:
         cluster.stop()
@@ -241,7 +273,7 @@ def printSummary(results, summary):
             parts = "  ".join(f"{k} {best[f'{k}_cpu_ms_per_call']:.3f}"
                               for k in ("nodes", *REST))
             print(f"  {key:16s} {best['rate']:6d} calls/s (achieved {best['achieved']:.0f}/s)  "
-                  f"{parts}")
+                  f"{parts}  (other work: {best['others_cores']:.2f} cores)")
         elif results[key]["rows"]:
             print(f"  {key:16s} failed at the lowest rate")
     for key in ("two_nodes", "two_nodes_split"):

@@ -16,7 +16,11 @@ Keys (C{PREFIX} is C{linkrtc:} by default):
 
 Redis is reached with redis-py's asyncio client (C{redis.asyncio}) on the
 reactor's asyncio loop (the process runs on Twisted's asyncio reactor);
-each operation returns a L{Deferred}.
+each operation returns a L{Deferred}. Its connections come from a
+blocking pool: when a burst of INVITEs has every connection busy with a
+lookup, the next lookup waits for one (at most L{POOL_WAIT} seconds)
+instead of failing at once, as redis-py's default pool does past its
+limit ("Too many connections", and the call would get 480).
 """
 
 import asyncio
@@ -30,6 +34,13 @@ __all__ = ["RedisLocationStore", "clientKey", "nodeKey"]
 
 #: The default prefix of every key.
 PREFIX = "linkrtc:"
+
+#: Connections to Redis a node opens at most; a lookup holds one for a
+#: round trip (well under a millisecond on a LAN).
+POOL_SIZE = 16
+
+#: Seconds an operation waits for a free connection, and for Redis's reply.
+POOL_WAIT = 2.0
 
 
 def clientKey(name, prefix=PREFIX):
@@ -61,15 +72,18 @@ class RedisLocationStore:
         @param url: the Redis URL (see L{redis.asyncio.from_url}).
         @param prefix: the prefix of every key.
         @param client: a C{redis.asyncio.Redis} to use (tests), or C{None}
-            to make one from C{url} (connections are opened on first use).
+            to make one from C{url} on a blocking pool of L{POOL_SIZE}
+            connections (opened on first use).
         """
         self.url = url
         self.prefix = prefix
         if client is None:
             import redis.asyncio
 
-            client = redis.asyncio.from_url(url, decode_responses=True,
-                                            socket_timeout=2.0, socket_connect_timeout=2.0)
+            pool = redis.asyncio.BlockingConnectionPool.from_url(
+                url, decode_responses=True, max_connections=POOL_SIZE, timeout=POOL_WAIT,
+                socket_timeout=POOL_WAIT, socket_connect_timeout=POOL_WAIT)
+            client = redis.asyncio.Redis.from_pool(pool)
         self.client = client
 
     def publish(self, nodeId, address, names, expiresAt, ttl):

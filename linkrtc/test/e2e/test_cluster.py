@@ -17,6 +17,7 @@ import signal
 import threading
 import time
 
+from twisted.internet.defer import ensureDeferred, gatherResults
 from twisted.logger import Logger
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
@@ -214,6 +215,17 @@ class RedisStoreTests(TestCase):
         self.assertEqual(self.redis.command("EXISTS", "linkrtc:node:a"), ":1")
 
     def test_roundTrip(self):
-        from twisted.internet.defer import ensureDeferred
-
         return ensureDeferred(self._roundTrip())
+
+    async def _burst(self):
+        now = time.time()
+        await self.store.publish("b", "127.0.0.1:5082", ["bob"], now + 30, 30)
+        found = await gatherResults([self.store.locate("bob", now) for _ in range(250)])
+        self.assertEqual(found, [[("b", "127.0.0.1:5082")]] * 250)
+
+    def test_burst(self):
+        """
+        More lookups at once than the pool has connections (a burst of
+        INVITEs) wait for a connection: none fails.
+        """
+        return ensureDeferred(self._burst())
