@@ -213,6 +213,9 @@ class RedisStoreTests(TestCase):
         ttl = self.redis.command("TTL", "linkrtc:client:carol")
         self.assertTrue(ttl.startswith(":") and 0 < int(ttl[1:]) <= 30, ttl)
         self.assertEqual(self.redis.command("EXISTS", "linkrtc:node:a"), ":1")
+        # A node whose address key is gone (expired) is not found.
+        self.redis.command("DEL", "linkrtc:node:a")
+        self.assertEqual(await self.store.locate("alice", now), [])
 
     def test_roundTrip(self):
         return ensureDeferred(self._roundTrip())
