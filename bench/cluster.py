@@ -12,8 +12,12 @@ process (bench/answerer.py) holding a connection per node
   - ``two_nodes``: Kamailio -> nodes A and B; a client ``bench`` on each
     (every call is local to the node Kamailio picks).
   - ``two_nodes_split``: clients ``bench-a`` on A and ``bench-b`` on B,
-    two SIPp runs at half the rate each: about half of the calls enter the
-    other node first and are redirected (302, a Redis lookup) there.
+    two SIPp runs at half the rate each: some of the calls (the nodes count
+    them) enter the other node first and are redirected (302, a Redis
+    lookup) there.
+  - ``redirects``: SIPp straight to node A for the client ``bench-b`` on
+    node B, each INVITE answered 302 by A: the CPU a redirect costs the
+    node a call enters (and Redis), alone.
 
 As in production (no Record-Route), SIPp sends each call's ACK and BYE
 straight to the node that answered (``--via-front`` sends them through
@@ -34,7 +38,8 @@ The summary gives, two nodes against one:
     with the rest at most K/(c+g) on K cores, so the ratio is at most
     K c / (c + g);
   - in the split set-up, the nodes' CPU per call against local calls and
-    the extra CPU per redirected call (counted by the nodes' metrics).
+    the extra CPU per redirected call (counted by the nodes' metrics), and
+    the cost of a redirect alone (``redirects``).
 
     python bench/cluster.py [--rates 200,400,600,800] [--seconds 5]
 
@@ -47,6 +52,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -58,7 +64,7 @@ from answerer import Answerer  # noqa: E402
 from sipload import TICK, cpuSeconds, pin, runSIPp, sweep  # noqa: E402
 
 from linkrtc.test.e2e.cluster_harness import KamailioProcess, RedisProcess  # noqa: E402
-from linkrtc.test.e2e.harness import LinkRTCProcess  # noqa: E402
+from linkrtc.test.e2e.harness import SCENARIOS, LinkRTCProcess  # noqa: E402
 
 #: The meters of every row besides SIPp's: node CPU, the rest's.
 REST = ("kamailio", "redis", "client", "sipp")
@@ -131,7 +137,7 @@ class Cluster:
     def __init__(self, redis, nodeIds, clientNames, pinned):
         """
         @param nodeIds: the nodes' ids; node I runs on core I when C{pinned}.
-        @param clientNames: the client name on each node.
+        @param clientNames: the client name on each node (C{None}: no client there).
         @param pinned: pin the nodes (and keep the rest off a lone node's core).
         """
         self.redis = redis
@@ -143,7 +149,7 @@ class Cluster:
                     "--max-ringing-per-client", "0", "--redis", redis.url,
                     "--node-id", nodeId).start())
             self.client = Answerer([(f"ws://127.0.0.1:{n.httpPort}/ws", name)
-                                    for n, name in zip(self.nodes, clientNames)])
+                                    for n, name in zip(self.nodes, clientNames) if name])
             self.client.waitRegistered()
             self.kamailio = KamailioProcess(self.nodes, probeInterval=2, children=1).start()
         except BaseException:
@@ -222,6 +228,31 @@ def run(redis, nodeIds, clientNames, services, name, options):
         cluster.stop()
 
 
+def redirects(redis, options):
+    """
+    SIPp straight to node A for a client of node B: every INVITE is a
+    lookup and a 302 on A. @return: the sweep, with C{node_0} A's CPU.
+    """
+    cluster = Cluster(redis, ["a", "b"], [None, "bench-b"], not options.no_pin)
+    try:
+        time.sleep(1)
+        print("redirects (SIPp -> node A, the client on node B, each INVITE answered 302):",
+              flush=True)
+        with tempfile.TemporaryDirectory(prefix="lrclb") as scratch:
+            scenario = os.path.join(scratch, "redirected.xml")
+            with open(os.path.join(SCENARIOS, "uac_fail.xml")) as f:
+                text = f.read()
+            with open(scenario, "w") as f:
+                f.write(text.replace("[expected]", "302"))
+            rates = [int(r) for r in options.rates.split(",")]
+            return sweep("redirects", rates,
+                         lambda rate: runSIPp(cluster.nodes[0].sipPort, rate, options.seconds,
+                                              scenario, ("bench-b",), cpus=cluster.restCores),
+                         cluster.meters())
+    finally:
+        cluster.stop()
+
+
 def ratios(results, cores):
     """@return: the summary of two nodes against one (see the module docstring)."""
     one = results["one_node"]["best"]
@@ -248,7 +279,8 @@ def ratios(results, cores):
     cross = []
     for row in split:
         same = localRows.get(row["rate"])
-        if row["failed"] or not same or not row.get("redirected"):
+        # Below a fifth of the calls redirected, the difference is noise.
+        if row["failed"] or not same or row.get("redirected_share", 0) < 0.2:
             continue
         calls = max(row["successful"], 1)
         extra = (row["nodes_cpu_ms_per_call"] - same["nodes_cpu_ms_per_call"]) * calls
@@ -262,6 +294,11 @@ def ratios(results, cores):
                           row["kamailio_cpu_ms_per_call"] - same["kamailio_cpu_ms_per_call"])
                       * calls / row["redirected"]})
     summary["cross_node"] = cross
+    best = results["redirects"]["best"]
+    if best:
+        summary["redirect"] = {"rate": best["rate"],
+                               "node_ms": best["node_0_cpu_ms_per_call"],
+                               "redis_ms": best["redis_cpu_ms_per_call"]}
     return summary
 
 
@@ -286,6 +323,10 @@ def printSummary(results, summary):
         for p in s["capacity"]:
             print(f"    capacity from the nodes' CPU per call at {p['one_node_rate']}/s per "
                   f"node: {p['ratio']:.2f}x")
+    redirect = summary.get("redirect")
+    if redirect:
+        print(f"  a redirect alone (302 at {redirect['rate']}/s): {redirect['node_ms']:.3f} ms "
+              f"on the node the call enters, {redirect['redis_ms']:.3f} ms in Redis")
     for p in summary["cross_node"]:
         print(f"  cross-node at {p['rate']}/s ({p['redirected_share']:.0%} redirected): nodes "
               f"{p['split_nodes_ms']:.3f} ms/call against {p['local_nodes_ms']:.3f} local, "
@@ -297,7 +338,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rates", default="100,200,300,400,500,600,800,1000")
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--setups", default="one_node,two_nodes,two_nodes_split",
+    parser.add_argument("--setups", default="one_node,two_nodes,two_nodes_split,redirects",
                         help="which set-ups to run (comma-separated)")
     parser.add_argument("--no-pin", action="store_true",
                         help="do not pin the nodes to cores (the scheduler places everything)")
@@ -324,9 +365,13 @@ def main():
     }
     for key in setups:
         results[key] = {"rows": [], "best": None}
+    results["redirects"] = {"rows": [], "best": None}
     redis = RedisProcess().start()
     try:
         for key in options.setups.split(","):
+            if key == "redirects":
+                results[key] = redirects(redis, options)
+                continue
             nodeIds, clientNames, services, title = setups[key]
             results[key] = run(redis, nodeIds, clientNames, services, title, options)
     finally:
