@@ -11,6 +11,9 @@ C{ringing} and C{accept} (a passthrough SDP answer) in one write; every
 other message is skipped unread. The client's frames use the all-zero
 masking key: a valid key (RFC 6455 §5.3) that leaves the payload as it is,
 so no byte is XORed; fine on 127.0.0.1, not for a client on the Internet.
+After each round of reads it sleeps 2 ms (C{--coalesce}), so that under
+load one wake-up reads the messages of many calls: fewer system calls per
+call, each answer later by at most that much.
 
 It prints C{registered NAME} per connection once LinkRTC answered its
 C{register}, and exits after C{--lifetime} seconds or when a connection
