@@ -24,10 +24,8 @@ report says when SIPp itself was the limit (it could not reach the rate).
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -35,128 +33,14 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
 import flame  # noqa: E402
+from sipload import cpuSeconds, runSIPp, sweep, waitIdle  # noqa: E402
 
-from linkrtc.test.e2e.harness import (  # noqa: E402
-    SCENARIOS,
-    LinkRTCProcess,
-    WSClient,
-    freePort,
-)
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpuSeconds(pid):
-    """@return: user+system CPU seconds of process C{pid}."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def timedScenario(source, scratch):
-    """
-    Write into C{scratch} a copy of SIPp scenario C{source} that times each
-    call: response-time 1 from the INVITE to the 180 Ringing.
-
-    @return: the path of the copy.
-    """
-    with open(source) as f:
-        text = f.read()
-    text = text.replace('<send retrans="500">', '<send retrans="500" start_rtd="1">', 1)
-    text = text.replace('<recv response="180" optional="true"/>',
-                        '<recv response="180" optional="true" rtd="1"/>', 1)
-    path = os.path.join(scratch, "timed.xml")
-    with open(path, "w") as f:
-        f.write(text)
-    return path
-
-
-def readResponseTimes(scratch):
-    """
-    @return: C{{rtd: [milliseconds]}} from SIPp's C{-trace_rtt} files in
-        C{scratch} (lines C{date_ms;response_time_ms;rtd_no}).
-    """
-    times = {}
-    for name in os.listdir(scratch):
-        if not name.endswith("_rtt.csv"):
-            continue
-        with open(os.path.join(scratch, name)) as f:
-            for line in f:
-                fields = line.strip().split(";")
-                if len(fields) >= 3 and fields[2].strip().isdigit():
-                    try:
-                        times.setdefault(int(fields[2]), []).append(float(fields[1]))
-                    except ValueError:
-                        pass
-    return times
-
-
-def percentile(values, p):
-    """@return: the C{p}-th percentile (nearest rank) of C{values}, or C{None}."""
-    if not values:
-        return None
-    values = sorted(values)
-    return values[min(len(values) - 1, max(0, round(p / 100 * len(values)) - 1))]
-
-
-def runSIPp(target, rate, seconds, scenario, service=None, timed=False):
-    """
-    Run SIPp at C{rate} calls/s for C{seconds}.
-
-    @param timed: time each call (L{timedScenario}); the row then has
-        C{pdd_ms}: count, p50/p95/p99 in milliseconds.
-    @return: C{dict} with successful, failed, achieved rate.
-    """
-    calls = int(rate * seconds)
-    args = ["sipp", f"127.0.0.1:{target}", "-i", "127.0.0.1", "-p", str(freePort()),
-            "-r", str(rate), "-m", str(calls), "-nostdin", "-l", str(max(rate * 4, 100)),
-            "-timeout", f"{seconds + 30}s", "-max_recv_loops", "10000",
-            "-buff_size", str(4 * 1024 * 1024), "-trace_stat", "-fd", "1"]
-    if service:
-        args += ["-s", service]
-    start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="linkrtc-cps-") as scratch:
-        if scenario == "uac":
-            args += ["-sn", "uac", "-d", "0"]
-        else:
-            path = os.path.join(SCENARIOS, scenario)
-            if timed:
-                path = timedScenario(path, scratch)
-                args += ["-trace_rtt", "-rtt_freq", "1"]
-            args += ["-sf", path, "-d", "0", "-mi", "127.0.0.1", "-mp", str(freePort())]
-        out = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60,
-                             cwd=scratch)
-        times = readResponseTimes(scratch) if timed else {}
-    elapsed = time.monotonic() - start
-    text = out.stdout + out.stderr
-    ok = re.findall(r"Successful call\s*\|\s*\d+\s*\|\s*(\d+)", text)
-    bad = re.findall(r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)", text)
-    successful = int(ok[-1]) if ok else 0
-    failed = int(bad[-1]) if bad else calls - successful
-    row = {"rate": rate, "calls": calls, "successful": successful, "failed": failed,
-           "seconds": elapsed, "achieved": successful / elapsed if elapsed else 0}
-    if timed:
-        values = times.get(1, [])
-        row["pdd_ms"] = {"count": len(values), "p50": percentile(values, 50),
-                         "p95": percentile(values, 95), "p99": percentile(values, 99)}
-    return row
-
-
-def waitIdle(pid, timeout=30.0):
-    """Wait (at most C{timeout} seconds) until process C{pid} uses under 5 % of a core."""
-    deadline = time.monotonic() + timeout
-    last = cpuSeconds(pid)
-    while time.monotonic() < deadline:
-        time.sleep(1.0)
-        now = cpuSeconds(pid)
-        if now - last < 0.05:
-            return
-        last = now
+from linkrtc.test.e2e.harness import LinkRTCProcess, WSClient, freePort  # noqa: E402
 
 
 def pddRow(name, target, rate, seconds, scenario, service=None):
     """Run SIPp at C{rate} with a timed scenario and print the delays."""
-    row = runSIPp(target, rate, seconds, scenario, service, timed=True)
+    row = runSIPp(target, rate, seconds, scenario, (service,), timed=True)
     pdd = row["pdd_ms"]
 
     def ms(value):
@@ -168,27 +52,10 @@ def pddRow(name, target, rate, seconds, scenario, service=None):
     return row
 
 
-def sweep(name, target, pid, rates, seconds, scenario, service=None):
-    """@return: the per-rate results and the best rate with no failure."""
-    rows, best = [], None
-    for rate in rates:
-        before = cpuSeconds(pid)
-        row = runSIPp(target, rate, seconds, scenario, service)
-        row["cpu_ms_per_call"] = 1000 * (cpuSeconds(pid) - before) / max(row["successful"], 1)
-        rows.append(row)
-        print(f"  {name:10s} rate {rate:5d}/s: {row['successful']:6d} ok {row['failed']:5d} failed "
-              f"achieved {row['achieved']:7.1f}/s  cpu {row['cpu_ms_per_call']:.3f} ms/call",
-              flush=True)
-        # A rate counts only when every call succeeded and SIPp kept up with it.
-        row["reached"] = (not row["failed"] and row["successful"] == row["calls"]
-                          and row["achieved"] >= 0.9 * rate)
-        if not row["reached"]:
-            if not row["failed"] and row["successful"] == row["calls"]:
-                print(f"  {name:10s} rate {rate}/s: no failures, but the load generator "
-                      f"only reached {row['achieved']:.0f}/s (SIPp or the client saturated)")
-            break
-        best = row
-    return {"rows": rows, "best": best}
+def sweepTarget(name, target, pid, rates, seconds, scenario, service=None):
+    """L{sipload.sweep} of SIPp against one target process C{pid} (its C{cpu_ms_per_call})."""
+    return sweep(name, rates, lambda rate: runSIPp(target, rate, seconds, scenario, (service,)),
+                 {"": lambda: cpuSeconds(pid)})
 
 
 def main():
@@ -214,7 +81,7 @@ def main():
         if options.profile:
             spy = flame.start(linkrtc.process.pid, len(rates) * (options.seconds + 2),
                               "cps-linkrtc")
-        results["linkrtc"] = sweep("linkrtc", linkrtc.sipPort, linkrtc.process.pid, rates,
+        results["linkrtc"] = sweepTarget("linkrtc", linkrtc.sipPort, linkrtc.process.pid, rates,
                                    options.seconds, "uac_call.xml", "bench")
         results["linkrtc"]["client_cpu_s"] = cpuSeconds(client.process.pid)
         flame.finish(spy, "cps-linkrtc")
@@ -237,7 +104,7 @@ def main():
     try:
         time.sleep(0.5)
         print("SIPp UAS (ceiling):", flush=True)
-        results["sipp_uas"] = sweep("sipp-uas", port, uas.pid, rates, options.seconds, "uac")
+        results["sipp_uas"] = sweepTarget("sipp-uas", port, uas.pid, rates, options.seconds, "uac")
         print(f"SIPp UAS post-dial delay at {pddRate}/s (ceiling):", flush=True)
         results["sipp_uas"]["pdd"] = pddRow("sipp-uas", port, pddRate, options.seconds,
                                             "uac_call.xml")
@@ -251,7 +118,7 @@ def main():
     try:
         time.sleep(0.5)
         print("bare Twisted UDP responder (ceiling):", flush=True)
-        results["bare_twisted"] = sweep("bare", port, bare.pid, rates, options.seconds, "uac")
+        results["bare_twisted"] = sweepTarget("bare", port, bare.pid, rates, options.seconds, "uac")
     finally:
         bare.kill()
         bare.wait()

@@ -16,7 +16,11 @@ Keys (C{PREFIX} is C{linkrtc:} by default):
 
 Redis is reached with redis-py's asyncio client (C{redis.asyncio}) on the
 reactor's asyncio loop (the process runs on Twisted's asyncio reactor);
-each operation returns a L{Deferred}.
+each operation returns a L{Deferred}. Its connections come from a
+blocking pool: when a burst of INVITEs has every connection busy with a
+lookup, the next lookup waits for one (at most L{POOL_WAIT} seconds)
+instead of failing at once, as redis-py's default pool does past its
+limit ("Too many connections", and the call would get 480).
 """
 
 import asyncio
@@ -30,6 +34,32 @@ __all__ = ["RedisLocationStore", "clientKey", "nodeKey"]
 
 #: The default prefix of every key.
 PREFIX = "linkrtc:"
+
+#: Connections to Redis a node opens at most; a lookup holds one for a
+#: round trip (well under a millisecond on a LAN).
+POOL_SIZE = 16
+
+#: Seconds an operation waits for a free connection, and for Redis's reply.
+POOL_WAIT = 2.0
+
+#: A lookup in one round trip (the fast path of a call entering the wrong
+#: node; two commands from Python cost twice the client CPU and latency):
+#: the ids of the nodes whose entry for the client (KEYS[1]) expires after
+#: ARGV[1], newest first, each followed by its address (the key ARGV[2]..id),
+#: as a flat list; a node whose address key is gone is left out. It reads
+#: keys it is not given, so it needs a standalone Redis (not Redis Cluster).
+LOCATE_SCRIPT = """
+local ids = redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', ARGV[1])
+local out = {}
+for _, id in ipairs(ids) do
+  local address = redis.call('GET', ARGV[2] .. id)
+  if address then
+    out[#out + 1] = id
+    out[#out + 1] = address
+  end
+end
+return out
+"""
 
 
 def clientKey(name, prefix=PREFIX):
@@ -61,16 +91,20 @@ class RedisLocationStore:
         @param url: the Redis URL (see L{redis.asyncio.from_url}).
         @param prefix: the prefix of every key.
         @param client: a C{redis.asyncio.Redis} to use (tests), or C{None}
-            to make one from C{url} (connections are opened on first use).
+            to make one from C{url} on a blocking pool of L{POOL_SIZE}
+            connections (opened on first use).
         """
         self.url = url
         self.prefix = prefix
         if client is None:
             import redis.asyncio
 
-            client = redis.asyncio.from_url(url, decode_responses=True,
-                                            socket_timeout=2.0, socket_connect_timeout=2.0)
+            pool = redis.asyncio.BlockingConnectionPool.from_url(
+                url, decode_responses=True, max_connections=POOL_SIZE, timeout=POOL_WAIT,
+                socket_timeout=POOL_WAIT, socket_connect_timeout=POOL_WAIT)
+            client = redis.asyncio.Redis.from_pool(pool)
         self.client = client
+        self._locateScript = client.register_script(LOCATE_SCRIPT)
 
     def publish(self, nodeId, address, names, expiresAt, ttl):
         """See L{ILocationStore.publish}."""
@@ -96,11 +130,9 @@ class RedisLocationStore:
         return _deferred(self._locate(name, now))
 
     async def _locate(self, name, now):
-        ids = await self.client.zrevrangebyscore(clientKey(name, self.prefix), "+inf", f"({now}")
-        if not ids:
-            return []
-        addresses = await self.client.mget([nodeKey(i, self.prefix) for i in ids])
-        return [(i, a) for i, a in zip(ids, addresses) if a]
+        flat = await self._locateScript(keys=[clientKey(name, self.prefix)],
+                                        args=[f"({now}", nodeKey("", self.prefix)])
+        return list(zip(flat[::2], flat[1::2]))
 
     def close(self):
         """See L{ILocationStore.close}."""

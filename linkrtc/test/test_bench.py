@@ -1,12 +1,13 @@
 """
 Tests for the pure helpers of the benchmarks under C{bench/} (the load
 tests themselves run by hand; see docs/performance.rst): the post-dial
-delay scenario and percentiles of bench/cps.py, the RSS slope of
-bench/memory.py, the profile summary of bench/flame.py and the in-process
-rows of bench/transcode_path.py.
+delay scenario and percentiles of bench/sipload.py (bench/cps.py's load
+loop), the RSS slope of bench/memory.py, the profile summary of
+bench/flame.py and the in-process rows of bench/transcode_path.py.
 """
 
 import importlib
+import json
 import os
 import sys
 
@@ -28,10 +29,10 @@ def benchModule(name):
 class CPSBenchTests(SynchronousTestCase):
     def test_timedScenario(self):
         """The timed copy of the call scenario starts a timer at the INVITE, stops it at 180."""
-        cps = benchModule("cps")
+        sipload = benchModule("sipload")
         scratch = self.mktemp()
         os.makedirs(scratch)
-        with open(cps.timedScenario(os.path.join(SCENARIOS, "uac_call.xml"), scratch)) as f:
+        with open(sipload.timedScenario(os.path.join(SCENARIOS, "uac_call.xml"), scratch)) as f:
             text = f.read()
         self.assertEqual(text.count('start_rtd="1"'), 1)
         self.assertEqual(text.count('rtd="1"/>'), 1)
@@ -39,19 +40,19 @@ class CPSBenchTests(SynchronousTestCase):
 
     def test_responseTimes(self):
         """SIPp's C{-trace_rtt} lines are read by timer; the header is skipped."""
-        cps = benchModule("cps")
+        sipload = benchModule("sipload")
         scratch = self.mktemp()
         os.makedirs(scratch)
         with open(os.path.join(scratch, "timed_1_rtt.csv"), "w") as f:
             f.write("Date_ms;response_time_ms;rtd_no\n204.001;3;1\n404;5;1\n")
-        self.assertEqual(cps.readResponseTimes(scratch), {1: [3.0, 5.0]})
+        self.assertEqual(sipload.readResponseTimes(scratch), {1: [3.0, 5.0]})
 
     def test_percentile(self):
-        cps = benchModule("cps")
+        sipload = benchModule("sipload")
         values = list(range(1, 101))
-        self.assertEqual(cps.percentile(values, 95), 95)
-        self.assertEqual(cps.percentile(values, 50), 50)
-        self.assertIsNone(cps.percentile([], 95))
+        self.assertEqual(sipload.percentile(values, 95), 95)
+        self.assertEqual(sipload.percentile(values, 50), 50)
+        self.assertIsNone(sipload.percentile([], 95))
 
 
 class MemoryBenchTests(SynchronousTestCase):
@@ -88,3 +89,58 @@ class TranscodePathBenchTests(SynchronousTestCase):
         for row in (bench.ceiling(opus, pcm), bench.aiortcCodecs(opus, ulaw),
                     bench.opuspath(opus, ulaw), bench.opuspath(opus, ulaw, False)):
             self.assertGreater(row, 0)
+class SIPLoadTests(SynchronousTestCase):
+    def test_directScenario(self):
+        """
+        The direct copy of the call scenario sends the ACK and BYE to the
+        host and port of the 200's Contact, read right after the 200.
+        """
+        sipload = benchModule("sipload")
+        scratch = self.mktemp()
+        os.makedirs(scratch)
+        with open(sipload.directScenario(os.path.join(SCENARIOS, "uac_call.xml"), scratch)) as f:
+            text = f.read()
+        self.assertEqual(text.count("<setdest "), 1)
+        self.assertLess(text.index('<recv response="200" rrs="true">'), text.index("<setdest "))
+        self.assertLess(text.index("<setdest "), text.index("ACK [next_url]"))
+
+    def test_cpuSeconds(self):
+        """This process's CPU time grows with work, in seconds."""
+        sipload = benchModule("sipload")
+        before = sipload.cpuSeconds(os.getpid())
+        sum(range(200000))
+        after = sipload.cpuSeconds(os.getpid())
+        self.assertGreater(after, before)
+        self.assertLess(after - before, 5)
+
+
+class AnswererTests(SynchronousTestCase):
+    def test_frameRoundTrip(self):
+        """
+        Client frames carry the all-zero mask, so the payload is sent as
+        is; L{frames} reads back every length form and keeps a partial frame.
+        """
+        answerer = benchModule("answerer")
+        for size in (5, 200, 70000):
+            payload = b"x" * size
+            data = answerer.frame(payload)
+            self.assertEqual(data[-size - 4:-size], b"\0\0\0\0")
+            messages, rest = answerer.frames(data + data[:3])
+            self.assertEqual(messages, [(answerer.TEXT, payload)])
+            self.assertEqual(rest, data[:3])
+
+    def test_serverFrames(self):
+        """Unmasked server frames (text, ping) are split off in order."""
+        answerer = benchModule("answerer")
+        data = b"\x81\x02hi" + b"\x89\x00" + b"\x81\x7e\x00"
+        self.assertEqual(answerer.frames(data),
+                         ([(answerer.TEXT, b"hi"), (answerer.PING, b"")], b"\x81\x7e\x00"))
+
+    def test_answer(self):
+        """An incoming call is answered with ringing, then accept with an SDP."""
+        answerer = benchModule("answerer")
+        messages, rest = answerer.frames(answerer.answerOf("c1"))
+        self.assertEqual(rest, b"")
+        self.assertEqual([json.loads(p) for _, p in messages], [
+            {"type": "ringing", "call": "c1"},
+            {"type": "accept", "call": "c1", "sdp": answerer.ANSWER_SDP}])

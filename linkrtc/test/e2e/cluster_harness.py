@@ -121,6 +121,9 @@ class KamailioProcess:
             "-A", f'DISPATCHER_LIST="{self.dispatcherList}"',
             "-A", f"PROBE_INTERVAL={self.probeInterval}",
             "-A", f"NODE_TIMEOUT={self.nodeTimeout}",
+            # The faster memory managers (docs/scaling.rst): about 15 % less
+            # CPU per call than Debian's default.
+            "-x", "fm", "-X", "fm",
         ]
 
     def start(self, timeout=20.0):

@@ -6,6 +6,10 @@ here uses a fixed port nor ICE). SIPp calls through Kamailio reach a
 client on either node whichever node Kamailio picks (the other node
 answers 302 and Kamailio follows it); then node B is killed (SIGKILL) and
 new calls go to node A while A's live call goes on.
+
+The test logs what happened (C{cluster e2e:} lines in trial's test.log):
+which node bridged which calls, how many were redirected, what the calls
+after the kill got.
 """
 
 import os
@@ -13,6 +17,8 @@ import signal
 import threading
 import time
 
+from twisted.internet.defer import ensureDeferred, gatherResults
+from twisted.logger import Logger
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from linkrtc.test.e2e.cluster_harness import KamailioProcess, RedisProcess
@@ -28,6 +34,8 @@ from linkrtc.test.e2e.harness import (
 
 #: Seconds a client's entry lives in Redis in these tests (--directory-ttl).
 TTL = 3
+
+log = Logger()
 
 
 class ClusterTests(SynchronousTestCase):
@@ -80,6 +88,20 @@ class ClusterTests(SynchronousTestCase):
             f.write(text)
         self.sipp(path, service, calls=calls)
 
+    def report(self, phase):
+        """Log, for the reader of test.log, the calls that ended on each node and its redirects."""
+        for name, node in self.nodes.items():
+            ends = readCDRs(self.cdrs[name], 0, 0)
+            causes = {}
+            for cdr in ends:
+                key = f"{cdr.get('client')} {cdr.get('cause')}"
+                causes[key] = causes.get(key, 0) + 1
+            log.info("cluster e2e: {phase}: node {name} ({alive}) had {count} calls end "
+                     "(client cause: count) {causes}, and redirected {redirected} INVITEs",
+                     phase=phase, name=name, count=len(ends), causes=causes,
+                     alive="alive" if node.process.poll() is None else "killed",
+                     redirected=node.logText().count("redirected to node"))
+
     def waitForRedis(self, name, present):
         """Wait until client C{name} is (or is no longer) in Redis."""
         deadline = time.monotonic() + 15
@@ -120,6 +142,7 @@ class ClusterTests(SynchronousTestCase):
         self.assertIn("redirected to node", self.nodes["a"].logText() + self.nodes["b"].logText())
         self.assertEqual(len([m for m in alice.messages if m.get("type") == "incoming"]), 4)
         self.assertEqual(len([m for m in bob.messages if m.get("type") == "incoming"]), 4)
+        self.report("8 calls, 4 to alice (node a) and 4 to bob (node b)")
 
         # A long call to alice (node A) is up when node B dies.
         longCall = {}
@@ -137,12 +160,18 @@ class ClusterTests(SynchronousTestCase):
         self.nodes["b"].process.send_signal(signal.SIGKILL)
         self.nodes["b"].process.wait(10)
         # Kamailio's OPTIONS probes find B dead and take it out of rotation ...
+        killed = time.monotonic()
         self.waitForKamailio(f"LinkRTC node sip:127.0.0.1:{self.nodes['b'].sipPort} down")
+        log.info("cluster e2e: node b killed with a call to alice up on node a; Kamailio "
+                 "took b out of rotation after {seconds:.1f} s", seconds=time.monotonic() - killed)
         # ... and B's entries expire from Redis (it no longer refreshes them).
         self.waitForRedis("bob", False)
         before = len(self.kamailio.logText(full=True))
         self.sipp("uac_call.xml", "alice", "-d", "200", calls=4)
         self.failing("bob", 480, calls=2)
+        log.info("cluster e2e: after the kill and bob's entry expired from Redis, 4 calls to "
+                 "alice were answered on node a, 2 calls to bob (his node dead) got 480 from "
+                 "node a, none was sent to node b")
         # No new call was sent to the dead node.
         self.assertNotIn("did not answer", self.kamailio.logText(full=True)[before:])
 
@@ -154,6 +183,7 @@ class ClusterTests(SynchronousTestCase):
         answered = [c for c in ends if c["cause"] == 200]
         self.assertEqual(len(answered), 9, ends)
         self.assertEqual(len(readCDRs(self.cdrs["a"], 9, 10, record="start")), 9)
+        self.report("the end (the long call to alice, up when b died, ended normally)")
         self.assertIsNone(self.nodes["a"].process.poll())
         self.assertTrue(self.kamailio.process.poll() is None, self.kamailio.logText())
 
@@ -183,8 +213,22 @@ class RedisStoreTests(TestCase):
         ttl = self.redis.command("TTL", "linkrtc:client:carol")
         self.assertTrue(ttl.startswith(":") and 0 < int(ttl[1:]) <= 30, ttl)
         self.assertEqual(self.redis.command("EXISTS", "linkrtc:node:a"), ":1")
+        # A node whose address key is gone (expired) is not found.
+        self.redis.command("DEL", "linkrtc:node:a")
+        self.assertEqual(await self.store.locate("alice", now), [])
 
     def test_roundTrip(self):
-        from twisted.internet.defer import ensureDeferred
-
         return ensureDeferred(self._roundTrip())
+
+    async def _burst(self):
+        now = time.time()
+        await self.store.publish("b", "127.0.0.1:5082", ["bob"], now + 30, 30)
+        found = await gatherResults([self.store.locate("bob", now) for _ in range(250)])
+        self.assertEqual(found, [[("b", "127.0.0.1:5082")]] * 250)
+
+    def test_burst(self):
+        """
+        More lookups at once than the pool has connections (a burst of
+        INVITEs) wait for a connection: none fails.
+        """
+        return ensureDeferred(self._burst())
