@@ -747,8 +747,9 @@ class SIPTransportLayer:
         top = vias[0]
         if not self._annotateTopVia(top, source):
             return
-        # (received and rport values are a port and an IP literal: tokens)
-        request.setVias(vias, reparsed=True)
+        # (received and rport values are a port and an IP literal: tokens;
+        # only the top Via line is written again: Message.setTopVia)
+        request.setTopVia(top)
 
     @staticmethod
     def _annotateTopVia(via, source):
