@@ -67,6 +67,7 @@ from linkrtc.sip.address import (
     Source,
     _parsePublicAddress,
     _uriHost,
+    isIPLiteral,
 )
 from linkrtc.sip.endpoints import DEFAULT_BUFFER_SIZE, setSocketBuffers, sipServerFromString
 from linkrtc.sip.message import Request, Response
@@ -417,8 +418,9 @@ class SIPTransportLayer:
 
     def _udpProtocolFor(self, host, local=None):
         if local is not None:
+            # (the socket a request came on: a response leaves from it)
             for t, _, handler, addr in self._listeners:
-                if t == "UDP" and (addr is local or addr == local):
+                if addr is local or (t == "UDP" and addr == local):
                     return handler
         udp = [(handler, addr) for t, _, handler, addr in self._listeners if t == "UDP"]
         if not udp:
@@ -433,7 +435,7 @@ class SIPTransportLayer:
         proto = self._udpProtocolFor(destination.host, local)
         if proto is None:
             return fail(TransportError(f"no UDP socket to send to {destination}"))
-        if isIPAddress(destination.host) or isIPv6Address(destination.host):
+        if isIPLiteral(destination.host):
             return self._writeDatagram(proto, destination.host, destination, data)
         d = maybeDeferred(self._reactor.resolve, destination.host)
 
