@@ -5,10 +5,14 @@ paths"): each gives what the slow path it skips would give.
 
 import errno
 
+from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from linkrtc.sip import address
 from linkrtc.sip.address import isIPLiteral
+from linkrtc.sip.dialog import newCSeq, newTag
+from linkrtc.sip.invite import _Retransmission
+from linkrtc.sip.test.test_useragent import SDP, UserAgentMixin
 from linkrtc.sip.udp import SIPDatagramProtocol
 
 
@@ -105,3 +109,77 @@ class IPLiteralTests(SynchronousTestCase):
         for i in range(5000):
             isIPLiteral("host%d.example.com" % (i,))
         self.assertLessEqual(len(address._IP_LITERALS), 4096)
+
+
+class RetransmissionTimerTests(SynchronousTestCase):
+    """
+    L{_Retransmission}: the 2xx schedule of RFC 3261 §13.3.1.4 with one
+    timer pending at a time.
+    """
+
+    def start(self, reliable=False):
+        self.clock = Clock()
+        self.sent, self.timedOut = [], []
+        return _Retransmission(self.clock, 0.5, 4.0, lambda: self.sent.append(self.clock.seconds()),
+                               lambda: self.timedOut.append(self.clock.seconds()), reliable)
+
+    def test_schedule(self):
+        """Sends at T1, 3*T1, 7*T1, then every T2; the timeout at 64*T1; one timer at a time."""
+        self.start()
+        while self.clock.seconds() < 40:
+            self.assertLessEqual(len(self.clock.getDelayedCalls()), 1)
+            self.clock.advance(0.25)
+        self.assertEqual(self.sent, [0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5])
+        self.assertEqual(self.timedOut, [32.0])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_reliable(self):
+        """On a reliable transport only the timeout runs."""
+        self.start(reliable=True)
+        self.clock.pump([0.25] * 160)
+        self.assertEqual((self.sent, self.timedOut), ([], [32.0]))
+
+    def test_stop(self):
+        """L{_Retransmission.stop} (the ACK) leaves no timer and no timeout."""
+        retransmission = self.start()
+        self.clock.pump([0.25] * 8)
+        retransmission.stop()
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.clock.pump([0.25] * 160)
+        self.assertEqual((self.sent, self.timedOut), ([0.5, 1.5], []))
+
+
+class LegContactTests(UserAgentMixin, SynchronousTestCase):
+    """The leg makes its Contact once and writes it in every dialog response."""
+
+    def test_contactOnce(self):
+        calls = []
+        localContact = self.ua.localContact
+
+        def counting(*args):
+            calls.append(args)
+            return localContact(*args)
+
+        self.ua.localContact = counting
+        tx, leg = self.invite()
+        leg.sendProvisional(180)
+        leg.sendFinal(200, body=SDP, contentType="application/sdp")
+        self.assertEqual(len(calls), 1)
+        contacts = [r.headers.get("Contact") for r in tx.responses if r.status > 100]
+        self.assertEqual(contacts, [str(localContact(*calls[0]))] * 2)
+        self.assertEqual(str(leg.dialog.localContact), contacts[0])
+
+
+class TagTests(SynchronousTestCase):
+    """L{newTag} and L{newCSeq} from os.urandom."""
+
+    def test_tag(self):
+        tags = {newTag() for _ in range(100)}
+        self.assertEqual(len(tags), 100)
+        for tag in tags:
+            self.assertEqual(len(tag), 16)
+            int(tag, 16)
+
+    def test_cseq(self):
+        for _ in range(100):
+            self.assertTrue(1 <= newCSeq() < 2**31)
