@@ -174,6 +174,8 @@ class Message:
         self._cacheGen = value._gen
 
     def _cached(self, key):
+        # (the hot accessors inline its fast path: no header changed since the
+        # views were checked, a dict lookup)
         if self._headers._gen != self._cacheGen:
             self._revalidate()
         return self._cache.get(key, _MISSING)
@@ -206,7 +208,8 @@ class Message:
         @rtype: C{list} of L{Via}
         @raise SIPParseError: a malformed Via.
         """
-        result = self._cached("vias")
+        result = (self._cache.get("vias", _MISSING) if self._headers._gen == self._cacheGen
+                  else self._cached("vias"))
         if result is _MISSING:
             result = []
             for k, _, v, _ in self._headers._items:
@@ -218,7 +221,8 @@ class Message:
     @property
     def topVia(self):
         """The first Via (L{Via}), or C{None} if there is none."""
-        result = self._cached("topVia")
+        result = (self._cache.get("topVia", _MISSING) if self._headers._gen == self._cacheGen
+                  else self._cached("topVia"))
         if result is _MISSING:
             result = None
             for k, _, v, _ in self._headers._items:
@@ -293,7 +297,8 @@ class Message:
 
         @raise SIPParseError: missing, repeated or empty.
         """
-        result = self._cached("callId")
+        result = (self._cache.get("callId", _MISSING) if self._headers._gen == self._cacheGen
+                  else self._cached("callId"))
         if result is _MISSING:
             result = self._single("call-id", "Call-ID").strip()
             if not result or " " in result or "\t" in result:
@@ -308,7 +313,8 @@ class Message:
 
         @raise SIPParseError: missing, repeated or malformed.
         """
-        result = self._cached("cseq")
+        result = (self._cache.get("cseq", _MISSING) if self._headers._gen == self._cacheGen
+                  else self._cached("cseq"))
         if result is _MISSING:
             result = parseCSeq(self._single("cseq", "CSeq"))
             self._cache["cseq"] = result
@@ -321,7 +327,8 @@ class Message:
 
         @raise SIPParseError: missing, repeated or malformed.
         """
-        result = self._cached("from")
+        result = (self._cache.get("from", _MISSING) if self._headers._gen == self._cacheGen
+                  else self._cached("from"))
         if result is _MISSING:
             result = parseNameAddr(self._single("from", "From"))
             self._cache["from"] = result
@@ -334,7 +341,8 @@ class Message:
 
         @raise SIPParseError: missing, repeated or malformed.
         """
-        result = self._cached("to")
+        result = (self._cache.get("to", _MISSING) if self._headers._gen == self._cacheGen
+                  else self._cached("to"))
         if result is _MISSING:
             result = parseNameAddr(self._single("to", "To"))
             self._cache["to"] = result
@@ -348,7 +356,8 @@ class Message:
 
         @raise SIPParseError: malformed.
         """
-        result = self._cached("contacts")
+        result = (self._cache.get("contacts", _MISSING) if self._headers._gen == self._cacheGen
+                  else self._cached("contacts"))
         if result is _MISSING:
             result = []
             for k, _, v, _ in self._headers._items:

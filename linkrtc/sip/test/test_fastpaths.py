@@ -5,15 +5,22 @@ paths"): each gives what the slow path it skips would give.
 
 import errno
 
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
+from linkrtc.error import TransportError
 from linkrtc.sip import address
-from linkrtc.sip.address import isIPLiteral
+from linkrtc.sip.address import Address, Source, isIPLiteral
 from linkrtc.sip.dialog import newCSeq, newTag
 from linkrtc.sip.invite import _Retransmission
+from linkrtc.sip.parser import parseMessage
+from linkrtc.sip.routing import responseDestination
 from linkrtc.sip.test.test_useragent import SDP, UserAgentMixin
+from linkrtc.sip.transaction import TransactionLayer
+from linkrtc.sip.transaction_server import ServerTransaction
 from linkrtc.sip.udp import SIPDatagramProtocol
+from linkrtc.sip.uri import parseVia
 
 
 class FakeSocket:
@@ -183,3 +190,57 @@ class TagTests(SynchronousTestCase):
     def test_cseq(self):
         for _ in range(100):
             self.assertTrue(1 <= newCSeq() < 2**31)
+
+
+class ResponseDestinationTests(SynchronousTestCase):
+    """Over UDP L{responseDestination} is the source itself (equal to the Address it built)."""
+
+    def test_udpSource(self):
+        source = Source("UDP", "192.0.2.1", 5062, local=Address("UDP", "192.0.2.10", 5060))
+        via = parseVia("SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bK1;maddr=203.0.113.1")[0]
+        self.assertIs(responseDestination(via, source), source)
+        self.assertEqual(responseDestination(via, source), Address("UDP", "192.0.2.1", 5062))
+
+
+class TransmitTests(SynchronousTestCase):
+    """
+    A transaction's send that already succeeded gets no errback; one still
+    pending does, and its failure ends the transaction.
+    """
+
+    def transaction(self, result):
+        layer = TransactionLayer(FakeTransport(result), Clock(), None)
+        request = parseMessage(
+            b"OPTIONS sip:bob@192.0.2.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n"
+            b"From: <sip:a@192.0.2.1>;tag=1\r\nTo: <sip:bob@192.0.2.10>\r\nCall-ID: c\r\n"
+            b"CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+        tx = ServerTransaction(layer, request, Address("UDP", "192.0.2.1", 5060), False)
+        tx.state = "trying"
+        return tx, request.createResponse(200, toTag="t")
+
+    def test_succeeded(self):
+        done = succeed(None)
+        tx, response = self.transaction(done)
+        self.assertTrue(tx._transmit(response))
+        self.assertEqual(done.callbacks, [])
+
+    def test_pendingFails(self):
+        pending = Deferred()
+        tx, response = self.transaction(pending)
+        tx._transmit(response)
+        pending.errback(TransportError("gone"))
+        self.assertEqual(tx.state, "terminated")
+        self.assertEqual(tx.terminationReason, "transport")
+
+
+class FakeTransport:
+    """A transport layer whose C{sendResponse} gives C{result}."""
+
+    def __init__(self, result):
+        self.result = result
+
+    def isReliable(self, address):
+        return False
+
+    def sendResponse(self, response, source):
+        return self.result
