@@ -186,8 +186,7 @@ def _isSecure(request):
     @return: C{True} if the request came over TLS with a SIPS Request-URI
         (RFC 3261 §12.1.1: the dialog is secure).
     """
-    uri = request.uri
-    if getattr(uri, "scheme", None) != "sips":
+    if request.uriScheme != "sips":
         return False
     via = request.topVia
     return via is not None and via.transport.upper() == "TLS"

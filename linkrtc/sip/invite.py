@@ -111,7 +111,7 @@ class InviteServerLeg:
         self.dialog = None
         self.state = "proceeding"
         self.finalSent = False
-        self._secure = getattr(request.uri, "scheme", None) == "sips"
+        self._secure = request.uriScheme == "sips"
         self._contactAddr = self._contactText = None
         self._retransmissions = {}
         self._reinviteIn = None

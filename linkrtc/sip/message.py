@@ -484,6 +484,21 @@ class Request(Message):
             uri = self._uri = parseURI(self._uriText)
         return uri
 
+    @property
+    def uriScheme(self):
+        """
+        The lower-case scheme of the Request-URI (C{str}: C{"sip"},
+        C{"sips"}, C{"tel"}...).
+
+        Fast path: a Request-URI the parser only checked (its common shape)
+        is not parsed for it (an in-dialog request's URI is seldom read).
+        """
+        uri = self._uri
+        if uri is None:
+            text = self._uriText
+            return text[: text.index(":")].lower()
+        return (getattr(uri, "scheme", "") or "").lower()
+
     @uri.setter
     def uri(self, value):
         if isinstance(value, str):

@@ -36,7 +36,7 @@ from linkrtc.sip.dialog import DialogTable, checkDialogRequest, checkTargetRefre
 from linkrtc.sip.refer import replacedLeg
 from linkrtc.sip.sessiontimer import SessionTimerSettings, tooSmall
 from linkrtc.sip.transaction import ITransactionUser
-from linkrtc.sip.uri import SIPURI, NameAddr, TelURI
+from linkrtc.sip.uri import SIPURI, NameAddr
 
 log = Logger()
 
@@ -74,12 +74,6 @@ DEFAULT_SUPPORTED = ("100rel", "timer", "replaces")
 #: Methods that a request without a To tag may not carry: they only make
 #: sense inside a dialog (RFC 3261 §12.2.2, §15.1.2; RFC 3311 §5.2).
 _DIALOG_ONLY = ("BYE", "INFO", "UPDATE", "PRACK", "NOTIFY")
-
-def _uriScheme(uri):
-    """@return: the lower-case scheme of a Request-URI object, C{str}."""
-    if isinstance(uri, TelURI):
-        return "tel"
-    return (getattr(uri, "scheme", "") or "").lower()
 
 
 class _ClientTransactionListener:
@@ -496,7 +490,7 @@ class UserAgent:
             return
 
         # §8.2.2.1 Request-URI.
-        if _uriScheme(request.uri) not in URI_SCHEMES:
+        if request.uriScheme not in URI_SCHEMES:
             self.respond(tx, request, 416)
             return
 

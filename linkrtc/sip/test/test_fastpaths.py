@@ -244,3 +244,19 @@ class FakeTransport:
 
     def sendResponse(self, response, source):
         return self.result
+
+
+class URISchemeTests(SynchronousTestCase):
+    """L{Request.uriScheme}: the scheme L{Request.uri} would give, without parsing it."""
+
+    def test_schemes(self):
+        for uri, scheme in (("sip:bob@192.0.2.10", "sip"), ("SIPS:bob@example.com", "sips"),
+                            ("tel:+14155550123", "tel"), ("urn:service:sos", "urn"),
+                            ("sip:[2001:db8::1]:5060", "sip")):
+            data = ("OPTIONS %s SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n"
+                    "From: <sip:a@192.0.2.1>;tag=1\r\nTo: <sip:b@192.0.2.10>\r\nCall-ID: c\r\n"
+                    "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n" % (uri,)).encode()
+            request = parseMessage(data)
+            self.assertEqual(request.uriScheme, scheme, uri)
+            parsed = (getattr(request.uri, "scheme", "") or "").lower()
+            self.assertEqual(request.uriScheme, parsed, uri)
