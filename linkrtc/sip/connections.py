@@ -5,7 +5,8 @@ TLS connections reused both ways, §18.2.2; RFC 7118 §5.2 WebSocket flows
 and their C{.invalid} aliases): finding, opening and forgetting them.
 L{StreamConnections} is a part of L{linkrtc.sip.transport.SIPTransportLayer}
 (its base class), on the layer's C{_reactor}, C{_connections},
-C{_connecting}, C{_wsAliases}, C{_wsPorts}, C{_closed}, C{connectTimeout}
+C{_connecting}, C{_wsAliases}, C{_wsPorts} (a new port clears the cached
+addresses we advertise, C{_advertised}), C{_closed}, C{connectTimeout}
 and TLS settings.
 """
 
@@ -142,7 +143,9 @@ class StreamConnections:
         # to it reuse the connection (§18.2.2, §18.1.1).
         self._connections[conn.peer.key] = conn
         if conn.transportName in WS_TRANSPORTS and conn.local is not None:
-            self._wsPorts[conn.transportName] = conn.local.port
+            if self._wsPorts.get(conn.transportName) != conn.local.port:
+                self._wsPorts[conn.transportName] = conn.local.port
+                self._advertised.clear()
 
     def _connectionLost(self, conn, reason):
         for key, registered in list(self._connections.items()):

@@ -152,6 +152,10 @@ class SIPTransportLayer(StreamConnections):
         # "WS"/"WSS" -> port of our HTTP socket a WebSocket client came to
         self._wsPorts = {}
         self._localIP = None
+        # transport -> (host as in a URI, port) we advertise; and the ports
+        # of _ourPorts: computed once, dropped when the sockets change
+        # (listen, stopListening, a WebSocket port learnt).
+        self._advertised = {}
         self._closed = False
         #: The L{SourceRateLimiter}, or C{None}.
         self.rateLimiter = rateLimiter
@@ -183,6 +187,7 @@ class SIPTransportLayer(StreamConnections):
             if transport == "UDP":
                 handler.localAddress = local
             self._listeners.append((transport, port, handler, local))
+            self._advertised.clear()
             sock = getattr(port, "socket", None)
             if sock is not None:
                 setSocketBuffers(sock, self.bufferSize)
@@ -202,6 +207,7 @@ class SIPTransportLayer(StreamConnections):
         @return: a L{Deferred} firing with C{None} when all are closed.
         """
         listeners, self._listeners = self._listeners, []
+        self._advertised.clear()
         ds = [maybeDeferred(port.stopListening) for _, port, _, _ in listeners]
         return DeferredList(ds, consumeErrors=True).addCallback(lambda _: None)
 
@@ -290,8 +296,8 @@ class SIPTransportLayer(StreamConnections):
         @param branch: C{str}, starting with C{z9hG4bK}.
         @return: a L{linkrtc.sip.uri.Via}.
         """
-        host, port = self.localAddress(transport)
-        return Via(transport.upper(), _uriHost(host), port, {"branch": branch, "rport": None})
+        host, port = self._sentBy(transport)
+        return Via(transport.upper(), host, port, {"branch": branch, "rport": None})
 
     def localContactURI(self, transport, user=None):
         """
@@ -302,9 +308,22 @@ class SIPTransportLayer(StreamConnections):
         @param user: C{str} or C{None}.
         @return: a L{linkrtc.sip.uri.SIPURI}.
         """
-        host, port = self.localAddress(transport)
+        host, port = self._sentBy(transport)
         params = {} if transport.upper() == "UDP" else {"transport": transport.lower()}
-        return SIPURI("sip", user=user, host=_uriHost(host), port=port, params=params)
+        return SIPURI("sip", user=user, host=host, port=port, params=params)
+
+    def _sentBy(self, transport):
+        """
+        L{localAddress} with the host as written in a URI or Via.
+
+        Fast path: computed once per transport (every response to an INVITE
+        carries our Contact) until the sockets change.
+        """
+        result = self._advertised.get(transport)
+        if result is None:
+            host, port = self.localAddress(transport)
+            result = self._advertised[transport] = (_uriHost(host), port)
+        return result
 
     def _localPort(self, transport):
         """The port L{localAddress} writes for C{transport}."""
@@ -318,9 +337,12 @@ class SIPTransportLayer(StreamConnections):
         return DEFAULT_PORTS[transport]
 
     def _ourPorts(self):
-        """Every port we listen on or write in a Via."""
-        ports = {local.port for local in self.listeningAddresses()}
-        ports.update(self._localPort(t) for t in TRANSPORTS)
+        """Every port we listen on or write in a Via (computed once, as L{_sentBy})."""
+        ports = self._advertised.get("ports")
+        if ports is None:
+            ports = {local.port for local in self.listeningAddresses()}
+            ports.update(self._localPort(t) for t in TRANSPORTS)
+            self._advertised["ports"] = ports
         return ports
 
     # -- sending -------------------------------------------------------------

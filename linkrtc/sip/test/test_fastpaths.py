@@ -16,9 +16,11 @@ from linkrtc.sip.dialog import newCSeq, newTag
 from linkrtc.sip.invite import _Retransmission
 from linkrtc.sip.parser import parseMessage
 from linkrtc.sip.routing import responseDestination
+from linkrtc.sip.test.test_transport import FakeReactor
 from linkrtc.sip.test.test_useragent import SDP, UserAgentMixin
 from linkrtc.sip.transaction import TransactionLayer
 from linkrtc.sip.transaction_server import ServerTransaction
+from linkrtc.sip.transport import SIPTransportLayer
 from linkrtc.sip.udp import SIPDatagramProtocol
 from linkrtc.sip.uri import parseVia
 
@@ -260,3 +262,42 @@ class URISchemeTests(SynchronousTestCase):
             self.assertEqual(request.uriScheme, scheme, uri)
             parsed = (getattr(request.uri, "scheme", "") or "").lower()
             self.assertEqual(request.uriScheme, parsed, uri)
+
+
+class AdvertisedAddressTests(SynchronousTestCase):
+    """
+    The host and port we advertise (Via, Contact) and the ports we call ours
+    are computed once and again when the sockets change.
+    """
+
+    def test_listenChanges(self):
+        layer = SIPTransportLayer(FakeReactor())
+        self.assertEqual(layer.localContactURI("UDP").port, 5060)
+        self.assertNotIn(5070, layer._ourPorts())
+        self.successResultOf(layer.listen("udp:5070:interface=192.0.2.10"))
+        self.assertEqual(str(layer.localContactURI("UDP")), "sip:192.0.2.10:5070")
+        self.assertEqual(str(layer.localVia("UDP", "z9hG4bK1")),
+                         "SIP/2.0/UDP 192.0.2.10:5070;branch=z9hG4bK1;rport")
+        self.assertIn(5070, layer._ourPorts())
+        self.successResultOf(layer.stopListening())
+        self.assertEqual(layer.localContactURI("UDP").port, 5060)
+        self.assertNotIn(5070, layer._ourPorts())
+
+    def test_ipv6(self):
+        layer = SIPTransportLayer(FakeReactor(), publicAddress="[2001:db8::1]:5062")
+        self.assertEqual(str(layer.localContactURI("TCP")), "sip:[2001:db8::1]:5062;transport=tcp")
+        self.assertEqual(str(layer.localContactURI("TCP")), "sip:[2001:db8::1]:5062;transport=tcp")
+
+    def test_webSocketPort(self):
+        """A WebSocket connection teaches the port of our HTTP socket."""
+        layer = SIPTransportLayer(FakeReactor())
+        self.assertEqual(layer.localContactURI("WS").port, 80)
+
+        class Connection:
+            transportName = "WS"
+            local = Address("WS", "192.0.2.10", 8080)
+            peer = Address("WS", "192.0.2.1", 40000)
+
+        layer._connectionMade(Connection())
+        self.assertEqual(layer.localContactURI("WS").port, 8080)
+        self.assertIn(8080, layer._ourPorts())
