@@ -9,8 +9,8 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from linkrtc.error import TransportError
-from linkrtc.sip import address
+from linkrtc.error import SIPParseError, TransportError
+from linkrtc.sip import address, parser
 from linkrtc.sip.address import Address, Source, isIPLiteral
 from linkrtc.sip.dialog import newCSeq, newTag
 from linkrtc.sip.invite import _Retransmission
@@ -22,7 +22,7 @@ from linkrtc.sip.transaction import TransactionLayer
 from linkrtc.sip.transaction_server import ServerTransaction
 from linkrtc.sip.transport import SIPTransportLayer
 from linkrtc.sip.udp import SIPDatagramProtocol
-from linkrtc.sip.uri import parseVia
+from linkrtc.sip.uri import WILDCARD, parseNameAddr, parseVia
 
 
 class FakeSocket:
@@ -301,3 +301,56 @@ class AdvertisedAddressTests(SynchronousTestCase):
         layer._connectionMade(Connection())
         self.assertEqual(layer.localContactURI("WS").port, 8080)
         self.assertIn(8080, layer._ourPorts())
+
+
+def _request(fromValue="<sip:alice@192.0.2.1>;tag=1", contact="<sip:alice@192.0.2.1:5062>",
+             to="<sip:bob@192.0.2.10>"):
+    return parseMessage((
+        "OPTIONS sip:bob@192.0.2.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n"
+        "From: %s\r\nTo: %s\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContact: %s\r\n"
+        "Content-Length: 0\r\n\r\n" % (fromValue, to, contact)).encode())
+
+
+class RememberedAddressTests(SynchronousTestCase):
+    """
+    The parser remembers the parse of From, To and Contact texts; every
+    message still gets addresses of its own, equal to a fresh parse.
+    """
+
+    def test_ownCopies(self):
+        first, second = _request(), _request()
+        self.assertEqual(first.fromAddr, parseNameAddr("<sip:alice@192.0.2.1>;tag=1"))
+        self.assertEqual(second.fromAddr, first.fromAddr)
+        self.assertIsNot(second.fromAddr, first.fromAddr)
+        self.assertIsNot(second.fromAddr.uri, first.fromAddr.uri)
+        self.assertIsNot(second.contacts[0], first.contacts[0])
+        first.fromAddr.params["tag"] = "changed"
+        first.contacts[0].uri.params["x"] = "y"
+        third = _request()
+        self.assertEqual(third.fromAddr.tag, "1")
+        self.assertEqual(third.contacts[0].uri.params, {})
+
+    def test_sameTextFromAndContact(self):
+        """A text remembered as a Contact list of two is parsed again as a From."""
+        two = "<sip:a@192.0.2.1>, <sip:b@192.0.2.1>"
+        self.assertEqual(len(_request(contact=two).contacts), 2)
+        self.assertRaises(SIPParseError, _request, fromValue=two)
+
+    def test_wildcardAndTel(self):
+        self.assertIs(_request(contact="*").contacts[0], WILDCARD)
+        self.assertIs(_request(contact="*").contacts[0], WILDCARD)
+        tel = _request(fromValue="<tel:+14155550123>;tag=1")
+        self.assertEqual(tel.fromAddr.uri, parseNameAddr("<tel:+14155550123>").uri)
+        self.assertNotIn("<tel:+14155550123>;tag=1", parser._ADDRESSES)
+
+    def test_badNotRemembered(self):
+        for _ in range(2):
+            self.assertRaises(SIPParseError, _request, to="<sip:bob@192.0.2.10;tag=1")
+        self.assertNotIn("<sip:bob@192.0.2.10;tag=1", parser._ADDRESSES)
+
+    def test_bounded(self):
+        self.patch(parser, "_ADDRESSES", {})
+        self.patch(parser, "MAX_REMEMBERED_ADDRESSES", 5)
+        for i in range(20):
+            _request(fromValue="<sip:alice@192.0.2.1>;tag=%d" % (i,))
+        self.assertLessEqual(len(parser._ADDRESSES), 5)
