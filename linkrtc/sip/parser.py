@@ -143,7 +143,7 @@ _SIPURI = (r"sips?:(?:[A-Za-z0-9\-_.!~*'()&=+$,;?/]+(?::[A-Za-z0-9\-_.!~*'()&=+$
            + _HOST + r"(?::" + _PORT + r")?" + _URIPARAMS)
 _URI_FAST = re.compile(_SIPURI).fullmatch
 _parseVia = _uri.parseVia
-_SIPURI = _uri.SIPURI
+_SIPURI_TYPE = _uri.SIPURI
 
 #: Most values L{_nameAddrs} remembers.
 MAX_REMEMBERED_ADDRESSES = 4096
@@ -155,7 +155,7 @@ _ADDRESSES = {}
 
 def _remember(text, parsed):
     """Keep C{parsed} (a C{list} of NameAddr) for C{text} if all its URIs are SIP URIs."""
-    if all(type(addr.uri) is _SIPURI for addr in parsed):
+    if all(type(addr.uri) is _SIPURI_TYPE for addr in parsed):
         if len(_ADDRESSES) >= MAX_REMEMBERED_ADDRESSES:
             _ADDRESSES.clear()
         _ADDRESSES[text] = tuple(parsed)
