@@ -5,7 +5,7 @@ paths"): each gives what the slow path it skips would give.
 
 import errno
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -221,18 +221,30 @@ class TransmitTests(SynchronousTestCase):
         return tx, request.createResponse(200, toTag="t")
 
     def test_succeeded(self):
-        done = succeed(None)
+        done = RecordingDeferred()
+        done.callback(None)
         tx, response = self.transaction(done)
         self.assertTrue(tx._transmit(response))
-        self.assertEqual(done.callbacks, [])
+        self.assertEqual(done.errbacks, 0)
 
     def test_pendingFails(self):
-        pending = Deferred()
+        pending = RecordingDeferred()
         tx, response = self.transaction(pending)
         tx._transmit(response)
+        self.assertEqual(pending.errbacks, 1)
         pending.errback(TransportError("gone"))
         self.assertEqual(tx.state, "terminated")
         self.assertEqual(tx.terminationReason, "transport")
+
+
+class RecordingDeferred(Deferred):
+    """A L{Deferred} counting the errbacks added to it."""
+
+    errbacks = 0
+
+    def addErrback(self, *args, **kwargs):
+        self.errbacks += 1
+        return Deferred.addErrback(self, *args, **kwargs)
 
 
 class FakeTransport:
