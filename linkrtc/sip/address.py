@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from twisted.internet.abstract import isIPv6Address
+from twisted.internet.abstract import isIPAddress, isIPv6Address
 
 #: The transports, as written in a Via (RFC 3261 §18, §20.42; RFC 7118 §7
 #: for C{WS} and C{WSS}, SIP over WebSocket).
@@ -44,6 +44,30 @@ def _sameHost(a, b):
         return ipaddress.ip_address(a) == ipaddress.ip_address(b)
     except ValueError:
         return a.lower() == b.lower()
+
+
+# host -> whether it is an IP literal; bounded (a flood of names cannot grow it).
+_IP_LITERALS = {}
+
+
+def isIPLiteral(host):
+    """
+    @return: C{True} if C{host} (C{str}, IPv6 without brackets) is an IPv4
+        or IPv6 literal.
+
+    Fast path: Twisted's C{isIPAddress}/C{isIPv6Address} parse in pure
+    Python; the answer for a host is remembered (4096 hosts at most), as
+    responses go to the same few peers again and again.
+    """
+    try:
+        return _IP_LITERALS[host]
+    except KeyError:
+        pass
+    result = isIPAddress(host) or isIPv6Address(host)
+    if len(_IP_LITERALS) >= 4096:
+        _IP_LITERALS.clear()
+    _IP_LITERALS[host] = result
+    return result
 
 
 def _uriHost(host):

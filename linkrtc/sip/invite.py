@@ -30,34 +30,48 @@ class _Retransmission:
     Sends a 2xx to INVITE again at T1, 2*T1, ... capped at T2 until
     L{stop} (RFC 3261 §13.3.1.4), and calls C{onTimeout} after 64*T1
     seconds. On a reliable transport only the timeout runs.
+
+    Fast path: one timer is pending at a time (the next retransmission, or
+    the timeout once no retransmission comes before it), not two per 2xx:
+    the ACK, which comes before T1 in most calls, cancels one timer.
     """
 
     def __init__(self, clock, T1, T2, send, onTimeout, reliable):
         self._clock = clock
         self._T2 = T2
         self._send = send
+        self._onTimeout = onTimeout
         self._interval = T1
-        self._timer = None
-        if not reliable:
+        self._deadline = clock.seconds() + 64 * T1
+        if reliable:
+            self._timer = clock.callLater(64 * T1, self._timeout)
+        else:
             self._timer = clock.callLater(T1, self._retransmit)
-        self._deadline = clock.callLater(64 * T1, self._timeout, onTimeout)
 
     def _retransmit(self):
+        self._timer = None
         self._send()
+        if self._timer is not None or self._onTimeout is None:
+            return  # (stopped, or started again, by what the send did)
         self._interval = min(self._interval * 2, self._T2)
-        self._timer = self._clock.callLater(self._interval, self._retransmit)
+        now = self._clock.seconds()
+        if now + self._interval >= self._deadline:
+            self._timer = self._clock.callLater(max(0.0, self._deadline - now), self._timeout)
+        else:
+            self._timer = self._clock.callLater(self._interval, self._retransmit)
 
-    def _timeout(self, onTimeout):
-        self._deadline = None
-        self.stop()
-        onTimeout()
+    def _timeout(self):
+        self._timer = None
+        onTimeout, self._onTimeout = self._onTimeout, None
+        if onTimeout is not None:
+            onTimeout()
 
     def stop(self):
         """Stop retransmitting and cancel the timeout."""
-        for call in (self._timer, self._deadline):
-            if call is not None and call.active():
-                call.cancel()
-        self._timer = self._deadline = None
+        call, self._timer = self._timer, None
+        self._onTimeout = None
+        if call is not None and call.active():
+            call.cancel()
 
 
 @implementer(ISIPServerLeg)
@@ -97,7 +111,8 @@ class InviteServerLeg:
         self.dialog = None
         self.state = "proceeding"
         self.finalSent = False
-        self._secure = getattr(request.uri, "scheme", None) == "sips"
+        self._secure = request.uriScheme == "sips"
+        self._contactAddr = self._contactText = None
         self._retransmissions = {}
         self._reinviteIn = None
         self._reinviteRespond = None
@@ -146,11 +161,18 @@ class InviteServerLeg:
         if "Contact" not in response.headers:
             if contact is None:
                 contact = self._contact()
-            response.headers.set("Contact", str(contact))
+            response.headers.set(
+                "Contact", self._contactText if contact is self._contactAddr else str(contact))
         return response
 
     def _contact(self):
-        return self.userAgent.localContact(self.source, self._secure)
+        # Fast path: our Contact is the same in every response of the leg
+        # (the source's transport and the Request-URI's scheme): made once.
+        contact = self._contactAddr
+        if contact is None:
+            contact = self._contactAddr = self.userAgent.localContact(self.source, self._secure)
+            self._contactText = str(contact)
+        return contact
 
     def sendProvisional(self, status, reason=None, body=None, contentType=None, headers=()):
         """

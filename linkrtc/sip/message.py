@@ -1,6 +1,7 @@
 # -*- test-case-name: linkrtc.sip.test.test_message -*-
 """
 SIP requests, responses and their headers (RFC 3261 §7, §8.2.6, §20).
+The header fields (L{Headers}) live in L{linkrtc.sip.headers}.
 
 Headers are kept as text, exactly as received (folded lines are joined
 with one space). The parsed views (L{Message.vias}, L{Message.fromAddr},
@@ -13,6 +14,15 @@ C{msg.headers.set("Via", ...)}, or L{Message.setVias}).
 from collections import namedtuple
 
 from linkrtc.error import SIPParseError
+from linkrtc.sip.headers import (  # noqa: F401 (re-exported)
+    _EXACT,
+    _VIEWED_KEYS,
+    COMPACT,
+    LIST_HEADERS,
+    Headers,
+    _entry,
+    canonicalName,
+)
 from linkrtc.sip.uri import (
     SIPURI,
     NameAddr,
@@ -21,7 +31,6 @@ from linkrtc.sip.uri import (
     parseNameAddrList,
     parseURI,
     parseVia,
-    splitCommas,
 )
 
 __all__ = [
@@ -40,233 +49,6 @@ CSeq.__doc__ = "A CSeq value (RFC 3261 §20.16): C{number} (C{int}), C{method} (
 
 #: Largest CSeq number (RFC 3261 §8.1.1.5: a 32-bit unsigned integer).
 MAX_CSEQ = 2**32 - 1
-
-_CANONICAL = [
-    "Accept", "Accept-Contact", "Accept-Encoding", "Accept-Language", "Accept-Resource-Priority",
-    "Alert-Info", "Allow", "Allow-Events", "Authentication-Info", "Authorization", "Call-ID",
-    "Call-Info", "Contact", "Content-Disposition", "Content-Encoding", "Content-Language",
-    "Content-Length", "Content-Type", "CSeq", "Date", "Error-Info", "Event", "Expires",
-    "History-Info", "Identity", "Identity-Info", "In-Reply-To", "Join", "Max-Forwards",
-    "MIME-Version", "Min-Expires", "Min-SE", "Organization", "P-Asserted-Identity",
-    "P-Preferred-Identity", "Path", "Priority", "Privacy", "Proxy-Authenticate",
-    "Proxy-Authorization", "Proxy-Require", "RAck", "Reason", "Record-Route", "Refer-To",
-    "Referred-By", "Reject-Contact", "Replaces", "Reply-To", "Request-Disposition", "Require",
-    "Resource-Priority", "Retry-After", "Route", "RSeq", "Security-Client", "Security-Server",
-    "Security-Verify", "Server", "Service-Route", "Session-Expires", "SIP-ETag", "SIP-If-Match",
-    "Subject", "Subscription-State", "Supported", "Timestamp", "To", "Unsupported",
-    "User-Agent", "Via", "Warning", "WWW-Authenticate",
-]
-
-#: Compact forms (RFC 3261 §7.3.3 and later RFCs), lower-case.
-COMPACT = {
-    "a": "Accept-Contact", "b": "Referred-By", "c": "Content-Type", "d": "Request-Disposition",
-    "e": "Content-Encoding", "f": "From", "i": "Call-ID", "j": "Reject-Contact", "k": "Supported",
-    "l": "Content-Length", "m": "Contact", "n": "Identity-Info", "o": "Event", "r": "Refer-To",
-    "s": "Subject", "t": "To", "u": "Allow-Events", "v": "Via", "x": "Session-Expires",
-    "y": "Identity",
-}
-
-# lower-case spelling -> canonical name
-_BY_LOWER = {name.lower(): name for name in _CANONICAL}
-_BY_LOWER["from"] = "From"
-_BY_LOWER.update(COMPACT)
-# exact spellings seen on the wire -> (key, canonical name); filled lazily.
-_EXACT = {}
-
-#: Headers whose values are comma-separated lists (RFC 3261 §7.3.1).
-LIST_HEADERS = frozenset(
-    x.lower() for x in [
-        "Via", "Route", "Record-Route", "Contact", "Allow", "Supported", "Require",
-        "Proxy-Require", "Unsupported", "Accept", "Accept-Encoding", "Accept-Language",
-        "Content-Encoding", "Content-Language", "Allow-Events", "Path", "Service-Route",
-        "Alert-Info", "Call-Info", "Error-Info", "In-Reply-To", "Warning", "Reason",
-        "P-Asserted-Identity", "P-Preferred-Identity", "Privacy", "Security-Client",
-        "Security-Server", "Security-Verify", "History-Info", "Accept-Contact",
-        "Reject-Contact", "Request-Disposition", "Accept-Resource-Priority",
-        "Resource-Priority",
-    ]
-)
-
-
-def canonicalName(name):
-    """
-    The canonical spelling of a header name: compact forms expanded, known
-    names in their RFC spelling, unknown names as given (stripped).
-
-    @return: C{(key, name)}: C{key} is the lower-case canonical name used
-        for matching.
-    """
-    try:
-        return _EXACT[name]
-    except KeyError:
-        pass
-    stripped = name.strip(" \t")
-    lower = stripped.lower()
-    canon = _BY_LOWER.get(lower, stripped)
-    result = (canon.lower(), canon)
-    if len(_EXACT) < 4096:
-        _EXACT[name] = result
-    return result
-
-
-def _entry(key, name, value):
-    value = str(value)
-    return (key, name, value, name + ": " + value)
-
-
-class Headers:
-    """
-    An ordered, case-insensitive multimap of header fields (RFC 3261 §7.3).
-
-    Names are canonical (C{'v'} and C{'VIA'} both become C{'Via'}); values
-    are C{str} as written. One entry is one header line: C{items()} gives
-    the lines in wire order, C{getAll()} splits comma lists.
-    """
-
-    # _gen counts changes; _keyGens maps a key to the _gen of its last change,
-    # so that a message drops only the parsed views of the headers that changed.
-    # (Only headers with parsed views, _VIEWED_KEYS, are counted.)
-    __slots__ = ("_items", "_gen", "_keyGens")
-
-    def __init__(self, items=()):
-        """
-        @param items: iterable of C{(name, value)}, or a mapping.
-        """
-        self._items = []
-        self._gen = 0
-        self._keyGens = {}
-        if hasattr(items, "items"):
-            items = items.items()
-        for name, value in items:
-            self.add(name, value)
-
-    @classmethod
-    def _fromParsed(cls, entries):
-        """Wrap a list of C{(key, name, value, line)} made by the parser."""
-        self = cls.__new__(cls)
-        self._items = entries
-        self._gen = 0
-        self._keyGens = {}
-        return self
-
-    def _changed(self, key):
-        if key not in _VIEWED_KEYS:
-            return  # no parsed view (Message._cache) is made from it
-        gen = self._gen + 1
-        self._gen = gen
-        self._keyGens[key] = gen
-
-    def get(self, name, default=None):
-        """The first value of C{name}, or C{default}."""
-        key = canonicalName(name)[0]
-        for k, _, v, _ in self._items:
-            if k == key:
-                return v
-        return default
-
-    def getAll(self, name):
-        """
-        Every value of C{name} in order; for list headers (Via, Contact,
-        Route, Allow, ...) a line holding several comma-separated values
-        gives each of them.
-
-        @rtype: C{list} of C{str}
-        """
-        key = canonicalName(name)[0]
-        if key in LIST_HEADERS:
-            out = []
-            for k, _, v, _ in self._items:
-                if k == key:
-                    if v.strip() == "*":
-                        out.append("*")
-                    else:
-                        out.extend(x for x in splitCommas(v) if x)
-            return out
-        return [v for k, _, v, _ in self._items if k == key]
-
-    def getLines(self, name):
-        """Every header line of C{name}, unsplit. @rtype: C{list} of C{str}"""
-        key = canonicalName(name)[0]
-        return [v for k, _, v, _ in self._items if k == key]
-
-    def count(self, name):
-        """How many lines of C{name} there are."""
-        key = canonicalName(name)[0]
-        return sum(1 for k, _, _, _ in self._items if k == key)
-
-    def set(self, name, value):
-        """
-        Replace every C{name} line by one (at the place of the first), or
-        by several if C{value} is a list.
-        """
-        key, canon = canonicalName(name)
-        items = self._items
-        if isinstance(value, (list, tuple)):
-            entries = [_entry(key, canon, v) for v in value]
-        else:
-            entries = [_entry(key, canon, value)]
-        keys = [item[0] for item in items]
-        count = keys.count(key)
-        if not count:
-            items.extend(entries)
-        elif count == 1 and len(entries) == 1:
-            items[keys.index(key)] = entries[0]
-        else:
-            first = keys.index(key)
-            rest = [item for item in items[first:] if item[0] != key]
-            items[first:] = entries + rest
-        self._changed(key)
-
-    def add(self, name, value):
-        """Append a C{name} line."""
-        key, canon = canonicalName(name)
-        self._items.append(_entry(key, canon, value))
-        self._changed(key)
-
-    def addFirst(self, name, value):
-        """Insert a C{name} line before all others (e.g. a new top Via)."""
-        key, canon = canonicalName(name)
-        self._items.insert(0, _entry(key, canon, value))
-        self._changed(key)
-
-    def remove(self, name):
-        """Remove every C{name} line (no error if there is none)."""
-        key = canonicalName(name)[0]
-        self._items = [item for item in self._items if item[0] != key]
-        self._changed(key)
-
-    def __contains__(self, name):
-        key = canonicalName(name)[0]
-        for item in self._items:
-            if item[0] == key:
-                return True
-        return False
-
-    def __len__(self):
-        return len(self._items)
-
-    def __iter__(self):
-        return iter(self.items())
-
-    def items(self):
-        """C{list} of C{(name, value)} in wire order."""
-        return [(n, v) for _, n, v, _ in self._items]
-
-    def copy(self):
-        new = Headers.__new__(Headers)
-        new._items = list(self._items)
-        new._gen = 0
-        new._keyGens = {}
-        return new
-
-    def __eq__(self, other):
-        if not isinstance(other, Headers):
-            return NotImplemented
-        return [(k, v) for k, _, v, _ in self._items] == [(k, v) for k, _, v, _ in other._items]
-
-    def __repr__(self):
-        return "Headers(%r)" % (self.items(),)
-
 
 REASONS = {
     100: "Trying", 180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued",
@@ -392,6 +174,8 @@ class Message:
         self._cacheGen = value._gen
 
     def _cached(self, key):
+        # (the hot accessors inline its fast path: no header changed since the
+        # views were checked, a dict lookup)
         if self._headers._gen != self._cacheGen:
             self._revalidate()
         return self._cache.get(key, _MISSING)
@@ -424,7 +208,8 @@ class Message:
         @rtype: C{list} of L{Via}
         @raise SIPParseError: a malformed Via.
         """
-        result = self._cached("vias")
+        result = (self._cache.get("vias", _MISSING) if self._headers._gen == self._cacheGen
+                  else self._cached("vias"))
         if result is _MISSING:
             result = []
             for k, _, v, _ in self._headers._items:
@@ -436,7 +221,8 @@ class Message:
     @property
     def topVia(self):
         """The first Via (L{Via}), or C{None} if there is none."""
-        result = self._cached("topVia")
+        result = (self._cache.get("topVia", _MISSING) if self._headers._gen == self._cacheGen
+                  else self._cached("topVia"))
         if result is _MISSING:
             result = None
             for k, _, v, _ in self._headers._items:
@@ -469,6 +255,41 @@ class Message:
             self._cache["vias"] = vias
             self._cache["topVia"] = vias[0]
 
+    def setTopVia(self, via):
+        """
+        Write again the line of the top Via after C{via}, this message's
+        parsed top Via (L{topVia}, C{vias[0]}), was changed in place (the
+        C{received}/C{rport} of RFC 3261 §18.2.1 and RFC 3581 §4).
+
+        Fast path: only that line is formatted again when it holds that one
+        Via alone; the other Via lines stay as received (L{setVias} formats
+        every one). A first line holding several Vias falls back to
+        L{setVias}. C{via} stays the parsed view (L{topVia}).
+        """
+        headers = self._headers
+        items = headers._items
+        for i, item in enumerate(items):
+            if item[0] == "via":
+                if "," in item[2]:
+                    vias = list(self.vias)
+                    vias[0] = via
+                    self.setVias(vias, reparsed=True)
+                    return
+                current = headers._gen == self._cacheGen
+                items[i] = _entry("via", item[1], str(via))
+                headers._changed("via")
+                if current:
+                    self._cacheGen = headers._gen
+                else:
+                    self._revalidate()
+                cache = self._cache
+                cache["topVia"] = via
+                vias = cache.get("vias")
+                if vias is not None and (not vias or vias[0] is not via):
+                    del cache["vias"]
+                return
+        raise ValueError("no Via to rewrite")
+
     @property
     def callId(self):
         """
@@ -476,7 +297,8 @@ class Message:
 
         @raise SIPParseError: missing, repeated or empty.
         """
-        result = self._cached("callId")
+        result = (self._cache.get("callId", _MISSING) if self._headers._gen == self._cacheGen
+                  else self._cached("callId"))
         if result is _MISSING:
             result = self._single("call-id", "Call-ID").strip()
             if not result or " " in result or "\t" in result:
@@ -491,7 +313,8 @@ class Message:
 
         @raise SIPParseError: missing, repeated or malformed.
         """
-        result = self._cached("cseq")
+        result = (self._cache.get("cseq", _MISSING) if self._headers._gen == self._cacheGen
+                  else self._cached("cseq"))
         if result is _MISSING:
             result = parseCSeq(self._single("cseq", "CSeq"))
             self._cache["cseq"] = result
@@ -504,7 +327,8 @@ class Message:
 
         @raise SIPParseError: missing, repeated or malformed.
         """
-        result = self._cached("from")
+        result = (self._cache.get("from", _MISSING) if self._headers._gen == self._cacheGen
+                  else self._cached("from"))
         if result is _MISSING:
             result = parseNameAddr(self._single("from", "From"))
             self._cache["from"] = result
@@ -517,7 +341,8 @@ class Message:
 
         @raise SIPParseError: missing, repeated or malformed.
         """
-        result = self._cached("to")
+        result = (self._cache.get("to", _MISSING) if self._headers._gen == self._cacheGen
+                  else self._cached("to"))
         if result is _MISSING:
             result = parseNameAddr(self._single("to", "To"))
             self._cache["to"] = result
@@ -531,7 +356,8 @@ class Message:
 
         @raise SIPParseError: malformed.
         """
-        result = self._cached("contacts")
+        result = (self._cache.get("contacts", _MISSING) if self._headers._gen == self._cacheGen
+                  else self._cached("contacts"))
         if result is _MISSING:
             result = []
             for k, _, v, _ in self._headers._items:
@@ -633,8 +459,8 @@ _CACHE_KEYS = {
     "maxForwards": "max-forwards",
 }
 
-#: The header keys some parsed view is made from.
-_VIEWED_KEYS = frozenset(_CACHE_KEYS.values())
+# (Headers counts the changes of the headers in linkrtc.sip.headers._VIEWED_KEYS)
+assert set(_CACHE_KEYS.values()) == _VIEWED_KEYS
 
 
 class Request(Message):
@@ -657,6 +483,21 @@ class Request(Message):
         if uri is None:
             uri = self._uri = parseURI(self._uriText)
         return uri
+
+    @property
+    def uriScheme(self):
+        """
+        The lower-case scheme of the Request-URI (C{str}: C{"sip"},
+        C{"sips"}, C{"tel"}...).
+
+        Fast path: a Request-URI the parser only checked (its common shape)
+        is not parsed for it (an in-dialog request's URI is seldom read).
+        """
+        uri = self._uri
+        if uri is None:
+            text = self._uriText
+            return text[: text.index(":")].lower()
+        return (getattr(uri, "scheme", "") or "").lower()
 
     @uri.setter
     def uri(self, value):

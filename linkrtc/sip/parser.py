@@ -143,8 +143,66 @@ _SIPURI = (r"sips?:(?:[A-Za-z0-9\-_.!~*'()&=+$,;?/]+(?::[A-Za-z0-9\-_.!~*'()&=+$
            + _HOST + r"(?::" + _PORT + r")?" + _URIPARAMS)
 _URI_FAST = re.compile(_SIPURI).fullmatch
 _parseVia = _uri.parseVia
-_parseNameAddr = _uri.parseNameAddr
-_parseNameAddrList = _uri.parseNameAddrList
+_SIPURI_TYPE = _uri.SIPURI
+
+#: Most values L{_nameAddrs} remembers.
+MAX_REMEMBERED_ADDRESSES = 4096
+
+# From, To and Contact text -> the tuple of NameAddr it parses to (kept
+# pristine: only copies leave), for values whose URIs are all SIP URIs.
+_ADDRESSES = {}
+
+
+def _remember(text, parsed):
+    """Keep C{parsed} (a C{list} of NameAddr) for C{text} if all its URIs are SIP URIs."""
+    if all(type(addr.uri) is _SIPURI_TYPE for addr in parsed):
+        if len(_ADDRESSES) >= MAX_REMEMBERED_ADDRESSES:
+            _ADDRESSES.clear()
+        _ADDRESSES[text] = tuple(parsed)
+
+
+def _nameAddrs(text):
+    """
+    Parse a Contact value (L{linkrtc.sip.uri.parseNameAddrList}; C{*} gives
+    C{[WILDCARD]}).
+
+    Fast path: the messages of a call repeat their From, To and Contact
+    values (the ACK and the BYE carry the INVITE's From and Contact, every
+    call from a peer the same Contact): the parse of a text is remembered
+    (at most L{MAX_REMEMBERED_ADDRESSES} texts; only values whose URIs are
+    all SIP URIs, not a wildcard) and each message gets its own copies,
+    which it may change. A value that does not parse raises as always and
+    is not remembered.
+
+    @return: a C{list} of L{linkrtc.sip.uri.NameAddr}.
+    @raise SIPParseError: bad syntax.
+    """
+    parsed = _ADDRESSES.get(text)
+    if parsed is None:
+        result = _uri.parseNameAddrList(text)
+        _remember(text, result)
+        parsed = _ADDRESSES.get(text)
+        if parsed is None:
+            return result  # (not remembered: the message owns it)
+    return [addr.copy() for addr in parsed]
+
+
+def _nameAddr(text):
+    """
+    Parse a From or To value (L{linkrtc.sip.uri.parseNameAddr}), with the
+    fast path of L{_nameAddrs}.
+
+    @raise SIPParseError: bad syntax.
+    """
+    parsed = _ADDRESSES.get(text)
+    if parsed is not None and len(parsed) == 1:
+        return parsed[0].copy()
+    addr = _uri.parseNameAddr(text)
+    if parsed is None:
+        _remember(text, [addr])
+        if text in _ADDRESSES:
+            return addr.copy()
+    return addr
 
 
 def _contentLength(values):
@@ -313,16 +371,16 @@ def parseMessage(data):
         cache["vias"] = parsed
         cache["topVia"] = parsed[0]
         header = "From"
-        cache["from"] = _parseNameAddr(froms[0])
+        cache["from"] = _nameAddr(froms[0])
         header = "To"
-        cache["to"] = _parseNameAddr(tos[0])
+        cache["to"] = _nameAddr(tos[0])
         header = "Contact"
         if len(contacts) == 1:
-            cache["contacts"] = _parseNameAddrList(contacts[0])
+            cache["contacts"] = _nameAddrs(contacts[0])
         else:
             parsed = []
             for v in contacts:
-                parsed.extend(_parseNameAddrList(v))
+                parsed.extend(_nameAddrs(v))
             cache["contacts"] = parsed
     except SIPParseError as e:
         if header is not None and header not in e.reason and e.reason.endswith(")"):

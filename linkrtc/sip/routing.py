@@ -64,12 +64,17 @@ def responseDestination(via, source):
 
     @param via: the top L{linkrtc.sip.uri.Via} of the request.
     @param source: the L{Address} the request came from.
-    @return: an L{Address}; its transport is the one the request arrived
-        on (RFC 4475 §3.1.1.10: a Via naming another is answered over it).
+    @return: an L{Address} (C{source} itself over UDP); its transport is
+        the one the request arrived on (RFC 4475 §3.1.1.10: a Via naming
+        another is answered over it).
     @raise ValueError: for a Via naming an unknown transport and a
         source without one.
     """
     transport = source.transport
+    if transport == "UDP":
+        # Fast path: over UDP the answer is the source itself (an Address
+        # with its transport, host and port; no new Address per response).
+        return source
     if transport not in TRANSPORTS:
         transport = via.transport.upper()
     if transport in RELIABLE_TRANSPORTS:

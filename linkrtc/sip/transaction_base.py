@@ -319,7 +319,9 @@ class _Transaction:
         except Exception:
             self._transportFailed(Failure())
             return False
-        if isinstance(result, Deferred):
+        # (fast path: a send that already succeeded, as a UDP datagram has,
+        # needs no errback; one pending or failed gets it)
+        if isinstance(result, Deferred) and not (result.called and result.result is None):
             result.addErrback(self._transportFailed)
         return self.state != TERMINATED
 

@@ -47,15 +47,8 @@ import math
 import os
 import socket
 
-from twisted.internet.abstract import isIPAddress, isIPv6Address
-from twisted.internet.defer import Deferred, DeferredList, fail, maybeDeferred, succeed
-from twisted.internet.endpoints import (
-    HostnameEndpoint,
-    TCP4ClientEndpoint,
-    TCP6ClientEndpoint,
-    connectProtocol,
-    wrapClientTLS,
-)
+from twisted.internet.abstract import isIPv6Address
+from twisted.internet.defer import DeferredList, fail, maybeDeferred, succeed
 from twisted.logger import Logger
 
 from linkrtc.error import SIPParseError, TransportError
@@ -67,17 +60,18 @@ from linkrtc.sip.address import (
     Source,
     _parsePublicAddress,
     _uriHost,
+    isIPLiteral,
 )
+from linkrtc.sip.connections import StreamConnections
 from linkrtc.sip.endpoints import DEFAULT_BUFFER_SIZE, setSocketBuffers, sipServerFromString
 from linkrtc.sip.message import Request, Response
 from linkrtc.sip.parser import parseMessage
 from linkrtc.sip.ratelimit import ALLOW, REFUSE
 from linkrtc.sip.routing import annotateTopVia, responseDestination, statelessErrorResponse
-from linkrtc.sip.stream import SIPStreamFactory, SIPStreamProtocol, _isTLSError
+from linkrtc.sip.stream import SIPStreamFactory, SIPStreamProtocol
 from linkrtc.sip.udp import SIPDatagramProtocol
 from linkrtc.sip.uri import SIPURI, Via
 from linkrtc.sip.websocket import WS_TRANSPORTS
-from linkrtc.tlspolicy import clientOptions
 
 log = Logger()
 
@@ -96,7 +90,7 @@ _BLANK = (b"", b"\r", b"\n", b"\t", b" ")
 # ---------------------------------------------------------------------------
 
 
-class SIPTransportLayer:
+class SIPTransportLayer(StreamConnections):
     """
     The SIP transport layer (RFC 3261 §18): listening sockets, stream
     connections, inbound parsing and Via processing, and routing of
@@ -158,6 +152,10 @@ class SIPTransportLayer:
         # "WS"/"WSS" -> port of our HTTP socket a WebSocket client came to
         self._wsPorts = {}
         self._localIP = None
+        # transport -> (host as in a URI, port) we advertise; and the ports
+        # of _ourPorts: computed once, dropped when the sockets change
+        # (listen, stopListening, a WebSocket port learnt).
+        self._advertised = {}
         self._closed = False
         #: The L{SourceRateLimiter}, or C{None}.
         self.rateLimiter = rateLimiter
@@ -189,6 +187,7 @@ class SIPTransportLayer:
             if transport == "UDP":
                 handler.localAddress = local
             self._listeners.append((transport, port, handler, local))
+            self._advertised.clear()
             sock = getattr(port, "socket", None)
             if sock is not None:
                 setSocketBuffers(sock, self.bufferSize)
@@ -208,6 +207,7 @@ class SIPTransportLayer:
         @return: a L{Deferred} firing with C{None} when all are closed.
         """
         listeners, self._listeners = self._listeners, []
+        self._advertised.clear()
         ds = [maybeDeferred(port.stopListening) for _, port, _, _ in listeners]
         return DeferredList(ds, consumeErrors=True).addCallback(lambda _: None)
 
@@ -296,8 +296,8 @@ class SIPTransportLayer:
         @param branch: C{str}, starting with C{z9hG4bK}.
         @return: a L{linkrtc.sip.uri.Via}.
         """
-        host, port = self.localAddress(transport)
-        return Via(transport.upper(), _uriHost(host), port, {"branch": branch, "rport": None})
+        host, port = self._sentBy(transport)
+        return Via(transport.upper(), host, port, {"branch": branch, "rport": None})
 
     def localContactURI(self, transport, user=None):
         """
@@ -308,9 +308,22 @@ class SIPTransportLayer:
         @param user: C{str} or C{None}.
         @return: a L{linkrtc.sip.uri.SIPURI}.
         """
-        host, port = self.localAddress(transport)
+        host, port = self._sentBy(transport)
         params = {} if transport.upper() == "UDP" else {"transport": transport.lower()}
-        return SIPURI("sip", user=user, host=_uriHost(host), port=port, params=params)
+        return SIPURI("sip", user=user, host=host, port=port, params=params)
+
+    def _sentBy(self, transport):
+        """
+        L{localAddress} with the host as written in a URI or Via.
+
+        Fast path: computed once per transport (every response to an INVITE
+        carries our Contact) until the sockets change.
+        """
+        result = self._advertised.get(transport)
+        if result is None:
+            host, port = self.localAddress(transport)
+            result = self._advertised[transport] = (_uriHost(host), port)
+        return result
 
     def _localPort(self, transport):
         """The port L{localAddress} writes for C{transport}."""
@@ -324,9 +337,12 @@ class SIPTransportLayer:
         return DEFAULT_PORTS[transport]
 
     def _ourPorts(self):
-        """Every port we listen on or write in a Via."""
-        ports = {local.port for local in self.listeningAddresses()}
-        ports.update(self._localPort(t) for t in TRANSPORTS)
+        """Every port we listen on or write in a Via (computed once, as L{_sentBy})."""
+        ports = self._advertised.get("ports")
+        if ports is None:
+            ports = {local.port for local in self.listeningAddresses()}
+            ports.update(self._localPort(t) for t in TRANSPORTS)
+            self._advertised["ports"] = ports
         return ports
 
     # -- sending -------------------------------------------------------------
@@ -417,8 +433,9 @@ class SIPTransportLayer:
 
     def _udpProtocolFor(self, host, local=None):
         if local is not None:
+            # (the socket a request came on: a response leaves from it)
             for t, _, handler, addr in self._listeners:
-                if t == "UDP" and (addr is local or addr == local):
+                if addr is local or (t == "UDP" and addr == local):
                     return handler
         udp = [(handler, addr) for t, _, handler, addr in self._listeners if t == "UDP"]
         if not udp:
@@ -433,7 +450,7 @@ class SIPTransportLayer:
         proto = self._udpProtocolFor(destination.host, local)
         if proto is None:
             return fail(TransportError(f"no UDP socket to send to {destination}"))
-        if isIPAddress(destination.host) or isIPv6Address(destination.host):
+        if isIPLiteral(destination.host):
             return self._writeDatagram(proto, destination.host, destination, data)
         d = maybeDeferred(self._reactor.resolve, destination.host)
 
@@ -450,129 +467,6 @@ class SIPTransportLayer:
             log.warn("UDP send to {destination} failed: {error}", destination=destination, error=e)
             return fail(TransportError(f"UDP send to {destination} failed: {e}"))
         return succeed(None)
-
-    def _write(self, conn, data):
-        if not conn.connected:
-            raise TransportError(f"connection to {conn.peer} is closed")
-        conn.send(data)
-        return None
-
-    def connectionTo(self, address):
-        """
-        @param address: an L{Address} (TCP or TLS).
-        @return: the open L{SIPStreamProtocol} registered for it, or C{None}.
-        """
-        conn = self._connections.get(address.key)
-        return conn if conn is not None and conn.connected else None
-
-    def webSocketConnectionFor(self, destination):
-        """
-        The open SIP-over-WebSocket connection that reaches C{destination}
-        (RFC 7118 §5.2, RFC 5626 flow reuse): its own connection (a
-        L{Source}'s), the one from its address, or the one whose client
-        wrote its host (a C{.invalid} name) in a Contact or Via. A WebSocket
-        client cannot be connected to, so nothing else is tried.
-
-        @param destination: an L{Address} or L{Source} with transport
-            C{WS} or C{WSS}.
-        @return: a L{linkrtc.sip.websocket.SIPWebSocketConnection}, or
-            C{None} when the client is unreachable.
-        """
-        conn = getattr(destination, "connection", None)
-        if conn is not None and conn.connected:
-            return conn
-        conn = self._connections.get(destination.key)
-        if conn is not None and conn.connected:
-            return conn
-        conn = self._wsAliases.get(destination.host.lower())
-        if conn is not None and conn.connected:
-            return conn
-        return None
-
-    def _connectionTo(self, destination):
-        """
-        @return: a L{Deferred} firing with an open L{SIPStreamProtocol} to
-            C{destination} (reused, being opened, or opened now), or failing
-            with L{TransportError}.
-        """
-        key = destination.key
-        conn = self._connections.get(key)
-        if conn is not None and conn.connected:
-            return succeed(conn)
-        d = Deferred()
-        waiters = self._connecting.get(key)
-        if waiters is not None:
-            waiters.append(d)
-            return d
-        self._connecting[key] = [d]
-        proto = SIPStreamProtocol(self, destination.transport, outbound=True)
-        try:
-            connecting = connectProtocol(self._clientEndpoint(destination), proto)
-        except Exception as e:
-            connecting = fail(e)
-
-        def connected(p):
-            waiters = self._connecting.pop(key, [])
-            if self._closed:
-                p.transport.loseConnection()
-                return
-            if not p.connected:
-                error = TransportError(f"connection to {destination} lost at once")
-                for w in waiters:
-                    w.errback(error)
-                return
-            self._connections[key] = p
-            for w in waiters:
-                w.callback(p)
-
-        def failed(f):
-            waiters = self._connecting.pop(key, [])
-            log.warn("Cannot connect to {destination}: {error}", destination=destination,
-                     error=f.value)
-            error = TransportError(f"cannot connect to {destination}: {f.value}")
-            for w in waiters:
-                w.errback(error)
-
-        connecting.addCallbacks(connected, failed)
-        return d
-
-    def _clientEndpoint(self, destination):
-        """
-        @return: an L{IStreamClientEndpoint} to C{destination}; TLS is
-            verified against C{destination.host} (RFC 5922 / service_identity).
-        """
-        host, port = destination.host, destination.port
-        if isIPAddress(host):
-            endpoint = TCP4ClientEndpoint(self._reactor, host, port, timeout=self.connectTimeout)
-        elif isIPv6Address(host):
-            endpoint = TCP6ClientEndpoint(self._reactor, host, port, timeout=self.connectTimeout)
-        else:
-            endpoint = HostnameEndpoint(self._reactor, host, port, timeout=self.connectTimeout)
-        if destination.transport == "TLS":
-            endpoint = wrapClientTLS(
-                clientOptions(host, self._tlsTrustRoot, self._tlsClientCertificate), endpoint)
-        return endpoint
-
-    # -- connections ---------------------------------------------------------
-
-    def _connectionMade(self, conn):
-        # Register under the peer's address so later responses and requests
-        # to it reuse the connection (§18.2.2, §18.1.1).
-        self._connections[conn.peer.key] = conn
-        if conn.transportName in WS_TRANSPORTS and conn.local is not None:
-            self._wsPorts[conn.transportName] = conn.local.port
-
-    def _connectionLost(self, conn, reason):
-        for key, registered in list(self._connections.items()):
-            if registered is conn:
-                del self._connections[key]
-        for host in getattr(conn, "aliases", ()):
-            if self._wsAliases.get(host) is conn:
-                del self._wsAliases[host]
-        if conn.transportName == "TLS" and _isTLSError(reason):
-            # A refused certificate (ours or theirs) would otherwise go unseen.
-            log.warn("TLS connection {direction} {peer} failed: {error}", peer=conn.peer,
-                     direction="to" if conn.outbound else "from", error=reason.value)
 
     # -- receiving -----------------------------------------------------------
 
@@ -747,8 +641,9 @@ class SIPTransportLayer:
         top = vias[0]
         if not self._annotateTopVia(top, source):
             return
-        # (received and rport values are a port and an IP literal: tokens)
-        request.setVias(vias, reparsed=True)
+        # (received and rport values are a port and an IP literal: tokens;
+        # only the top Via line is written again: Message.setTopVia)
+        request.setTopVia(top)
 
     @staticmethod
     def _annotateTopVia(via, source):

@@ -19,19 +19,24 @@ Wiring::
     transport.listen("udp:5060")
 """
 
-import re
-
 from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from linkrtc import _version
 from linkrtc.error import SIPParseError, TransactionTimeout, TransportError
+from linkrtc.sip.content import (  # noqa: F401 (re-exported)
+    _mediaType,
+    _tokens,
+    acceptsSDP,
+    checkContent,
+    multipartTypes,
+)
 from linkrtc.sip.dialog import DialogTable, checkDialogRequest, checkTargetRefresh, newTag
 from linkrtc.sip.refer import replacedLeg
 from linkrtc.sip.sessiontimer import SessionTimerSettings, tooSmall
 from linkrtc.sip.transaction import ITransactionUser
-from linkrtc.sip.uri import SIPURI, NameAddr, TelURI
+from linkrtc.sip.uri import SIPURI, NameAddr
 
 log = Logger()
 
@@ -69,64 +74,6 @@ DEFAULT_SUPPORTED = ("100rel", "timer", "replaces")
 #: Methods that a request without a To tag may not carry: they only make
 #: sense inside a dialog (RFC 3261 §12.2.2, §15.1.2; RFC 3311 §5.2).
 _DIALOG_ONLY = ("BYE", "INFO", "UPDATE", "PRACK", "NOTIFY")
-
-_BOUNDARY = re.compile(r';\s*boundary\s*=\s*("([^"]*)"|[^;\s]+)', re.IGNORECASE)
-
-
-def _uriScheme(uri):
-    """@return: the lower-case scheme of a Request-URI object, C{str}."""
-    if isinstance(uri, TelURI):
-        return "tel"
-    return (getattr(uri, "scheme", "") or "").lower()
-
-
-def _tokens(headers, name):
-    """@return: the comma-separated tokens of every C{name} header, stripped, non-empty."""
-    result = []
-    for value in headers.getAll(name):
-        for token in value.split(","):
-            token = token.strip()
-            if token:
-                result.append(token)
-    return result
-
-
-def _mediaType(value):
-    """@return: the lower-case C{type/subtype} of a Content-Type or Accept entry."""
-    return value.split(";", 1)[0].strip().lower()
-
-
-def multipartTypes(contentType, body):
-    """
-    The media types of the parts of a multipart body (RFC 2046 §5.1), one
-    level deep.
-
-    @param contentType: the full Content-Type header value, C{str}.
-    @param body: C{bytes}.
-    @return: C{list} of lower-case media types (C{str}); parts without a
-        Content-Type count as C{text/plain}. Empty if there is no boundary.
-    """
-    match = _BOUNDARY.search(contentType or "")
-    if match is None:
-        return []
-    boundary = (match.group(2) if match.group(2) is not None else match.group(1)).encode(
-        "utf-8", "replace"
-    )
-    types = []
-    delimiter = b"--" + boundary
-    pieces = body.split(delimiter)
-    for piece in pieces[1:]:
-        if piece.startswith(b"--"):
-            break
-        piece = piece.lstrip(b"\r\n")
-        head = re.split(rb"\r?\n\r?\n", piece, maxsplit=1)[0]
-        partType = "text/plain"
-        for line in re.split(rb"\r?\n", head):
-            name, sep, value = line.partition(b":")
-            if sep and name.strip().lower() in (b"content-type", b"c"):
-                partType = _mediaType(value.decode("utf-8", "replace"))
-        types.append(partType)
-    return types
 
 
 class _ClientTransactionListener:
@@ -328,7 +275,8 @@ class UserAgent:
         @return: a L{Response}.
         """
         response = request.createResponse(status, reason, toTag=toTag)
-        response.headers.set("Server", self.userAgentName)
+        # (add, not set: createResponse copies no Server; no scan for one)
+        response.headers.add("Server", self.userAgentName)
         for name, value in headers:
             response.headers.add(name, value)
         if body:
@@ -542,7 +490,7 @@ class UserAgent:
             return
 
         # §8.2.2.1 Request-URI.
-        if _uriScheme(request.uri) not in URI_SCHEMES:
+        if request.uriScheme not in URI_SCHEMES:
             self.respond(tx, request, 416)
             return
 
@@ -715,39 +663,12 @@ class UserAgent:
         self._recent.clear()
 
     def _checkContent(self, request):
-        """
-        RFC 3261 §8.2.3: a body we cannot read gets 415 with Accept (or
-        Accept-Encoding for an unknown Content-Encoding).
-
-        @return: C{(status, headers)} or C{(None, None)} if acceptable.
-        """
-        for encoding in _tokens(request.headers, "Content-Encoding"):
-            if encoding.lower() != "identity":
-                return 415, [("Accept-Encoding", "identity")]
-        if not request.body:
-            return None, None
-        raw = request.headers.get("Content-Type")
-        if raw is None:
-            # RFC 3261 §7.4.1 requires it; be liberal and read it as SDP.
-            return None, None
-        mediaType = _mediaType(raw)
-        if mediaType in self.accept:
-            return None, None
-        if mediaType.startswith("multipart/") and mediaType != "multipart/signed":
-            if any(t in self.accept for t in multipartTypes(raw, request.body)):
-                return None, None
-        return 415, [("Accept", ", ".join(self.accept))]
+        """RFC 3261 §8.2.3; see L{linkrtc.sip.content.checkContent}."""
+        return checkContent(request, self.accept)
 
     def _acceptsSDP(self, request):
-        """
-        @return: C{False} if the request's Accept header lists media types
-            and none of them covers application/sdp (RFC 3261 §20.1). An
-            absent or empty Accept is read as "application/sdp".
-        """
-        entries = [_mediaType(e) for e in _tokens(request.headers, "Accept")]
-        if not entries:
-            return True
-        return any(e in ("application/sdp", "application/*", "*/*") for e in entries)
+        """RFC 3261 §20.1; see L{linkrtc.sip.content.acceptsSDP}."""
+        return acceptsSDP(request)
 
     # -- dispatch ------------------------------------------------------------
 

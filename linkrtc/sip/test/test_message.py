@@ -377,6 +377,73 @@ class ParsedViewTests(SynchronousTestCase):
         headers.set("Subject", "s")
         self.assertEqual(headers.items()[-1], ("Subject", "s"))
 
+    def test_setOnePass(self):
+        """
+        The one-pass L{Headers.set}: absent (appended), one line (replaced
+        in place), several lines (the first replaced, the others dropped),
+        a list over one line, an empty list (removed).
+        """
+        headers = Headers([("To", "t"), ("Via", "a"), ("From", "f")])
+        headers.set("Via", "b")
+        self.assertEqual(headers.items(), [("To", "t"), ("Via", "b"), ("From", "f")])
+        headers.set("Via", ["c", "d"])
+        self.assertEqual(headers.items(),
+                         [("To", "t"), ("Via", "c"), ("Via", "d"), ("From", "f")])
+        headers.add("Via", "e")
+        headers.set("Via", "g")
+        self.assertEqual(headers.items(), [("To", "t"), ("Via", "g"), ("From", "f")])
+        headers.set("Via", [])
+        self.assertEqual(headers.items(), [("To", "t"), ("From", "f")])
+        headers.set("Server", "s")
+        self.assertEqual(headers.items()[-1], ("Server", "s"))
+
+    def test_setTopVia(self):
+        """
+        L{Message.setTopVia} writes again only the first Via line (the
+        others stay as received, even with odd spacing); the changed Via
+        stays the parsed view and the bytes parse back to the same Vias.
+        """
+        data = makeInvite().toBytes().replace(
+            b"p2.example.com;branch", b"p2.example.com ; branch")
+        req = parseMessage(data)
+        callId = req.callId
+        top = req.vias[0]
+        top.params["received"] = "192.0.2.1"
+        req.setTopVia(top)
+        self.assertIs(req.topVia, top)
+        self.assertIs(req.vias[0], top)
+        self.assertIs(req.callId, callId)
+        lines = req.headers.getLines("Via")
+        self.assertEqual(lines[0], str(top))
+        self.assertIn("p2.example.com ; branch", lines[1])
+        self.assertEqual(req.vias, parseMessage(req.toBytes()).vias)
+
+    def test_setTopViaSeveralInLine(self):
+        """A first Via line holding several Vias falls back to L{Message.setVias}."""
+        req = parseMessage(makeInvite().toBytes().replace(
+            b"Via: SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK776asdhds\r\n", b""))
+        top = req.topVia
+        self.assertEqual(top.host, "proxy.example.com")
+        top.params["received"] = "192.0.2.1"
+        req.setTopVia(top)
+        self.assertIs(req.topVia, top)
+        self.assertEqual(req.vias, parseMessage(req.toBytes()).vias)
+        self.assertEqual(len(req.vias), 2)
+
+    def test_setTopViaStaleViews(self):
+        """
+        With the views out of date (another header changed since), the new
+        top Via line is kept and the other views are read again.
+        """
+        req = parseMessage(makeInvite().toBytes())
+        top = req.topVia
+        req.headers.set("From", "<sip:carol@example.com>;tag=9")
+        top.params["received"] = "192.0.2.1"
+        req.setTopVia(top)
+        self.assertIs(req.topVia, top)
+        self.assertEqual(req.fromAddr.tag, "9")
+        self.assertEqual(req.vias, parseMessage(req.toBytes()).vias)
+
     def test_createResponseVias(self):
         """
         A response's Via view equals what parsing its Via lines gives, and
