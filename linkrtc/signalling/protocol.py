@@ -87,6 +87,10 @@ FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
 
 _NO_GRANTS = Grants()
 
+#: The encoder of every message sent, built once (fast path): C{json.dumps}
+#: with arguments builds a new C{JSONEncoder} for every message.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
 
 @implementer(IClientConnection)
 class ClientConnection:
@@ -413,7 +417,7 @@ class SignallingServerProtocol(GuardedConnection, WebSocketServerProtocol):
             log.debug("dropping {type} for closed connection {peer}",
                       type=message.get("type"), peer=self.peer)
             return False
-        payload = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        payload = _ENCODER.encode(message).encode("utf-8")
         try:
             self.sendMessage(payload, False)
         except Disconnected:
