@@ -93,6 +93,19 @@ def callOutcome(cdr):
     return "failed"
 
 
+#: The C{linkrtc_calls_total} children by (direction, outcome), made once:
+#: C{labels()} costs more than C{inc()} (both label sets are small and fixed).
+_CALL_COUNTERS = {}
+
+
+def _callCounter(direction, outcome):
+    key = (direction, outcome)
+    child = _CALL_COUNTERS.get(key)
+    if child is None:
+        child = _CALL_COUNTERS[key] = metrics.CALLS.labels(direction, outcome)
+    return child
+
+
 def _legs(media):
     return [leg for leg in (media.get("sip"), media.get("webrtc")) if isinstance(leg, dict)]
 
@@ -112,7 +125,7 @@ def countCall(call, mediaFactory=None):
     try:
         cdr = call.cdr if isinstance(getattr(call, "cdr", None), dict) else call.buildCDR()
         direction = DIRECTIONS.get(cdr.get("call_dir"), "inbound")
-        metrics.CALLS.labels(direction, callOutcome(cdr)).inc()
+        _callCounter(direction, callOutcome(cdr)).inc()
         media = cdr.get("media") or {}
         if not isinstance(media, dict):
             return

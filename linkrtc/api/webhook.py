@@ -561,6 +561,8 @@ class DefaultApplication:
 
         @return: a client name, or C{None} when no trunk claims the call.
         """
+        if not self.trunks:
+            return None  # fast path: no trunk, no table to read
         callee = info.get("callee")
         for trunk in self.trunks:
             if callee is not None and callee in trunk.route:

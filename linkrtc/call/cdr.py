@@ -9,6 +9,12 @@ process killed during the call leaves evidence of it, and the C{end}
 record (C{"record": "end"}) written when it is released. A call that is
 never answered has only its C{end} record.
 
+In the log (fast path, docs/performance.rst "Fast paths"): the C{end}
+record is the one line a call writes at the default level (C{info}); the
+C{start} record is logged at C{debug}, and is not even encoded when
+neither the log level nor a file wants it. Each record is encoded once,
+by a JSON encoder built once (L{cdrLine}), for the log and the file.
+
 The file is written off the reactor thread: L{CDRWriter.write} queues the
 line and a job in a worker thread (the injected C{IReactorThreads}, the
 reactor's thread pool in production) appends every queued line, in order,
@@ -23,6 +29,8 @@ import threading
 
 from twisted.logger import Logger
 
+from linkrtc.logging import debugEnabled
+
 log = Logger()
 
 #: The C{record} value of the line written when a call is answered.
@@ -35,12 +43,18 @@ RECORD_END = "end"
 CDR_FILE_MODE = 0o600
 
 
+#: The CDR encoder, built once: C{json.dumps} with arguments builds a new
+#: C{JSONEncoder} on every call (fast path).
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 def cdrLine(record):
     """
     @param record: the CDR C{dict}.
-    @return: its JSON text on one line (C{str}, no newline), keys sorted.
+    @return: its JSON text on one line (C{str}, no newline), keys sorted;
+        values JSON cannot encode are written as their C{str}.
     """
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
+    return _ENCODER.encode(record)
 
 
 def appendLines(path, lines, fsync=os.fsync):
@@ -110,11 +124,23 @@ class CDRWriter:
     def write(self, record):
         """
         Log C{record} as a structured event (C{log_namespace}
-        C{linkrtc.call.cdr}, key C{cdr} the C{dict}, C{cdr_json} the line)
+        C{linkrtc.call.cdr}, key C{cdr} the C{dict}, C{cdr_json} the line;
+        level C{info} for an C{end} record, C{debug} for a C{start} one)
         and queue it for L{path}. Never raises: a file error is logged.
         """
-        line = cdrLine(record)
-        log.info("CDR {cdr_json}", cdr=record, cdr_json=line, call_id=record.get("call"))
+        if record.get("record") == RECORD_START:
+            # the call's one default-level line is its end record
+            if debugEnabled():
+                line = cdrLine(record)
+                log.debug("CDR {cdr_json}", cdr=record, cdr_json=line,
+                          call_id=record.get("call"))
+            elif self.path is None:
+                return
+            else:
+                line = cdrLine(record)
+        else:
+            line = cdrLine(record)
+            log.info("CDR {cdr_json}", cdr=record, cdr_json=line, call_id=record.get("call"))
         if self.path is None:
             return
         with self._lock:

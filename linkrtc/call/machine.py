@@ -185,6 +185,8 @@ class CallStateMachine:
             result = operator.process(call, event)
             if result is None:
                 continue
+            if result is state or result == state.name:
+                return True  # handled, stay (fast path: no state lookup)
             nextState = self.findState(result)
             declared = getattr(operator, "transitions", None)
             if declared is not None and nextState is not state and nextState.name not in declared:
@@ -193,7 +195,7 @@ class CallStateMachine:
                     f"which its transitions {tuple(declared)!r} do not name"
                 )
             if nextState is not state:
-                self.transition(call, nextState, event, operator.name)
+                self._move(call, nextState, event, operator.name)
             return True
         return False
 
@@ -201,8 +203,14 @@ class CallStateMachine:
         """
         Move C{call} to C{nextState}: exit operators of the old state, the
         state change (logged and traced), entry operators of the new one.
+
+        @param nextState: a state of this machine or its name.
+        @raise InvalidStateError: for a state this machine does not have.
         """
-        nextState = self.findState(nextState)
+        self._move(call, self.findState(nextState), event, operatorName)
+
+    def _move(self, call, nextState, event, operatorName):
+        """L{transition} to C{nextState}, a L{State} of this machine (already found)."""
         old = call.state
         self._runQueue(call, old.exitOperators, event, old.name, "exit")
         call.state = nextState

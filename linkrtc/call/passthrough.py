@@ -15,7 +15,8 @@ Passthrough suits only SIP peers that speak WebRTC (ICE, DTLS-SRTP): a
 browser refuses a plain-RTP SDP ("Called with SDP without DTLS
 fingerprint") and the call fails. Such an SDP from the SIP side (the
 offer of an incoming call, the answer of an outgoing one) is logged once
-per call as a warning saying so (L{plainRTP}).
+per call saying so (L{plainRTP}): as a warning for the first such call of
+a factory, at debug level for the later ones (L{PlainRTPWarnings}).
 """
 
 from twisted.internet import defer
@@ -24,6 +25,7 @@ from zope.interface import implementer
 
 from linkrtc.error import MediaError
 from linkrtc.interfaces import IMediaFactory, IOutboundMediaSession, IPhoneMediaSession
+from linkrtc.logging import debugEnabled
 
 log = Logger()
 
@@ -56,6 +58,45 @@ def plainRTP(sdp):
             if len(parts) > 2:
                 return parts[2]
     return "no audio stream"
+
+
+class PlainRTPWarnings:
+    """
+    The plain-RTP warnings of one factory's sessions: the first call whose
+    SIP side is plain RTP is logged as a warning, later ones at debug
+    level.
+
+    A fast path (docs/performance.rst, "Fast paths"): a misconfigured
+    passthrough switch (the cps benchmark's SIPp is one) wrote this
+    warning for every call, one of three log lines per call; the operator
+    needs it once. Once it is written and while debug is off, the SDP is
+    not even scanned (L{wanted}).
+
+    @ivar warned: C{True} once the warning was logged.
+    """
+
+    _FORMAT = ("call {call_id}: passthrough media: {what} is plain RTP ({proto}, no DTLS "
+               "fingerprint); a browser refuses it and the call fails: use --media bridge "
+               "(the default) unless the SIP peer speaks WebRTC")
+
+    def __init__(self):
+        self.warned = False
+
+    def wanted(self):
+        """@return: C{True} if a call's plain RTP would be logged now."""
+        return not self.warned or debugEnabled()
+
+    def plainRTP(self, callId, what, proto):
+        """
+        Log that call C{callId}'s C{what} (C{str}, e.g. C{"the SIP
+        offer"}) is plain RTP with transport C{proto} (C{str}).
+        """
+        if not self.warned:
+            self.warned = True
+            log.warn(self._FORMAT + " (later calls like this one: at debug level)",
+                     call_id=callId, what=what, proto=proto)
+        elif debugEnabled():
+            log.debug(self._FORMAT, call_id=callId, what=what, proto=proto)
 
 
 #: RFC 3551's static audio payload types, by number.
@@ -109,35 +150,42 @@ class PassthroughSession:
     @ivar answer: the last SDP sent to SIP (C{bytes}) or C{None}.
     """
 
-    def __init__(self, callId, listener):
+    def __init__(self, callId, listener, warnings=None):
+        """
+        @param warnings: the factory's L{PlainRTPWarnings} (a new one,
+            for this session alone, if C{None}).
+        """
         self.callId = callId
         self.listener = listener
         self.answer = None
         self.closed = False
         self._warned = False
+        self._warnings = warnings if warnings is not None else PlainRTPWarnings()
 
     def _checkWebRTC(self, sdp, what):
         """
-        Log once per call, as a warning, that C{sdp} (C{str}, the SIP
-        side's C{what}) is plain RTP, which a browser refuses.
+        Log once per call (L{PlainRTPWarnings}) that C{sdp} (C{str}, the
+        SIP side's C{what}) is plain RTP, which a browser refuses.
 
         @return: C{sdp}.
         """
+        if self._warned or not self._warnings.wanted():
+            return sdp
         proto = plainRTP(sdp)
-        if proto is not None and not self._warned:
+        if proto is not None:
             self._warned = True
-            log.warn(
-                "call {call_id}: passthrough media: {what} is plain RTP ({proto}, no DTLS "
-                "fingerprint); a browser refuses it and the call fails: use --media bridge "
-                "(the default) unless the SIP peer speaks WebRTC",
-                call_id=self.callId, what=what, proto=proto)
+            self._warnings.plainRTP(self.callId, what, proto)
         return sdp
 
     def clientOffer(self, sipOffer):
         if sipOffer is None:
             return defer.succeed(None)
-        d = defer.maybeDeferred(_text, sipOffer, "the SIP offer")
-        return d.addCallback(self._checkWebRTC, "the SIP offer")
+        # synchronous: no Deferred chain for what is known at once
+        try:
+            sdp = self._checkWebRTC(_text(sipOffer, "the SIP offer"), "the SIP offer")
+        except Exception:
+            return defer.fail()
+        return defer.succeed(sdp)
 
     def sipAnswer(self, clientSdp):
         try:
@@ -229,5 +277,9 @@ class PassthroughMediaFactory:
 
     name = "passthrough"
 
+    def __init__(self):
+        #: The plain-RTP warnings of every session this factory makes.
+        self.warnings = PlainRTPWarnings()
+
     def newSession(self, callId, listener):
-        return PassthroughSession(callId, listener)
+        return PassthroughSession(callId, listener, self.warnings)

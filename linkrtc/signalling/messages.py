@@ -92,6 +92,11 @@ def _rejectConstant(name):
     raise ValueError(f"{name} is not JSON")
 
 
+#: The decoder of every client message, built once (fast path):
+#: C{json.loads} with arguments builds a new C{JSONDecoder} per message.
+_DECODER = json.JSONDecoder(parse_constant=_rejectConstant)
+
+
 def _string(msg, field, pattern=None, optional=False, maxLength=None, what=None, call=None):
     """
     Fetch C{msg[field]} and check it is a non-empty C{str} (matching
@@ -285,21 +290,27 @@ def parseClientMessage(text, maxSize=MAX_MESSAGE_SIZE):
     """
     if isinstance(text, str):
         try:
-            data = text.encode("utf-8")
+            size = len(text.encode("utf-8"))
         except UnicodeEncodeError:
             raise MessageError("type", "message is not valid UTF-8") from None
+        decoded = text
     elif isinstance(text, (bytes, bytearray, memoryview)):
-        data = bytes(text)
+        size = len(text) if not isinstance(text, memoryview) else text.nbytes
+        decoded = None
     else:
         raise MessageError("type", "message must be text")
-    if len(data) > maxSize:
+    if size > maxSize:
         raise MessageError("type", f"message is larger than {maxSize} octets")
+    if decoded is None:
+        try:
+            decoded = bytes(text).decode("utf-8")
+        except UnicodeDecodeError:
+            raise MessageError("type", "message is not valid UTF-8") from None
+    # json.loads refuses a leading BOM; the decoder, built once, does not
+    if decoded.startswith("\ufeff"):
+        raise MessageError("type", "message is not valid JSON")
     try:
-        decoded = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise MessageError("type", "message is not valid UTF-8") from None
-    try:
-        msg = json.loads(decoded, parse_constant=_rejectConstant)
+        msg = _DECODER.decode(decoded)
     except (ValueError, RecursionError):
         raise MessageError("type", "message is not valid JSON") from None
     if not isinstance(msg, dict):

@@ -31,6 +31,7 @@ handler (an L{IResumeHandler}) takes.
 """
 
 import json
+import struct
 
 from autobahn.exception import Disconnected
 from autobahn.twisted.resource import WebSocketResource
@@ -86,6 +87,10 @@ AUTH_FAILED = (401, "authentication failed", "token")
 FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
 
 _NO_GRANTS = Grants()
+
+#: The encoder of every message sent, built once (fast path): C{json.dumps}
+#: with arguments builds a new C{JSONEncoder} for every message.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 @implementer(IClientConnection)
@@ -160,6 +165,16 @@ class SignallingServerProtocol(GuardedConnection, WebSocketServerProtocol):
     connection = None
     anonymousAllowed = False
     _registerTimer = None
+
+    def dataReceived(self, data):
+        """
+        Hand C{data} to Autobahn's frame parser.
+
+        A fast path: Autobahn's own C{dataReceived} builds the arguments
+        of a debug log event (C{hltype}, C{hlval}: a qualified name and
+        markup) on every read before the logger drops it.
+        """
+        self._dataReceived(data)
 
     def connectionGone(self):
         self._cancelRegisterTimer()
@@ -413,9 +428,9 @@ class SignallingServerProtocol(GuardedConnection, WebSocketServerProtocol):
             log.debug("dropping {type} for closed connection {peer}",
                       type=message.get("type"), peer=self.peer)
             return False
-        payload = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        payload = _ENCODER.encode(message).encode("utf-8")
         try:
-            self.sendMessage(payload, False)
+            self._sendText(payload)
         except Disconnected:
             return False
         if (self.factory.directory.tracing and message.get("type") != "trace"
@@ -423,6 +438,44 @@ class SignallingServerProtocol(GuardedConnection, WebSocketServerProtocol):
             self.factory.directory.trace(message["call"], "out", "ws", payload.decode("utf-8"),
                                          [conn.clientName])
         return True
+
+
+    def _sendText(self, payload):
+        """
+        Send C{payload} (UTF-8 C{bytes}) as one text message.
+
+        A fast path: in the common case (the connection open, nothing
+        queued, no compression, fragmentation, server-side masking, frame
+        or octet logging, timing or size limit in the way) the frame is
+        one unmasked header (RFC 6455 §5.2) and the payload, written at
+        once; Autobahn's C{sendMessage}, C{sendFrame} and C{sendData}
+        check all of these per message and build a debug log event's
+        arguments. Otherwise it is Autobahn's C{sendMessage}. Autobahn's
+        C{trafficStats} do not count fast-path messages.
+
+        @raise Disconnected: the connection is not open.
+        """
+        size = len(payload)
+        if (self.state != self.STATE_OPEN or self.send_queue or self._perMessageCompress is not None
+                or self.autoFragmentSize or self.maskServerFrames or self.logFrames
+                or self.logOctets or self.trackedTimings
+                or 0 < self.maxMessagePayloadSize < size):
+            self.sendMessage(payload, False)
+            return
+        if size <= 125:
+            header = _TEXT_HEADERS[size]
+        elif size <= 0xFFFF:
+            header = _HEADER_16.pack(0x81, 126, size)
+        else:
+            header = _HEADER_64.pack(0x81, 127, size)
+        self.transport.write(header + payload)
+
+
+#: The header of an unmasked, final text frame (RFC 6455 §5.2), by payload
+#: length up to 125 octets; then 126 or 127 and the length in 2 or 8 octets.
+_TEXT_HEADERS = [bytes((0x81, n)) for n in range(126)]
+_HEADER_16 = struct.Struct("!BBH")
+_HEADER_64 = struct.Struct("!BBQ")
 
 
 def _text(payload):

@@ -32,6 +32,7 @@ from linkrtc.signalling.guard import (
     SourceGuard,
     normaliseOrigin,
 )
+from linkrtc.signalling.protocol import _ClockTimer
 from linkrtc.sip.websocket import SIPWebSocketConnection
 
 log = Logger()
@@ -126,6 +127,9 @@ class SIPWebSocketFactory(WebSocketServerFactory):
         if clock is None:
             from twisted.internet import reactor as clock
         super().__init__(url=url, reactor=clock, protocols=[SUBPROTOCOL])
+        # handshake, close and keep-alive timers on the injected clock, not
+        # on txaio's batched timer over the global reactor
+        self._batched_timer = _ClockTimer(clock)
         self.layer = layer
         self.clock = clock
         self.allowedOrigins = frozenset(normaliseOrigin(o) for o in allowedOrigins)

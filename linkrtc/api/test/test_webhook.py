@@ -317,6 +317,10 @@ class DefaultApplicationTests(SynchronousTestCase):
         self.assertEqual(self.successResultOf(self.application.incoming(dict(INFO))),
                          {"action": "reject", "status": 480})
 
+    def test_noTrunkNoTrunkClient(self):
+        """Without trunks no table names a client (the fast path): the callee is used."""
+        self.assertIsNone(self.application.trunkClient(dict(INFO)))
+
     def test_routesToRegisteredPhone(self):
         """A SIP user with a registered contact and no connection is routed (SIP to SIP)."""
         from linkrtc.sip.bindings import Binding, BindingTable, flowOf

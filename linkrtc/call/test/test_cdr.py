@@ -32,6 +32,45 @@ class CDRTests(SynchronousTestCase):
         self.assertEqual(json.loads(event["cdr_json"]), RECORD)
         self.assertEqual(event["call_id"], "abc")
 
+    def test_startAtDebug(self):
+        """
+        A C{start} record is logged at debug level, an C{end} one at info:
+        a call's one line at the default level is its end record.
+        """
+        from twisted.logger import LogLevel
+
+        observer = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        CDRWriter().write(dict(RECORD, record="start"))
+        CDRWriter().write(dict(RECORD, record="end"))
+        levels = [(e["cdr"]["record"], e["log_level"]) for e in observer if "cdr" in e]
+        self.assertEqual(levels, [("start", LogLevel.debug), ("end", LogLevel.info)])
+
+    def test_startNotEncodedUnlessWanted(self):
+        """
+        With debug off and no file, a C{start} record is neither logged
+        nor encoded; with a file it is encoded once, for the file.
+        """
+        from linkrtc import logging
+        from linkrtc.call import cdr
+
+        self.patch(logging, "_debug", False)
+        lines = []
+
+        def counting(record):
+            lines.append(record)
+            return cdrLine(record)
+
+        self.patch(cdr, "cdrLine", counting)
+        observer = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        start = dict(RECORD, record="start")
+        CDRWriter().write(start)
+        self.assertEqual((lines, [e for e in observer if "cdr" in e]), ([], []))
+        path = self.mktemp()
+        CDRWriter(path).write(start)
+        self.assertEqual(lines, [start])
+        with open(path) as f:
+            self.assertEqual([json.loads(x) for x in f.read().splitlines()], [start])
+
     def test_appended(self):
         """With a path, each CDR is appended to the file as a line."""
         path = self.mktemp()

@@ -169,6 +169,24 @@ class DispatchTests(SynchronousTestCase):
         self.assertEqual(self.log, ["stay"])
         self.assertEqual(call.trace, [])
 
+    def test_stayByState(self):
+        """
+        Returning the current state object means handled too (the fast
+        path, no lookup); a state of another machine with the same name
+        is refused (L{InvalidStateError}), as before the fast path.
+        """
+        self.a.addOperator(self.op("stay", self.a))
+        m = machine(self.a)
+        call = FakeCall()
+        call.state = self.a
+        self.assertTrue(m.process(call, TimerEvent("t")))
+        self.assertEqual((self.log, call.trace), (["stay"], []))
+        other = State("a")
+        other.addOperator(self.op("foreign", State("a")))
+        m = machine(other)
+        call.state = other
+        self.assertRaises(InvalidStateError, m.process, call, TimerEvent("t"))
+
     def test_unhandled(self):
         """When every operator returns None, process returns False."""
         self.a.addOperator(self.op("one"))

@@ -1,6 +1,6 @@
 """Tests for L{linkrtc.call.passthrough}."""
 
-from twisted.logger import globalLogPublisher
+from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
@@ -171,6 +171,39 @@ class PlainRTPWarningTests(SynchronousTestCase):
         self.successResultOf(self.session.clientAnswer(SIP_OFFER))
         [line] = self.warnings()
         self.assertIn("the SIP answer is plain RTP (RTP/AVP", line)
+
+    def test_oncePerFactory(self):
+        """
+        The first plain-RTP call of a factory is a warning; a later one is
+        logged at debug level only (while debug is on), and while debug is
+        off its SDP is not scanned at all.
+        """
+        from linkrtc import logging
+        from linkrtc.call import passthrough
+
+        factory = PassthroughMediaFactory()
+        self.session = factory.newSession("c1", None)
+        self.successResultOf(self.session.clientOffer(SIP_OFFER))
+        self.successResultOf(factory.newSession("c2", None).clientOffer(SIP_OFFER))
+        [line] = self.warnings()
+        self.assertIn("call c1", line)
+        self.assertIn("later calls like this one: at debug level", line)
+        [debug] = [e for e in self.events if e.get("log_namespace") == "linkrtc.call.passthrough"
+                   and e.get("log_level") == LogLevel.debug]
+        self.assertEqual((debug["call_id"], debug["proto"]), ("c2", "RTP/AVP"))
+
+        self.patch(logging, "_debug", False)
+        scanned = []
+        self.patch(passthrough, "plainRTP", lambda sdp: scanned.append(sdp))
+        self.assertEqual(self.successResultOf(factory.newSession("c3", None).clientOffer(SIP_OFFER)),
+                         SIP_OFFER.decode())
+        self.assertEqual(scanned, [])
+        self.assertEqual(len([e for e in self.events
+                              if e.get("log_namespace") == "linkrtc.call.passthrough"]), 2)
+
+    def test_offerNotSDP(self):
+        """A SIP offer that is not SDP fails the Deferred with L{MediaError}."""
+        self.failureResultOf(self.session.clientOffer(b"hello"), MediaError)
 
     def test_webRTC(self):
         """An SDP with a DTLS fingerprint (a WebRTC SIP peer): no warning."""

@@ -139,6 +139,21 @@ class BadMessageTests(SynchronousTestCase):
         sdp = "a" * MAX_MESSAGE_SIZE
         self.assertField(json.dumps({"type": "accept", "call": "c1", "sdp": sdp}), "type")
 
+    def test_tooBigCountsOctets(self):
+        """The size limit counts UTF-8 octets, for C{str} as for C{bytes}."""
+        text = '{"type":"hangup","call":"c1","reason":"' + "\u00e9" * 10 + '"}'
+        limit = len(text.encode("utf-8")) - 1
+        for payload in (text, text.encode("utf-8"), bytearray(text.encode("utf-8")),
+                        memoryview(text.encode("utf-8"))):
+            e = self.assertRaises(MessageError, parseClientMessage, payload, limit)
+            self.assertIn("larger than", e.message)
+            self.assertEqual(parseClientMessage(payload, limit + 1)["reason"], "\u00e9" * 10)
+
+    def test_byteOrderMark(self):
+        """A leading byte order mark is not JSON (as C{json.loads} has it)."""
+        self.assertField('\ufeff{"type":"hangup","call":"c1"}', "type")
+        self.assertField(b'\xef\xbb\xbf{"type":"hangup","call":"c1"}', "type")
+
     def test_deepNesting(self):
         self.assertField('{"type":"hangup","x":' + "[" * 100000 + "]" * 100000 + "}", "type")
 

@@ -288,6 +288,32 @@ class MessageTests(ProtocolTestsMixin, SynchronousTestCase):
         self.assertTrue(self.proto.connection.sendMessage(msg))
         self.assertEqual(self.received(self.transport), [msg])
 
+    def test_fastTextFrames(self):
+        """
+        The fast path's text frames are the octets Autobahn's
+        C{sendMessage} writes, for each length encoding (7, 16, 64 bits).
+        """
+        for size in (0, 1, 125, 126, 65535, 65536, 70000):
+            payload = b"x" * size
+            self.proto._sendText(payload)
+            fast = self.transport.value()
+            self.transport.clear()
+            self.proto.sendMessage(payload, False)
+            self.assertEqual(fast, self.transport.value(), size)
+            self.assertEqual(serverFrames(fast), [(OP_TEXT, payload)])
+            self.transport.clear()
+
+    def test_fastPathGivesWay(self):
+        """
+        With frames logged (or anything else the fast path does not do),
+        Autobahn's C{sendMessage} sends the message.
+        """
+        sent = []
+        self.patch(self.proto, "sendMessage", lambda payload, isBinary: sent.append(payload))
+        self.proto.logFrames = True
+        self.assertTrue(self.proto.connection.sendMessage({"type": "x"}))
+        self.assertEqual((sent, self.transport.value()), ([b'{"type":"x"}'], b""))
+
     def test_ping(self):
         self.proto.dataReceived(clientFrame(b"hi", OP_PING))
         self.assertEqual(serverFrames(self.transport.value()), [(OP_PONG, b"hi")])

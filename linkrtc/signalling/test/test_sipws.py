@@ -15,6 +15,7 @@ from linkrtc.signalling.sipws import SIPWebSocketFactory
 from linkrtc.signalling.test.test_protocol import (
     OP_BINARY,
     OP_CLOSE,
+    OP_PING,
     OP_TEXT,
     FakeTransport,
     clientFrame,
@@ -65,6 +66,15 @@ class SIPWebSocketTests(SynchronousTestCase):
         _, _, answer = self.connect(data=handshake(headers=[
             ("Sec-WebSocket-Protocol", "json, sip")]))
         self.assertIn(b"sec-websocket-protocol: sip\r\n", answer.lower())
+
+    def test_timersOnTheClock(self):
+        """
+        The keep-alive pings run on the injected clock (not on txaio's
+        timer over the global reactor, where they outlived the test).
+        """
+        proto, transport, _ = self.connect(data=handshake(headers=SIP))
+        self.clock.advance(20.0)
+        self.assertEqual(serverFrames(transport.value())[0][0], OP_PING)
 
     def test_noSubprotocolRefused(self):
         """A handshake that does not offer C{sip} is refused (RFC 7118 §4)."""
