@@ -180,13 +180,14 @@ class InviteServerLeg:
             return
         self._finalQueued = False
         metrics.SIP_PRACK_TIMEOUTS.inc()
+        listener = self.listener  # the 5xx or _end forgets it
         try:
             self.sendFinal(NO_PRACK_STATUS, "Reliable Provisional Not Acknowledged")
         except Exception:
             log.failure("no PRACK: the 5xx was not sent")
             self._end()
-        if self.listener is not None:
-            self.listener.legTerminated("no PRACK for a reliable provisional")
+        if listener is not None:
+            listener.legTerminated("no PRACK for a reliable provisional")
 
     def sendFinal(self, status, reason=None, body=None, contentType=None, headers=()):
         """
@@ -214,6 +215,7 @@ class InviteServerLeg:
                 self.request, status, reason, self.localTag, body, contentType, headers
             )
             self.state = "terminated"
+            self.listener = None  # see _end
             self.userAgent.legEnded(self)
             self.transaction.respond(response)
             return
@@ -536,6 +538,10 @@ class InviteServerLeg:
             self.userAgent.unwatchTransaction(self._reinviteTransaction)
             self._reinviteTransaction = None
         self.userAgent.legEnded(self)
+        # The call and its leg point at each other: forgetting the listener
+        # once the leg is over lets both be freed by reference counting,
+        # without waiting for the cyclic garbage collector (docs/performance.rst).
+        self.listener = None
 
     def transportFailed(self, reason):
         """A response on our INVITE transaction could not be sent (§17.2.4)."""
@@ -544,6 +550,7 @@ class InviteServerLeg:
     def _terminate(self, reason):
         if self.state == "terminated":
             return
+        listener = self.listener
         self._end()
-        if self.listener is not None:
-            self.listener.legTerminated(reason)
+        if listener is not None:
+            listener.legTerminated(reason)
