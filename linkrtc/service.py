@@ -40,6 +40,7 @@ from linkrtc.monitoring import (
     SIPMessageCounter,
     bindSwitchGauges,
 )
+from linkrtc.overload import LoopLagMonitor
 from linkrtc.reference import EngineReference, Reference
 from linkrtc.signalling.api import ApiFactory, makeApiWebSocketResource
 from linkrtc.signalling.directory import ClientDirectory
@@ -253,8 +254,13 @@ def makeLinkRTCService(config, reactor=None):
     top = MultiService()
     LogLevelService(levelNamed(config.logLevel)).setServiceParent(top)
 
+    loopLag = None
+    if config.maxLoopLag:
+        loopLag = LoopLagMonitor(reactor)
+        loopLag.setServiceParent(top)
     admission = Admission(reactor, maxCalls=config.maxCalls,
-                          maxRingingPerClient=config.maxRingingPerClient)
+                          maxRingingPerClient=config.maxRingingPerClient, loopLag=loopLag,
+                          maxLoopLag=config.maxLoopLag / 1000 if config.maxLoopLag else None)
     # The registrar's location service: SIP phones in the client directory.
     bindings = BindingTable(reactor, maxPerUser=config.sipMaxContacts,
                             onChange=lambda user: phones.bindingsChanged(user))
