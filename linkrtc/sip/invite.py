@@ -215,7 +215,7 @@ class InviteServerLeg:
                 self.request, status, reason, self.localTag, body, contentType, headers
             )
             self.state = "terminated"
-            self.listener = None  # see _end
+            self.listener = self._reliable = None  # see _end
             self.userAgent.legEnded(self)
             self.transaction.respond(response)
             return
@@ -538,10 +538,11 @@ class InviteServerLeg:
             self.userAgent.unwatchTransaction(self._reinviteTransaction)
             self._reinviteTransaction = None
         self.userAgent.legEnded(self)
-        # The call and its leg point at each other: forgetting the listener
-        # once the leg is over lets both be freed by reference counting,
-        # without waiting for the cyclic garbage collector (docs/performance.rst).
-        self.listener = None
+        # The call and its leg point at each other, and the PRACK and session
+        # timers hold the leg's methods: forgetting them once the leg is over
+        # lets all be freed by reference counting, without waiting for the
+        # cyclic garbage collector (docs/performance.rst).
+        self.listener = self.sessionTimer = self._reliable = None
 
     def transportFailed(self, reason):
         """A response on our INVITE transaction could not be sent (§17.2.4)."""

@@ -618,3 +618,12 @@ class ListenerReleaseTests(UserAgentMixin, SynchronousTestCase):
         leg.transportFailed("gone")
         self.assertEqual([e[0] for e in listener.events], ["terminated"])
         self.assertIsNone(leg.listener)
+
+    def test_reliableForgotten(self):
+        """The PRACK machinery (which holds the leg's methods) goes with the leg."""
+        tx, leg = self.invite(extra=("Content-Type: application/sdp", "Supported: 100rel"))
+        leg.sendProvisional(180)
+        self.assertIsNotNone(leg._reliable)
+        leg.sendFinal(486)
+        self.assertIsNone(leg._reliable)
+        self.assertIsNone(leg.listener)
