@@ -5,13 +5,17 @@ C{--max-loop-lag}, new INVITEs get 503 with C{Retry-After}; OPTIONS and
 requests inside a dialog do not.
 """
 
+import socket
+import struct
+import time
+
 from twisted.internet.task import Clock
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from linkrtc import metrics
 from linkrtc.drain import Admission
-from linkrtc.overload import LoopLagMonitor
+from linkrtc.overload import SO_TIMESTAMP, LoopLagMonitor, oldestWait, watchArrivals
 from linkrtc.sip.test.test_useragent import (
     FakeInviteHandler,
     FakeServerTransaction,
@@ -68,6 +72,63 @@ class LoopLagMonitorTests(SynchronousTestCase):
         self.assertRaises(ValueError, LoopLagMonitor, self.clock, interval=0)
         self.assertRaises(ValueError, LoopLagMonitor, self.clock, weight=0)
         self.assertRaises(ValueError, LoopLagMonitor, self.clock, weight=1.5)
+
+
+class FakeSocket:
+    """A datagram socket whose first queued datagram arrived at C{arrival} (or none)."""
+
+    def __init__(self, arrival=None):
+        self.arrival = arrival
+        self.options = []
+
+    def setsockopt(self, level, option, value):
+        self.options.append((level, option, value))
+
+    def recvmsg(self, size, ancillarySize, flags):
+        if self.arrival is None:
+            raise BlockingIOError()
+        seconds = int(self.arrival)
+        stamp = struct.pack("@ll", seconds, round((self.arrival - seconds) * 1e6))
+        return b"x", [(socket.SOL_SOCKET, SO_TIMESTAMP, stamp)], 0, ("127.0.0.1", 5060)
+
+
+class SocketQueueTests(SynchronousTestCase):
+    """The age of the oldest datagram in a socket's queue counts as lag."""
+
+    def test_queuedDatagram(self):
+        """A tick on time, but a datagram waiting 0.5 s: the sample is 0.5 s."""
+        clock = Clock()
+        clock.advance(1000)
+        sock = FakeSocket()
+        monitor = LoopLagMonitor(clock, weight=1.0, sockets=lambda: [sock])
+        monitor.startService()
+        self.addCleanup(monitor.stopService)
+        sock.arrival = 1000.1 - 0.5
+        clock.advance(0.1)
+        self.assertAlmostEqual(monitor.lag, 0.5, places=5)
+        self.assertEqual(sock.options, [(socket.SOL_SOCKET, SO_TIMESTAMP, 1)])
+        sock.arrival = None
+        clock.advance(0.1)
+        self.assertEqual(monitor.lag, 0.0)
+        self.assertEqual(len(sock.options), 1)  # set once
+
+    def test_realSocket(self):
+        """
+        On a real loopback socket: a datagram queued 0.05 s ago has waited
+        about that long, and peeking leaves it for the reader.
+        """
+        receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(receiver.close)
+        self.addCleanup(sender.close)
+        receiver.bind(("127.0.0.1", 0))
+        if not watchArrivals(receiver):
+            raise self.skipTest("no SO_TIMESTAMP here")
+        self.assertEqual(oldestWait(receiver, time.time()), 0.0)
+        sender.sendto(b"INVITE", receiver.getsockname())
+        waited = oldestWait(receiver, time.time() + 0.05)
+        self.assertTrue(0.04 < waited < 1.0, waited)
+        self.assertEqual(receiver.recvfrom(100)[0], b"INVITE")
 
 
 class FixedLag:
