@@ -159,6 +159,9 @@ class LinkRTCConfig:
     maxRingingPerClient: int | None = 10
     #: Most SIP server transactions held at once, or C{None}.
     maxSipTransactions: int | None = 20000
+    #: Milliseconds of smoothed event-loop lag above which new INVITEs get
+    #: 503 (overload control, linkrtc/overload.py), or C{None} for off.
+    maxLoopLag: int | None = 200
     resumeSeconds: float = 10.0
     sipUsers: dict = field(default_factory=dict)
     sipRealm: str = "linkrtc"
@@ -260,6 +263,7 @@ KEYS = {
     "max-calls": "maxCalls",
     "max-ringing-per-client": "maxRingingPerClient",
     "max-sip-transactions": "maxSipTransactions",
+    "max-loop-lag": "maxLoopLag",
     "resume-seconds": "resumeSeconds",
     "sip-users": "sipUsers",
     "sip-realm": "sipRealm",
@@ -362,7 +366,8 @@ def normalise(key, value):
         value = None if value in (None, 0, "0", "") else _positive(key, value)
     elif name == "sipBanSeconds":
         value = _positive(key, value)
-    elif name in ("sipRateBurst", "maxCalls", "maxRingingPerClient", "maxSipTransactions"):
+    elif name in ("sipRateBurst", "maxCalls", "maxRingingPerClient", "maxSipTransactions",
+                  "maxLoopLag"):
         value = _countOrNone(key, value)
     elif name == "sipRateLimitLoopback":
         if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):

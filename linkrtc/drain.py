@@ -42,15 +42,23 @@ class Admission:
     @ivar maxRingingPerClient: most unanswered incoming calls from one
         source address (C{int}), or C{None}.
     @ivar busyRetryAfter: the C{Retry-After} of a cap's 503, seconds (C{int}).
+    @ivar loopLag: the L{linkrtc.overload.LoopLagMonitor} (its C{lag}), or
+        C{None}.
+    @ivar maxLoopLag: seconds (C{float}) of smoothed event-loop lag above
+        which new INVITEs get 503 (C{--max-loop-lag}, overload control), or
+        C{None}.
     """
 
-    def __init__(self, clock, maxCalls=None, maxRingingPerClient=None, busyRetryAfter=5):
+    def __init__(self, clock, maxCalls=None, maxRingingPerClient=None, busyRetryAfter=5,
+                 loopLag=None, maxLoopLag=None):
         self.clock = clock
         self.draining = False
         self.deadline = None
         self.maxCalls = maxCalls
         self.maxRingingPerClient = maxRingingPerClient
         self.busyRetryAfter = busyRetryAfter
+        self.loopLag = loopLag
+        self.maxLoopLag = maxLoopLag if loopLag is not None else None
         self._capped = set()
 
     def close(self, drainSeconds):
@@ -75,7 +83,7 @@ class Admission:
     def refusal(self, calls=None, ringing=None, source=None):
         """
         @param calls: the calls live now (C{int}), for a new INVITE; C{None}
-            skips the C{maxCalls} check (OPTIONS).
+            (OPTIONS) skips the C{maxCalls} and the loop lag checks.
         @param ringing: the unanswered incoming calls from the request's
             source address (C{int}), or C{None} to skip that check.
         @param source: that address (C{str}), for the log.
@@ -83,30 +91,43 @@ class Admission:
             headers)} for a SIP request that would start something new:
             C{(503, "Service Unavailable", [("Retry-After", "N")])}, N the
             seconds of L{retryAfter} while draining, else
-            L{busyRetryAfter} when a cap is reached (logged once per
-            episode, counted in C{linkrtc_sip_refused_total}).
+            L{busyRetryAfter} when the event loop lags more than
+            L{maxLoopLag} (a new INVITE only) or a cap is reached (logged
+            once per episode, counted in C{linkrtc_sip_refused_total} with
+            reason C{loop_lag}, C{max_calls} or C{max_ringing}).
         """
         if self.draining:
             return 503, "Service Unavailable", [("Retry-After", str(self.retryAfter()))]
         cap = None
-        if calls is not None and self.maxCalls is not None and calls >= self.maxCalls:
+        lagging = (calls is not None and self.maxLoopLag is not None
+                   and self.loopLag.lag > self.maxLoopLag)
+        if lagging:
+            cap = "loop_lag"
+        elif calls is not None and self.maxCalls is not None and calls >= self.maxCalls:
             cap = "max_calls"
         elif (ringing is not None and self.maxRingingPerClient is not None
                 and ringing >= self.maxRingingPerClient):
             cap = "max_ringing"
+        if calls is not None and not lagging:
+            self._capped.discard("loop_lag")
         if cap is None:
             self._capped.discard("max_calls")
             self._capped.discard(("max_ringing", source))
             return None
         metrics.SIP_REFUSED.labels(reason=cap).inc()
-        episode = cap if cap == "max_calls" else (cap, source)
+        episode = (cap, source) if cap == "max_ringing" else cap
         if episode not in self._capped:
             if len(self._capped) > 1000:
                 self._capped.clear()
             self._capped.add(episode)
-            log.warn("Refusing new calls with 503: {cap} reached ({calls} calls, {ringing} "
-                     "ringing from {source})", cap=cap, calls=calls, ringing=ringing,
-                     source=source)
+            if cap == "loop_lag":
+                log.warn("Refusing new calls with 503: the event loop lags {lag:.0f} ms "
+                         "(--max-loop-lag {limit:.0f} ms); {calls} calls live",
+                         lag=1000 * self.loopLag.lag, limit=1000 * self.maxLoopLag, calls=calls)
+            else:
+                log.warn("Refusing new calls with 503: {cap} reached ({calls} calls, "
+                         "{ringing} ringing from {source})", cap=cap, calls=calls,
+                         ringing=ringing, source=source)
         return 503, "Service Unavailable", [("Retry-After", str(self.busyRetryAfter))]
 
 

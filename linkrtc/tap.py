@@ -61,6 +61,7 @@ class Options(usage.Options):
         ["max-calls", None, None, "Most calls at once; more INVITEs get 503; 0 no limit [default: 1000]."],
         ["max-ringing-per-client", None, None, "Most unanswered incoming calls from one source address; 0 no limit [default: 10]."],
         ["max-sip-transactions", None, None, "Most SIP server transactions held at once; 0 no limit [default: 20000]."],
+        ["max-loop-lag", None, None, "Milliseconds of event-loop lag (smoothed) above which new INVITEs get 503 (overload control); 0 off [default: 200]."],
         ["resume-seconds", None, None, "Seconds an answered call waits for a client whose WebSocket closed to resume it; 0 ends it at once [default: 10]."],
         ["early-media", None, None, "Bridge mode: 183 with SDP and a ringback tone to SIP callers until the client answers: on or off [default: on]."],
         ["ringback-tone", None, None, "The ringback's country: us, uk, de, fr, ... or none for silence [default: us]."],
@@ -149,7 +150,7 @@ class Options(usage.Options):
             if self["allowed-origin"]:
                 changes["allowed-origin"] = self["allowed-origin"]
             for key in ("sip-rate-limit", "sip-rate-burst", "sip-ban-seconds", "max-calls",
-                        "max-ringing-per-client", "max-sip-transactions"):
+                        "max-ringing-per-client", "max-sip-transactions", "max-loop-lag"):
                 if self[key] is not None:
                     changes[key] = self[key]
             if self["sip-rate-limit-loopback"]:

@@ -268,6 +268,7 @@ class PassthroughSession:
 
     def close(self):
         self.closed = True
+        self.listener = None  # the call points at us: no cycle left to collect
         return defer.succeed(None)
 
 

@@ -202,13 +202,14 @@ class InviteServerLeg:
             return
         self._finalQueued = False
         metrics.SIP_PRACK_TIMEOUTS.inc()
+        listener = self.listener  # the 5xx or _end forgets it
         try:
             self.sendFinal(NO_PRACK_STATUS, "Reliable Provisional Not Acknowledged")
         except Exception:
             log.failure("no PRACK: the 5xx was not sent")
             self._end()
-        if self.listener is not None:
-            self.listener.legTerminated("no PRACK for a reliable provisional")
+        if listener is not None:
+            listener.legTerminated("no PRACK for a reliable provisional")
 
     def sendFinal(self, status, reason=None, body=None, contentType=None, headers=()):
         """
@@ -236,6 +237,7 @@ class InviteServerLeg:
                 self.request, status, reason, self.localTag, body, contentType, headers
             )
             self.state = "terminated"
+            self.listener = self._reliable = None  # see _end
             self.userAgent.legEnded(self)
             self.transaction.respond(response)
             return
@@ -558,6 +560,11 @@ class InviteServerLeg:
             self.userAgent.unwatchTransaction(self._reinviteTransaction)
             self._reinviteTransaction = None
         self.userAgent.legEnded(self)
+        # The call and its leg point at each other, and the PRACK and session
+        # timers hold the leg's methods: forgetting them once the leg is over
+        # lets all be freed by reference counting, without waiting for the
+        # cyclic garbage collector (docs/performance.rst).
+        self.listener = self.sessionTimer = self._reliable = None
 
     def transportFailed(self, reason):
         """A response on our INVITE transaction could not be sent (§17.2.4)."""
@@ -566,6 +573,7 @@ class InviteServerLeg:
     def _terminate(self, reason):
         if self.state == "terminated":
             return
+        listener = self.listener
         self._end()
-        if self.listener is not None:
-            self.listener.legTerminated(reason)
+        if listener is not None:
+            listener.legTerminated(reason)

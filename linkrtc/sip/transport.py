@@ -200,6 +200,11 @@ class SIPTransportLayer(StreamConnections):
         """@return: a C{list} of the L{Address}es we listen on, in order."""
         return [local for _, _, _, local in self._listeners]
 
+    def datagramSockets(self):
+        """@return: a C{list} of the UDP ports' C{socket.socket}s (overload control)."""
+        return [port.socket for transport, port, _, _ in self._listeners
+                if transport == "UDP" and getattr(port, "socket", None) is not None]
+
     def stopListening(self):
         """
         Close every listening port (connections stay open).

@@ -110,6 +110,12 @@ class PassthroughTests(SynchronousTestCase):
         self.successResultOf(self.session.close())
         self.successResultOf(self.session.sendDigits("1"))
 
+    def test_closeForgetsListener(self):
+        """Closed, a session forgets its listener (the call, which points back at it)."""
+        session = self.factory.newSession("c2", object())
+        self.successResultOf(session.close())
+        self.assertIsNone(session.listener)
+
 
 #: A WebRTC SDP's audio stream, as a SIP peer that speaks WebRTC sends it.
 WEBRTC_OFFER = (

@@ -575,3 +575,55 @@ class UnusableDialogTests(UserAgentMixin, SynchronousTestCase):
         self.assertEqual(self.ua.legs, set())
         self.assertEqual(len(self.ua.dialogs), 0)
         self.assertEqual(self.clock.getDelayedCalls(), [])
+
+
+class ListenerReleaseTests(UserAgentMixin, SynchronousTestCase):
+    """
+    A leg that is over forgets its listener (the call, which points back at
+    the leg), so the two are freed by reference counting when the call
+    ends, not by the cyclic garbage collector.
+    """
+
+    def confirmed(self):
+        tx, leg = self.invite()
+        leg.sendFinal(200, body=SDP, contentType="application/sdp")
+        self.receive(request("ACK", toTag=leg.localTag, contact=None))
+        return leg
+
+    def test_theirBye(self):
+        leg = self.confirmed()
+        self.receive(request("BYE", toTag=leg.localTag, cseq=2))
+        self.handler.listener.events[-1][2](200)
+        self.assertEqual(leg.state, "terminated")
+        self.assertIsNone(leg.listener)
+
+    def test_ourBye(self):
+        leg = self.confirmed()
+        leg.sendBye()
+        [(bye, _, listener)] = self.transactions.sent
+        listener.responseReceived(bye.createResponse(200), None)
+        self.assertIsNone(leg.listener)
+
+    def test_refused(self):
+        """A 3xx-6xx final response ends the leg: the listener is forgotten."""
+        tx, leg = self.invite()
+        leg.sendFinal(486)
+        self.assertIsNone(leg.listener)
+
+    def test_transportFailed(self):
+        """The listener still hears legTerminated, then is forgotten."""
+        leg = self.confirmed()
+        listener = leg.listener
+        del listener.events[:]
+        leg.transportFailed("gone")
+        self.assertEqual([e[0] for e in listener.events], ["terminated"])
+        self.assertIsNone(leg.listener)
+
+    def test_reliableForgotten(self):
+        """The PRACK machinery (which holds the leg's methods) goes with the leg."""
+        tx, leg = self.invite(extra=("Content-Type: application/sdp", "Supported: 100rel"))
+        leg.sendProvisional(180)
+        self.assertIsNotNone(leg._reliable)
+        leg.sendFinal(486)
+        self.assertIsNone(leg._reliable)
+        self.assertIsNone(leg.listener)
