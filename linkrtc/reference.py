@@ -9,7 +9,9 @@ The cycles today: the call engine's (the SIP user agent, the WebSocket
 phones and the call-control API's dialer need the
 L{linkrtc.call.manager.CallManager}, which needs the phones and the call
 control, and the user agent through them): they hold an
-L{EngineReference}; and the instant messenger's (L{linkrtc.sip.messaging}:
+L{EngineReference}, and the transfer engine
+(L{linkrtc.call.transfer.Transfers}, one of the manager's services) a
+L{Reference} bound in L{linkrtc.call.manager.buildCallManager}; and the instant messenger's (L{linkrtc.sip.messaging}:
 the registrar needs it, the user agent needs the registrar, the messenger
 sends through the user agent): it holds a L{Reference} to the user agent.
 """

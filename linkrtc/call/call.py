@@ -134,7 +134,8 @@ class CallServices:
     """
 
     def __init__(self, clock, directory, application, mediaFactory, cdrWriter, ringTimeout=60.0,
-                 callControl=None, resumeSeconds=0.0, sipPhones=None, maxForks=10):
+                 callControl=None, resumeSeconds=0.0, sipPhones=None, maxForks=10,
+                 transfers=None):
         self.sipPhones = sipPhones
         self.maxForks = maxForks
         self.callControl = callControl
@@ -145,7 +146,7 @@ class CallServices:
         self.mediaFactory = mediaFactory
         self.cdrWriter = cdrWriter
         self.ringTimeout = ringTimeout
-        self.transfers = None
+        self.transfers = transfers
 
 
 def _uriText(addr):

@@ -22,6 +22,7 @@ from linkrtc.interfaces import (
 )
 from linkrtc.logging import debugEnabled
 from linkrtc.monitoring import countCall
+from linkrtc.reference import Reference
 
 log = Logger()
 
@@ -283,14 +284,18 @@ def buildCallManager(reactor, directory, application, mediaFactory, ringTimeout=
     from linkrtc.call.registry import buildMachine
 
     machine = buildMachine(operators)
+    # Call transfer (REFER, Replaces, the client's transfer;
+    # linkrtc.call.transfer) works on the manager built below: it is given
+    # a reference bound to it once built.
+    engine = Reference("the call engine")
     services = CallServices(reactor, directory, application, mediaFactory,
                             buildCDRWriter(reactor, cdrPath), ringTimeout=float(ringTimeout),
                             callControl=callControl, resumeSeconds=float(resumeSeconds),
-                            sipPhones=sipPhones, maxForks=maxForks)
+                            sipPhones=sipPhones, maxForks=maxForks,
+                            transfers=Transfers(engine))
     manager = CallManager(machine, services, admission=admission, cluster=cluster,
                           dialer=dialer, webSocketPhones=webSocketPhones)
-    # Call transfer (REFER, Replaces, the client's transfer): linkrtc.call.transfer.
-    services.transfers = Transfers(manager)
+    engine.bind(manager)
     return manager
 
 
