@@ -28,16 +28,6 @@ _EVENT = struct.Struct("!BBH")
 
 #: Socket buffer size asked for (bytes), see DECISIONS.md "Small things".
 SOCKET_BUFFER = 4 * 1024 * 1024
-
-#: The RTP port's C{maxThroughput} (Twisted's bytes read per readiness
-#: event): one datagram, a fast path. Twisted's C{udp.Port.doRead} reads
-#: until the socket is empty, so with one packet per call every 20 ms each
-#: packet cost a second C{recvfrom} failing with EAGAIN and the exception
-#: it raises: 7.5 against 5.7 us of receive CPU per packet on uvloop
-#: (docs/performance.rst, "Fast paths"). The reactor's poller is
-#: level-triggered, so a backlog is still read, one datagram per loop
-#: iteration.
-READ_THROUGHPUT = 1
 _SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
 _SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 
@@ -350,7 +340,6 @@ class PortAllocator:
                 rtp.stopListening()
                 continue
             self.inUse.add(port)
-            rtp.maxThroughput = READ_THROUGHPUT
             sock = getattr(rtp, "socket", None)
             if sock is not None:
                 granted = setSocketBuffers(sock)

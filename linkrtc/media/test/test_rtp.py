@@ -4,20 +4,15 @@ no sockets.
 """
 
 import random
-import socket
 import struct
 
 from twisted.internet import error as netError
-from twisted.internet import udp
-from twisted.internet.protocol import DatagramProtocol
 from twisted.internet.task import Clock
-from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
 from linkrtc import metrics
 from linkrtc.error import MediaError
 from linkrtc.media.rtp import (
-    READ_THROUGHPUT,
     PortAllocator,
     ReceiveStats,
     RTPSession,
@@ -522,55 +517,6 @@ class SendPathTests(SynchronousTestCase):
         self.session.sendAudio(b"\xff" * 160, 160)
         self.assertEqual(len(self.transport.written), 2)
         self.assertEqual(self.session.packetsSent, 3)
-
-
-class ReadPathTests(SynchronousTestCase):
-    """The RTP port reads one datagram per readiness event (L{READ_THROUGHPUT})."""
-
-    def test_allocatorSetsThroughput(self):
-        rtp, rtcp = PortAllocator(FakeReactor(), 20000, 20003).listen(None, None)
-        self.assertEqual(rtp.maxThroughput, READ_THROUGHPUT)
-
-    def test_oneDatagramPerRead(self):
-        """
-        A real Twisted UDP port with the allocator's setting: each doRead
-        takes one datagram (no EAGAIN read after it), a backlog is read
-        over several.
-        """
-        received = []
-
-        class Protocol(DatagramProtocol):
-            def datagramReceived(self, data, addr):
-                received.append(data)
-
-        reactor = MemoryReactorClock()
-        port = udp.Port(0, Protocol(), interface="127.0.0.1", reactor=reactor)
-        port.startListening()
-
-        def close():
-            port.stopListening()
-            reactor.advance(0)  # its connectionLost closes the socket
-
-        self.addCleanup(close)
-        port.maxThroughput = READ_THROUGHPUT
-        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.addCleanup(sender.close)
-        for n in range(2):
-            sender.sendto(b"packet%d" % n, ("127.0.0.1", port.getHost().port))
-        calls = []
-        real = port.socket
-
-        class Counting:
-            def recvfrom(self, size):
-                calls.append(size)
-                return real.recvfrom(size)
-
-        port.socket = Counting()
-        port.doRead()
-        self.assertEqual((received, len(calls)), ([b"packet0"], 1))
-        port.doRead()
-        self.assertEqual((received, len(calls)), ([b"packet0", b"packet1"], 2))
-        port.socket = real
 
 
 class PortAllocatorTests(SynchronousTestCase):
