@@ -71,7 +71,12 @@ class DirectSRTP:
         if size > MAX_PACKET:
             raise ValueError("packet is too long")
         self._memmove(self._cdata, packet, size)
-        return self._run(self._protect, size)
+        length = self._length
+        length[0] = size
+        status = self._protect(self._context, self._cdata, length)
+        if status:
+            raise pylibsrtp.Error(_errorName(status))
+        return self._unpack(self._cdata, length[0])
 
     def protectRTP(self, second, seq, ts, ssrc, payload):
         """
@@ -88,7 +93,12 @@ class DirectSRTP:
         buffer = self._buffer
         _HEADER.pack_into(buffer, 0, 0x80, second, seq, ts, ssrc)
         buffer[12:size] = payload
-        return self._run(self._protect, size)
+        length = self._length
+        length[0] = size
+        status = self._protect(self._context, self._cdata, length)
+        if status:
+            raise pylibsrtp.Error(_errorName(status))
+        return self._unpack(self._cdata, length[0])
 
     def unprotect(self, packet):
         """
@@ -101,12 +111,9 @@ class DirectSRTP:
         if size > MAX_PACKET:
             raise ValueError("packet is too long")
         self._memmove(self._cdata, packet, size)
-        return self._run(self._unprotect, size)
-
-    def _run(self, function, size):
         length = self._length
         length[0] = size
-        status = function(self._context, self._cdata, length)
+        status = self._unprotect(self._context, self._cdata, length)
         if status:
             raise pylibsrtp.Error(_errorName(status))
         return self._unpack(self._cdata, length[0])
