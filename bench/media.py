@@ -9,12 +9,14 @@ Three processes besides LinkRTC:
     BYE over UDP) and an RTP generator sending 20 ms PCMU packets for every
     call from one UDP socket (LinkRTC latches each call to it), spread over
     4 phases of 5 ms, and counting what comes back;
-  - ``client``: the WebRTC side, one asyncio process with N aiortc
-    ``RTCPeerConnection``s answering LinkRTC's offers over the WebSocket;
-    it sends 20 ms packets (PCMU, or a real Opus frame) straight through
-    each connection's SRTP (``RTCDtlsTransport._send_rtp``) and counts the
-    decrypted packets at ``RTCDtlsTransport._handle_rtp_data``, so it
-    neither encodes nor decodes audio;
+  - ``client``: the WebRTC side, one asyncio process (uvloop when
+    installed) with N aiortc ``RTCPeerConnection``s answering LinkRTC's
+    offers over the WebSocket; it sends 20 ms packets (PCMU, or a real
+    Opus frame) and counts the decrypted ones without encoding or
+    decoding audio, on libsrtp's contexts and the nominated pair's socket
+    as LinkRTC's relay does (``--client-seam``: through
+    ``RTCDtlsTransport._send_rtp`` and ``_handle_rtp_data``, a coroutine
+    per packet and more CPU);
   - ``bare``: N pairs of Twisted UDP ports (asyncio reactor) that latch and
     forward, the same 200 packet operations per call-second as LinkRTC.
 
