@@ -22,16 +22,21 @@ with no coroutine, Task or queue per packet, and falls back to the seam
 above whenever those names are missing:
  - receive: once DTLS is connected, aioice's C{Connection.data_received(data,
    component)} is replaced on the instance (and the nominated pair's
-   C{StunProtocol.datagram_received}, so SRTP skips the STUN parsing
-   attempt); in relay mode SRTP (not SRTCP) packets are unprotected with
-   C{RTCDtlsTransport._rx_srtp} and relayed right there in the datagram
-   callback. DTLS, STUN, SRTCP and everything outside relay mode still go
-   through aioice's queue to aiortc. aiortc's own transport counters
-   (C{getStats} "transport") no longer see relayed packets; ours do;
- - send: C{RTCDtlsTransport._tx_srtp.protect} and the nominated pair's
-   C{StunProtocol.transport.sendto} (what C{_send_rtp} ->
+   C{StunProtocol.datagram_received}, by L{WebRTCTap._datagramReceived}:
+   SRTP skips the STUN parsing attempt); in relay mode SRTP (not SRTCP)
+   packets are unprotected on C{RTCDtlsTransport._rx_srtp}'s libsrtp
+   context directly (L{linkrtc.media.srtpdirect}) and relayed right there
+   in the datagram callback. DTLS, STUN, SRTCP and everything outside
+   relay mode still go through aioice's queue to aiortc. aiortc's own
+   transport counters (C{getStats} "transport") no longer see relayed
+   packets; ours do;
+ - send: C{RTCDtlsTransport._tx_srtp}'s context, the RTP header packed in
+   its buffer (L{linkrtc.media.srtpdirect.protectRTP}), and the nominated
+   pair's C{StunProtocol.transport.sendto} (what C{_send_rtp} ->
    C{Connection.send} -> C{StunProtocol.send_data} do, without their
    coroutines); other protocols (TURN) get C{send_data} driven.
+   bench/relay_path.py measures this path against bare pylibsrtp and a
+   C{struct} header rewrite (docs/performance.rst, "Fast paths").
 
 What aiortc's own sender sends (transcode mode) is renumbered through the
 same L{StreamRewriter} as the relayed and local packets, so the browser

@@ -279,6 +279,19 @@ class WebRTCTapTests(SynchronousTestCase):
                                 for seq in (1, 2, 3)])
         self.assertEqual((self.tap.packetsSent, self.tap.bytesSent), (3, 6))
 
+    def test_relayFromOtherPairs(self):
+        """
+        SRTP arriving through aioice's connection (a pair other than the
+        one whose socket the tap took) is relayed too; failures counted.
+        """
+        self.dtls.connect()
+        self.relay()
+        self.connection.data_received(rtp(9) + AUTH, 1)
+        self.connection.data_received(rtp(10) + b"BAD!", 1)
+        self.assertEqual(self.relayed, [parseRTP(rtp(9))])
+        self.assertEqual(self.connection.queued, [])
+        self.assertEqual(self.tap.srtpFailures, 1)
+
     def test_nominatedPairChanges(self):
         """A newly nominated pair is picked up by the next packet."""
         self.dtls.connect()
