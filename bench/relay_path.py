@@ -3,7 +3,7 @@ The packet relay's per-packet path, in process: N PCMU packets each way
 through LinkRTC's relay objects (L{linkrtc.media.rtp.RTPSession},
 L{linkrtc.media.relay.WebRTCTap} on aiortc/aioice's hook points,
 L{linkrtc.media.relay.PacketRelay}) with real SRTP (pylibsrtp, AEAD
-AES-256-GCM as aiortc negotiates with itself and with browsers), against
+AES-256-GCM, the first profile aiortc offers), against
 a ceiling: the same packets through bare pylibsrtp C{protect}/C{unprotect}
 and a C{struct} header rewrite, in the same run.
 
