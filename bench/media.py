@@ -9,12 +9,14 @@ Three processes besides LinkRTC:
     BYE over UDP) and an RTP generator sending 20 ms PCMU packets for every
     call from one UDP socket (LinkRTC latches each call to it), spread over
     4 phases of 5 ms, and counting what comes back;
-  - ``client``: the WebRTC side, one asyncio process with N aiortc
-    ``RTCPeerConnection``s answering LinkRTC's offers over the WebSocket;
-    it sends 20 ms packets (PCMU, or a real Opus frame) straight through
-    each connection's SRTP (``RTCDtlsTransport._send_rtp``) and counts the
-    decrypted packets at ``RTCDtlsTransport._handle_rtp_data``, so it
-    neither encodes nor decodes audio;
+  - ``client``: the WebRTC side, one asyncio process (uvloop when
+    installed) with N aiortc ``RTCPeerConnection``s answering LinkRTC's
+    offers over the WebSocket; it sends 20 ms packets (PCMU, or a real
+    Opus frame) and counts the decrypted ones without encoding or
+    decoding audio, on libsrtp's contexts and the nominated pair's socket
+    as LinkRTC's relay does (``--client-seam``: through
+    ``RTCDtlsTransport._send_rtp`` and ``_handle_rtp_data``, a coroutine
+    per packet and more CPU);
   - ``bare``: N pairs of Twisted UDP ports (asyncio reactor) that latch and
     forward, the same 200 packet operations per call-second as LinkRTC.
 
@@ -433,7 +435,16 @@ def runClient(args):
     """N aiortc peer connections answering LinkRTC; raw SRTP send, count at the DTLS tap."""
     import asyncio
 
-    loop = asyncio.new_event_loop()
+    loop = None
+    if not args.seam:  # as LinkRTC runs (its --event-loop default), when installed
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            loop = uvloop.new_event_loop()
+    if loop is None:
+        loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     from aiortc import (
         RTCConfiguration,
@@ -444,7 +455,14 @@ def runClient(args):
     from aiortc.mediastreams import MediaStreamTrack
     from autobahn.asyncio.websocket import WebSocketClientFactory, WebSocketClientProtocol
 
-    from linkrtc.media.webrtc import drive, restrictHostAddresses
+    from linkrtc.media.srtpdirect import direct, protectRTP
+    from linkrtc.media.webrtc import (
+        drive,
+        iceConnection,
+        pairSender,
+        plainStunProtocol,
+        restrictHostAddresses,
+    )
 
     class ParkedTrack(MediaStreamTrack):
         kind = "audio"
@@ -467,24 +485,69 @@ def runClient(args):
         if i >= len(calls):
             return None
         call = calls[i]
-        dtls, pt, ssrc = call[0], call[1], call[2]
+        transmit, pt, ssrc = call[0], call[1], call[2]
         call[3] = (call[3] + 1) & 0xFFFF
         seq = call[3]
-        ts = seq * (960 if opusFrame else 160)
-        head = struct.pack("!BBHII", 0x80, pt, seq, ts & 0xFFFFFFFF, ssrc)
+        ts = (seq * (960 if opusFrame else 160)) & 0xFFFFFFFF
         payload = opusFrame or stampedPayload()
-        drive(dtls._send_rtp(head + payload))
+        transmit(pt, seq, ts, ssrc, payload)
         return struct.unpack_from("!d", payload, 4)[0] if not opusFrame else time.monotonic()
 
     pacer = Pacer(args.calls, send)
 
+    def count(data, key):
+        payload = rtpPayload(data)
+        if payload is not None:
+            counter.packet(payload, time.monotonic(), key, rtpSeq(data))
+
     def hook(key):
         async def hooked(data, arrival_time_ms):
-            payload = rtpPayload(data)
-            if payload is not None:
-                counter.packet(payload, time.monotonic(), key, rtpSeq(data))
+            count(data, key)
 
         return hooked
+
+    def seamTransmit(dtls):
+        """Through aiortc's own seam: C{_send_rtp}, driven (a coroutine per packet)."""
+
+        def transmit(pt, seq, ts, ssrc, payload):
+            drive(dtls._send_rtp(struct.pack("!BBHII", 0x80, pt, seq, ts, ssrc) + payload))
+
+        return transmit
+
+    def fastTransmit(dtls, key):
+        """
+        The load generator's own cost kept low (it shares the machine with
+        LinkRTC): as LinkRTC's relay does (linkrtc/media/relay.py), SRTP on
+        libsrtp's contexts directly and the nominated pair's socket, both
+        ways, no coroutine or queue per packet. C{None} (aiortc's seam is
+        used) when aioice's names are missing.
+        """
+        ice = iceConnection(dtls)
+        pair = ice._nominated.get(1) if ice is not None else None
+        protocol = getattr(pair, "protocol", None)
+        if protocol is None or not plainStunProtocol(protocol):
+            return None
+        protect = protectRTP(direct(dtls._tx_srtp))
+        unprotect = direct(dtls._rx_srtp).unprotect
+        sendto = pairSender(pair)
+        stunReceived = protocol.datagram_received
+
+        def received(data, addr):
+            if data and 127 < data[0] < 192 and not 191 < data[1] < 209:  # SRTP (RFC 7983, 5761)
+                try:
+                    data = unprotect(data)
+                except Exception:
+                    return
+                count(data, key)
+            else:
+                stunReceived(data, addr)
+
+        protocol.datagram_received = received
+
+        def transmit(pt, seq, ts, ssrc, payload):
+            sendto(protect(pt, seq, ts, ssrc, payload))  # marker 0
+
+        return transmit
 
     pcs = []
 
@@ -511,9 +574,11 @@ def runClient(args):
             def changed():
                 if pc.connectionState == "connected":
                     dtls = transceiver.sender.transport
-                    dtls._handle_rtp_data = hook(len(calls))
+                    key = len(calls)
+                    dtls._handle_rtp_data = hook(key)
+                    transmit = (None if args.seam else fastTransmit(dtls, key)) or seamTransmit(dtls)
                     pt = transceiver._codecs[0].payloadType
-                    calls.append([dtls, pt, transceiver.sender._ssrc, 0])
+                    calls.append([transmit, pt, transceiver.sender._ssrc, 0])
                     pacer.count = len(calls)
                     if len(calls) == args.calls and not state["up"]:
                         state["up"] = True
@@ -784,7 +849,8 @@ def runLinkRTCStep(linkrtc, n, mode, args):
     codec = {"relay": "pcmu", "pcma": "pcma"}.get(mode, "opus")
     client = Child("client", "--url", f"ws://127.0.0.1:{linkrtc.httpPort}/ws",
                    "--codec", codec, "--calls", str(n), "--deadline-ms", str(args.deadline_ms),
-                   "--lifetime", str(n / args.cps + 40))
+                   "--lifetime", str(n / args.cps + 40),
+                   *(["--seam"] if args.client_seam else []))
     gen = None
     try:
         if client.waitFor(("registered",), 15) is None:
@@ -978,6 +1044,9 @@ def main():
         p.add_argument("--no-netns", action="store_true")
         p.add_argument("--profile", action="store_true",
                        help="record LinkRTC with py-spy in each window (bench/flame.py)")
+        p.add_argument("--client-seam", action="store_true",
+                       help="the WebRTC-side load generator sends and counts through aiortc's "
+                       "_send_rtp/_handle_rtp_data, as before its fast path (costs it more CPU)")
     gen = sub.add_parser("gen")
     gen.add_argument("--mode", default="linkrtc", choices=["linkrtc", "bare"])
     gen.add_argument("--target", type=int, default=0)
@@ -994,6 +1063,8 @@ def main():
     client.add_argument("--calls", type=int, required=True)
     client.add_argument("--deadline-ms", type=float, default=100.0)
     client.add_argument("--lifetime", type=float, default=60.0)
+    client.add_argument("--seam", action="store_true",
+                        help="send and count through aiortc's seam (a coroutine per packet)")
     bare = sub.add_parser("bare")
     bare.add_argument("--calls", type=int, required=True)
     bare.add_argument("--lifetime", type=float, default=60.0)

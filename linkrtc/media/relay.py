@@ -22,16 +22,21 @@ with no coroutine, Task or queue per packet, and falls back to the seam
 above whenever those names are missing:
  - receive: once DTLS is connected, aioice's C{Connection.data_received(data,
    component)} is replaced on the instance (and the nominated pair's
-   C{StunProtocol.datagram_received}, so SRTP skips the STUN parsing
-   attempt); in relay mode SRTP (not SRTCP) packets are unprotected with
-   C{RTCDtlsTransport._rx_srtp} and relayed right there in the datagram
-   callback. DTLS, STUN, SRTCP and everything outside relay mode still go
-   through aioice's queue to aiortc. aiortc's own transport counters
-   (C{getStats} "transport") no longer see relayed packets; ours do;
- - send: C{RTCDtlsTransport._tx_srtp.protect} and the nominated pair's
-   C{StunProtocol.transport.sendto} (what C{_send_rtp} ->
+   C{StunProtocol.datagram_received}, by L{WebRTCTap._datagramReceived}:
+   SRTP skips the STUN parsing attempt); in relay mode SRTP (not SRTCP)
+   packets are unprotected on C{RTCDtlsTransport._rx_srtp}'s libsrtp
+   context directly (L{linkrtc.media.srtpdirect}) and relayed right there
+   in the datagram callback. DTLS, STUN, SRTCP and everything outside
+   relay mode still go through aioice's queue to aiortc. aiortc's own
+   transport counters (C{getStats} "transport") no longer see relayed
+   packets; ours do;
+ - send: C{RTCDtlsTransport._tx_srtp}'s context, the RTP header packed in
+   its buffer (L{linkrtc.media.srtpdirect.protectRTP}), and the nominated
+   pair's C{StunProtocol.transport.sendto} (what C{_send_rtp} ->
    C{Connection.send} -> C{StunProtocol.send_data} do, without their
    coroutines); other protocols (TURN) get C{send_data} driven.
+   bench/relay_path.py measures this path against bare pylibsrtp and a
+   C{struct} header rewrite (docs/performance.rst, "Fast paths").
 
 What aiortc's own sender sends (transcode mode) is renumbered through the
 same L{StreamRewriter} as the relayed and local packets, so the browser
@@ -51,6 +56,7 @@ from twisted.logger import Logger
 
 from linkrtc.media.actions.pcm import PayloadCodec
 from linkrtc.media.rtp import ReceiveStats, StreamRewriter, buildHeader, parseRTP
+from linkrtc.media.srtpdirect import direct, protectRTP
 from linkrtc.media.webrtc import drive, iceConnection, pairSender, plainStunProtocol
 
 log = Logger()
@@ -139,6 +145,12 @@ class WebRTCTap:
         self.packetsSent = 0
         self.bytesSent = 0
         self._isConnected = False
+        #: Connected with a receive SRTP context: L{_datagramReceived} relays.
+        self._receiving = False
+        #: The SRTP contexts' calls (L{linkrtc.media.srtpdirect}), set on connection.
+        self._unprotect = self._protect = self._protectRTP = None
+        #: The nominated pair's own C{datagram_received} and ICE component.
+        self._stunReceive = self._component = None
         #: The aioice connection whose C{data_received} we replaced, and its own.
         self._ice = None
         self._iceReceive = None
@@ -166,10 +178,17 @@ class WebRTCTap:
         self._isConnected = connected = self.connected
         srtp = getattr(self.dtls, "_rx_srtp", None)
         if connected and srtp is not None and not isinstance(srtp, _CountingSRTP):
+            self._unprotect = direct(srtp).unprotect
             self.dtls._rx_srtp = _CountingSRTP(srtp, self)
+        self._receiving = connected and self._unprotect is not None
+        tx = getattr(self.dtls, "_tx_srtp", None)
+        if connected and tx is not None and self._protectRTP is None:
+            context = direct(tx)
+            self._protect = context.protect
+            self._protectRTP = protectRTP(context)
         if connected and self._ice is None:
             ice = iceConnection(self.dtls)
-            if ice is not None and getattr(self.dtls, "_tx_srtp", None) is not None:
+            if ice is not None and tx is not None:
                 self._ice = ice
                 self._iceReceive = ice.data_received
                 ice.data_received = self._iceData
@@ -177,40 +196,59 @@ class WebRTCTap:
 
     def _hookProtocol(self, ice):
         """
-        Let SRTP skip aioice's STUN parsing attempt on the nominated pair's
-        socket: a first byte in 128-191 is RTP/RTCP, never STUN (RFC 7983).
+        Take the nominated pair's socket: L{_datagramReceived} replaces its
+        C{StunProtocol.datagram_received}.
         """
         pair = ice._nominated.get(1)
         protocol = getattr(pair, "protocol", None)
         component = getattr(getattr(protocol, "local_candidate", None), "component", None)
         if component is None or not plainStunProtocol(protocol):
             return
-        stunReceive = protocol.datagram_received
-        iceData = self._iceData
-
-        def datagramReceived(data, addr):
-            if data and 127 < data[0] < 192:
-                iceData(data, component)
-            else:
-                stunReceive(data, addr)
-
-        protocol.datagram_received = datagramReceived
+        self._stunReceive = protocol.datagram_received
+        self._component = component
+        protocol.datagram_received = self._datagramReceived
         self._protocol = protocol
+
+    def _datagramReceived(self, data, addr):
+        """
+        The nominated pair's C{datagram_received}: the relay's receive fast
+        path, one Python frame from the socket to the relay's handler.
+
+        SRTP (first octet 128-191, never STUN: RFC 7983) skips aioice's STUN
+        parsing attempt; in relay mode it is unprotected here with the
+        receive context used directly (L{linkrtc.media.srtpdirect}) and
+        relayed at once. SRTCP (second octet 192-208, RFC 5761 §4), DTLS
+        and everything outside relay mode go on as before.
+        """
+        if not data or not 127 < data[0] < 192:
+            self._stunReceive(data, addr)
+            return
+        onPacket = self.onPacket
+        if onPacket is None or not self._receiving or len(data) < 12 or 191 < data[1] < 209:
+            self._iceReceive(data, self._component)
+            return
+        try:
+            data = self._unprotect(data)
+        except Exception:
+            self.srtpFailures += 1
+            return
+        self._deliver(data, onPacket)
 
     def _iceData(self, data, component):
         """
-        aioice's C{Connection.data_received}: in relay mode, SRTP packets
-        are unprotected and relayed here; anything else goes on to aiortc.
+        aioice's C{Connection.data_received} (packets of pairs other than
+        the one L{_hookProtocol} took): in relay mode, SRTP packets are
+        unprotected and relayed here; anything else goes on to aiortc.
         """
         onPacket = self.onPacket
-        srtp = self.dtls._rx_srtp
-        if (onPacket is None or not self._isConnected or len(data) < 2 or not 127 < data[0] < 192
-                or 191 < data[1] < 209 or srtp is None):  # SRTCP: aiortc (RFC 5761 §4)
+        if (onPacket is None or not self._receiving or len(data) < 12 or not 127 < data[0] < 192
+                or 191 < data[1] < 209):  # SRTCP: aiortc (RFC 5761 §4)
             self._iceReceive(data, component)
             return
         try:
-            data = srtp.unprotect(data)  # a _CountingSRTP counts failures
+            data = self._unprotect(data)
         except Exception:
+            self.srtpFailures += 1
             return
         self._deliver(data, onPacket)
 
@@ -267,16 +305,35 @@ class WebRTCTap:
         return bytes((data[0], second)) + _SEQ_TS.pack(seq, ts) + data[8:]
 
     def send(self, marker, pt, seq, ts, payload):
-        """Send one RTP packet to the browser (SRTP-protected), synchronously."""
+        """
+        Send one RTP packet to the browser (SRTP-protected), synchronously.
+
+        The fast path (the pair L{_transmit} chose is still the nominated
+        one): the header is packed into the send context's buffer and
+        protected there (L{linkrtc.media.srtpdirect.protectRTP}), then
+        written to the pair's socket; no header object, no coroutine.
+        """
         if not self._isConnected:
             return
-        packet = buildHeader(marker, pt, seq, ts, self.out.ssrc) + payload
         self.packetsSent += 1
-        self.bytesSent += len(packet) - 12
-        self._transmit(packet)
+        self.bytesSent += len(payload)
+        pair = self._pair
+        if pair is None or self._ice._nominated.get(1) is not pair:
+            self._transmit(buildHeader(marker, pt, seq, ts, self.out.ssrc) + payload)
+            return
+        try:
+            self._pairSend(self._protectRTP((marker << 7) | pt, seq & 0xFFFF, ts & 0xFFFFFFFF,
+                                            self.out.ssrc, payload))
+        except ConnectionError:
+            pass
+        except Exception:
+            log.failure("RTP send failed")
 
     def _transmit(self, packet):
-        """SRTP-protect one RTP packet and send it on the nominated pair, now."""
+        """
+        SRTP-protect one RTP packet and send it on the nominated pair, now
+        (the nominated pair and its sender are kept for L{send}'s fast path).
+        """
         ice = self._ice
         if ice is None:
             drive(self._originalSend(packet))
@@ -288,7 +345,7 @@ class WebRTCTap:
             if pair is not self._pair:
                 self._pairSend = pairSender(pair)
                 self._pair = pair
-            self._pairSend(self.dtls._tx_srtp.protect(packet))
+            self._pairSend(self._protect(packet))
         except ConnectionError:
             pass
         except Exception:

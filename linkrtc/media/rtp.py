@@ -139,21 +139,23 @@ class StreamRewriter:
         @return: C{(seq, ts, rebased)} for a relayed packet; C{rebased} is
             C{True} when the marker bit should be set.
         """
-        rebased = False
-        if ssrc != self._source:
-            nextSeq = (self.seq + 1) & 0xFFFF
-            nextTs = (self.ts + max(1, self._elapsed())) & 0xFFFFFFFF
-            self._seqOffset = (nextSeq - seq) & 0xFFFF
-            self._tsOffset = (nextTs - ts) & 0xFFFFFFFF
-            self._source = ssrc
-            rebased = True
-        outSeq = (seq + self._seqOffset) & 0xFFFF
-        outTs = (ts + self._tsOffset) & 0xFFFFFFFF
-        if rebased or 0 < ((outSeq - self.seq) & 0xFFFF) < 0x8000:
-            self.seq = outSeq
-            self.ts = outTs
-            self._tsTime = self._clock.seconds()
-        return outSeq, outTs, rebased
+        if ssrc == self._source:  # the relay's per-packet case: same source
+            outSeq = (seq + self._seqOffset) & 0xFFFF
+            outTs = (ts + self._tsOffset) & 0xFFFFFFFF
+            if 0 < ((outSeq - self.seq) & 0xFFFF) < 0x8000:
+                self.seq = outSeq
+                self.ts = outTs
+                self._tsTime = self._clock.seconds()
+            return outSeq, outTs, False
+        nextSeq = (self.seq + 1) & 0xFFFF
+        nextTs = (self.ts + max(1, self._elapsed())) & 0xFFFFFFFF
+        self._seqOffset = (nextSeq - seq) & 0xFFFF
+        self._tsOffset = (nextTs - ts) & 0xFFFFFFFF
+        self._source = ssrc
+        self.seq = nextSeq
+        self.ts = nextTs
+        self._tsTime = self._clock.seconds()
+        return nextSeq, nextTs, True
 
     def local(self, samples, atTime=False):
         """
@@ -224,27 +226,32 @@ class ReceiveStats:
     def update(self, ssrc, seq, ts, arrival, size):
         """Account one packet: C{arrival} in seconds, C{size} payload octets."""
         if ssrc != self._ssrc:
-            self._lostBefore += self._lostCurrent()
-            self._ssrc = ssrc
-            self._base = seq
-            self._maxSeq = seq
-            self._cycles = 0
-            self._receivedHere = 0
-            self._transit = None
+            self._newSource(ssrc, seq)
         self.packets += 1
         self.octets += size
         self._receivedHere += 1
-        delta = (seq - self._maxSeq) & 0xFFFF
-        if 0 < delta < 0x8000:
-            if seq < self._maxSeq:
+        maxSeq = self._maxSeq
+        if 0 < ((seq - maxSeq) & 0xFFFF) < 0x8000:
+            if seq < maxSeq:
                 self._cycles += 1 << 16
             self._maxSeq = seq
         transit = arrival * self.rate - ts
-        if self._transit is not None:
-            d = abs(transit - self._transit)
+        previous = self._transit
+        self._transit = transit
+        if previous is not None:
+            d = abs(transit - previous)
             if d < self.rate * 10:  # a timestamp jump is not jitter
                 self._jitter += (d - self._jitter) / 16.0
-        self._transit = transit
+
+    def _newSource(self, ssrc, seq):
+        """A new SSRC: a new sequence space; the losses so far are kept."""
+        self._lostBefore += self._lostCurrent()
+        self._ssrc = ssrc
+        self._base = seq
+        self._maxSeq = seq
+        self._cycles = 0
+        self._receivedHere = 0
+        self._transit = None
 
     @property
     def lost(self):
@@ -501,31 +508,34 @@ class RTPSession(DatagramProtocol):
     # -- receiving -------------------------------------------------------
 
     def datagramReceived(self, data, addr):
+        """
+        One datagram: the relay's per-packet path on the SIP side (one
+        frame; audio, the common case, is tested first).
+        """
         try:
-            self._received(data, addr)
+            if addr != self.latched and not self._admit(data, addr):
+                return
+            parsed = parseRTP(data)
+            if parsed is None:
+                self.ignored += 1
+                return
+            marker, pt, seq, ts, ssrc, payload = parsed
+            audio = self.audio
+            if audio is not None and pt == audio.payloadType:
+                now = self._lastReceived = self._clock.seconds()
+                self.recvStats.update(ssrc, seq, ts, now, len(payload))
+                onAudio = self.onAudio
+                if onAudio is not None:
+                    onAudio(marker, pt, seq, ts, ssrc, payload)
+                return
+            if self.event is None or pt != self.event.payloadType:
+                self.ignored += 1
+                return
+            now = self._lastReceived = self._clock.seconds()
+            self.recvStats.update(ssrc, seq, ts, now, len(payload))
+            self._eventReceived(ts, payload)
         except Exception:
             log.failure("RTP packet from {addr} broke the session", addr=addr)
-
-    def _received(self, data, addr):
-        if addr != self.latched and not self._admit(data, addr):
-            return
-        parsed = parseRTP(data)
-        if parsed is None:
-            self.ignored += 1
-            return
-        marker, pt, seq, ts, ssrc, payload = parsed
-        isAudio = self.audio is not None and pt == self.audio.payloadType
-        isEvent = self.event is not None and pt == self.event.payloadType
-        if not (isAudio or isEvent):
-            self.ignored += 1
-            return
-        now = self._clock.seconds()
-        self._lastReceived = now
-        self.recvStats.update(ssrc, seq, ts, now, len(payload))
-        if isEvent:
-            self._eventReceived(ts, payload)
-        elif self.onAudio is not None:
-            self.onAudio(marker, pt, seq, ts, ssrc, payload)
 
     def _negotiated(self, pt):
         return ((self.audio is not None and pt == self.audio.payloadType)

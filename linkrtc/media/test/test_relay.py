@@ -4,6 +4,9 @@ in for aiortc's DTLS transport and aioice's connection: no sockets, no
 event loop. The end-to-end relay is tested in L{test_bridge}.
 """
 
+import os
+
+import pylibsrtp
 from aioice.ice import StunProtocol
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
@@ -80,9 +83,9 @@ class FakeDtls:
     def remove_listener(self, event, listener):
         self._listeners.remove(listener)
 
-    def connect(self):
-        self._rx_srtp = FakeSRTP()
-        self._tx_srtp = FakeSRTP()
+    def connect(self, rx=None, tx=None):
+        self._rx_srtp = rx or FakeSRTP()
+        self._tx_srtp = tx or FakeSRTP()
         self.state = "connected"
         for listener in list(self._listeners):
             listener()
@@ -113,6 +116,16 @@ def stunProtocol():
     protocol.transport = FakeDatagramTransport()
     protocol.local_candidate = FakeCandidate()
     return protocol
+
+
+def srtpPair():
+    """@return: C{(sender, receiver)} pylibsrtp sessions (AES-256-GCM, as aiortc negotiates)."""
+    key = os.urandom(44)
+    profile = pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_256_GCM
+    return (pylibsrtp.Session(pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND,
+                                               srtp_profile=profile)),
+            pylibsrtp.Session(pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND,
+                                               srtp_profile=profile)))
 
 
 def rtp(seq=1, pt=0, payload=b"\xff" * 160):
@@ -241,6 +254,54 @@ class WebRTCTapTests(SynchronousTestCase):
         self.assertEqual(self.tap.packetsSent, 4)
         # Back to the relay: the sequence goes on.
         self.assertEqual(self.tap.out.relay(0x1234, 100, 16000)[0], (seq + 3) & 0xFFFF)
+
+    def test_realSRTP(self):
+        """
+        With pylibsrtp sessions (as aiortc makes them) the tap uses their
+        contexts directly (L{linkrtc.media.srtpdirect}): what the browser
+        protects is relayed, what the tap sends the browser decrypts, on
+        the first packet (which picks the pair) and on the fast path after.
+        """
+        browserTx, rx = srtpPair()
+        tx, browserRx = srtpPair()
+        self.dtls.connect(rx, tx)
+        self.relay()
+        self.protocol.datagram_received(browserTx.protect(rtp(7)), BROWSER)
+        self.assertEqual(self.relayed, [parseRTP(rtp(7))])
+        forged = bytearray(browserTx.protect(rtp(8)))
+        forged[-1] ^= 1
+        self.protocol.datagram_received(bytes(forged), BROWSER)
+        self.assertEqual((len(self.relayed), self.tap.srtpFailures), (1, 1))
+        for seq in (1, 2, 3):
+            self.tap.send(seq == 1, 0, seq, 160 * seq, b"\x01" * seq)
+        sent = [parseRTP(browserRx.unprotect(data)) for data, addr in self.protocol.transport.sent]
+        self.assertEqual(sent, [(seq == 1, 0, seq, 160 * seq, 0xABCDEF, b"\x01" * seq)
+                                for seq in (1, 2, 3)])
+        self.assertEqual((self.tap.packetsSent, self.tap.bytesSent), (3, 6))
+
+    def test_relayFromOtherPairs(self):
+        """
+        SRTP arriving through aioice's connection (a pair other than the
+        one whose socket the tap took) is relayed too; failures counted.
+        """
+        self.dtls.connect()
+        self.relay()
+        self.connection.data_received(rtp(9) + AUTH, 1)
+        self.connection.data_received(rtp(10) + b"BAD!", 1)
+        self.assertEqual(self.relayed, [parseRTP(rtp(9))])
+        self.assertEqual(self.connection.queued, [])
+        self.assertEqual(self.tap.srtpFailures, 1)
+
+    def test_nominatedPairChanges(self):
+        """A newly nominated pair is picked up by the next packet."""
+        self.dtls.connect()
+        self.tap.send(0, 0, 1, 160, b"\xff")
+        other = stunProtocol()
+        self.connection._nominated[1] = FakePair(other)
+        self.tap.send(0, 0, 2, 320, b"\xff")
+        self.tap.send(0, 0, 3, 480, b"\xff")
+        self.assertEqual(len(self.protocol.transport.sent), 1)
+        self.assertEqual([parseRTP(d[:-len(AUTH)])[2] for d, a in other.transport.sent], [2, 3])
 
     def test_detach(self):
         """detach() gives aioice and aiortc their own methods back."""
