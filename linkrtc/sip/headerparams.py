@@ -28,13 +28,36 @@ def splitCommas(value):
         return [value.strip()]
     if '"' not in value and "<" not in value:
         return [v.strip() for v in value.split(",")]
+    pieces, _ = _splitOutside(value, ",", True)
+    return [v.strip() for v in pieces]
+
+
+def _splitSemis(text):
+    """Split at C{;} outside quoted strings."""
+    if '"' not in text:
+        return text.split(";")
+    out, inQuote = _splitOutside(text, ";", False)
+    if inQuote:
+        raise _bad("Unterminated quoted string in parameter")
+    return out
+
+
+def _splitOutside(text, sep, angles):
+    """
+    The slow path of L{splitCommas} and L{_splitSemis}: split C{text} at
+    each C{sep} (one character) outside quoted strings (C{\\} escapes
+    the next character) and, when C{angles}, outside C{<>}.
+
+    @return: C{(pieces, inQuote)}: the pieces as written (C{list} of
+        C{str}, not stripped) and whether a quoted string was left open.
+    """
     out = []
     start = 0
     i = 0
-    n = len(value)
+    n = len(text)
     inQuote = inAngle = False
     while i < n:
-        c = value[i]
+        c = text[i]
         if inQuote:
             if c == "\\":
                 i += 1
@@ -45,42 +68,14 @@ def splitCommas(value):
         elif inAngle:
             if c == ">":
                 inAngle = False
-        elif c == "<":
+        elif angles and c == "<":
             inAngle = True
-        elif c == ",":
-            out.append(value[start:i].strip())
-            start = i + 1
-        i += 1
-    out.append(value[start:].strip())
-    return out
-
-
-def _splitSemis(text):
-    """Split at C{;} outside quoted strings."""
-    if '"' not in text:
-        return text.split(";")
-    out = []
-    start = 0
-    i = 0
-    n = len(text)
-    inQuote = False
-    while i < n:
-        c = text[i]
-        if inQuote:
-            if c == "\\":
-                i += 1
-            elif c == '"':
-                inQuote = False
-        elif c == '"':
-            inQuote = True
-        elif c == ";":
+        elif c == sep:
             out.append(text[start:i])
             start = i + 1
         i += 1
-    if inQuote:
-        raise _bad("Unterminated quoted string in parameter")
     out.append(text[start:])
-    return out
+    return out, inQuote
 
 
 _GENVALUE_RE = re.compile(r'[A-Za-z0-9\-.!%*_+`\'~:]+|\[[0-9A-Fa-f:.]+\]|"(?:[^"\\]|\\.)*"', re.S)
