@@ -227,6 +227,10 @@ class WebRTCTap:
         if onPacket is None or not self._receiving or len(data) < 12 or 191 < data[1] < 209:
             self._iceReceive(data, self._component)
             return
+        # The unprotect-and-deliver lines below stand again in _iceData on
+        # purpose: both are per-packet entry points, and a shared helper would
+        # add a Python frame per packet (the path is kept to one frame from
+        # the socket to the relay's handler). Keep the two in step.
         try:
             data = self._unprotect(data)
         except Exception:
@@ -245,6 +249,7 @@ class WebRTCTap:
                 or 191 < data[1] < 209):  # SRTCP: aiortc (RFC 5761 §4)
             self._iceReceive(data, component)
             return
+        # inlined as in _hookedReceive (one frame per packet): keep in step
         try:
             data = self._unprotect(data)
         except Exception:
