@@ -649,6 +649,16 @@ class Call:
             except Exception:
                 log.failure("call {call_id}: decision", Failure(), call_id=self.id)
             return
+        self._decisionLater(d)
+
+    def _decisionLater(self, d):
+        """
+        Dispatch the application's decision once C{d} fires, as an
+        L{ApplicationDecisionEvent}; a failed application counts as
+        C{{"action": "reject", "status": 503}} (logged).
+
+        @param d: a L{Deferred} of the decision (a C{dict}).
+        """
 
         def failed(f):
             log.failure("call {call_id}: application failed", f, call_id=self.id)

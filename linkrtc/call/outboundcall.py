@@ -14,7 +14,6 @@ from zope.interface import implementer
 
 from linkrtc.call.call import Call
 from linkrtc.call.dialplan import identityOf
-from linkrtc.call.events import ApplicationDecisionEvent
 from linkrtc.call.outboundmachine import OutgoingCallEvent, SIPFailureEvent, SIPResponseEvent
 from linkrtc.interfaces import IOutboundMediaSession, ISIPClientLegListener
 
@@ -167,14 +166,7 @@ class OutboundCall(Call):
                 d = defer.maybeDeferred(outgoing, self.outgoingInfo())
             except Exception:
                 d = defer.fail(Failure())
-
-        def failed(f):
-            log.failure("call {call_id}: application failed", f, call_id=self.id)
-            return {"action": "reject", "status": 503}
-
-        d.addErrback(failed)
-        d.addCallback(lambda decision: self.dispatch(ApplicationDecisionEvent(decision)))
-        d.addErrback(lambda f: log.failure("call {call_id}: decision", f, call_id=self.id))
+        self._decisionLater(d)
 
     def sendFinal(self, status, reason=None, body=None, contentType=None):
         """
