@@ -15,14 +15,7 @@ from twisted.web.test.requesthelper import DummyRequest
 from linkrtc import metrics
 from linkrtc.call.manager import CallManager
 from linkrtc.drain import Admission, DrainResource, DrainService, adminResource, isLoopback
-from linkrtc.sip.test.test_useragent import (
-    FakeInviteHandler,
-    FakeServerTransaction,
-    FakeTransactionLayer,
-    FakeTransportLayer,
-    request,
-)
-from linkrtc.sip.useragent import UserAgent
+from linkrtc.sip.test.test_useragent import UserAgentMixin, request
 from linkrtc.testing import CallHarness
 
 SIGTERM = 15
@@ -79,20 +72,12 @@ class AdmissionTests(SynchronousTestCase):
         self.assertEqual(admission.retryAfter(), 1)
 
 
-class UserAgentDrainTests(SynchronousTestCase):
+class UserAgentDrainTests(UserAgentMixin, SynchronousTestCase):
     """The SIP user agent refuses what would start something new while draining."""
 
-    def setUp(self):
-        self.clock = Clock()
+    def makeAdmission(self):
         self.admission = Admission(self.clock)
-        self.handler = FakeInviteHandler()
-        self.ua = UserAgent(FakeTransactionLayer(), FakeTransportLayer(), self.handler,
-                            self.clock, admission=self.admission)
-
-    def receive(self, req):
-        tx = FakeServerTransaction(req)
-        self.ua.requestReceived(req, tx)
-        return tx
+        return self.admission
 
     def test_inviteBeforeDrain(self):
         """Not draining: a new INVITE reaches the handler."""

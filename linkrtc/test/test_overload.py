@@ -16,14 +16,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from linkrtc import metrics
 from linkrtc.drain import Admission
 from linkrtc.overload import SO_TIMESTAMP, LoopLagMonitor, oldestWait, watchArrivals
-from linkrtc.sip.test.test_useragent import (
-    FakeInviteHandler,
-    FakeServerTransaction,
-    FakeTransactionLayer,
-    FakeTransportLayer,
-    request,
-)
-from linkrtc.sip.useragent import UserAgent
+from linkrtc.sip.test.test_useragent import UserAgentMixin, request
 from linkrtc.tap import Options
 
 
@@ -184,23 +177,15 @@ class AdmissionLagTests(SynchronousTestCase):
         self.assertIsNone(admission.refusal(calls=1))
 
 
-class UserAgentLagTests(SynchronousTestCase):
+class UserAgentLagTests(UserAgentMixin, SynchronousTestCase):
     """The SIP user agent under a lagging loop: new INVITEs only are refused."""
 
-    def setUp(self):
-        self.clock = Clock()
+    def makeAdmission(self):
         self.monitor = LoopLagMonitor(self.clock)
         self.monitor.startService()
         self.addCleanup(self.monitor.stopService)
         self.admission = Admission(self.clock, loopLag=self.monitor, maxLoopLag=0.2)
-        self.handler = FakeInviteHandler()
-        self.ua = UserAgent(FakeTransactionLayer(), FakeTransportLayer(), self.handler,
-                            self.clock, admission=self.admission)
-
-    def receive(self, req):
-        tx = FakeServerTransaction(req)
-        self.ua.requestReceived(req, tx)
-        return tx
+        return self.admission
 
     def stall(self, seconds, times=3):
         """The loop is C{seconds} late on C{times} ticks in a row."""

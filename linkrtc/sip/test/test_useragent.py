@@ -163,7 +163,15 @@ class UserAgentMixin:
         self.transactions = FakeTransactionLayer()
         self.transport = FakeTransportLayer()
         self.handler = FakeInviteHandler()
-        self.ua = UserAgent(self.transactions, self.transport, self.handler, self.clock)
+        self.ua = UserAgent(self.transactions, self.transport, self.handler, self.clock,
+                            admission=self.makeAdmission())
+
+    def makeAdmission(self):
+        """
+        @return: the user agent's L{linkrtc.drain.Admission} (built on
+            C{self.clock}), or C{None} (the default) for none.
+        """
+        return None
 
     def receive(self, req, source=SOURCE):
         """Feed a request as the transaction layer would; return its tx."""
