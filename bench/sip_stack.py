@@ -33,8 +33,9 @@ from twisted.internet.address import IPv4Address  # noqa: E402
 from twisted.internet.testing import MemoryReactor  # noqa: E402
 from zope.interface import implementer  # noqa: E402
 
-from linkrtc.interfaces import IInviteHandler, ISIPLegListener  # noqa: E402
+from linkrtc.interfaces import IInviteHandler  # noqa: E402
 from linkrtc.logging import LogLevelService  # noqa: E402
+from linkrtc.sip.leglistener import DetachedLegListener  # noqa: E402
 from linkrtc.sip.transaction import TransactionLayer  # noqa: E402
 from linkrtc.sip.transport import SIPTransportLayer  # noqa: E402
 from linkrtc.sip.useragent import UserAgent  # noqa: E402
@@ -132,24 +133,6 @@ class BenchReactor(MemoryReactor):
         return Port()
 
 
-@implementer(ISIPLegListener)
-class _Listener:
-    def legCancelled(self, request):
-        pass
-
-    def legAcknowledged(self, ack):
-        pass
-
-    def legAckTimeout(self):
-        pass
-
-    def legRequestReceived(self, request, respond):
-        respond(200)
-
-    def legTerminated(self, reason):
-        pass
-
-
 @implementer(IInviteHandler)
 class AnsweringHandler:
     """Rings and answers every INVITE at once; keeps the To tag for the ACK and BYE."""
@@ -159,7 +142,7 @@ class AnsweringHandler:
         self.calls = {}
 
     def inviteReceived(self, leg):
-        leg.setListener(_Listener())
+        leg.setListener(DetachedLegListener())  # the one in-dialog request is the BYE: 200
         leg.sendProvisional(180)
         leg.sendFinal(200, body=SDP, contentType="application/sdp")
         self.tags[leg.callId] = leg.localTag

@@ -31,14 +31,13 @@ import uuid
 
 from twisted.internet import defer
 from twisted.logger import Logger
-from zope.interface import implementer
 
 from linkrtc import metrics
 from linkrtc.call.call import Call
 from linkrtc.call.events import ApplicationDecisionEvent, InviteEvent, SIPRequestEvent
 from linkrtc.call.stubleg import StubServerLeg
 from linkrtc.error import InvalidStateError
-from linkrtc.interfaces import ISIPLegListener
+from linkrtc.sip.leglistener import DetachedLegListener
 from linkrtc.sip.refer import SIPFRAG, notifyHeaders, sipfrag
 
 log = Logger()
@@ -116,26 +115,6 @@ class ReferSubscription:
         return d
 
 
-@implementer(ISIPLegListener)
-class _Released:
-    """The listener of a SIP leg a transfer took out of its call."""
-
-    def legCancelled(self, request):
-        pass
-
-    def legAcknowledged(self, ack):
-        pass
-
-    def legAckTimeout(self):
-        pass
-
-    def legRequestReceived(self, request, respond):
-        respond(200 if request.method in ("BYE", "NOTIFY") else 481)
-
-    def legTerminated(self, reason):
-        pass
-
-
 def releaseLeg(leg):
     """
     Take C{leg} out of its call and end its dialog with BYE (the peer's
@@ -143,7 +122,7 @@ def releaseLeg(leg):
 
     @return: a L{Deferred} firing when the BYE is done.
     """
-    leg.setListener(_Released())
+    leg.setListener(DetachedLegListener())
     d = defer.maybeDeferred(leg.sendBye)
     d.addErrback(lambda f: log.info("transfer: BYE to the released leg: {why}",
                                     why=f.getErrorMessage()))
@@ -287,7 +266,7 @@ def replaceLeg(call, leg):
     def failed(f):
         log.info("transfer: Replaces for {call_id} refused: {why}", call_id=call.id,
                  why=f.getErrorMessage())
-        leg.setListener(_Released())
+        leg.setListener(DetachedLegListener())
         leg.sendFinal(488)
         metrics.CALL_TRANSFERS.labels(kind="replaces", result="failed").inc()
 
