@@ -222,7 +222,15 @@ def main():
         "  UAS call path (3 requests parsed+annotated, 4 responses built+serialised): "
         "%.2f us/call" % (1e6 / uasRate,),
     ]
-    text = "\n".join(lines) + "\n"
+    record("\n".join(lines) + "\n")
+
+
+def record(text):
+    """
+    Print C{text} (lines ending in a newline) and append it to
+    C{bench/results/sip_parse.txt} (this benchmark's and
+    C{bench/sip_stack.py}'s).
+    """
     sys.stdout.write(text)
     folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
     os.makedirs(folder, exist_ok=True)

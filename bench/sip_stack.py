@@ -29,6 +29,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from sip_parse import record  # noqa: E402  (bench/, the script's folder)
 from twisted.internet.address import IPv4Address  # noqa: E402
 from twisted.internet.testing import MemoryReactor  # noqa: E402
 from zope.interface import implementer  # noqa: E402
@@ -206,11 +207,7 @@ def main():
             f"{platform.python_version()} {platform.machine()}\n"
             f"  whole SIP stack (transport, transactions, user agent), one call "
             f"(3 requests in, 4 responses out, timers): {best:.1f} us CPU/call\n")
-    sys.stdout.write(text)
-    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-    os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, "sip_parse.txt"), "a") as f:
-        f.write(text)
+    record(text)
 
 
 if __name__ == "__main__":
