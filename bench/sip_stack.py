@@ -20,7 +20,6 @@ Run: C{python bench/sip_stack.py [--calls 2000] [--profile]}.
 
 import argparse
 import cProfile
-import heapq
 import os
 import platform
 import pstats
@@ -29,6 +28,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from heapclock import HeapClock  # noqa: E402
 from sip_parse import record  # noqa: E402  (bench/, the script's folder)
 from twisted.internet.address import IPv4Address  # noqa: E402
 from twisted.internet.testing import MemoryReactor  # noqa: E402
@@ -63,58 +63,13 @@ def request(method, n, cseq, toTag=None, body=b""):
     return head.encode() + body
 
 
-class _Delayed:
-    """An C{IDelayedCall} of L{HeapClock}."""
-
-    __slots__ = ("time", "f", "args", "kw", "cancelled", "called", "seq")
-
-    def __init__(self, when, seq, f, args, kw):
-        self.time, self.seq, self.f, self.args, self.kw = when, seq, f, args, kw
-        self.cancelled = self.called = False
-
-    def __lt__(self, other):
-        return (self.time, self.seq) < (other.time, other.seq)
-
-    def getTime(self):
-        return self.time
-
-    def active(self):
-        return not (self.cancelled or self.called)
-
-    def cancel(self):
-        self.cancelled = True
-
-
-class BenchReactor(MemoryReactor):
+class BenchReactor(HeapClock, MemoryReactor):
     """A memory reactor with a heap-ordered clock (as the real reactors) and fake UDP."""
 
     def __init__(self):
-        super().__init__()
-        self.now = 0.0
-        self._heap = []
-        self._seq = 0
+        MemoryReactor.__init__(self)
+        HeapClock.__init__(self, 0.0)
         self.written = 0
-
-    def seconds(self):
-        return self.now
-
-    def callLater(self, delay, f, *args, **kw):
-        self._seq += 1
-        call = _Delayed(self.now + delay, self._seq, f, args, kw)
-        heapq.heappush(self._heap, call)
-        return call
-
-    def getDelayedCalls(self):
-        return [c for c in self._heap if c.active()]
-
-    def advance(self, seconds):
-        self.now += seconds
-        heap = self._heap
-        while heap and heap[0].time <= self.now:
-            call = heapq.heappop(heap)
-            if not call.cancelled:
-                call.called = True
-                call.f(*call.args, **call.kw)
 
     def listenUDP(self, port, protocol, interface="", maxPacketSize=8192):
         reactor = self

@@ -144,3 +144,31 @@ class AnswererTests(SynchronousTestCase):
         self.assertEqual([json.loads(p) for _, p in messages], [
             {"type": "ringing", "call": "c1"},
             {"type": "accept", "call": "c1", "sdp": answerer.ANSWER_SDP}])
+
+
+class HeapClockTests(SynchronousTestCase):
+    """bench/heapclock.py, the clock of bench/actions.py and bench/sip_stack.py."""
+
+    def test_order(self):
+        """Due calls run in time order, ties in scheduling order, with their keywords."""
+        clock = benchModule("heapclock").HeapClock()
+        ran = []
+        clock.callLater(2, ran.append, "late")
+        clock.callLater(1, lambda what, suffix: ran.append(what + suffix), "a", suffix="!")
+        clock.callLater(1, ran.append, "b")
+        clock.callLater(1, ran.append, "cancelled").cancel()
+        clock.advance(1)
+        self.assertEqual(ran, ["a!", "b"])
+        self.assertEqual(len(clock.getDelayedCalls()), 1)
+        clock.advance(1)
+        self.assertEqual(ran, ["a!", "b", "late"])
+
+    def test_slack(self):
+        """With C{slack}, calls due just after the new time run too."""
+        heapclock = benchModule("heapclock")
+        for slack, expected in ((0.0, []), (1e-6, ["x"])):
+            clock = heapclock.HeapClock(10.0, slack=slack)
+            ran = []
+            clock.callLater(1 + 1e-7, ran.append, "x")
+            clock.advance(1)
+            self.assertEqual(ran, expected)
