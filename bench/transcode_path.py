@@ -50,6 +50,7 @@ from aiortc.jitterbuffer import JitterFrame  # noqa: E402
 from linkrtc.media.actions.pcm import ulawEncode  # noqa: E402
 from linkrtc.media.opuspath import OpusFromSIP, SIPFromOpus  # noqa: E402
 from linkrtc.media.rtp import StreamRewriter  # noqa: E402
+from linkrtc.media.test.peers import libopusContext  # noqa: E402
 from linkrtc.media.transcode import FeedTrack, Transcoder  # noqa: E402
 
 
@@ -84,15 +85,8 @@ def timed(fn, count):
 
 
 def ceiling(opus, pcm):
-    decoder = av.CodecContext.create("libopus", "r")
-    decoder.sample_rate = 48000
-    decoder.layout = "mono"
-    decoder.format = "s16"
-    encoder = av.CodecContext.create("libopus", "w")
-    encoder.sample_rate = 8000
-    encoder.layout = "mono"
-    encoder.format = "s16"
-    encoder.bit_rate = 32000
+    decoder = libopusContext("r", 48000)
+    encoder = libopusContext("w", 8000, 32000)
     frames = []
     for i, samples in enumerate(pcm):
         frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")

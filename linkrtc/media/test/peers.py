@@ -9,6 +9,7 @@ import os
 import threading
 import time
 
+import av
 import numpy
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.codecs import get_decoder, get_encoder
@@ -35,6 +36,23 @@ def tone(freq, rate, samples, start=0, amplitude=8000):
     """@return: int16 numpy array of a sine at C{freq} Hz."""
     n = numpy.arange(start, start + samples)
     return (amplitude * numpy.sin(2 * numpy.pi * freq * n / rate)).astype(numpy.int16)
+
+
+def libopusContext(mode, rate, bitRate=None):
+    """
+    @param mode: C{"r"} (decoder) or C{"w"} (encoder).
+    @param rate: sample rate (Hz) of the PCM side.
+    @param bitRate: the encoder's bit rate (bit/s), or C{None}: libopus's default.
+    @return: a PyAV C{libopus} codec context for mono C{s16} PCM (tests'
+        and C{bench/transcode_path.py}'s reference codec).
+    """
+    context = av.CodecContext.create("libopus", mode)
+    context.sample_rate = rate
+    context.layout = "mono"
+    context.format = "s16"
+    if bitRate is not None:
+        context.bit_rate = bitRate
+    return context
 
 
 def dominantFrequency(samples, rate):

@@ -17,7 +17,7 @@ from linkrtc.media.actions.pcm import PayloadCodec, ulawDecode, ulawEncode
 from linkrtc.media.opuspath import OPUS_STEP, OpusFromSIP, SIPFromOpus, browserFrameDecoder
 from linkrtc.media.relay import AIORTC_SOURCE
 from linkrtc.media.rtp import StreamRewriter
-from linkrtc.media.test.peers import dominantFrequency
+from linkrtc.media.test.peers import dominantFrequency, libopusContext
 from linkrtc.media.transcode import FeedTrack, Transcoder
 
 
@@ -31,11 +31,7 @@ def tone(freq, rate, frames, size=None):
 
 def browserOpus(freq=880, frames=50):
     """@return: Opus payloads (20 ms, mono 48 kHz) of a tone, as a browser sends."""
-    encoder = av.CodecContext.create("libopus", "w")
-    encoder.sample_rate = 48000
-    encoder.layout = "mono"
-    encoder.format = "s16"
-    encoder.bit_rate = 32000
+    encoder = libopusContext("w", 48000, 32000)
     out = []
     for i, samples in enumerate(tone(freq, 48000, frames)):
         frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
