@@ -127,7 +127,11 @@ class TransactionLayer:
                  unknownSourceRetransmissions=None):
         """
         @param maxServerTransactions: most server transactions held at once
-            (C{int}), or C{None} for no bound. When full, a new request is
+            (C{int}), or C{None} for no bound. When full, the oldest
+            transaction that only lingers (L{lingering}: its final response
+            sent, kept for the peer's retransmissions) is ended early to make
+            room, counted in C{linkrtc_sip_refused_total{reason=
+            "transactions_evicted"}}; only when none lingers is a new request
             dropped over UDP (its sender retransmits; a flood gets nothing)
             and answered 503 with C{Retry-After} statelessly over TCP/TLS;
             logged once per episode, counted in
@@ -155,6 +159,10 @@ class TransactionLayer:
         # Source hosts that sent an ACK or answered us, oldest first.
         self._knownSources = {}
         self._full = False
+        # Server transactions that only linger (RFC 3261 §17.2.1 Confirmed,
+        # RFC 6026 Accepted, §17.2.2 Completed: their final response is
+        # sent), oldest first: what a full table gives up first.
+        self._lingering = {}
 
     # -- inspection -------------------------------------------------------------
 
@@ -255,7 +263,8 @@ class TransactionLayer:
     def _newServerTransaction(self, request, source, key):
         reliable = bool(self.transport.isReliable(source))
         if (self.maxServerTransactions is not None
-                and self.serverTransactionCount() >= self.maxServerTransactions):
+                and self.serverTransactionCount() >= self.maxServerTransactions
+                and not self._evictLingering()):
             self._refuseFull(request, source, reliable)
             return
         if request.method == "INVITE":
@@ -414,7 +423,38 @@ class TransactionLayer:
 
     # -- bookkeeping -----------------------------------------------------------------
 
+    def lingering(self, tx):
+        """
+        Server transaction C{tx} sent its final response and now only
+        absorbs or answers the peer's retransmissions (INVITE Confirmed or
+        Accepted, non-INVITE Completed) until its timer (I, L or J: up to
+        32 s over UDP). Called by the server transactions. At the rated call rate these are most of the table
+        (two per call: the INVITE's and the BYE's), so a full table ends the
+        oldest of them early (L{_evictLingering}) rather than refuse calls.
+        """
+        if tx.state != TERMINATED:
+            self._lingering[tx] = None
+
+    def _evictLingering(self):
+        """
+        End the oldest lingering server transaction to make room for a new one.
+        Its peer loses only the absorption of a retransmission that comes
+        later still (a request retransmitted after its final response: it is
+        then handled as new, e.g. a BYE gets 481).
+
+        @return: C{True} if one was ended.
+        """
+        for tx in self._lingering:
+            break
+        else:
+            return False
+        metrics.SIP_REFUSED.labels(reason="transactions_evicted").inc()
+        tx._terminate("evicted")
+        self._lingering.pop(tx, None)
+        return True
+
     def _forget(self, tx):
+        self._lingering.pop(tx, None)
         for table, key in getattr(tx, "_keys", ()):
             if table.get(key) is tx:
                 del table[key]

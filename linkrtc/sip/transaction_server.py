@@ -142,6 +142,9 @@ class InviteServerTransaction(ServerTransaction):
         elif status < 300:
             self._setState(ACCEPTED)
             if self._transmit(response):
+                # Lingers: the TU retransmits its 2xx itself (RFC 6026 §8.1),
+                # straight to the transport once this transaction is gone.
+                self._layer.lingering(self)
                 self._startTimer("L", self.timers.L, self._terminate)
         else:
             self._setState(COMPLETED)
@@ -189,6 +192,7 @@ class InviteServerTransaction(ServerTransaction):
             self._cancelTimer("G")
             self._cancelTimer("H")
             self._setState(CONFIRMED)
+            self._layer.lingering(self)
             self._startOrFire("I", self.timers.I(self.reliable), self._terminate)
         elif self.state == ACCEPTED:
             # RFC 6026 §8.7: the ACK for a 2xx goes to the TU.
@@ -228,6 +232,7 @@ class NonInviteServerTransaction(ServerTransaction):
         else:
             self._setState(COMPLETED)
             if self._transmit(response):
+                self._layer.lingering(self)
                 self._startOrFire("J", self.timers.J(self.reliable), self._terminate)
         return True
 

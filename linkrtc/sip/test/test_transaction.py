@@ -1358,21 +1358,56 @@ class BoundedTableTests(SynchronousTestCase):
             self.layer.requestReceived(
                 wire(makeRequest("OPTIONS", branch="z9hG4bKf%d" % i, callId="c%d" % i)), peer)
 
+    def hold(self):
+        """The TU answers nothing: every transaction stays in progress."""
+        self.tu.onRequest = lambda request, tx: None
+
     def test_optionsFloodBounded(self):
         """
         The finding: an OPTIONS flood kept 32 s of transactions (Timer J)
-        and took memory to 1 GB. The table stops at its bound; the rest is
-        dropped over UDP, logged once.
+        and took memory to 1 GB. The table stops at its bound: answered
+        transactions that only linger for retransmissions are ended early,
+        oldest first, to make room (counted, not refused).
         """
         self.flood(5000)
         self.assertEqual(self.layer.serverTransactionCount(), 100)
+        self.assertEqual(len(self.tu.requests), 5000)
+        self.assertEqual(len(self.transport.responses), 5000)
+        evicted = [tx for _, tx in self.tu.requests if tx.terminationReason == "evicted"]
+        self.assertEqual(len(evicted), 4900)
+        self.assertEqual([tx.request.callId for tx in evicted[:2]], ["c0", "c1"])
+        warnings = [e for e in self.log if "table full" in e.get("log_format", "")]
+        self.assertEqual(warnings, [])
+
+    def test_inProgressFloodRefused(self):
+        """
+        When every transaction is still in progress (nothing lingers), the
+        rest is dropped over UDP, logged once.
+        """
+        self.hold()
+        self.flood(5000)
+        self.assertEqual(self.layer.serverTransactionCount(), 100)
         self.assertEqual(len(self.tu.requests), 100)
-        self.assertEqual(len(self.transport.responses), 100)
         warnings = [e for e in self.log if "table full" in e.get("log_format", "")]
         self.assertEqual(len(warnings), 1)
 
+    def test_inviteLingersAfter2xx(self):
+        """
+        An INVITE transaction that sent its 2xx lingers (RFC 6026 Accepted):
+        once evicted, the user agent's 2xx retransmissions go straight to
+        the transport.
+        """
+        self.layer.requestReceived(wire(makeRequest("INVITE", branch="z9hG4bKi1",
+                                                    callId="i1")), UDP_PEER)
+        _, tx = self.tu.requests[-1]
+        self.assertIn(tx, self.layer._lingering)
+        self.flood(100)
+        self.assertEqual(tx.terminationReason, "evicted")
+        self.assertNotIn(tx, self.layer._lingering)
+
     def test_reliableGets503(self):
         """Over TCP/TLS a refused request is answered 503 with Retry-After, statelessly."""
+        self.hold()
         self.flood(100)
         del self.transport.responses[:]
         self.flood(1, peer=TCP_PEER, start=100)
@@ -1383,7 +1418,10 @@ class BoundedTableTests(SynchronousTestCase):
 
     def test_episodeEnds(self):
         """Once transactions end, requests are taken again; a new episode logs again."""
+        self.hold()
         self.flood(200)
+        for _, tx in self.tu.requests:
+            tx.respond(respond(tx.request, 200))
         self.clock.pump([1] * 64)
         self.assertEqual(self.layer.serverTransactionCount(), 0)
         self.flood(1, start=1000)
