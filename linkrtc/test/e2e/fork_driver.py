@@ -20,6 +20,12 @@ it hears), dialling C{sip:bob@LINKRTC}. bob's devices:
   - C{fork-client-wins}: the aiortc client C{rtcclient.py} logged in as
     bob (880 Hz, answers) and the same SIPp device.
 
+The other way round, C{client-calls-forked-phone}: the aiortc client
+alice (880 Hz) calls C{bob} by name; bob is the same SIPp device and a
+baresip registered as bob (440 Hz, answers by itself): both get the
+INVITE, baresip answers, the SIPp device must get the CANCEL with the
+Reason; the client hangs up.
+
 The SIPp device registers with one SIPp run (REGISTER, 401, REGISTER
 with bob's credentials, 200) and is then played by a second SIPp run, a
 UAS on the same port (LinkRTC reaches a contact at the address its
@@ -181,6 +187,7 @@ class ForkRun(RegistrarRun):
         if registered.returncode != 0:
             raise AssertionError("the SIPp device did not register:\n"
                                  + (registered.stdout + registered.stderr)[-2000:])
+        self.result["devicePort"] = port
         self.step("SIPp device registered", port=port)
         self.deviceLog = os.path.join(self.out, "sipp-device.log")
         self.device = subprocess.Popen(
@@ -277,12 +284,25 @@ def scenarioForkClientWins(run, args):
     run.result["ok"] = True
 
 
+def scenarioClientCallsForkedPhone(run, args):
+    run.startLinkRTC()
+    run.startRingingDevice()
+    run.startRegisteredBaresip(seconds=60)
+    run.startClient("--codec", "pcmu", "--dial", "bob")
+    run.result["calling"] = run.client.waitFor("calling", 10)
+    run.client.waitFor("answer", 20)
+    run.step("answer")
+    run.talkAndHangUp(args)
+    run.finishDevice()
+
+
 SCENARIOS = {
     "phone-calls-phone": scenarioPhoneCallsPhone,
     "phone-calls-phone-passthrough":
         lambda run, args: scenarioPhoneCallsPhone(run, args, media="passthrough"),
     "fork-phone-wins": scenarioForkPhoneWins,
     "fork-client-wins": scenarioForkClientWins,
+    "client-calls-forked-phone": scenarioClientCallsForkedPhone,
 }
 
 
