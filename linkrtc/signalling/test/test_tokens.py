@@ -6,11 +6,16 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from linkrtc.signalling.tokens import (
     DEFAULT_KID,
+    MAX_SIP_TTL,
     Grants,
+    SIPCredentialChecker,
+    SIPCredentialName,
     TokenError,
     TokenVerifier,
     mintToken,
     parseKeys,
+    sipCredentials,
+    sipPassword,
 )
 
 A = "a" * 32
@@ -151,3 +156,59 @@ class CallerIdGrantTests(SynchronousTestCase):
         self.assertEqual(Grants.fromClaim(grants.toClaim()), grants)
         for bad in ("alice", "", 5, "+1 415"):
             self.assertRaises(TokenError, Grants.fromClaim, {"caller_id": bad})
+
+
+class SIPCredentialsTests(SynchronousTestCase):
+    """L{sipCredentials}, L{SIPCredentialName} and L{SIPCredentialChecker}."""
+
+    def test_vector(self):
+        """
+        The password is base64url (no padding) of HMAC-SHA256(secret,
+        username); this vector was made with C{openssl dgst -sha256 -hmac}.
+        """
+        creds = sipCredentials(A, "alice", 600, outgoing=True, now=NOW)
+        self.assertEqual(creds, {"username": "alice~1700000600~outgoing",
+                                 "password": "H0Ilhkw0mMUgs1sJq8fGnPQJHEBObcyyQkn3X_5DyBw",
+                                 "expires": NOW + 600})
+        self.assertEqual(sipPassword(A, creds["username"]), creds["password"])
+
+    def test_forms(self):
+        """The username's fields, in the one order accepted."""
+        for username, name in (
+                ("bob~1700000000", SIPCredentialName("bob", NOW)),
+                ("b.o+b@x~1700000000~outgoing", SIPCredentialName("b.o+b@x", NOW, True)),
+                ("bob~1700000000~kid=k-1", SIPCredentialName("bob", NOW, False, "k-1")),
+                ("bob~1700000000~outgoing~kid=k", SIPCredentialName("bob", NOW, True, "k"))):
+            self.assertEqual(SIPCredentialName.parse(username), name)
+            self.assertEqual(name.username, username)
+        for bad in ("bob", "bob~", "~1700000000", "bob~01700000000", "bob~-1", "bob~1e9",
+                    "bob~1700000000~kid=k~outgoing", "bob~1700000000~outgoing~outgoing",
+                    "bob~1700000000~kid=", "bob~1700000000~kid=a b", "bob~1700000000~x",
+                    "b b~1700000000", "bob~1700000000~kid=a~kid=b", None, 3):
+            self.assertIsNone(SIPCredentialName.parse(bad), bad)
+
+    def test_errors(self):
+        for args, kw in (((A, "a b", 60), {}), ((A, "bob", 0), {}),
+                         ((A, "bob", MAX_SIP_TTL + 1), {}), (("short", "bob", 60), {}),
+                         ((A, "bob", 60), {"kid": "a~b"})):
+            self.assertRaises(ValueError, sipCredentials, *args, **kw)
+
+    def test_checker(self):
+        """The checker gives the password while valid, else the reason."""
+        clock = Clock()
+        clock.advance(NOW)
+        checker = SIPCredentialChecker({"new": B, "old": A}, clock)
+        creds = sipCredentials(A, "alice", 60, kid="old", now=NOW)
+        name, password = checker.check(creds["username"])
+        self.assertEqual(password, creds["password"])
+        self.assertEqual(checker.identity(name).grants, Grants())
+        self.assertEqual(checker.identity(name).kid, "old")
+        self.assertEqual(checker.check(sipCredentials(B, "al", 60, now=NOW)["username"])[1],
+                         sipCredentials(B, "al", 60, now=NOW)["password"])
+        for username, reason in (
+                ("alice", "not_derived"),
+                (sipCredentials(A, "a", 60, kid="gone", now=NOW)["username"], "unknown_kid"),
+                (sipCredentials(A, "a", 60, now=NOW - 90)["username"], "expired"),
+                (sipCredentials(A, "a", MAX_SIP_TTL, now=NOW + 31)["username"], "too_far")):
+            e = self.assertRaises(TokenError, checker.check, username)
+            self.assertEqual(e.reason, reason)
