@@ -1,8 +1,14 @@
 """Tests for L{linkrtc.signalling.tokens}: JWT access tokens and grants."""
 
+import json
+import os
+import shutil
+import subprocess
+import textwrap
+
 import jwt
 from twisted.internet.task import Clock
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from linkrtc.signalling.tokens import (
     DEFAULT_KID,
@@ -212,3 +218,47 @@ class SIPCredentialsTests(SynchronousTestCase):
                 (sipCredentials(A, "a", MAX_SIP_TTL, now=NOW + 31)["username"], "too_far")):
             e = self.assertRaises(TokenError, checker.check, username)
             self.assertEqual(e.reason, reason)
+
+
+def _docsBlock(marker):
+    """@return: the code block of docs/security.rst that contains C{marker}, dedented."""
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "..", "docs", "security.rst")
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith(".. code-block::"):
+            body = []
+            for text in lines[i + 1:]:
+                if text.strip() and not text.startswith(" "):
+                    break
+                body.append(text)
+            block = textwrap.dedent("\n".join(body))
+            if marker in block:
+                return block
+    raise AssertionError(f"no code block with {marker!r} in docs/security.rst")
+
+
+class SIPCredentialsDocsTests(SynchronousTestCase):
+    """docs/security.rst's Python and Node.js code makes the passwords the switch expects."""
+
+    def check(self, username, password, outgoing, kid):
+        name = SIPCredentialName.parse(username)
+        self.assertEqual((name.identity, name.outgoing, name.kid), ("alice", outgoing, kid))
+        self.assertEqual(password, sipPassword(A, username))
+
+    def test_python(self):
+        namespace = {}
+        exec(_docsBlock("def linkrtc_sip_credentials"), namespace)
+        username, password = namespace["linkrtc_sip_credentials"]("alice", A, 600, True, "k1")
+        self.check(username, password, True, "k1")
+
+    def test_node(self):
+        node = shutil.which("node")
+        if node is None:
+            raise SkipTest("no node")
+        script = _docsBlock("function linkrtcSipCredentials") + (
+            f'\nconsole.log(JSON.stringify(linkrtcSipCredentials("alice", "{A}", 600)));\n')
+        out = subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=30,
+                             check=True).stdout
+        creds = json.loads(out)
+        self.check(creds["username"], creds["password"], False, None)
