@@ -1,10 +1,14 @@
-# -*- test-case-name: linkrtc.sip.test.test_registrar -*-
+# -*- test-case-name: linkrtc.sip.test.test_registrar,linkrtc.sip.test.test_derived -*-
 """
 LinkRTC's registrar (RFC 3261 §10.3) and the digest authentication of SIP
 phones (RFC 3261 §22.4, RFC 7616 / RFC 8760 for SHA-256).
 
  - L{SIPUserStore}: the SIP users and their passwords (or HA1s) from the
-   configuration's C{[sip-users]} table (docs/clients.rst).
+   configuration's C{[sip-users]} table (docs/clients.rst), and, with an
+   auth secret, time-limited credentials derived from it
+   (C{IDENTITY~EXPIRY[~outgoing][~kid=KID]},
+   L{linkrtc.signalling.tokens.SIPCredentialChecker}, in the style of
+   draft-uberti-behave-turn-rest; docs/security.rst).
  - L{DigestServer}: stateless nonces (HMAC-signed, time-limited) and the
    check of C{Authorization} / C{Proxy-Authorization}, reusing the
    client side's hashing (L{linkrtc.sip.auth}).
@@ -13,7 +17,9 @@ phones (RFC 3261 §22.4, RFC 7616 / RFC 8760 for SHA-256).
    MESSAGEs to the messenger (L{linkrtc.sip.messaging}).
 
 Bad input: an unauthenticated REGISTER gets 401 (both algorithms
-offered, SHA-256 first), wrong credentials get 403; failures are counted
+offered, SHA-256 first), wrong credentials get 403 (so do derived ones
+that expired, lie too far ahead, name an unknown key, or are for another
+user than the To's); failures are counted
 per source and per source and user with the WebSocket endpoint's
 L{SourceGuard}, and a locked-out source or user gets 403 without any check
 of its credentials. An expiry below the minimum gets 423 with

@@ -24,16 +24,12 @@ from linkrtc.signalling.tokens import (
 )
 from linkrtc.sip.bindings import BindingTable
 from linkrtc.sip.registrar import Registrar, SIPAccount, SIPUserStore, parseSIPUsers
-from linkrtc.sip.test.test_registrar import (
-    PHONE,
-    InviteChallengeTests,
-    RegistrarMixin,
-    register,
-)
+from linkrtc.sip.test.test_registrar import PHONE, SDP, RegistrarMixin, register
 from linkrtc.sip.test.test_useragent import (
     FakeInviteHandler,
     FakeTransactionLayer,
     FakeTransportLayer,
+    request,
 )
 from linkrtc.sip.transport import Source
 from linkrtc.sip.useragent import UserAgent
@@ -44,6 +40,17 @@ NEW = "n" * 40
 
 class FakeWebSocket:
     connected = True
+
+
+class FakeMessenger:
+    """Takes every MESSAGE with 200, noting who it came from."""
+
+    def __init__(self):
+        self.senders = []
+
+    def sipMessageReceived(self, request, respond, authenticatedUser=None):
+        self.senders.append(authenticatedUser)
+        respond(200)
 
 
 class DerivedMixin(RegistrarMixin):
@@ -62,7 +69,9 @@ class DerivedMixin(RegistrarMixin):
         self.checker = SIPCredentialChecker({"new": NEW, "old": OLD}, self.clock)
         self.users = SIPUserStore(parseSIPUsers({"bob": "secret"}), realm="linkrtc",
                                   derive=self.checker)
-        self.registrar = Registrar(self.clock, self.bindings, self.users)
+        self.messenger = FakeMessenger()
+        self.registrar = Registrar(self.clock, self.bindings, self.users,
+                                   messenger=self.messenger)
         self.handler = FakeInviteHandler()
         self.ua = UserAgent(FakeTransactionLayer(), FakeTransportLayer(), self.handler,
                             self.clock, registrar=self.registrar)
@@ -213,7 +222,11 @@ class DerivedCallTests(DerivedMixin, SynchronousTestCase):
     """INVITEs and MESSAGEs from a phone registered with derived credentials."""
 
     def invite(self, fromUser="alice", cseq=1, **kw):
-        return InviteChallengeTests.invite(self, fromUser=fromUser, cseq=cseq, **kw)
+        req = request("INVITE", uri="sip:bob@linkrtc.example", cseq=cseq, body=SDP,
+                      extra=("Content-Type: application/sdp",),
+                      branch="z9hG4bK-i%d" % (cseq,), callId="inv-1")
+        req.headers.set("From", "<sip:%s@linkrtc.example>;tag=ft%d" % (fromUser, cseq))
+        return req
 
     def test_challenged(self):
         """Once alice is registered, her INVITE gets 407 and passes with her credentials."""
@@ -247,6 +260,24 @@ class DerivedCallTests(DerivedMixin, SynchronousTestCase):
         tx = self.authorized(self.invite, user=later["username"], password=later["password"],
                              cseq=5)
         self.assertEqual(tx.statuses, [100])
+
+    def message(self, fromUser="alice", cseq=1, **kw):
+        req = request("MESSAGE", uri="sip:bob@linkrtc.example", cseq=cseq, body=b"hi",
+                      extra=("Content-Type: text/plain",), branch="z9hG4bK-m%d" % (cseq,),
+                      callId="msg-1", contact=None)
+        req.headers.set("From", "<sip:%s@linkrtc.example>;tag=fm%d" % (fromUser, cseq))
+        return req
+
+    def test_message(self):
+        """alice's MESSAGE is challenged (407) and passes with her credentials."""
+        creds = self.creds()
+        self.registerAs(creds)
+        self.assertEqual(self.receive(self.message()).statuses, [407])
+        tx = self.authorized(self.message, user=creds["username"], password=creds["password"])
+        self.assertEqual(tx.statuses, [200])
+        self.assertEqual(self.messenger.senders, ["alice"])
+        bad = self.authorized(self.message, user=creds["username"], password="x", cseq=5)
+        self.assertEqual(bad.statuses, [403])
 
     def test_notRegistered(self):
         """Not registered (no bindings): alice is a stranger, her INVITE goes through."""
