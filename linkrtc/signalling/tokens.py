@@ -372,7 +372,7 @@ class SIPCredentialName:
 
     @property
     def username(self):
-        """The digest username, C{str} (at most 64 + 1 + 12 + 9 + 1 + 68 characters)."""
+        """The digest username, C{str} (at most 155 characters)."""
         parts = [self.identity, str(self.expires)]
         if self.outgoing:
             parts.append("outgoing")
