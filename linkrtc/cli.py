@@ -11,16 +11,25 @@ runs the switch itself.
 prints an access token for client C{NAME} (docs/security.rst). The key
 comes from C{--auth-secret}, else the C{--config} file's C{auth-secret} /
 C{[auth-secrets]}, else the environment variable C{LINKRTC_AUTH_SECRET}.
+
+    linkrtc token NAME --sip-password [--ttl S] [--grant outgoing] [--kid KID]
+
+prints SIP credentials derived from the same key instead, for a phone
+registering as C{NAME} (docs/security.rst, "SIP passwords from the
+secret"), as one JSON line: C{{"username": ..., "password": ...,
+"realm": ..., "expires": UNIX_SECONDS}}.
 """
 
 import argparse
+import json
 import os
 import sys
 import time
 
 from linkrtc.config import ConfigError, loadTOML
 from linkrtc.signalling.messages import isValidClientName
-from linkrtc.signalling.tokens import Grants, mintToken, parseKeys
+from linkrtc.signalling.tokens import MAX_SIP_TTL, Grants, mintToken, parseKeys, sipCredentials
+from linkrtc.sip.registrar import DEFAULT_REALM
 
 __all__ = ["main"]
 
@@ -49,7 +58,44 @@ def _parser():
                        help="the switch's --auth-secret [default: from --config, else "
                             "LINKRTC_AUTH_SECRET]")
     token.add_argument("--config", "-c", default=None, help="the switch's TOML configuration")
+    token.add_argument("--sip-password", action="store_true",
+                       help="print SIP credentials (username, password, realm, expires) "
+                            "derived from the key instead of a token; --grant outgoing "
+                            f"lets the phone call out; --ttl at most {int(MAX_SIP_TTL)}")
     return parser
+
+
+def _realm(args):
+    """@return: the C{sip-realm} of C{--config}, else the default."""
+    if args.config:
+        return loadTOML(args.config).sipRealm or DEFAULT_REALM
+    return DEFAULT_REALM
+
+
+def _sipPassword(args, keys, now, stdout, stderr):
+    """C{--sip-password}: print the derived SIP credentials as one JSON line."""
+    others = [g for g in args.grant if g != "outgoing"]
+    if others or args.trunk:
+        stderr.write("linkrtc token: --sip-password takes only --grant outgoing\n")
+        return 2
+    if args.ttl > MAX_SIP_TTL:
+        stderr.write(f"linkrtc token: --ttl must be at most {int(MAX_SIP_TTL)} with "
+                     "--sip-password\n")
+        return 2
+    kid = args.kid
+    if kid is None and len(keys) > 1:
+        kid = next(iter(keys))  # named, so that it still works once rotated
+    secret = keys[kid] if kid is not None else next(iter(keys.values()))
+    creds = sipCredentials(secret, args.name, args.ttl, outgoing="outgoing" in args.grant,
+                           kid=kid, now=now)
+    try:
+        realm = _realm(args)
+    except ConfigError as e:
+        stderr.write(f"linkrtc token: {e}\n")
+        return 2
+    stdout.write(json.dumps({"username": creds["username"], "password": creds["password"],
+                             "realm": realm, "expires": creds["expires"]}) + "\n")
+    return 0
 
 
 def _keys(args, environ):
@@ -75,6 +121,8 @@ def main(argv=None, stdout=None, stderr=None, environ=None, now=None):
         if C{None}.
     @param now: the time, Unix seconds (the system clock if C{None}).
     @return: the exit status (0 success, 2 bad usage or no key).
+        A token is printed as one line; with C{--sip-password}, one JSON
+        line of SIP credentials.
     """
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
@@ -97,10 +145,13 @@ def main(argv=None, stdout=None, stderr=None, environ=None, now=None):
     except (ValueError, ConfigError) as e:
         stderr.write(f"linkrtc token: {e}\n")
         return 2
+    now = time.time() if now is None else now
+    if args.sip_password:
+        return _sipPassword(args, keys, now, stdout, stderr)
     grants = Grants(outgoing="outgoing" in args.grant, trace="trace" in args.grant,
                     app="app" in args.grant, trunks=tuple(args.trunk) or None,
                     admin="admin" in args.grant, metrics="metrics" in args.grant)
-    token = mintToken(args.name, keys, time.time() if now is None else now, ttl=args.ttl,
+    token = mintToken(args.name, keys, now, ttl=args.ttl,
                       grants=grants, kid=args.kid)
     stdout.write(token + "\n")
     return 0

@@ -47,7 +47,7 @@ from linkrtc.signalling.directory import ClientDirectory
 from linkrtc.signalling.guard import SourceGuard
 from linkrtc.signalling.protocol import SignallingFactory, makeWebSocketResource
 from linkrtc.signalling.sipws import SIPWebSocketFactory, makeSIPWebSocketResource
-from linkrtc.signalling.tokens import TokenVerifier, parseKeys
+from linkrtc.signalling.tokens import SIPCredentialChecker, TokenVerifier, parseKeys
 from linkrtc.sip.bindings import BindingTable
 from linkrtc.sip.messaging import Messenger
 from linkrtc.sip.ratelimit import SourceRateLimiter
@@ -233,6 +233,17 @@ def makeTokenVerifier(config, clock):
     return TokenVerifier(keys, clock, staticTokens=config.clientTokens)
 
 
+def makeSIPCredentialChecker(config, clock):
+    """
+    @return: the L{linkrtc.signalling.tokens.SIPCredentialChecker} of SIP
+        passwords derived from the configured keys (docs/security.rst), or
+        C{None} without an auth secret (protected mode: no derived
+        credentials, only C{[sip-users]}).
+    """
+    keys = parseKeys(config.authSecret, config.authSecrets)
+    return SIPCredentialChecker(keys, clock) if keys else None
+
+
 def makeLinkRTCService(config, reactor=None):
     """
     Build LinkRTC.
@@ -282,7 +293,8 @@ def makeLinkRTCService(config, reactor=None):
     if config.redis:
         # Scale-out (docs/scaling.rst): the directory is shared in Redis.
         directory, cluster = makeClusterDirectory(config, reactor, bindings, top)
-    sipUsers = SIPUserStore(config.sipUsers, realm=config.sipRealm)
+    sipUsers = SIPUserStore(config.sipUsers, realm=config.sipRealm,
+                            derive=makeSIPCredentialChecker(config, reactor))
     messenger = Messenger(reactor, directory, bindings, sipUsers, userAgent=userAgentReference)
     registrar = Registrar(reactor, bindings, sipUsers, minExpires=config.sipMinExpires,
                           digest=DigestServer(reactor, config.sipRealm,

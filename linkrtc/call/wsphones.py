@@ -82,9 +82,7 @@ class WebSocketPhone:
         closed (the phone is then unreachable, RFC 7118 §5.2).
     """
 
-    identity = None
     trace = False
-    grants = None
 
     def __init__(self, phones, binding):
         self._phones = phones
@@ -95,6 +93,22 @@ class WebSocketPhone:
         self.peer = str(binding.flow)
         self._calls = {}  # engine call id -> _PhoneCalls
         self._pending = {}  # ref -> _PhoneCalls (outgoing, before "calling")
+
+    @property
+    def identity(self):
+        """
+        The L{linkrtc.signalling.tokens.Identity} of the derived credentials
+        it registered with (its calls are then authenticated, with their
+        grants), or C{None} for a configured SIP user (no grants: calls out
+        through any trunk, as before).
+        """
+        return self.binding.identity
+
+    @property
+    def grants(self):
+        """The grants of L{identity}, or C{None} (see L{linkrtc.call.dialplan.identityOf})."""
+        identity = self.binding.identity
+        return identity.grants if identity is not None else None
 
     @property
     def connected(self):

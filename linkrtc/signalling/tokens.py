@@ -20,24 +20,42 @@ a C{kid}, RFC 7515 §4.1.4). Claims:
 
 The time is the injected clock's, never the wall clock read by PyJWT, so
 tests drive expiry with a C{task.Clock}.
+
+The same keys also make time-limited SIP credentials, in the style of the
+TURN REST API (draft-uberti-behave-turn-rest-00 §2.2): the digest
+username (RFC 3261 §22.4) carries the identity, the expiry and the grant,
+the password is an HMAC of that username (L{sipCredentials},
+L{SIPCredentialChecker}; docs/security.rst, "SIP passwords from the
+secret").
 """
 
+import base64
+import hashlib
 import hmac
 import re
+import time
 from dataclasses import dataclass
 
 import jwt
+
+from linkrtc.signalling.messages import isValidClientName
 
 __all__ = [
     "ALGORITHM",
     "DEFAULT_KID",
     "LEEWAY",
+    "MAX_SIP_TTL",
+    "SIP_SEPARATOR",
     "Grants",
     "Identity",
+    "SIPCredentialChecker",
+    "SIPCredentialName",
     "TokenError",
     "TokenVerifier",
     "mintToken",
     "parseKeys",
+    "sipCredentials",
+    "sipPassword",
 ]
 
 #: The only signature algorithm accepted (HMAC SHA-256, RFC 7518 §3.2).
@@ -68,7 +86,8 @@ class TokenError(ValueError):
     @ivar reason: a word from a fixed set: C{missing_token}, C{malformed},
         C{unknown_kid}, C{bad_signature}, C{missing_claim}, C{expired},
         C{not_yet_valid}, C{wrong_sub}, C{bad_grants}, C{unknown_name},
-        C{bad_token}.
+        C{bad_token}; for derived SIP credentials (L{SIPCredentialChecker})
+        also C{not_derived} and C{too_far}.
     """
 
     def __init__(self, reason):
@@ -312,3 +331,184 @@ class TokenVerifier:
             raise TokenError("wrong_sub")
         grants = Grants.fromClaim(claims.get("grants"))
         return Identity(claims["sub"], grants, kid=kid, expires=float(exp))
+
+
+# -- SIP credentials derived from the keys (TURN REST API style) -----------------------
+
+#: Separates the fields of a derived SIP username. It is not a character of
+#: a client name (L{linkrtc.signalling.messages.isValidClientName}:
+#: C{A-Z a-z 0-9 _ . @ + -}) nor of a C{kid}, so the identity is
+#: everything before the first one.
+SIP_SEPARATOR = "~"
+
+#: The longest lifetime of derived SIP credentials, seconds (7 days): an
+#: expiry further away than this (plus L{LEEWAY}) is refused, so a leaked
+#: password cannot be made to last for years. draft-uberti-behave-turn-rest
+#: suggests a day for TURN; a phone that keeps its password in its settings
+#: needs longer, a softphone in a page gets new ones each time it loads.
+MAX_SIP_TTL = 7 * 86400.0
+
+_EXPIRY = re.compile(r"[1-9][0-9]{0,11}\Z")
+
+
+@dataclass(frozen=True)
+class SIPCredentialName:
+    """
+    The fields of a derived SIP username, C{IDENTITY~EXPIRY[~outgoing][~kid=KID]}.
+
+    @ivar identity: the client name the credentials are for (the
+        address-of-record's user they may register), C{str}.
+    @ivar expires: when they stop working, Unix seconds, C{int}.
+    @ivar outgoing: C{True} to let a phone registered with them call out
+        through trunks (the C{outgoing} grant).
+    @ivar kid: the key of C{[auth-secrets]} the password is made with, or
+        C{None} for the first key.
+    """
+
+    identity: str
+    expires: int
+    outgoing: bool = False
+    kid: str | None = None
+
+    @property
+    def username(self):
+        """The digest username, C{str} (at most 155 characters)."""
+        parts = [self.identity, str(self.expires)]
+        if self.outgoing:
+            parts.append("outgoing")
+        if self.kid is not None:
+            parts.append("kid=" + self.kid)
+        return SIP_SEPARATOR.join(parts)
+
+    @classmethod
+    def parse(cls, username):
+        """
+        @param username: a digest username, C{str}.
+        @return: its L{SIPCredentialName}, or C{None} when it is not one
+            (the fields in another order, a field twice, an expiry with a
+            leading zero: only the form L{username} writes is accepted).
+        """
+        if not isinstance(username, str) or SIP_SEPARATOR not in username:
+            return None
+        parts = username.split(SIP_SEPARATOR)
+        identity, expiry, rest = parts[0], parts[1], parts[2:]
+        if not isValidClientName(identity) or not _EXPIRY.match(expiry):
+            return None
+        outgoing = bool(rest) and rest[0] == "outgoing"
+        if outgoing:
+            rest = rest[1:]
+        kid = None
+        if rest:
+            if len(rest) != 1 or not rest[0].startswith("kid=") or \
+                    not _KID.match(rest[0][4:]):
+                return None
+            kid = rest[0][4:]
+        return cls(identity, int(expiry), outgoing, kid)
+
+
+def sipPassword(secret, username):
+    """
+    The password of a derived SIP username.
+
+    @param secret: the key, C{str} (its UTF-8 octets are the HMAC key, as
+        for the HS256 tokens).
+    @param username: the digest username, C{str}.
+    @return: base64url without padding (RFC 4648 §5) of
+        HMAC-SHA256(secret, username): 43 characters, the whole 256 bits
+        (phones take passwords that long; nothing is gained by cutting).
+    """
+    mac = hmac.new(secret.encode("utf-8"), username.encode("utf-8"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
+
+
+def sipCredentials(secret, identity, ttl, outgoing=False, kid=None, now=None):
+    """
+    Make time-limited SIP credentials for C{identity}, as the application's
+    server would (draft-uberti-behave-turn-rest-00 §2.2; the same in
+    JavaScript is in docs/security.rst).
+
+    @param secret: the switch's C{auth-secret} (or the C{[auth-secrets]}
+        key C{kid}), C{str}.
+    @param identity: the client name the phone registers as, C{str}.
+    @param ttl: seconds until they expire, at most L{MAX_SIP_TTL}.
+    @param outgoing: C{True} to let the phone call out through trunks.
+    @param kid: the C{kid} of C{secret} when the switch has several keys
+        (written in the username), or C{None} (the switch then uses its
+        first key).
+    @param now: the time, Unix seconds (the system clock if C{None}).
+    @return: C{{"username": str, "password": str, "expires": int}}
+        (C{expires} in Unix seconds): the phone's digest username
+        (authorization user) and password; its address-of-record stays
+        C{sip:IDENTITY@HOST}.
+    @raise ValueError: an identity that is not a client name, a C{ttl}
+        not in (0, L{MAX_SIP_TTL}], a bad C{kid}, or a secret shorter than
+        32 characters.
+    """
+    if not isValidClientName(identity):
+        raise ValueError(f"{identity!r} is not a client name (1-64 of A-Z a-z 0-9 _ . @ + -)")
+    if not 0 < ttl <= MAX_SIP_TTL:
+        raise ValueError(f"the lifetime must be more than 0 and at most {int(MAX_SIP_TTL)} s")
+    if kid is not None and not (isinstance(kid, str) and _KID.match(kid)):
+        raise ValueError(f"key id {kid!r} must be 1-64 of A-Z a-z 0-9 _ . -")
+    if not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH:
+        raise ValueError(f"the secret must be a string of at least {MIN_SECRET_LENGTH} "
+                         "characters")
+    now = time.time() if now is None else now
+    name = SIPCredentialName(identity, int(now + ttl), bool(outgoing), kid)
+    username = name.username
+    return {"username": username, "password": sipPassword(secret, username),
+            "expires": name.expires}
+
+
+class SIPCredentialChecker:
+    """
+    The switch's side of L{sipCredentials}: gives the password of a
+    derived username while it is valid, for the registrar's digest check
+    (L{linkrtc.sip.registrar.SIPUserStore}).
+
+    @param keys: C{{kid: secret}} (L{parseKeys}), not empty.
+    @param clock: an C{IReactorTime} (C{seconds()} is Unix time).
+    @param maxTTL: seconds; an expiry further away than this (plus
+        C{leeway}) is refused.
+    @param leeway: seconds of clock skew allowed on the expiry, as for
+        tokens.
+    """
+
+    def __init__(self, keys, clock, maxTTL=MAX_SIP_TTL, leeway=LEEWAY):
+        self.keys = dict(keys)
+        self.clock = clock
+        self.maxTTL = maxTTL
+        self.leeway = leeway
+
+    def check(self, username):
+        """
+        @param username: a digest username, C{str}.
+        @return: C{(name, password)}: its L{SIPCredentialName} and the
+            password it must have answered with (L{sipPassword}).
+        @raise TokenError: C{not_derived} (not of that form),
+            C{unknown_kid}, C{expired} (the expiry plus C{leeway} has
+            passed), C{too_far} (more than C{maxTTL} plus C{leeway} away).
+        """
+        name = SIPCredentialName.parse(username)
+        if name is None:
+            raise TokenError("not_derived")
+        kid = name.kid if name.kid is not None else next(iter(self.keys))
+        secret = self.keys.get(kid)
+        if secret is None:
+            raise TokenError("unknown_kid")
+        now = self.clock.seconds()
+        if now >= name.expires + self.leeway:
+            raise TokenError("expired")
+        if name.expires - now > self.maxTTL + self.leeway:
+            raise TokenError("too_far")
+        return name, sipPassword(secret, username)
+
+    def identity(self, name):
+        """
+        @param name: a checked L{SIPCredentialName}.
+        @return: the L{Identity} a phone registered with it has: its
+            C{outgoing} grant, C{kid} and C{expires}.
+        """
+        kid = name.kid if name.kid is not None else next(iter(self.keys))
+        return Identity(name.identity, Grants(outgoing=name.outgoing), kid=kid,
+                        expires=float(name.expires))

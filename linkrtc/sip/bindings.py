@@ -90,6 +90,9 @@ class Binding:
     @ivar q: the preference, C{float} 0..1.
     @ivar registeredAt: clock seconds when it was first bound.
     @ivar userAgent: the User-Agent of the REGISTER, C{str} or C{None}.
+    @ivar identity: the L{linkrtc.signalling.tokens.Identity} of the
+        derived credentials the REGISTER carried (their grants, C{kid},
+        expiry), or C{None} for a configured user.
     """
 
     user: str
@@ -102,6 +105,7 @@ class Binding:
     q: float = 1.0
     registeredAt: float = 0.0
     userAgent: str | None = None
+    identity: object = None
 
     def expiresIn(self, now):
         """@return: whole seconds left at C{now} (C{int}, at least 0)."""

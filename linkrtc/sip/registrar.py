@@ -1,10 +1,14 @@
-# -*- test-case-name: linkrtc.sip.test.test_registrar -*-
+# -*- test-case-name: linkrtc.sip.test.test_registrar,linkrtc.sip.test.test_derived -*-
 """
 LinkRTC's registrar (RFC 3261 §10.3) and the digest authentication of SIP
 phones (RFC 3261 §22.4, RFC 7616 / RFC 8760 for SHA-256).
 
  - L{SIPUserStore}: the SIP users and their passwords (or HA1s) from the
-   configuration's C{[sip-users]} table (docs/clients.rst).
+   configuration's C{[sip-users]} table (docs/clients.rst), and, with an
+   auth secret, time-limited credentials derived from it
+   (C{IDENTITY~EXPIRY[~outgoing][~kid=KID]},
+   L{linkrtc.signalling.tokens.SIPCredentialChecker}, in the style of
+   draft-uberti-behave-turn-rest; docs/security.rst).
  - L{DigestServer}: stateless nonces (HMAC-signed, time-limited) and the
    check of C{Authorization} / C{Proxy-Authorization}, reusing the
    client side's hashing (L{linkrtc.sip.auth}).
@@ -13,7 +17,9 @@ phones (RFC 3261 §22.4, RFC 7616 / RFC 8760 for SHA-256).
    MESSAGEs to the messenger (L{linkrtc.sip.messaging}).
 
 Bad input: an unauthenticated REGISTER gets 401 (both algorithms
-offered, SHA-256 first), wrong credentials get 403; failures are counted
+offered, SHA-256 first), wrong credentials get 403 (so do derived ones
+that expired, lie too far ahead, name an unknown key, or are for another
+user than the To's); failures are counted
 per source and per source and user with the WebSocket endpoint's
 L{SourceGuard}, and a locked-out source or user gets 403 without any check
 of its credentials. An expiry below the minimum gets 423 with
@@ -23,12 +29,14 @@ C{Min-Expires} (§10.3 step 7).
 import hashlib
 import hmac
 import os
+from dataclasses import dataclass
 
 from twisted.logger import Logger
 
 from linkrtc import metrics
 from linkrtc.error import SIPParseError
 from linkrtc.signalling.guard import SourceGuard, securityEvent
+from linkrtc.signalling.tokens import TokenError
 from linkrtc.sip.auth import (
     QOPS,
     DigestCredentials,
@@ -44,6 +52,7 @@ __all__ = [
     "DEFAULT_REALM",
     "DigestServer",
     "Registrar",
+    "SIPAccount",
     "SIPUserStore",
     "parseSIPUsers",
 ]
@@ -96,6 +105,25 @@ def parseSIPUsers(value):
     return users
 
 
+@dataclass(frozen=True)
+class SIPAccount:
+    """
+    Who a request's digest credentials authenticated.
+
+    @ivar username: the digest username, C{str} (RFC 3261 §22.4: it may
+        differ from the address-of-record's user).
+    @ivar name: the user it stands for, C{str}: the username of a
+        configured user, the identity of derived credentials.
+    @ivar identity: the L{linkrtc.signalling.tokens.Identity} of derived
+        credentials (their C{outgoing} grant, C{kid}, C{expires}), or
+        C{None} for a configured user.
+    """
+
+    username: str
+    name: str
+    identity: object = None
+
+
 class SIPUserStore:
     """
     The SIP users the registrar knows.
@@ -103,9 +131,12 @@ class SIPUserStore:
     @param users: C{{name: {"password": ...} or {"ha1": ...}}}
         (L{parseSIPUsers}).
     @param realm: the realm the HA1s were computed for, C{str}.
-    @param derive: C{None}, or a callable C{(name) -> password or None}
-        giving passwords for names not in C{users} (a password derived
-        from the access tokens' secret).
+    @param derive: C{None}, or a
+        L{linkrtc.signalling.tokens.SIPCredentialChecker} giving the
+        passwords of usernames derived from the access tokens' secret
+        (C{IDENTITY~EXPIRY[~outgoing][~kid=KID]}, docs/security.rst).
+        A configured user wins: derived credentials whose identity is a
+        configured name are refused (C{config_user}).
     """
 
     def __init__(self, users=None, realm=DEFAULT_REALM, derive=None):
@@ -126,16 +157,65 @@ class SIPUserStore:
         """@return: the sorted configured names (derived ones are not listed)."""
         return sorted(self._credentials)
 
+    def isConfigured(self, name):
+        """@return: C{True} if C{name} is a user of C{[sip-users]}."""
+        return name in self._credentials
+
+    def _derived(self, name):
+        """
+        @return: C{(SIPCredentialName, password)} of a valid derived username.
+        @raise TokenError: not derived, refused (expired, too far, unknown
+            C{kid}), or C{config_user}.
+        """
+        if self.derive is None:
+            raise TokenError("not_derived")
+        derived, password = self.derive.check(name)
+        if derived.identity in self._credentials:
+            raise TokenError("config_user")
+        return derived, password
+
     def credentialsFor(self, name):
-        """@return: the L{DigestCredentials} of C{name}, or C{None}."""
+        """
+        @return: the L{DigestCredentials} of C{name} (a configured user,
+            or valid derived credentials), or C{None}.
+        """
         if not isinstance(name, str):
             return None
         creds = self._credentials.get(name)
         if creds is None and self.derive is not None:
-            password = self.derive(name)
-            if password:
-                creds = DigestCredentials(name, password=password)
+            try:
+                password = self._derived(name)[1]
+            except TokenError:
+                return None
+            creds = DigestCredentials(name, password=password)
         return creds
+
+    def accountFor(self, username):
+        """
+        @param username: a digest username whose response was right.
+        @return: its L{SIPAccount}, or C{None} if it names nobody (any more).
+        """
+        if username in self._credentials:
+            return SIPAccount(username, username)
+        try:
+            derived = self._derived(username)[0]
+        except TokenError:
+            return None
+        return SIPAccount(username, derived.identity, self.derive.identity(derived))
+
+    def refusal(self, username):
+        """
+        @return: why derived credentials C{username} are refused (a word
+            of L{TokenError}, or C{config_user}), or C{None} if it is not
+            a derived username or is valid (a wrong password then).
+        """
+        if not isinstance(username, str) or username in self._credentials:
+            return None
+        try:
+            self._derived(username)
+        except TokenError as e:
+            return None if e.reason == "not_derived" else e.reason
+        return None
 
 
 class DigestServer:
@@ -307,11 +387,15 @@ class Registrar:
         """
         Check C{request}'s digest credentials, answering it when they do
         not pass: 401/407 with challenges (none given, or stale), 403
-        (wrong, another user's, or the source or user locked out).
+        (wrong, expired or too far off derived ones, another user's, or
+        the source or user locked out). Each 403 is one failure for the
+        L{SourceGuard}s and one C{security} log line.
 
-        @param expectedUser: the user the credentials must be for, or
-            C{None} for any configured user.
-        @return: the authenticated user name (C{str}), or C{None} once
+        @param expectedUser: the user the credentials must be for: a
+            configured user's own name, or the identity of derived
+            credentials (C{alice~EXPIRY} is for C{alice}); C{None} for
+            any user.
+        @return: the L{SIPAccount} authenticated, or C{None} once
             answered.
         """
         header = "Proxy-Authorization" if proxy else "Authorization"
@@ -323,18 +407,23 @@ class Registrar:
             respond(403, "Too many authentication failures")
             return None
         verdict, username = self.digest.check(request, self.users, header)
-        if verdict == "ok" and (expectedUser is None or username == expectedUser):
+        account = self.users.accountFor(username) if verdict == "ok" else None
+        if account is not None and (expectedUser is None or account.name == expectedUser):
             if request.method != "REGISTER":
-                log.info("registrar: {method} from {user} authenticated", user=username,
+                log.info("registrar: {method} from {user} authenticated", user=account.name,
                          method=request.method)
-            return username
+            return account
         if verdict in ("none", "stale"):
             name = "Proxy-Authenticate" if proxy else "WWW-Authenticate"
             respond(status, headers=[(name, c) for c in
                                      self.digest.challenges(stale=verdict == "stale")])
             return None
         who = expectedUser or username or "?"
-        reason = "bad_credentials" if verdict == "bad" else "wrong_user"
+        if account is not None:
+            reason = "wrong_user"
+        else:
+            # derived credentials: expired, too_far, unknown_kid, config_user
+            reason = self.users.refusal(username) or "bad_credentials"
         securityEvent("auth_failed", sourceKey, identity=who, reason=reason,
                       method=request.method)
         locked = self.userGuard.failed((sourceKey, who))
@@ -347,14 +436,23 @@ class Registrar:
     def callerUser(self, request):
         """
         @return: the From user if it names a SIP user (a call or message
-            that must be authenticated), else C{None}.
+            that must be authenticated): a configured user, or (with
+            derived credentials on) a user with live bindings; else
+            C{None}.
         """
         try:
             uri = request.fromAddr.uri
         except SIPParseError:
             return None
         user = getattr(uri, "user", None)
-        return user if user and user in self.users else None
+        if not user:
+            return None
+        if user in self.users:
+            return user
+        if self.users.derive is not None and self.bindings.bindingsFor(user):
+            # Registered with derived credentials: its calls carry them too.
+            return user
+        return None
 
     def inviteAllowed(self, request, source, respond):
         """
@@ -400,8 +498,8 @@ class Registrar:
             respond(status, reason)
             return
         user, contacts, wildcard = checked
-        authenticated = self.authenticate(request, source, respond, expectedUser=user)
-        if authenticated is None:
+        account = self.authenticate(request, source, respond, expectedUser=user)
+        if account is None:
             result = "challenged" if not request.headers.get("Authorization") else "refused"
             metrics.SIP_REGISTRATIONS.labels(result=result).inc()
             return
@@ -433,6 +531,11 @@ class Registrar:
                 respond(500, "Out of Order CSeq")
                 return
         now = self.clock.seconds()
+        identity = account.identity
+        if identity is not None and identity.expires is not None:
+            # A registration made with derived credentials ends with them.
+            left = max(1, int(identity.expires - now))
+            wanted = [(nameAddr, min(expires, left)) for nameAddr, expires in wanted]
         flow = flowOf(source)
         for nameAddr, expires in wanted:
             uriText = str(nameAddr.uri)
@@ -448,7 +551,7 @@ class Registrar:
             self.bindings.bind(Binding(
                 user=user, contact=nameAddr, uriText=uriText, flow=flow,
                 expiresAt=now + expires, callId=callId, cseq=cseq, q=q,
-                userAgent=request.headers.get("User-Agent")))
+                userAgent=request.headers.get("User-Agent"), identity=identity))
             log.info("registrar: {user} at {uri} via {flow} for {expires} s", user=user,
                      uri=uriText, flow=str(flow), expires=expires)
         self._ok(request, respond, user)

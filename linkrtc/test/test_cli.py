@@ -1,12 +1,13 @@
-"""Tests for L{linkrtc.cli}: C{linkrtc token}."""
+"""Tests for L{linkrtc.cli}: C{linkrtc token} and C{linkrtc token --sip-password}."""
 
+import json
 from io import StringIO
 
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from linkrtc.cli import main
-from linkrtc.signalling.tokens import Grants, TokenVerifier
+from linkrtc.signalling.tokens import Grants, SIPCredentialChecker, TokenVerifier
 
 SECRET = "s" * 32
 NOW = 1_700_000_000
@@ -66,6 +67,56 @@ class TokenCommandTests(SynchronousTestCase):
                             (("token", "a", "--auth-secret", SECRET, "--ttl", "0"), "--ttl"),
                             (("token", "a", "--auth-secret", SECRET, "--trunk", "x"),
                              "--grant outgoing")):
+            status, out, err = self.command(*argv)
+            self.assertEqual((status, out), (2, ""), argv)
+            self.assertIn(words, err)
+
+
+class SIPPasswordCommandTests(SynchronousTestCase):
+    """C{linkrtc token NAME --sip-password}: derived SIP credentials as one JSON line."""
+
+    command = TokenCommandTests.command
+
+    def check(self, username, password, keys):
+        clock = Clock()
+        clock.advance(NOW)
+        name, expected = SIPCredentialChecker(keys, clock).check(username)
+        self.assertEqual(password, expected)
+        return name
+
+    def test_password(self):
+        status, out, err = self.command("token", "alice", "--sip-password", "--auth-secret",
+                                        SECRET, "--ttl", "600", "--grant", "outgoing")
+        self.assertEqual((status, err), (0, ""))
+        printed = json.loads(out)
+        self.assertEqual(printed, {"username": f"alice~{NOW + 600}~outgoing",
+                                   "password": printed["password"], "realm": "linkrtc",
+                                   "expires": NOW + 600})
+        name = self.check(printed["username"], printed["password"], {"default": SECRET})
+        self.assertTrue(name.outgoing)
+
+    def test_configKidAndRealm(self):
+        """With several keys the kid is named (the first unless --kid); the realm is the file's."""
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write(f'sip-realm = "example.com"\n'
+                    f'[auth-secrets]\nnew = "{"n" * 40}"\nold = "{"o" * 32}"\n')
+        keys = {"new": "n" * 40, "old": "o" * 32}
+        for extra, kid in (((), "new"), (("--kid", "old"), "old")):
+            status, out, err = self.command("token", "bob", "--sip-password", "--config", path,
+                                            *extra)
+            self.assertEqual((status, err), (0, ""))
+            printed = json.loads(out)
+            self.assertEqual(printed["username"], f"bob~{NOW + 3600}~kid={kid}")
+            self.assertEqual(printed["realm"], "example.com")
+            self.assertFalse(self.check(printed["username"], printed["password"], keys).outgoing)
+
+    def test_errors(self):
+        base = ("token", "a", "--sip-password", "--auth-secret", SECRET)
+        for argv, words in (((*base, "--grant", "trace"), "only --grant outgoing"),
+                            ((*base, "--grant", "outgoing", "--trunk", "x"),
+                             "only --grant outgoing"),
+                            ((*base, "--ttl", "700000"), "at most 604800")):
             status, out, err = self.command(*argv)
             self.assertEqual((status, out), (2, ""), argv)
             self.assertIn(words, err)

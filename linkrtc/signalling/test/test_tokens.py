@@ -1,16 +1,27 @@
 """Tests for L{linkrtc.signalling.tokens}: JWT access tokens and grants."""
 
+import json
+import os
+import shutil
+import subprocess
+import textwrap
+
 import jwt
 from twisted.internet.task import Clock
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from linkrtc.signalling.tokens import (
     DEFAULT_KID,
+    MAX_SIP_TTL,
     Grants,
+    SIPCredentialChecker,
+    SIPCredentialName,
     TokenError,
     TokenVerifier,
     mintToken,
     parseKeys,
+    sipCredentials,
+    sipPassword,
 )
 
 A = "a" * 32
@@ -151,3 +162,103 @@ class CallerIdGrantTests(SynchronousTestCase):
         self.assertEqual(Grants.fromClaim(grants.toClaim()), grants)
         for bad in ("alice", "", 5, "+1 415"):
             self.assertRaises(TokenError, Grants.fromClaim, {"caller_id": bad})
+
+
+class SIPCredentialsTests(SynchronousTestCase):
+    """L{sipCredentials}, L{SIPCredentialName} and L{SIPCredentialChecker}."""
+
+    def test_vector(self):
+        """
+        The password is base64url (no padding) of HMAC-SHA256(secret,
+        username); this vector was made with C{openssl dgst -sha256 -hmac}.
+        """
+        creds = sipCredentials(A, "alice", 600, outgoing=True, now=NOW)
+        self.assertEqual(creds, {"username": "alice~1700000600~outgoing",
+                                 "password": "H0Ilhkw0mMUgs1sJq8fGnPQJHEBObcyyQkn3X_5DyBw",
+                                 "expires": NOW + 600})
+        self.assertEqual(sipPassword(A, creds["username"]), creds["password"])
+
+    def test_forms(self):
+        """The username's fields, in the one order accepted."""
+        for username, name in (
+                ("bob~1700000000", SIPCredentialName("bob", NOW)),
+                ("b.o+b@x~1700000000~outgoing", SIPCredentialName("b.o+b@x", NOW, True)),
+                ("bob~1700000000~kid=k-1", SIPCredentialName("bob", NOW, False, "k-1")),
+                ("bob~1700000000~outgoing~kid=k", SIPCredentialName("bob", NOW, True, "k"))):
+            self.assertEqual(SIPCredentialName.parse(username), name)
+            self.assertEqual(name.username, username)
+        for bad in ("bob", "bob~", "~1700000000", "bob~01700000000", "bob~-1", "bob~1e9",
+                    "bob~1700000000~kid=k~outgoing", "bob~1700000000~outgoing~outgoing",
+                    "bob~1700000000~kid=", "bob~1700000000~kid=a b", "bob~1700000000~x",
+                    "b b~1700000000", "bob~1700000000~kid=a~kid=b", None, 3):
+            self.assertIsNone(SIPCredentialName.parse(bad), bad)
+
+    def test_errors(self):
+        for args, kw in (((A, "a b", 60), {}), ((A, "bob", 0), {}),
+                         ((A, "bob", MAX_SIP_TTL + 1), {}), (("short", "bob", 60), {}),
+                         ((A, "bob", 60), {"kid": "a~b"})):
+            self.assertRaises(ValueError, sipCredentials, *args, **kw)
+
+    def test_checker(self):
+        """The checker gives the password while valid, else the reason."""
+        clock = Clock()
+        clock.advance(NOW)
+        checker = SIPCredentialChecker({"new": B, "old": A}, clock)
+        creds = sipCredentials(A, "alice", 60, kid="old", now=NOW)
+        name, password = checker.check(creds["username"])
+        self.assertEqual(password, creds["password"])
+        self.assertEqual(checker.identity(name).grants, Grants())
+        self.assertEqual(checker.identity(name).kid, "old")
+        self.assertEqual(checker.check(sipCredentials(B, "al", 60, now=NOW)["username"])[1],
+                         sipCredentials(B, "al", 60, now=NOW)["password"])
+        for username, reason in (
+                ("alice", "not_derived"),
+                (sipCredentials(A, "a", 60, kid="gone", now=NOW)["username"], "unknown_kid"),
+                (sipCredentials(A, "a", 60, now=NOW - 90)["username"], "expired"),
+                (sipCredentials(A, "a", MAX_SIP_TTL, now=NOW + 31)["username"], "too_far")):
+            e = self.assertRaises(TokenError, checker.check, username)
+            self.assertEqual(e.reason, reason)
+
+
+def _docsBlock(marker):
+    """@return: the code block of docs/security.rst that contains C{marker}, dedented."""
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "..", "docs", "security.rst")
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith(".. code-block::"):
+            body = []
+            for text in lines[i + 1:]:
+                if text.strip() and not text.startswith(" "):
+                    break
+                body.append(text)
+            block = textwrap.dedent("\n".join(body))
+            if marker in block:
+                return block
+    raise AssertionError(f"no code block with {marker!r} in docs/security.rst")
+
+
+class SIPCredentialsDocsTests(SynchronousTestCase):
+    """docs/security.rst's Python and Node.js code makes the passwords the switch expects."""
+
+    def check(self, username, password, outgoing, kid):
+        name = SIPCredentialName.parse(username)
+        self.assertEqual((name.identity, name.outgoing, name.kid), ("alice", outgoing, kid))
+        self.assertEqual(password, sipPassword(A, username))
+
+    def test_python(self):
+        namespace = {}
+        exec(_docsBlock("def linkrtc_sip_credentials"), namespace)
+        username, password = namespace["linkrtc_sip_credentials"]("alice", A, 600, True, "k1")
+        self.check(username, password, True, "k1")
+
+    def test_node(self):
+        node = shutil.which("node")
+        if node is None:
+            raise SkipTest("no node")
+        script = _docsBlock("function linkrtcSipCredentials") + (
+            f'\nconsole.log(JSON.stringify(linkrtcSipCredentials("alice", "{A}", 600)));\n')
+        out = subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=30,
+                             check=True).stdout
+        creds = json.loads(out)
+        self.check(creds["username"], creds["password"], False, None)

@@ -404,10 +404,13 @@ class ConfigTests(SynchronousTestCase):
             self.assertRaises(ValueError, parseSIPUsers, bad)
 
     def test_derive(self):
-        """A derive function gives passwords for names not configured."""
-        store = SIPUserStore({}, derive=lambda name: "d-" + name if name == "zed" else None)
-        self.assertIn("zed", store)
-        self.assertNotIn("other", store)
+        """A credential checker gives passwords for derived names (L{test_derived})."""
+        from linkrtc.signalling.tokens import SIPCredentialChecker, sipCredentials
+
+        clock = Clock()
+        store = SIPUserStore({}, derive=SIPCredentialChecker({"k": "s" * 32}, clock))
+        self.assertIn(sipCredentials("s" * 32, "zed", 60, now=0)["username"], store)
+        self.assertNotIn("zed", store)
 
     def test_foreignNonce(self):
         """A nonce not made by this server is not ours."""

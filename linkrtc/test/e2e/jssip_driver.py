@@ -22,6 +22,12 @@ Scenarios:
     baresip answers by itself; tones both ways; the page hangs up.
   - C{phone-calls-jssip}: baresip dials C{sip:carol@LINKRTC}; the page
     answers; tones both ways; the page hangs up.
+  - C{derived-calls-trunk}: LinkRTC has C{--auth-secret} and baresip as
+    its trunk (not registered, answering by itself); JsSIP registers as
+    erin (in no C{[sip-users]}) with SIP credentials derived from the
+    secret (C{authorization_user}), first without C{outgoing}: its call
+    to C{5551234} is refused (403); then again with C{outgoing}: the
+    call reaches baresip through the trunk; tones both ways.
 """
 
 import functools
@@ -34,11 +40,17 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(HERE))))
 
+from linkrtc.signalling.tokens import Grants, mintToken, sipCredentials  # noqa: E402
 from linkrtc.test.e2e.browser_driver import CHROMIUM_FLAGS, PAGE_TONE  # noqa: E402
 from linkrtc.test.e2e.drivers import driverParser, runScenario, writeTone  # noqa: E402
 from linkrtc.test.e2e.harness import LinkRTCProcess, freePort  # noqa: E402
 from linkrtc.test.e2e.jsbundle import bundle  # noqa: E402
-from linkrtc.test.e2e.registrar_driver import PASSWORD, RegistrarRun, metric  # noqa: E402
+from linkrtc.test.e2e.registrar_driver import (  # noqa: E402
+    AUTH_SECRET,
+    PASSWORD,
+    RegistrarRun,
+    metric,
+)
 
 CAROL_PASSWORD = "car0l-secret"
 
@@ -65,8 +77,10 @@ function attach(session) {
 }
 window.startPhone = function (cfg) {
   const socket = new JsSIP.WebSocketInterface(cfg.ws);
-  const ua = new JsSIP.UA({sockets: [socket], uri: cfg.uri, password: cfg.password,
-                           register: true, session_timers: false});
+  const conf = {sockets: [socket], uri: cfg.uri, password: cfg.password,
+                register: true, session_timers: false};
+  if (cfg.authorizationUser) conf.authorization_user = cfg.authorizationUser;
+  const ua = new JsSIP.UA(conf);
   phone.ua = ua;
   ua.on('connected', () => note('ws connected'));
   ua.on('disconnected', () => note('ws disconnected'));
@@ -84,6 +98,11 @@ window.startPhone = function (cfg) {
   ua.start();
 };
 window.callTo = function (target) { phone.ua.call(target, MEDIA); };
+window.stopPhone = function () {
+  phone.ua.stop();
+  phone.state = {};
+  phone.session = null;
+};
 window.hangUp = function () { phone.session.terminate(); };
 window.heard = async function () {
   const pc = phone.session && phone.session.connection;
@@ -152,19 +171,32 @@ class JsSIPRun(RegistrarRun):
         self.pageOrigin = f"http://127.0.0.1:{self.pageServer.server_address[1]}"
         self.step("page served", origin=self.pageOrigin)
 
-    def startLinkRTC(self):
+    def startLinkRTC(self, secret=None, more=""):
+        """
+        @param secret: the C{--auth-secret}, or C{None}.
+        @param more: TOML appended to the configuration (a trunk table).
+        """
         self.cdr = os.path.join(self.out, "cdr.jsonl")
         config = os.path.join(self.out, "users.toml")
         with open(config, "w") as f:
-            f.write(users(self.pageOrigin))
+            f.write(users(self.pageOrigin) + more)
+        options = ()
+        if secret:
+            options = ("--auth-secret", secret)
+            self.metricsToken = mintToken("e2e", {"default": secret}, time.time(),
+                                          grants=Grants(metrics=True))
         self.linkrtc = LinkRTCProcess("--media", "bridge", "--ice-address", "127.0.0.1",
                                       "--config", config, "--cdr", self.cdr,
-                                      "--ring-timeout", "20")
+                                      "--ring-timeout", "20", *options)
         self.linkrtc.start(timeout=20)
         self.step("linkrtc started", sip=self.linkrtc.sipPort, http=self.linkrtc.httpPort)
 
-    def startPhonePage(self):
-        """Chromium (880 Hz microphone) opens the page; JsSIP registers as carol."""
+    def startPhonePage(self, user="carol", password=CAROL_PASSWORD, authorizationUser=None):
+        """
+        Chromium (880 Hz microphone) opens the page; JsSIP registers as
+        C{user} (carol), with C{authorizationUser} as its digest username
+        if given.
+        """
         from playwright.sync_api import sync_playwright
 
         tone = self.peerPath("page880.wav")
@@ -179,9 +211,14 @@ class JsSIPRun(RegistrarRun):
         self.page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"[:300]))
         self.page.on("pageerror", lambda e: self.console.append(f"pageerror: {e}"))
         self.page.goto(self.pageOrigin + "/index.html", timeout=15000)
+        self.registerPhone(user, password, authorizationUser)
+
+    def registerPhone(self, user, password, authorizationUser=None):
+        """JsSIP (a new UA) registers as C{user}."""
         self.page.evaluate("(cfg) => window.startPhone(cfg)", {
             "ws": f"ws://127.0.0.1:{self.linkrtc.httpPort}/sip",
-            "uri": "sip:carol@127.0.0.1", "password": CAROL_PASSWORD})
+            "uri": f"sip:{user}@127.0.0.1", "password": password,
+            "authorizationUser": authorizationUser})
         self.waitPage("phone.state.registered || phone.state.registrationFailed", 15)
         state = self.page.evaluate("phone.state")
         if not state.get("registered"):
@@ -209,7 +246,8 @@ class JsSIPRun(RegistrarRun):
         self.result["registrarLog"] = [line for line in self.linkrtcLines()
                                        if "registrar:" in line][-10:]
         self.result["registrations"] = metric(self.linkrtc.httpPort,
-                                              "linkrtc_sip_registrations_total")
+                                              "linkrtc_sip_registrations_total",
+                                              token=self.metricsToken)
         self.result["ok"] = True
 
     def failed(self):
@@ -249,9 +287,46 @@ def scenarioPhoneCallsJsSIP(run, args):
     run.talkAndHangUp(args)
 
 
+TRUNK = """
+[[trunk]]
+name = "baresip"
+proxy = "sip:127.0.0.1:{port}"
+register = false
+"""
+
+
+def scenarioDerivedCallsTrunk(run, args):
+    run.servePage()
+    port = freePort(both=True)
+    config = run.configureBaresip(port, "")
+    with open(os.path.join(config, "accounts"), "w") as f:  # answers sip:5551234@
+        f.write("<sip:5551234@127.0.0.1>;regint=0;audio_codecs=pcmu;answermode=auto\n")
+    run.spawnBaresip(config, "-t", "50")
+    if not run.waitForBaresip(r"baresip is ready|Listening on", 10):
+        raise AssertionError("baresip did not start:\n" + run.baresipText()[-2000:])
+    run.step("baresip (the trunk) listening", port=port)
+    run.startLinkRTC(secret=AUTH_SECRET, more=TRUNK.format(port=port))
+    denied = sipCredentials(AUTH_SECRET, "erin", 600)
+    run.startPhonePage("erin", denied["password"], denied["username"])
+    run.page.evaluate("window.callTo('sip:5551234@127.0.0.1')")
+    run.step("jssip calling 5551234 without outgoing", username=denied["username"])
+    run.waitPage("phone.state.confirmed || phone.state.failed", 15)
+    run.result["deniedState"] = run.page.evaluate("phone.state")
+    run.result["refusals"] = [line for line in run.linkrtcLines()
+                              if "may not place outgoing calls" in line][-3:]
+    run.page.evaluate("window.stopPhone()")
+    run.step("jssip stopped", state=run.result["deniedState"])
+    allowed = sipCredentials(AUTH_SECRET, "erin", 600, outgoing=True)
+    run.registerPhone("erin", allowed["password"], allowed["username"])
+    run.page.evaluate("window.callTo('sip:5551234@127.0.0.1')")
+    run.step("jssip calling 5551234 with outgoing", username=allowed["username"])
+    run.talkAndHangUp(args)
+
+
 SCENARIOS = {
     "jssip-calls-phone": scenarioJsSIPCallsPhone,
     "phone-calls-jssip": scenarioPhoneCallsJsSIP,
+    "derived-calls-trunk": scenarioDerivedCallsTrunk,
 }
 
 

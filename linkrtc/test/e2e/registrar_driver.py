@@ -26,6 +26,14 @@ Scenarios:
     baresip answers at its registered contact; the page's fake
     microphone sends 880 Hz, baresip 440 Hz (the page's WebAudio FFT and
     baresip's recording); the page hangs up.
+  - C{derived-client-calls-phone}: LinkRTC runs with C{--auth-secret};
+    baresip registers as dave, a user of no C{[sip-users]}, with SIP
+    credentials derived from the secret (C{auth_user=dave~EXPIRY},
+    C{linkrtc.signalling.tokens.sipCredentials}); the client, with an
+    access token, calls C{dave}; tones both ways; the client hangs up.
+  - C{derived-phone-calls-client}: the same, baresip dialling
+    C{sip:alice@LINKRTC} once registered: its INVITE is challenged (407)
+    and passes with the derived credentials.
 """
 
 import os
@@ -38,6 +46,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(HERE))))
 
+from linkrtc.signalling.tokens import Grants, mintToken, sipCredentials  # noqa: E402
 from linkrtc.test.e2e.bridge_driver import PHONE_TONE, Run  # noqa: E402
 from linkrtc.test.e2e.browser_driver import (  # noqa: E402
     PAGE_TONE,
@@ -65,9 +74,22 @@ carol = "{CAROL_PASSWORD}"
 """
 
 
-def metric(port, name):
-    """@return: C{{result label: value}} of counter C{name} from LinkRTC's C{/metrics}."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+#: The C{--auth-secret} of the C{derived-*} scenarios.
+AUTH_SECRET = "e2e-derived-sip-credentials-secret-0123456789"
+#: The SIP user of the C{derived-*} scenarios: in no C{[sip-users]} table.
+DERIVED_USER = "dave"
+
+
+def metric(port, name, token=None):
+    """
+    @param token: a bearer token with the C{metrics} grant (with an auth
+        secret), or C{None}.
+    @return: C{{result label: value}} of counter C{name} from LinkRTC's C{/metrics}.
+    """
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics")
+    if token is not None:
+        request.add_header("Authorization", "Bearer " + token)
+    with urllib.request.urlopen(request, timeout=5) as response:
         text = response.read().decode()
     return {m.group(1): float(m.group(2)) for m in re.finditer(
         name + r'\{result="([a-z_]+)"\} ([0-9.e+]+)', text)}
@@ -77,24 +99,36 @@ class RegistrarRun(Run):
     """A L{Run} where baresip registers with LinkRTC as bob."""
 
     CLIENT_REGISTERED = "client registered"
+    #: The bearer token for C{/metrics} when LinkRTC has an auth secret.
+    metricsToken = None
 
-    def startLinkRTC(self, media="bridge"):
+    def startLinkRTC(self, media="bridge", secret=None):
+        """@param secret: the C{--auth-secret}, or C{None} (protected mode)."""
         self.cdr = os.path.join(self.out, "cdr.jsonl")
         users = os.path.join(self.out, "users.toml")
         with open(users, "w") as f:
             f.write(USERS)
+        options = ("--auth-secret", secret) if secret else ()
+        if secret:
+            self.metricsToken = mintToken("e2e", {"default": secret}, time.time(),
+                                          grants=Grants(metrics=True))
         self.linkrtc = LinkRTCProcess("--media", media, "--ice-address", "127.0.0.1",
-                                      "--config", users, "--cdr", self.cdr)
+                                      "--config", users, "--cdr", self.cdr, *options)
         self.linkrtc.start(timeout=20)
         self.step("linkrtc started", sip=self.linkrtc.sipPort, http=self.linkrtc.httpPort)
 
     def startRegisteredBaresip(self, *args, seconds=45, user="bob", password=PASSWORD,
-                               tone=PHONE_TONE):
-        """baresip registering as C{user} (digest), answering by itself, playing C{tone} Hz."""
+                               tone=PHONE_TONE, authUser=None):
+        """
+        baresip registering as C{user} (digest), answering by itself, playing C{tone} Hz.
+
+        @param authUser: the digest username if not C{user} (derived credentials).
+        """
         port = freePort(both=True)
         config = self.configureBaresip(port, "", tone=tone)
+        auth = f"auth_user={authUser};" if authUser else ""
         with open(os.path.join(config, "accounts"), "w") as f:
-            f.write(f"<sip:{user}@127.0.0.1:{self.linkrtc.sipPort}>;auth_pass={password};"
+            f.write(f"<sip:{user}@127.0.0.1:{self.linkrtc.sipPort}>;{auth}auth_pass={password};"
                     "regint=60;audio_codecs=pcmu;answermode=auto\n")
         self.spawnBaresip(config, "-t", str(seconds), *args)
         if not self.waitForBaresip(r"200 OK.*\[\d+ binding", 10):
@@ -123,7 +157,8 @@ class RegistrarRun(Run):
         self.result["registrarLog"] = [line for line in self.linkrtcLines()
                                        if "registrar:" in line][-10:]
         self.result["registrations"] = metric(self.linkrtc.httpPort,
-                                              "linkrtc_sip_registrations_total")
+                                              "linkrtc_sip_registrations_total",
+                                              token=self.metricsToken)
 
     def talkAndHangUp(self, args):
         self.client.waitFor(lambda m: m.get("state") == "confirmed", 20)
@@ -228,11 +263,51 @@ def scenarioMessages(run, args):
     run.result["ok"] = True
 
 
+def startDerivedPhone(run, *baresipArgs):
+    """
+    baresip registered as dave with credentials derived from LinkRTC's
+    auth secret (as C{linkrtc token dave --sip-password} prints them).
+    """
+    creds = sipCredentials(AUTH_SECRET, DERIVED_USER, 600)
+    run.result["sipUsername"] = creds["username"]
+    run.step("derived credentials", username=creds["username"])
+    run.startRegisteredBaresip(*baresipArgs, user=DERIVED_USER, authUser=creds["username"],
+                               password=creds["password"])
+
+
+def clientToken():
+    """@return: alice's access token (outgoing calls)."""
+    return mintToken("alice", {"default": AUTH_SECRET}, time.time(),
+                     grants=Grants(outgoing=True))
+
+
+def scenarioDerivedClientCallsPhone(run, args):
+    run.startLinkRTC(secret=AUTH_SECRET)
+    startDerivedPhone(run)
+    run.startClient("--codec", "pcmu", "--token", clientToken(), "--dial", DERIVED_USER)
+    run.result["calling"] = run.client.waitFor("calling", 10)
+    run.client.waitFor("answer", 20)
+    run.step("answer")
+    run.talkAndHangUp(args)
+
+
+def scenarioDerivedPhoneCallsClient(run, args):
+    run.startLinkRTC(secret=AUTH_SECRET)
+    run.startClient("--codec", "pcmu", "--token", clientToken())
+    startDerivedPhone(run)
+    # Dialled once registered: an unregistered derived user is a stranger
+    # (not challenged), a registered one must authenticate its INVITE.
+    run.baresipCommand(f"/dial sip:alice@127.0.0.1:{run.linkrtc.sipPort}\n")
+    run.talkAndHangUp(args)
+
+
 SCENARIOS = {
     "messages": scenarioMessages,
     "client-calls-phone": scenarioClientCallsPhone,
     "phone-calls-client": scenarioPhoneCallsClient,
     "page-calls-phone": scenarioPageCallsPhone,
+    "derived-client-calls-phone": scenarioDerivedClientCallsPhone,
+    "derived-phone-calls-client": scenarioDerivedPhoneCallsClient,
 }
 
 

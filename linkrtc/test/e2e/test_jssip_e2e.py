@@ -84,3 +84,43 @@ class JsSIPTests(BridgeTestsMixin, SynchronousTestCase):
         result = runDriver(self, "phone-calls-jssip")
         report = self.check(result, "inbound")
         self.assertIn("incoming", result["pageEvents"], report)
+
+
+class JsSIPDerivedCredentialsTests(BridgeTestsMixin, SynchronousTestCase):
+    """
+    JsSIP with SIP credentials derived from C{--auth-secret}
+    (C{authorization_user}): their C{outgoing} flag decides whether it may
+    call a number through the trunk (baresip).
+    """
+
+    def setUp(self):
+        requirePeer("baresip")
+        requireChromium()
+        requireJsSIP()
+        requireNamespaces()
+
+    def test_outgoingFlag(self):
+        """
+        Without C{~outgoing} the call to 5551234 is refused (a security
+        line says so); with it the call reaches baresip through the trunk;
+        tones both ways.
+        """
+        result = runDriver(self, "derived-calls-trunk")
+        report = (f"steps: {result.get('steps')}\npage events: {result.get('pageEvents')}"
+                  f"\nbaresip:\n{result.get('baresipLog', '')[-2000:]}")
+        self.assertTrue(result["deniedState"].get("registered"), report)
+        self.assertTrue(result["deniedState"].get("failed"), report)
+        self.assertFalse(result["deniedState"].get("confirmed"), report)
+        self.assertTrue(any("erin may not place outgoing calls" in line
+                            for line in result["refusals"]), report)
+        self.assertTrue(any("erin at sip:" in line and "transport=ws via WS:" in line
+                            for line in result["registrarLog"]), result["registrarLog"])
+        self.assertTone(result["phoneHeard"], 880.0, report)
+        heard = result["pageHeard"]
+        self.assertIsNotNone(heard, report)
+        self.assertLessEqual(abs(heard["dominant"] - 440.0), 10.0, report)
+        self.assertTrue(result["phoneEnded"], report)
+        self.assertEqual(result["linkrtcTracebacks"], 0, result.get("linkrtcLog", "")[-4000:])
+        [cdr] = [c for c in result["cdrs"] if c.get("cause") == 200]
+        self.assertEqual((cdr["call_dir"], cdr["client"], cdr["trunk"]),
+                         ("outbound", "erin", "baresip"), report)

@@ -84,6 +84,44 @@ class RegisteredPhoneTests(BaresipTestsMixin, SynchronousTestCase):
         self.assertEqual(result["cdrs"][0]["from_uri"].split("@")[0], "sip:bob", report)
 
 
+class DerivedCredentialsPhoneTests(BaresipTestsMixin, SynchronousTestCase):
+    """
+    LinkRTC with C{--auth-secret}: baresip registers as dave, a user of no
+    C{[sip-users]} table, with SIP credentials derived from the secret
+    (C{auth_user=dave~EXPIRY}, docs/security.rst), and calls the token
+    client alice / is called by it.
+    """
+
+    def check(self, result, direction):
+        report = self.report(result)
+        self.assertTrue(result["sipUsername"].startswith("dave~"), report)
+        self.assertGreaterEqual(result["registrations"].get("challenged", 0), 1, report)
+        self.assertGreaterEqual(result["registrations"].get("ok", 0), 1, report)
+        self.assertTrue(any("dave at" in line for line in result["registrarLog"]), report)
+        self.assertTone(result["phoneHeard"], 880.0, report)
+        self.assertTone(result["clientHeard"], 440.0, report)
+        self.assertTrue(result["phoneEnded"], report)
+        self.assertEqual(result["clientErrors"], [], report)
+        self.assertEqual(result["linkrtcTracebacks"], 0, result.get("linkrtcLog", "")[-4000:])
+        [cdr] = result["cdrs"]
+        self.assertEqual((cdr["cause"], cdr["call_dir"]), (200, direction), report)
+        return report
+
+    def test_clientCallsPhone(self):
+        """The token client's C{call} to C{dave} rings baresip at its contact; tones both ways."""
+        self.check(runDriver(self, "derived-client-calls-phone"), "outbound")
+
+    def test_phoneCallsClient(self):
+        """
+        baresip dials C{sip:alice@LINKRTC}: its INVITE is challenged (407,
+        dave is registered) and passes with the derived credentials.
+        """
+        result = runDriver(self, "derived-phone-calls-client")
+        report = self.check(result, "inbound")
+        self.assertTrue(any("INVITE from dave authenticated" in line
+                            for line in result["registrarLog"]), report)
+
+
 class RegisteredPhoneMessageTests(BaresipTestsMixin, SynchronousTestCase):
     """Instant messages between baresip registered as bob and the aiortc client alice."""
 
