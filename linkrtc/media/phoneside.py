@@ -14,6 +14,9 @@ L{PhoneSide.phoneAnswer} its SDP: the caller's RTP and the phone's are
 then joined by an L{RTPRelay} (no decoding: both legs use the one codec),
 the browser leg, if one was made, is closed, and the caller's 200 OK
 gets the bridge's usual SIP answer (the 183's, when early media ran).
+The answering phone's later offers (hold, resume, a refresh with SDP) are
+answered by L{PhoneSide.phoneReoffer} on the phone side alone: the same
+address, port and codec, the direction mirrored.
 """
 
 import random
