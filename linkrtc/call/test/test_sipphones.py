@@ -14,7 +14,9 @@ from linkrtc.call.sipphones import HOLD_RETRIES, HOLD_RETRY_DELAY, PhoneRinger
 from linkrtc.call.test.test_outbound import FakeClientLeg
 from linkrtc.error import MediaError
 from linkrtc.interfaces import IPhoneMediaSession
+from linkrtc.sip import sessiontimer
 from linkrtc.sip.bindings import Binding, BindingTable, flowOf
+from linkrtc.sip.test.test_outbound import LegMixin
 from linkrtc.sip.transport import Address
 from linkrtc.sip.uri import SIPURI, NameAddr, parseURI
 from linkrtc.testing import (
@@ -479,6 +481,71 @@ class ForkTests(SynchronousTestCase):
         self.assertEqual(self.legs, [])
         self.assertEqual(len(browser.ofType("incoming")), 1)
         self.assertEqual(call.connections, [browser])
+
+
+class PhoneLegTests(LegMixin, SynchronousTestCase):
+    """
+    A phone's in-dialog requests through the real INVITE client leg
+    (L{linkrtc.sip.outbound.InviteClientLeg}) and transaction layer:
+    what goes on the wire, session timer headers and glare included.
+    """
+
+    def setUp(self):
+        LegMixin.setUp(self)
+        self.ua.sessionTimer = sessiontimer.SessionTimerSettings(1800, 90)
+        self.h = CallHarness(mediaFactory=PassthroughMediaFactory(),
+                             application=FakeApplication(), clock=self.clock)
+        bindings = BindingTable(self.clock)
+        uri = "sip:bob@192.0.2.99:5070"
+        bindings.bind(Binding(user="bob", contact=NameAddr(parseURI(uri)), uriText=uri,
+                              flow=flowOf(Address("UDP", "192.0.2.99", 5070)), callId="c1",
+                              cseq=1, expiresAt=self.clock.seconds() + 3600))
+        self.h.manager.services.sipPhones = PhoneRinger(self.clock, bindings, self.ua)
+        self.call, self.callerLeg = self.h.invite(to="sip:bob@example.com")
+        self.h.application.decide(self.call, {"action": "route", "client": "bob"})
+        [self.invite] = self.transport.requests("INVITE")
+        self.respond(200, body=PHONE_ANSWER.encode(),
+                     headers=[("Session-Expires", "1800;refresher=uas")])
+        self.callerLeg.ack()
+        self.leg = self.call.answerer.leg
+
+    def responses(self, method):
+        return [r for r in self.transport.responses() if r.cseq.method == method]
+
+    def test_refreshWithSessionTimer(self):
+        """
+        The phone's re-INVITE without SDP and Session-Expires (a refresh):
+        200 with the SDP last sent to it and Session-Expires, as the
+        inbound leg answers; its UPDATE without SDP: 200 without body.
+        """
+        self.assertEqual(self.call.state.name, "confirmed")
+        self.farRequest("INVITE", self.leg, cseq=20, headers=("Supported: timer",
+                                                              "Session-Expires: 1800"))
+        [ok] = self.responses("INVITE")
+        self.assertEqual(ok.status, 200)
+        self.assertEqual(ok.body, SIP_OFFER)
+        self.assertEqual(ok.headers.get("Session-Expires"), "1800;refresher=uac")
+        self.farRequest("UPDATE", self.leg, cseq=21, branch="z9hG4bKfar2",
+                        headers=("Session-Expires: 1800;refresher=uac",))
+        [update] = self.responses("UPDATE")
+        self.assertEqual((update.status, update.body), (200, b""))
+        self.assertTrue(update.headers.get("Session-Expires"))
+
+    def test_holdOnTheWire(self):
+        """The phone's sendonly re-INVITE: 200 with the caller's SDP made recvonly."""
+        held = PHONE_ANSWER.replace("a=sendrecv", "a=sendonly").encode()
+        self.farRequest("INVITE", self.leg, cseq=20, body=held)
+        [ok] = self.responses("INVITE")
+        self.assertEqual(ok.status, 200)
+        self.assertIn(b"a=recvonly", ok.body)
+        self.assertTrue(self.call.held)
+
+    def test_glareWithOurRefresh(self):
+        """The phone's re-INVITE while our refresh re-INVITE to it is out: 491."""
+        self.leg.sendRequest("INVITE", SIP_OFFER, "application/sdp", endOnFailure=False)
+        self.farRequest("INVITE", self.leg, cseq=20, body=PHONE_ANSWER.encode())
+        self.assertEqual([r.status for r in self.responses("INVITE")], [491])
+        self.assertFalse(self.call.held)
 
 
 class BestResponseTests(SynchronousTestCase):

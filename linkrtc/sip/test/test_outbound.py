@@ -118,9 +118,12 @@ class LegMixin:
         self.layer.responseReceived(parseMessage(response.toBytes()), PROXY)
         return response
 
-    def farRequest(self, method, leg, cseq=9, branch="z9hG4bKfar1"):
-        """The far end sends C{method} in the confirmed dialog."""
+    def farRequest(self, method, leg, cseq=9, branch="z9hG4bKfar1", body=b"", headers=()):
+        """The far end sends C{method} in the confirmed dialog (C{body}: SDP, C{headers}: lines)."""
         invite = self.transport.requests("INVITE")[-1]
+        extra = "".join(line + "\r\n" for line in headers)
+        if body:
+            extra += "Content-Type: application/sdp\r\n"
         text = (
             f"{method} sip:alice@203.0.113.10:5060 SIP/2.0\r\n"
             f"Via: SIP/2.0/UDP 192.0.2.99:5070;branch={branch}\r\n"
@@ -128,9 +131,10 @@ class LegMixin:
             f"From: <sip:5551234@pbx.example.com>;tag=tt1\r\n"
             f"To: {invite.headers.get('From')}\r\n"
             f"Call-ID: {leg.callId}\r\n"
-            f"CSeq: {cseq} {method}\r\nContent-Length: 0\r\n\r\n"
+            f"CSeq: {cseq} {method}\r\n{extra}Content-Length: {len(body)}\r\n\r\n"
         )
-        self.layer.requestReceived(parseMessage(text.encode()), Address("UDP", "192.0.2.99", 5070))
+        self.layer.requestReceived(parseMessage(text.encode() + body),
+                                   Address("UDP", "192.0.2.99", 5070))
 
 
 class InviteTests(LegMixin, SynchronousTestCase):
