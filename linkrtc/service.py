@@ -120,6 +120,11 @@ class SIPLadder:
     """
 
     def __init__(self, manager, directory):
+        """
+        @param manager: the call engine, or the L{EngineReference} bound to
+            it (the transport is built before the engine).
+        @param directory: the L{linkrtc.signalling.directory.ClientDirectory}.
+        """
         self.manager = manager
         self.directory = directory
 
@@ -241,10 +246,10 @@ def makeLinkRTCService(config, reactor=None):
     L{linkrtc.reference.EngineReference} bound to it once it is built.
     The instant messenger gets a L{linkrtc.reference.Reference} to the
     user agent likewise (the registrar it serves is built before the user
-    agent). The SIP layers still bind each other as RFC 3261 layers them
-    (the transport's C{receiver}, the transaction layer's C{tu}), in
-    L{linkrtc.sip}'s own way: a reference there would add a call to every
-    message's path.
+    agent). The SIP layers are built bottom-up, each building the one
+    above it with its own reference (the transport's C{receiverFactory},
+    the transaction layer's C{tuFactory}), so no message pays for a
+    reference's indirection.
 
     @param config: a L{linkrtc.config.LinkRTCConfig}.
     @param reactor: the reactor (asyncio); the global one if C{None}.
@@ -289,18 +294,26 @@ def makeLinkRTCService(config, reactor=None):
         rateLimiter = SourceRateLimiter(reactor, config.sipRateLimit, config.sipRateBurst,
                                         config.sipBanSeconds,
                                         limitLoopback=config.sipRateLimitLoopback)
-    transport = SIPTransportLayer(reactor, publicAddress=config.publicAddress,
-                                  idleTimeout=config.sipIdleTimeout, rateLimiter=rateLimiter)
-    transactions = TransactionLayer(transport, reactor, None,
-                                    maxServerTransactions=config.maxSipTransactions,
-                                    unknownSourceRetransmissions=2)
     sessionTimer = SessionTimerSettings(max(config.sessionExpires, config.minSE), config.minSE)
-    useragent = UserAgent(transactions, transport, engine, reactor, admission=admission,
-                          userAgentName=config.serverHeader, registrar=registrar,
-                          sessionTimer=sessionTimer)
+
+    def transactionLayer(transport):
+        # RFC 3261's layers, each built by the one below it: the transport
+        # delivers to the transactions, which deliver to the user agent.
+        return TransactionLayer(
+            transport, reactor, None, maxServerTransactions=config.maxSipTransactions,
+            unknownSourceRetransmissions=2,
+            tuFactory=lambda transactions: UserAgent(
+                transactions, transport, engine, reactor, admission=admission,
+                userAgentName=config.serverHeader, registrar=registrar,
+                sessionTimer=sessionTimer))
+
+    transport = SIPTransportLayer(
+        reactor, publicAddress=config.publicAddress, idleTimeout=config.sipIdleTimeout,
+        rateLimiter=rateLimiter, receiverFactory=transactionLayer,
+        observers=[SIPLadder(engine, directory), SIPMessageCounter()])
+    transactions = transport.receiver
+    useragent = transactions.tu
     userAgentReference.bind(useragent)
-    transactions.tu = useragent
-    transport.receiver = transactions
     SIPService(transport, config.sip).setServiceParent(top)
 
     # Phones registered over SIP over WebSocket (RFC 7118) are clients.
@@ -346,8 +359,6 @@ def makeLinkRTCService(config, reactor=None):
         dialer=dialer, webSocketPhones=phones,
     )
     engine.bind(manager)
-    transport.observers.append(SIPLadder(manager, directory))
-    transport.observers.append(SIPMessageCounter())
 
     verifier = makeTokenVerifier(config, reactor)
     adminGuard = AdminGuard(verifier)

@@ -3,7 +3,8 @@
 The dialer of outgoing calls, L{OutboundDialer}: turns a client's C{call}
 message into an L{linkrtc.call.outboundcall.OutboundCall} and, once the
 application routed it, into an INVITE through a trunk (or to a registered
-SIP user's contact), within the dial plan. See L{linkrtc.call.outbound}.
+SIP user's contacts, all ringing at once), within the dial plan. See
+L{linkrtc.call.outbound}.
 """
 
 import math
@@ -109,7 +110,7 @@ class OutboundDialer:
             L{linkrtc.trunks.TrunkService}'s, so the realm a registration
             learned binds the calls too); default made here.
         @param bindings: the registrar's L{linkrtc.sip.bindings.BindingTable}:
-            a C{to} naming a registered SIP user calls its contact
+            a C{to} naming a registered SIP user calls its contacts
             (L{linkrtc.call.contacts}); C{None}: trunks only.
         """
         self.userAgent = userAgent

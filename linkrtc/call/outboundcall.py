@@ -62,6 +62,10 @@ class OutboundCall(Call):
     @ivar clientSdp: the client's offer, C{str}.
     @ivar dialer: the L{OutboundDialer}.
     @ivar trunk: the L{linkrtc.config.Trunk} chosen, or C{None}.
+    @ivar contact: for a call to a registered SIP user, its preferred
+        contact (L{linkrtc.sip.bindings.Binding}), else C{None}.
+    @ivar contacts: the contacts that ring (at most C{max-forks}, preferred
+        first; L{linkrtc.call.contacts}), else empty.
     @ivar leg: the L{linkrtc.interfaces.ISIPClientLeg} once made, else a
         placeholder with C{request} C{None}.
     @ivar answerSdp: the SDP last sent to the client as C{answer}, or C{None}.
@@ -93,6 +97,7 @@ class OutboundCall(Call):
         self.dialer = dialer
         self.trunk = None
         self.contact = None
+        self.contacts = ()
         self.answerSdp = None
         self.confirmPending = False
         self.routeTarget = None
@@ -189,8 +194,9 @@ class OutboundCall(Call):
         cdr = super().buildCDR(mediaStats)
         cdr["trunk"] = self.trunk.name if self.trunk is not None else None
         cdr["ref"] = self.ref
-        # The callee's device: a registered phone's contact, else none known.
-        contact = getattr(self, "contact", None)
+        # The callee's device: a registered phone's contact (the one that
+        # answered when several rang, linkrtc.call.contactfork), else none known.
+        contact = getattr(self.leg, "winningContact", None) or getattr(self, "contact", None)
         cdr["device"] = (contact.uriText or str(contact.contact.uri)) \
             if contact is not None and self.answerTime is not None else None
         return cdr

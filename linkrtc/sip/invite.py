@@ -338,15 +338,28 @@ class InviteServerLeg:
         """
         A request with our tag before the dialog is confirmed. BYE is
         answered 200 and treated like CANCEL (RFC 3261 §15.1.2: the INVITE
-        then gets 487); the rest get 481 (we hold no early dialog state).
+        then gets 487). An UPDATE (RFC 3311 §5.2) without a body only
+        refreshes the early session (RFC 4028 §7.4): 200 with our Contact
+        (a target refresh request, §5.2) and the session timer's headers;
+        one with an offer gets 488, and the early session stays as
+        negotiated (media changes before the answer are not supported).
+        The rest get 481 (we hold no other early dialog state).
         """
         ua = self.userAgent
-        if request.method == "BYE":
+        method = request.method
+        if method == "BYE":
             ua.respond(transaction, request, 200)
             self.cancelReceived(request)
-        elif request.method == "PRACK" and self._reliable is not None:
+        elif method == "PRACK" and self._reliable is not None:
             ua.respond(transaction, request, self._reliable.prackReceived(request))
             self._reliable.advance()  # the next provisional or the held 2xx, after the 200
+        elif method == "UPDATE":
+            if request.body:
+                ua.respond(transaction, request, 488, "Not Acceptable Here",
+                           headers=[("Warning", '399 linkrtc "no media change before the answer"')])
+                return
+            headers = sessiontimer.answerHeaders(self.sessionTimer, request, 200, None)
+            transaction.respond(self._dialogResponse(request, 200, None, None, None, headers))
         else:
             ua.respond(transaction, request, 481)
 

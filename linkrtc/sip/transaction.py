@@ -124,7 +124,7 @@ class TransactionLayer:
 
     def __init__(self, transport, clock, tu, timers=None,
                  maxServerTransactions=DEFAULT_MAX_SERVER_TRANSACTIONS,
-                 unknownSourceRetransmissions=None):
+                 unknownSourceRetransmissions=None, tuFactory=None):
         """
         @param maxServerTransactions: most server transactions held at once
             (C{int}), or C{None} for no bound. When full, the oldest
@@ -140,6 +140,9 @@ class TransactionLayer:
             3xx-6xx to INVITE for a source IP that never sent us an ACK nor
             answered one of our requests (C{int}), or C{None} for RFC 3261
             behaviour (until ACK or Timer H; about ten).
+        @param tuFactory: C{None}, or a callable C{(layer) -> tu} building
+            the transaction user (which needs this layer) as the last step
+            of this constructor, instead of C{tu}.
         """
         self.transport = transport
         self.clock = clock
@@ -163,6 +166,8 @@ class TransactionLayer:
         # RFC 6026 Accepted, §17.2.2 Completed: their final response is
         # sent), oldest first: what a full table gives up first.
         self._lingering = {}
+        if tuFactory is not None:
+            self.tu = tuFactory(self)
 
     # -- inspection -------------------------------------------------------------
 

@@ -98,8 +98,9 @@ class SIPTransportLayer(StreamConnections):
 
     @ivar receiver: the transaction layer: an object with
         C{requestReceived(request, source)} and
-        C{responseReceived(response, source)}. May be set after
-        construction. Messages arriving while it is C{None} are dropped.
+        C{responseReceived(response, source)}: given, or built by
+        C{receiverFactory} with this layer, when the layer is built.
+        Messages arriving while it is C{None} are dropped.
     @ivar idleTimeout: seconds without traffic after which a stream
         connection is closed, or C{None} never to close.
     """
@@ -107,7 +108,8 @@ class SIPTransportLayer(StreamConnections):
     def __init__(self, reactor, publicAddress=None, receiver=None,
                  idleTimeout=DEFAULT_IDLE_TIMEOUT, bufferSize=DEFAULT_BUFFER_SIZE,
                  connectTimeout=DEFAULT_CONNECT_TIMEOUT, tlsTrustRoot=None,
-                 tlsClientCertificate=None, rateLimiter=None):
+                 tlsClientCertificate=None, rateLimiter=None, receiverFactory=None,
+                 observers=()):
         """
         @param reactor: provides L{IReactorTime}, and for listening and
             sending L{IReactorUDP}, L{IReactorTCP}, L{IReactorSSL}.
@@ -125,6 +127,11 @@ class SIPTransportLayer(StreamConnections):
             C{None}.
         @param rateLimiter: a L{linkrtc.sip.ratelimit.SourceRateLimiter}
             for per-source flood control, or C{None} for none.
+        @param receiverFactory: C{None}, or a callable C{(layer) ->
+            receiver} building the layer above (the transaction layer,
+            which needs this one) as the last step of this constructor,
+            instead of C{receiver}.
+        @param observers: the first C{observers} (see that attribute).
         @raise ValueError: for a malformed C{publicAddress}.
         """
         self._reactor = reactor
@@ -133,7 +140,7 @@ class SIPTransportLayer(StreamConnections):
         #: Callables C{observer(direction, message, data, address)} told of
         #: every message parsed in (C{"in"}) or sent (C{"out"}); for the
         #: demo page's ladder. C{data} is the raw C{bytes}.
-        self.observers = []
+        self.observers = list(observers)
         self.idleTimeout = idleTimeout
         self.bufferSize = bufferSize
         self.connectTimeout = connectTimeout
@@ -159,6 +166,8 @@ class SIPTransportLayer(StreamConnections):
         self._closed = False
         #: The L{SourceRateLimiter}, or C{None}.
         self.rateLimiter = rateLimiter
+        if receiverFactory is not None:
+            self.receiver = receiverFactory(self)
 
     # -- listening ---------------------------------------------------------
 

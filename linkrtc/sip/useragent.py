@@ -11,11 +11,13 @@ L{linkrtc.interfaces.IInviteHandler}.
 
 Wiring::
 
-    transport = SIPTransportLayer(reactor, publicAddress)
-    ua = UserAgent(None, transport, inviteHandler, reactor)
-    layer = TransactionLayer(transport, reactor, ua)
-    ua.setTransactionLayer(layer)     # the layer needs its TU first
-    transport.receiver = layer        # inbound: transport -> layer -> ua
+    # inbound: transport -> layer -> ua; each layer builds the one above
+    transport = SIPTransportLayer(
+        reactor, publicAddress,
+        receiverFactory=lambda transport: TransactionLayer(
+            transport, reactor, None,
+            tuFactory=lambda layer: UserAgent(layer, transport, inviteHandler, reactor)))
+    ua = transport.receiver.tu
     transport.listen("udp:5060")
 """
 

@@ -176,3 +176,26 @@ class HeapClockTests(SynchronousTestCase):
             clock.callLater(1 + 1e-7, ran.append, "x")
             clock.advance(1)
             self.assertEqual(ran, expected)
+
+
+class MediaLoadTests(SynchronousTestCase):
+    def test_rtpPayload(self):
+        """
+        bench/mediaload.py finds the payload after the CSRCs and the header
+        extension, without the padding; a short or non-RTP packet gives C{None}.
+        """
+        mediaload = benchModule("mediaload")
+        header = bytes([0x80 | 0x20 | 0x10 | 1, 0, 0, 7]) + bytes(8) + bytes(4)
+        extension = b"\xbe\xde\x00\x01" + bytes(4)
+        packet = header + extension + b"abc" + b"\x00\x02"
+        self.assertEqual(mediaload.rtpPayload(packet), b"abc")
+        self.assertEqual(mediaload.rtpSeq(packet), 7)
+        self.assertIsNone(mediaload.rtpPayload(b"\x80\x00"))
+        self.assertIsNone(mediaload.rtpPayload(bytes(12)))
+
+    def test_stampedPayload(self):
+        """A stamped payload is PCMU-sized and starts with the magic bytes."""
+        mediaload = benchModule("mediaload")
+        payload = mediaload.stampedPayload()
+        self.assertEqual(len(payload), 160)
+        self.assertTrue(payload.startswith(mediaload.MAGIC))

@@ -75,13 +75,17 @@ class ContactCallTests(SynchronousTestCase):
         self.assertEqual(self.alice.ofType("answer")[-1]["call"], call.id)
 
     def test_mostRecentContact(self):
-        """With two contacts the most recent registration is called."""
+        """
+        With two contacts both ring (linkrtc.call.contactfork); the most
+        recent registration's INVITE is the first sent.
+        """
         self.bind(uri="sip:bob@10.0.0.2")
         self.h.clock.advance(1)
         self.bind(uri="sip:bob@10.0.0.3")
         call = self.dial()
         self.h.application.decide(call, {"action": "route", "trunk": None})
-        self.assertEqual(str(self.legs[0].kwargs["requestURI"]), "sip:bob@10.0.0.3")
+        self.assertEqual([str(leg.kwargs["requestURI"]) for leg in self.legs],
+                         ["sip:bob@10.0.0.3", "sip:bob@10.0.0.2"])
 
     def test_unregisteredNoTrunk(self):
         """A name nobody registered, with no trunk: error 503 as before."""

@@ -368,6 +368,31 @@ class DialogRequestTests(UserAgentMixin, SynchronousTestCase):
         itx = self.receive(request("INFO", toTag=leg.localTag, cseq=3))
         self.assertEqual(itx.statuses, [481])
 
+    def test_earlyUpdateRefresh(self):
+        """
+        An UPDATE without a body in the early dialog refreshes it (RFC 3311
+        §5.2): 200 with our tag and Contact; the INVITE goes on.
+        """
+        tx, leg = self.invite()
+        leg.sendProvisional(180)
+        utx = self.receive(request("UPDATE", toTag=leg.localTag, cseq=2))
+        self.assertEqual(utx.statuses, [200])
+        response = utx.responses[0]
+        self.assertEqual(response.toAddr.tag, leg.localTag)
+        self.assertEqual(response.contacts[0].uri.host, "203.0.113.10")
+        self.assertNotIn("cancelled", self.handler.listener.names())
+        leg.sendFinal(200, body=SDP, contentType="application/sdp")
+        self.assertEqual(tx.statuses[-1], 200)
+
+    def test_earlyUpdateOffer(self):
+        """An UPDATE with an offer in the early dialog gets 488; the call goes on."""
+        tx, leg = self.invite()
+        leg.sendProvisional(183)
+        utx = self.receive(request("UPDATE", toTag=leg.localTag, cseq=2, body=SDP,
+                                   extra=("Content-Type: application/sdp",)))
+        self.assertEqual(utx.statuses, [488])
+        self.assertEqual(self.handler.listener.names(), [])
+
 
 INVITE = (
     "INVITE sip:bob@192.0.2.10 SIP/2.0\r\n"

@@ -1429,3 +1429,19 @@ class BoundedTableTests(SynchronousTestCase):
         self.flood(200, start=2000)
         warnings = [e for e in self.log if "table full" in e.get("log_format", "")]
         self.assertEqual(len(warnings), 2)
+
+
+class BuiltWholeTests(SynchronousTestCase):
+    def test_tuFactory(self):
+        """C{tuFactory} builds the transaction user with the layer itself, last."""
+        clock = Clock()
+        built = []
+
+        def factory(layer):
+            built.append((layer, layer.maxServerTransactions))
+            return FakeTU()
+
+        layer = TransactionLayer(FakeTransport(clock), clock, None, maxServerTransactions=7,
+                                 tuFactory=factory)
+        self.assertEqual(built, [(layer, 7)])
+        self.assertIsInstance(layer.tu, FakeTU)

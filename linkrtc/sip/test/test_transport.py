@@ -1031,3 +1031,31 @@ class ObserverTests(TransportTestMixin, SynchronousTestCase):
         self.datagram(invite(), ("192.0.2.1", 5066))
         self.assertEqual(len(self.receiver.requests), 1)
         self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+
+
+class BuiltWholeTests(SynchronousTestCase):
+    """The layer above and the observers are given when the layer is built."""
+
+    def test_receiverFactory(self):
+        """C{receiverFactory} builds the receiver with the layer itself, last."""
+        built = []
+
+        def factory(layer):
+            built.append((layer, layer.rateLimiter))
+            return FakeReceiver()
+
+        layer = SIPTransportLayer(FakeReactor(), receiverFactory=factory, rateLimiter="limiter")
+        self.assertEqual(built, [(layer, "limiter")])
+        self.assertIsInstance(layer.receiver, FakeReceiver)
+
+    def test_observers(self):
+        """The observers given at construction see the messages parsed in."""
+        seen = []
+        reactor = FakeReactor()
+        receiver = FakeReceiver()
+        layer = SIPTransportLayer(reactor, receiver=receiver,
+                                  observers=[lambda *args: seen.append(args[0])])
+        self.successResultOf(layer.listen("udp:5060:interface=192.0.2.10"))
+        reactor.udpPorts[0].protocol.datagramReceived(invite(), ("192.0.2.1", 5066))
+        self.assertEqual(seen, ["in"])
+        self.assertEqual(len(receiver.requests), 1)

@@ -29,6 +29,12 @@ it hears), dialling C{sip:bob@LINKRTC}. bob's devices:
     restarts its player: the audio after the resume is seen in the CDR's
     RTP counts, not in her recording.)
 
+The other way round, C{client-calls-forked-phone}: the aiortc client
+alice (880 Hz) calls C{bob} by name; bob is the same SIPp device and a
+baresip registered as bob (440 Hz, answers by itself): both get the
+INVITE, baresip answers, the SIPp device must get the CANCEL with the
+Reason; the client hangs up.
+
 The SIPp device registers with one SIPp run (REGISTER, 401, REGISTER
 with bob's credentials, 200) and is then played by a second SIPp run, a
 UAS on the same port (LinkRTC reaches a contact at the address its
@@ -329,6 +335,7 @@ class ForkRun(RegistrarRun):
         if registered.returncode != 0:
             raise AssertionError("the SIPp device did not register:\n"
                                  + (registered.stdout + registered.stderr)[-2000:])
+        self.result["devicePort"] = port
         self.step("SIPp device registered", port=port)
         self.deviceLog = os.path.join(self.out, "sipp-device.log")
         self.device = subprocess.Popen(
@@ -338,7 +345,7 @@ class ForkRun(RegistrarRun):
         time.sleep(0.5)  # SIPp binds its port
 
     def finishDevice(self):
-        """The SIPp device's exit status (0: it was rung and CANCELed with the Reason)."""
+        """The SIPp device's exit status (0: its scenario passed, e.g. rung and CANCELed with the Reason)."""
         try:
             self.result["deviceExit"] = self.device.wait(10)
         except subprocess.TimeoutExpired:
@@ -452,6 +459,18 @@ def scenarioPhoneHolds(run, args):
     run.result["ok"] = True
 
 
+def scenarioClientCallsForkedPhone(run, args):
+    run.startLinkRTC()
+    run.startRingingDevice()
+    run.startRegisteredBaresip(seconds=60)
+    run.startClient("--codec", "pcmu", "--dial", "bob")
+    run.result["calling"] = run.client.waitFor("calling", 10)
+    run.client.waitFor("answer", 20)
+    run.step("answer")
+    run.talkAndHangUp(args)
+    run.finishDevice()
+
+
 SCENARIOS = {
     "phone-holds": scenarioPhoneHolds,
     "phone-calls-phone": scenarioPhoneCallsPhone,
@@ -459,6 +478,7 @@ SCENARIOS = {
         lambda run, args: scenarioPhoneCallsPhone(run, args, media="passthrough"),
     "fork-phone-wins": scenarioForkPhoneWins,
     "fork-client-wins": scenarioForkClientWins,
+    "client-calls-forked-phone": scenarioClientCallsForkedPhone,
 }
 
 

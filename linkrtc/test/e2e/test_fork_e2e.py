@@ -13,6 +13,11 @@ completed elsewhere"} (RFC 3326).
 
 A SIPp phone answering as bob holds and resumes the call with
 re-INVITEs (C{phone-holds}); see L{test_phoneHoldsAndResumes}.
+
+The other way round, an aiortc client calls bob by name while bob is
+registered from baresip and from that SIPp device: both devices get the
+INVITE (L{linkrtc.call.contactfork}); baresip answers, the SIPp device
+must get the CANCEL with the Reason; tones both ways.
 """
 
 import os
@@ -126,3 +131,27 @@ class ForkTests(BridgeTestsMixin, SynchronousTestCase):
         self.assertGreaterEqual(sip["packetsSent"], 50 * (HOLD_TALK + RESUMED_TALK - 1.5), report)
         self.assertGreaterEqual(phone["packetsReceived"] - sip["packetsSent"],
                                 50 * (HOLD_SECONDS - 1.0), report)
+
+    def test_clientCallsForkedPhone(self):
+        """
+        The aiortc client alice calls C{bob}, registered from baresip and
+        from a SIPp device: both ring (SIPp answers the INVITE with 180),
+        baresip answers; the SIPp device gets CANCEL with C{Reason:
+        SIP;cause=200;text="Call completed elsewhere"} (its scenario fails
+        without it); tones both ways; the CDR names baresip's contact.
+        """
+        result = runBaresipDriver(self, DRIVER, "client-calls-forked-phone", timeout=90.0)
+        report = (summary(result) + "\ndevice: " + str(result.get("deviceLog", ""))[-1500:]
+                  + "\ndevice messages: " + str(result.get("deviceMessages", ""))[-2500:]
+                  + "\nlinkrtc:\n" + result.get("linkrtcLog", "")[-3000:])
+        self.assertEqual(result["linkrtcTracebacks"], 0, report)
+        self.assertCancelledElsewhere(result, report)
+        self.assertIn("INVITE sip:bob@", result["deviceMessages"], report)
+        self.assertTone(result["phoneHeard"], 880.0, report)
+        self.assertTone(result["clientHeard"], 440.0, report)
+        self.assertEqual(result["clientStates"][-2:], ["confirmed", "dropped"], report)
+        [cdr] = result["cdrs"]
+        self.assertEqual((cdr["cause"], cdr["call_dir"], cdr["client"]),
+                         (200, "outbound", "alice"), report)
+        self.assertTrue(cdr["device"].startswith("sip:bob"), report)
+        self.assertNotIn(f":{result['devicePort']}", cdr["device"], report)

@@ -4,7 +4,8 @@ end against SIPp: an incoming call whose caller requires 100rel gets its
 180 reliably and LinkRTC answers the PRACK before the 200; an outgoing
 call through a trunk that sends a reliable 183 is PRACKed by LinkRTC; a
 session SIPp refreshes with UPDATE and re-INVITE lives past its interval
-(and a re-INVITE LinkRTC cannot relay gets 488 without ending it); a
+(and a re-INVITE LinkRTC cannot relay gets 488 without ending it); an
+UPDATE before the answer gets 200 (no body) or 488 (an offer); a
 session LinkRTC refreshes gets UPDATEs; a session nobody refreshes, or
 whose refresh fails, is ended by LinkRTC's BYE, with the reason in the
 CDR; an interval below Min-SE gets 422. Min-SE is set to 2 s
@@ -24,6 +25,19 @@ class IncomingTests(_CallTestBase):
         """Require: 100rel: a reliable 180, 200 to SIPp's PRACK, then the 200 OK."""
         bob = self.client("bob", "--action", "answer", "--answer-after", "1")
         self.sipp("uac_100rel.xml", "bob", "-d", "300")
+        bob.waitFor(lambda m: m.get("state") == "dropped")
+        self.assertIn("confirmed", bob.states())
+        [cdr] = self.cdrs(1)
+        self.assertEqual((cdr["cause"], cdr["dropped_by"]), (200, "usr"))
+
+    def test_earlyUpdate(self):
+        """
+        UPDATEs before the answer (RFC 3311 §5.2): one without a body gets
+        200 with a Contact, one offering only G.729 gets 488; the call is
+        then answered and ends with SIPp's BYE (cause 200).
+        """
+        bob = self.client("bob", "--action", "answer", "--answer-after", "2")
+        self.sipp("uac_early_update.xml", "bob")
         bob.waitFor(lambda m: m.get("state") == "dropped")
         self.assertIn("confirmed", bob.states())
         [cdr] = self.cdrs(1)
