@@ -218,6 +218,8 @@ class PhoneSide:
             desc = sdpmod.parseSDP(sdp)
             index, m = desc.audio()
             codec, event = sdpmod.chooseCodec(m, supported=(self._phoneCodec.name,))
+            if m.address is None:
+                raise MediaError("the phone's re-offer has no connection address")
         except MediaError as e:
             return defer.fail(e)
         except Exception as e:
@@ -240,7 +242,7 @@ class PhoneSide:
         self._phoneSdpSent = body
         self._phoneCodec = codec
         self._phoneRtp.setCodecs(codec, event)
-        held = m.address is not None and m.address[1] in _WILDCARDS
+        held = m.address[1] in _WILDCARDS
         self._phoneRtp.setRemote(None if held else (m.address[1], m.port),
                                  peerSends=m.direction in ("sendrecv", "sendonly"))
         self._phoneRtp.sending = not held and m.direction in ("sendrecv", "recvonly")
