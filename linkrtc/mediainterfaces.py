@@ -458,6 +458,33 @@ class IPhoneMediaSession(IMediaSession):
             for the 200 OK, or failing with L{linkrtc.error.MediaError}.
         """
 
+    def phoneReoffer(sdp):
+        """
+        The answering phone's new offer (its re-INVITE or UPDATE: hold,
+        resume, a session refresh with SDP), answered as RFC 3264 §6.1
+        and §8 say: the direction mirrored (C{sendonly} -> C{recvonly},
+        C{inactive} -> C{inactive}, C{sendrecv} -> C{sendrecv}), the o=
+        version incremented only when our SDP changes (bridge: LinkRTC's
+        RTP address, port and codec as before; passthrough: the caller's
+        SDP, only while the phone's address, port and codecs stay).
+
+        @param sdp: the offer (C{bytes} or C{str}).
+        @return: L{Deferred} firing with C{(answer, hold)}: the SDP
+            (C{bytes}) and C{True} when the offer puts the call on hold
+            (C{sendonly}, C{inactive} or c=0.0.0.0); or failing with
+            L{linkrtc.error.MediaError} (before the phone answered, an
+            unusable offer, a codec or, in passthrough, a media change
+            that cannot be done: 488), the media then unchanged.
+        """
+
+    def phoneSdp():
+        """
+        @return: the SDP last sent to the answering phone (C{bytes}; its
+            o= version unchanged), what a re-INVITE without SDP (a session
+            refresh) gets as the offer in its 2xx (RFC 3261 §14.2), or
+            C{None} before any.
+        """
+
 
 class IOfferlessOutboundMediaSession(IOutboundMediaSession):
     """

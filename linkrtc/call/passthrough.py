@@ -139,6 +139,82 @@ def isHold(sdp):
     return any(line in ("a=sendonly", "a=inactive") for line in lines)
 
 
+#: RFC 3264 §6.1: the answer's direction for an offer's.
+_ANSWER_DIRECTION = {"sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}
+
+_DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
+
+
+def direction(sdp):
+    """
+    @param sdp: SDP text (C{str}).
+    @return: the first audio stream's direction attribute, else the
+        session's, else C{"sendrecv"} (RFC 4566 §6).
+    """
+    session, section, inAudio = None, None, False
+    for line in sdp.splitlines():
+        line = line.strip()
+        if line.startswith("m="):
+            if inAudio:
+                break
+            inAudio = line.startswith("m=audio ")
+        elif line.startswith("a=") and line[2:] in _DIRECTIONS:
+            if inAudio:
+                section = line[2:]
+            elif session is None and section is None:
+                session = line[2:]
+    return section or session or "sendrecv"
+
+
+def audioTarget(sdp):
+    """
+    @param sdp: SDP text (C{str}).
+    @return: C{(address, port)} of the first audio stream (its c=, else
+        the session's), the address C{None} for a c=0.0.0.0 hold; C{None}
+        without an audio stream.
+    """
+    address, port, inAudio = None, None, False
+    for line in sdp.splitlines():
+        line = line.strip()
+        if line.startswith("m="):
+            if inAudio:
+                break
+            inAudio = line.startswith("m=audio ")
+            if inAudio:
+                fields = line.split()
+                port = fields[1] if len(fields) > 1 else None
+        elif line.startswith("c=") and (inAudio or port is None):
+            address = line.split()[-1]
+    if port is None:
+        return None
+    return (None if address in ("0.0.0.0", "::") else address), port
+
+
+def withDirection(sdp, wanted):
+    """
+    @param sdp: SDP text (C{str}) that is not C{wanted} (L{direction}).
+    @param wanted: a direction attribute's value.
+    @return: C{sdp} with its direction attributes dropped, C{a=wanted} at
+        session level (none for C{sendrecv}) and its o= version plus one
+        (RFC 3264 §8).
+    """
+    lines, added = [], wanted == "sendrecv"
+    for line in sdp.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("a=") and stripped[2:] in _DIRECTIONS:
+            continue
+        if stripped.startswith("m=") and not added:
+            lines.append("a=" + wanted)
+            added = True
+        if stripped.startswith("o="):
+            fields = stripped.split()
+            if len(fields) > 2 and fields[2].isdigit():
+                fields[2] = str(int(fields[2]) + 1)
+                line = " ".join(fields)
+        lines.append(line)
+    return "\r\n".join(lines) + "\r\n"
+
+
 @implementer(IOutboundMediaSession, IPhoneMediaSession)
 class PassthroughSession:
     """
@@ -159,6 +235,8 @@ class PassthroughSession:
         self.listener = listener
         self.answer = None
         self.closed = False
+        self._phoneSdp = None
+        self._phoneAnswer = None
         self._warned = False
         self._warnings = warnings if warnings is not None else PlainRTPWarnings()
 
@@ -239,11 +317,51 @@ class PassthroughSession:
         """The caller's offer as is (C{str}): SIP phones get the caller's SDP."""
         if sipOffer is None:
             return defer.fail(MediaError("an offerless INVITE cannot ring a SIP phone"))
-        return defer.maybeDeferred(_text, sipOffer, "the SIP offer")
+        try:
+            self._phoneSdp = _text(sipOffer, "the SIP offer")
+        except MediaError:
+            return defer.fail()
+        return defer.succeed(self._phoneSdp)
 
     def phoneAnswer(self, sdp):
         """The answering phone's SDP as is (C{bytes}), for the caller's 200 OK."""
-        return self.sipAnswer(sdp)
+        d = self.sipAnswer(sdp)
+        if self.answer is not None:
+            self._phoneAnswer = self.answer.decode("utf-8")
+        return d
+
+    def phoneReoffer(self, sdp):
+        """
+        See L{linkrtc.interfaces.IPhoneMediaSession.phoneReoffer}.
+        Passthrough cannot ask the caller for a new answer, as in
+        L{sipReoffer}: the phone's offer is answered with the caller's SDP
+        (the direction mirrored, the o= version incremented when that
+        changes it) only while the media stays: the same audio address and
+        port as the phone's answer (c=0.0.0.0 is a hold) and a codec of
+        that SDP. Otherwise L{MediaError} (488), nothing changes.
+        """
+        try:
+            offer = _text(sdp, "the phone's re-offer")
+        except MediaError:
+            return defer.fail()
+        if self._phoneSdp is None or self._phoneAnswer is None:
+            return defer.fail(MediaError("a phone's re-offer before it answered"))
+        ours = audioCodecs(self._phoneSdp)
+        if ours and not ours & audioCodecs(offer):
+            return defer.fail(MediaError("the re-offer shares no codec with the call (%s)"
+                                         % ", ".join(sorted(ours))))
+        target = audioTarget(offer)
+        if target is None or (target[0] is not None and target != audioTarget(self._phoneAnswer)):
+            return defer.fail(MediaError("passthrough cannot move the caller's media to a new "
+                                         "address or port"))
+        wanted = _ANSWER_DIRECTION.get(direction(offer), "sendrecv")
+        if direction(self._phoneSdp) != wanted:
+            self._phoneSdp = withDirection(self._phoneSdp, wanted)
+        return defer.succeed((self._phoneSdp.encode("utf-8"), isHold(offer)))
+
+    def phoneSdp(self):
+        """See L{linkrtc.interfaces.IPhoneMediaSession.phoneSdp}."""
+        return None if self._phoneSdp is None else self._phoneSdp.encode("utf-8")
 
     def clientAnswer(self, sipAnswer):
         """The SIP answer, decoded (C{str}); the same every time for the same SDP."""

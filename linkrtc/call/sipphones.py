@@ -24,22 +24,58 @@ flow the contact's REGISTER came by:
    answered, RFC 3326), BYE after. A 2xx that comes after the CANCEL is
    ACKed and ended with BYE by the leg (RFC 3261 §13.2.2.4).
 
-In a call a phone answered, its re-INVITEs and UPDATEs get 488 (hold from
-the phone is not mapped), other requests 501.
+In a call a phone answered, its re-INVITEs and UPDATEs (RFC 3261 §14,
+RFC 3311) are answered on the phone's side alone, by the media session
+(L{linkrtc.interfaces.IPhoneMediaSession.phoneReoffer}, RFC 3264 §6.1 and
+§8):
+
+ - with SDP: our answer keeps LinkRTC's address, port and codec (bridge)
+   or the caller's SDP (passthrough) and mirrors the direction
+   (C{sendonly} -> C{recvonly}, C{inactive} -> C{inactive}), the o=
+   version incremented only when it changes. An offer the media cannot
+   take (no codec of the call, a new address in passthrough) gets 488 and
+   the media stays. A change of hold is then passed to the engine as the
+   client protocol's C{hold} / C{unhold} from the answering device, what a
+   browser's hold button sends (docs/signalling.rst): in bridge mode the
+   caller gets a re-INVITE with C{a=sendonly} (C{a=sendrecv} to resume)
+   and the application C{state} C{hold} / C{unhold}; in passthrough the
+   hold is signalling only. A C{hold} refused with C{error} 409 (the
+   caller's own re-INVITE was under way) is asked again
+   L{HOLD_RETRY_DELAY} seconds later, at most L{HOLD_RETRIES} times;
+ - without SDP (a session refresh): a re-INVITE gets 200 with the SDP last
+   sent to the phone (the offer; the phone's answer in its ACK is not
+   read), an UPDATE 200 without body. The session timer headers are
+   answered by the leg (L{linkrtc.sip.sessiontimer}), as on the inbound
+   leg;
+ - glare (RFC 3261 §14.1) is the leg's: 491 while our own re-INVITE to
+   the phone (a session refresh) is out, 500 with Retry-After while one
+   of the phone's is being answered.
+
+Other requests get 501.
 """
 
+from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from linkrtc.call.contacts import contactsFor, inviteToContact
 from linkrtc.call.fork import ANSWERED_ELSEWHERE, ANSWERED_ELSEWHERE_REASON
-from linkrtc.interfaces import IClientConnection
+from linkrtc.error import MediaError
+from linkrtc.interfaces import IClientConnection, IPhoneMediaSession
 from linkrtc.sip.outbound import InviteClientLeg
 from linkrtc.sip.uri import parseURI
 
 __all__ = ["PhoneBranch", "PhoneRinger"]
 
 log = Logger()
+
+SDP = "application/sdp"
+
+#: Seconds before a phone's hold refused with 409 is asked again.
+HOLD_RETRY_DELAY = 1.0
+
+#: Times in a row a phone's hold refused with 409 is asked again.
+HOLD_RETRIES = 5
 
 
 def _text(body):
@@ -113,6 +149,8 @@ class PhoneBranch:
     @ivar leg: the INVITE client leg, once C{incoming} came.
     @ivar done: C{True} once the branch is over for the engine (failed,
         cancelled, ended).
+    @ivar held: C{True} while the answering phone's last offer put the
+        call on hold.
     """
 
     plainRTP = True
@@ -131,6 +169,9 @@ class PhoneBranch:
         self.leg = None
         self.answered = False
         self.done = False
+        self.held = False
+        self._holdRetry = None
+        self._holdRetries = 0
 
     def __repr__(self):
         return f"<PhoneBranch {self.clientName!r} {self.device}>"
@@ -156,6 +197,10 @@ class PhoneBranch:
             self._invite(message)
         elif kind == "state" and message.get("state") == "dropped":
             self._stop(message.get("cause"))
+        elif kind == "state" and message.get("state") in ("hold", "unhold"):
+            self._holdRetries = 0
+        elif kind == "error" and message.get("code") == 409:
+            self._retryHold()
         return True
 
     def close(self, code=1000, reason=None):
@@ -186,6 +231,7 @@ class PhoneBranch:
             self._tell({"type": "hangup", "cause": 500, "reason": "the INVITE failed"})
 
     def _stop(self, cause):
+        self._cancelHoldRetry()
         leg = self.leg
         if self.done and not self.answered:
             return
@@ -225,6 +271,7 @@ class PhoneBranch:
         self._tell({"type": "hangup", "cause": status, "reason": reason or f"SIP {status}"})
 
     def legTerminated(self, reason):
+        self._cancelHoldRetry()
         if self.done and not self.answered:
             return
         self.done = True
@@ -235,5 +282,74 @@ class PhoneBranch:
         if request.method == "BYE":
             respond(200)
             self.legTerminated("BYE")
+        elif request.method in ("INVITE", "UPDATE"):
+            self._reoffered(request, respond)
         else:
-            respond(488 if request.method in ("INVITE", "UPDATE") else 501)
+            respond(501)
+
+    # -- the phone's re-INVITE and UPDATE ------------------------------------
+
+    def _reoffered(self, request, respond):
+        """A re-INVITE or UPDATE of the phone: see the module docstring."""
+        media = getattr(self._call, "media", None)
+        if self.done or not self.answered or not IPhoneMediaSession.providedBy(media):
+            respond(481 if self.done else 491)
+            return
+        raw = bytes(getattr(request, "body", b"") or b"")
+        if not raw:
+            if request.method == "UPDATE":
+                respond(200)  # RFC 3311 §5.2: no offer, no answer
+                return
+            current = media.phoneSdp()
+            if current is None:
+                respond(500)
+                return
+            respond(200, body=current, contentType=SDP)  # RFC 3261 §14.2: our offer
+            return
+        sdp = _text(raw)
+        if sdp is None:
+            respond(488)
+            return
+        d = defer.maybeDeferred(media.phoneReoffer, sdp)
+        d.addCallbacks(self._reofferAnswered, self._reofferFailed,
+                       callbackArgs=(respond,), errbackArgs=(respond,))
+        d.addErrback(lambda f: log.failure("SIP branch {device}: answering a re-offer failed",
+                                           f, device=self.device))
+
+    def _reofferAnswered(self, result, respond):
+        answer, hold = result
+        respond(200, body=answer, contentType=SDP)
+        hold = bool(hold)
+        if hold != self.held and not self.done:
+            self.held = hold
+            self._holdRetries = 0
+            self._askHold()
+
+    def _reofferFailed(self, failure, respond):
+        if failure.check(MediaError):
+            log.info("SIP branch {device}: re-offer refused: {why}", device=self.device,
+                     why=failure.getErrorMessage())
+            respond(488)
+        else:
+            log.failure("SIP branch {device}: the re-offer failed", failure, device=self.device)
+            respond(500)
+
+    def _askHold(self):
+        """Tell the engine the phone's hold, as the client's C{hold} / C{unhold}."""
+        self._holdRetry = None
+        if self.done or not self.answered:
+            return
+        self._tell({"type": "hold" if self.held else "unhold"})
+
+    def _retryHold(self):
+        """The engine refused the hold (409: a re-INVITE of the caller's was pending)."""
+        if (self._holdRetry is not None or self.done or not self.answered
+                or self._holdRetries >= HOLD_RETRIES):
+            return
+        self._holdRetries += 1
+        self._holdRetry = self._ringer.clock.callLater(HOLD_RETRY_DELAY, self._askHold)
+
+    def _cancelHoldRetry(self):
+        retry, self._holdRetry = self._holdRetry, None
+        if retry is not None and retry.active():
+            retry.cancel()

@@ -14,6 +14,9 @@ L{PhoneSide.phoneAnswer} its SDP: the caller's RTP and the phone's are
 then joined by an L{RTPRelay} (no decoding: both legs use the one codec),
 the browser leg, if one was made, is closed, and the caller's 200 OK
 gets the bridge's usual SIP answer (the 183's, when early media ran).
+The answering phone's later offers (hold, resume, a refresh with SDP) are
+answered by L{PhoneSide.phoneReoffer} on the phone side alone: the same
+address, port and codec, the direction mirrored.
 """
 
 import random
@@ -97,6 +100,8 @@ class PhoneSide:
     _phonePorts = None
     _phonePort = None
     _phoneCodec = None
+    _phoneAddress = None
+    _phoneSessionId = 0
 
     def phoneOffer(self, sipOffer):
         """
@@ -129,8 +134,11 @@ class PhoneSide:
             self._phoneRtp = phone
             self._phonePort = self._phonePorts[0].getHost().port
             codecs = [self._sipCodec] + ([self._sipEvent] if self._sipEvent else [])
-            self._phoneOfferSdp = sdpmod.buildSDP(self._ourAddress(), self._phonePort, codecs,
-                                                  random.getrandbits(31))
+            self._phoneAddress = self._ourAddress()
+            self._phoneSessionId = random.getrandbits(31)
+            self._phoneOfferSdp = sdpmod.buildSDP(self._phoneAddress, self._phonePort, codecs,
+                                                  self._phoneSessionId)
+            self._phoneSdpSent = self._phoneOfferSdp
         except Exception as e:
             self._releasePhone()
             if not isinstance(e, MediaError):
@@ -140,6 +148,8 @@ class PhoneSide:
         return defer.succeed(self._phoneOfferSdp)
 
     _phoneOfferSdp = None
+    _phoneSdpSent = None
+    _phoneVersion = 0
 
     def phoneAnswer(self, sdp):
         """
@@ -185,6 +195,68 @@ class PhoneSide:
         log.info("call {callId}: media SIP to SIP (relay {codec}, ports {a} and {b})",
                  callId=self.callId, codec=codec.name, a=self._rtpPort, b=self._phonePort)
         return defer.succeed(body)
+
+    def phoneReoffer(self, sdp):
+        """
+        See L{linkrtc.interfaces.IPhoneMediaSession.phoneReoffer}: the
+        phone's re-INVITE or UPDATE offer in a call it answered. Our answer
+        keeps the phone side's address, port and codec (the relay cannot
+        change codec: an offer without it fails, 488, and nothing changes)
+        and mirrors the direction; the phone's address, port and direction
+        are followed (no RTP to a phone that will not receive, the media
+        timeout paused while it does not send). The caller's side is not
+        touched here: the hold reaches it as the client's C{hold}
+        (L{linkrtc.call.sipphones.PhoneBranch}).
+
+        @return: L{Deferred} firing with C{(answer bytes, hold bool)}.
+        """
+        if self.closed or self.mode != "sip" or self._phoneRtp is None:
+            return defer.fail(MediaError("a phone's re-offer before it answered"))
+        try:
+            if isinstance(sdp, str):
+                sdp = sdp.encode("utf-8")
+            desc = sdpmod.parseSDP(sdp)
+            index, m = desc.audio()
+            codec, event = sdpmod.chooseCodec(m, supported=(self._phoneCodec.name,))
+            if m.address is None:
+                raise MediaError("the phone's re-offer has no connection address")
+        except MediaError as e:
+            return defer.fail(e)
+        except Exception as e:
+            return defer.fail(MediaError("the phone's re-offer is not usable: %s" % (e,)))
+        event = event if self._sipEvent is not None else None
+        direction = sdpmod.answerDirection(m.direction)
+        rejected = [other for i, other in enumerate(desc.media) if i != index]
+        codecs = [codec] + ([event] if event is not None else [])
+
+        def build(version):
+            return sdpmod.buildSDP(self._phoneAddress, self._phonePort, codecs,
+                                   self._phoneSessionId, version, direction,
+                                   rejected=rejected, audioIndex=index)
+
+        body = build(self._phoneVersion)
+        if body != self._phoneSdpSent:
+            # RFC 3264 §8: a new version only when the SDP changes.
+            self._phoneVersion += 1
+            body = build(self._phoneVersion)
+        self._phoneSdpSent = body
+        self._phoneCodec = codec
+        self._phoneRtp.setCodecs(codec, event)
+        held = m.address[1] in _WILDCARDS
+        self._phoneRtp.setRemote(None if held else (m.address[1], m.port),
+                                 peerSends=m.direction in ("sendrecv", "sendonly"))
+        self._phoneRtp.sending = not held and m.direction in ("sendrecv", "recvonly")
+        if m.direction in ("sendrecv", "sendonly") and not m.isHold:
+            self._phoneRtp.startTimeout()
+        else:
+            self._phoneRtp.pauseTimeout()
+        log.info("call {callId}: the phone's re-offer ({direction}) answered {answer}",
+                 callId=self.callId, direction=m.direction, answer=direction)
+        return defer.succeed((body, m.isHold))
+
+    def phoneSdp(self):
+        """See L{linkrtc.interfaces.IPhoneMediaSession.phoneSdp}."""
+        return self._phoneSdpSent
 
     def _dropBrowserLeg(self):
         """A phone answered: the browser leg offered to the clients is not needed."""

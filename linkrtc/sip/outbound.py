@@ -19,6 +19,7 @@ they reach an L{linkrtc.sip.invite.InviteServerLeg}.
 """
 
 import os
+import random
 
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -644,7 +645,9 @@ class InviteClientLeg:
             ua.respond(transaction, request, 200)
             return
         if request.method == "INVITE" and self._reinviteCSeq is not None:
-            ua.respond(transaction, request, 500, headers=[("Retry-After", "1")])
+            # RFC 3261 §14.2, as the server leg does (L{InviteServerLeg.requestReceived})
+            ua.respond(transaction, request, 500,
+                       headers=[("Retry-After", str(random.randint(0, 10)))])
             return
         if request.method == "INVITE" and self._reinviteOut:
             ua.respond(transaction, request, 491)  # glare (§14.2)

@@ -4,9 +4,21 @@ from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from linkrtc.call.passthrough import PassthroughMediaFactory, isHold, plainRTP
+from linkrtc.call.passthrough import (
+    PassthroughMediaFactory,
+    audioTarget,
+    direction,
+    isHold,
+    plainRTP,
+    withDirection,
+)
 from linkrtc.error import MediaError
-from linkrtc.interfaces import IMediaFactory, IMediaSession, IOutboundMediaSession
+from linkrtc.interfaces import (
+    IMediaFactory,
+    IMediaSession,
+    IOutboundMediaSession,
+    IPhoneMediaSession,
+)
 from linkrtc.testing import CLIENT_ANSWER, SIP_OFFER
 
 
@@ -125,6 +137,64 @@ WEBRTC_OFFER = (
     "a=fingerprint:sha-256 " + ":".join(["AB"] * 32) + "\r\n"
     "a=setup:actpass\r\na=rtpmap:111 opus/48000/2\r\na=sendrecv\r\n"
 )
+
+
+class PhoneReofferTests(SynchronousTestCase):
+    """A SIP phone's re-offers in passthrough (L{PassthroughSession.phoneReoffer})."""
+
+    PHONE = CLIENT_ANSWER.replace("198.51.100.7", "198.51.100.8")
+
+    def setUp(self):
+        self.session = PassthroughMediaFactory().newSession("c1", None)
+
+    def answered(self):
+        verifyObject(IPhoneMediaSession, self.session)
+        self.assertEqual(self.successResultOf(self.session.phoneOffer(SIP_OFFER)),
+                         SIP_OFFER.decode())
+        self.successResultOf(self.session.phoneAnswer(self.PHONE))
+
+    def test_helpers(self):
+        """direction, audioTarget and withDirection read and rewrite SDP text."""
+        text = SIP_OFFER.decode()
+        self.assertEqual(direction(text), "sendrecv")
+        self.assertEqual(direction("v=0\r\na=inactive\r\nm=audio 1 RTP/AVP 0\r\n"), "inactive")
+        self.assertEqual(direction("v=0\r\nm=audio 1 RTP/AVP 0\r\n"), "sendrecv")
+        self.assertEqual(audioTarget(text), ("192.0.2.10", "40000"))
+        self.assertEqual(audioTarget(text.replace("c=IN IP4 192.0.2.10", "c=IN IP4 0.0.0.0")),
+                         (None, "40000"))
+        self.assertIsNone(audioTarget("v=0\r\n"))
+        recvonly = withDirection(text, "recvonly")
+        self.assertEqual(direction(recvonly), "recvonly")
+        self.assertIn("o=- 1 2 IN IP4", recvonly)
+        self.assertNotIn("a=sendrecv", recvonly)
+        back = withDirection(recvonly, "sendrecv")
+        self.assertEqual(direction(back), "sendrecv")
+        self.assertIn("o=- 1 3 IN IP4", back)
+
+    def test_holdResume(self):
+        """sendonly -> recvonly (version up), sendrecv -> sendrecv (up again), repeats unchanged."""
+        self.answered()
+        held = self.PHONE.replace("a=sendrecv", "a=sendonly")
+        answer, hold = self.successResultOf(self.session.phoneReoffer(held))
+        self.assertTrue(hold)
+        self.assertEqual(direction(answer.decode()), "recvonly")
+        self.assertEqual(self.session.phoneSdp(), answer)
+        again, _ = self.successResultOf(self.session.phoneReoffer(held.encode()))
+        self.assertEqual(again, answer)
+        resumed, hold = self.successResultOf(self.session.phoneReoffer(self.PHONE))
+        self.assertFalse(hold)
+        self.assertEqual(direction(resumed.decode()), "sendrecv")
+        self.assertIn(b"o=- 1 3 ", resumed)
+
+    def test_refused(self):
+        """Before the answer, a new port, no common codec, not SDP: MediaError; nothing changes."""
+        self.failureResultOf(self.session.phoneReoffer(self.PHONE), MediaError)
+        self.answered()
+        for offer in (self.PHONE.replace("m=audio 50000", "m=audio 50002"),
+                      self.PHONE.replace("RTP/AVP 0", "RTP/AVP 8").replace("0 PCMU", "8 PCMA"),
+                      "hello"):
+            self.failureResultOf(self.session.phoneReoffer(offer), MediaError)
+        self.assertEqual(self.session.phoneSdp(), SIP_OFFER)
 
 
 class PlainRTPWarningTests(SynchronousTestCase):

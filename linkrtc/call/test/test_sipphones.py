@@ -6,12 +6,17 @@ first answer wins, on the fakes of L{linkrtc.testing} and fake SIP legs.
 
 from twisted.internet import defer
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
 
 from linkrtc.call.fork import ANSWERED_ELSEWHERE_REASON, bestResponse
 from linkrtc.call.passthrough import PassthroughMediaFactory
-from linkrtc.call.sipphones import PhoneRinger
+from linkrtc.call.sipphones import HOLD_RETRIES, HOLD_RETRY_DELAY, PhoneRinger
 from linkrtc.call.test.test_outbound import FakeClientLeg
+from linkrtc.error import MediaError
+from linkrtc.interfaces import IPhoneMediaSession
+from linkrtc.sip import sessiontimer
 from linkrtc.sip.bindings import Binding, BindingTable, flowOf
+from linkrtc.sip.test.test_outbound import LegMixin
 from linkrtc.sip.transport import Address
 from linkrtc.sip.uri import SIPURI, NameAddr, parseURI
 from linkrtc.testing import (
@@ -20,6 +25,8 @@ from linkrtc.testing import (
     CallHarness,
     FakeApplication,
     FakeMediaFactory,
+    FakeReofferMediaSession,
+    FakeRequest,
 )
 
 PHONE_ANSWER = CLIENT_ANSWER.replace("198.51.100.7", "198.51.100.8")
@@ -43,6 +50,50 @@ class BranchLeg(FakeClientLeg):
     def sendBye(self):
         self.state = "terminated"
         return super().sendBye()
+
+
+def _reoffer(sdp, direction):
+    """C{sdp} (C{str}) with its direction attribute made C{direction}, as C{bytes}."""
+    return sdp.replace("a=sendrecv", "a=" + direction).encode()
+
+
+@implementer(IPhoneMediaSession)
+class FakePhoneMediaSession(FakeReofferMediaSession):
+    """
+    Bridge mode's shape for the engine: the client's hold is a re-INVITE
+    of the caller (L{FakeReofferMediaSession}); the phone side answers a
+    re-offer with C{PHONE_SIDE} and the mirrored direction, or fails
+    (L{MediaError}) for an offer without PCMU.
+    """
+
+    PHONE_SIDE = b"v=0\r\no=linkrtc 7 %d IN IP4 203.0.113.10\r\nm=audio 30000 RTP/AVP 0\r\na=%s\r\n"
+    MIRROR = {"sendonly": "recvonly", "inactive": "inactive", "recvonly": "sendonly"}
+
+    def phoneOffer(self, sipOffer):
+        self.calls.append(("phoneOffer", sipOffer))
+        return defer.succeed(self.PHONE_SIDE % (0, b"sendrecv"))
+
+    def phoneAnswer(self, sdp):
+        self.calls.append(("phoneAnswer", sdp))
+        return defer.succeed(sdp.encode())
+
+    def phoneReoffer(self, sdp):
+        self.calls.append(("phoneReoffer", sdp))
+        if "PCMU" not in sdp:
+            return defer.fail(MediaError("no codec of the call"))
+        direction = next((d for d in self.MIRROR if "a=" + d in sdp), "sendrecv")
+        answer = self.MIRROR.get(direction, "sendrecv")
+        return defer.succeed((self.PHONE_SIDE % (1, answer.encode()), direction != "sendrecv"))
+
+    def phoneSdp(self):
+        return self.PHONE_SIDE % (0, b"sendrecv")
+
+
+class PhoneMediaFactory(FakeMediaFactory):
+    def newSession(self, callId, listener):
+        session = FakePhoneMediaSession(callId, listener)
+        self.sessions[callId] = session
+        return session
 
 
 class ForkTests(SynchronousTestCase):
@@ -233,18 +284,184 @@ class ForkTests(SynchronousTestCase):
         self.assertEqual(leg.finalStatus, 488)
 
 
-    def test_phoneReinvite488(self):
-        """In a call a phone answered, its re-INVITE gets 488 and the call goes on."""
+    def answeredPhone(self):
+        """A call bob's one phone answered, ACKed by the caller: C{(call, leg, phone)}."""
         self.bind()
         call, leg = self.ring()
         [phone] = self.legs
         phone.answer()
         leg.ack()
-        responses = []
-        request = type("R", (), {"method": "INVITE", "body": b""})()
-        phone.listener.legRequestReceived(request, lambda status, *a, **k: responses.append(status))
-        self.assertEqual(responses, [488])
         self.assertEqual(call.state.name, "confirmed")
+        return call, leg, phone
+
+    def holdRetries(self):
+        return [c for c in self.h.clock.getDelayedCalls() if c.func.__name__ == "_askHold"]
+
+    def phoneSends(self, phone, method, body=b""):
+        """The phone sends C{method} in its dialog: @return: the C{(status, body)}s answered."""
+        responses = []
+
+        def respond(status, reason=None, body=None, contentType=None, headers=()):
+            responses.append((status, body, contentType))
+
+        phone.listener.legRequestReceived(FakeRequest(method, body=body), respond)
+        return responses
+
+    def test_phoneHoldPassthrough(self):
+        """
+        Passthrough: the phone's sendonly re-INVITE gets 200 with the
+        caller's SDP made recvonly (o= version plus one); its sendrecv one
+        sendrecv again (plus one); each is the client's hold/unhold to the
+        engine: the application hears state hold, unhold.
+        """
+        call, leg, phone = self.answeredPhone()
+        [(status, body, contentType)] = self.phoneSends(
+            phone, "INVITE", _reoffer(PHONE_ANSWER, "sendonly"))
+        self.assertEqual((status, contentType), (200, "application/sdp"))
+        text = body.decode()
+        self.assertIn("a=recvonly", text)
+        self.assertNotIn("a=sendrecv", text)
+        self.assertIn("o=- 1 2 IN IP4 192.0.2.10", text)
+        self.assertIn("m=audio 40000 RTP/AVP 0 101", text)
+        self.assertEqual(self.h.application.states(call)[-1], "hold")
+        self.assertTrue(call.held)
+        [(status, body, _)] = self.phoneSends(phone, "INVITE", PHONE_ANSWER.encode())
+        self.assertEqual(status, 200)
+        self.assertNotIn("a=recvonly", body.decode())
+        self.assertIn("o=- 1 3 IN IP4 192.0.2.10", body.decode())
+        self.assertEqual(self.h.application.states(call)[-1], "unhold")
+        self.assertFalse(call.held)
+        # the same offer again: the same answer, the same version (RFC 3264 §8)
+        [(status, again, _)] = self.phoneSends(phone, "INVITE", PHONE_ANSWER.encode())
+        self.assertEqual(again, body)
+        self.assertEqual(call.state.name, "confirmed")
+        self.assertEqual(leg.requests, [])  # passthrough: signalling only
+
+    def test_phoneInactivePassthrough(self):
+        """inactive is answered inactive; an UPDATE with SDP is answered as a re-INVITE."""
+        call, leg, phone = self.answeredPhone()
+        [(status, body, _)] = self.phoneSends(phone, "UPDATE", _reoffer(PHONE_ANSWER, "inactive"))
+        self.assertEqual(status, 200)
+        self.assertIn("a=inactive", body.decode())
+        self.assertTrue(call.held)
+
+    def test_phoneMediaChangePassthrough(self):
+        """
+        Passthrough cannot move the caller's media: a re-offer with a new
+        port, or without a codec of the call, gets 488; the call goes on
+        and a later usable re-offer is answered.
+        """
+        call, leg, phone = self.answeredPhone()
+        moved = PHONE_ANSWER.replace("m=audio 50000", "m=audio 50002").encode()
+        self.assertEqual([r[0] for r in self.phoneSends(phone, "INVITE", moved)], [488])
+        pcma = PHONE_ANSWER.replace("RTP/AVP 0", "RTP/AVP 8").replace("0 PCMU", "8 PCMA")
+        self.assertEqual([r[0] for r in self.phoneSends(phone, "INVITE", pcma.encode())], [488])
+        self.assertEqual([r[0] for r in self.phoneSends(phone, "INVITE", b"hello")], [488])
+        self.assertFalse(call.held)
+        held = PHONE_ANSWER.replace("IN IP4 198.51.100.8\r\nt=", "IN IP4 0.0.0.0\r\nt=")
+        self.assertEqual([r[0] for r in self.phoneSends(phone, "INVITE", held.encode())], [200])
+        self.assertTrue(call.held)
+        self.assertEqual(call.state.name, "confirmed")
+
+    def test_phoneRefresh(self):
+        """
+        A re-INVITE without SDP (a session refresh) gets 200 with the SDP
+        last sent to the phone; an UPDATE without SDP a 200 without body;
+        neither is a hold.
+        """
+        call, leg, phone = self.answeredPhone()
+        [(status, body, contentType)] = self.phoneSends(phone, "INVITE")
+        self.assertEqual((status, body, contentType), (200, SIP_OFFER, "application/sdp"))
+        self.assertEqual(self.phoneSends(phone, "UPDATE"), [(200, None, None)])
+        self.assertFalse(call.held)
+        self.assertEqual(self.h.application.states(call)[-1], "confirmed")
+        self.assertEqual([r[0] for r in self.phoneSends(phone, "OPTIONS")], [501])
+
+    def test_phoneHoldBridge(self):
+        """
+        Bridge mode: the phone side answers the phone's sendonly with
+        recvonly, and the hold is the client's: a re-INVITE with sendonly
+        to the caller, state hold once its 2xx came; resume likewise.
+        """
+        self.setUp(mediaFactory=PhoneMediaFactory())
+        call, leg, phone = self.answeredPhone()
+        [(status, body, _)] = self.phoneSends(phone, "INVITE", _reoffer(PHONE_ANSWER, "sendonly"))
+        self.assertEqual(status, 200)
+        self.assertIn(b"a=recvonly", body)
+        [(method, offer, _, d)] = leg.requests
+        self.assertEqual(method, "INVITE")
+        self.assertIn(b"a=sendonly", offer)
+        self.assertFalse(call.held)
+        d.callback(type("Ok", (), {"status": 200, "body": b"v=0 answer"})())
+        self.assertTrue(call.held)
+        self.assertEqual(self.h.application.states(call)[-1], "hold")
+        [(status, body, _)] = self.phoneSends(phone, "INVITE", PHONE_ANSWER.encode())
+        self.assertIn(b"a=sendrecv", body)
+        self.assertIn(b"a=sendrecv", leg.requests[-1][1])
+        leg.requests[-1][3].callback(type("Ok", (), {"status": 200, "body": b"v=0 answer"})())
+        self.assertFalse(call.held)
+        self.assertEqual(self.h.application.states(call)[-1], "unhold")
+
+    def test_phoneCodecChangeBridge(self):
+        """Bridge mode: a re-offer without the call's codec gets 488; nothing goes to the caller."""
+        self.setUp(mediaFactory=PhoneMediaFactory())
+        call, leg, phone = self.answeredPhone()
+        pcma = PHONE_ANSWER.replace("RTP/AVP 0", "RTP/AVP 8").replace("0 PCMU", "8 PCMA")
+        self.assertEqual([r[0] for r in self.phoneSends(phone, "INVITE", pcma.encode())], [488])
+        self.assertEqual(leg.requests, [])
+        self.assertFalse(call.held)
+        self.assertEqual(call.state.name, "confirmed")
+
+    def test_phoneRefreshBridge(self):
+        """Bridge mode: a re-INVITE without SDP gets the phone side's SDP, unchanged."""
+        self.setUp(mediaFactory=PhoneMediaFactory())
+        call, leg, phone = self.answeredPhone()
+        [(status, body, _)] = self.phoneSends(phone, "INVITE")
+        self.assertEqual((status, body), (200, FakePhoneMediaSession.PHONE_SIDE % (0, b"sendrecv")))
+        self.assertEqual(leg.requests, [])
+
+    def test_phoneResumeWhileHoldPending(self):
+        """
+        The phone resumes while the caller's re-INVITE for its hold is out:
+        the engine refuses (409); the unhold is asked again
+        HOLD_RETRY_DELAY seconds later and then goes to the caller.
+        """
+        self.setUp(mediaFactory=PhoneMediaFactory())
+        call, leg, phone = self.answeredPhone()
+        self.phoneSends(phone, "INVITE", _reoffer(PHONE_ANSWER, "sendonly"))
+        [(_, _, _, d)] = leg.requests
+        self.assertEqual([r[0] for r in self.phoneSends(phone, "INVITE", PHONE_ANSWER.encode())],
+                         [200])
+        self.assertEqual(len(leg.requests), 1)
+        d.callback(type("Ok", (), {"status": 200, "body": b"v=0 answer"})())
+        self.assertTrue(call.held)
+        self.h.clock.advance(HOLD_RETRY_DELAY)
+        self.assertEqual(len(leg.requests), 2)
+        self.assertIn(b"a=sendrecv", leg.requests[-1][1])
+        leg.requests[-1][3].callback(type("Ok", (), {"status": 200, "body": b"v=0 answer"})())
+        self.assertFalse(call.held)
+
+    def test_holdRetriesBounded(self):
+        """A hold the engine keeps refusing (409) is asked again at most HOLD_RETRIES times."""
+        self.setUp(mediaFactory=PhoneMediaFactory())
+        call, leg, phone = self.answeredPhone()
+        call.pendingReinvite = lambda *a, **k: None  # the caller's re-INVITE, never answered
+        self.phoneSends(phone, "INVITE", _reoffer(PHONE_ANSWER, "sendonly"))
+        for _ in range(HOLD_RETRIES + 2):
+            self.h.clock.advance(HOLD_RETRY_DELAY)
+        self.assertEqual(leg.requests, [])
+        self.assertEqual(self.holdRetries(), [])
+
+    def test_phoneReinviteAfterEnd(self):
+        """A re-INVITE reaching a branch that is over gets 481; the hold retry stops with it."""
+        self.setUp(mediaFactory=PhoneMediaFactory())
+        call, leg, phone = self.answeredPhone()
+        call.pendingReinvite = lambda *a, **k: None
+        self.phoneSends(phone, "INVITE", _reoffer(PHONE_ANSWER, "sendonly"))
+        leg.receive("BYE")
+        self.assertEqual(self.holdRetries(), [])
+        self.assertEqual([r[0] for r in self.phoneSends(phone, "INVITE", PHONE_ANSWER.encode())],
+                         [481])
 
     def test_phoneWithoutSDP(self):
         """A phone's 200 without SDP: BYE to it, and it counts as a 488 refusal."""
@@ -264,6 +481,71 @@ class ForkTests(SynchronousTestCase):
         self.assertEqual(self.legs, [])
         self.assertEqual(len(browser.ofType("incoming")), 1)
         self.assertEqual(call.connections, [browser])
+
+
+class PhoneLegTests(LegMixin, SynchronousTestCase):
+    """
+    A phone's in-dialog requests through the real INVITE client leg
+    (L{linkrtc.sip.outbound.InviteClientLeg}) and transaction layer:
+    what goes on the wire, session timer headers and glare included.
+    """
+
+    def setUp(self):
+        LegMixin.setUp(self)
+        self.ua.sessionTimer = sessiontimer.SessionTimerSettings(1800, 90)
+        self.h = CallHarness(mediaFactory=PassthroughMediaFactory(),
+                             application=FakeApplication(), clock=self.clock)
+        bindings = BindingTable(self.clock)
+        uri = "sip:bob@192.0.2.99:5070"
+        bindings.bind(Binding(user="bob", contact=NameAddr(parseURI(uri)), uriText=uri,
+                              flow=flowOf(Address("UDP", "192.0.2.99", 5070)), callId="c1",
+                              cseq=1, expiresAt=self.clock.seconds() + 3600))
+        self.h.manager.services.sipPhones = PhoneRinger(self.clock, bindings, self.ua)
+        self.call, self.callerLeg = self.h.invite(to="sip:bob@example.com")
+        self.h.application.decide(self.call, {"action": "route", "client": "bob"})
+        [self.invite] = self.transport.requests("INVITE")
+        self.respond(200, body=PHONE_ANSWER.encode(),
+                     headers=[("Session-Expires", "1800;refresher=uas")])
+        self.callerLeg.ack()
+        self.leg = self.call.answerer.leg
+
+    def responses(self, method):
+        return [r for r in self.transport.responses() if r.cseq.method == method]
+
+    def test_refreshWithSessionTimer(self):
+        """
+        The phone's re-INVITE without SDP and Session-Expires (a refresh):
+        200 with the SDP last sent to it and Session-Expires, as the
+        inbound leg answers; its UPDATE without SDP: 200 without body.
+        """
+        self.assertEqual(self.call.state.name, "confirmed")
+        self.farRequest("INVITE", self.leg, cseq=20, headers=("Supported: timer",
+                                                              "Session-Expires: 1800"))
+        [ok] = self.responses("INVITE")
+        self.assertEqual(ok.status, 200)
+        self.assertEqual(ok.body, SIP_OFFER)
+        self.assertEqual(ok.headers.get("Session-Expires"), "1800;refresher=uac")
+        self.farRequest("UPDATE", self.leg, cseq=21, branch="z9hG4bKfar2",
+                        headers=("Session-Expires: 1800;refresher=uac",))
+        [update] = self.responses("UPDATE")
+        self.assertEqual((update.status, update.body), (200, b""))
+        self.assertTrue(update.headers.get("Session-Expires"))
+
+    def test_holdOnTheWire(self):
+        """The phone's sendonly re-INVITE: 200 with the caller's SDP made recvonly."""
+        held = PHONE_ANSWER.replace("a=sendrecv", "a=sendonly").encode()
+        self.farRequest("INVITE", self.leg, cseq=20, body=held)
+        [ok] = self.responses("INVITE")
+        self.assertEqual(ok.status, 200)
+        self.assertIn(b"a=recvonly", ok.body)
+        self.assertTrue(self.call.held)
+
+    def test_glareWithOurRefresh(self):
+        """The phone's re-INVITE while our refresh re-INVITE to it is out: 491."""
+        self.leg.sendRequest("INVITE", SIP_OFFER, "application/sdp", endOnFailure=False)
+        self.farRequest("INVITE", self.leg, cseq=20, body=PHONE_ANSWER.encode())
+        self.assertEqual([r.status for r in self.responses("INVITE")], [491])
+        self.assertFalse(self.call.held)
 
 
 class BestResponseTests(SynchronousTestCase):

@@ -135,3 +135,82 @@ class PhoneSideTests(BridgeTestsMixin, TestCase):
         await session.close()
         await browser.close()
         self.assertEqual(await self.settle(), self.before)
+
+
+class PhoneReofferTests(BridgeTestsMixin, TestCase):
+    """
+    The answering phone's re-offers (L{PhoneSide.phoneReoffer}): the SDP
+    answers and the phone side's RTP state only, no audio (no sleeps).
+    """
+
+    async def answered(self):
+        session = self.factory.newSession("reoffer", self.listener)
+        self.cleanups.append(session.close)
+        offer = await session.phoneOffer(sipOffer(40000, "8 0 101"))
+        await session.phoneAnswer(sipOffer(40002, "8 101"))
+        return session, offer
+
+    async def test_holdResume(self):
+        """
+        sendonly -> recvonly, then sendrecv -> sendrecv: LinkRTC's address,
+        port and codec as offered, the o= version up by one only when the
+        SDP changes (RFC 3264 §8); no RTP to the phone while it holds.
+        """
+        session, offer = await self.answered()
+        _, ours = parseSDP(offer).audio()
+        self.assertEqual(session.phoneSdp(), offer)
+        answer, hold = await session.phoneReoffer(sipOffer(40002, "8 101", "a=sendonly"))
+        self.assertTrue(hold)
+        desc = parseSDP(answer)
+        _, m = desc.audio()
+        self.assertEqual((m.direction, m.port, m.address), ("recvonly", ours.port, ours.address))
+        self.assertEqual([c.name for c in m.codecs()], ["PCMA", "TELEPHONE-EVENT"])
+        self.assertEqual(desc.origin[1:3], [parseSDP(offer).origin[1], "1"])
+        self.assertFalse(session._phoneRtp.sending)
+        self.assertEqual(session.phoneSdp(), answer)
+        again, hold = await session.phoneReoffer(sipOffer(40002, "8 101", "a=sendonly"))
+        self.assertEqual(again, answer)
+        resumed, hold = await session.phoneReoffer(sipOffer(40002, "8 101", "a=sendrecv"))
+        self.assertFalse(hold)
+        desc = parseSDP(resumed)
+        self.assertEqual(desc.audio()[1].direction, "sendrecv")
+        self.assertEqual(desc.origin[2], "2")
+        self.assertTrue(session._phoneRtp.sending)
+        self.assertEqual(session._phoneRtp.remote, ("127.0.0.1", 40002))
+
+    async def test_refreshUnchanged(self):
+        """The phone re-offers what it answered (a refresh with SDP): our SDP, version 0, again."""
+        session, offer = await self.answered()
+        answer, hold = await session.phoneReoffer(sipOffer(40002, "8 101"))
+        self.assertFalse(hold)
+        self.assertEqual(answer, offer)
+
+    async def test_inactiveAndNewAddress(self):
+        """inactive -> inactive; a new address and port are followed."""
+        session, offer = await self.answered()
+        answer, hold = await session.phoneReoffer(
+            sipOffer(40010, "8", "a=inactive", address="127.0.0.2"))
+        self.assertTrue(hold)
+        _, m = parseSDP(answer).audio()
+        self.assertEqual(m.direction, "inactive")
+        self.assertEqual([c.name for c in m.codecs()], ["PCMA"])
+        self.assertEqual(session._phoneRtp.remote, ("127.0.0.2", 40010))
+        self.assertFalse(session._phoneRtp.sending)
+
+    async def test_codecChangeRefused(self):
+        """A re-offer without the relayed codec: MediaError (488), the media unchanged."""
+        session, offer = await self.answered()
+        with self.assertRaises(MediaError):
+            await session.phoneReoffer(sipOffer(40010, "0 101", "a=sendonly"))
+        self.assertEqual(session.phoneSdp(), offer)
+        self.assertEqual(session._phoneRtp.remote, ("127.0.0.1", 40002))
+        self.assertTrue(session._phoneRtp.sending)
+        self.assertEqual(session._phoneCodec.name, "PCMA")
+
+    async def test_beforeAnswer(self):
+        """No re-offer before a phone answered."""
+        session = self.factory.newSession("early", self.listener)
+        self.cleanups.append(session.close)
+        await session.phoneOffer(sipOffer(40000, "8 0 101"))
+        with self.assertRaises(MediaError):
+            await session.phoneReoffer(sipOffer(40002, "8 101"))

@@ -118,19 +118,23 @@ class LegMixin:
         self.layer.responseReceived(parseMessage(response.toBytes()), PROXY)
         return response
 
-    def farRequest(self, method, leg):
-        """The far end sends C{method} in the confirmed dialog."""
+    def farRequest(self, method, leg, cseq=9, branch="z9hG4bKfar1", body=b"", headers=()):
+        """The far end sends C{method} in the confirmed dialog (C{body}: SDP, C{headers}: lines)."""
         invite = self.transport.requests("INVITE")[-1]
+        extra = "".join(line + "\r\n" for line in headers)
+        if body:
+            extra += "Content-Type: application/sdp\r\n"
         text = (
             f"{method} sip:alice@203.0.113.10:5060 SIP/2.0\r\n"
-            "Via: SIP/2.0/UDP 192.0.2.99:5070;branch=z9hG4bKfar1\r\n"
+            f"Via: SIP/2.0/UDP 192.0.2.99:5070;branch={branch}\r\n"
             "Max-Forwards: 70\r\n"
             f"From: <sip:5551234@pbx.example.com>;tag=tt1\r\n"
             f"To: {invite.headers.get('From')}\r\n"
             f"Call-ID: {leg.callId}\r\n"
-            f"CSeq: 9 {method}\r\nContent-Length: 0\r\n\r\n"
+            f"CSeq: {cseq} {method}\r\n{extra}Content-Length: {len(body)}\r\n\r\n"
         )
-        self.layer.requestReceived(parseMessage(text.encode()), Address("UDP", "192.0.2.99", 5070))
+        self.layer.requestReceived(parseMessage(text.encode() + body),
+                                   Address("UDP", "192.0.2.99", 5070))
 
 
 class InviteTests(LegMixin, SynchronousTestCase):
@@ -504,6 +508,26 @@ class DialogTests(LegMixin, SynchronousTestCase):
         self.farRequest("INVITE", leg)
         self.assertEqual([r.status for r in self.transport.responses()], [491])
         self.assertEqual(self.listener.names(), ["answered"])
+
+    def test_reinviteWhileTheirsPending(self):
+        """
+        Their second re-INVITE while the first is being answered: 500 with
+        a Retry-After of 0 to 10 seconds (§14.2, as the server leg); once
+        the first is answered the next one is taken.
+        """
+        held = []
+        self.listener.legRequestReceived = lambda request, respond: held.append(respond)
+        leg = self.confirmed()
+        self.farRequest("INVITE", leg)
+        self.farRequest("INVITE", leg, cseq=10, branch="z9hG4bKfar2")
+        [busy] = self.transport.responses()
+        self.assertEqual(busy.status, 500)
+        self.assertIn(int(busy.headers.get("Retry-After")), range(0, 11))
+        self.assertEqual(len(held), 1)
+        held[0](200, body=ANSWER, contentType="application/sdp")
+        self.assertEqual([r.status for r in self.transport.responses()], [500, 200])
+        self.farRequest("INVITE", leg, cseq=11, branch="z9hG4bKfar3")
+        self.assertEqual(len(held), 2)
 
     def test_reinviteCredentials(self):
         """A re-INVITE carries the credentials of the trunk's challenge, and so does its ACK."""

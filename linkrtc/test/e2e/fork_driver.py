@@ -19,6 +19,15 @@ it hears), dialling C{sip:bob@LINKRTC}. bob's devices:
     elsewhere"} (SIPp's exit status says whether it came).
   - C{fork-client-wins}: the aiortc client C{rtcclient.py} logged in as
     bob (880 Hz, answers) and the same SIPp device.
+  - C{phone-holds}: bob's one device is a SIPp phone (L{HOLD_XML}): it
+    answers, streams 880 Hz (C{rtp_stream}), puts the call on hold with a
+    re-INVITE C{a=sendonly} (its scenario fails unless the 200 has
+    C{a=recvonly}), resumes with C{a=sendrecv} (unless C{a=sendrecv}
+    comes back, it fails) and answers carol's BYE; carol hangs up a few
+    seconds after LinkRTC logged the resume on her side. (baresip's
+    recording of what carol hears stops at the hold's re-INVITE, which
+    restarts its player: the audio after the resume is seen in the CDR's
+    RTP counts, not in her recording.)
 
 The other way round, C{client-calls-forked-phone}: the aiortc client
 alice (880 Hz) calls C{bob} by name; bob is the same SIPp device and a
@@ -44,7 +53,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(HERE))))
 
-from linkrtc.test.e2e.bridge_driver import RTCClient, stopProcess  # noqa: E402
+from linkrtc.test.e2e.bridge_driver import RTCClient, stopProcess, writeUlawTone  # noqa: E402
 from linkrtc.test.e2e.drivers import driverParser, runScenario  # noqa: E402
 from linkrtc.test.e2e.harness import freePort  # noqa: E402
 from linkrtc.test.e2e.registrar_driver import (  # noqa: E402
@@ -141,6 +150,141 @@ RING_ONLY_XML = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 """
 
 
+#: bob's SIPp phone in C{phone-holds}: answers (PCMU), streams @RTP_FILE@,
+#: holds with a=sendonly and resumes with a=sendrecv (each 200's SDP
+#: checked), then answers the BYE. Its own re-INVITEs carry From/To from
+#: the INVITE, swapped, and go to the INVITE's Contact ([next_url]).
+HOLD_XML = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="bob's SIPp phone answers, holds, resumes, and carol hangs up">
+  <recv request="INVITE" rrs="true">
+    <action>
+      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="caller"/>
+      <ereg regexp=".*" search_in="hdr" header="To:" assign_to="callee"/>
+      <ereg regexp="m=audio [0-9]+ RTP/AVP 0" search_in="body" check_it="true"
+            assign_to="pcmu"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:bob@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=bob 1 1 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=sendrecv
+
+    ]]>
+  </send>
+  <recv request="ACK"/>
+  <nop><action><exec rtp_stream="@RTP_FILE@,-1,0"/></action></nop>
+  <pause milliseconds="@TALK_MS@"/>
+@REINVITE_HOLD@
+  <recv response="100" optional="true"/>
+  <recv response="200">
+    <action>
+      <ereg regexp="a=recvonly" search_in="body" check_it="true" assign_to="held"/>
+    </action>
+  </recv>
+@ACK_1@
+  <pause milliseconds="@HOLD_MS@"/>
+@REINVITE_RESUME@
+  <recv response="100" optional="true"/>
+  <recv response="200">
+    <action>
+      <ereg regexp="a=sendrecv" search_in="body" check_it="true" assign_to="resumed"/>
+    </action>
+  </recv>
+@ACK_2@
+  <recv request="BYE"/>
+  <nop><action><exec rtp_stream="pause"/></action></nop>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <Reference variables="caller,callee,pcmu,held,resumed"/>
+</scenario>
+"""
+
+_REINVITE = """  <send retrans="500">
+    <![CDATA[
+      INVITE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      Max-Forwards: 70
+      From:[$callee];tag=[pid]SIPpTag01[call_number]
+      To:[$caller]
+      Call-ID: [call_id]
+      CSeq: %(cseq)d INVITE
+      Contact: <sip:bob@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=bob 1 %(version)d IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=%(direction)s
+
+    ]]>
+  </send>"""
+
+_ACK = """  <send>
+    <![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      Max-Forwards: 70
+      From:[$callee];tag=[pid]SIPpTag01[call_number]
+      To:[$caller]
+      Call-ID: [call_id]
+      CSeq: %(cseq)d ACK
+      Content-Length: 0
+
+    ]]>
+  </send>"""
+
+#: Seconds of talk before the hold, of hold, and after the resume (C{phone-holds}).
+HOLD_TALK, HOLD_SECONDS, RESUMED_TALK = 3.0, 2.5, 3.0
+
+
+def holdScenario(stream):
+    """@return: L{HOLD_XML} filled in, streaming the raw mu-law file C{stream}."""
+    return (HOLD_XML
+            .replace("@REINVITE_HOLD@", _REINVITE % {"cseq": 1, "version": 2,
+                                                     "direction": "sendonly"})
+            .replace("@REINVITE_RESUME@", _REINVITE % {"cseq": 2, "version": 3,
+                                                       "direction": "sendrecv"})
+            .replace("@ACK_1@", _ACK % {"cseq": 1})
+            .replace("@ACK_2@", _ACK % {"cseq": 2})
+            .replace("@RTP_FILE@", stream)
+            .replace("@TALK_MS@", str(int(HOLD_TALK * 1000)))
+            .replace("@HOLD_MS@", str(int(HOLD_SECONDS * 1000))))
+
+
 class Device(RegistrarRun):
     """Another baresip of the run (its own files), on the run's LinkRTC."""
 
@@ -170,12 +314,16 @@ class ForkRun(RegistrarRun):
         self.bob.startRegisteredBaresip(seconds=60, tone=CALLEE_TONE)
         self.step("bob's baresip registered")
 
-    def startRingingDevice(self):
-        """The SIPp device of bob: registers, then waits for an INVITE to ring and be CANCELed."""
+    def startRingingDevice(self, scenario=RING_ONLY_XML, media=()):
+        """
+        The SIPp device of bob: registers, then plays C{scenario} (by
+        default: waits for an INVITE to ring and be CANCELed), with the
+        SIPp options C{media} (C{-mi}, C{-mp}).
+        """
         port = freePort(both=True)
         register = self.peerPath("register.xml")
-        ringOnly = self.peerPath("ring-only.xml")
-        for path, text in ((register, REGISTER_XML), (ringOnly, RING_ONLY_XML)):
+        ringOnly = self.peerPath("device.xml")
+        for path, text in ((register, REGISTER_XML), (ringOnly, scenario)):
             with open(path, "w") as f:
                 f.write(text)
         common = ["-i", "127.0.0.1", "-p", str(port), "-m", "1", "-nostdin"]
@@ -191,13 +339,13 @@ class ForkRun(RegistrarRun):
         self.step("SIPp device registered", port=port)
         self.deviceLog = os.path.join(self.out, "sipp-device.log")
         self.device = subprocess.Popen(
-            ["sipp", "-sf", ringOnly, *common, "-timeout", "40s", "-timeout_error",
+            ["sipp", "-sf", ringOnly, *common, *media, "-timeout", "40s", "-timeout_error",
              "-trace_err", "-trace_msg"],
             stdout=open(self.deviceLog, "w"), stderr=subprocess.STDOUT, cwd=self.peerFiles)
         time.sleep(0.5)  # SIPp binds its port
 
     def finishDevice(self):
-        """The SIPp device's exit status (0: it was rung and CANCELed with the Reason)."""
+        """The SIPp device's exit status (0: its scenario passed, e.g. rung and CANCELed with the Reason)."""
         try:
             self.result["deviceExit"] = self.device.wait(10)
         except subprocess.TimeoutExpired:
@@ -284,6 +432,33 @@ def scenarioForkClientWins(run, args):
     run.result["ok"] = True
 
 
+def scenarioPhoneHolds(run, args):
+    run.startLinkRTC()
+    stream = run.peerPath("tone880.ulaw")
+    writeUlawTone(stream, CALLEE_TONE, 2.0)
+    run.startRingingDevice(holdScenario(stream),
+                           media=("-mi", "127.0.0.1", "-mp", str(freePort())))
+    run.dialBob()
+    if not run.waitForBaresip(r"Call established", 20):
+        raise AssertionError("carol's call was not established:\n" + run.baresipText()[-2000:])
+    run.step("carol's call established")
+    deadline = time.monotonic() + HOLD_TALK + HOLD_SECONDS + 15
+    while time.monotonic() < deadline:
+        if any("SIP side resumed" in line for line in run.linkrtcLines()):
+            break
+        time.sleep(0.1)
+    run.result["holdLines"] = [line for line in run.linkrtcLines()
+                               if "SIP side held" in line or "SIP side resumed" in line
+                               or "re-offer" in line]
+    run.step("resumed on carol's side")
+    time.sleep(RESUMED_TALK)
+    run.baresipCommand("/hangup\n")
+    run.result["phoneEnded"] = run.waitForBaresip(r"terminated", 5)
+    run.finishDevice()
+    run.finishPhone()
+    run.result["ok"] = True
+
+
 def scenarioClientCallsForkedPhone(run, args):
     run.startLinkRTC()
     run.startRingingDevice()
@@ -297,6 +472,7 @@ def scenarioClientCallsForkedPhone(run, args):
 
 
 SCENARIOS = {
+    "phone-holds": scenarioPhoneHolds,
     "phone-calls-phone": scenarioPhoneCallsPhone,
     "phone-calls-phone-passthrough":
         lambda run, args: scenarioPhoneCallsPhone(run, args, media="passthrough"),

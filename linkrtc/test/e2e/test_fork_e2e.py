@@ -11,6 +11,9 @@ device, a SIPp UAS registered as bob, only rings: its scenario fails
 unless it gets a CANCEL with C{Reason: SIP;cause=200;text="Call
 completed elsewhere"} (RFC 3326).
 
+A SIPp phone answering as bob holds and resumes the call with
+re-INVITEs (C{phone-holds}); see L{test_phoneHoldsAndResumes}.
+
 The other way round, an aiortc client calls bob by name while bob is
 registered from baresip and from that SIPp device: both devices get the
 INVITE (L{linkrtc.call.contactfork}); baresip answers, the SIPp device
@@ -21,6 +24,7 @@ import os
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from linkrtc.test.e2e.fork_driver import HOLD_SECONDS, HOLD_TALK, RESUMED_TALK
 from linkrtc.test.e2e.harness import requireNamespaces, requirePeer
 from linkrtc.test.e2e.test_bridge_e2e import BridgeTestsMixin, runBaresipDriver, summary
 
@@ -96,6 +100,37 @@ class ForkTests(BridgeTestsMixin, SynchronousTestCase):
         self.assertTone(result["clientHeard"], 440.0, report)
         self.assertEqual(result["clientStates"][-2:], ["confirmed", "dropped"], report)
         self.assertTrue(cdr["device"].startswith("ws:"), report)
+
+    def test_phoneHoldsAndResumes(self):
+        """
+        bob is a SIPp phone (bridge mode): it answers carol's call and
+        streams 880 Hz, sends a re-INVITE with C{a=sendonly} and gets 200
+        with C{a=recvonly}, then one with C{a=sendrecv} and gets
+        C{a=sendrecv} (its scenario checks both, exit 0); carol's leg is
+        held and resumed by LinkRTC's re-INVITEs (the client's hold, as a
+        browser's); carol's BYE ends the call with its CDR.
+
+        Audio: carol hears 880 Hz before the hold (FFT of her recording;
+        baresip's recording stops at the hold, which restarts its
+        player). That bob's audio is dropped during the hold and relayed
+        again after the resume is read from the CDR's RTP counts (50
+        packets a second): what LinkRTC sent carol covers the talk before
+        the hold and after the resume, and falls short of what bob sent by
+        about the hold.
+        """
+        result, cdr, report = self.run_("phone-holds")
+        report += "\nholdLines: " + str(result.get("holdLines")) \
+            + "\ndevice messages: " + str(result.get("deviceMessages", ""))[-4000:]
+        self.assertEqual(result["deviceExit"], 0, report)
+        self.assertEqual(cdr["media"]["mode"], "sip", report)
+        self.assertTrue(cdr["device"].startswith("sip:bob"), report)
+        holds = result["holdLines"]
+        self.assertTrue(any("SIP side held" in line for line in holds), report)
+        self.assertTrue(any("SIP side resumed" in line for line in holds), report)
+        phone, sip = cdr["media"]["phone"], cdr["media"]["sip"]
+        self.assertGreaterEqual(sip["packetsSent"], 50 * (HOLD_TALK + RESUMED_TALK - 1.5), report)
+        self.assertGreaterEqual(phone["packetsReceived"] - sip["packetsSent"],
+                                50 * (HOLD_SECONDS - 1.0), report)
 
     def test_clientCallsForkedPhone(self):
         """
