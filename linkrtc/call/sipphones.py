@@ -41,7 +41,8 @@ RFC 3311) are answered on the phone's side alone, by the media session
    and the application C{state} C{hold} / C{unhold}; in passthrough the
    hold is signalling only. A C{hold} refused with C{error} 409 (the
    caller's own re-INVITE was under way) is asked again
-   L{HOLD_RETRY_DELAY} seconds later, at most L{HOLD_RETRIES} times;
+   L{HOLD_RETRY_DELAY} seconds later, at most L{HOLD_RETRIES} times
+   (L{linkrtc.call.phonehold}, shared with the WebSocket phones);
  - without SDP (a session refresh): a re-INVITE gets 200 with the SDP last
    sent to the phone (the offer; the phone's answer in its ACK is not
    read), an UPDATE 200 without body. The session timer headers are
@@ -60,23 +61,17 @@ from zope.interface import implementer
 
 from linkrtc.call.contacts import contactsFor, inviteToContact
 from linkrtc.call.fork import ANSWERED_ELSEWHERE, ANSWERED_ELSEWHERE_REASON
+from linkrtc.call.phonehold import HOLD_RETRIES, HOLD_RETRY_DELAY, PhoneHold
 from linkrtc.error import MediaError
 from linkrtc.interfaces import IClientConnection, IPhoneMediaSession
 from linkrtc.sip.outbound import InviteClientLeg
 from linkrtc.sip.uri import parseURI
 
-__all__ = ["PhoneBranch", "PhoneRinger"]
+__all__ = ["HOLD_RETRIES", "HOLD_RETRY_DELAY", "PhoneBranch", "PhoneRinger"]
 
 log = Logger()
 
 SDP = "application/sdp"
-
-#: Seconds before a phone's hold refused with 409 is asked again.
-HOLD_RETRY_DELAY = 1.0
-
-#: Times in a row a phone's hold refused with 409 is asked again.
-HOLD_RETRIES = 5
-
 
 def _text(body):
     if not body:
@@ -149,8 +144,9 @@ class PhoneBranch:
     @ivar leg: the INVITE client leg, once C{incoming} came.
     @ivar done: C{True} once the branch is over for the engine (failed,
         cancelled, ended).
-    @ivar held: C{True} while the answering phone's last offer put the
-        call on hold.
+    @ivar hold: its L{linkrtc.call.phonehold.PhoneHold} (C{hold.held}:
+        C{True} while the answering phone's last offer put the call on
+        hold).
     """
 
     plainRTP = True
@@ -169,9 +165,8 @@ class PhoneBranch:
         self.leg = None
         self.answered = False
         self.done = False
-        self.held = False
-        self._holdRetry = None
-        self._holdRetries = 0
+        self.hold = PhoneHold(ringer.clock, self._tell,
+                              lambda: self.answered and not self.done)
 
     def __repr__(self):
         return f"<PhoneBranch {self.clientName!r} {self.device}>"
@@ -198,9 +193,9 @@ class PhoneBranch:
         elif kind == "state" and message.get("state") == "dropped":
             self._stop(message.get("cause"))
         elif kind == "state" and message.get("state") in ("hold", "unhold"):
-            self._holdRetries = 0
+            self.hold.applied()
         elif kind == "error" and message.get("code") == 409:
-            self._retryHold()
+            self.hold.refused()
         return True
 
     def close(self, code=1000, reason=None):
@@ -231,7 +226,7 @@ class PhoneBranch:
             self._tell({"type": "hangup", "cause": 500, "reason": "the INVITE failed"})
 
     def _stop(self, cause):
-        self._cancelHoldRetry()
+        self.hold.stop()
         leg = self.leg
         if self.done and not self.answered:
             return
@@ -271,7 +266,7 @@ class PhoneBranch:
         self._tell({"type": "hangup", "cause": status, "reason": reason or f"SIP {status}"})
 
     def legTerminated(self, reason):
-        self._cancelHoldRetry()
+        self.hold.stop()
         if self.done and not self.answered:
             return
         self.done = True
@@ -319,11 +314,7 @@ class PhoneBranch:
     def _reofferAnswered(self, result, respond):
         answer, hold = result
         respond(200, body=answer, contentType=SDP)
-        hold = bool(hold)
-        if hold != self.held and not self.done:
-            self.held = hold
-            self._holdRetries = 0
-            self._askHold()
+        self.hold.offered(hold)
 
     def _reofferFailed(self, failure, respond):
         if failure.check(MediaError):
@@ -333,23 +324,3 @@ class PhoneBranch:
         else:
             log.failure("SIP branch {device}: the re-offer failed", failure, device=self.device)
             respond(500)
-
-    def _askHold(self):
-        """Tell the engine the phone's hold, as the client's C{hold} / C{unhold}."""
-        self._holdRetry = None
-        if self.done or not self.answered:
-            return
-        self._tell({"type": "hold" if self.held else "unhold"})
-
-    def _retryHold(self):
-        """The engine refused the hold (409: a re-INVITE of the caller's was pending)."""
-        if (self._holdRetry is not None or self.done or not self.answered
-                or self._holdRetries >= HOLD_RETRIES):
-            return
-        self._holdRetries += 1
-        self._holdRetry = self._ringer.clock.callLater(HOLD_RETRY_DELAY, self._askHold)
-
-    def _cancelHoldRetry(self):
-        retry, self._holdRetry = self._holdRetry, None
-        if retry is not None and retry.active():
-            retry.cancel()

@@ -32,6 +32,9 @@ from zope.interface import implementer
 
 from linkrtc.call.contacts import inviteToContact
 from linkrtc.call.fork import ANSWERED_ELSEWHERE, ANSWERED_ELSEWHERE_REASON
+from linkrtc.call.phonehold import PhoneHold
+from linkrtc.call.wsindialog import DTMF_TYPES, InfoError, dtlsRole, infoDigit, reanswer
+from linkrtc.error import MediaError
 from linkrtc.interfaces import IClientConnection
 from linkrtc.sip.dialog import newTag
 from linkrtc.sip.outbound import InviteClientLeg
@@ -60,7 +63,10 @@ def _text(body):
 
 
 class _PhoneCalls:
-    """The phone's side of one call: its SIP leg and what the engine said."""
+    """
+    The phone's side of one call: its SIP leg, what the engine said, and
+    the first offer/answer's SDPs its re-offers are checked against.
+    """
 
     def __init__(self, leg, outgoing):
         self.leg = leg
@@ -69,6 +75,16 @@ class _PhoneCalls:
         self.answerSdp = None
         self.confirmed = False
         self.finished = False  # the SIP leg is answered/failed/ended
+        self.answered = False  # the first offer/answer is done: re-offers are read
+        self.ourSdp = self.phoneSdp = self.lastSent = self.role = None
+        self.hold = None
+
+    def established(self, ourSdp, phoneSdp, weOffered):
+        """The call is answered: keep its SDPs (C{str}) and our DTLS role."""
+        self.ourSdp = self.lastSent = ourSdp
+        self.phoneSdp = phoneSdp
+        self.role = dtlsRole(ourSdp, phoneSdp, weOffered)
+        self.answered = True
 
 
 @implementer(IClientConnection)
@@ -150,6 +166,8 @@ class WebSocketPhone:
             self._state(pc, message.get("state"), message.get("cause"))
         elif kind == "error" and pc.outgoing and not pc.finished:
             self._fail(pc, message.get("code"))
+        elif kind == "error" and message.get("code") == 409 and pc.hold is not None:
+            pc.hold.refused()  # the phone's hold came while a re-INVITE was pending
         return True
 
     def close(self, code=1000, reason=None):
@@ -163,14 +181,19 @@ class WebSocketPhone:
         elif state == "confirmed":
             pc.confirmed = True
             self._maybeAnswer(pc)
+        elif state in ("hold", "unhold") and pc.hold is not None:
+            pc.hold.applied()
         elif state == "dropped":
             self._calls.pop(pc.callId, None)
+            if pc.hold is not None:
+                pc.hold.stop()
             self._end(pc, cause)
 
     def _maybeAnswer(self, pc):
         if pc.outgoing and not pc.finished and pc.confirmed and pc.answerSdp:
             pc.finished = True
             pc.leg.sendFinal(200, body=pc.answerSdp.encode("utf-8"), contentType=SDP)
+            self._established(pc, pc.answerSdp, _text(pc.leg.request.body) or "", False)
 
     def _fail(self, pc, code):
         if pc.finished or getattr(pc.leg, "finalSent", False):
@@ -199,6 +222,12 @@ class WebSocketPhone:
 
     def _tell(self, message):
         self._phones.clientMessage(self, message)
+
+    def _established(self, pc, ourSdp, phoneSdp, weOffered):
+        """The call is answered: its re-offers and hold are read from now on."""
+        pc.established(ourSdp, phoneSdp, weOffered)
+        pc.hold = PhoneHold(self._phones.clock, lambda m: self._tell(dict(m, call=pc.callId)),
+                            lambda: pc.callId in self._calls)
 
     # -- calls from the phone -------------------------------------------------
 
@@ -244,6 +273,7 @@ class WebSocketPhone:
             return
         pc = _PhoneCalls(leg, outgoing=False)
         pc.callId = callId
+        pc.ourSdp = offer
         self._calls[callId] = pc
         leg.setListener(_ClientLegListener(self, pc))
         leg.start()
@@ -253,6 +283,8 @@ class WebSocketPhone:
         if pc.finished and pc.callId not in self._calls:
             return
         pc.finished = True
+        if pc.hold is not None:
+            pc.hold.stop()
         if pc.callId is not None and self._calls.pop(pc.callId, None) is not None:
             self._tell({"type": "hangup", "call": pc.callId})
 
@@ -260,25 +292,87 @@ class WebSocketPhone:
 class _LegListener:
     """
     What both legs of a WebSocket phone's call do with the phone's
-    in-dialog requests: BYE ends the call; an UPDATE without SDP (a
-    session refresh) gets 200; re-INVITE and UPDATE with SDP (hold, new
-    media) get 488, anything else 501.
+    in-dialog requests (see the module docstring): BYE ends the call,
+    INFO is DTMF (L{linkrtc.call.wsindialog.infoDigit}), re-INVITE and
+    UPDATE are answered by L{linkrtc.call.wsindialog.reanswer}; anything
+    else gets 501. Glare (491, 500 with Retry-After) is the leg's.
     """
 
     def __init__(self, phone, pc):
         self.phone, self.pc = phone, pc
 
     def legRequestReceived(self, request, respond):
-        if request.method == "BYE":
+        method = request.method
+        if method == "BYE":
             respond(200)
             self.phone.legEnded(self.pc)
-        elif request.method == "UPDATE" and not getattr(request, "body", b""):
-            respond(200)  # a session refresh (RFC 4028, RFC 3311): nothing changes
+        elif method == "INFO":
+            self._info(request, respond)
+        elif method in ("INVITE", "UPDATE"):
+            self._reoffer(request, respond)
         else:
-            respond(488 if request.method in ("INVITE", "UPDATE") else 501)
+            respond(501)
+
+    def _live(self):
+        pc = self.pc
+        return pc.answered and pc.callId in self.phone._calls
+
+    def _info(self, request, respond):
+        """RFC 6086 legacy INFO: a DTMF key is the client's C{dtmf}."""
+        body = bytes(getattr(request, "body", b"") or b"")
+        contentType = getattr(request, "contentType", None)
+        if not body and contentType is None:
+            respond(200)  # no package, no body: nothing to do (a keepalive)
+            return
+        if contentType not in DTMF_TYPES:
+            respond(415, headers=[("Accept", ", ".join(DTMF_TYPES))])
+            return
+        try:
+            digit = infoDigit(body, contentType)
+        except InfoError as e:
+            respond(400, str(e))
+            return
+        if not self._live():
+            respond(481)
+            return
+        respond(200)
+        self.phone._tell({"type": "dtmf", "call": self.pc.callId, "digits": digit})
+
+    def _reoffer(self, request, respond):
+        """A re-INVITE or UPDATE: hold, resume, refresh (see the module docstring)."""
+        pc = self.pc
+        if not self._live():
+            respond(491 if pc.callId in self.phone._calls else 481)
+            return
+        body = bytes(getattr(request, "body", b"") or b"")
+        if not body:
+            if request.method == "UPDATE":
+                respond(200)  # RFC 3311 §5.2: a session refresh, no offer
+            else:
+                respond(200, body=pc.lastSent.encode("utf-8"), contentType=SDP)
+            return
+        offer = _text(body)
+        try:
+            if offer is None or getattr(request, "contentType", SDP) not in (SDP, None):
+                raise MediaError("the body is not SDP")
+            answer, hold = reanswer(pc.ourSdp, pc.phoneSdp, offer, pc.role, pc.lastSent)
+        except MediaError as e:
+            log.info("WebSocket phone {name}: re-offer refused: {why}",
+                     name=self.phone.clientName, why=e)
+            respond(488, _reason(e))
+            return
+        pc.lastSent = answer
+        respond(200, body=answer.encode("utf-8"), contentType=SDP)
+        pc.hold.offered(hold)
 
     def legTerminated(self, reason):
         self.phone.legEnded(self.pc)
+
+
+def _reason(error):
+    """A reason phrase from C{error}: printable ASCII, at most 120 characters."""
+    text = "".join(c if " " <= c <= "~" else "?" for c in str(error))
+    return text[:120] or None
 
 
 class _ServerLegListener(_LegListener):
@@ -311,6 +405,7 @@ class _ClientLegListener(_LegListener):
         if sdp is None:
             self.phone._tell({"type": "hangup", "call": self.pc.callId, "cause": 488})
             return
+        self.phone._established(self.pc, self.pc.ourSdp or "", sdp, True)
         self.phone._tell({"type": "accept", "call": self.pc.callId, "sdp": sdp})
 
     def legFailed(self, status, reason, response):
