@@ -7,13 +7,16 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from linkrtc.call.contacts import contactsFor
+from linkrtc.call.phonehold import HOLD_RETRIES, HOLD_RETRY_DELAY
 from linkrtc.call.test.test_outbound import FakeClientLeg
+from linkrtc.call.test.test_wsindialog import AIORTC_ANSWER, CHROME_OFFER, reoffer
 from linkrtc.call.wsphones import WebSocketPhones
 from linkrtc.signalling.directory import ClientDirectory
 from linkrtc.sip.address import Source
 from linkrtc.sip.bindings import Binding, BindingTable, flowOf
+from linkrtc.sip.test.test_outbound import LegMixin
 from linkrtc.sip.uri import SIPURI, NameAddr, parseURI
-from linkrtc.testing import FakeRequest, FakeResponse, FakeServerLeg
+from linkrtc.testing import FakeRequest, FakeResponse, FakeServerLeg, SentResponse
 
 WEBRTC_OFFER = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
 WEBRTC_ANSWER = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=answer\r\n"
@@ -172,21 +175,6 @@ class WebSocketPhonesTests(SynchronousTestCase):
         phone.sendMessage({"type": "state", "call": "c1", "state": "dropped", "cause": 200})
         self.assertEqual(leg.byes, [])
 
-    def test_sessionRefresh(self):
-        """
-        The phone's UPDATE without SDP (a session refresh, RFC 4028) gets
-        200; a re-INVITE or an UPDATE with SDP still gets 488.
-        """
-        phone, leg = self.placed()
-        phone.sendMessage({"type": "answer", "call": "c1", "sdp": WEBRTC_ANSWER})
-        phone.sendMessage({"type": "state", "call": "c1", "state": "confirmed"})
-        self.assertEqual([r.status for r in leg.receive("UPDATE")], [200])
-        self.assertEqual([r.status for r in leg.receive("UPDATE", b"v=0", "application/sdp")],
-                         [200, 488])
-        self.assertEqual([r.status for r in leg.receive("INVITE", b"v=0", "application/sdp")],
-                         [488])
-        self.assertEqual(self.sent("hangup"), [])
-
     def test_phoneCancels(self):
         phone, leg = self.placed()
         leg.cancel()
@@ -267,6 +255,206 @@ class WebSocketPhonesTests(SynchronousTestCase):
         self.assertEqual(leg.cancelReason, 'SIP;cause=200;text="Call completed elsewhere"')
 
 
+def ask(leg, method, body=b"", contentType=None):
+    """
+    The phone sends C{method} in the call's dialog, on either leg.
+
+    @return: the C{list} of L{SentResponse}s it got.
+    """
+    if isinstance(body, str):
+        body = body.encode()
+    request = FakeRequest(method, body=body, contentType=contentType)
+    answers = []
+    leg.listener.legRequestReceived(
+        request, lambda status, reason=None, body=None, contentType=None, headers=():
+        answers.append(SentResponse(status, reason, body, contentType, headers)))
+    return answers
+
+
+class InDialogTests(SynchronousTestCase):
+    """
+    A WebSocket phone's INFO, re-INVITE and UPDATE in a call, when it
+    called (server leg: our SDP the answer) and when it was called
+    (client leg: our SDP the offer).
+    """
+
+    setUp = WebSocketPhonesTests.setUp
+    register = WebSocketPhonesTests.register
+    sent = WebSocketPhonesTests.sent
+
+    def calling(self):
+        """alice (Chrome) calls; the engine answers with aiortc's SDP: call c1."""
+        self.register()
+
+        def calling(connection, message):
+            connection.sendMessage({"type": "calling", "call": "c1", "ref": message["ref"]})
+
+        self.engine.onCall = calling
+        leg = FakeLeg(self.source, body=CHROME_OFFER.encode())
+        self.phones.takes(leg)
+        [phone] = self.directory.connectionsFor("alice")
+        phone.sendMessage({"type": "answer", "call": "c1", "sdp": AIORTC_ANSWER})
+        phone.sendMessage({"type": "state", "call": "c1", "state": "confirmed"})
+        self.assertEqual(leg.finals[0].status, 200)
+        self.engine.messages.clear()
+        return phone, leg, "c1"
+
+    def called(self):
+        """The engine calls alice with aiortc's offer; Chrome answers (active): call c2."""
+        self.register()
+        [phone] = self.directory.connectionsFor("alice")
+        ourOffer = AIORTC_ANSWER.replace("setup:active", "setup:actpass")
+        phone.sendMessage({"type": "incoming", "call": "c2", "from": "sip:bob@192.0.2.9",
+                           "sdp": ourOffer})
+        [leg] = self.legs
+        leg.answer(CHROME_OFFER.replace("setup:actpass", "setup:active").encode())
+        self.engine.messages.clear()
+        return phone, leg, "c2"
+
+    def both(self):
+        return [self.calling, self.called]
+
+    def test_dtmfRelay(self):
+        """JsSIP's INFO (application/dtmf-relay): 200 and the client's dtmf."""
+        for setUp in self.both():
+            self.setUp()
+            phone, leg, call = setUp()
+            [ok] = ask(leg, "INFO", b"Signal=5\r\nDuration=100\r\n", "application/dtmf-relay")
+            self.assertEqual(ok.status, 200)
+            [ok] = ask(leg, "INFO", b"#", "application/dtmf")
+            self.assertEqual(ok.status, 200)
+            self.assertEqual(self.sent("dtmf"), [{"type": "dtmf", "call": call, "digits": "5"},
+                                                 {"type": "dtmf", "call": call, "digits": "#"}])
+
+    def test_badDtmf(self):
+        """A bad DTMF body: 400 whose reason says what is wrong; nothing to the engine."""
+        phone, leg, call = self.calling()
+        [bad] = ask(leg, "INFO", b"Signal=X\r\n", "application/dtmf-relay")
+        self.assertEqual((bad.status, bad.reason), (400, "Signal is not one of 0-9 * # A-D"))
+        [bad] = ask(leg, "INFO", b"Duration=100\r\n", "application/dtmf-relay")
+        self.assertEqual((bad.status, bad.reason), (400, "dtmf-relay body has no Signal line"))
+        self.assertEqual(self.engine.messages, [])
+
+    def test_otherInfo(self):
+        """An INFO of another type: 415 with Accept; an empty one (no type): 200."""
+        phone, leg, call = self.calling()
+        [refused] = ask(leg, "INFO", b"{}", "application/json")
+        self.assertEqual(refused.status, 415)
+        self.assertEqual(list(refused.headers),
+                         [("Accept", "application/dtmf-relay, application/dtmf")])
+        [ok] = ask(leg, "INFO")
+        self.assertEqual(ok.status, 200)
+        self.assertEqual(self.engine.messages, [])
+
+    def test_dtmfAfterEnd(self):
+        """An INFO once the engine dropped the call: 481."""
+        phone, leg, call = self.calling()
+        leg.dialog, leg.state = object(), "confirmed"
+        phone.sendMessage({"type": "state", "call": call, "state": "dropped", "cause": 200})
+        self.engine.messages.clear()
+        [gone] = ask(leg, "INFO", b"Signal=5\r\n", "application/dtmf-relay")
+        self.assertEqual(gone.status, 481)
+        self.assertEqual(self.engine.messages, [])
+
+    def test_holdAndResume(self):
+        """
+        Chrome's hold (sendonly re-INVITE, actpass): 200 with our SDP
+        recvonly, our DTLS role, the version up; the client's hold. Its
+        resume: sendrecv, the version up again; unhold.
+        """
+        for setUp, role in ((self.calling, "active"), (self.called, "passive")):
+            self.setUp()
+            phone, leg, call = setUp()
+            [ok] = ask(leg, "INVITE", reoffer("sendonly"))
+            self.assertEqual((ok.status, ok.contentType), (200, "application/sdp"))
+            answer = ok.body.decode()
+            self.assertIn("a=recvonly\r\n", answer)
+            self.assertIn(f"a=setup:{role}\r\n", answer)
+            self.assertIn("o=- 3912345678 3912345679 ", answer)
+            self.assertEqual(self.sent("hold"), [{"type": "hold", "call": call}])
+            phone.sendMessage({"type": "state", "call": call, "state": "hold"})
+            [ok] = ask(leg, "UPDATE", reoffer("sendrecv", 4))
+            self.assertEqual(ok.status, 200)
+            self.assertIn("a=sendrecv\r\n", ok.body.decode())
+            self.assertIn("o=- 3912345678 3912345680 ", ok.body.decode())
+            self.assertEqual(self.sent("unhold"), [{"type": "unhold", "call": call}])
+
+    def test_repeatedHold(self):
+        """The same hold again: the same SDP (same version), nothing more to the engine."""
+        phone, leg, call = self.calling()
+        [first] = ask(leg, "INVITE", reoffer("sendonly"))
+        [second] = ask(leg, "INVITE", reoffer("sendonly", 4))
+        self.assertEqual(first.body, second.body)
+        self.assertEqual(len(self.sent("hold")), 1)
+
+    def test_refusedReoffer(self):
+        """An ICE restart, a new fingerprint or a dropped codec: 488 saying why; nothing changes."""
+        phone, leg, call = self.calling()
+        for offer, reason in (
+                (reoffer(ice=("ice-ufrag:Chrm", "ice-ufrag:New1")),
+                 "the re-offer restarts ICE (new ice-ufrag/ice-pwd)"),
+                (reoffer(fp=("AA:BB:CC:DD", "AA:BB:CC:EE")),
+                 "the re-offer changes the DTLS fingerprint"),
+                (reoffer(codecs=("111 0 8 126", "0 8 126")),
+                 "the re-offer drops OPUS/48000 (payload type 111)")):
+            [refused] = ask(leg, "INVITE", offer)
+            self.assertEqual((refused.status, refused.reason), (488, reason))
+        [notSdp] = ask(leg, "INVITE", b"hello", "text/plain")
+        self.assertEqual(notSdp.status, 488)
+        self.assertEqual(self.engine.messages, [])
+        # What we last sent is still the answer of the call.
+        [ok] = ask(leg, "INVITE")
+        self.assertEqual(ok.body, AIORTC_ANSWER.encode())
+
+    def test_refresh(self):
+        """
+        A re-INVITE without SDP: 200 with the SDP last sent (the answer
+        comes in the ACK); an UPDATE without SDP: 200 without body.
+        """
+        for setUp in self.both():
+            self.setUp()
+            phone, leg, call = setUp()
+            [ok] = ask(leg, "INVITE", reoffer("sendonly"))
+            held = ok.body
+            [ok] = ask(leg, "INVITE")
+            self.assertEqual((ok.status, ok.body, ok.contentType), (200, held, "application/sdp"))
+            [ok] = ask(leg, "UPDATE")
+            self.assertEqual((ok.status, ok.body), (200, None))
+            self.assertEqual([m["type"] for _, m in self.engine.messages], ["hold"])
+
+    def retries(self):
+        return [c for c in self.clock.getDelayedCalls() if c.func.__name__ == "_askHold"]
+
+    def test_holdRetried(self):
+        """
+        The engine refuses the hold with 409 (a re-INVITE of the far side
+        was pending): asked again HOLD_RETRY_DELAY seconds later, at most
+        HOLD_RETRIES times in a row.
+        """
+        phone, leg, call = self.calling()
+        ask(leg, "INVITE", reoffer("sendonly"))
+        for _ in range(HOLD_RETRIES + 2):
+            phone.sendMessage({"type": "error", "call": call, "code": 409, "message": "busy"})
+            self.clock.advance(HOLD_RETRY_DELAY)
+        self.assertEqual(len(self.sent("hold")), 1 + HOLD_RETRIES)
+        self.assertEqual(self.retries(), [])
+
+    def test_holdRetryStopsWithCall(self):
+        """A pending retry is dropped when the call ends."""
+        phone, leg, call = self.calling()
+        ask(leg, "INVITE", reoffer("sendonly"))
+        phone.sendMessage({"type": "error", "call": call, "code": 409, "message": "busy"})
+        self.assertEqual(len(self.retries()), 1)
+        ask(leg, "BYE")
+        self.assertEqual(self.retries(), [])
+        self.assertEqual(self.sent("hangup"), [{"type": "hangup", "call": call}])
+
+    def test_otherRequest(self):
+        phone, leg, call = self.calling()
+        [refused] = ask(leg, "MESSAGE", b"hi", "text/plain")
+        self.assertEqual(refused.status, 501)
+
+
 class EngineTests(SynchronousTestCase):
     """
     Through the real call manager: a WebSocket phone's INVITE reaches a
@@ -319,3 +507,98 @@ class EngineTests(SynchronousTestCase):
         out.answer(WEBRTC_ANSWER.encode())
         [final] = leg.finals
         self.assertEqual((final.status, final.body), (200, WEBRTC_ANSWER.encode()))
+
+
+class EngineInDialogTests(SynchronousTestCase):
+    """Through the real call manager: the WebSocket phone's DTMF and hold reach the call."""
+
+    setUp = EngineTests.setUp
+
+    def answered(self):
+        leg = FakeLeg(self.source, body=CHROME_OFFER.encode())
+        self.h.manager.inviteReceived(leg)
+        [call] = self.h.manager.calls.values()
+        self.h.application.decide(call, {"action": "route", "trunk": None})
+        [out] = self.legs
+        out.answer(AIORTC_ANSWER.encode())
+        self.assertEqual(leg.finals[0].status, 200)
+        return call, leg
+
+    def test_dtmfAndHold(self):
+        """
+        INFO: the call's media is asked to send the key (RFC 4733 on the
+        SIP side); a sendonly re-INVITE: the call is held (passthrough:
+        at once), sendrecv: resumed.
+        """
+        call, leg = self.answered()
+        keys = []
+        call.media.sendDigits = keys.append
+        [ok] = ask(leg, "INFO", b"Signal=7\r\nDuration=100\r\n", "application/dtmf-relay")
+        self.assertEqual((ok.status, keys), (200, ["7"]))
+        [ok] = ask(leg, "INVITE", reoffer("sendonly"))
+        self.assertEqual(ok.status, 200)
+        self.assertTrue(call.held)
+        [ok] = ask(leg, "INVITE", reoffer("sendrecv", 4))
+        self.assertEqual(ok.status, 200)
+        self.assertFalse(call.held)
+
+
+class WireTests(LegMixin, SynchronousTestCase):
+    """
+    The phone is called through the real INVITE client leg and
+    transaction layer: its re-INVITE on the wire, and glare (the leg's).
+    """
+
+    def setUp(self):
+        LegMixin.setUp(self)
+        self.bindings = BindingTable(self.clock,
+                                     onChange=lambda user: self.phones.bindingsChanged(user))
+        self.engine = FakeEngine()
+        self.phones = WebSocketPhones(self.clock, ClientDirectory(self.clock, self.bindings),
+                                      self.bindings, engine=self.engine, userAgent=self.ua)
+        source = Source("WS", "192.0.2.99", 5070, connection=FakeWebSocket())
+        uri = "sip:k1@abc.invalid;transport=ws"
+        self.bindings.bind(Binding(user="alice", contact=NameAddr(parseURI(uri)), uriText=uri,
+                                   flow=flowOf(source), callId="c", cseq=1,
+                                   expiresAt=self.clock.seconds() + 600))
+        phone = self.phones.phoneFor("alice")
+        ourOffer = AIORTC_ANSWER.replace("setup:active", "setup:actpass")
+        phone.sendMessage({"type": "incoming", "call": "c2", "from": "sip:bob@192.0.2.9",
+                           "sdp": ourOffer})
+        self.respond(200, body=CHROME_OFFER.replace("setup:actpass", "setup:active").encode())
+        self.leg = phone._calls["c2"].leg
+
+    def responses(self, method):
+        return [r for r in self.transport.responses() if r.cseq.method == method]
+
+    def test_holdOnTheWire(self):
+        """Chrome's hold: 200 with our SDP, recvonly, passive (the role in use); the client's hold."""
+        self.farRequest("INVITE", self.leg, cseq=20, body=reoffer("sendonly").encode())
+        [ok] = self.responses("INVITE")
+        self.assertEqual(ok.status, 200)
+        self.assertEqual(ok.headers.get("Content-Type"), "application/sdp")
+        self.assertIn(b"a=recvonly\r\n", ok.body)
+        self.assertIn(b"a=setup:passive\r\n", ok.body)
+        self.assertEqual([m for _, m in self.engine.messages if m["type"] == "hold"],
+                         [{"type": "hold", "call": "c2"}])
+
+    def test_glareWithOurReinvite(self):
+        """The phone's re-INVITE while one of ours to it is out: 491, nothing changes."""
+        self.leg.sendRequest("INVITE", AIORTC_ANSWER.encode(), "application/sdp",
+                             endOnFailure=False)
+        self.farRequest("INVITE", self.leg, cseq=20, body=reoffer("sendonly").encode())
+        self.assertEqual([r.status for r in self.responses("INVITE")], [491])
+        self.assertEqual([m for _, m in self.engine.messages if m["type"] == "hold"], [])
+
+    def test_reinviteAfterReinvite(self):
+        """
+        Our answer to a re-INVITE is sent at once (no media to wait for),
+        so the phone's next one finds none pending: hold then resume, both
+        200 (the leg's 500 with Retry-After is for one still being answered).
+        """
+        self.farRequest("INVITE", self.leg, cseq=20, body=reoffer("sendonly").encode())
+        self.farRequest("INVITE", self.leg, cseq=21, branch="z9hG4bKfar2",
+                        body=reoffer("sendrecv", 4).encode())
+        [held, resumed] = self.responses("INVITE")
+        self.assertEqual((held.status, resumed.status), (200, 200))
+        self.assertIn(b"a=sendrecv\r\n", resumed.body)
