@@ -28,6 +28,14 @@ Scenarios:
     secret (C{authorization_user}), first without C{outgoing}: its call
     to C{5551234} is refused (403); then again with C{outgoing}: the
     call reaches baresip through the trunk; tones both ways.
+  - C{jssip-dtmf-hold}: as C{jssip-calls-phone}, then the page sends DTMF
+    5 (C{session.sendDTMF}, SIP INFO) and baresip must log the RFC 4733
+    event; the page holds (C{session.hold()}: a sendonly re-INVITE) and
+    must get our recvonly answer, then resumes (C{unhold()}, sendrecv
+    answer); the far side's re-INVITEs show in LinkRTC's log (C{SIP side
+    held}, C{resumed}); tones both ways (baresip's recording stops at
+    the hold's re-INVITE, which restarts its player: the audio to it
+    after the resume is seen in the CDR's RTP counts).
 """
 
 import functools
@@ -41,7 +49,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(HERE))))
 
 from linkrtc.signalling.tokens import Grants, mintToken, sipCredentials  # noqa: E402
-from linkrtc.test.e2e.browser_driver import CHROMIUM_FLAGS, PAGE_TONE  # noqa: E402
+from linkrtc.test.e2e.browser_driver import CHROMIUM_FLAGS, PAGE_TONE, digitsHeard  # noqa: E402
 from linkrtc.test.e2e.drivers import driverParser, runScenario, writeTone  # noqa: E402
 from linkrtc.test.e2e.harness import LinkRTCProcess, freePort  # noqa: E402
 from linkrtc.test.e2e.jsbundle import bundle  # noqa: E402
@@ -74,7 +82,17 @@ function attach(session) {
   session.on('confirmed', () => { phone.state.confirmed = true; note('confirmed'); });
   session.on('ended', (e) => { phone.state.ended = e.cause; note('ended ' + e.cause); });
   session.on('failed', (e) => { phone.state.failed = e.cause; note('failed ' + e.cause); });
+  session.on('hold', () => note('hold'));
+  session.on('unhold', () => note('unhold'));
+  session.on('newDTMF', (e) => note('dtmf ' + e.originator + ' ' + e.dtmf.tone));
 }
+// The direction of our last answer/offer as the browser applied it.
+window.remoteDirection = function () {
+  const pc = phone.session && phone.session.connection;
+  const sdp = pc && pc.remoteDescription && pc.remoteDescription.sdp;
+  const found = sdp && sdp.match(/a=(sendrecv|sendonly|recvonly|inactive)/);
+  return found ? found[1] : null;
+};
 window.startPhone = function (cfg) {
   const socket = new JsSIP.WebSocketInterface(cfg.ws);
   const conf = {sockets: [socket], uri: cfg.uri, password: cfg.password,
@@ -323,7 +341,44 @@ def scenarioDerivedCallsTrunk(run, args):
     run.talkAndHangUp(args)
 
 
+def scenarioDtmfHold(run, args):
+    run.servePage()
+    run.startLinkRTC()
+    run.startRegisteredBaresip()
+    run.startPhonePage()
+    run.page.evaluate("window.callTo('sip:bob@127.0.0.1')")
+    run.step("jssip calling bob")
+    run.waitPage("phone.state.confirmed || phone.state.failed", 20)
+    if not run.page.evaluate("phone.state.confirmed"):
+        raise AssertionError(f"the call failed: {run.page.evaluate('phone.events')}")
+    # baresip's recording stops at a re-INVITE (it restarts its player):
+    # what it records is what it heard before the hold.
+    time.sleep(3.0)
+    run.page.evaluate("phone.session.sendDTMF('5')")
+    run.step("dtmf sent (INFO)")
+    # The key's end (RFC 4733 end bit) before the hold stops RTP to baresip.
+    run.waitForBaresip(r"received event: '5' \(end=1\)|received DTMF: '5'", 5)
+    run.result["phoneDigits"] = digitsHeard(run.baresipText())
+    # RFC 4733 from the browser needs telephone-event in our WebRTC SDP.
+    run.result["canInsertDTMF"] = run.page.evaluate(
+        "phone.session.connection.getSenders().some((s) => s.dtmf && s.dtmf.canInsertDTMF)")
+    directions = {}
+    for action, wanted in (("hold", "recvonly"), ("unhold", "sendrecv")):
+        run.page.evaluate(f"phone.session.{action}()")
+        run.waitPage(f"window.remoteDirection() === '{wanted}' || phone.state.ended"
+                     " || phone.state.failed", 10)
+        directions[action] = run.page.evaluate("window.remoteDirection()")
+        run.step(f"jssip {action}", answer=directions[action])
+        time.sleep(1.5)
+    run.result["directions"] = directions
+    run.result["holdLines"] = [line.split(": ", 1)[-1] for line in run.linkrtcLines()
+                               if "SIP side held" in line or "SIP side resumed" in line
+                               or "re-offer refused" in line]
+    run.talkAndHangUp(args)
+
+
 SCENARIOS = {
+    "jssip-dtmf-hold": scenarioDtmfHold,
     "jssip-calls-phone": scenarioJsSIPCallsPhone,
     "phone-calls-jssip": scenarioPhoneCallsJsSIP,
     "derived-calls-trunk": scenarioDerivedCallsTrunk,

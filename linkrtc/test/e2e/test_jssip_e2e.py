@@ -86,6 +86,44 @@ class JsSIPTests(BridgeTestsMixin, SynchronousTestCase):
         self.assertIn("incoming", result["pageEvents"], report)
 
 
+class JsSIPInCallTests(BridgeTestsMixin, SynchronousTestCase):
+    """carol (JsSIP) calls bob (baresip): DTMF by INFO, hold and resume by re-INVITE."""
+
+    setUp = JsSIPTests.setUp
+    check = JsSIPTests.check
+
+    def test_dtmfHoldResume(self):
+        """
+        C{sendDTMF('5')} (SIP INFO) reaches baresip as RFC 4733; JsSIP's
+        hold gets our recvonly answer and baresip LinkRTC's sendonly
+        re-INVITE; unhold gets sendrecv and baresip's resume; tones both
+        ways (the page's FFT is taken after the resume; baresip's side
+        after it is the CDR's RTP count, its recording stopping at a
+        re-INVITE).
+        """
+        result = runDriver(self, "jssip-dtmf-hold", timeout=90.0)
+        report = self.check(result, "outbound")
+        self.assertEqual(result["phoneDigits"], "5", report)
+        # aiortc's WebRTC SDP has no telephone-event: the browser cannot
+        # send RFC 4733 itself (JsSIP's transportType 'RFC2833'), INFO it is.
+        self.assertFalse(result["canInsertDTMF"], report)
+        self.assertEqual(result["directions"], {"hold": "recvonly", "unhold": "sendrecv"},
+                         report)
+        events = result["pageEvents"]
+        self.assertLess(events.index("hold"), events.index("unhold"), report)
+        self.assertFalse([e for e in events if e.startswith("failed")], report)
+        lines = result["holdLines"]
+        self.assertEqual(len(lines), 2, lines)
+        self.assertIn("SIP side held", lines[0])
+        self.assertIn("SIP side resumed", lines[1])
+        # Audio to baresip after the resume (its recording stopped at the
+        # hold): the SIP side sent more than 80% of 50 packets/s since.
+        times = {step["name"]: step["t"] for step in result["steps"]}
+        resumed = times["page hung up"] - times["jssip unhold"]
+        sent = result["cdrs"][0]["media"]["sip"]["packetsSent"]
+        self.assertGreater(sent, 0.8 * 50 * resumed, report)
+
+
 class JsSIPDerivedCredentialsTests(BridgeTestsMixin, SynchronousTestCase):
     """
     JsSIP with SIP credentials derived from C{--auth-secret}
