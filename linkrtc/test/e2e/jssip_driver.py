@@ -36,6 +36,9 @@ Scenarios:
     held}, C{resumed}); tones both ways (baresip's recording stops at
     the hold's re-INVITE, which restarts its player: the audio to it
     after the resume is seen in the CDR's RTP counts).
+  - C{called-dtmf-hold}: the same when baresip dials carol (our WebRTC
+    SDP was the offer: the answers to JsSIP's re-offers keep the
+    C{passive} DTLS role Chromium's C{active} answer gave us).
 """
 
 import functools
@@ -341,13 +344,8 @@ def scenarioDerivedCallsTrunk(run, args):
     run.talkAndHangUp(args)
 
 
-def scenarioDtmfHold(run, args):
-    run.servePage()
-    run.startLinkRTC()
-    run.startRegisteredBaresip()
-    run.startPhonePage()
-    run.page.evaluate("window.callTo('sip:bob@127.0.0.1')")
-    run.step("jssip calling bob")
+def dtmfHoldResume(run, args):
+    """The call is up: DTMF 5 by INFO, hold, unhold, then talk and hang up."""
     run.waitPage("phone.state.confirmed || phone.state.failed", 20)
     if not run.page.evaluate("phone.state.confirmed"):
         raise AssertionError(f"the call failed: {run.page.evaluate('phone.events')}")
@@ -368,7 +366,9 @@ def scenarioDtmfHold(run, args):
         run.waitPage(f"window.remoteDirection() === '{wanted}' || phone.state.ended"
                      " || phone.state.failed", 10)
         directions[action] = run.page.evaluate("window.remoteDirection()")
-        run.step(f"jssip {action}", answer=directions[action])
+        run.result["remoteSetup"] = run.page.evaluate(
+            "(phone.session.connection.remoteDescription.sdp.match(/a=setup:(\\w+)/) || [])[1]")
+        run.step(f"jssip {action}", answer=directions[action], setup=run.result["remoteSetup"])
         time.sleep(1.5)
     run.result["directions"] = directions
     run.result["holdLines"] = [line.split(": ", 1)[-1] for line in run.linkrtcLines()
@@ -377,8 +377,27 @@ def scenarioDtmfHold(run, args):
     run.talkAndHangUp(args)
 
 
+def scenarioDtmfHold(run, args):
+    run.servePage()
+    run.startLinkRTC()
+    run.startRegisteredBaresip()
+    run.startPhonePage()
+    run.page.evaluate("window.callTo('sip:bob@127.0.0.1')")
+    run.step("jssip calling bob")
+    dtmfHoldResume(run, args)
+
+
+def scenarioCalledDtmfHold(run, args):
+    run.servePage()
+    run.startLinkRTC()
+    run.startPhonePage()
+    run.startRegisteredBaresip("-e", f"/dial sip:carol@127.0.0.1:{run.linkrtc.sipPort}")
+    dtmfHoldResume(run, args)
+
+
 SCENARIOS = {
     "jssip-dtmf-hold": scenarioDtmfHold,
+    "called-dtmf-hold": scenarioCalledDtmfHold,
     "jssip-calls-phone": scenarioJsSIPCallsPhone,
     "phone-calls-jssip": scenarioPhoneCallsJsSIP,
     "derived-calls-trunk": scenarioDerivedCallsTrunk,

@@ -92,17 +92,8 @@ class JsSIPInCallTests(BridgeTestsMixin, SynchronousTestCase):
     setUp = JsSIPTests.setUp
     check = JsSIPTests.check
 
-    def test_dtmfHoldResume(self):
-        """
-        C{sendDTMF('5')} (SIP INFO) reaches baresip as RFC 4733; JsSIP's
-        hold gets our recvonly answer and baresip LinkRTC's sendonly
-        re-INVITE; unhold gets sendrecv and baresip's resume; tones both
-        ways (the page's FFT is taken after the resume; baresip's side
-        after it is the CDR's RTP count, its recording stopping at a
-        re-INVITE).
-        """
-        result = runDriver(self, "jssip-dtmf-hold", timeout=90.0)
-        report = self.check(result, "outbound")
+    def checkInCall(self, result, direction):
+        report = self.check(result, direction)
         self.assertEqual(result["phoneDigits"], "5", report)
         # aiortc's WebRTC SDP has no telephone-event: the browser cannot
         # send RFC 4733 itself (JsSIP's transportType 'RFC2833'), INFO it is.
@@ -122,6 +113,30 @@ class JsSIPInCallTests(BridgeTestsMixin, SynchronousTestCase):
         resumed = times["page hung up"] - times["jssip unhold"]
         sent = result["cdrs"][0]["media"]["sip"]["packetsSent"]
         self.assertGreater(sent, 0.8 * 50 * resumed, report)
+        return report
+
+    def test_dtmfHoldResume(self):
+        """
+        C{sendDTMF('5')} (SIP INFO) reaches baresip as RFC 4733; JsSIP's
+        hold gets our recvonly answer and baresip LinkRTC's sendonly
+        re-INVITE; unhold gets sendrecv and baresip's resume; tones both
+        ways (the page's FFT is taken after the resume; baresip's side
+        after it is the CDR's RTP count, its recording stopping at a
+        re-INVITE).
+        """
+        result = runDriver(self, "jssip-dtmf-hold", timeout=90.0)
+        report = self.checkInCall(result, "outbound")
+        self.assertEqual(result["remoteSetup"], "active", report)
+
+    def test_calledDtmfHoldResume(self):
+        """
+        The same when baresip calls JsSIP: our SDP was the offer, so the
+        answers to JsSIP's re-offers say C{passive}, the role its answer
+        gave us.
+        """
+        result = runDriver(self, "called-dtmf-hold", timeout=90.0)
+        report = self.checkInCall(result, "inbound")
+        self.assertEqual(result["remoteSetup"], "passive", report)
 
 
 class JsSIPDerivedCredentialsTests(BridgeTestsMixin, SynchronousTestCase):
