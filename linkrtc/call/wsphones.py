@@ -25,6 +25,25 @@ Calls to the phone: the engine's C{incoming} (a WebRTC offer) becomes an
 INVITE to the binding's contact over the phone's own WebSocket
 (L{linkrtc.sip.websocket}); 180 becomes C{ringing}, 2xx C{accept} with
 the phone's answer, a failure C{reject}, a BYE C{hangup}.
+
+In a call (either way), the phone's in-dialog requests
+(L{linkrtc.call.wsindialog} reads them; docs/clients.rst):
+
+ - INFO with C{application/dtmf-relay} (C{Signal=5}, C{Duration=100}:
+   JsSIP's and SIP.js's C{sendDTMF}) or C{application/dtmf}: 200 and the
+   client's C{dtmf} (the far SIP side gets RFC 4733 events); a body that
+   is not one key: 400 with the reason; another type: 415 with C{Accept};
+ - re-INVITE or UPDATE with SDP (hold, resume): the WebRTC leg is not
+   renegotiated. An offer that keeps its transport (ICE credentials,
+   DTLS fingerprint and role, streams, the codec in use) is answered with
+   the SDP last sent to the phone, directions mirrored, C{a=setup} the
+   role in use, the o= version one up only when it changes; anything else
+   gets 488 with the reason and changes nothing. A change of hold is the
+   client's C{hold} / C{unhold}, retried on C{error} 409 as for the
+   phones on UDP/TCP/TLS (L{linkrtc.call.phonehold});
+ - without SDP (a refresh): a re-INVITE gets 200 with the SDP last sent,
+   an UPDATE 200 without body. Glare (491, 500 with Retry-After) is the
+   SIP leg's; BYE ends the call; other requests get 501.
 """
 
 from twisted.logger import Logger
