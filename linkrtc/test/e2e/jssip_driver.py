@@ -290,21 +290,31 @@ class JsSIPRun(RegistrarRun):
         super().cleanup()
 
 
-def scenarioJsSIPCallsPhone(run, args):
+def jssipCallsPhone(run):
+    """LinkRTC, baresip (bob) and the page (carol) start; the page calls bob."""
     run.servePage()
     run.startLinkRTC()
     run.startRegisteredBaresip()
     run.startPhonePage()
     run.page.evaluate("window.callTo('sip:bob@127.0.0.1')")
     run.step("jssip calling bob")
-    run.talkAndHangUp(args)
 
 
-def scenarioPhoneCallsJsSIP(run, args):
+def phoneCallsJsSIP(run):
+    """LinkRTC and the page (carol) start; baresip (bob) starts and dials carol."""
     run.servePage()
     run.startLinkRTC()
     run.startPhonePage()
     run.startRegisteredBaresip("-e", f"/dial sip:carol@127.0.0.1:{run.linkrtc.sipPort}")
+
+
+def scenarioJsSIPCallsPhone(run, args):
+    jssipCallsPhone(run)
+    run.talkAndHangUp(args)
+
+
+def scenarioPhoneCallsJsSIP(run, args):
+    phoneCallsJsSIP(run)
     run.talkAndHangUp(args)
 
 
@@ -378,20 +388,12 @@ def dtmfHoldResume(run, args):
 
 
 def scenarioDtmfHold(run, args):
-    run.servePage()
-    run.startLinkRTC()
-    run.startRegisteredBaresip()
-    run.startPhonePage()
-    run.page.evaluate("window.callTo('sip:bob@127.0.0.1')")
-    run.step("jssip calling bob")
+    jssipCallsPhone(run)
     dtmfHoldResume(run, args)
 
 
 def scenarioCalledDtmfHold(run, args):
-    run.servePage()
-    run.startLinkRTC()
-    run.startPhonePage()
-    run.startRegisteredBaresip("-e", f"/dial sip:carol@127.0.0.1:{run.linkrtc.sipPort}")
+    phoneCallsJsSIP(run)
     dtmfHoldResume(run, args)
 
 
