@@ -144,12 +144,16 @@ def dtlsRole(ours, theirs, weOffered):
     return "passive" if setup == "passive" else "active"
 
 
-def _keptCodec(ourSection, offered):
-    """@raise MediaError: if the codec our section runs (its first) is not offered as it was."""
-    ours = sdpmod.parseSDP("v=0\r\n" + "\r\n".join(ourSection) + "\r\n").media[0].codecs()
-    if not ours:
+def _keptCodec(inUse, offered):
+    """
+    @param inUse: the L{sdpmod.MediaDescription} of the first answer: its
+        first codec is the one the stream runs.
+    @raise MediaError: if that codec is not offered as it was.
+    """
+    codecs = inUse.codecs()
+    if not codecs:
         return
-    first = ours[0]
+    first = codecs[0]
     for codec in offered.codecs():
         if (codec.payloadType, codec.name, codec.clockRate) == (
                 first.payloadType, first.name, first.clockRate):
@@ -179,7 +183,7 @@ def _version(lines):
     return 0
 
 
-def reanswer(base, theirs, offer, role, lastSent):
+def reanswer(base, theirs, offer, role, lastSent, weOffered=False):
     """
     Answer a WebSocket phone's re-offer without changing the media.
 
@@ -189,6 +193,8 @@ def reanswer(base, theirs, offer, role, lastSent):
     @param role: our DTLS role, from L{dtlsRole}.
     @param lastSent: the SDP we last sent the phone (C{str}): the o=
         version follows it.
+    @param weOffered: C{True} when C{base} was the offer: the codec in
+        use is then the first of the phone's answer, else of ours.
     @return: C{(answer, hold)}: the answer (C{str}, CRLF lines) and
         whether the offer holds the call (its first audio stream
         C{sendonly} / C{inactive}; c=0.0.0.0 is usual in WebRTC, RFC 8839
@@ -202,6 +208,7 @@ def reanswer(base, theirs, offer, role, lastSent):
         raise MediaError(f"the re-offer has {len(parsed.media)} m= sections, "
                          f"the call {len(sections)}")
     before = _transport(theirs)
+    answered = sdpmod.parseSDP(theirs if weOffered else base).media
     after = _transport(offer)
     hold = None
     answer = []
@@ -223,7 +230,8 @@ def reanswer(base, theirs, offer, role, lastSent):
         phoneRole = "passive" if role == "active" else "active"
         if setup not in (None, "actpass", phoneRole):
             raise MediaError(f"the re-offer's a=setup:{setup} changes the DTLS role")
-        _keptCodec(section, m)
+        if i < len(answered):
+            _keptCodec(answered[i], m)
         if m.media == "audio" and hold is None:
             # Direction only: c=0.0.0.0 is no hold in WebRTC (ICE picks the address).
             hold = m.direction in ("sendonly", "inactive")

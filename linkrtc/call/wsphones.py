@@ -374,7 +374,8 @@ class _LegListener:
         try:
             if offer is None or getattr(request, "contentType", SDP) not in (SDP, None):
                 raise MediaError("the body is not SDP")
-            answer, hold = reanswer(pc.ourSdp, pc.phoneSdp, offer, pc.role, pc.lastSent)
+            answer, hold = reanswer(pc.ourSdp, pc.phoneSdp, offer, pc.role, pc.lastSent,
+                                    not pc.outgoing)
         except MediaError as e:
             log.info("WebSocket phone {name}: re-offer refused: {why}",
                      name=self.phone.clientName, why=e)

@@ -169,6 +169,21 @@ class ReanswerTests(SynchronousTestCase):
         self.assertIn("a=setup:passive\r\n", answer)
         self.assertNotIn("actpass", answer)
 
+    def test_codecOfTheAnswer(self):
+        """
+        When we offered, the codec in use is the first of the phone's
+        answer: a re-offer without the one we listed first is fine.
+        """
+        ourOffer = AIORTC_ANSWER.replace("setup:active", "setup:actpass")
+        pcmuAnswer = CHROME_OFFER.replace("111 0 8 126", "0 126").replace(
+            "setup:actpass", "setup:active")
+        offer = reoffer(codecs=("111 0 8 126", "0 126"))
+        answer, hold = reanswer(ourOffer, pcmuAnswer, offer, "passive", ourOffer, True)
+        self.assertTrue(hold)
+        with self.assertRaises(MediaError):
+            reanswer(ourOffer, pcmuAnswer, reoffer(codecs=("111 0 8 126", "111 8")),
+                     "passive", ourOffer, True)
+
     def test_phoneKeepsItsRole(self):
         """A re-offer naming the phone's own role (not actpass) is fine."""
         answer, _ = self.answer(reoffer("sendonly", roles=("setup:actpass", "setup:passive")))
