@@ -5,7 +5,11 @@ SIP offer goes to the client as is, the client's answer goes back in the
 200 OK, and the two ends exchange RTP directly.
 
 An offerless INVITE works too: the client's offer goes in the 200 OK and the
-SIP side's answer, from the ACK, goes to the client.
+SIP side's answer, from the ACK, goes to the client. It does not ring the
+user's registered SIP phones (L{PassthroughSession.phoneOffer} fails: that
+would need an offerless INVITE to the phone and its ACK held until the
+caller's, RFC 3261 §13.2.2.4); they are left out with one log line, the
+other devices ring, and a call with no other device gets 488.
 
 Outbound calls (L{IOutboundMediaSession}): the client's offer goes into the
 INVITE (minus the codecs the trunk does not allow) and the SIP answer goes
@@ -314,9 +318,15 @@ class PassthroughSession:
         return defer.succeed(self.answer)
 
     def phoneOffer(self, sipOffer):
-        """The caller's offer as is (C{str}): SIP phones get the caller's SDP."""
+        """
+        The caller's offer as is (C{str}): SIP phones get the caller's SDP.
+        An offerless INVITE fails (L{MediaError}, see the module docstring).
+        """
         if sipOffer is None:
-            return defer.fail(MediaError("an offerless INVITE cannot ring a SIP phone"))
+            # Documented limit (module docstring): the phone would have to be
+            # sent an offerless INVITE and its ACK held for the caller's.
+            return defer.fail(MediaError(
+                "an offerless INVITE cannot ring a SIP phone in passthrough"))
         try:
             self._phoneSdp = _text(sipOffer, "the SIP offer")
         except MediaError:

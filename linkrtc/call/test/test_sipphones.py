@@ -5,6 +5,7 @@ first answer wins, on the fakes of L{linkrtc.testing} and fake SIP legs.
 """
 
 from twisted.internet import defer
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
@@ -87,6 +88,13 @@ class FakePhoneMediaSession(FakeReofferMediaSession):
 
     def phoneSdp(self):
         return self.PHONE_SIDE % (0, b"sendrecv")
+
+    def sipAckBody(self, sdp):
+        """The ACK's answer to an offerless INVITE: refused (L{MediaError}) without PCMU."""
+        self.calls.append(("sipAckBody", sdp))
+        if b"PCMU" not in sdp:
+            return defer.fail(MediaError("SDP shares no codec with us (we support PCMU)"))
+        return defer.succeed(None)
 
 
 class PhoneMediaFactory(FakeMediaFactory):
@@ -276,13 +284,137 @@ class ForkTests(SynchronousTestCase):
         self.assertEqual(call.clientName, "bob")
 
     def test_offerlessWithoutPhones(self):
-        """An offerless INVITE cannot ring phones: they are left out, 488 if none else."""
+        """
+        Passthrough: an offerless INVITE does not ring phones (no offer to
+        give them): they are left out with one log line, 488 if no other
+        device rings.
+        """
         self.bind()
+        logged = []
+        globalLogPublisher.addObserver(logged.append)
+        self.addCleanup(globalLogPublisher.removeObserver, logged.append)
         call, leg = self.h.invite(to="sip:bob@example.com", body=b"")
         self.h.application.decide(call, {"action": "route", "client": "bob"})
         self.assertEqual(self.legs, [])
         self.assertEqual(leg.finalStatus, 488)
+        self.assertEqual(self.cdr(call)["reason"],
+                         "an offerless INVITE cannot ring a SIP phone in passthrough")
+        lines = [formatEvent(e) for e in logged if "not rung" in (e.get("log_format") or "")]
+        self.assertEqual(lines, [f"call {call.id}: SIP phones not rung: an offerless INVITE "
+                                 "cannot ring a SIP phone in passthrough"])
 
+    def test_offerlessPassthroughBrowserRings(self):
+        """Passthrough, offerless: the phone is skipped, the browser still rings and answers."""
+        bob = self.h.connect("bob")
+        self.bind()
+        call, leg = self.h.invite(to="sip:bob@example.com", body=b"")
+        self.h.application.decide(call, {"action": "route", "client": "bob"})
+        self.assertEqual(self.legs, [])
+        [incoming] = bob.ofType("incoming")
+        self.assertIsNone(incoming["sdp"])
+        self.h.clientSays(bob, "accept", call, sdp=CLIENT_ANSWER)
+        self.assertEqual(leg.finalStatus, 200)
+        leg.ack(SIP_OFFER)
+        self.assertEqual(call.state.name, "confirmed")
+
+
+    def ringOfferless(self, browser=False, phones=(5062,)):
+        """
+        Bridge mode, an offerless INVITE for bob (a browser too when
+        C{browser}): @return: C{(call, leg, browser connection or None)}.
+        """
+        self.setUp(mediaFactory=PhoneMediaFactory())
+        bob = self.h.connect("bob") if browser else None
+        for port in phones:
+            self.bind(port=port)
+        call, leg = self.h.invite(to="sip:bob@example.com", body=b"")
+        self.h.application.decide(call, {"action": "route", "client": "bob"})
+        media = self.h.media(call)
+        self.assertIn(("phoneOffer", None), media.calls)
+        self.assertEqual(len(self.legs), len(phones))
+        for phone in self.legs:
+            self.assertEqual(phone.actions, ["start"])
+            self.assertEqual(phone.kwargs["body"], FakePhoneMediaSession.PHONE_SIDE % (0, b"sendrecv"))
+        return call, leg, bob
+
+    def test_offerlessBridgeRingsPhones(self):
+        """
+        Bridge mode, offerless INVITE: every phone gets the phones' offer;
+        the first 200 wins (the other is CANCELed with Reason); the
+        caller's 200 OK carries what C{phoneAnswer} made of it (our
+        offer); the ACK's SDP goes to C{sipAckBody}; the caller's BYE ends
+        the phone's side too, one CDR naming the phone.
+        """
+        call, leg, _ = self.ringOfferless(phones=(5062, 5064))
+        a, b = self.legs
+        a.progress(180)
+        self.assertEqual([p.status for p in leg.provisionals], [180])
+        b.answer()
+        self.assertEqual(leg.finalStatus, 200)
+        self.assertEqual(leg.finals[0].body, PHONE_ANSWER.encode())
+        self.assertEqual((a.actions, a.cancelReason), (["start", "cancel"],
+                                                       ANSWERED_ELSEWHERE_REASON))
+        leg.ack(SIP_OFFER)
+        self.assertEqual(self.h.media(call).calls[-1], ("sipAckBody", SIP_OFFER))
+        self.assertEqual(call.state.name, "confirmed")
+        self.assertEqual(b.actions, ["start"])
+        leg.receive("BYE")
+        self.assertEqual(b.actions, ["start", "bye"])
+        self.assertEqual([c["call"] for c in self.h.cdrs], [call.id])
+        self.assertEqual(self.cdr(call)["device"], "sip:bob@10.0.0.2:5064")
+
+    def test_offerlessBridgeAckUnusable(self):
+        """
+        Bridge mode, offerless INVITE a phone answered: an ACK whose SDP
+        the media refuses, or one without SDP, ends the call: BYE to the
+        caller and to the phone, the CDR's cause 488 with the reason.
+        """
+        for body, reason in [(SIP_OFFER.replace(b"RTP/AVP 0 101", b"RTP/AVP 8")
+                              .replace(b"PCMU", b"PCMA"),
+                              "answer not acceptable: SDP shares no codec with us "
+                              "(we support PCMU)"),
+                             (b"", "ACK carried no SDP answer")]:
+            self.legs = []
+            call, leg, _ = self.ringOfferless()
+            [phone] = self.legs
+            phone.answer()
+            leg.ack(body)
+            self.assertEqual(len(leg.byes), 1)
+            self.assertEqual(phone.actions, ["start", "bye"])
+            cdr = self.cdr(call)
+            self.assertEqual((cdr["cause"], cdr["reason"]), (488, reason))
+
+    def test_offerlessForkPhoneWins(self):
+        """
+        Bridge mode, offerless INVITE: the browser (sdp null) and the phone
+        ring together; the phone answers: the browser is dropped
+        (answered elsewhere).
+        """
+        call, leg, bob = self.ringOfferless(browser=True)
+        [incoming] = bob.ofType("incoming")
+        self.assertIsNone(incoming["sdp"])
+        [phone] = self.legs
+        phone.answer()
+        self.assertEqual(leg.finalStatus, 200)
+        self.assertEqual(bob.ofType("state")[-1]["cause"], "answered elsewhere")
+        leg.ack(SIP_OFFER)
+        self.assertEqual(call.state.name, "confirmed")
+
+    def test_offerlessForkBrowserWins(self):
+        """
+        Bridge mode, offerless INVITE: the browser answers first (its
+        offer in the 200 OK): the phone is CANCELed with Reason; the ACK's
+        SDP goes to the media (C{sipAckBody}, then the browser).
+        """
+        call, leg, bob = self.ringOfferless(browser=True)
+        [phone] = self.legs
+        self.h.clientSays(bob, "accept", call, sdp=CLIENT_ANSWER)
+        self.assertEqual(leg.finals[0].body, CLIENT_ANSWER.encode())
+        self.assertEqual((phone.actions, phone.cancelReason), (["start", "cancel"],
+                                                               ANSWERED_ELSEWHERE_REASON))
+        leg.ack(SIP_OFFER)
+        self.assertEqual(self.h.media(call).calls[-1], ("sipAckBody", SIP_OFFER))
+        self.assertEqual(call.state.name, "confirmed")
 
     def answeredPhone(self):
         """A call bob's one phone answered, ACKed by the caller: C{(call, leg, phone)}."""
