@@ -29,6 +29,11 @@ it hears), dialling C{sip:bob@LINKRTC}. bob's devices:
     restarts its player: the audio after the resume is seen in the CDR's
     RTP counts, not in her recording.)
 
+C{offerless-calls-phone}: the caller is SIPp (C{scenarios/uac_offerless.xml})
+sending an offerless INVITE (RFC 3261 §13.2.1) for bob, a baresip (880
+Hz, answers by itself): the 200 must carry LinkRTC's offer, SIPp's ACK
+carries the answer; SIPp streams 440 Hz (C{rtp_stream}) and hangs up.
+
 The other way round, C{client-calls-forked-phone}: the aiortc client
 alice (880 Hz) calls C{bob} by name; bob is the same SIPp device and a
 baresip registered as bob (440 Hz, answers by itself): both get the
@@ -55,6 +60,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(HERE))))
 
 from linkrtc.test.e2e.bridge_driver import RTCClient, stopProcess, writeUlawTone  # noqa: E402
 from linkrtc.test.e2e.drivers import driverParser, runScenario  # noqa: E402
+from linkrtc.test.e2e.harness import SCENARIOS as SIPP_SCENARIOS  # noqa: E402
 from linkrtc.test.e2e.harness import freePort  # noqa: E402
 from linkrtc.test.e2e.registrar_driver import (  # noqa: E402
     CAROL_PASSWORD,
@@ -64,6 +70,9 @@ from linkrtc.test.e2e.registrar_driver import (  # noqa: E402
 
 CALLER_TONE = 440.0  # Hz, carol's baresip
 CALLEE_TONE = 880.0  # Hz, bob's answering device
+
+#: Seconds of talk (C{--talk}'s default).
+TALK = 4.0
 
 #: One REGISTER of bob's SIPp device: C{%(cseq)d}, and C{%(auth)s} for a
 #: line with SIPp's C{[authentication]} keyword, or nothing.
@@ -307,6 +316,7 @@ class ForkRun(RegistrarRun):
         super().__init__(out)
         self.bob = None
         self.device = None
+        self.caller = None
 
     def startBob(self):
         """bob's baresip: 880 Hz, answers by itself."""
@@ -386,6 +396,7 @@ class ForkRun(RegistrarRun):
 
     def cleanup(self):
         stopProcess(self.device)
+        stopProcess(self.caller)
         if self.bob is not None:
             self.bob.stop()
         super().cleanup()
@@ -471,7 +482,37 @@ def scenarioClientCallsForkedPhone(run, args):
     run.finishDevice()
 
 
+def scenarioOfferlessCallsPhone(run, args):
+    run.startLinkRTC()
+    run.startBob()
+    writeUlawTone(run.peerPath("tone440.ulaw"), CALLER_TONE, 2.0)
+    callerLog = os.path.join(run.out, "sipp-caller.log")
+    with open(callerLog, "w") as log:
+        run.caller = subprocess.Popen(
+            ["sipp", f"127.0.0.1:{run.linkrtc.sipPort}", "-sf",
+             os.path.join(SIPP_SCENARIOS, "uac_offerless.xml"), "-s", "bob",
+             "-i", "127.0.0.1", "-p", str(freePort(both=True)), "-mi", "127.0.0.1",
+             "-mp", str(freePort()), "-m", "1", "-d", str(int(args.talk * 1000)), "-nostdin",
+             "-timeout", "30s", "-timeout_error", "-trace_err"],
+            stdout=log, stderr=subprocess.STDOUT, cwd=run.peerFiles)
+        run.step("sipp calling bob offerless")
+        try:
+            run.result["callerExit"] = run.caller.wait(40)
+        except subprocess.TimeoutExpired:
+            run.result["callerExit"] = None
+    run.step("sipp done", exit=run.result["callerExit"])
+    with open(callerLog, errors="replace") as f:
+        run.result["callerLog"] = f.read()[-3000:]
+    run.result["bobEnded"] = run.bob.waitForBaresip(r"terminated", 5)
+    run.bob.finishBaresip()
+    run.result["bobHeard"] = run.bob.result.get("phoneHeard")
+    run.result["bobLog"] = run.bob.result.get("baresipLog", "")[-2000:]
+    run.result["cdrs"] = run.cdrs()
+    run.result["ok"] = True
+
+
 SCENARIOS = {
+    "offerless-calls-phone": scenarioOfferlessCallsPhone,
     "phone-holds": scenarioPhoneHolds,
     "phone-calls-phone": scenarioPhoneCallsPhone,
     "phone-calls-phone-passthrough":
@@ -484,7 +525,7 @@ SCENARIOS = {
 
 def main():
     parser = driverParser(SCENARIOS, deadline=80.0)
-    parser.add_argument("--talk", type=float, default=4.0, help="seconds of audio")
+    parser.add_argument("--talk", type=float, default=TALK, help="seconds of audio")
     args = parser.parse_args()
     run = ForkRun(args.out)
     runScenario(run, SCENARIOS[args.scenario], args, run.failed, run.finish)
