@@ -5,11 +5,13 @@ SIP offer goes to the client as is, the client's answer goes back in the
 200 OK, and the two ends exchange RTP directly.
 
 An offerless INVITE works too: the client's offer goes in the 200 OK and the
-SIP side's answer, from the ACK, goes to the client. It does not ring the
-user's registered SIP phones (L{PassthroughSession.phoneOffer} fails: that
-would need an offerless INVITE to the phone and its ACK held until the
-caller's, RFC 3261 §13.2.2.4); they are left out with one log line, the
-other devices ring, and a call with no other device gets 488.
+SIP side's answer, from the ACK, goes to the client. The user's registered
+SIP phones are sent an offerless INVITE as well
+(L{PassthroughSession.phoneOffer} gives C{None}): the answering phone's
+offer, in its 200, goes in the caller's 200 OK; the caller's answer, in
+its ACK, goes in the ACK to the phone, which
+L{linkrtc.call.sipphones.PhoneBranch} holds until then (RFC 3261
+§13.2.1, §13.2.2.4).
 
 Outbound calls (L{IOutboundMediaSession}): the client's offer goes into the
 INVITE (minus the codecs the trunk does not allow) and the SIP answer goes
@@ -278,7 +280,17 @@ class PassthroughSession:
         return defer.succeed(sdp)
 
     def sipAckBody(self, sdp):
-        return defer.maybeDeferred(_text, sdp, "the ACK's SDP")
+        """
+        The ACK's SDP as text, for the client (or the phone that answered
+        an offerless INVITE: it becomes the SDP L{phoneReoffer} answers with).
+        """
+        try:
+            text = _text(sdp, "the ACK's SDP")
+        except MediaError:
+            return defer.fail()
+        if self._phoneAnswer is not None and self._phoneSdp is None:
+            self._phoneSdp = text
+        return defer.succeed(text)
 
     def sipReoffer(self, sdp):
         """
@@ -319,14 +331,11 @@ class PassthroughSession:
 
     def phoneOffer(self, sipOffer):
         """
-        The caller's offer as is (C{str}): SIP phones get the caller's SDP.
-        An offerless INVITE fails (L{MediaError}, see the module docstring).
+        The caller's offer as is (C{str}): SIP phones get the caller's SDP;
+        C{None} for an offerless INVITE (the phones are sent one too).
         """
         if sipOffer is None:
-            # Documented limit (module docstring): the phone would have to be
-            # sent an offerless INVITE and its ACK held for the caller's.
-            return defer.fail(MediaError(
-                "an offerless INVITE cannot ring a SIP phone in passthrough"))
+            return defer.succeed(None)
         try:
             self._phoneSdp = _text(sipOffer, "the SIP offer")
         except MediaError:
@@ -334,7 +343,10 @@ class PassthroughSession:
         return defer.succeed(self._phoneSdp)
 
     def phoneAnswer(self, sdp):
-        """The answering phone's SDP as is (C{bytes}), for the caller's 200 OK."""
+        """
+        The answering phone's SDP as is (C{bytes}), for the caller's 200 OK:
+        its answer, or its offer to an offerless INVITE.
+        """
         d = self.sipAnswer(sdp)
         if self.answer is not None:
             self._phoneAnswer = self.answer.decode("utf-8")

@@ -5,7 +5,6 @@ first answer wins, on the fakes of L{linkrtc.testing} and fake SIP legs.
 """
 
 from twisted.internet import defer
-from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
@@ -51,6 +50,10 @@ class BranchLeg(FakeClientLeg):
     def sendBye(self):
         self.state = "terminated"
         return super().sendBye()
+
+    def sendAck(self, body=None):
+        self.actions.append("ack")
+        self.ackBody = body
 
 
 def _reoffer(sdp, direction):
@@ -283,40 +286,71 @@ class ForkTests(SynchronousTestCase):
         self.assertEqual(len(self.legs), 1)
         self.assertEqual(call.clientName, "bob")
 
-    def test_offerlessWithoutPhones(self):
+    def test_offerlessPassthrough(self):
         """
-        Passthrough: an offerless INVITE does not ring phones (no offer to
-        give them): they are left out with one log line, 488 if no other
-        device rings.
+        Passthrough, offerless INVITE: the phone gets an offerless INVITE
+        whose ACK waits (C{delayedAck}); its 200's offer goes in the
+        caller's 200 OK as is; the caller's ACK answer goes in the ACK to
+        the phone; the phone's hold re-INVITE is answered with the
+        caller's answer made recvonly.
         """
         self.bind()
-        logged = []
-        globalLogPublisher.addObserver(logged.append)
-        self.addCleanup(globalLogPublisher.removeObserver, logged.append)
         call, leg = self.h.invite(to="sip:bob@example.com", body=b"")
         self.h.application.decide(call, {"action": "route", "client": "bob"})
-        self.assertEqual(self.legs, [])
-        self.assertEqual(leg.finalStatus, 488)
-        self.assertEqual(self.cdr(call)["reason"],
-                         "an offerless INVITE cannot ring a SIP phone in passthrough")
-        lines = [formatEvent(e) for e in logged if "not rung" in (e.get("log_format") or "")]
-        self.assertEqual(lines, [f"call {call.id}: SIP phones not rung: an offerless INVITE "
-                                 "cannot ring a SIP phone in passthrough"])
+        [phone] = self.legs
+        self.assertEqual((phone.kwargs["body"], phone.kwargs["delayedAck"]), (None, True))
+        phone.answer()
+        self.assertEqual(leg.finals[0].body, PHONE_ANSWER.encode())
+        self.assertEqual(phone.actions, ["start"])
+        leg.ack(SIP_OFFER)
+        self.assertEqual((phone.actions, phone.ackBody), (["start", "ack"], SIP_OFFER.decode()))
+        self.assertEqual(call.state.name, "confirmed")
+        [(status, body, _)] = self.phoneSends(phone, "INVITE", _reoffer(PHONE_ANSWER, "sendonly"))
+        self.assertEqual(status, 200)
+        self.assertIn("a=recvonly", body.decode())
+        self.assertIn("m=audio 40000 RTP/AVP 0 101", body.decode())
+        leg.receive("BYE")
+        self.assertEqual(phone.actions, ["start", "ack", "bye"])
+        self.assertEqual([c["call"] for c in self.h.cdrs], [call.id])
 
-    def test_offerlessPassthroughBrowserRings(self):
-        """Passthrough, offerless: the phone is skipped, the browser still rings and answers."""
+    def test_offerlessPassthroughAckWithoutSdp(self):
+        """
+        Passthrough, offerless INVITE a phone answered: an ACK without SDP
+        ends the call (488): BYE to the caller, and to the phone (whose
+        leg ACKs its 200 without body first).
+        """
+        self.bind()
+        call, leg = self.h.invite(to="sip:bob@example.com", body=b"")
+        self.h.application.decide(call, {"action": "route", "client": "bob"})
+        [phone] = self.legs
+        phone.answer()
+        leg.ack(b"")
+        self.assertEqual(len(leg.byes), 1)
+        self.assertEqual(phone.actions, ["start", "bye"])
+        cdr = self.cdr(call)
+        self.assertEqual((cdr["cause"], cdr["reason"]), (488, "ACK carried no SDP answer"))
+
+    def test_offerlessPassthroughBrowserWins(self):
+        """
+        Passthrough, offerless: the browser (sdp null) and the phone
+        (offerless INVITE) ring; the browser answers with its offer: the
+        phone is CANCELed with Reason; the ACK's SDP reaches the browser.
+        """
         bob = self.h.connect("bob")
         self.bind()
         call, leg = self.h.invite(to="sip:bob@example.com", body=b"")
         self.h.application.decide(call, {"action": "route", "client": "bob"})
-        self.assertEqual(self.legs, [])
+        [phone] = self.legs
+        self.assertIsNone(phone.kwargs["body"])
         [incoming] = bob.ofType("incoming")
         self.assertIsNone(incoming["sdp"])
         self.h.clientSays(bob, "accept", call, sdp=CLIENT_ANSWER)
         self.assertEqual(leg.finalStatus, 200)
+        self.assertEqual((phone.actions, phone.cancelReason), (["start", "cancel"],
+                                                               ANSWERED_ELSEWHERE_REASON))
         leg.ack(SIP_OFFER)
+        self.assertEqual(len(bob.ofType("answer")), 1)
         self.assertEqual(call.state.name, "confirmed")
-
 
     def ringOfferless(self, browser=False, phones=(5062,)):
         """
@@ -678,6 +712,29 @@ class PhoneLegTests(LegMixin, SynchronousTestCase):
         self.farRequest("INVITE", self.leg, cseq=20, body=PHONE_ANSWER.encode())
         self.assertEqual([r.status for r in self.responses("INVITE")], [491])
         self.assertFalse(self.call.held)
+
+    def test_offerlessOnTheWire(self):
+        """
+        Passthrough, an offerless INVITE: the phone's INVITE has no body;
+        its 200 (with its offer) is not ACKed until the caller's ACK,
+        whose answer the phone's ACK carries, sent again for a
+        retransmitted 200.
+        """
+        acks = len(self.transport.requests("ACK"))
+        call, callerLeg = self.h.invite(to="sip:bob@example.com", body=b"")
+        self.h.application.decide(call, {"action": "route", "client": "bob"})
+        invite = self.transport.requests("INVITE")[-1]
+        self.assertEqual(invite.body, b"")
+        self.respond(200, request=invite, toTag="tt2", body=PHONE_ANSWER.encode())
+        self.assertEqual(callerLeg.finals[0].body, PHONE_ANSWER.encode())
+        self.respond(200, request=invite, toTag="tt2", body=PHONE_ANSWER.encode())
+        self.assertEqual(len(self.transport.requests("ACK")), acks)
+        callerLeg.ack(SIP_OFFER)
+        ack = self.transport.requests("ACK")[-1]
+        self.assertEqual((ack.body, ack.cseq.number), (SIP_OFFER, invite.cseq.number))
+        self.respond(200, request=invite, toTag="tt2", body=PHONE_ANSWER.encode())
+        self.assertEqual([a.body for a in self.transport.requests("ACK")[acks:]],
+                         [SIP_OFFER, SIP_OFFER])
 
 
 class BestResponseTests(SynchronousTestCase):
