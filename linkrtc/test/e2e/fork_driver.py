@@ -33,6 +33,9 @@ C{offerless-calls-phone}: the caller is SIPp (C{scenarios/uac_offerless.xml})
 sending an offerless INVITE (RFC 3261 §13.2.1) for bob, a baresip (880
 Hz, answers by itself): the 200 must carry LinkRTC's offer, SIPp's ACK
 carries the answer; SIPp streams 440 Hz (C{rtp_stream}) and hangs up.
+C{offerless-calls-phone-passthrough}: the same with C{--media
+passthrough}: baresip's offer goes to SIPp, SIPp's answer (in its ACK)
+names the port of an L{RTPRecorder}, which records what baresip sends.
 
 The other way round, C{client-calls-forked-phone}: the aiortc client
 alice (880 Hz) calls C{bob} by name; bob is the same SIPp device and a
@@ -51,15 +54,18 @@ Run inside a network namespace that has only loopback
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(HERE))))
 
+from linkrtc.media.actions.pcm import ulawDecode  # noqa: E402
 from linkrtc.test.e2e.bridge_driver import RTCClient, stopProcess, writeUlawTone  # noqa: E402
-from linkrtc.test.e2e.drivers import driverParser, runScenario  # noqa: E402
+from linkrtc.test.e2e.drivers import analyseSamples, driverParser, runScenario  # noqa: E402
 from linkrtc.test.e2e.harness import SCENARIOS as SIPP_SCENARIOS  # noqa: E402
 from linkrtc.test.e2e.harness import freePort  # noqa: E402
 from linkrtc.test.e2e.registrar_driver import (  # noqa: E402
@@ -294,6 +300,43 @@ def holdScenario(stream):
             .replace("@HOLD_MS@", str(int(HOLD_SECONDS * 1000))))
 
 
+class RTPRecorder(threading.Thread):
+    """
+    A UDP port on 127.0.0.1 keeping the PCMU payloads (RTP payload type
+    0) it receives, until L{heard}.
+
+    @ivar port: its port (C{int}).
+    """
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.payloads = []
+        self.stopped = False
+
+    def run(self):
+        while not self.stopped:
+            try:
+                data = self.sock.recv(2048)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if len(data) > 12 and data[1] & 0x7F == 0:
+                self.payloads.append(data[12 + 4 * (data[0] & 0x0F):])
+
+    def heard(self):
+        """Stop; @return: L{analyseSamples} of what came (C{dict}), and C{packets}."""
+        self.stopped = True
+        self.join(2)
+        self.sock.close()
+        samples = ulawDecode(b"".join(self.payloads)).astype(float) / 32768.0
+        return dict(analyseSamples(samples, 8000), packets=len(self.payloads))
+
+
 class Device(RegistrarRun):
     """Another baresip of the run (its own files), on the run's LinkRTC."""
 
@@ -482,17 +525,25 @@ def scenarioClientCallsForkedPhone(run, args):
     run.finishDevice()
 
 
-def scenarioOfferlessCallsPhone(run, args):
-    run.startLinkRTC()
+def scenarioOfferlessCallsPhone(run, args, media="bridge"):
+    run.startLinkRTC(media=media)
     run.startBob()
     writeUlawTone(run.peerPath("tone440.ulaw"), CALLER_TONE, 2.0)
+    mediaPort = freePort()
+    recorder = None
+    if media == "passthrough":
+        # bob's RTP goes straight to the caller's answer: a recorder there.
+        recorder = RTPRecorder()
+        recorder.start()
     callerLog = os.path.join(run.out, "sipp-caller.log")
     with open(callerLog, "w") as log:
         run.caller = subprocess.Popen(
             ["sipp", f"127.0.0.1:{run.linkrtc.sipPort}", "-sf",
              os.path.join(SIPP_SCENARIOS, "uac_offerless.xml"), "-s", "bob",
              "-i", "127.0.0.1", "-p", str(freePort(both=True)), "-mi", "127.0.0.1",
-             "-mp", str(freePort()), "-m", "1", "-d", str(int(args.talk * 1000)), "-nostdin",
+             "-mp", str(mediaPort), "-key", "answer_port",
+             str(recorder.port if recorder else mediaPort),
+             "-m", "1", "-d", str(int(args.talk * 1000)), "-nostdin",
              "-timeout", "30s", "-timeout_error", "-trace_err"],
             stdout=log, stderr=subprocess.STDOUT, cwd=run.peerFiles)
         run.step("sipp calling bob offerless")
@@ -507,12 +558,16 @@ def scenarioOfferlessCallsPhone(run, args):
     run.bob.finishBaresip()
     run.result["bobHeard"] = run.bob.result.get("phoneHeard")
     run.result["bobLog"] = run.bob.result.get("baresipLog", "")[-2000:]
+    if recorder is not None:
+        run.result["callerHeard"] = recorder.heard()
     run.result["cdrs"] = run.cdrs()
     run.result["ok"] = True
 
 
 SCENARIOS = {
     "offerless-calls-phone": scenarioOfferlessCallsPhone,
+    "offerless-calls-phone-passthrough":
+        lambda run, args: scenarioOfferlessCallsPhone(run, args, media="passthrough"),
     "phone-holds": scenarioPhoneHolds,
     "phone-calls-phone": scenarioPhoneCallsPhone,
     "phone-calls-phone-passthrough":

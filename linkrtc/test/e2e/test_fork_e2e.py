@@ -147,8 +147,19 @@ class ForkTests(BridgeTestsMixin, SynchronousTestCase):
         packets a second, SIPp cannot record); SIPp's BYE ends the call
         on baresip too, one CDR.
         """
-        result = runBaresipDriver(self, DRIVER, "offerless-calls-phone", timeout=90.0)
+        result, cdr, report = self.runOfferless("offerless-calls-phone")
+        self.assertEqual(cdr["media"]["mode"], "sip", report)
+        self.assertTrue(cdr["device"].startswith("sip:bob"), report)
+        phone, sip = cdr["media"]["phone"], cdr["media"]["sip"]
+        self.assertEqual(phone["codec"], "PCMU", report)
+        self.assertGreaterEqual(sip["packetsSent"], 50 * (TALK - 1.5), report)
+        self.assertGreaterEqual(phone["packetsSent"], 50 * (TALK - 1.5), report)
+
+    def runOfferless(self, scenario):
+        """Run an C{offerless-calls-phone} scenario: @return: C{(result, cdr, report)}."""
+        result = runBaresipDriver(self, DRIVER, scenario, timeout=90.0)
         report = (summary(result) + "\nbob: " + str(result.get("bobHeard"))
+                  + "\ncaller heard: " + str(result.get("callerHeard"))
                   + "\ncaller: " + str(result.get("callerLog", ""))[-1500:]
                   + "\nbob's baresip: " + str(result.get("bobLog", ""))[-1500:]
                   + "\nlinkrtc:\n" + result.get("linkrtcLog", "")[-3000:])
@@ -160,12 +171,20 @@ class ForkTests(BridgeTestsMixin, SynchronousTestCase):
         self.assertEqual((cdr["cause"], cdr["call_dir"], cdr["client"]),
                          (200, "inbound", "bob"), report)
         self.assertEqual(cdr["from_uri"].split("@")[0], "sip:dave", report)
-        self.assertEqual(cdr["media"]["mode"], "sip", report)
+        return result, cdr, report
+
+    def test_offerlessCallsPhonePassthrough(self):
+        """
+        The same with C{--media passthrough}: baresip gets an offerless
+        INVITE, its offer goes in the 200 to SIPp, SIPp's answer (in its
+        ACK, naming a recorder's port) in the ACK LinkRTC holds until
+        then; SIPp's 440 Hz reaches baresip, baresip's 880 Hz the
+        recorder (FFT both); BYE; one CDR.
+        """
+        result, cdr, report = self.runOfferless("offerless-calls-phone-passthrough")
+        self.assertEqual(cdr["media"]["mode"], "passthrough", report)
         self.assertTrue(cdr["device"].startswith("sip:bob"), report)
-        phone, sip = cdr["media"]["phone"], cdr["media"]["sip"]
-        self.assertEqual(phone["codec"], "PCMU", report)
-        self.assertGreaterEqual(sip["packetsSent"], 50 * (TALK - 1.5), report)
-        self.assertGreaterEqual(phone["packetsSent"], 50 * (TALK - 1.5), report)
+        self.assertTone(result["callerHeard"], 880.0, report)
 
     def test_clientCallsForkedPhone(self):
         """
