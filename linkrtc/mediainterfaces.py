@@ -446,8 +446,11 @@ class IPhoneMediaSession(IMediaSession):
 
         @param sipOffer: the caller's SDP (C{bytes}) or C{None}.
         @return: L{Deferred} firing with the SDP (C{bytes} or C{str}), or
-            failing with L{linkrtc.error.MediaError} (an offerless INVITE
-            in passthrough, no RTP port).
+            C{None} (passthrough, an offerless INVITE: the phones get an
+            offerless INVITE, their offer goes to the caller and the
+            caller's answer, from L{IMediaSession.sipAckBody}, in their
+            ACK), or failing with L{linkrtc.error.MediaError} (an unusable
+            offer, no RTP port).
         """
 
     def phoneAnswer(sdp):

@@ -12,6 +12,13 @@ others get C{state} C{dropped} with cause L{ANSWERED_ELSEWHERE}, which a
 SIP branch turns into a CANCEL with L{ANSWERED_ELSEWHERE_REASON} (RFC
 3326). When every device refused or failed, the caller gets
 L{bestResponse} of their answers.
+
+An offerless INVITE (RFC 3261 §13.2.1) rings the phones too
+(L{forkOffers}): in bridge mode they get LinkRTC's RTP offer, and the
+winner's codec is offered to the caller in the 200 OK
+(L{linkrtc.media.phoneside}); in passthrough they get an offerless
+INVITE (L{ForkOffers.offerless}) and the caller's answer in their ACK
+(L{linkrtc.call.sipphones}).
 """
 
 from twisted.internet import defer
