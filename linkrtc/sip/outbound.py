@@ -146,8 +146,8 @@ class InviteClientLeg:
             L{sendAck} (an offerless INVITE whose answer comes from
             elsewhere, e.g. the caller's ACK in passthrough; RFC 3261
             §13.2.2.4 lets the ACK carry it). The 2xx's retransmissions
-            are not ACKed meanwhile; L{sendBye} and the end of the leg
-            send it without body first. C{ackBody} is not used then.
+            are not ACKed meanwhile; L{sendBye} sends it without body
+            first. C{ackBody} is not used then.
         """
         self.userAgent = userAgent
         self.clock = clock
