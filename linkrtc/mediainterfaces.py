@@ -440,13 +440,17 @@ class IPhoneMediaSession(IMediaSession):
         """
         The offer for the INVITEs to the phones, the same for every phone
         of the call (bridge: LinkRTC's own RTP address and the codec it
-        chose from C{sipOffer}; passthrough: C{sipOffer} as is). May be
-        asked beside L{IMediaSession.clientOffer}.
+        chose from C{sipOffer}, every relayable codec for an offerless
+        INVITE; passthrough: C{sipOffer} as is). May be asked beside
+        L{IMediaSession.clientOffer}.
 
         @param sipOffer: the caller's SDP (C{bytes}) or C{None}.
         @return: L{Deferred} firing with the SDP (C{bytes} or C{str}), or
-            failing with L{linkrtc.error.MediaError} (an offerless INVITE
-            in bridge mode, no RTP port).
+            C{None} (passthrough, an offerless INVITE: the phones get an
+            offerless INVITE, their offer goes to the caller and the
+            caller's answer, from L{IMediaSession.sipAckBody}, in their
+            ACK), or failing with L{linkrtc.error.MediaError} (an unusable
+            offer, no RTP port).
         """
 
     def phoneAnswer(sdp):
@@ -455,7 +459,9 @@ class IPhoneMediaSession(IMediaSession):
         to L{phoneOffer}. Used instead of L{IMediaSession.sipAnswer}.
 
         @return: L{Deferred} firing with the caller's SDP answer (C{bytes})
-            for the 200 OK, or failing with L{linkrtc.error.MediaError}.
+            for the 200 OK (for an offerless INVITE: our offer, answered
+            in the ACK, L{IMediaSession.sipAckBody}), or failing with
+            L{linkrtc.error.MediaError}.
         """
 
     def phoneReoffer(sdp):

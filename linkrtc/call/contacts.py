@@ -94,7 +94,8 @@ def makeContactLeg(dialer, call, offer=None):
     return ContactFork(zip(contacts, legs))
 
 
-def inviteToContact(userAgent, clock, legFactory, binding, caller, offer, display=None):
+def inviteToContact(userAgent, clock, legFactory, binding, caller, offer, display=None,
+                    delayedAck=False):
     """
     An unstarted INVITE client leg to a registered contact, through the
     flow its REGISTER came by (RFC 5626 flow reuse; no 3xx followed):
@@ -108,8 +109,10 @@ def inviteToContact(userAgent, clock, legFactory, binding, caller, offer, displa
     @param binding: the contact's L{linkrtc.sip.bindings.Binding}.
     @param caller: the caller's user part (C{str}), or C{None} for
         C{anonymous}.
-    @param offer: the INVITE's SDP (C{bytes} or C{str}).
+    @param offer: the INVITE's SDP (C{bytes} or C{str}), or C{None}
+        (offerless).
     @param display: the From display name, or C{None}.
+    @param delayedAck: the leg's C{delayedAck} (its 2xx's ACK waits).
     """
     destination = binding.flow.destination()
     local = userAgent.localContact(destination).uri
@@ -121,4 +124,4 @@ def inviteToContact(userAgent, clock, legFactory, binding, caller, offer, displa
     return legFactory(
         userAgent=userAgent, clock=clock, requestURI=binding.contact.uri,
         fromAddr=fromAddr, toAddr=toAddr, proxy=destination, body=offer,
-        redirectCheck=lambda uri: None)
+        redirectCheck=lambda uri: None, delayedAck=delayedAck)

@@ -12,6 +12,13 @@ others get C{state} C{dropped} with cause L{ANSWERED_ELSEWHERE}, which a
 SIP branch turns into a CANCEL with L{ANSWERED_ELSEWHERE_REASON} (RFC
 3326). When every device refused or failed, the caller gets
 L{bestResponse} of their answers.
+
+An offerless INVITE (RFC 3261 §13.2.1) rings the phones too
+(L{forkOffers}): in bridge mode they get LinkRTC's RTP offer, and the
+winner's codec is offered to the caller in the 200 OK
+(L{linkrtc.media.phoneside}); in passthrough they get an offerless
+INVITE (L{ForkOffers.offerless}) and the caller's answer in their ACK
+(L{linkrtc.call.sipphones}).
 """
 
 from twisted.internet import defer
@@ -119,16 +126,20 @@ class ForkOffers:
     @ivar client: the offer for the connections on C{/ws} (C{str}) or
         C{None}.
     @ivar phone: the offer for the SIP branches (C{str}) or C{None} when
-        it could not be made.
+        it could not be made, or when they get an offerless INVITE.
     @ivar why: why there is no phone offer (C{str}) or C{None}.
+    @ivar offerless: C{True} when the phones get an offerless INVITE
+        (passthrough, for an offerless INVITE: their offer goes to the
+        caller, the caller's answer in their ACK).
     """
 
-    def __init__(self, client, phone, why=None):
+    def __init__(self, client, phone, why=None, offerless=False):
         self.client = client
         if isinstance(phone, bytes):
             phone = phone.decode("utf-8", "replace")
         self.phone = phone
         self.why = why
+        self.offerless = offerless
 
 
 def forkOffers(call, clients):
@@ -147,7 +158,8 @@ def forkOffers(call, clients):
         if not IPhoneMediaSession.providedBy(call.media):
             return ForkOffers(clientOffer, None, "this media mode cannot call SIP phones")
         pd = defer.maybeDeferred(call.media.phoneOffer, call.sipOffer)
-        pd.addCallbacks(lambda offer: ForkOffers(clientOffer, offer),
+        pd.addCallbacks(lambda offer: ForkOffers(clientOffer, offer,
+                                                 offerless=offer is None and call.offerless),
                         lambda f: ForkOffers(clientOffer, None, f.getErrorMessage()))
         return pd
 

@@ -5,7 +5,13 @@ SIP offer goes to the client as is, the client's answer goes back in the
 200 OK, and the two ends exchange RTP directly.
 
 An offerless INVITE works too: the client's offer goes in the 200 OK and the
-SIP side's answer, from the ACK, goes to the client.
+SIP side's answer, from the ACK, goes to the client. The user's registered
+SIP phones are sent an offerless INVITE as well
+(L{PassthroughSession.phoneOffer} gives C{None}): the answering phone's
+offer, in its 200, goes in the caller's 200 OK; the caller's answer, in
+its ACK, goes in the ACK to the phone, which
+L{linkrtc.call.sipphones.PhoneBranch} holds until then (RFC 3261
+§13.2.1, §13.2.2.4).
 
 Outbound calls (L{IOutboundMediaSession}): the client's offer goes into the
 INVITE (minus the codecs the trunk does not allow) and the SIP answer goes
@@ -274,7 +280,17 @@ class PassthroughSession:
         return defer.succeed(sdp)
 
     def sipAckBody(self, sdp):
-        return defer.maybeDeferred(_text, sdp, "the ACK's SDP")
+        """
+        The ACK's SDP as text, for the client (or the phone that answered
+        an offerless INVITE: it becomes the SDP L{phoneReoffer} answers with).
+        """
+        try:
+            text = _text(sdp, "the ACK's SDP")
+        except MediaError:
+            return defer.fail()
+        if self._phoneAnswer is not None and self._phoneSdp is None:
+            self._phoneSdp = text
+        return defer.succeed(text)
 
     def sipReoffer(self, sdp):
         """
@@ -314,9 +330,12 @@ class PassthroughSession:
         return defer.succeed(self.answer)
 
     def phoneOffer(self, sipOffer):
-        """The caller's offer as is (C{str}): SIP phones get the caller's SDP."""
+        """
+        The caller's offer as is (C{str}): SIP phones get the caller's SDP;
+        C{None} for an offerless INVITE (the phones are sent one too).
+        """
         if sipOffer is None:
-            return defer.fail(MediaError("an offerless INVITE cannot ring a SIP phone"))
+            return defer.succeed(None)
         try:
             self._phoneSdp = _text(sipOffer, "the SIP offer")
         except MediaError:
@@ -324,7 +343,10 @@ class PassthroughSession:
         return defer.succeed(self._phoneSdp)
 
     def phoneAnswer(self, sdp):
-        """The answering phone's SDP as is (C{bytes}), for the caller's 200 OK."""
+        """
+        The answering phone's SDP as is (C{bytes}), for the caller's 200 OK:
+        its answer, or its offer to an offerless INVITE.
+        """
         d = self.sipAnswer(sdp)
         if self.answer is not None:
             self._phoneAnswer = self.answer.decode("utf-8")

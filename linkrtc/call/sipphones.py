@@ -14,7 +14,13 @@ flow the contact's REGISTER came by:
 
  - C{incoming} -> INVITE with the media session's offer for phones
    (L{linkrtc.interfaces.IPhoneMediaSession.phoneOffer}: LinkRTC's RTP in
-   bridge mode, the caller's SDP in passthrough);
+   bridge mode, also for an offerless INVITE; the caller's SDP in
+   passthrough). In passthrough an offerless INVITE (C{sdp} null) goes
+   to the phone offerless too: its 200 carries its offer (C{accept}),
+   and the ACK of that 200 waits for the caller's answer, which the
+   engine sends as the client protocol's C{answer} (RFC 3261 §13.2.1,
+   §13.2.2.4: the ACK carries it); a call that ends first ACKs it
+   without body, then BYE;
  - 180/183 -> C{ringing}; 2xx -> C{accept} with the phone's SDP (the
    engine gives it to C{phoneAnswer}); a failure -> C{hangup} with the
    status as C{cause} (the engine's choice among the devices' answers,
@@ -120,12 +126,14 @@ class PhoneRinger:
         @param caller: the caller's user part (C{str}) for our From, or
             C{None} (C{anonymous}).
         @param display: the caller's display name, or C{None}.
-        @param offer: the INVITE's SDP (C{bytes} or C{str}).
+        @param offer: the INVITE's SDP (C{bytes} or C{str}), or C{None}:
+            offerless, the ACK of its 2xx waits for L{PhoneBranch} (the
+            leg's C{delayedAck}).
         @return: an unstarted INVITE client leg to the contact, through
             the flow its REGISTER came by (no 3xx followed).
         """
         return inviteToContact(self.userAgent, self.clock, self.legFactory, binding, caller,
-                               offer, display)
+                               offer, display, delayedAck=offer is None)
 
 
 @implementer(IClientConnection)
@@ -196,6 +204,9 @@ class PhoneBranch:
             self.hold.applied()
         elif kind == "error" and message.get("code") == 409:
             self.hold.refused()
+        elif kind == "answer" and self.answered and self.leg is not None:
+            # The caller's answer to the offer of our 200 (an offerless INVITE).
+            self.leg.sendAck(message.get("sdp"))
         return True
 
     def close(self, code=1000, reason=None):

@@ -24,7 +24,11 @@ the WebRTC answer), BYE or the final failure.
 Calls to the phone: the engine's C{incoming} (a WebRTC offer) becomes an
 INVITE to the binding's contact over the phone's own WebSocket
 (L{linkrtc.sip.websocket}); 180 becomes C{ringing}, 2xx C{accept} with
-the phone's answer, a failure C{reject}, a BYE C{hangup}.
+the phone's answer, a failure C{reject}, a BYE C{hangup}. An C{incoming}
+without SDP (an offerless INVITE in passthrough) becomes an offerless
+INVITE: the phone's 2xx carries its offer (C{accept}), and its ACK waits
+for the engine's C{answer} (the caller's answer, from the caller's ACK),
+which it carries (RFC 3261 §13.2.1, §13.2.2.4).
 
 In a call (either way), the phone's in-dialog requests
 (L{linkrtc.call.wsindialog} reads them; docs/clients.rst):
@@ -178,7 +182,10 @@ class WebSocketPhone:
         pc = self._calls.get(callId)
         if pc is None:
             return True
-        if kind == "answer":
+        if kind == "answer" and not pc.outgoing:
+            # The caller's answer to the offer of the phone's 2xx (offerless).
+            pc.leg.sendAck(message.get("sdp"))
+        elif kind == "answer":
             pc.answerSdp = message.get("sdp")
             self._maybeAnswer(pc)
         elif kind == "state":
@@ -541,11 +548,13 @@ class WebSocketPhones:
     def makeLeg(self, phone, callId, caller, offer):
         """
         @return: an unstarted INVITE client leg to C{phone}'s contact over
-            its own WebSocket, offering C{offer} (C{str}, WebRTC SDP).
+            its own WebSocket, offering C{offer} (C{str}, WebRTC SDP), or
+            offerless for an empty C{offer} (its 2xx's ACK then waits for
+            the leg's C{sendAck}).
         """
         try:
             user = getattr(parseURI(caller), "user", None) if caller else None
         except Exception:
             user = None
         return inviteToContact(self.userAgent, self.clock, self.legFactory, phone.binding,
-                               user, offer)
+                               user, offer or None, delayedAck=not offer)

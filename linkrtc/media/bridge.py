@@ -422,7 +422,9 @@ class BridgeSession(BrowserSide, ClientReattach, OutboundSide, EarlyMedia, SDESS
             self._sipCodec, self._sipEvent = codec, event
             self.rtp.setCodecs(codec, event)
             self._applyRemote(m)
-            self._startMedia()
+            if self.mode != "sip":
+                self._startMedia()
+            # else a phone answered (phoneside): its relay runs already, now both ways.
             if m.direction in ("sendrecv", "sendonly"):
                 self.rtp.startTimeout()
         except MediaError as e:

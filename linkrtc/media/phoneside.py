@@ -17,6 +17,18 @@ gets the bridge's usual SIP answer (the 183's, when early media ran).
 The answering phone's later offers (hold, resume, a refresh with SDP) are
 answered by L{PhoneSide.phoneReoffer} on the phone side alone: the same
 address, port and codec, the direction mirrored.
+
+An offerless INVITE (RFC 3261 §13.2.1: the offer goes in our 2xx, the
+caller's answer in its ACK) rings the phones too: with no caller's codec
+to follow, L{PhoneSide.phoneOffer} offers every relayable codec
+(L{linkrtc.media.sdp.SIP_CODECS} and telephone-event). The answering
+phone's codec is the only one the caller is then offered in the 200 OK
+(the relay does not transcode), telephone-event with it when the phone
+took it; the caller's answer comes in the ACK
+(L{linkrtc.media.bridge.BridgeSession.sipAckBody}), which points the
+relay's caller leg at it. An ACK whose SDP cannot be used (no SDP, not
+that codec) fails there, and the call ends with BYE (488), as for a
+browser that answered an offerless INVITE.
 """
 
 import random
@@ -108,22 +120,28 @@ class PhoneSide:
         See L{linkrtc.interfaces.IPhoneMediaSession.phoneOffer}: our RTP
         offer for the phones (C{bytes}), made once per call.
 
-        @raise MediaError: (in the L{Deferred}) for an offerless INVITE, an
-            unusable offer, a full RTP port range, or a session that
-            already has media.
+        For an offerless INVITE (C{sipOffer} C{None}) the offer lists
+        every codec the relay can carry (see the module docstring).
+
+        @raise MediaError: (in the L{Deferred}) for an unusable offer, a
+            full RTP port range, or a session that already has media.
         """
         if self.closed or self._outbound or self.mode is not None or self._answered is not None:
             return defer.fail(MediaError("phoneOffer after the call's media was set up"))
-        if sipOffer is None:
-            return defer.fail(MediaError("an offerless INVITE cannot ring a SIP phone"))
         if self._phoneOfferSdp is not None:
             return defer.succeed(self._phoneOfferSdp)
         try:
             if self.factory.allocator.full:
                 raise self.factory.allocator.exhausted()
-            if self.rtp is None:
-                # Only phones ring: no browser offer parsed the caller's SDP.
-                self._takeSipOffer(sipOffer)
+            if sipOffer is None:
+                # Offerless: the phone's answer picks the codec the caller is offered.
+                self._offerless = True
+                codecs = sdpmod.ourCodecs()
+            else:
+                if self.rtp is None:
+                    # Only phones ring: no browser offer parsed the caller's SDP.
+                    self._takeSipOffer(sipOffer)
+                codecs = [self._sipCodec] + ([self._sipEvent] if self._sipEvent else [])
             phone = RTPSession(self._reactor, onTimeout=self._timeout,
                                mediaTimeout=self.factory.mediaTimeout)
             interface = self.factory.rtpInterface
@@ -133,7 +151,7 @@ class PhoneSide:
                                                              interface=interface)
             self._phoneRtp = phone
             self._phonePort = self._phonePorts[0].getHost().port
-            codecs = [self._sipCodec] + ([self._sipEvent] if self._sipEvent else [])
+            self._phoneOffered = tuple(c.name for c in codecs if c.name != "TELEPHONE-EVENT")
             self._phoneAddress = self._ourAddress()
             self._phoneSessionId = random.getrandbits(31)
             self._phoneOfferSdp = sdpmod.buildSDP(self._phoneAddress, self._phonePort, codecs,
@@ -148,6 +166,7 @@ class PhoneSide:
         return defer.succeed(self._phoneOfferSdp)
 
     _phoneOfferSdp = None
+    _phoneOffered = ()
     _phoneSdpSent = None
     _phoneVersion = 0
 
@@ -157,7 +176,9 @@ class PhoneSide:
         first phone's answer joins it to the caller; the browser leg, if
         any, is closed.
 
-        @return: L{Deferred} firing with the caller's SDP answer (C{bytes}).
+        @return: L{Deferred} firing with the caller's SDP answer (C{bytes}),
+            or, for an offerless INVITE, our offer to the caller (the
+            phone's codec only), whose answer comes to L{sipAckBody}.
         """
         if self._phoneRtp is None or self.closed or self._answered is not None:
             return defer.fail(MediaError("phoneAnswer without phoneOffer"))
@@ -166,15 +187,23 @@ class PhoneSide:
                 sdp = sdp.encode("utf-8")
             desc = sdpmod.parseSDP(sdp)
             index, m = desc.audio()
-            codec, event = sdpmod.chooseCodec(m, supported=(self._sipCodec.name,))
+            codec, event = sdpmod.chooseCodec(m, supported=self._phoneOffered)
+            if not self._offerless and self._sipEvent is None:
+                event = None
             self._phoneCodec = codec
-            self._phoneRtp.setCodecs(codec, event if self._sipEvent is not None else None)
+            self._phoneRtp.setCodecs(codec, event)
             host = m.address[1]
             held = host in ("0.0.0.0", "::")
             self._phoneRtp.setRemote(None if held else (host, m.port),
                                      peerSends=m.direction in ("sendrecv", "sendonly"))
             self._stopRingback()
-            self._bind()
+            if self._offerless:
+                self._offerSRTPIfRequired()  # before the caller's RTPSession is made
+                self._sipCodec, self._sipEvent = codec, event
+                self._bind(socket.AF_INET)
+                self.rtp.setCodecs(codec, event)
+            else:
+                self._bind()
             self._dropBrowserLeg()
             self.mode = "sip"
             self._pipe = RTPRelay(self.rtp, self._phoneRtp)
@@ -183,9 +212,13 @@ class PhoneSide:
                 self._pipe.mute(True)
             if self._audio is not None:
                 self._audio.pipeStarted()
-            self.rtp.startTimeout()
             self._phoneRtp.startTimeout()
-            body = self._earlySdp if self._earlySdp is not None else self._sipAnswerSdp()
+            if self._offerless:
+                # The caller's RTP timeout starts with its answer (sipAckBody).
+                body = self._offerToCaller(codec, event)
+            else:
+                self.rtp.startTimeout()
+                body = self._earlySdp if self._earlySdp is not None else self._sipAnswerSdp()
             self._answered = (sdp, body)
         except Exception as e:
             if not isinstance(e, MediaError):
@@ -195,6 +228,17 @@ class PhoneSide:
         log.info("call {callId}: media SIP to SIP (relay {codec}, ports {a} and {b})",
                  callId=self.callId, codec=codec.name, a=self._rtpPort, b=self._phonePort)
         return defer.succeed(body)
+
+    def _offerToCaller(self, codec, event):
+        """
+        An offerless INVITE answered by a phone: our offer for the caller's
+        200 OK (C{bytes}), the phone's codec only (and its telephone-event).
+        """
+        self._ourOffer = [codec] + ([event] if event is not None else [])
+        body = sdpmod.buildSDP(self._ourAddress(), self._rtpPort, self._ourOffer,
+                               self._sessionId, self._version, **self._sdpSecurity())
+        self._version += 1
+        return body
 
     def phoneReoffer(self, sdp):
         """

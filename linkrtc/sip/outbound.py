@@ -113,7 +113,7 @@ class InviteClientLeg:
     def __init__(self, userAgent, clock, requestURI, fromAddr, toAddr=None, proxy=None,
                  body=None, contentType=SDP, ackBody=None, credentials=None, headers=(),
                  routes=(), callId=None, localTag=None, redirectCheck=None,
-                 reliableProvisionals=True):
+                 reliableProvisionals=True, delayedAck=False):
         """
         @param userAgent: the L{linkrtc.sip.useragent.UserAgent} (its
             transaction layer, transport helpers and dialog table).
@@ -142,6 +142,12 @@ class InviteClientLeg:
             L{linkrtc.call.dialplan}).
         @param reliableProvisionals: C{True} to offer C{Supported: 100rel}
             (RFC 3262; a reliable 1xx is PRACKed either way).
+        @param delayedAck: C{True}: the ACK of the answering 2xx waits for
+            L{sendAck} (an offerless INVITE whose answer comes from
+            elsewhere, e.g. the caller's ACK in passthrough; RFC 3261
+            §13.2.2.4 lets the ACK carry it). The 2xx's retransmissions
+            are not ACKed meanwhile; L{sendBye} sends it without body
+            first. C{ackBody} is not used then.
         """
         self.userAgent = userAgent
         self.clock = clock
@@ -177,6 +183,8 @@ class InviteClientLeg:
         self._cancelTimer = None
         self._resubmitting = None
         self._acks = {}  # remote tag -> (ack, destination)
+        self.delayedAck = delayedAck
+        self._pendingAck = None  # (remote tag, INVITE) of a 2xx whose ACK waits (delayedAck)
         self._reinviteRetransmission = None
         self._reinviteCSeq = None
         self._reinviteOut = False
@@ -423,13 +431,22 @@ class InviteClientLeg:
         if known is not None:
             self.userAgent.sendAck(*known)
             return
+        if self._pendingAck is not None and self._pendingAck[0] == remoteTag:
+            return  # its ACK waits for sendAck: the UAS retransmits until then
         invite = self.request
         if invite is None or response.cseq.number != invite.cseq.number:
             log.info("SIP outbound {callId}: 2xx to an older INVITE ignored", callId=self.callId)
             return
+        wanted = self.dialog is None and self.state not in ("terminated", "cancelling") \
+            and not self._cancelWanted
         try:
             dialog = Dialog.fromClientResponse(invite, response,
                                                self.userAgent.localContact(self.destination()))
+            if self.delayedAck and wanted:
+                self._holdConnection()
+                self._pendingAck = (remoteTag, invite)
+                self._confirmed(dialog, remoteTag, response, None)
+                return
             ackBody = self.ackBody(response) if callable(self.ackBody) else self.ackBody
             ack = dialog.createRequest("ACK", body=ackBody,
                                        contentType=SDP if ackBody else None)
@@ -440,17 +457,9 @@ class InviteClientLeg:
         except Exception:
             log.failure("SIP outbound {callId}: cannot ACK a 2xx", callId=self.callId)
             return
-        if getattr(self, "_heldConnection", None) is None and self.state != "terminated":
-            connectionTo = getattr(self.userAgent.transportLayer, "connectionTo", None)
-            connection = connectionTo(self.destination()) if connectionTo else None
-            if connection is not None and hasattr(connection, "hold"):
-                # Keep the stream to the trunk open while the dialog lives.
-                connection.hold()
-                self._heldConnection = connection
+        self._holdConnection()
         self._acks[remoteTag] = (ack, destination)
         self.userAgent.sendAck(ack, destination)
-        wanted = self.dialog is None and self.state not in ("terminated", "cancelling") \
-            and not self._cancelWanted
         if not wanted:
             # Another fork answered, or we gave up: end that dialog (§13.2.2.4).
             log.info("SIP outbound {callId}: unwanted 2xx (tag {tag}): BYE", callId=self.callId,
@@ -459,6 +468,19 @@ class InviteClientLeg:
             if self.state in ("calling", "proceeding", "cancelling"):
                 self._end()
             return
+        self._confirmed(dialog, remoteTag, response, ackBody)
+
+    def _holdConnection(self):
+        if getattr(self, "_heldConnection", None) is None and self.state != "terminated":
+            connectionTo = getattr(self.userAgent.transportLayer, "connectionTo", None)
+            connection = connectionTo(self.destination()) if connectionTo else None
+            if connection is not None and hasattr(connection, "hold"):
+                # Keep the stream to the trunk open while the dialog lives.
+                connection.hold()
+                self._heldConnection = connection
+
+    def _confirmed(self, dialog, remoteTag, response, ackBody):
+        """The wanted 2xx made C{dialog}: the leg is C{confirmed}; the listener is told."""
         self._current = None
         self.dialog = dialog
         self.remoteTag = remoteTag
@@ -468,6 +490,33 @@ class InviteClientLeg:
         self.sessionTimer = sessiontimer.startTimer(
             self, "uac", sessiontimer.uacTerms(response), response, self.body or ackBody)
         self._tell("legAnswered", response)
+
+    def sendAck(self, body=None):
+        """
+        Send the ACK a C{delayedAck} leg's 2xx waits for, with C{body}
+        (the SDP answer, C{bytes} or C{str}, or C{None}); it is sent again
+        for each retransmission of that 2xx. Does nothing when no ACK
+        waits (already sent, or no 2xx).
+        """
+        pending, self._pendingAck = self._pendingAck, None
+        if pending is None or self.dialog is None:
+            return
+        remoteTag, invite = pending
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        try:
+            ack = self.dialog.createRequest("ACK", body=body or None,
+                                            contentType=SDP if body else None,
+                                            cseq=invite.cseq.number)
+            for name in _AUTH_HEADERS:
+                for value in invite.headers.getAll(name):
+                    ack.headers.add(name, value)
+            destination = self._destinationFor(self.dialog, ack)
+        except Exception:
+            log.failure("SIP outbound {callId}: cannot ACK a 2xx", callId=self.callId)
+            return
+        self._acks[remoteTag] = (ack, destination)
+        self.userAgent.sendAck(ack, destination)
 
     def _byeUnwanted(self, dialog):
         try:
@@ -547,6 +596,7 @@ class InviteClientLeg:
         """See L{ISIPClientLeg.sendBye}."""
         if self.dialog is None or self.state != "confirmed":
             return defer.fail(InvalidStateError("no confirmed dialog to end (%s)" % self.state))
+        self.sendAck(None)  # a delayed ACK goes first (RFC 3261 §13.2.2.4)
         self.state = "terminating"
         self._stopReinviteRetransmission()
         try:

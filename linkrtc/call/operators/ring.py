@@ -98,8 +98,9 @@ class OpOfferClient(Operator):
 class OpSendIncoming(Operator):
     """
     C{calling}, on the client offer: send C{incoming} to every attached
-    connection (a SIP phone's branch gets the phones' offer; without one
-    it is left out with 488); if none takes it, 480 (seed 000 step
+    connection (a SIP phone's branch gets the phones' offer, or C{sdp}
+    null for an offerless INVITE in passthrough; without one it is left
+    out with 488); if none takes it, 480 (seed 000 step
     2.1.1), or the best of the refusals (L{bestResponse}). A media
     failure gives 488.
     """
@@ -116,13 +117,13 @@ class OpSendIncoming(Operator):
         offers = event.result
         if not isinstance(offers, ForkOffers):
             offers = ForkOffers(offers, None)
-        elif offers.phone is None:
+        elif offers.phone is None and not offers.offerless:
             log.info("call {call_id}: SIP phones not rung: {why}", call_id=call.id, why=offers.why)
         message = {"type": "incoming", "call": call.id, "from": call.fromURI,
                    "to": call.toURI, "sdp": offers.client}
         for connection in list(call.connections):
             if getattr(connection, "plainRTP", False):
-                if offers.phone is None:
+                if offers.phone is None and not offers.offerless:
                     call.detach(connection)
                     forkResponses(call).append((488, offers.why or "no offer for SIP phones"))
                     continue

@@ -153,6 +153,24 @@ class PhoneReofferTests(SynchronousTestCase):
                          SIP_OFFER.decode())
         self.successResultOf(self.session.phoneAnswer(self.PHONE))
 
+    def test_offerless(self):
+        """
+        An offerless INVITE: no offer for the phones (C{None}); the phone's
+        offer goes to the caller as is; the caller's answer (the ACK's)
+        is what the phone's hold re-offer is answered with.
+        """
+        self.assertIsNone(self.successResultOf(self.session.phoneOffer(None)))
+        self.assertEqual(self.successResultOf(self.session.phoneAnswer(self.PHONE)),
+                         self.PHONE.encode())
+        self.assertEqual(self.successResultOf(self.session.sipAckBody(SIP_OFFER)),
+                         SIP_OFFER.decode())
+        held = self.PHONE.replace("a=sendrecv", "a=sendonly")
+        answer, hold = self.successResultOf(self.session.phoneReoffer(held))
+        self.assertTrue(hold)
+        self.assertIn(b"m=audio 40000 RTP/AVP 0 101", answer)
+        self.assertEqual(direction(answer.decode()), "recvonly")
+        self.failureResultOf(self.session.sipAckBody(b"hello"), MediaError)
+
     def test_helpers(self):
         """direction, audioTarget and withDirection read and rewrite SDP text."""
         text = SIP_OFFER.decode()

@@ -51,6 +51,10 @@ class BranchLeg(FakeClientLeg):
         self.state = "terminated"
         return super().sendBye()
 
+    def sendAck(self, body=None):
+        self.actions.append("ack")
+        self.ackBody = body
+
 
 def _reoffer(sdp, direction):
     """C{sdp} (C{str}) with its direction attribute made C{direction}, as C{bytes}."""
@@ -87,6 +91,13 @@ class FakePhoneMediaSession(FakeReofferMediaSession):
 
     def phoneSdp(self):
         return self.PHONE_SIDE % (0, b"sendrecv")
+
+    def sipAckBody(self, sdp):
+        """The ACK's answer to an offerless INVITE: refused (L{MediaError}) without PCMU."""
+        self.calls.append(("sipAckBody", sdp))
+        if b"PCMU" not in sdp:
+            return defer.fail(MediaError("SDP shares no codec with us (we support PCMU)"))
+        return defer.succeed(None)
 
 
 class PhoneMediaFactory(FakeMediaFactory):
@@ -275,14 +286,169 @@ class ForkTests(SynchronousTestCase):
         self.assertEqual(len(self.legs), 1)
         self.assertEqual(call.clientName, "bob")
 
-    def test_offerlessWithoutPhones(self):
-        """An offerless INVITE cannot ring phones: they are left out, 488 if none else."""
+    def test_offerlessPassthrough(self):
+        """
+        Passthrough, offerless INVITE: the phone gets an offerless INVITE
+        whose ACK waits (C{delayedAck}); its 200's offer goes in the
+        caller's 200 OK as is; the caller's ACK answer goes in the ACK to
+        the phone; the phone's hold re-INVITE is answered with the
+        caller's answer made recvonly.
+        """
         self.bind()
         call, leg = self.h.invite(to="sip:bob@example.com", body=b"")
         self.h.application.decide(call, {"action": "route", "client": "bob"})
-        self.assertEqual(self.legs, [])
-        self.assertEqual(leg.finalStatus, 488)
+        [phone] = self.legs
+        self.assertEqual((phone.kwargs["body"], phone.kwargs["delayedAck"]), (None, True))
+        phone.answer()
+        self.assertEqual(leg.finals[0].body, PHONE_ANSWER.encode())
+        self.assertEqual(phone.actions, ["start"])
+        leg.ack(SIP_OFFER)
+        self.assertEqual((phone.actions, phone.ackBody), (["start", "ack"], SIP_OFFER.decode()))
+        self.assertEqual(call.state.name, "confirmed")
+        [(status, body, _)] = self.phoneSends(phone, "INVITE", _reoffer(PHONE_ANSWER, "sendonly"))
+        self.assertEqual(status, 200)
+        self.assertIn("a=recvonly", body.decode())
+        self.assertIn("m=audio 40000 RTP/AVP 0 101", body.decode())
+        leg.receive("BYE")
+        self.assertEqual(phone.actions, ["start", "ack", "bye"])
+        self.assertEqual([c["call"] for c in self.h.cdrs], [call.id])
 
+    def test_offerlessPassthroughAckWithoutSdp(self):
+        """
+        Passthrough, offerless INVITE a phone answered: an ACK without SDP
+        ends the call (488): BYE to the caller, and to the phone (whose
+        leg ACKs its 200 without body first).
+        """
+        self.bind()
+        call, leg = self.h.invite(to="sip:bob@example.com", body=b"")
+        self.h.application.decide(call, {"action": "route", "client": "bob"})
+        [phone] = self.legs
+        phone.answer()
+        leg.ack(b"")
+        self.assertEqual(len(leg.byes), 1)
+        self.assertEqual(phone.actions, ["start", "bye"])
+        cdr = self.cdr(call)
+        self.assertEqual((cdr["cause"], cdr["reason"]), (488, "ACK carried no SDP answer"))
+
+    def test_offerlessPassthroughBrowserWins(self):
+        """
+        Passthrough, offerless: the browser (sdp null) and the phone
+        (offerless INVITE) ring; the browser answers with its offer: the
+        phone is CANCELed with Reason; the ACK's SDP reaches the browser.
+        """
+        bob = self.h.connect("bob")
+        self.bind()
+        call, leg = self.h.invite(to="sip:bob@example.com", body=b"")
+        self.h.application.decide(call, {"action": "route", "client": "bob"})
+        [phone] = self.legs
+        self.assertIsNone(phone.kwargs["body"])
+        [incoming] = bob.ofType("incoming")
+        self.assertIsNone(incoming["sdp"])
+        self.h.clientSays(bob, "accept", call, sdp=CLIENT_ANSWER)
+        self.assertEqual(leg.finalStatus, 200)
+        self.assertEqual((phone.actions, phone.cancelReason), (["start", "cancel"],
+                                                               ANSWERED_ELSEWHERE_REASON))
+        leg.ack(SIP_OFFER)
+        self.assertEqual(len(bob.ofType("answer")), 1)
+        self.assertEqual(call.state.name, "confirmed")
+
+    def ringOfferless(self, browser=False, phones=(5062,)):
+        """
+        Bridge mode, an offerless INVITE for bob (a browser too when
+        C{browser}): @return: C{(call, leg, browser connection or None)}.
+        """
+        self.setUp(mediaFactory=PhoneMediaFactory())
+        bob = self.h.connect("bob") if browser else None
+        for port in phones:
+            self.bind(port=port)
+        call, leg = self.h.invite(to="sip:bob@example.com", body=b"")
+        self.h.application.decide(call, {"action": "route", "client": "bob"})
+        media = self.h.media(call)
+        self.assertIn(("phoneOffer", None), media.calls)
+        self.assertEqual(len(self.legs), len(phones))
+        for phone in self.legs:
+            self.assertEqual(phone.actions, ["start"])
+            self.assertEqual(phone.kwargs["body"], FakePhoneMediaSession.PHONE_SIDE % (0, b"sendrecv"))
+        return call, leg, bob
+
+    def test_offerlessBridgeRingsPhones(self):
+        """
+        Bridge mode, offerless INVITE: every phone gets the phones' offer;
+        the first 200 wins (the other is CANCELed with Reason); the
+        caller's 200 OK carries what C{phoneAnswer} made of it (our
+        offer); the ACK's SDP goes to C{sipAckBody}; the caller's BYE ends
+        the phone's side too, one CDR naming the phone.
+        """
+        call, leg, _ = self.ringOfferless(phones=(5062, 5064))
+        a, b = self.legs
+        a.progress(180)
+        self.assertEqual([p.status for p in leg.provisionals], [180])
+        b.answer()
+        self.assertEqual(leg.finalStatus, 200)
+        self.assertEqual(leg.finals[0].body, PHONE_ANSWER.encode())
+        self.assertEqual((a.actions, a.cancelReason), (["start", "cancel"],
+                                                       ANSWERED_ELSEWHERE_REASON))
+        leg.ack(SIP_OFFER)
+        self.assertEqual(self.h.media(call).calls[-1], ("sipAckBody", SIP_OFFER))
+        self.assertEqual(call.state.name, "confirmed")
+        self.assertEqual(b.actions, ["start"])
+        leg.receive("BYE")
+        self.assertEqual(b.actions, ["start", "bye"])
+        self.assertEqual([c["call"] for c in self.h.cdrs], [call.id])
+        self.assertEqual(self.cdr(call)["device"], "sip:bob@10.0.0.2:5064")
+
+    def test_offerlessBridgeAckUnusable(self):
+        """
+        Bridge mode, offerless INVITE a phone answered: an ACK whose SDP
+        the media refuses, or one without SDP, ends the call: BYE to the
+        caller and to the phone, the CDR's cause 488 with the reason.
+        """
+        for body, reason in [(SIP_OFFER.replace(b"RTP/AVP 0 101", b"RTP/AVP 8")
+                              .replace(b"PCMU", b"PCMA"),
+                              "answer not acceptable: SDP shares no codec with us "
+                              "(we support PCMU)"),
+                             (b"", "ACK carried no SDP answer")]:
+            self.legs = []
+            call, leg, _ = self.ringOfferless()
+            [phone] = self.legs
+            phone.answer()
+            leg.ack(body)
+            self.assertEqual(len(leg.byes), 1)
+            self.assertEqual(phone.actions, ["start", "bye"])
+            cdr = self.cdr(call)
+            self.assertEqual((cdr["cause"], cdr["reason"]), (488, reason))
+
+    def test_offerlessForkPhoneWins(self):
+        """
+        Bridge mode, offerless INVITE: the browser (sdp null) and the phone
+        ring together; the phone answers: the browser is dropped
+        (answered elsewhere).
+        """
+        call, leg, bob = self.ringOfferless(browser=True)
+        [incoming] = bob.ofType("incoming")
+        self.assertIsNone(incoming["sdp"])
+        [phone] = self.legs
+        phone.answer()
+        self.assertEqual(leg.finalStatus, 200)
+        self.assertEqual(bob.ofType("state")[-1]["cause"], "answered elsewhere")
+        leg.ack(SIP_OFFER)
+        self.assertEqual(call.state.name, "confirmed")
+
+    def test_offerlessForkBrowserWins(self):
+        """
+        Bridge mode, offerless INVITE: the browser answers first (its
+        offer in the 200 OK): the phone is CANCELed with Reason; the ACK's
+        SDP goes to the media (C{sipAckBody}, then the browser).
+        """
+        call, leg, bob = self.ringOfferless(browser=True)
+        [phone] = self.legs
+        self.h.clientSays(bob, "accept", call, sdp=CLIENT_ANSWER)
+        self.assertEqual(leg.finals[0].body, CLIENT_ANSWER.encode())
+        self.assertEqual((phone.actions, phone.cancelReason), (["start", "cancel"],
+                                                               ANSWERED_ELSEWHERE_REASON))
+        leg.ack(SIP_OFFER)
+        self.assertEqual(self.h.media(call).calls[-1], ("sipAckBody", SIP_OFFER))
+        self.assertEqual(call.state.name, "confirmed")
 
     def answeredPhone(self):
         """A call bob's one phone answered, ACKed by the caller: C{(call, leg, phone)}."""
@@ -546,6 +712,29 @@ class PhoneLegTests(LegMixin, SynchronousTestCase):
         self.farRequest("INVITE", self.leg, cseq=20, body=PHONE_ANSWER.encode())
         self.assertEqual([r.status for r in self.responses("INVITE")], [491])
         self.assertFalse(self.call.held)
+
+    def test_offerlessOnTheWire(self):
+        """
+        Passthrough, an offerless INVITE: the phone's INVITE has no body;
+        its 200 (with its offer) is not ACKed until the caller's ACK,
+        whose answer the phone's ACK carries, sent again for a
+        retransmitted 200.
+        """
+        acks = len(self.transport.requests("ACK"))
+        call, callerLeg = self.h.invite(to="sip:bob@example.com", body=b"")
+        self.h.application.decide(call, {"action": "route", "client": "bob"})
+        invite = self.transport.requests("INVITE")[-1]
+        self.assertEqual(invite.body, b"")
+        self.respond(200, request=invite, toTag="tt2", body=PHONE_ANSWER.encode())
+        self.assertEqual(callerLeg.finals[0].body, PHONE_ANSWER.encode())
+        self.respond(200, request=invite, toTag="tt2", body=PHONE_ANSWER.encode())
+        self.assertEqual(len(self.transport.requests("ACK")), acks)
+        callerLeg.ack(SIP_OFFER)
+        ack = self.transport.requests("ACK")[-1]
+        self.assertEqual((ack.body, ack.cseq.number), (SIP_OFFER, invite.cseq.number))
+        self.respond(200, request=invite, toTag="tt2", body=PHONE_ANSWER.encode())
+        self.assertEqual([a.body for a in self.transport.requests("ACK")[acks:]],
+                         [SIP_OFFER, SIP_OFFER])
 
 
 class BestResponseTests(SynchronousTestCase):

@@ -233,6 +233,26 @@ class WebSocketPhonesTests(SynchronousTestCase):
         phone.sendMessage({"type": "state", "call": "c2", "state": "dropped", "cause": 200})
         self.assertEqual(leg.actions, ["start", "bye"])
 
+    def test_calledOfferless(self):
+        """
+        An incoming without SDP (offerless, passthrough): an offerless
+        INVITE whose ACK waits; 200 is accept with the phone's offer; the
+        engine's answer goes in the ACK.
+        """
+        self.register()
+        [phone] = self.directory.connectionsFor("alice")
+        phone.sendMessage({"type": "incoming", "call": "c2", "from": "sip:bob@192.0.2.9",
+                           "to": "sip:alice@203.0.113.10", "sdp": None})
+        [leg] = self.legs
+        self.assertEqual((leg.kwargs["body"], leg.kwargs["delayedAck"]), (None, True))
+        acks = []
+        leg.sendAck = acks.append
+        leg.answer(WEBRTC_OFFER.encode())
+        self.assertEqual(self.sent("accept"), [{"type": "accept", "call": "c2",
+                                                "sdp": WEBRTC_OFFER}])
+        phone.sendMessage({"type": "answer", "call": "c2", "sdp": WEBRTC_ANSWER})
+        self.assertEqual(acks, [WEBRTC_ANSWER])
+
     def test_calledBusy(self):
         phone, leg = self.incoming()
         leg.listener.legFailed(486, "Busy Here", FakeResponse(486))

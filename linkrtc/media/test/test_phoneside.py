@@ -113,11 +113,82 @@ class PhoneSideTests(BridgeTestsMixin, TestCase):
         with self.assertRaises(MediaError):
             await session.phoneAnswer(sipOffer(40002, "8"))
 
-    async def test_offerless(self):
+    async def offerlessAnswered(self, browserFirst=False):
+        """
+        An offerless INVITE answered by a phone: @return: C{(session,
+        phone offer, our offer to the caller)}.
+        """
         session = self.factory.newSession("offerless", self.listener)
         self.cleanups.append(session.close)
+        if browserFirst:
+            await session.clientOffer(None)
+        phoneOffer = await session.phoneOffer(None)
+        self.assertEqual(await session.phoneOffer(None), phoneOffer)
+        _, m = parseSDP(phoneOffer).audio()
+        self.assertEqual([c.name for c in m.codecs()], ["PCMU", "PCMA", "G722", "TELEPHONE-EVENT"])
+        return session, phoneOffer
+
+    async def test_offerlessAudioBothWays(self):
+        """
+        An offerless INVITE: the phones get every relayable codec; the
+        phone's choice (PCMA) is the only codec of our offer to the caller
+        (the 200 OK); the caller's answer in the ACK joins the relay, and
+        each side hears the other's tone. A browser leg offered beside the
+        phones is closed.
+        """
+        caller = Phone(self.reactor, "PCMA", freq=440)
+        callee = Phone(self.reactor, "PCMA", freq=880)
+        for p in (caller, callee):
+            self.cleanups.append(p.stop)
+        callerPort, calleePort = caller.listen(), callee.listen()
+        session, phoneOffer = await self.offerlessAnswered(browserFirst=True)
+        _, m = parseSDP(phoneOffer).audio()
+        offer = await session.phoneAnswer(sipOffer(calleePort, "8 101"))
+        self.assertEqual(session.mode, "sip")
+        self.assertIsNone(session.leg)
+        self.assertIsNone(session.earlyAnswer())
+        _, a = parseSDP(offer).audio()
+        self.assertEqual([c.name for c in a.codecs()], ["PCMA", "TELEPHONE-EVENT"])
+        self.assertEqual(a.direction, "sendrecv")
+        self.assertIsNone(await session.sipAckBody(sipOffer(callerPort, "8 101")))
+        caller.start(("127.0.0.1", a.port))
+        callee.start(("127.0.0.1", m.port))
+        await self.sleep(1.2)
+        self.assertAlmostEqual(dominantFrequency(lastSeconds(callee.heard, 8000, 0.4), 8000),
+                               440, delta=20)
+        self.assertAlmostEqual(dominantFrequency(lastSeconds(caller.heard, 8000, 0.4), 8000),
+                               880, delta=20)
+        stats = session.stats()
+        self.assertEqual((stats["mode"], stats["phone"]["codec"]), ("sip", "PCMA"))
+        await session.close()
+        await caller.stop()
+        await callee.stop()
+        self.assertEqual(await self.settle(), self.before)
+
+    async def test_offerlessUnusableAck(self):
+        """
+        An offerless INVITE a phone answered with PCMU: an ACK answering
+        with another codec (or no audio) fails (the call ends, 488); no
+        telephone-event offered to the caller when the phone took none.
+        """
+        session, _ = await self.offerlessAnswered()
+        offer = await session.phoneAnswer(sipOffer(40002, "0"))
+        _, a = parseSDP(offer).audio()
+        self.assertEqual([c.name for c in a.codecs()], ["PCMU"])
         with self.assertRaises(MediaError):
-            await session.phoneOffer(None)
+            await session.sipAckBody(sipOffer(40000, "8 101"))
+        with self.assertRaises(MediaError):
+            await session.sipAckBody(b"v=0\r\n")
+        await session.close()
+        self.assertEqual(await self.settle(), self.before)
+
+    async def test_offerlessPhoneCodecRefused(self):
+        """A phone answering an offerless INVITE with a codec not offered: MediaError."""
+        session, _ = await self.offerlessAnswered()
+        with self.assertRaises(MediaError):
+            await session.phoneAnswer(sipOffer(40002, "111"))
+        await session.close()
+        self.assertEqual(await self.settle(), self.before)
 
     async def test_browserWins(self):
         """A browser answers: the phones' port pair is given back at close."""

@@ -183,6 +183,37 @@ class InviteTests(LegMixin, SynchronousTestCase):
         self.assertEqual([a.body for a in self.transport.requests("ACK")], [ANSWER, ANSWER])
         self.assertEqual(seen, [SDP])
 
+    def test_delayedAck(self):
+        """
+        C{delayedAck}: the 2xx confirms the leg and reaches the listener
+        with no ACK; its retransmissions are not ACKed; L{sendAck} sends
+        the ACK with the answer (the INVITE's CSeq), sent again for each
+        retransmission then; a second L{sendAck} does nothing.
+        """
+        leg = self.leg(body=None, delayedAck=True)
+        self.respond(200, body=SDP)
+        self.assertEqual((leg.state, self.listener.names()), ("confirmed", ["answered"]))
+        self.respond(200, body=SDP)
+        self.assertEqual(self.transport.requests("ACK"), [])
+        leg.sendAck(ANSWER.decode())
+        [ack] = self.transport.requests("ACK")
+        invite = self.transport.requests("INVITE")[0]
+        self.assertEqual((ack.body, ack.headers.get("Content-Type")), (ANSWER, "application/sdp"))
+        self.assertEqual(ack.cseq.number, invite.cseq.number)
+        leg.sendAck(b"again")
+        self.respond(200, body=SDP)
+        self.assertEqual([a.body for a in self.transport.requests("ACK")], [ANSWER, ANSWER])
+
+    def test_delayedAckThenBye(self):
+        """A C{delayedAck} leg ended before L{sendAck}: an ACK without body, then the BYE."""
+        leg = self.leg(body=None, delayedAck=True)
+        self.respond(200, body=SDP)
+        leg.sendBye()
+        self.assertEqual([r.method for r in self.transport.requests()][-2:],
+                         ["ACK", "BYE"])
+        [ack] = self.transport.requests("ACK")
+        self.assertEqual(ack.body, b"")
+
     def test_earlyMediaThenAnswer(self):
         """
         100 is not passed on; 183 with SDP is; the 200 is ACKed (to its

@@ -29,6 +29,14 @@ it hears), dialling C{sip:bob@LINKRTC}. bob's devices:
     restarts its player: the audio after the resume is seen in the CDR's
     RTP counts, not in her recording.)
 
+C{offerless-calls-phone}: the caller is SIPp (C{scenarios/uac_offerless.xml})
+sending an offerless INVITE (RFC 3261 §13.2.1) for bob, a baresip (880
+Hz, answers by itself): the 200 must carry LinkRTC's offer, SIPp's ACK
+carries the answer; SIPp streams 440 Hz (C{rtp_stream}) and hangs up.
+C{offerless-calls-phone-passthrough}: the same with C{--media
+passthrough}: baresip's offer goes to SIPp, SIPp's answer (in its ACK)
+names the port of an L{RTPRecorder}, which records what baresip sends.
+
 The other way round, C{client-calls-forked-phone}: the aiortc client
 alice (880 Hz) calls C{bob} by name; bob is the same SIPp device and a
 baresip registered as bob (440 Hz, answers by itself): both get the
@@ -46,15 +54,19 @@ Run inside a network namespace that has only loopback
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(HERE))))
 
+from linkrtc.media.actions.pcm import ulawDecode  # noqa: E402
 from linkrtc.test.e2e.bridge_driver import RTCClient, stopProcess, writeUlawTone  # noqa: E402
-from linkrtc.test.e2e.drivers import driverParser, runScenario  # noqa: E402
+from linkrtc.test.e2e.drivers import analyseSamples, driverParser, runScenario  # noqa: E402
+from linkrtc.test.e2e.harness import SCENARIOS as SIPP_SCENARIOS  # noqa: E402
 from linkrtc.test.e2e.harness import freePort  # noqa: E402
 from linkrtc.test.e2e.registrar_driver import (  # noqa: E402
     CAROL_PASSWORD,
@@ -64,6 +76,9 @@ from linkrtc.test.e2e.registrar_driver import (  # noqa: E402
 
 CALLER_TONE = 440.0  # Hz, carol's baresip
 CALLEE_TONE = 880.0  # Hz, bob's answering device
+
+#: Seconds of talk (C{--talk}'s default).
+TALK = 4.0
 
 #: One REGISTER of bob's SIPp device: C{%(cseq)d}, and C{%(auth)s} for a
 #: line with SIPp's C{[authentication]} keyword, or nothing.
@@ -285,6 +300,43 @@ def holdScenario(stream):
             .replace("@HOLD_MS@", str(int(HOLD_SECONDS * 1000))))
 
 
+class RTPRecorder(threading.Thread):
+    """
+    A UDP port on 127.0.0.1 keeping the PCMU payloads (RTP payload type
+    0) it receives, until L{heard}.
+
+    @ivar port: its port (C{int}).
+    """
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.payloads = []
+        self.stopped = False
+
+    def run(self):
+        while not self.stopped:
+            try:
+                data = self.sock.recv(2048)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if len(data) > 12 and data[1] & 0x7F == 0:
+                self.payloads.append(data[12 + 4 * (data[0] & 0x0F):])
+
+    def heard(self):
+        """Stop; @return: L{analyseSamples} of what came (C{dict}), and C{packets}."""
+        self.stopped = True
+        self.join(2)
+        self.sock.close()
+        samples = ulawDecode(b"".join(self.payloads)).astype(float) / 32768.0
+        return dict(analyseSamples(samples, 8000), packets=len(self.payloads))
+
+
 class Device(RegistrarRun):
     """Another baresip of the run (its own files), on the run's LinkRTC."""
 
@@ -307,6 +359,7 @@ class ForkRun(RegistrarRun):
         super().__init__(out)
         self.bob = None
         self.device = None
+        self.caller = None
 
     def startBob(self):
         """bob's baresip: 880 Hz, answers by itself."""
@@ -386,6 +439,7 @@ class ForkRun(RegistrarRun):
 
     def cleanup(self):
         stopProcess(self.device)
+        stopProcess(self.caller)
         if self.bob is not None:
             self.bob.stop()
         super().cleanup()
@@ -471,7 +525,49 @@ def scenarioClientCallsForkedPhone(run, args):
     run.finishDevice()
 
 
+def scenarioOfferlessCallsPhone(run, args, media="bridge"):
+    run.startLinkRTC(media=media)
+    run.startBob()
+    writeUlawTone(run.peerPath("tone440.ulaw"), CALLER_TONE, 2.0)
+    mediaPort = freePort()
+    recorder = None
+    if media == "passthrough":
+        # bob's RTP goes straight to the caller's answer: a recorder there.
+        recorder = RTPRecorder()
+        recorder.start()
+    callerLog = os.path.join(run.out, "sipp-caller.log")
+    with open(callerLog, "w") as log:
+        run.caller = subprocess.Popen(
+            ["sipp", f"127.0.0.1:{run.linkrtc.sipPort}", "-sf",
+             os.path.join(SIPP_SCENARIOS, "uac_offerless.xml"), "-s", "bob",
+             "-i", "127.0.0.1", "-p", str(freePort(both=True)), "-mi", "127.0.0.1",
+             "-mp", str(mediaPort), "-key", "answer_port",
+             str(recorder.port if recorder else mediaPort),
+             "-m", "1", "-d", str(int(args.talk * 1000)), "-nostdin",
+             "-timeout", "30s", "-timeout_error", "-trace_err"],
+            stdout=log, stderr=subprocess.STDOUT, cwd=run.peerFiles)
+        run.step("sipp calling bob offerless")
+        try:
+            run.result["callerExit"] = run.caller.wait(40)
+        except subprocess.TimeoutExpired:
+            run.result["callerExit"] = None
+    run.step("sipp done", exit=run.result["callerExit"])
+    with open(callerLog, errors="replace") as f:
+        run.result["callerLog"] = f.read()[-3000:]
+    run.result["bobEnded"] = run.bob.waitForBaresip(r"terminated", 5)
+    run.bob.finishBaresip()
+    run.result["bobHeard"] = run.bob.result.get("phoneHeard")
+    run.result["bobLog"] = run.bob.result.get("baresipLog", "")[-2000:]
+    if recorder is not None:
+        run.result["callerHeard"] = recorder.heard()
+    run.result["cdrs"] = run.cdrs()
+    run.result["ok"] = True
+
+
 SCENARIOS = {
+    "offerless-calls-phone": scenarioOfferlessCallsPhone,
+    "offerless-calls-phone-passthrough":
+        lambda run, args: scenarioOfferlessCallsPhone(run, args, media="passthrough"),
     "phone-holds": scenarioPhoneHolds,
     "phone-calls-phone": scenarioPhoneCallsPhone,
     "phone-calls-phone-passthrough":
@@ -484,7 +580,7 @@ SCENARIOS = {
 
 def main():
     parser = driverParser(SCENARIOS, deadline=80.0)
-    parser.add_argument("--talk", type=float, default=4.0, help="seconds of audio")
+    parser.add_argument("--talk", type=float, default=TALK, help="seconds of audio")
     args = parser.parse_args()
     run = ForkRun(args.out)
     runScenario(run, SCENARIOS[args.scenario], args, run.failed, run.finish)

@@ -14,6 +14,10 @@ completed elsewhere"} (RFC 3326).
 A SIPp phone answering as bob holds and resumes the call with
 re-INVITEs (C{phone-holds}); see L{test_phoneHoldsAndResumes}.
 
+An offerless INVITE (RFC 3261 §13.2.1) from a SIPp caller rings bob's
+baresip: LinkRTC's offer goes in the 200, the caller's answer comes in
+the ACK; see L{test_offerlessCallsPhone}.
+
 The other way round, an aiortc client calls bob by name while bob is
 registered from baresip and from that SIPp device: both devices get the
 INVITE (L{linkrtc.call.contactfork}); baresip answers, the SIPp device
@@ -24,7 +28,7 @@ import os
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from linkrtc.test.e2e.fork_driver import HOLD_SECONDS, HOLD_TALK, RESUMED_TALK
+from linkrtc.test.e2e.fork_driver import HOLD_SECONDS, HOLD_TALK, RESUMED_TALK, TALK
 from linkrtc.test.e2e.harness import requireNamespaces, requirePeer
 from linkrtc.test.e2e.test_bridge_e2e import BridgeTestsMixin, runBaresipDriver, summary
 
@@ -131,6 +135,56 @@ class ForkTests(BridgeTestsMixin, SynchronousTestCase):
         self.assertGreaterEqual(sip["packetsSent"], 50 * (HOLD_TALK + RESUMED_TALK - 1.5), report)
         self.assertGreaterEqual(phone["packetsReceived"] - sip["packetsSent"],
                                 50 * (HOLD_SECONDS - 1.0), report)
+
+    def test_offerlessCallsPhone(self):
+        """
+        SIPp (dave) sends an offerless INVITE for bob, registered only from
+        baresip (880 Hz): baresip gets an INVITE with LinkRTC's RTP offer
+        and answers; SIPp's scenario fails unless the 200 carries an offer
+        with PCMU (baresip's codec); its ACK carries the answer; it
+        streams 440 Hz, which baresip hears (FFT); bob's audio reaches
+        the caller's leg (the CDR's RTP counts: what LinkRTC sent SIPp, 50
+        packets a second, SIPp cannot record); SIPp's BYE ends the call
+        on baresip too, one CDR.
+        """
+        result, cdr, report = self.runOfferless("offerless-calls-phone")
+        self.assertEqual(cdr["media"]["mode"], "sip", report)
+        self.assertTrue(cdr["device"].startswith("sip:bob"), report)
+        phone, sip = cdr["media"]["phone"], cdr["media"]["sip"]
+        self.assertEqual(phone["codec"], "PCMU", report)
+        self.assertGreaterEqual(sip["packetsSent"], 50 * (TALK - 1.5), report)
+        self.assertGreaterEqual(phone["packetsSent"], 50 * (TALK - 1.5), report)
+
+    def runOfferless(self, scenario):
+        """Run an C{offerless-calls-phone} scenario: @return: C{(result, cdr, report)}."""
+        result = runBaresipDriver(self, DRIVER, scenario, timeout=90.0)
+        report = (summary(result) + "\nbob: " + str(result.get("bobHeard"))
+                  + "\ncaller heard: " + str(result.get("callerHeard"))
+                  + "\ncaller: " + str(result.get("callerLog", ""))[-1500:]
+                  + "\nbob's baresip: " + str(result.get("bobLog", ""))[-1500:]
+                  + "\nlinkrtc:\n" + result.get("linkrtcLog", "")[-3000:])
+        self.assertEqual(result["linkrtcTracebacks"], 0, report)
+        self.assertEqual(result["callerExit"], 0, report)
+        self.assertTone(result["bobHeard"], 440.0, report)
+        self.assertTrue(result["bobEnded"], report)
+        [cdr] = result["cdrs"]
+        self.assertEqual((cdr["cause"], cdr["call_dir"], cdr["client"]),
+                         (200, "inbound", "bob"), report)
+        self.assertEqual(cdr["from_uri"].split("@")[0], "sip:dave", report)
+        return result, cdr, report
+
+    def test_offerlessCallsPhonePassthrough(self):
+        """
+        The same with C{--media passthrough}: baresip gets an offerless
+        INVITE, its offer goes in the 200 to SIPp, SIPp's answer (in its
+        ACK, naming a recorder's port) in the ACK LinkRTC holds until
+        then; SIPp's 440 Hz reaches baresip, baresip's 880 Hz the
+        recorder (FFT both); BYE; one CDR.
+        """
+        result, cdr, report = self.runOfferless("offerless-calls-phone-passthrough")
+        self.assertEqual(cdr["media"]["mode"], "passthrough", report)
+        self.assertTrue(cdr["device"].startswith("sip:bob"), report)
+        self.assertTone(result["callerHeard"], 880.0, report)
 
     def test_clientCallsForkedPhone(self):
         """
