@@ -8,6 +8,7 @@ makes); every process is bounded by a timeout and killed at cleanup.
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -75,26 +76,48 @@ def requireNamespaces():
         raise SkipTest(message)
 
 
+#: Ports handed to the peers the tests start (baresip, SIPp, LinkRTC):
+#: below the kernel's ephemeral range (32768-60999 by default), so that
+#: no outgoing connection of another process (a WebSocket client's) takes
+#: one between its choice and its peer's bind; above LinkRTC's RTP range
+#: (20000-29999) and baresip's (10000-20000). Given once each, in a
+#: shuffled order, until all have been given.
+FREE_PORTS = range(30000, 32768)
+_portOrder = []
+
+
+def _nextPort():
+    if not _portOrder:
+        ports = list(FREE_PORTS)
+        random.shuffle(ports)
+        _portOrder.extend(ports)
+    return _portOrder.pop()
+
+
+def _bindable(kind, port):
+    s = socket.socket(socket.AF_INET, kind)
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def freePort(kind=socket.SOCK_DGRAM, both=False):
     """
+    @param kind: C{socket.SOCK_DGRAM} (UDP) or C{socket.SOCK_STREAM} (TCP).
     @param both: find a port free for UDP and TCP at once.
-    @return: a port number free on 127.0.0.1 right now.
+    @return: a port number of L{FREE_PORTS} free on 127.0.0.1 right now,
+        not given before in this process (until all have been).
+    @raise RuntimeError: none found in 200 tries.
     """
-    for _ in range(50):
-        s = socket.socket(socket.AF_INET, kind)
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        if not both:
+    kinds = (socket.SOCK_DGRAM, socket.SOCK_STREAM) if both else (kind,)
+    for _ in range(200):
+        port = _nextPort()
+        if all(_bindable(k, port) for k in kinds):
             return port
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            t.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            t.close()
     raise RuntimeError("no free port")
 
 
