@@ -32,6 +32,7 @@ from zope.interface import implementer
 from linkrtc.error import MediaError
 from linkrtc.interfaces import IMediaFactory, IOutboundMediaSession, IPhoneMediaSession
 from linkrtc.logging import debugEnabled
+from linkrtc.media.sdp import DIRECTIONS, answerDirection
 
 log = Logger()
 
@@ -145,12 +146,6 @@ def isHold(sdp):
     return any(line in ("a=sendonly", "a=inactive") for line in lines)
 
 
-#: RFC 3264 §6.1: the answer's direction for an offer's.
-_ANSWER_DIRECTION = {"sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}
-
-_DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
-
-
 def direction(sdp):
     """
     @param sdp: SDP text (C{str}).
@@ -164,7 +159,7 @@ def direction(sdp):
             if inAudio:
                 break
             inAudio = line.startswith("m=audio ")
-        elif line.startswith("a=") and line[2:] in _DIRECTIONS:
+        elif line.startswith("a=") and line[2:] in DIRECTIONS:
             if inAudio:
                 section = line[2:]
             elif session is None and section is None:
@@ -207,7 +202,7 @@ def withDirection(sdp, wanted):
     lines, added = [], wanted == "sendrecv"
     for line in sdp.splitlines():
         stripped = line.strip()
-        if stripped.startswith("a=") and stripped[2:] in _DIRECTIONS:
+        if stripped.startswith("a=") and stripped[2:] in DIRECTIONS:
             continue
         if stripped.startswith("m=") and not added:
             lines.append("a=" + wanted)
@@ -376,7 +371,7 @@ class PassthroughSession:
         if target is None or (target[0] is not None and target != audioTarget(self._phoneAnswer)):
             return defer.fail(MediaError("passthrough cannot move the caller's media to a new "
                                          "address or port"))
-        wanted = _ANSWER_DIRECTION.get(direction(offer), "sendrecv")
+        wanted = answerDirection(direction(offer))
         if direction(self._phoneSdp) != wanted:
             self._phoneSdp = withDirection(self._phoneSdp, wanted)
         return defer.succeed((self._phoneSdp.encode("utf-8"), isHold(offer)))

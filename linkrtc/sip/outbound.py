@@ -448,12 +448,7 @@ class InviteClientLeg:
                 self._confirmed(dialog, remoteTag, response, None)
                 return
             ackBody = self.ackBody(response) if callable(self.ackBody) else self.ackBody
-            ack = dialog.createRequest("ACK", body=ackBody,
-                                       contentType=SDP if ackBody else None)
-            for name in _AUTH_HEADERS:
-                for value in invite.headers.getAll(name):
-                    ack.headers.add(name, value)
-            destination = self._destinationFor(dialog, ack)
+            ack, destination = self._makeAck(dialog, invite, ackBody)
         except Exception:
             log.failure("SIP outbound {callId}: cannot ACK a 2xx", callId=self.callId)
             return
@@ -505,18 +500,27 @@ class InviteClientLeg:
         if isinstance(body, str):
             body = body.encode("utf-8")
         try:
-            ack = self.dialog.createRequest("ACK", body=body or None,
-                                            contentType=SDP if body else None,
-                                            cseq=invite.cseq.number)
-            for name in _AUTH_HEADERS:
-                for value in invite.headers.getAll(name):
-                    ack.headers.add(name, value)
-            destination = self._destinationFor(self.dialog, ack)
+            ack, destination = self._makeAck(self.dialog, invite, body)
         except Exception:
             log.failure("SIP outbound {callId}: cannot ACK a 2xx", callId=self.callId)
             return
         self._acks[remoteTag] = (ack, destination)
         self.userAgent.sendAck(ack, destination)
+
+    def _makeAck(self, dialog, invite, body):
+        """
+        The ACK of a 2xx to C{invite} in C{dialog} (RFC 3261 §13.2.2.4):
+        the INVITE's CSeq number and credentials, C{body} (C{bytes}, or
+        C{None}/empty for none).
+
+        @return: C{(ack, destination)}.
+        """
+        ack = dialog.createRequest("ACK", body=body or None, contentType=SDP if body else None,
+                                   cseq=invite.cseq.number)
+        for name in _AUTH_HEADERS:
+            for value in invite.headers.getAll(name):
+                ack.headers.add(name, value)
+        return ack, self._destinationFor(dialog, ack)
 
     def _byeUnwanted(self, dialog):
         try:
